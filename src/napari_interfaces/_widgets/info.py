@@ -1,0 +1,65 @@
+""""System info" dock: versions, OpenCL devices, torch device, folders.
+
+It runs the (slow-ish) device discovery on a worker via :func:`._jobs.run_job`,
+so it doubles as the smallest example of the dock pattern.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+from ._jobs import run_job
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["InfoWidget"]
+
+
+def _collect(progress=None) -> str:
+    from .._cli.info import collect
+
+    if progress is not None:
+        progress.start(1, "probing devices")
+    info = collect()
+    if progress is not None:
+        progress.advance()
+    lines = [
+        f"napari-interfaces {info['napari_interfaces']} (Python {info['python']})",
+        "versions: " + ", ".join(f"{k} {v or 'missing'}" for k, v in info["versions"].items()),
+        f"OpenCL: {info['opencl']['message']}",
+        *[f"  {d}" for d in info["opencl"]["devices"]],
+        f"torch device: {info['torch_device']}",
+        f"config file: {info['config_file']}",
+        f"cache: {info['cache_dir']}",
+        "weights looked up in:",
+        *[f"  {p}" for p in info["weights_search_path"]],
+    ]
+    return "\n".join(lines)
+
+
+class InfoWidget(QWidget):
+    """Dock that lists versions, compute devices and folders."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.setLayout(QVBoxLayout())
+        self.layout().addWidget(QLabel("<b>napari-interfaces</b>: system and devices"))
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.text.setPlainText("Press Refresh to probe devices.")
+        self.layout().addWidget(self.text)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.layout().addWidget(self.refresh_button)
+        self.job = None
+
+    def refresh(self, sync: bool = False) -> None:
+        """Collect the information in the background and show it."""
+        self.text.setPlainText("probing ...")
+        self.job = run_job(
+            _collect, on_done=self.text.setPlainText, description="device info", sync=sync
+        )

@@ -1,0 +1,1 @@
+"""apt engine (no Qt, no napari)."""

@@ -1,0 +1,90 @@
+"""Command line interface: ``napari-interfaces <command> ...``.
+
+The CLI calls the same engine as the napari docks. Commands are contributed
+by the modules in :mod:`napari_interfaces._cli`; each defines
+``register(groups)`` where ``groups`` maps a group name (``"root"``,
+``"apt"``, ``"simulate"``) to an ``argparse`` sub-parsers object, and each
+command sets ``func=callable(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+#: Command modules under ``napari_interfaces._cli``, imported in this order.
+COMMAND_MODULES = (
+    "info",
+    "demo",
+    "apt_data",
+    "apt_interfaces",
+    "simulate_hrtem",
+    "simulate_database",
+    "segment",
+    "cluster",
+)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="napari-interfaces",
+        description=(
+            "Find interfaces and phases in materials data: atom probe tomography, "
+            "micrographs and simulated HRTEM."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    root = parser.add_subparsers(dest="command", metavar="COMMAND")
+    apt = root.add_parser("apt", help="atom probe tomography: info, synth, voxelize, segment")
+    apt_sub = apt.add_subparsers(dest="apt_command", metavar="APT_COMMAND")
+    apt.set_defaults(func=lambda args: _group_help(apt))
+    sim = root.add_parser("simulate", help="HRTEM simulation: structure, image, database")
+    sim_sub = sim.add_subparsers(dest="simulate_command", metavar="SIMULATE_COMMAND")
+    sim.set_defaults(func=lambda args: _group_help(sim))
+    groups = {"root": root, "apt": apt_sub, "simulate": sim_sub}
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"napari_interfaces._cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"napari_interfaces._cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(groups)
+    return parser
+
+
+def _group_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``napari-interfaces`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, FileNotFoundError, ValueError, OSError) as exc:
+        print(f"napari-interfaces: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("napari-interfaces: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""cluster engine (no Qt, no napari)."""

@@ -1,0 +1,98 @@
+"""User configuration and cache folders.
+
+Settings are read, in increasing priority, from built-in defaults, the user
+config file ``config.yaml`` in :func:`config_dir`, and environment
+variables ``NAPARI_INTERFACES_<KEY>`` (upper-case key, e.g.
+``NAPARI_INTERFACES_DEVICE=numpy``). Folders follow the platform's
+conventions (platformdirs) and can be moved with
+``NAPARI_INTERFACES_CONFIG_DIR`` and ``NAPARI_INTERFACES_CACHE_DIR``.
+
+Keys
+----
+device : str
+    Compute device for the multislice engine: ``auto``, ``numpy`` or
+    ``opencl:N`` (N-th OpenCL device as listed by ``napari-interfaces info``).
+torch_device : str
+    ``auto``, ``cpu`` or ``cuda[:N]`` for the neural networks.
+weights_dir : str
+    Extra folder searched for weights files (see :mod:`.weights`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULTS", "cache_dir", "config_dir", "config_file", "get", "load_config"]
+
+APP = "napari-interfaces"
+ENV_PREFIX = "NAPARI_INTERFACES_"
+
+DEFAULTS: dict[str, Any] = {
+    "device": "auto",
+    "torch_device": "auto",
+    "weights_dir": "",
+}
+
+
+def _platform_dir(kind: str) -> Path:
+    import platformdirs
+
+    fn = platformdirs.user_config_dir if kind == "config" else platformdirs.user_cache_dir
+    return Path(fn(APP, appauthor=False))
+
+
+def config_dir() -> Path:
+    """Folder of ``config.yaml`` (``NAPARI_INTERFACES_CONFIG_DIR`` overrides)."""
+    env = os.environ.get(ENV_PREFIX + "CONFIG_DIR")
+    return Path(env).expanduser() if env else _platform_dir("config")
+
+
+def cache_dir() -> Path:
+    """Folder for caches: converted weights, compiled kernels.
+
+    ``NAPARI_INTERFACES_CACHE_DIR`` overrides it. The folder is created on
+    first use.
+    """
+    env = os.environ.get(ENV_PREFIX + "CACHE_DIR")
+    path = Path(env).expanduser() if env else _platform_dir("cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_file() -> Path:
+    """Path of the user config file (may not exist)."""
+    return config_dir() / "config.yaml"
+
+
+def load_config() -> dict[str, Any]:
+    """Merged configuration: defaults, then the config file, then the environment.
+
+    Raises
+    ------
+    ValueError
+        If the config file is not a YAML mapping; the message names the file.
+    """
+    cfg = dict(DEFAULTS)
+    path = config_file()
+    if path.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        cfg.update(data)
+    for key in list(cfg):
+        env = os.environ.get(ENV_PREFIX + key.upper())
+        if env is not None:
+            cfg[key] = env
+    return cfg
+
+
+def get(key: str, default: Any = None) -> Any:
+    """One configuration value (see the module docstring for the keys)."""
+    return load_config().get(key, default)

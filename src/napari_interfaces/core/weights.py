@@ -1,0 +1,98 @@
+"""Checksummed loading of model weights from local files.
+
+Nothing is ever downloaded. Weights are looked up, in order, in the package
+itself (small shipped models), in the ``weights_dir`` setting, and in
+``<cache_dir>/weights``. Every file is verified against a SHA-256 before it
+is deserialized, and torch files are read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from . import config
+
+__all__ = ["WeightsError", "find_weights", "load_torch_state", "sha256", "weights_search_path"]
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, corrupt or of the wrong kind."""
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def weights_search_path() -> list[Path]:
+    """Folders searched for weights files, most specific first."""
+    paths = [Path(__file__).resolve().parents[1] / "weights"]
+    extra = config.get("weights_dir")
+    if extra:
+        paths.append(Path(extra).expanduser())
+    paths.append(config.cache_dir() / "weights")
+    return paths
+
+
+def find_weights(name: str, how_to_get: str = "") -> Path:
+    """Locate a weights file by file name on :func:`weights_search_path`.
+
+    Raises
+    ------
+    WeightsError
+        If it is nowhere; the message lists the folders and ``how_to_get``.
+    """
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    for folder in weights_search_path():
+        if (folder / name).is_file():
+            return folder / name
+    where = ", ".join(str(f) for f in weights_search_path())
+    raise WeightsError(f"weights file {name!r} not found (looked in: {where}). {how_to_get}".strip())
+
+
+def verify(path: str | Path, expected_sha256: str | None) -> str:
+    """Check a file's SHA-256; returns the digest.
+
+    Raises
+    ------
+    WeightsError
+        On mismatch, naming the file and both digests.
+    """
+    digest = sha256(path)
+    if expected_sha256 is not None and digest != expected_sha256.lower():
+        raise WeightsError(
+            f"{path}: checksum mismatch (sha256 {digest}, expected {expected_sha256}); "
+            "the file is corrupt or not the expected weights"
+        )
+    return digest
+
+
+def load_torch_state(path: str | Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Load a torch state dict safely (``weights_only=True``) after a checksum.
+
+    Raises
+    ------
+    WeightsError
+        If the file is missing, fails the checksum or is not a state dict.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    verify(path, expected_sha256)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds
+        raise WeightsError(f"{path}: not a readable torch weights file: {exc}") from exc
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return state

@@ -1,0 +1,1 @@
+"""io engine (no Qt, no napari)."""

@@ -1,0 +1,1 @@
+"""segment engine (no Qt, no napari)."""

@@ -1,0 +1,1 @@
+"""simulate engine (no Qt, no napari)."""
