@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 
+# Qt's offscreen platform has no OpenGL and crashes on Image layers: the GUI
+# tests run on Xvfb (pytest-xvfb) with Mesa instead.
+if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+    del os.environ["QT_QPA_PLATFORM"]
+
 REPO = Path(__file__).resolve().parents[1]
 #: ``../shared/data`` beside the checkout (present in CI and on dev machines).
-SHARED_DATA = Path(os.environ.get("NAPARI_INTERFACES_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("NAPARI_INTERFACES_SHARED_DATA", REPO.parent / "shared" / "data")
+)
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -156,7 +156,15 @@ def run_job(
             job._pbar.close()
             job._pbar = None
 
-    worker = create_worker(func, *args, progress=job.progress_obj, _start_thread=False, **kwargs)
+    # _ignore_errors: errors are handled by _error (on_error/notification), not re-raised.
+    worker = create_worker(
+        func,
+        *args,
+        progress=job.progress_obj,
+        _start_thread=False,
+        _ignore_errors=True,
+        **kwargs,
+    )
     worker.returned.connect(_done)
     worker.errored.connect(_error)
     worker.finished.connect(_close_bar)

@@ -1,4 +1,4 @@
-""""System info" dock: versions, OpenCL devices, torch device, folders.
+"""The "System info" dock: versions, OpenCL devices, torch device, folders.
 
 It runs the (slow-ish) device discovery on a worker via :func:`._jobs.run_job`,
 so it doubles as the smallest example of the dock pattern.

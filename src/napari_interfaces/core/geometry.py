@@ -64,7 +64,9 @@ class Grid:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Grid:
-        return cls(tuple(d["origin"]), tuple(d["spacing"]), d.get("unit", "nm"), d.get("axes", "zyx"))
+        return cls(
+            tuple(d["origin"]), tuple(d["spacing"]), d.get("unit", "nm"), d.get("axes", "zyx")
+        )
 
 
 @dataclass

@@ -55,7 +55,9 @@ def find_weights(name: str, how_to_get: str = "") -> Path:
         if (folder / name).is_file():
             return folder / name
     where = ", ".join(str(f) for f in weights_search_path())
-    raise WeightsError(f"weights file {name!r} not found (looked in: {where}). {how_to_get}".strip())
+    raise WeightsError(
+        f"weights file {name!r} not found (looked in: {where}). {how_to_get}".strip()
+    )
 
 
 def verify(path: str | Path, expected_sha256: str | None) -> str:
