@@ -1,0 +1,459 @@
+"""Synthetic APT specimens with known ground truth.
+
+An fcc Ni–Al–Cr alloy (lattice built with ase, a = 0.352 nm) holds
+L1_2-ordered γ′ precipitates (Ni3(Al,Cr): Al and Cr on the cube-corner
+sublattice) in a disordered γ matrix, in one of three interface geometries:
+
+``layered``
+    Plates normal to z (``period_nm`` apart, ``thickness_nm`` thick).
+``isolated``
+    Spherical precipitates of ``radius_nm`` at random non-overlapping centres.
+``interconnected``
+    Two interpenetrating networks: the gyroid level set
+    ``sin X cos Y + sin Y cos Z + sin Z cos X = 0`` with period ``period_nm``
+    (random phase per seed).
+
+Across every interface the composition follows a known diffuse profile of
+the **signed distance** ``d`` to the interface (nm, ``d > 0`` inside the
+precipitate):
+
+    f(d) = ½ (1 + erf(2 erfinv(0.8) d / w)),   c(d) = c_γ + f(d) (c_γ′ − c_γ)
+
+so ``w = width_nm`` is the 10–90 % width. For ``interconnected`` ``d`` is
+the first-order distance ``g / |∇g|`` (exact at the interface).
+
+The instrument is then applied: detection efficiency (each atom kept with
+that probability), anisotropic Gaussian position noise (lateral x, y larger
+than depth z), a mass spectrum with natural isotopes, charge states, finite
+mass resolution and thermal tails, plus uniform background ions, so ranging
+matters. Everything is drawn from one ``numpy.random.default_rng(seed)``.
+
+Examples
+--------
+>>> from napari_interfaces.apt.synthetic import synthesize
+>>> s = synthesize("layered", size_nm=(6, 6, 12), seed=1)
+>>> s.cloud.n_ions, s.ranges.elements
+(19040, ['Ni', 'Al', 'Cr'])
+>>> round(float(s.true_profile(0.0, "Al")), 3)   # halfway between γ and γ′
+12.0
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.geometry import Grid
+from ..core.progress import Progress, as_progress
+from .elements import ISOTOPES
+from .pointcloud import PointCloud
+from .ranging import Range, RangeTable
+
+__all__ = [
+    "GEOMETRIES",
+    "ELEMENTS",
+    "MATRIX",
+    "PRECIPITATE",
+    "SyntheticAPT",
+    "synthesize",
+    "profile_fraction",
+]
+
+GEOMETRIES = ("layered", "isolated", "interconnected")
+#: Elements of the synthetic alloy, in the order of ``columns["true_element"]``.
+ELEMENTS = ("Ni", "Al", "Cr")
+#: γ matrix composition (atomic fractions), disordered fcc.
+MATRIX = {"Ni": 0.80, "Al": 0.05, "Cr": 0.15}
+#: γ′ precipitate composition (atomic fractions), L1_2: Al and Cr on the corner sublattice.
+PRECIPITATE = {"Ni": 0.75, "Al": 0.19, "Cr": 0.06}
+LATTICE_NM = 0.352
+
+#: Charge-state fractions per element (Al+ is left out: it would overlap Cr54++ at 27 Da).
+CHARGE_STATES = {"Ni": {2: 0.85, 1: 0.15}, "Al": {2: 0.75, 3: 0.25}, "Cr": {2: 0.9, 1: 0.1}}
+COLORS = {"Ni": "#33cc33", "Al": "#3366ff", "Cr": "#ff33cc"}
+
+_ERFINV_08 = 0.9061938024368232  # erfinv(0.8)
+
+
+def profile_fraction(d: np.ndarray | float, width_nm: float) -> np.ndarray:
+    """Precipitate fraction ``f(d)`` (0 in γ, 1 in γ′); ``width_nm`` is the 10–90 % width."""
+    from scipy.special import erf
+
+    d = np.asarray(d, dtype=np.float64)
+    if width_nm <= 0:
+        return (d > 0).astype(np.float64)
+    return 0.5 * (1.0 + erf(2.0 * _ERFINV_08 * d / width_nm))
+
+
+@dataclass
+class SyntheticAPT:
+    """A synthetic specimen: the measured cloud, its ranges, and the truth.
+
+    Attributes
+    ----------
+    cloud : PointCloud
+        Detected ions (positions with noise, masses with peak shapes and
+        background). Truth per ion in ``cloud.columns``: ``true_element``
+        (int8 index into :data:`ELEMENTS`, ``-1`` for background ions),
+        ``true_phase`` (uint8, 1 = γ′ at the true atom position),
+        ``signed_distance_nm`` (float32, at the true position).
+    ranges : RangeTable
+        One range per isotope/charge-state peak.
+    geometry : str
+    params : dict
+        Everything needed to regenerate (seed included) and the geometry
+        (``centres_nm`` for isolated, ``plate_centres_z_nm`` for layered,
+        ``phase`` for interconnected).
+    box_nm : dict
+        ``{"x": (lo, hi), "y": ..., "z": ...}`` of the specimen box.
+    """
+
+    cloud: PointCloud
+    ranges: RangeTable
+    geometry: str
+    params: dict[str, Any]
+    box_nm: dict[str, tuple[float, float]]
+    matrix: dict[str, float] = field(default_factory=lambda: dict(MATRIX))
+    precipitate: dict[str, float] = field(default_factory=lambda: dict(PRECIPITATE))
+
+    @property
+    def width_nm(self) -> float:
+        return float(self.params["width_nm"])
+
+    # ------------------------------------------------------------------ truth
+    def signed_distance(self, xyz: np.ndarray) -> np.ndarray:
+        """Signed distance (nm) to the nearest interface; ``> 0`` inside γ′.
+
+        ``xyz`` has columns x, y, z in nm (shape ``(n, 3)``).
+        """
+        return _signed_distance(self.geometry, self.params, np.asarray(xyz, dtype=np.float64))
+
+    def true_profile(self, d: np.ndarray | float, element: str | None = None):
+        """True composition (at.%) versus signed distance ``d`` (nm).
+
+        Returns an array for one ``element``, else a dict element -> array.
+        """
+        f = profile_fraction(d, self.width_nm)
+        out = {el: 100.0 * (self.matrix[el] + f * (self.precipitate[el] - self.matrix[el]))
+               for el in ELEMENTS}
+        return out[element] if element is not None else out
+
+    def default_grid(self, voxel_size: float | Sequence[float] = 1.0
+                     ) -> tuple[Grid, tuple[int, int, int]]:
+        """The grid :func:`~napari_interfaces.apt.voxelize.voxelize` fits to the box."""
+        from .voxelize import grid_for_bounds
+
+        # the box is half-open [lo, hi): keep a voxel edge at hi out of the grid
+        return grid_for_bounds({a: (lo, hi - 1e-6) for a, (lo, hi) in self.box_nm.items()},
+                               voxel_size)
+
+    def _centres(self, grid: Grid, shape: tuple[int, int, int]) -> np.ndarray:
+        z, y, x = (grid.origin[a] + grid.spacing[a] * np.arange(shape[a]) for a in range(3))
+        zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+        return np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
+
+    def distance_volume(self, grid: Grid | None = None, shape: tuple[int, int, int] | None = None,
+                        voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+        """Signed distance (nm, float32) at voxel centres, ``(nz, ny, nx)``."""
+        if grid is None or shape is None:
+            grid, shape = self.default_grid(voxel_size)
+        d = self.signed_distance(self._centres(grid, shape)).reshape(shape)
+        return d.astype(np.float32), grid
+
+    def phase_volume(self, grid: Grid | None = None, shape: tuple[int, int, int] | None = None,
+                     voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+        """Ground-truth phase labels at voxel centres (uint8: 0 = γ, 1 = γ′) and the grid.
+
+        Pass the ``(grid, shape)`` of a :class:`~napari_interfaces.apt.voxelize.VoxelCounts`
+        (``vox.grid, vox.shape``) to compare voxel by voxel.
+        """
+        d, grid = self.distance_volume(grid, shape, voxel_size)
+        return (d > 0).astype(np.uint8), grid
+
+    def composition_volume(self, element: str, grid: Grid | None = None,
+                           shape: tuple[int, int, int] | None = None,
+                           voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+        """True at.% of ``element`` at voxel centres (noise-free), float32."""
+        d, grid = self.distance_volume(grid, shape, voxel_size)
+        return self.true_profile(d, element).astype(np.float32), grid
+
+    # ------------------------------------------------------------------ files
+    def write(self, out_dir: str | os.PathLike, stem: str | None = None,
+              voxel_size: float = 1.0) -> dict[str, Path]:
+        """Write ``<stem>.pos``, ``<stem>.rrng``, ``<stem>_phase.tif`` (ground truth
+        on the default grid), ``<stem>_profile.csv`` (true at.% vs signed
+        distance) and ``<stem>_truth.json`` (parameters); returns the paths."""
+        from ..io.apt_pointcloud import write_pos
+        from ..io.apt_volume import write_volume_tiff
+        from ..io.ranges import write_rrng
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = stem or f"synthetic_{self.geometry}_seed{self.params['seed']}"
+        paths = {
+            "pos": write_pos(out / f"{stem}.pos", self.cloud),
+            "rrng": write_rrng(out / f"{stem}.rrng", self.ranges),
+        }
+        phase, grid = self.phase_volume(voxel_size=voxel_size)
+        paths["phase"] = write_volume_tiff(out / f"{stem}_phase.tif", phase, grid,
+                                           {"labels": {"0": "gamma", "1": "gamma_prime"}})
+        d = np.round(np.arange(-10.0, 10.0001, 0.1), 3)
+        prof = self.true_profile(d)
+        f = profile_fraction(d, self.width_nm)
+        with open(out / f"{stem}_profile.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["signed_distance_nm", "gamma_prime_fraction",
+                        *[f"{el}_at_pct" for el in ELEMENTS]])
+            for i in range(len(d)):
+                w.writerow([f"{d[i]:.3f}", f"{f[i]:.6f}", *[f"{prof[el][i]:.6f}" for el in ELEMENTS]])
+        paths["profile"] = out / f"{stem}_profile.csv"
+        truth = {"geometry": self.geometry, "params": _jsonable(self.params),
+                 "box_nm": self.box_nm, "matrix_at_fraction": self.matrix,
+                 "precipitate_at_fraction": self.precipitate,
+                 "profile": "f(d) = 0.5*(1+erf(2*erfinv(0.8)*d/width_nm)); d>0 in precipitate",
+                 "phase_grid": grid.to_dict()}
+        (out / f"{stem}_truth.json").write_text(json.dumps(truth, indent=2))
+        paths["truth"] = out / f"{stem}_truth.json"
+        return paths
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+# ---------------------------------------------------------------------- geometry
+def _signed_distance(geometry: str, p: dict[str, Any], xyz: np.ndarray) -> np.ndarray:
+    if geometry == "layered":
+        zc = np.asarray(p["plate_centres_z_nm"], dtype=np.float64)
+        dz = np.abs(xyz[:, 2:3] - zc[None, :]).min(axis=1)
+        return p["thickness_nm"] / 2.0 - dz
+    if geometry == "isolated":
+        from scipy.spatial import cKDTree
+
+        centres = np.asarray(p["centres_nm"], dtype=np.float64).reshape(-1, 3)
+        if len(centres) == 0:
+            return np.full(len(xyz), -np.inf)
+        dist, _ = cKDTree(centres).query(xyz, k=1)
+        return p["radius_nm"] - dist
+    if geometry == "interconnected":
+        k = 2.0 * np.pi / p["period_nm"]
+        ph = np.asarray(p["phase"], dtype=np.float64)
+        X, Y, Z = (k * xyz[:, i] + ph[i] for i in range(3))
+        sx, cx, sy, cy, sz, cz = np.sin(X), np.cos(X), np.sin(Y), np.cos(Y), np.sin(Z), np.cos(Z)
+        g = sx * cy + sy * cz + sz * cx - p["level"]
+        gx = k * (cx * cy - sz * sx)
+        gy = k * (-sx * sy + cy * cz)
+        gz = k * (-sy * sz + cz * cx)
+        grad = np.sqrt(gx * gx + gy * gy + gz * gz)
+        return g / np.maximum(grad, 0.25 * k)
+    raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
+
+
+def _place_spheres(rng: np.random.Generator, box: dict, radius: float, gap: float,
+                   n: int) -> np.ndarray:
+    lo = np.array([box[a][0] for a in "xyz"])
+    hi = np.array([box[a][1] for a in "xyz"])
+    centres: list[np.ndarray] = []
+    for _ in range(200 * max(n, 1)):
+        if len(centres) >= n:
+            break
+        c = lo + rng.random(3) * (hi - lo)
+        if all(np.linalg.norm(c - o) >= 2 * radius + gap for o in centres):
+            centres.append(c)
+    return np.array(centres).reshape(-1, 3)
+
+
+# ---------------------------------------------------------------------- generator
+def synthesize(
+    geometry: str = "layered",
+    size_nm: Sequence[float] = (20.0, 20.0, 40.0),
+    seed: int = 0,
+    width_nm: float = 1.0,
+    efficiency: float = 0.5,
+    noise_lateral_nm: float = 0.3,
+    noise_depth_nm: float = 0.1,
+    background: float = 0.03,
+    mass_resolving_power: float = 1000.0,
+    radius_nm: float = 3.0,
+    n_precipitates: int | None = None,
+    period_nm: float | None = None,
+    thickness_nm: float | None = None,
+    progress: Progress | None = None,
+) -> SyntheticAPT:
+    """Generate a synthetic APT specimen with ground truth.
+
+    Parameters
+    ----------
+    geometry : {"layered", "isolated", "interconnected"}
+    size_nm : (x, y, z)
+        Specimen box in nm; x, y centred on 0, z from 0 to ``size_nm[2]``.
+    seed : int
+        Seed of every random draw (same seed -> identical output).
+    width_nm : float
+        10–90 % width of the composition profile across interfaces.
+    efficiency : float
+        Detection efficiency in (0, 1] (e.g. 0.37 to 0.8).
+    noise_lateral_nm, noise_depth_nm : float
+        Standard deviation of Gaussian position noise in x, y and in z.
+    background : float
+        Fraction of extra ions with uniform random mass in 1–70 Da and
+        uniform random position (unranged mostly, a few inside ranges).
+    mass_resolving_power : float
+        m / Δm (FWHM) of the peaks; peaks also have an exponential thermal tail.
+    radius_nm : float
+        Precipitate radius (``isolated``).
+    n_precipitates : int, optional
+        Number of spheres (``isolated``); default about 10 % volume fraction.
+    period_nm : float, optional
+        Plate period (``layered``, default ``size_z / 2``) or gyroid period
+        (``interconnected``, default 10 nm).
+    thickness_nm : float, optional
+        Plate thickness (``layered``, default ``period / 2``).
+    progress : Progress, optional
+
+    Returns
+    -------
+    SyntheticAPT
+    """
+    from ase.build import bulk
+
+    progress = as_progress(progress)
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
+    sx, sy, sz = (float(v) for v in size_nm)
+    if min(sx, sy, sz) <= 0:
+        raise ValueError(f"size_nm must be positive, got {size_nm!r}")
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
+    if not 0 <= background < 1:
+        raise ValueError(f"background must be in [0, 1), got {background}")
+    rng = np.random.default_rng(seed)
+    progress.start(5, "synthetic APT")
+    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
+
+    params: dict[str, Any] = {
+        "seed": int(seed), "size_nm": [sx, sy, sz], "width_nm": float(width_nm),
+        "efficiency": float(efficiency), "noise_lateral_nm": float(noise_lateral_nm),
+        "noise_depth_nm": float(noise_depth_nm), "background": float(background),
+        "mass_resolving_power": float(mass_resolving_power), "lattice_nm": LATTICE_NM,
+    }
+    if geometry == "layered":
+        period = float(period_nm or sz / 2)
+        thick = float(thickness_nm or period / 2)
+        params.update(period_nm=period, thickness_nm=thick,
+                      plate_centres_z_nm=list(np.arange(period / 2, sz + period, period)))
+    elif geometry == "isolated":
+        vol = sx * sy * sz
+        n = n_precipitates if n_precipitates is not None else max(
+            1, int(round(0.10 * vol / (4 / 3 * np.pi * radius_nm**3))))
+        inner = {a: (box[a][0] + radius_nm, box[a][1] - radius_nm) for a in "xyz"}
+        if any(lo >= hi for lo, hi in inner.values()):
+            inner = box
+        centres = _place_spheres(rng, inner, radius_nm, 2 * width_nm, n)
+        params.update(radius_nm=float(radius_nm), centres_nm=centres.tolist())
+    else:
+        params.update(period_nm=float(period_nm or 10.0), level=0.0,
+                      phase=list(rng.random(3) * 2 * np.pi))
+    progress.advance(description="lattice")
+
+    # --- lattice (ase unit cell tiled with numpy), detection efficiency first
+    cell = bulk("Ni", "fcc", a=LATTICE_NM * 10, cubic=True)
+    basis = cell.get_scaled_positions() * LATTICE_NM  # nm, (4, 3); basis 0 = cube corner
+    corner = np.all(np.isclose(cell.get_scaled_positions(), 0.0), axis=1)
+    n_cells = [int(np.ceil(s / LATTICE_NM)) for s in (sx, sy, sz)]
+    ii = np.stack(np.meshgrid(*[np.arange(n) for n in n_cells], indexing="ij"), -1).reshape(-1, 3)
+    pos = (ii[:, None, :] * LATTICE_NM + basis[None, :, :]).reshape(-1, 3)
+    is_corner = np.broadcast_to(corner[None, :], (len(ii), 4)).reshape(-1)
+    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
+    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
+    keep = inside & (rng.random(len(pos)) < efficiency)
+    pos, is_corner = pos[keep], is_corner[keep]
+    progress.advance(description="species")
+
+    # --- species from the local precipitate fraction (L1_2 order in γ′)
+    d_true = _signed_distance(geometry, params, pos)
+    f = profile_fraction(d_true, width_nm)
+    corner_ppt = {"Ni": 0.0, "Al": PRECIPITATE["Al"] / 0.25, "Cr": PRECIPITATE["Cr"] / 0.25}
+    face_ppt = {"Ni": 1.0, "Al": 0.0, "Cr": 0.0}
+    u = rng.random(len(pos))
+    elem = np.zeros(len(pos), dtype=np.int8)
+    cum = np.zeros(len(pos))
+    for k, el in enumerate(ELEMENTS[:-1]):
+        p_ppt = np.where(is_corner, corner_ppt[el], face_ppt[el])
+        cum += (1 - f) * MATRIX[el] + f * p_ppt
+        elem[(u >= cum - ((1 - f) * MATRIX[el] + f * p_ppt)) & (u < cum)] = k
+    elem[u >= cum] = len(ELEMENTS) - 1
+    progress.advance(description="instrument")
+
+    # --- instrument: position noise, masses
+    n_at = len(pos)
+    noisy = pos + rng.normal(size=(n_at, 3)) * np.array(
+        [noise_lateral_nm, noise_lateral_nm, noise_depth_nm])
+    mass = np.empty(n_at, dtype=np.float64)
+    peaks: list[tuple[str, float]] = []
+    for k, el in enumerate(ELEMENTS):
+        sel = np.flatnonzero(elem == k)
+        iso_m = np.array([m for m, _ in ISOTOPES[el]])
+        iso_p = np.array([a for _, a in ISOTOPES[el]])
+        iso_p = iso_p / iso_p.sum()
+        charges = np.array(list(CHARGE_STATES[el]))
+        cp = np.array(list(CHARGE_STATES[el].values()))
+        q = charges[rng.choice(len(charges), size=len(sel), p=cp / cp.sum())]
+        m = iso_m[rng.choice(len(iso_m), size=len(sel), p=iso_p)]
+        mass[sel] = m / q
+        for c in charges:
+            for mi, ai in zip(iso_m, iso_p):
+                if ai >= 0.005:
+                    peaks.append((el, mi / c))
+    sigma_m = mass / (2.3548 * mass_resolving_power)
+    tail = rng.random(n_at) < 0.3
+    mass = mass + rng.normal(size=n_at) * sigma_m
+    mass[tail] += rng.exponential(1.0, size=int(tail.sum())) * 0.002 * mass[tail]
+
+    # --- background ions (uniform mass and position)
+    n_bg = int(round(background * n_at / (1 - background)))
+    bg_pos = np.column_stack([rng.uniform(*box[a], size=n_bg) for a in "xyz"])
+    bg_mass = rng.uniform(1.0, 70.0, size=n_bg)
+    xyz = np.concatenate([noisy, bg_pos]).astype(np.float32)
+    mass_all = np.concatenate([mass, bg_mass]).astype(np.float32)
+    true_el = np.concatenate([elem, np.full(n_bg, -1, np.int8)])
+    d_all = np.concatenate([d_true, _signed_distance(geometry, params, bg_pos)])
+    # shuffle into acquisition order along z (ions arrive from the top)
+    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
+    cloud = PointCloud(
+        np.ascontiguousarray(xyz[order]),
+        np.ascontiguousarray(mass_all[order]),
+        {
+            "true_element": true_el[order],
+            "true_phase": (d_all[order] > 0).astype(np.uint8),
+            "signed_distance_nm": d_all[order].astype(np.float32),
+        },
+        source=None,
+        metadata={"format": "synthetic", "geometry": geometry, "seed": int(seed)},
+    )
+    progress.advance(description="ranges")
+
+    # --- ranges: one per peak, [m - 5 sigma, m + 5 sigma + 3 tails)
+    ranges = []
+    for el, m in sorted(peaks, key=lambda t: t[1]):
+        s = m / (2.3548 * mass_resolving_power)
+        lo, hi = round(m - 5 * s, 4), round(m + 5 * s + 3 * 0.002 * m, 4)
+        ranges.append(Range(lo, hi, el, {el: 1}, COLORS[el]))
+    table = RangeTable(ranges, source=None)
+    progress.advance()
+    return SyntheticAPT(cloud, table, geometry, params, box)
