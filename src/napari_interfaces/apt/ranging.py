@@ -130,8 +130,9 @@ class RangeTable:
             for el in r.composition:
                 if el not in self.elements:
                     self.elements.append(el)
-        self._range_species = np.array([self.species.index(r.ion) for r in self.ranges],
-                                       dtype=np.int16)
+        self._range_species = np.array(
+            [self.species.index(r.ion) for r in self.ranges], dtype=np.int16
+        )
         self._build_lookup()
         if warn:
             for a, b in self.overlaps():
@@ -198,16 +199,28 @@ class RangeTable:
         return iter(self.ranges)
 
     def __repr__(self) -> str:
-        return (f"RangeTable({len(self.ranges)} ranges, species={self.species}, "
-                f"elements={self.elements})")
+        return (
+            f"RangeTable({len(self.ranges)} ranges, species={self.species}, "
+            f"elements={self.elements})"
+        )
 
     def color_of(self, species: str) -> str:
         """Colour ``#rrggbb`` of a species (a fixed palette when the file had none)."""
         c = self.species_color.get(species)
         if c:
             return c
-        palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+        palette = [
+            "#1f77b4",
+            "#ff7f0e",
+            "#2ca02c",
+            "#d62728",
+            "#9467bd",
+            "#8c564b",
+            "#e377c2",
+            "#7f7f7f",
+            "#bcbd22",
+            "#17becf",
+        ]
         return palette[self.species.index(species) % len(palette)]
 
 
@@ -241,8 +254,9 @@ class Composition:
 
 def species_counts(species_index: np.ndarray, n_species: int) -> np.ndarray:
     """Counts per species; the last entry counts unranged ions (index ``-1``)."""
-    c = np.bincount(np.asarray(species_index, dtype=np.int64) % (n_species + 1),
-                    minlength=n_species + 1)
+    c = np.bincount(
+        np.asarray(species_index, dtype=np.int64) % (n_species + 1), minlength=n_species + 1
+    )
     return c
 
 
@@ -256,8 +270,10 @@ def composition(counts: np.ndarray, ranges: RangeTable) -> Composition:
     return Composition(
         species_counts={s: int(counts[i]) for i, s in enumerate(ranges.species)},
         element_counts={e: float(el[i]) for i, e in enumerate(ranges.elements)},
-        atomic_percent={e: (100.0 * float(el[i]) / float(total) if total else 0.0)
-                        for i, e in enumerate(ranges.elements)},
+        atomic_percent={
+            e: (100.0 * float(el[i]) / float(total) if total else 0.0)
+            for i, e in enumerate(ranges.elements)
+        },
         n_ions=int(counts.sum()),
         ranged=int(counts[:n_sp].sum()),
         unranged=int(counts[n_sp]),
@@ -278,13 +294,19 @@ def composition_of_cloud(cloud, ranges: RangeTable, progress=None) -> Compositio
     return composition(total, ranges)
 
 
-def make_range(lo: float, hi: float, composition: dict[str, int] | None = None,
-               ion: str | None = None, color: str | None = None,
-               volume: float | None = None) -> Range:
+def make_range(
+    lo: float,
+    hi: float,
+    composition: dict[str, int] | None = None,
+    ion: str | None = None,
+    color: str | None = None,
+    volume: float | None = None,
+) -> Range:
     """Build a :class:`Range` from element counts or an ion formula."""
     if composition is None:
         if ion is None:
             raise ValueError("give composition or ion")
         composition = parse_formula(ion)
-    return Range(float(lo), float(hi), ion or formula(composition), dict(composition), color,
-                 volume)
+    return Range(
+        float(lo), float(hi), ion or formula(composition), dict(composition), color, volume
+    )

@@ -141,34 +141,46 @@ class SyntheticAPT:
         Returns an array for one ``element``, else a dict element -> array.
         """
         f = profile_fraction(d, self.width_nm)
-        out = {el: 100.0 * (self.matrix[el] + f * (self.precipitate[el] - self.matrix[el]))
-               for el in ELEMENTS}
+        out = {
+            el: 100.0 * (self.matrix[el] + f * (self.precipitate[el] - self.matrix[el]))
+            for el in ELEMENTS
+        }
         return out[element] if element is not None else out
 
-    def default_grid(self, voxel_size: float | Sequence[float] = 1.0
-                     ) -> tuple[Grid, tuple[int, int, int]]:
+    def default_grid(
+        self, voxel_size: float | Sequence[float] = 1.0
+    ) -> tuple[Grid, tuple[int, int, int]]:
         """The grid :func:`~napari_interfaces.apt.voxelize.voxelize` fits to the box."""
         from .voxelize import grid_for_bounds
 
         # the box is half-open [lo, hi): keep a voxel edge at hi out of the grid
-        return grid_for_bounds({a: (lo, hi - 1e-6) for a, (lo, hi) in self.box_nm.items()},
-                               voxel_size)
+        return grid_for_bounds(
+            {a: (lo, hi - 1e-6) for a, (lo, hi) in self.box_nm.items()}, voxel_size
+        )
 
     def _centres(self, grid: Grid, shape: tuple[int, int, int]) -> np.ndarray:
         z, y, x = (grid.origin[a] + grid.spacing[a] * np.arange(shape[a]) for a in range(3))
         zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
         return np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
 
-    def distance_volume(self, grid: Grid | None = None, shape: tuple[int, int, int] | None = None,
-                        voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+    def distance_volume(
+        self,
+        grid: Grid | None = None,
+        shape: tuple[int, int, int] | None = None,
+        voxel_size: float | Sequence[float] = 1.0,
+    ) -> tuple[np.ndarray, Grid]:
         """Signed distance (nm, float32) at voxel centres, ``(nz, ny, nx)``."""
         if grid is None or shape is None:
             grid, shape = self.default_grid(voxel_size)
         d = self.signed_distance(self._centres(grid, shape)).reshape(shape)
         return d.astype(np.float32), grid
 
-    def phase_volume(self, grid: Grid | None = None, shape: tuple[int, int, int] | None = None,
-                     voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+    def phase_volume(
+        self,
+        grid: Grid | None = None,
+        shape: tuple[int, int, int] | None = None,
+        voxel_size: float | Sequence[float] = 1.0,
+    ) -> tuple[np.ndarray, Grid]:
         """Ground-truth phase labels at voxel centres (uint8: 0 = γ, 1 = γ′) and the grid.
 
         Pass the ``(grid, shape)`` of a :class:`~napari_interfaces.apt.voxelize.VoxelCounts`
@@ -177,16 +189,21 @@ class SyntheticAPT:
         d, grid = self.distance_volume(grid, shape, voxel_size)
         return (d > 0).astype(np.uint8), grid
 
-    def composition_volume(self, element: str, grid: Grid | None = None,
-                           shape: tuple[int, int, int] | None = None,
-                           voxel_size: float | Sequence[float] = 1.0) -> tuple[np.ndarray, Grid]:
+    def composition_volume(
+        self,
+        element: str,
+        grid: Grid | None = None,
+        shape: tuple[int, int, int] | None = None,
+        voxel_size: float | Sequence[float] = 1.0,
+    ) -> tuple[np.ndarray, Grid]:
         """True at.% of ``element`` at voxel centres (noise-free), float32."""
         d, grid = self.distance_volume(grid, shape, voxel_size)
         return self.true_profile(d, element).astype(np.float32), grid
 
     # ------------------------------------------------------------------ files
-    def write(self, out_dir: str | os.PathLike, stem: str | None = None,
-              voxel_size: float = 1.0) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | os.PathLike, stem: str | None = None, voxel_size: float = 1.0
+    ) -> dict[str, Path]:
         """Write ``<stem>.pos``, ``<stem>.rrng``, ``<stem>_phase.tif`` (ground truth
         on the default grid), ``<stem>_profile.csv`` (true at.% vs signed
         distance) and ``<stem>_truth.json`` (parameters); returns the paths."""
@@ -202,23 +219,35 @@ class SyntheticAPT:
             "rrng": write_rrng(out / f"{stem}.rrng", self.ranges),
         }
         phase, grid = self.phase_volume(voxel_size=voxel_size)
-        paths["phase"] = write_volume_tiff(out / f"{stem}_phase.tif", phase, grid,
-                                           {"labels": {"0": "gamma", "1": "gamma_prime"}})
+        paths["phase"] = write_volume_tiff(
+            out / f"{stem}_phase.tif", phase, grid, {"labels": {"0": "gamma", "1": "gamma_prime"}}
+        )
         d = np.round(np.arange(-10.0, 10.0001, 0.1), 3)
         prof = self.true_profile(d)
         f = profile_fraction(d, self.width_nm)
         with open(out / f"{stem}_profile.csv", "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["signed_distance_nm", "gamma_prime_fraction",
-                        *[f"{el}_at_pct" for el in ELEMENTS]])
+            w.writerow(
+                [
+                    "signed_distance_nm",
+                    "gamma_prime_fraction",
+                    *[f"{el}_at_pct" for el in ELEMENTS],
+                ]
+            )
             for i in range(len(d)):
-                w.writerow([f"{d[i]:.3f}", f"{f[i]:.6f}", *[f"{prof[el][i]:.6f}" for el in ELEMENTS]])
+                w.writerow(
+                    [f"{d[i]:.3f}", f"{f[i]:.6f}", *[f"{prof[el][i]:.6f}" for el in ELEMENTS]]
+                )
         paths["profile"] = out / f"{stem}_profile.csv"
-        truth = {"geometry": self.geometry, "params": _jsonable(self.params),
-                 "box_nm": self.box_nm, "matrix_at_fraction": self.matrix,
-                 "precipitate_at_fraction": self.precipitate,
-                 "profile": "f(d) = 0.5*(1+erf(2*erfinv(0.8)*d/width_nm)); d>0 in precipitate",
-                 "phase_grid": grid.to_dict()}
+        truth = {
+            "geometry": self.geometry,
+            "params": _jsonable(self.params),
+            "box_nm": self.box_nm,
+            "matrix_at_fraction": self.matrix,
+            "precipitate_at_fraction": self.precipitate,
+            "profile": "f(d) = 0.5*(1+erf(2*erfinv(0.8)*d/width_nm)); d>0 in precipitate",
+            "phase_grid": grid.to_dict(),
+        }
         (out / f"{stem}_truth.json").write_text(json.dumps(truth, indent=2))
         paths["truth"] = out / f"{stem}_truth.json"
         return paths
@@ -264,8 +293,9 @@ def _signed_distance(geometry: str, p: dict[str, Any], xyz: np.ndarray) -> np.nd
     raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
 
 
-def _place_spheres(rng: np.random.Generator, box: dict, radius: float, gap: float,
-                   n: int) -> np.ndarray:
+def _place_spheres(
+    rng: np.random.Generator, box: dict, radius: float, gap: float, n: int
+) -> np.ndarray:
     lo = np.array([box[a][0] for a in "xyz"])
     hi = np.array([box[a][1] for a in "xyz"])
     centres: list[np.ndarray] = []
@@ -347,28 +377,40 @@ def synthesize(
     box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
 
     params: dict[str, Any] = {
-        "seed": int(seed), "size_nm": [sx, sy, sz], "width_nm": float(width_nm),
-        "efficiency": float(efficiency), "noise_lateral_nm": float(noise_lateral_nm),
-        "noise_depth_nm": float(noise_depth_nm), "background": float(background),
-        "mass_resolving_power": float(mass_resolving_power), "lattice_nm": LATTICE_NM,
+        "seed": int(seed),
+        "size_nm": [sx, sy, sz],
+        "width_nm": float(width_nm),
+        "efficiency": float(efficiency),
+        "noise_lateral_nm": float(noise_lateral_nm),
+        "noise_depth_nm": float(noise_depth_nm),
+        "background": float(background),
+        "mass_resolving_power": float(mass_resolving_power),
+        "lattice_nm": LATTICE_NM,
     }
     if geometry == "layered":
         period = float(period_nm or sz / 2)
         thick = float(thickness_nm or period / 2)
-        params.update(period_nm=period, thickness_nm=thick,
-                      plate_centres_z_nm=list(np.arange(period / 2, sz + period, period)))
+        params.update(
+            period_nm=period,
+            thickness_nm=thick,
+            plate_centres_z_nm=list(np.arange(period / 2, sz + period, period)),
+        )
     elif geometry == "isolated":
         vol = sx * sy * sz
-        n = n_precipitates if n_precipitates is not None else max(
-            1, int(round(0.10 * vol / (4 / 3 * np.pi * radius_nm**3))))
+        n = (
+            n_precipitates
+            if n_precipitates is not None
+            else max(1, int(round(0.10 * vol / (4 / 3 * np.pi * radius_nm**3))))
+        )
         inner = {a: (box[a][0] + radius_nm, box[a][1] - radius_nm) for a in "xyz"}
         if any(lo >= hi for lo, hi in inner.values()):
             inner = box
         centres = _place_spheres(rng, inner, radius_nm, 2 * width_nm, n)
         params.update(radius_nm=float(radius_nm), centres_nm=centres.tolist())
     else:
-        params.update(period_nm=float(period_nm or 10.0), level=0.0,
-                      phase=list(rng.random(3) * 2 * np.pi))
+        params.update(
+            period_nm=float(period_nm or 10.0), level=0.0, phase=list(rng.random(3) * 2 * np.pi)
+        )
     progress.advance(description="lattice")
 
     # --- lattice (ase unit cell tiled with numpy), detection efficiency first
@@ -403,7 +445,8 @@ def synthesize(
     # --- instrument: position noise, masses
     n_at = len(pos)
     noisy = pos + rng.normal(size=(n_at, 3)) * np.array(
-        [noise_lateral_nm, noise_lateral_nm, noise_depth_nm])
+        [noise_lateral_nm, noise_lateral_nm, noise_depth_nm]
+    )
     mass = np.empty(n_at, dtype=np.float64)
     peaks: list[tuple[str, float]] = []
     for k, el in enumerate(ELEMENTS):

@@ -193,8 +193,9 @@ def delocalize(
     lead = volume.ndim - 3
     out = np.empty_like(volume, dtype=np.float32)
     for idx in np.ndindex(*volume.shape[:lead]):
-        out[idx] = gaussian_filter(volume[idx].astype(np.float32), sigma, mode="reflect",
-                                   truncate=4.0)
+        out[idx] = gaussian_filter(
+            volume[idx].astype(np.float32), sigma, mode="reflect", truncate=4.0
+        )
     return out
 
 
@@ -234,17 +235,17 @@ def voxelize(
     if cloud.n_ions == 0:
         raise ValueError("cannot voxelize an empty point cloud")
     if grid is None:
-        g, shape = grid_for_bounds(
-            {k: v for k, v in cloud.bounds().items()}, voxel_size
-        )
+        g, shape = grid_for_bounds({k: v for k, v in cloud.bounds().items()}, voxel_size)
     else:
         g, shape = grid
     n_sp = len(ranges.species)
     nvox = int(np.prod(shape))
     nbins = nvox * (n_sp + 1)
     if nbins > 2**31:
-        raise ValueError(f"grid {shape} x {n_sp + 1} species is too large ({nbins} bins); "
-                         "use a larger voxel size")
+        raise ValueError(
+            f"grid {shape} x {n_sp + 1} species is too large ({nbins} bins); "
+            "use a larger voxel size"
+        )
     if chunk_size is None:
         chunk_size = max(CHUNK_IONS, min(4 * nbins, 20_000_000))
     acc = np.zeros(nbins, dtype=np.int64)

@@ -74,7 +74,9 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
         with np.load(path, allow_pickle=False) as z:
             missing = {"xyz", "mass", "label"} - set(z.files)
             if missing:
-                raise AptFormatError(path, f"not a labelled point cloud: missing {sorted(missing)}")
+                raise AptFormatError(
+                    path, f"not a labelled point cloud: missing {sorted(missing)}"
+                )
             xyz, mass, label = z["xyz"], z["mass"], z["label"]
             names = [str(s) for s in z["label_names"]] if "label_names" in z.files else []
             meta = json.loads(str(z["metadata"])) if "metadata" in z.files else {}
@@ -83,8 +85,12 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
         if isinstance(exc, AptFormatError):
             raise
         raise AptFormatError(path, f"not a readable .npz archive ({exc})") from None
-    if xyz.ndim != 2 or xyz.shape[1:] != (3,) or mass.shape != (len(xyz),) or \
-            label.shape != (len(xyz),):
+    if (
+        xyz.ndim != 2
+        or xyz.shape[1:] != (3,)
+        or mass.shape != (len(xyz),)
+        or label.shape != (len(xyz),)
+    ):
         raise AptFormatError(path, "inconsistent array shapes")
     if not (np.isfinite(xyz).all() and np.isfinite(mass).all()):
         raise AptFormatError(path, "non-finite coordinates or masses")

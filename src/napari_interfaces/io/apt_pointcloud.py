@@ -102,8 +102,9 @@ def _check_records(path: Path, size: int, header: int, record: int) -> int:
         raise AptFormatError(path, "file is empty", offset=0)
     body = size - header
     if body < 0:
-        raise AptFormatError(path, f"file ({size} bytes) is shorter than its {header}-byte header",
-                             offset=size)
+        raise AptFormatError(
+            path, f"file ({size} bytes) is shorter than its {header}-byte header", offset=size
+        )
     if body % record:
         n = body // record
         raise AptFormatError(
@@ -238,19 +239,35 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
             sh = fh.read(_APT_SEC_HEADER.size)
             if len(sh) < _APT_SEC_HEADER.size:
                 raise AptFormatError(path, "truncated section header", offset=offset)
-            (sig, shsize, _shv, name, _sver, _rel, rtype, dtype_code, bits, rsize, unit,
-             rcount, bcount) = _APT_SEC_HEADER.unpack(sh)
+            (
+                sig,
+                shsize,
+                _shv,
+                name,
+                _sver,
+                _rel,
+                rtype,
+                dtype_code,
+                bits,
+                rsize,
+                unit,
+                rcount,
+                bcount,
+            ) = _APT_SEC_HEADER.unpack(sh)
             if sig != b"SEC\x00":
                 raise AptFormatError(path, f"bad section magic {sig!r}", offset=offset)
             if shsize < _APT_SEC_HEADER.size or bcount < 0:
-                raise AptFormatError(path, f"bad section header (size {shsize}, bytes {bcount})",
-                                     offset=offset)
+                raise AptFormatError(
+                    path, f"bad section header (size {shsize}, bytes {bcount})", offset=offset
+                )
             data_start = offset + shsize
             nxt = data_start + bcount
             if nxt > size:
                 raise AptFormatError(
-                    path, f"section {_utf16(name)!r} needs {bcount} bytes, file is truncated",
-                    offset=data_start)
+                    path,
+                    f"section {_utf16(name)!r} needs {bcount} bytes, file is truncated",
+                    offset=data_start,
+                )
             sname = _utf16(name)
             kind = _APT_DTYPES.get(dtype_code)
             if (
@@ -270,9 +287,11 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
                 data_offsets[sname] = data_start
             elif sname in ("Position", "Mass"):
                 raise AptFormatError(
-                    path, f"section {sname!r} has an unexpected layout (type {dtype_code}, "
+                    path,
+                    f"section {sname!r} has an unexpected layout (type {dtype_code}, "
                     f"{bits} bits, record {rsize} B, {rcount} records for {n_ions} ions)",
-                    offset=offset)
+                    offset=offset,
+                )
             offset = nxt
     for required in ("Position", "Mass"):
         if required not in sections:
@@ -283,25 +302,47 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     if validate:
         for sname, arr, width in (("Position", xyz, 12), ("Mass", mass, 4)):
             for start in range(0, len(arr), CHUNK_IONS):
-                ok = np.isfinite(arr[start:start + CHUNK_IONS])
+                ok = np.isfinite(arr[start : start + CHUNK_IONS])
                 if not ok.all():
                     bad = np.argwhere(~ok)[0]
                     i = start + int(bad[0])
                     col = int(bad[1]) if ok.ndim == 2 else 0
                     raise AptFormatError(
-                        path, f"non-finite value (NaN or inf) for ion {i} in section {sname!r}",
-                        offset=data_offsets[sname] + i * width + 4 * col)
+                        path,
+                        f"non-finite value (NaN or inf) for ion {i} in section {sname!r}",
+                        offset=data_offsets[sname] + i * width + 4 * col,
+                    )
     cols = {k: v for k, v in sections.items() if v.ndim == 1}
-    return PointCloud(xyz, mass, cols, source=str(path),
-                      metadata={"format": "apt", "file_name": _utf16(fname), "units": units})
+    return PointCloud(
+        xyz,
+        mass,
+        cols,
+        source=str(path),
+        metadata={"format": "apt", "file_name": _utf16(fname), "units": units},
+    )
 
 
-def _sec_header(name: str, dtype_code: int, bits: int, rsize: int, unit: str, n: int,
-                extra: bytes = b"") -> bytes:
-    return _APT_SEC_HEADER.pack(
-        b"SEC\x00", _APT_SEC_HEADER.size + len(extra), 2, name.encode("utf-16-le").ljust(64, b"\0"),
-        1, 1, 1, dtype_code, bits, rsize, unit.encode("utf-16-le").ljust(32, b"\0"), n, n * rsize,
-    ) + extra
+def _sec_header(
+    name: str, dtype_code: int, bits: int, rsize: int, unit: str, n: int, extra: bytes = b""
+) -> bytes:
+    return (
+        _APT_SEC_HEADER.pack(
+            b"SEC\x00",
+            _APT_SEC_HEADER.size + len(extra),
+            2,
+            name.encode("utf-16-le").ljust(64, b"\0"),
+            1,
+            1,
+            1,
+            dtype_code,
+            bits,
+            rsize,
+            unit.encode("utf-16-le").ljust(32, b"\0"),
+            n,
+            n * rsize,
+        )
+        + extra
+    )
 
 
 def write_apt(path: str | os.PathLike, cloud: PointCloud) -> Path:
@@ -312,8 +353,11 @@ def write_apt(path: str | os.PathLike, cloud: PointCloud) -> Path:
     path = Path(path)
     n = cloud.n_ions
     with open(path, "wb") as fh:
-        fh.write(_APT_FILE_HEADER.pack(b"APT\x00", 540, 2, path.name.encode("utf-16-le")[:510]
-                                       .ljust(512, b"\0"), 0, n))
+        fh.write(
+            _APT_FILE_HEADER.pack(
+                b"APT\x00", 540, 2, path.name.encode("utf-16-le")[:510].ljust(512, b"\0"), 0, n
+            )
+        )
         b = cloud.bounds() if n else {ax: (0.0, 0.0) for ax in "xyz"}
         extra = struct.pack("<6f", *(v for ax in "xyz" for v in b[ax]))  # Position bounds
         fh.write(_sec_header("Position", 3, 32, 12, "nm", n, extra))
@@ -349,8 +393,18 @@ def read_ato(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     if validate:
         _check_finite(path, [(raw[:, :4], 0)], 8, 56)
     xyz = (raw[:, :3] * np.float32(0.1)).astype(np.float32)
-    names = ("cluster_id", "pulse", "v_dc", "tof", "det_x", "det_y", "v_pulse", "v_virtual",
-             "fourier_1", "fourier_2")
+    names = (
+        "cluster_id",
+        "pulse",
+        "v_dc",
+        "tof",
+        "det_x",
+        "det_y",
+        "v_pulse",
+        "v_virtual",
+        "fourier_1",
+        "fourier_2",
+    )
     cols = {nm: raw[:, 4 + i] for i, nm in enumerate(names)}
     return PointCloud(xyz, raw[:, 3], cols, source=str(path), metadata={"format": "ato"})
 
@@ -406,46 +460,70 @@ def read_csv(path: str | os.PathLike) -> PointCloud:
                 try:
                     cols = [names.index(a) for a in "xyz"]
                 except ValueError:
-                    raise AptFormatError(path, f"header {line!r} lacks x, y, z columns",
-                                         line=lineno) from None
+                    raise AptFormatError(
+                        path, f"header {line!r} lacks x, y, z columns", line=lineno
+                    ) from None
                 for cand in ("m", "mass", "da", "m/n", "mz", "m/z", "mass_to_charge"):
                     if cand in names:
                         cols.append(names.index(cand))
                         break
                 else:
-                    raise AptFormatError(path, f"header {line!r} lacks a mass column (m)",
-                                         line=lineno)
+                    raise AptFormatError(
+                        path, f"header {line!r} lacks a mass column (m)", line=lineno
+                    )
                 continue
         try:
             vals = [float(toks[c]) for c in cols]
         except (ValueError, IndexError):
-            raise AptFormatError(path, f"expected numbers in columns {cols}, got {line!r}",
-                                 line=lineno) from None
+            raise AptFormatError(
+                path, f"expected numbers in columns {cols}, got {line!r}", line=lineno
+            ) from None
         if not all(np.isfinite(vals)):
             raise AptFormatError(path, f"non-finite value in {line!r}", line=lineno)
         rows.append(vals)
     if not rows:
         raise AptFormatError(path, "no ions found", line=1)
     arr = np.asarray(rows, dtype=np.float32)
-    return PointCloud(np.ascontiguousarray(arr[:, :3]), np.ascontiguousarray(arr[:, 3]),
-                      source=str(path), metadata={"format": "csv"})
+    return PointCloud(
+        np.ascontiguousarray(arr[:, :3]),
+        np.ascontiguousarray(arr[:, 3]),
+        source=str(path),
+        metadata={"format": "csv"},
+    )
 
 
 def write_csv(path: str | os.PathLike, cloud: PointCloud) -> Path:
     """Write ``x,y,z,m`` (+ extra columns) as CSV with a header line."""
     path = Path(path)
     names = ["x", "y", "z", "m", *cloud.columns]
-    data = np.column_stack([np.asarray(cloud.xyz, np.float64), np.asarray(cloud.mass, np.float64),
-                            *[np.asarray(v, np.float64) for v in cloud.columns.values()]])
+    data = np.column_stack(
+        [
+            np.asarray(cloud.xyz, np.float64),
+            np.asarray(cloud.mass, np.float64),
+            *[np.asarray(v, np.float64) for v in cloud.columns.values()],
+        ]
+    )
     np.savetxt(path, data, delimiter=",", header=",".join(names), comments="", fmt="%.9g")
     return path
 
 
 # --------------------------------------------------------------------------- dispatch
-_READERS = {".pos": read_pos, ".epos": read_epos, ".apt": read_apt, ".ato": read_ato,
-            ".csv": read_csv, ".txt": read_csv}
-_WRITERS = {".pos": write_pos, ".epos": write_epos, ".apt": write_apt, ".ato": write_ato,
-            ".csv": write_csv, ".txt": write_csv}
+_READERS = {
+    ".pos": read_pos,
+    ".epos": read_epos,
+    ".apt": read_apt,
+    ".ato": read_ato,
+    ".csv": read_csv,
+    ".txt": read_csv,
+}
+_WRITERS = {
+    ".pos": write_pos,
+    ".epos": write_epos,
+    ".apt": write_apt,
+    ".ato": write_ato,
+    ".csv": write_csv,
+    ".txt": write_csv,
+}
 
 
 def read_pointcloud(path: str | os.PathLike) -> PointCloud:
@@ -461,8 +539,10 @@ def read_pointcloud(path: str | os.PathLike) -> PointCloud:
         return read_labelled_pointcloud(path)
     reader = _READERS.get(suffix)
     if reader is None:
-        raise AptFormatError(path, f"unknown point cloud suffix {suffix!r} "
-                             f"(known: {', '.join(POINTCLOUD_SUFFIXES)})")
+        raise AptFormatError(
+            path,
+            f"unknown point cloud suffix {suffix!r} (known: {', '.join(POINTCLOUD_SUFFIXES)})",
+        )
     return reader(path)
 
 

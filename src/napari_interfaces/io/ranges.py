@@ -50,8 +50,15 @@ from ..apt.elements import formula, is_element, parse_formula
 from ..apt.ranging import Range, RangeTable
 from .apt_errors import AptFormatError
 
-__all__ = ["RANGE_SUFFIXES", "read_ranges", "read_rrng", "read_rng", "read_env", "write_rrng",
-           "find_range_file"]
+__all__ = [
+    "RANGE_SUFFIXES",
+    "read_ranges",
+    "read_rrng",
+    "read_rng",
+    "read_env",
+    "write_rrng",
+    "find_range_file",
+]
 
 RANGE_SUFFIXES = (".rrng", ".rng", ".env")
 
@@ -95,16 +102,28 @@ def _dedupe(path: Path, ranges: list[tuple[int, Range]]) -> list[Range]:
     for line, r in ranges:
         key = (r.lo, r.hi, tuple(sorted(r.composition.items())))
         if key in seen:
-            warnings.warn(f"{path} line {line}: duplicate of the range at line {seen[key]} "
-                          f"({r.label()}); kept once", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"{path} line {line}: duplicate of the range at line {seen[key]} "
+                f"({r.label()}); kept once",
+                UserWarning,
+                stacklevel=3,
+            )
             continue
         seen[key] = line
         out.append(r)
     return out
 
 
-def _make(path: Path, lineno: int, lo: float, hi: float, comp: dict[str, int], name: str | None,
-          color: str | None, vol: float | None) -> Range:
+def _make(
+    path: Path,
+    lineno: int,
+    lo: float,
+    hi: float,
+    comp: dict[str, int],
+    name: str | None,
+    color: str | None,
+    vol: float | None,
+) -> Range:
     try:
         if not comp:
             if not name:
@@ -141,8 +160,9 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
             raise AptFormatError(path, f"unexpected key {key!r} in [Ranges]", line=lineno)
         toks = value.split()
         if len(toks) < 3:
-            raise AptFormatError(path, f"range needs 'lo hi' and an ion, got {value!r}",
-                                 line=lineno)
+            raise AptFormatError(
+                path, f"range needs 'lo hi' and an ion, got {value!r}", line=lineno
+            )
         try:
             lo, hi = _num(toks[0]), _num(toks[1])
         except ValueError:
@@ -223,8 +243,9 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
             if n_sp <= 0 or n_rng < 0 or len(toks) != 2:
                 raise ValueError
         except (ValueError, IndexError):
-            raise AptFormatError(path, f"expected '<n_species> <n_ranges>', got {s!r}",
-                                 line=ln) from None
+            raise AptFormatError(
+                path, f"expected '<n_species> <n_ranges>', got {s!r}", line=ln
+            ) from None
         names, colors = [], {}
         for _ in range(n_sp):
             ln, s = next_row()
@@ -237,16 +258,19 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
                 rgb = [_num(x) for x in t[1:4]]
                 if len(rgb) != 3 or t[0] != name:
                     raise ValueError
-                colors[name] = "#" + "".join(f"{int(round(255 * min(1, max(0, c)))):02x}"
-                                             for c in rgb)
+                colors[name] = "#" + "".join(
+                    f"{int(round(255 * min(1, max(0, c)))):02x}" for c in rgb
+                )
             except ValueError:
-                raise AptFormatError(path, f"expected '{name} r g b', got {s!r}",
-                                     line=ln) from None
+                raise AptFormatError(
+                    path, f"expected '{name} r g b', got {s!r}", line=ln
+                ) from None
             names.append(name)
         ln, s = next_row()
         if not s.startswith("-"):
-            raise AptFormatError(path, f"expected the '----- names' column header, got {s!r}",
-                                 line=ln)
+            raise AptFormatError(
+                path, f"expected the '----- names' column header, got {s!r}", line=ln
+            )
         cols = s.lstrip("-").split()
         if sorted(cols) != sorted(names):
             raise AptFormatError(path, f"column header {cols} does not list {names}", line=ln)
@@ -284,11 +308,15 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
             col = colors.get(next(iter(comp)))
         if nm is not None:
             try:
-                if parse_formula(nm) != comp:
-                    raise AptFormatError(path, f"polyatomic name {nm!r} disagrees with the "
-                                         f"counts {comp} of range {lo}-{hi}", line=ln)
+                named = parse_formula(nm)
             except ValueError:
-                pass  # a free-form name: keep it with the counts of the main block
+                named = None  # a free-form name: keep it with the counts of the main block
+            if named is not None and named != comp:
+                raise AptFormatError(
+                    path,
+                    f"polyatomic name {nm!r} disagrees with the counts {comp} of range {lo}-{hi}",
+                    line=ln,
+                )
         ranges.append((ln, _make(path, ln, lo, hi, comp, nm, col, None)))
     return RangeTable(_dedupe(path, ranges), source=str(path))
 
@@ -298,11 +326,17 @@ def read_env(path: str | os.PathLike) -> RangeTable:
     """Read the range definitions of a GPM/Rouen ``.env`` file."""
     path = Path(path)
     lines = _text_lines(path)
-    start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("# Definition of")),
-                 None)
-    stop = next((i for i, ln in enumerate(lines)
-                 if i > (start or -1) and ln.strip().startswith("# Atom probe definition")),
-                len(lines))
+    start = next(
+        (i for i, ln in enumerate(lines) if ln.strip().startswith("# Definition of")), None
+    )
+    stop = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if i > (start or -1) and ln.strip().startswith("# Atom probe definition")
+        ),
+        len(lines),
+    )
     ranges = []
     for i in range((start or -1) + 1, stop):
         s = lines[i].strip()
@@ -336,8 +370,9 @@ def read_ranges(path: str | os.PathLike) -> RangeTable:
     suffix = path.suffix.lower()
     readers = {".rrng": read_rrng, ".rng": read_rng, ".env": read_env}
     if suffix not in readers:
-        raise AptFormatError(path, f"unknown range file suffix {suffix!r} "
-                             f"(known: {', '.join(RANGE_SUFFIXES)})")
+        raise AptFormatError(
+            path, f"unknown range file suffix {suffix!r} (known: {', '.join(RANGE_SUFFIXES)})"
+        )
     return readers[suffix](path)
 
 
