@@ -1,0 +1,394 @@
+"""Compute backends for the multislice engine: NumPy/SciPy and OpenCL.
+
+One chooser, :func:`get_backend`, picks the backend from ``device``:
+
+``"numpy"``
+    NumPy arrays, ``scipy.fft`` (pocketfft) with ``workers`` threads.
+``"opencl:N"``
+    pyopencl arrays on the N-th OpenCL device (``napari-interfaces info``);
+    elementwise kernels (transmission, propagator) run on the device; FFTs
+    run through pyvkfft when it is installed and passes the start-up
+    self-test, otherwise on the host with scipy.fft (one-line notice).
+``"auto"``
+    Times one multislice step on a small grid for NumPy and for every OpenCL
+    device and keeps the fastest (the result is cached per process). On CPUs
+    through PoCL NumPy usually wins; on GPUs OpenCL does.
+
+The device comes from the argument, else from the ``device`` config key
+(:mod:`napari_interfaces.core.config`), else ``"auto"``. When no OpenCL
+platform exists, or the FFT self-test fails, the NumPy backend is used and a
+one-line notice is emitted through :mod:`logging` and ``warnings``.
+
+pyopencl caches compiled programs; the cache folder is set to
+``<cache_dir>/pyopencl`` (:func:`napari_interfaces.core.config.cache_dir`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+
+import numpy as np
+
+__all__ = ["Backend", "NumpyBackend", "OpenCLBackend", "get_backend", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+#: Threads for scipy.fft (pocketfft).
+FFT_WORKERS = int(os.environ.get("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2))
+
+_AUTO_CACHE: dict = {}
+_BACKENDS: dict = {}
+
+
+def notice(message: str) -> None:
+    """A one-line user notice (logged and raised as a ``UserWarning``)."""
+    log.warning(message)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+class Backend:
+    """Interface of a compute backend (arrays live where the backend wants).
+
+    Wave arrays are complex64 of shape ``(ny, nx)``; potentials float32.
+    """
+
+    name = "base"
+
+    # transfers
+    def asarray(self, a):  # host -> backend
+        raise NotImplementedError
+
+    def to_host(self, a) -> np.ndarray:
+        raise NotImplementedError
+
+    # FFTs (unnormalized forward, normalized inverse, like numpy)
+    def fft2(self, a):
+        raise NotImplementedError
+
+    def ifft2(self, a):
+        raise NotImplementedError
+
+    # fused elementwise steps
+    def transmit(self, psi, v, sigma: float):
+        """``psi * exp(i sigma v)`` (in place where possible)."""
+        raise NotImplementedError
+
+    def multiply(self, a, b):
+        """``a * b`` in place into ``a``."""
+        raise NotImplementedError
+
+    def ones(self, shape):
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class NumpyBackend(Backend):
+    """NumPy arrays and ``scipy.fft`` (pocketfft) with ``workers`` threads."""
+
+    name = "numpy"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or FFT_WORKERS
+
+    def asarray(self, a):
+        return np.asarray(a)
+
+    def to_host(self, a) -> np.ndarray:
+        return np.asarray(a)
+
+    def fft2(self, a):
+        import scipy.fft
+
+        return scipy.fft.fft2(a, workers=self.workers, overwrite_x=True)
+
+    def ifft2(self, a):
+        import scipy.fft
+
+        return scipy.fft.ifft2(a, workers=self.workers, overwrite_x=True)
+
+    def transmit(self, psi, v, sigma: float):
+        phase = np.float32(sigma) * np.asarray(v, dtype=np.float32)
+        t = np.empty(psi.shape, np.complex64)
+        t.real = np.cos(phase)
+        t.imag = np.sin(phase)
+        psi *= t
+        return psi
+
+    def multiply(self, a, b):
+        a *= b
+        return a
+
+    def ones(self, shape):
+        return np.ones(shape, np.complex64)
+
+
+_KERNELS = r"""
+#include <pyopencl-complex.h>
+__kernel void transmit(__global cfloat_t *psi, __global const float *v, const float sigma)
+{
+    int i = get_global_id(0);
+    float s, c;
+    s = sincos(sigma * v[i], &c);
+    cfloat_t p = psi[i];
+    psi[i] = cfloat_new(p.real * c - p.imag * s, p.real * s + p.imag * c);
+}
+__kernel void cmul(__global cfloat_t *a, __global const cfloat_t *b)
+{
+    int i = get_global_id(0);
+    a[i] = cfloat_mul(a[i], b[i]);
+}
+"""
+
+
+def _set_pyopencl_cache() -> None:
+    if "PYOPENCL_CACHE_DIR" in os.environ:
+        return
+    try:
+        from ..core.config import cache_dir
+
+        path = cache_dir() / "pyopencl"
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ["PYOPENCL_CACHE_DIR"] = str(path)
+    except Exception:  # noqa: BLE001 - caching is an optimisation only
+        pass
+
+
+class OpenCLBackend(Backend):
+    """pyopencl arrays on one OpenCL device.
+
+    Parameters
+    ----------
+    index : int
+        Device index as listed by :func:`napari_interfaces.core.opencl.list_devices`.
+    fft : {"auto", "vkfft", "host"}
+        FFT implementation: pyvkfft on the device, or scipy.fft on the host
+        (with transfers). ``"auto"`` uses pyvkfft when importable and it
+        passes the self-test.
+    """
+
+    def __init__(self, index: int = 0, fft: str = "auto") -> None:
+        _set_pyopencl_cache()
+        import pyopencl as cl
+        import pyopencl.array  # noqa: F401
+
+        devices = []
+        for platform in cl.get_platforms():
+            try:
+                devices.extend(platform.get_devices())
+            except Exception:  # noqa: BLE001
+                continue
+        if not 0 <= index < len(devices):
+            raise ValueError(
+                f"opencl:{index} does not exist ({len(devices)} OpenCL device(s) found; "
+                "see napari-interfaces info)"
+            )
+        self.device = devices[index]
+        self.index = index
+        self.name = f"opencl:{index}"
+        self.ctx = cl.Context([self.device])
+        self.queue = cl.CommandQueue(self.ctx)
+        t0 = time.perf_counter()
+        self.program = cl.Program(self.ctx, _KERNELS).build()
+        self.compile_seconds = time.perf_counter() - t0
+        self._transmit = self.program.transmit
+        self._cmul = self.program.cmul
+        self.fft_mode = "host"
+        self._vkfft_apps: dict = {}
+        if fft in ("auto", "vkfft"):
+            try:
+                import pyvkfft.opencl  # noqa: F401
+
+                self.fft_mode = "vkfft"
+                err = self.fft_self_test()
+                if err > 1e-4:
+                    notice(
+                        f"OpenCL FFT self-test failed on {self.device.name.strip()} "
+                        f"(relative error {err:.1e} vs numpy); using host FFTs"
+                    )
+                    self.fft_mode = "host"
+            except ImportError:
+                if fft == "vkfft":
+                    notice("pyvkfft is not installed; OpenCL backend uses host FFTs")
+            except Exception as exc:  # noqa: BLE001
+                notice(f"pyvkfft failed on {self.device.name.strip()} ({exc}); using host FFTs")
+                self.fft_mode = "host"
+        self._host = NumpyBackend()
+
+    # ------------------------------------------------------------------
+    def fft_self_test(self, n: int = 128) -> float:
+        """Max relative error of a device FFT round against numpy."""
+        rng = np.random.default_rng(0)
+        a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+        ref = np.fft.fft2(a.astype(np.complex128))
+        got = self.to_host(self.fft2(self.asarray(a.copy())))
+        err = float(np.abs(got - ref).max() / np.abs(ref).max())
+        back = self.to_host(self.ifft2(self.asarray(got.astype(np.complex64))))
+        err = max(err, float(np.abs(back - a).max() / np.abs(a).max()))
+        return err
+
+    def asarray(self, a):
+        import pyopencl.array as cla
+
+        if isinstance(a, cla.Array):
+            return a
+        return cla.to_device(self.queue, np.ascontiguousarray(a))
+
+    def to_host(self, a) -> np.ndarray:
+        import pyopencl.array as cla
+
+        if isinstance(a, cla.Array):
+            return a.get()
+        return np.asarray(a)
+
+    def _vkfft(self, a):
+        from pyvkfft.opencl import VkFFTApp
+
+        key = (a.shape, a.dtype.str)
+        app = self._vkfft_apps.get(key)
+        if app is None:
+            app = VkFFTApp(a.shape, a.dtype, queue=self.queue, ndim=2, inplace=True, norm=1)
+            self._vkfft_apps[key] = app
+        return app
+
+    def fft2(self, a):
+        if self.fft_mode == "vkfft":
+            self._vkfft(a).fft(a)
+            return a
+        return self.asarray(self._host.fft2(self.to_host(a)))
+
+    def ifft2(self, a):
+        if self.fft_mode == "vkfft":
+            self._vkfft(a).ifft(a)
+            return a
+        return self.asarray(self._host.ifft2(self.to_host(a)))
+
+    def transmit(self, psi, v, sigma: float):
+        v = self.asarray(np.asarray(v, np.float32) if isinstance(v, np.ndarray) else v)
+        self._transmit(self.queue, (psi.size,), None, psi.data, v.data, np.float32(sigma))
+        return psi
+
+    def multiply(self, a, b):
+        b = self.asarray(b)
+        self._cmul(self.queue, (a.size,), None, a.data, b.data)
+        return a
+
+    def ones(self, shape):
+        import pyopencl.array as cla
+
+        out = cla.empty(self.queue, shape, np.complex64)
+        out.fill(np.complex64(1.0))
+        return out
+
+    def synchronize(self) -> None:
+        self.queue.finish()
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The device string to use: the argument, else config ``device``, else ``auto``."""
+    if device is None or device == "":
+        try:
+            from ..core.config import get
+
+            device = get("device", "auto") or "auto"
+        except Exception:  # noqa: BLE001
+            device = "auto"
+    device = str(device).strip().lower()
+    if device in ("auto", "numpy", "cpu"):
+        return "numpy" if device == "cpu" else device
+    if device.startswith("opencl"):
+        idx = device.split(":", 1)[1] if ":" in device else "0"
+        if not idx.isdigit():
+            raise ValueError(f"bad device {device!r}: use auto, numpy or opencl:N")
+        return f"opencl:{int(idx)}"
+    raise ValueError(f"bad device {device!r}: use auto, numpy or opencl:N")
+
+
+def _opencl_or_fallback(index: int) -> Backend:
+    from ..core.opencl import list_devices
+
+    devices, message = list_devices()
+    if not devices:
+        notice(f"{message}")
+        return NumpyBackend()
+    try:
+        return OpenCLBackend(index)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - build failures, driver errors
+        notice(f"OpenCL device opencl:{index} unusable ({exc}); using the NumPy backend")
+        return NumpyBackend()
+
+
+def _time_step(backend: Backend, n: int = 256, repeat: int = 3) -> float:
+    rng = np.random.default_rng(0)
+    v = rng.random((n, n), dtype=np.float32) * 10
+    prop = np.exp(1j * rng.random((n, n))).astype(np.complex64)
+    psi = backend.ones((n, n))
+    pv = backend.asarray(v)
+    pp = backend.asarray(prop)
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        psi = backend.transmit(psi, pv, 1e-3)
+        psi = backend.fft2(psi)
+        psi = backend.multiply(psi, pp)
+        psi = backend.ifft2(psi)
+        backend.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def get_backend(device: str | None = None) -> Backend:
+    """Backend for ``device`` (``auto``, ``numpy``, ``opencl:N``; see module doc).
+
+    Backends are created once per process and reused (compiled kernels are
+    kept). ``auto`` measures and picks the fastest; see :data:`auto_timings`.
+    """
+    dev = resolve_device(device)
+    if dev in _BACKENDS:
+        return _BACKENDS[dev]
+    if dev == "numpy":
+        backend: Backend = NumpyBackend()
+    elif dev.startswith("opencl:"):
+        backend = _opencl_or_fallback(int(dev.split(":")[1]))
+    else:  # auto
+        backend = _choose_auto()
+    _BACKENDS[dev] = backend
+    return backend
+
+
+def auto_timings() -> dict:
+    """Seconds per 256² multislice step measured by ``auto`` (empty before)."""
+    return dict(_AUTO_CACHE)
+
+
+def _choose_auto() -> Backend:
+    from ..core.opencl import list_devices
+
+    candidates: list[Backend] = [NumpyBackend()]
+    devices, _ = list_devices()
+    for d in devices:
+        try:
+            candidates.append(OpenCLBackend(d.index))
+        except Exception as exc:  # noqa: BLE001
+            log.info("opencl:%d skipped: %s", d.index, exc)
+    best, best_t = candidates[0], np.inf
+    for b in candidates:
+        try:
+            t = _time_step(b)
+        except Exception as exc:  # noqa: BLE001
+            log.info("%s failed the timing step: %s", b.name, exc)
+            continue
+        _AUTO_CACHE[b.name] = t
+        if t < best_t:
+            best, best_t = b, t
+    log.info("auto device: %s (%s)", best.name, _AUTO_CACHE)
+    return best

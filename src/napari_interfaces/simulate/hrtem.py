@@ -1,0 +1,202 @@
+"""High-level HRTEM simulation: structure -> exit wave(s) -> image (+ labels).
+
+:class:`HRTEMSimulator` caches the exit waves (one per frozen-phonon
+configuration); changing defocus, aberrations, coherence, dose or the
+detector only re-runs the cheap imaging step.
+
+Example
+-------
+>>> from napari_interfaces.simulate import structures
+>>> from napari_interfaces.simulate.hrtem import HRTEMSimulator
+>>> scene = structures.build_scene(particle_diameter=2.0, substrate_thickness=10,
+...                                extent=(30, 30), rng=0)            # doctest: +SKIP
+>>> sim = HRTEMSimulator(scene.atoms, energy_kv=200, sampling=0.1)      # doctest: +SKIP
+>>> img = sim.image(defocus=-100, cs=-1e5)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends import get_backend
+from .ctf import CTF
+from .detector import apply_detector, resample
+from .frozen_phonons import displaced_positions
+from .multislice import multislice
+from .potential import ProjectedPotential
+
+__all__ = ["ExitWaves", "HRTEMSimulator", "simulate_exit_waves"]
+
+
+@dataclass
+class ExitWaves:
+    """Exit waves of one structure: ``waves`` complex64 ``(n_configs, ny, nx)``."""
+
+    waves: np.ndarray
+    sampling: tuple[float, float]
+    energy_kv: float
+    timings: dict = field(default_factory=dict)
+    backend: str = "numpy"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.waves.shape[-2:]
+
+
+def _atoms_arrays(atoms):
+    """(positions, numbers, cell lengths) from an ase.Atoms or a tuple."""
+    if isinstance(atoms, tuple):
+        return atoms
+    cell = np.asarray(atoms.cell[:])
+    return atoms.positions, atoms.numbers, cell
+
+
+def simulate_exit_waves(
+    atoms,
+    energy_kv: float = 200.0,
+    sampling: float = 0.1,
+    slice_thickness: float = 2.0,
+    parametrization: str = "lobato",
+    frozen_phonons: int = 1,
+    rms=None,
+    rng: np.random.Generator | int | None = None,
+    device: str | None = None,
+    grid=None,
+    progress=None,
+) -> ExitWaves:
+    """Multislice exit waves of ``atoms`` (ase.Atoms with an orthorhombic cell).
+
+    ``frozen_phonons`` = 1 uses the static lattice; N > 1 computes N
+    configurations displaced by :func:`.frozen_phonons.displaced_positions`
+    (``rms``: float, {symbol: Å} or defaults). Timings per stage (seconds)
+    are in ``.timings`` (``setup``, ``potential``, ``multislice``).
+    """
+    from ..core.progress import as_progress
+
+    progress = as_progress(progress)
+    rng = np.random.default_rng(rng)
+    t0 = time.perf_counter()
+    positions, numbers, cell = _atoms_arrays(atoms)
+    pot = ProjectedPotential(
+        positions, numbers, cell, sampling, slice_thickness, parametrization, energy_kv, grid
+    )
+    backend = get_backend(device)
+    timings = {"setup": time.perf_counter() - t0}
+    n = int(frozen_phonons)
+    if n < 1:
+        raise ValueError("frozen_phonons must be >= 1")
+    waves = np.empty((n,) + pot.grid.shape, np.complex64)
+    for i in range(n):
+        pos = None if n == 1 else displaced_positions(pot.positions, pot.numbers, rms, rng)
+        waves[i] = multislice(pot, energy_kv, backend, pos, progress=progress, timings=timings)
+    return ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name)
+
+
+class HRTEMSimulator:
+    """Structure -> cached exit waves -> images for many imaging conditions.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The full scene (orthorhombic cell, beam along +z).
+    particles : ase.Atoms, optional
+        The particle-only structure (same cell) for exit-wave labels.
+    energy_kv, sampling, slice_thickness, parametrization, frozen_phonons, rms, device
+        See :func:`simulate_exit_waves`.
+    """
+
+    def __init__(
+        self,
+        atoms,
+        particles=None,
+        energy_kv: float = 200.0,
+        sampling: float = 0.1,
+        slice_thickness: float = 2.0,
+        parametrization: str = "lobato",
+        frozen_phonons: int = 1,
+        rms=None,
+        seed: int | None = 0,
+        device: str | None = None,
+    ) -> None:
+        self.atoms = atoms
+        self.particles = particles
+        self.params = dict(
+            energy_kv=energy_kv,
+            sampling=sampling,
+            slice_thickness=slice_thickness,
+            parametrization=parametrization,
+            frozen_phonons=frozen_phonons,
+            rms=rms,
+            device=device,
+        )
+        self.seed = seed
+        self._exit: ExitWaves | None = None
+        self._particle_exit: ExitWaves | None = None
+
+    @property
+    def energy_kv(self) -> float:
+        return self.params["energy_kv"]
+
+    def exit_waves(self, progress=None) -> ExitWaves:
+        """The scene's exit waves (computed once, then cached)."""
+        if self._exit is None:
+            self._exit = simulate_exit_waves(
+                self.atoms, rng=self.seed, progress=progress, **self.params
+            )
+        return self._exit
+
+    def particle_exit_waves(self, progress=None) -> ExitWaves:
+        """Exit waves of the particle-only structure (cached)."""
+        if self.particles is None:
+            raise ValueError("no particle-only structure was given")
+        if self._particle_exit is None:
+            self._particle_exit = simulate_exit_waves(
+                self.particles, rng=self.seed, progress=progress, **self.params
+            )
+        return self._particle_exit
+
+    def ctf(self, **optics) -> CTF:
+        return CTF(energy_kv=self.energy_kv, **optics)
+
+    def image(
+        self,
+        defocus: float = 0.0,
+        cs: float = 0.0,
+        aberrations: dict | None = None,
+        aperture_mrad: float | None = None,
+        focal_spread: float = 0.0,
+        focal_mode: str = "envelope",
+        source_spread_mrad: float = 0.0,
+        dose: float | None = None,
+        mtf: dict | None = None,
+        median: int = 0,
+        pixel_size: float | None = None,
+        rng: np.random.Generator | int | None = None,
+        progress=None,
+    ) -> np.ndarray:
+        """Image (float32, vacuum = 1) for these optics; reuses the cached exit waves.
+
+        ``pixel_size`` resamples to that pixel size (Å) before the detector.
+        """
+        ew = self.exit_waves(progress)
+        t0 = time.perf_counter()
+        ctf = self.ctf(
+            defocus=defocus,
+            cs=cs,
+            aberrations=aberrations or {},
+            aperture_mrad=aperture_mrad,
+            focal_spread=focal_spread,
+            focal_mode=focal_mode,
+            source_spread_mrad=source_spread_mrad,
+        )
+        img = ctf.image(ew.waves, ew.sampling)
+        sampling = ew.sampling
+        if pixel_size:
+            img, sampling = resample(img, sampling, pixel_size)
+        self.last_sampling = sampling
+        img = apply_detector(img, sampling, dose, mtf, median, np.random.default_rng(rng))
+        ew.timings["imaging"] = time.perf_counter() - t0
+        return img
