@@ -147,18 +147,24 @@ class RangeTable:
 
     # ------------------------------------------------------------------ lookup
     def _build_lookup(self) -> None:
-        """Disjoint elementary intervals between all range edges -> species index."""
+        """Disjoint elementary intervals between all range edges -> species index.
+
+        Edges are rounded to float32, the precision of the masses, so a mass
+        written as ``lo`` in a float32 file is inside ``[lo, hi)``.
+        """
         if not self.ranges:
-            self._edges = np.array([0.0])
+            self._edges = np.array([0.0], dtype=np.float32)
             self._interval_species = np.array([-1, -1], dtype=np.int16)
             return
-        edges = np.unique(np.array([[r.lo, r.hi] for r in self.ranges], dtype=np.float64).ravel())
+        lo32 = [np.float32(r.lo) for r in self.ranges]
+        hi32 = [np.float32(r.hi) for r in self.ranges]
+        edges = np.unique(np.array(lo32 + hi32, dtype=np.float32))
         # interval k spans [edges[k-1], edges[k]); k = 0 is below all, k = len is above all
         sp = np.full(len(edges) + 1, -1, dtype=np.int16)
         for k in range(1, len(edges)):
             a, b = edges[k - 1], edges[k]
-            for i, r in enumerate(self.ranges):  # first in file order wins
-                if r.lo <= a and b <= r.hi:
+            for i in range(len(self.ranges)):  # first in file order wins
+                if lo32[i] <= a and b <= hi32[i]:
                     sp[k] = self._range_species[i]
                     break
         self._edges = edges
@@ -167,10 +173,12 @@ class RangeTable:
     def species_of(self, mass: np.ndarray) -> np.ndarray:
         """Species index per ion (``-1`` = unranged), int16.
 
-        Uses ``lo <= m < hi`` exactly (float64 comparison of the float32 masses).
+        A mass ``m`` is in a range when ``lo <= m < hi``, compared in float32.
         """
         m = np.asarray(mass)
-        k = np.searchsorted(self._edges, m.astype(np.float64, copy=False), side="right")
+        if m.dtype != np.float32 or not m.dtype.isnative:
+            m = m.astype(np.float32)
+        k = np.searchsorted(self._edges, m, side="right")
         return self._interval_species[k]
 
     def overlaps(self) -> list[tuple[int, int]]:

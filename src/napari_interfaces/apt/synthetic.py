@@ -33,7 +33,7 @@ Examples
 >>> from napari_interfaces.apt.synthetic import synthesize
 >>> s = synthesize("layered", size_nm=(6, 6, 12), seed=1)
 >>> s.cloud.n_ions, s.ranges.elements
-(19040, ['Ni', 'Al', 'Cr'])
+(21811, ['Ni', 'Al', 'Cr'])
 >>> round(float(s.true_profile(0.0, "Al")), 3)   # halfway between γ and γ′
 12.0
 """
@@ -493,7 +493,7 @@ def synthesize(
 
     # --- ranges: one per peak, [m - 5 sigma, m + 5 sigma + 3 tails)
     ranges = []
-    for el, m in sorted(peaks, key=lambda t: t[1]):
+    for el, m in sorted(peaks, key=lambda t: (ELEMENTS.index(t[0]), t[1])):
         s = m / (2.3548 * mass_resolving_power)
         lo, hi = round(m - 5 * s, 4), round(m + 5 * s + 3 * 0.002 * m, 4)
         ranges.append(Range(lo, hi, el, {el: 1}, COLORS[el]))

@@ -199,6 +199,82 @@ def delocalize(
     return out
 
 
+# ---------------------------------------------------------------------- kernels
+_KERNEL: object = None
+
+
+def _numba_kernel():
+    """The compiled one-pass binning kernel, or ``False`` without numba.
+
+    numba is optional (it comes with abTEM); set ``NAPARI_INTERFACES_NO_NUMBA=1``
+    to force the numpy path. Both give identical counts.
+    """
+    global _KERNEL
+    if _KERNEL is None:
+        import os
+
+        if os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
+            return False
+        try:
+            import numba
+        except Exception:  # noqa: BLE001 - any import problem means "no numba"
+            _KERNEL = False
+            return _KERNEL
+
+        @numba.njit(cache=True, nogil=True)
+        def kernel(
+            xyz, mass, edge0, inv, shape, edges, interval_species, n_sp, acc
+        ):  # pragma: no cover
+            nz, ny, nx = shape[0], shape[1], shape[2]
+            nvox = nz * ny * nx
+            ne = edges.shape[0]
+            n_out = 0
+            for i in range(xyz.shape[0]):
+                fz = (np.float64(xyz[i, 2]) - edge0[0]) * inv[0]
+                fy = (np.float64(xyz[i, 1]) - edge0[1]) * inv[1]
+                fx = (np.float64(xyz[i, 0]) - edge0[2]) * inv[2]
+                if not (0.0 <= fz < nz and 0.0 <= fy < ny and 0.0 <= fx < nx):
+                    n_out += 1
+                    continue
+                m = mass[i]
+                lo = 0
+                hi = ne
+                while lo < hi:  # searchsorted(edges, m, side="right")
+                    mid = (lo + hi) >> 1
+                    if edges[mid] <= m:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                sp = interval_species[lo]
+                if sp < 0:
+                    sp = n_sp
+                acc[sp * nvox + (int(fz) * ny + int(fy)) * nx + int(fx)] += 1
+            return n_out
+
+        _KERNEL = kernel
+    return _KERNEL
+
+
+def _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc) -> int:
+    """numpy version of the kernel (same float64 arithmetic, same result)."""
+    nvox = int(np.prod(shape))
+    flat = np.zeros(len(xyz), dtype=np.int64)
+    inside = np.ones(len(xyz), dtype=bool)
+    for a, col in enumerate((2, 1, 0)):
+        f = (xyz[:, col].astype(np.float64) - edge0[a]) * inv[a]
+        inside &= (f >= 0) & (f < shape[a])
+        flat *= shape[a]
+        flat += np.clip(f, 0, shape[a] - 1).astype(np.int64)
+    sp = ranges.species_of(mass).astype(np.int64)
+    sp[sp < 0] = n_sp
+    flat += sp * nvox
+    n_out = int(len(flat) - np.count_nonzero(inside))
+    if n_out:
+        flat = flat[inside]
+    acc += np.bincount(flat, minlength=acc.size)
+    return n_out
+
+
 def voxelize(
     cloud: PointCloud,
     ranges: RangeTable,
@@ -247,21 +323,32 @@ def voxelize(
             "use a larger voxel size"
         )
     if chunk_size is None:
-        chunk_size = max(CHUNK_IONS, min(4 * nbins, 20_000_000))
+        chunk_size = CHUNK_IONS
     acc = np.zeros(nbins, dtype=np.int64)
     chunks = list(cloud.chunks(chunk_size))
     progress.start(len(chunks) + (1 if delocalization is not None else 0), "voxelizing")
+    edge0 = np.array([g.origin[a] - g.spacing[a] / 2 for a in range(3)], dtype=np.float64)
+    inv = np.array([1.0 / s for s in g.spacing], dtype=np.float64)
+    shape_arr = np.array(shape, dtype=np.int64)
+    kernel = _numba_kernel()
     n_out = 0
     for a, b in chunks:
-        flat = voxel_index(cloud.xyz[a:b], g, shape)
-        sp = ranges.species_of(cloud.mass[a:b]).astype(np.int64)
-        sp[sp < 0] = n_sp  # unranged in the last slot
-        ok = flat >= 0
-        if not ok.all():
-            n_out += int((~ok).sum())
-            flat, sp = flat[ok], sp[ok]
-        flat += sp * nvox
-        acc += np.bincount(flat, minlength=nbins)
+        xyz = np.asarray(cloud.xyz[a:b], dtype=np.float32)  # native copy of one chunk
+        mass = np.asarray(cloud.mass[a:b], dtype=np.float32)
+        if kernel:
+            n_out += kernel(
+                xyz,
+                mass,
+                edge0,
+                inv,
+                shape_arr,
+                ranges._edges,
+                ranges._interval_species,
+                n_sp,
+                acc,
+            )
+        else:
+            n_out += _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc)
         progress.advance()
     vol = acc.reshape((n_sp + 1, *shape)).astype(np.float32)
     del acc
