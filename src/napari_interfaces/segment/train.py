@@ -1,0 +1,597 @@
+"""Training of the segmentation U-Net on a simulated database (zarr store).
+
+The store is read lazily, one sample per chunk (see
+:mod:`napari_interfaces.simulate.database`). Each sample is normalized per
+image (:func:`normalize_image`, the same function inference uses), cropped at
+random to ``crop`` pixels and augmented with a random dihedral transform.
+The loss is cross-entropy + soft Dice (:class:`~.losses.CEDiceLoss`); the
+model with the best validation F1 is checkpointed, training stops early after
+``patience`` epochs without improvement, and a resumable checkpoint
+(``MODEL.pt.ckpt``: weights, optimizer, epoch, history) is written every
+epoch.
+
+Deterministic mode seeds every generator, uses deterministic torch
+algorithms and single-process data loading: two runs with the same settings
+give the same weights on the same machine.
+
+Examples
+--------
+Train a tiny model on a store made by ``napari-interfaces simulate database``::
+
+    from napari_interfaces.segment.train import TrainConfig, train
+    result = train("db.zarr", "model.pt", TrainConfig(epochs=5, width=8))
+    print(result.best["f1"])
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.progress import Progress, as_progress
+
+__all__ = [
+    "ArrayDataset",
+    "TrainConfig",
+    "TrainResult",
+    "ZarrDataset",
+    "evaluate",
+    "fit",
+    "normalize_image",
+    "resolve_device",
+    "train",
+]
+
+
+def normalize_image(image: np.ndarray, method: str = "zscore") -> np.ndarray:
+    """Per-image normalization used in training and inference (float32).
+
+    ``zscore``: subtract the mean and divide by the standard deviation of the
+    whole image, after clipping the 0.1 % / 99.9 % percentiles (dead or hot
+    pixels then do not dominate).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if method == "none":
+        return img
+    if method != "zscore":
+        raise ValueError(f"unknown normalization {method!r} (use 'zscore' or 'none')")
+    sample = img[:: max(1, img.shape[0] // 512), :: max(1, img.shape[-1] // 512)]
+    lo, hi = np.percentile(sample, [0.1, 99.9])
+    img = np.clip(img, lo, hi)
+    mean = float(img.mean(dtype=np.float64))
+    std = float(img.std(dtype=np.float64))
+    return ((img - mean) / (std if std > 1e-12 else 1.0)).astype(np.float32, copy=False)
+
+
+def resolve_device(device: str | None = "auto"):
+    """``torch.device`` from ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+
+    ``"auto"`` reads the ``torch_device`` setting (see
+    :mod:`napari_interfaces.core.config`) and picks CUDA when available.
+    """
+    import torch
+
+    if device in (None, "", "auto"):
+        from ..core import config
+
+        device = config.get("torch_device", "auto") or "auto"
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"torch device {device!r} requested but CUDA is not available")
+    return dev
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (stored in the model's metadata).
+
+    Parameters
+    ----------
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+    lr : float
+        AdamW learning rate (cosine decay to 5 % over ``epochs``).
+    weight_decay : float
+    crop : int or None
+        Random crop side (pixels, a multiple of 32); ``None`` = whole sample.
+    val_fraction : float
+        Fraction of the samples held out for validation (the last ones).
+    patience : int
+        Early stopping: epochs without a better validation F1.
+    width, blocks : U-Net architecture (see :class:`~.unet.UNetConfig`).
+    n_classes : int or None
+        ``None``: from the store's class list.
+    device : str
+        ``auto``, ``cpu``, ``cuda``.
+    deterministic : bool
+        Seed everything and use deterministic algorithms.
+    seed : int
+    threads : int or None
+        ``torch.set_num_threads`` on CPU (None: leave as is).
+    augment : bool
+        Random dihedral transforms.
+    max_samples : int or None
+        Use only the first ``max_samples`` done samples.
+    freeze_encoder : bool
+        Train only the decoder (fine-tuning).
+    ce_weight, dice_weight : float
+        Loss weights.
+    """
+
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    crop: int | None = 256
+    val_fraction: float = 0.1
+    patience: int = 5
+    width: int = 16
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    n_classes: int | None = None
+    device: str = "auto"
+    deterministic: bool = True
+    seed: int = 0
+    threads: int | None = 2
+    augment: bool = True
+    max_samples: int | None = None
+    freeze_encoder: bool = False
+    ce_weight: float = 1.0
+    dice_weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocks"] = list(self.blocks)
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` / :func:`fit` return."""
+
+    path: Path | None
+    best: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    stopped_early: bool = False
+
+
+# -- datasets ----------------------------------------------------------------
+class _CropMixin:
+    crop: int | None
+    augment: bool
+
+    def _prepare(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+        from .augment import random_dihedral
+
+        image = normalize_image(image, self.normalization)
+        if self.crop is not None:
+            h, w = image.shape
+            c = int(self.crop)
+            if h < c or w < c:
+                ph, pw = max(0, c - h), max(0, c - w)
+                image = np.pad(image, ((0, ph), (0, pw)), mode="reflect")
+                labels = np.pad(labels, ((0, ph), (0, pw)), mode="reflect")
+                h, w = image.shape
+            y0 = int(rng.integers(0, h - c + 1))
+            x0 = int(rng.integers(0, w - c + 1))
+            image = image[y0 : y0 + c, x0 : x0 + c]
+            labels = labels[y0 : y0 + c, x0 : x0 + c]
+        if self.augment:
+            image, labels = random_dihedral(rng, image, labels)
+        import torch
+
+        return (
+            torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)[None]),
+            torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64)),
+        )
+
+    def _rng(self, index: int) -> np.random.Generator:
+        # a new draw per epoch and index, reproducible from the seed
+        self._draws = getattr(self, "_draws", 0) + 1
+        return np.random.default_rng([self.seed, index, self._draws])
+
+
+class ZarrDataset(_CropMixin):
+    """torch-style dataset over a database store, opened lazily per process.
+
+    Parameters
+    ----------
+    store : path
+        A store written by :func:`napari_interfaces.simulate.database.generate_database`.
+    indices : sequence of int
+        Samples to use (only completed samples should be given; see
+        :func:`napari_interfaces.simulate.database.completed_indices`).
+    crop : int or None
+    augment : bool
+    seed : int
+    """
+
+    def __init__(
+        self,
+        store: str | Path,
+        indices,
+        crop: int | None = None,
+        augment: bool = False,
+        seed: int = 0,
+        normalization: str = "zscore",
+    ) -> None:
+        self.store = str(store)
+        self.indices = [int(i) for i in indices]
+        self.crop = crop
+        self.augment = augment
+        self.seed = seed
+        self.normalization = normalization
+        self._group = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def _arrays(self):
+        if self._group is None:
+            import zarr
+
+            self._group = zarr.open_group(self.store, mode="r")
+        return self._group["image"], self._group["labels"]
+
+    def __getitem__(self, i: int):
+        images, labels = self._arrays()
+        idx = self.indices[i]
+        return self._prepare(np.asarray(images[idx]), np.asarray(labels[idx]), self._rng(idx))
+
+    def __getstate__(self):  # picklable for DataLoader workers
+        d = self.__dict__.copy()
+        d["_group"] = None
+        return d
+
+
+class ArrayDataset(_CropMixin):
+    """Dataset over in-memory ``(image, labels)`` pairs (fine-tuning)."""
+
+    def __init__(
+        self,
+        pairs,
+        crop: int | None = None,
+        augment: bool = False,
+        seed: int = 0,
+        normalization: str = "zscore",
+        repeats: int = 1,
+    ) -> None:
+        self.pairs = [(np.asarray(a), np.asarray(b)) for a, b in pairs]
+        for a, b in self.pairs:
+            if a.shape != b.shape or a.ndim != 2:
+                raise ValueError(
+                    f"image and labels must be 2D and of equal shape, got {a.shape} and {b.shape}"
+                )
+        self.crop = crop
+        self.augment = augment
+        self.seed = seed
+        self.normalization = normalization
+        self.repeats = max(1, int(repeats))
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.repeats
+
+    def __getitem__(self, i: int):
+        j = i % len(self.pairs)
+        image, labels = self.pairs[j]
+        return self._prepare(image, labels, self._rng(i))
+
+
+# -- core loop -----------------------------------------------------------------
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - third-party code may use it
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, seed: int):
+    import torch
+    from torch.utils.data import DataLoader
+
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=0,
+        generator=g,
+        drop_last=False,
+    )
+
+
+def evaluate(
+    net, loader, n_classes: int, device=None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Pixel-wise F1 and IoU of ``net`` over a loader (micro-averaged)."""
+    import torch
+
+    from .metrics import ConfusionCounter
+
+    device = device or next(net.parameters()).device
+    counter = ConfusionCounter(n_classes)
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        for x, y in loader:
+            pred = net(x.to(device)).argmax(1).cpu().numpy()
+            counter.update(pred, y.numpy())
+            if progress is not None:
+                progress.check()
+    net.train(was_training)
+    return counter.scores()
+
+
+def fit(
+    net,
+    train_set,
+    val_set,
+    cfg: TrainConfig,
+    n_classes: int,
+    progress: Progress | None = None,
+    checkpoint: str | Path | None = None,
+    on_best=None,
+) -> TrainResult:
+    """Train ``net`` in place; keep the weights of the best validation F1.
+
+    Parameters
+    ----------
+    net : UNet
+    train_set, val_set : datasets (``val_set`` may be ``None``: then the
+        training loss decides and no early stopping happens)
+    cfg : TrainConfig
+    n_classes : int
+    progress : Progress, optional
+        One step per training batch; cancellation raises ``Cancelled``
+        (the best weights so far are already in ``net``... only at the end).
+    checkpoint : path, optional
+        Resumable checkpoint written after every epoch and resumed from
+        when it exists.
+    on_best : callable, optional
+        ``on_best(net, record)`` after every improvement (saves the model).
+    """
+    import torch
+
+    from .losses import CEDiceLoss
+
+    progress = as_progress(progress)
+    device = resolve_device(cfg.device)
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(int(cfg.threads))
+    _seed_everything(cfg.seed, cfg.deterministic)
+    net.to(device).train()
+    if cfg.freeze_encoder:
+        for p in net.encoder.parameters():
+            p.requires_grad_(False)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, cfg.epochs), eta_min=cfg.lr * 0.05
+    )
+    loss_fn = CEDiceLoss(cfg.ce_weight, cfg.dice_weight).to(device)
+    train_loader = _loader(train_set, cfg.batch_size, True, cfg.seed)
+    val_loader = (
+        _loader(val_set, cfg.batch_size, False, cfg.seed)
+        if val_set is not None and len(val_set)
+        else None
+    )
+
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"f1": -1.0, "loss": float("inf"), "epoch": -1}
+    best_state = copy.deepcopy(net.state_dict())
+    start_epoch = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        best_state = state["best_state"]
+        history = json.loads(state["history"])
+        best = json.loads(state["best"])
+        start_epoch = int(state["epoch"]) + 1
+        torch.set_rng_state(state["torch_rng"])
+
+    steps = len(train_loader)
+    progress.start(max(0, cfg.epochs - start_epoch) * steps, "training")
+    t0 = time.perf_counter()
+    n_images = 0
+    stopped_early = False
+    bad_epochs = 0 if not history else (history[-1]["epoch"] - best["epoch"])
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        if cfg.freeze_encoder:
+            net.encoder.eval()  # keep batch-norm statistics of the base model
+        total = 0.0
+        for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+            total += float(loss) * x.shape[0]
+            n_images += x.shape[0]
+            progress.advance(description=f"training: epoch {epoch + 1}/{cfg.epochs}")
+        sched.step()
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total / max(1, len(train_set)),
+            "lr": opt.param_groups[0]["lr"],
+        }
+        if val_loader is not None:
+            s = evaluate(net, val_loader, n_classes, device, progress)
+            record.update(f1=s["f1"], iou=s["iou"])
+            better = s["f1"] > best["f1"] + 1e-6
+        else:
+            better = record["train_loss"] < best["loss"]
+        record["seconds"] = round(time.perf_counter() - t0, 2)
+        history.append(record)
+        if better:
+            best = {
+                "f1": record.get("f1", -1.0),
+                "iou": record.get("iou"),
+                "loss": record["train_loss"],
+                "epoch": epoch,
+            }
+            best_state = copy.deepcopy(net.state_dict())
+            bad_epochs = 0
+            if on_best is not None:
+                on_best(net, dict(best))
+        else:
+            bad_epochs += 1
+        if ckpt is not None:
+            tmp = ckpt.with_name(ckpt.name + ".tmp")
+            torch.save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "best_state": best_state,
+                    "history": json.dumps(history),
+                    "best": json.dumps(best),
+                    "epoch": epoch,
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp,
+            )
+            tmp.replace(ckpt)
+        if val_loader is not None and bad_epochs >= cfg.patience:
+            stopped_early = True
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    if cfg.freeze_encoder:
+        for p in net.encoder.parameters():
+            p.requires_grad_(True)
+    seconds = time.perf_counter() - t0
+    return TrainResult(
+        path=None,
+        best=best,
+        history=history,
+        seconds=seconds,
+        images_per_second=n_images / seconds if seconds > 0 else 0.0,
+        stopped_early=stopped_early,
+    )
+
+
+def split_indices(indices, val_fraction: float) -> tuple[list[int], list[int]]:
+    """Training and validation indices: the last ``val_fraction`` are held out."""
+    indices = list(indices)
+    n_val = int(round(len(indices) * val_fraction)) if len(indices) > 1 else 0
+    n_val = min(max(n_val, 1 if val_fraction > 0 and len(indices) > 1 else 0), len(indices) - 1)
+    return indices[: len(indices) - n_val], indices[len(indices) - n_val :]
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    progress: Progress | None = None,
+    resume: bool = True,
+    description: str = "",
+) -> TrainResult:
+    """Train a U-Net on a database store and save it as ``out`` (+ ``.json``).
+
+    Parameters
+    ----------
+    data : path
+        zarr store written by the database generator.
+    out : path
+        ``MODEL.pt``; the best model is saved there after every improvement,
+        the resumable checkpoint is ``MODEL.pt.ckpt`` (removed at the end).
+    cfg : TrainConfig
+    resume : bool
+        Continue from ``MODEL.pt.ckpt`` when it exists.
+    """
+    from ..simulate.database import completed_indices, read_attrs
+    from .models import save_model
+    from .unet import UNet, UNetConfig
+
+    cfg = cfg or TrainConfig()
+    progress = as_progress(progress)
+    data = Path(data)
+    attrs = read_attrs(data)
+    indices = completed_indices(data)
+    if cfg.max_samples:
+        indices = indices[: cfg.max_samples]
+    if len(indices) < 2:
+        raise ValueError(
+            f"{data}: needs at least 2 completed samples to train, found {len(indices)}"
+        )
+    classes = list(attrs.get("classes") or ["background", "particle"])
+    n_classes = int(cfg.n_classes or len(classes))
+    train_idx, val_idx = split_indices(indices, cfg.val_fraction)
+    crop = cfg.crop
+    h, w = attrs.get("shape", (None, None))
+    if crop is not None and h is not None and crop > min(h, w):
+        crop = None
+    train_set = ZarrDataset(data, train_idx, crop=crop, augment=cfg.augment, seed=cfg.seed)
+    val_set = (
+        ZarrDataset(data, val_idx, crop=None, augment=False, seed=cfg.seed) if val_idx else None
+    )
+    net = UNet(
+        UNetConfig(in_channels=1, n_classes=n_classes, width=cfg.width, blocks=tuple(cfg.blocks))
+    )
+    out = Path(out)
+    if out.suffix != ".pt":
+        out = out.with_suffix(".pt")
+    metadata = {
+        "description": description or f"U-Net trained on {data.name}",
+        "pixel_size": attrs.get("pixel_size"),
+        "classes": classes[:n_classes],
+        "normalization": "zscore",
+        "training": {
+            "settings": cfg.to_dict(),
+            "data": {
+                "store": str(data.resolve()),
+                "n_train": len(train_idx),
+                "n_val": len(val_idx),
+                "seed": attrs.get("seed"),
+                "spec_name": (attrs.get("spec") or {}).get("name"),
+            },
+        },
+        "lineage": {"parent": None, "data": str(data.resolve())},
+    }
+
+    def on_best(net_, record):
+        md = dict(metadata)
+        md["metrics"] = {k: record[k] for k in ("f1", "iou", "epoch") if record.get(k) is not None}
+        md["metrics"]["split"] = "validation"
+        save_model(net_, out, md)
+
+    ckpt = out.with_name(out.name + ".ckpt")
+    if not resume and ckpt.exists():
+        ckpt.unlink()
+    result = fit(
+        net, train_set, val_set, cfg, n_classes, progress, checkpoint=ckpt, on_best=on_best
+    )
+    metadata["metrics"] = {
+        k: result.best[k] for k in ("f1", "iou", "epoch") if result.best.get(k) is not None
+    }
+    metadata["metrics"]["split"] = "validation"
+    metadata["training"]["history"] = result.history
+    metadata["training"]["seconds"] = round(result.seconds, 1)
+    metadata["training"]["images_per_second"] = round(result.images_per_second, 2)
+    save_model(net, out, metadata)
+    if ckpt.exists():
+        ckpt.unlink()
+    result.path = out
+    return result

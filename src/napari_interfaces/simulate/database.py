@@ -1,0 +1,451 @@
+"""Simulated HRTEM databases: N samples of image + labels + metadata in zarr.
+
+:func:`generate_database` turns a spec (:mod:`.spec`) into a zarr store laid
+out one sample per chunk::
+
+    STORE.zarr/
+      image   (N, H, W) float32, chunks (1, H, W)   the simulated micrograph
+      labels  (N, H, W) uint8,   chunks (1, H, W)   class per pixel (0 = background)
+      meta    (N,)      str,     chunks (1,)        JSON: drawn parameters + sampler info
+      done    (N,)      uint8,   chunks (1,)        completion marker (1 = sample complete)
+      attrs: spec, seed, n, shape, pixel_size (Å/px), classes, sampler, format
+
+**Deterministic**: sample ``i`` is made from its own generator
+``SeedSequence(seed, spawn_key=(i,))`` (:func:`.spec.sample_rng`), so its
+content depends on the spec, the seed and ``i`` only: not on ``n``, the
+order, the number of workers or interruptions.
+
+**Resumable**: a sample's ``done`` flag is written only after its image,
+labels and metadata. Re-running the same command skips the done samples and
+(re)computes the others, overwriting any half-written chunk, so a killed run
+resumes with nothing duplicated or lost. Asking for a larger ``n`` grows the
+store.
+
+**Parallel**: samples are computed on dask. By default a
+``distributed.LocalCluster`` with ``workers`` single-threaded worker
+processes (``workers × threads_per_worker`` is capped at the cores); pass
+``scheduler="tcp://host:8786"`` to use an existing cluster (e.g. one made
+with dask-jobqueue on an HPC system, see ``docs/hrtem_segmentation.md``) or
+``scheduler="inline"`` to compute in the calling process. Workers only
+compute; the calling process writes the store, so workers need no access to
+its file system.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.progress import Progress, as_progress
+from .spec import DatabaseSpec, load_spec, sample_rng
+
+__all__ = [
+    "FORMAT",
+    "DatabaseResult",
+    "completed_indices",
+    "compute_sample",
+    "generate_database",
+    "get_sampler",
+    "open_database",
+    "read_attrs",
+    "read_sample",
+    "synthetic_sample",
+]
+
+FORMAT = "napari-interfaces/hrtem-database"
+FORMAT_VERSION = 1
+
+#: ``sampler(params, output, rng) -> (image, labels, info)``
+Sampler = Callable[[dict, dict, np.random.Generator], tuple[np.ndarray, np.ndarray, dict]]
+
+
+# -- samplers ----------------------------------------------------------------
+def synthetic_sample(
+    params: dict[str, Any], output: dict[str, Any], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A fast HRTEM-like toy sample (no multislice): for tests and demos.
+
+    Particles are discs (radius ``particle.radius`` Å, ``particle.count`` of
+    them) filled with lattice fringes of period ``particle.d_spacing`` Å at a
+    random angle, on an amorphous background (smoothed noise of relative
+    amplitude ``substrate.contrast``); the image is blurred by
+    ``imaging.blur`` Å and shot-noise limited at ``imaging.dose`` e/Å².
+    Labels are the discs (1) on background (0).
+    """
+    from scipy import ndimage
+
+    part = params.get("particle", {})
+    sub = params.get("substrate", {})
+    img_p = params.get("imaging", {})
+    n = int(output["crop"])
+    ps = float(output["pixel_size"])
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) * ps
+    image = np.zeros((n, n), np.float32)
+    labels = np.zeros((n, n), np.uint8)
+    count = int(part.get("count", 1))
+    radius = float(part.get("radius", 20.0))
+    d = float(part.get("d_spacing", 2.35))
+    contrast = float(part.get("contrast", 0.3))
+    side = n * ps
+    for _ in range(count):
+        r = radius * float(rng.uniform(0.8, 1.2))
+        cy, cx = rng.uniform(0.2 * side, 0.8 * side, size=2)
+        theta = float(rng.uniform(0, np.pi))
+        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        phase = 2 * np.pi / d * (np.cos(theta) * xx + np.sin(theta) * yy)
+        image[mask] += contrast * (np.cos(phase[mask]) - 0.5)
+        labels[mask] = 1
+    bg = ndimage.gaussian_filter(rng.standard_normal((n, n)).astype(np.float32), 1.0 / ps)
+    bg *= float(sub.get("contrast", 0.15)) / max(float(bg.std()), 1e-6)
+    image += bg
+    blur = float(img_p.get("blur", 0.5))
+    if blur > 0:
+        image = ndimage.gaussian_filter(image, blur / ps)
+    intensity = np.clip(1.0 + image, 0.0, None)
+    dose = float(img_p.get("dose", 0.0))
+    if dose > 0:
+        lam = intensity * dose * ps * ps
+        intensity = (rng.poisson(lam) / (dose * ps * ps)).astype(np.float32)
+    return intensity.astype(np.float32), labels, {"sampler": "synthetic"}
+
+
+def multislice_sample(
+    params: dict[str, Any], output: dict[str, Any], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """One sample made by the HRTEM multislice simulator (issue 5)."""
+    raise NotImplementedError("the multislice sampler is not available yet")
+
+
+_SAMPLERS: dict[str, Sampler] = {"synthetic": synthetic_sample, "multislice": multislice_sample}
+
+
+def get_sampler(name: str | Sampler) -> Sampler:
+    """The sampler function for a spec's ``sampler`` name (or a callable)."""
+    if callable(name):
+        return name
+    try:
+        return _SAMPLERS[name]
+    except KeyError:
+        raise ValueError(f"unknown sampler {name!r}; choose from {sorted(_SAMPLERS)}") from None
+
+
+def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None):
+    """Compute sample ``index`` (run on a dask worker; pure function of its inputs).
+
+    Returns ``(index, image float32, labels uint8, meta dict)``.
+    """
+    spec = DatabaseSpec.from_dict(spec_dict)
+    fn = get_sampler(sampler if sampler is not None else spec.sampler)
+    rng = sample_rng(seed, index)
+    params = spec.draw(rng)
+    image, labels, info = fn(params, spec.output, rng)
+    image = np.asarray(image, dtype=np.float32)
+    labels = np.asarray(labels).astype(np.uint8)
+    n = spec.crop
+    if image.shape != (n, n) or labels.shape != (n, n):
+        raise ValueError(
+            f"sampler returned image {image.shape} / labels {labels.shape}, expected ({n}, {n})"
+        )
+    meta = {
+        "index": int(index),
+        "seed": int(seed),
+        "parameters": params,
+        "info": _jsonable(info),
+    }
+    return int(index), image, labels, meta
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist() if obj.size <= 64 else f"<array {obj.shape} {obj.dtype}>"
+    return obj
+
+
+# -- store -------------------------------------------------------------------
+def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
+    import zarr
+
+    attrs_new = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": spec.to_dict(),
+        "seed": int(seed),
+        "n": int(n),
+        "shape": [spec.crop, spec.crop],
+        "pixel_size": spec.pixel_size,
+        "pixel_unit": "Å",
+        "classes": list(spec.classes),
+        "sampler": spec.sampler,
+    }
+    if out.exists():
+        try:
+            g = zarr.open_group(str(out), mode="r+")
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(
+                f"{out}: exists and is not a zarr store ({exc}); choose another --out"
+            ) from exc
+        old = dict(g.attrs)
+        if old.get("format") != FORMAT:
+            raise ValueError(
+                f"{out}: exists and is not a napari-interfaces database; choose another --out"
+            )
+        same = (
+            old.get("spec", {}).get("parameters") == attrs_new["spec"]["parameters"]
+            and old.get("spec", {}).get("output") == attrs_new["spec"]["output"]
+            and old.get("spec", {}).get("sampler") == attrs_new["spec"]["sampler"]
+            and int(old.get("seed", -1)) == int(seed)
+        )
+        if not same:
+            raise ValueError(
+                f"{out}: exists with a different spec or seed (seed {old.get('seed')}); "
+                "resume only with the same spec and seed, or choose another --out"
+            )
+        if n > int(old["n"]):
+            for name in ("image", "labels", "meta", "done"):
+                arr = g[name]
+                arr.resize((n,) + tuple(arr.shape[1:]))
+            g.attrs["n"] = int(n)
+        return g
+    out.parent.mkdir(parents=True, exist_ok=True)
+    g = zarr.open_group(str(out), mode="w")
+    c = spec.crop
+    g.create_array("image", shape=(n, c, c), chunks=(1, c, c), dtype="float32", fill_value=0.0)
+    g.create_array("labels", shape=(n, c, c), chunks=(1, c, c), dtype="uint8", fill_value=0)
+    g.create_array("meta", shape=(n,), chunks=(1,), dtype=str, fill_value="")
+    g.create_array("done", shape=(n,), chunks=(1,), dtype="uint8", fill_value=0)
+    attrs_new["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    g.attrs.update(attrs_new)
+    return g
+
+
+def _write(g, index: int, image, labels, meta) -> None:
+    g["image"][index] = image
+    g["labels"][index] = labels
+    g["meta"][index] = json.dumps(meta, sort_keys=True)
+    g["done"][index] = 1  # last: the completion marker
+
+
+def open_database(store: str | Path):
+    """The store's zarr group (read-only).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+    """
+    import zarr
+
+    store = Path(store)
+    if not store.exists():
+        raise FileNotFoundError(f"{store}: no such database store")
+    try:
+        g = zarr.open_group(str(store), mode="r")
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{store}: not a zarr store: {exc}") from exc
+    if g.attrs.get("format") != FORMAT:
+        raise ValueError(
+            f"{store}: not a napari-interfaces database (format {g.attrs.get('format')!r})"
+        )
+    return g
+
+
+def read_attrs(store: str | Path) -> dict[str, Any]:
+    """The store's attributes (spec, seed, n, shape, pixel_size, classes, ...)."""
+    return dict(open_database(store).attrs)
+
+
+def completed_indices(store: str | Path) -> list[int]:
+    """Indices of the samples whose completion marker is set."""
+    g = open_database(store)
+    return [int(i) for i in np.flatnonzero(np.asarray(g["done"][:]))]
+
+
+def read_sample(store: str | Path, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(image, labels, meta)`` of one sample.
+
+    Raises
+    ------
+    IndexError
+        If the sample is not (yet) complete.
+    """
+    g = open_database(store)
+    if not 0 <= index < g["done"].shape[0] or not int(g["done"][index]):
+        raise IndexError(f"{store}: sample {index} is not complete")
+    meta_s = g["meta"][index]
+    meta = json.loads(str(meta_s.item() if hasattr(meta_s, "item") else meta_s))
+    return np.asarray(g["image"][index]), np.asarray(g["labels"][index]), meta
+
+
+# -- generation ----------------------------------------------------------------
+@dataclass
+class DatabaseResult:
+    """What :func:`generate_database` returns."""
+
+    path: Path
+    n: int
+    computed: int
+    skipped: int
+    seconds: float
+    workers: int
+    scheduler: str
+
+    @property
+    def samples_per_minute(self) -> float:
+        return 60.0 * self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+def _cap_workers(workers: int | None, threads_per_worker: int) -> int:
+    cores = os.cpu_count() or 1
+    if workers is None:
+        workers = max(1, cores // max(1, threads_per_worker))
+    workers = int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return max(1, min(workers, cores // max(1, threads_per_worker)))
+
+
+#: Environment of local worker processes: one thread per BLAS/FFT pool.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def generate_database(
+    spec: str | Path | dict | DatabaseSpec,
+    out: str | Path,
+    n: int | None = None,
+    seed: int | None = None,
+    scheduler: Any = None,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+    sampler: Sampler | str | None = None,
+    progress: Progress | None = None,
+) -> DatabaseResult:
+    """Generate (or resume) a database of ``n`` samples in the zarr store ``out``.
+
+    Parameters
+    ----------
+    spec : path, YAML text, mapping or DatabaseSpec
+        See :mod:`.spec`. A bare name loads a shipped example.
+    out : path
+        zarr store (a folder). Existing stores made with the same spec and
+        seed are resumed (and grown when ``n`` is larger).
+    n : int, optional
+        Number of samples (default: the spec's ``n``).
+    seed : int, optional
+        Overrides the spec's seed.
+    scheduler : None, "inline", address or distributed.Client
+        ``None``: a new LocalCluster of ``workers`` processes;
+        ``"inline"``: compute in this process; ``"tcp://..."``: connect to
+        an existing dask scheduler; a ``Client``: use it.
+    workers : int, optional
+        Local worker processes (default: all cores). ``workers ×
+        threads_per_worker`` is capped at the number of cores.
+    sampler : callable or name, optional
+        Overrides the spec's sampler (``sampler(params, output, rng)``);
+        must be importable by the workers when not inline.
+    progress : Progress, optional
+        One step per sample; cancellation stops submitting, cancels the
+        pending work and leaves the store resumable.
+    """
+    import time
+
+    progress = as_progress(progress)
+    spec = load_spec(spec)
+    seed = spec.seed if seed is None else int(seed)
+    n = spec.n if n is None else int(n)
+    if n is None or n < 1:
+        raise ValueError("number of samples must be >= 1 (give --n or set n in the spec)")
+    out = Path(out)
+    g = _open_or_create(out, spec, seed, n)
+    done = np.asarray(g["done"][:n]).astype(bool)
+    todo = [int(i) for i in np.flatnonzero(~done)]
+    skipped = n - len(todo)
+    spec_dict = spec.to_dict()
+    get_sampler(sampler if sampler is not None else spec.sampler)  # fail early on a bad name
+    progress.start(n, f"simulating {spec.name}")
+    if skipped:
+        progress.advance(skipped, description=f"simulating {spec.name} (resumed)")
+    t0 = time.perf_counter()
+    if not todo:
+        return DatabaseResult(out, n, 0, skipped, 0.0, 0, "none")
+
+    if scheduler == "inline":
+        for i in todo:
+            progress.check()
+            _, image, labels, meta = compute_sample(spec_dict, seed, i, sampler)
+            _write(g, i, image, labels, meta)
+            progress.advance()
+        return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, 1, "inline")
+
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    own_client = False
+    if scheduler is None or scheduler == "local":
+        nw = _cap_workers(workers, threads_per_worker)
+        import dask
+
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
+            cluster = LocalCluster(
+                n_workers=nw,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            )
+        client = Client(cluster)
+        own_client = True
+        label = f"LocalCluster({nw}x{threads_per_worker})"
+    elif isinstance(scheduler, str):
+        client = Client(scheduler, timeout="30s")
+        own_client = True
+        nw = len(client.scheduler_info().get("workers", {})) or 1
+        label = scheduler
+    else:
+        client = scheduler
+        nw = len(client.scheduler_info().get("workers", {})) or 1
+        label = "client"
+    nthreads = sum(client.nthreads().values()) or nw
+    pending = iter(todo)
+    futures = as_completed()
+    try:
+        for i in _take(pending, 2 * nthreads):
+            futures.add(client.submit(compute_sample, spec_dict, seed, i, sampler, pure=False))
+        for fut in futures:
+            index, image, labels, meta = fut.result()
+            _write(g, index, image, labels, meta)
+            fut.release()
+            progress.advance()
+            for j in _take(pending, 1):
+                futures.add(client.submit(compute_sample, spec_dict, seed, j, sampler, pure=False))
+    except BaseException:
+        for f in list(futures.futures):
+            f.cancel()
+        raise
+    finally:
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, nw, label)
+
+
+def _take(it, k: int) -> list[int]:
+    out = []
+    for _ in range(k):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
