@@ -1,0 +1,217 @@
+"""Validation of the HRTEM physics core: numbers pinned to textbook values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_interfaces.simulate import backends
+from napari_interfaces.simulate.constants import interaction_parameter, wavelength
+from napari_interfaces.simulate.ctf import CTF
+from napari_interfaces.simulate.hrtem import HRTEMSimulator, simulate_exit_waves
+from napari_interfaces.simulate.multislice import bandlimit_mask, fresnel_propagator, multislice
+from napari_interfaces.simulate.parametrization import (
+    KIRKLAND,
+    LOBATO,
+    SYMBOLS,
+    projected_potential_kirkland,
+    scattering_factor,
+)
+from napari_interfaces.simulate.potential import Grid, ProjectedPotential
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backends():
+    backends._BACKENDS.clear()
+    yield
+    backends._BACKENDS.clear()
+
+
+def _atoms(numbers, positions, cell):
+    from ase import Atoms
+
+    return Atoms(numbers=numbers, positions=positions, cell=cell, pbc=[1, 1, 0])
+
+
+@pytest.mark.parametrize("kv, lam", [(80, 0.041757), (200, 0.025079), (300, 0.019687)])
+def test_wavelength(kv, lam):
+    assert wavelength(kv) == pytest.approx(lam, abs=1e-6)
+
+
+def test_interaction_parameter():
+    assert interaction_parameter(200) == pytest.approx(7.2884e-4, rel=1e-4)
+
+
+def test_tables_complete_and_consistent():
+    assert len(KIRKLAND) == len(LOBATO) == 103 == len(SYMBOLS) - 1
+    for sym in ("H", "C", "Si", "Cu", "Au", "U", "Lr"):
+        fk = scattering_factor(sym, [0.0, 1.0], "kirkland")
+        fl = scattering_factor(sym, [0.0, 1.0], "lobato")
+        np.testing.assert_allclose(fk, fl, rtol=0.05)
+    # Kirkland Table C.4, carbon f_e(0) = 2.511 Å
+    assert scattering_factor("C", 0.0, "kirkland") == pytest.approx(2.5114, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown element"):
+        scattering_factor("Xx", 0.0)
+    with pytest.raises(ValueError, match="parametrization"):
+        scattering_factor("C", 0.0, "peng")
+
+
+def test_fourier_potential_matches_real_space_kirkland():
+    pot = ProjectedPotential([[10, 10, 1.0]], [79], (20, 20, 2), 0.05, 2.0, "kirkland")
+    v = pot.project()
+    r = np.arange(6, 20) * 0.05
+    ref = projected_potential_kirkland(79, r) - projected_potential_kirkland(79, 9.5)
+    got = v[200, 200 + 6 : 200 + 20] - v[200, 390]
+    np.testing.assert_allclose(got, ref, rtol=0.06)
+    # integral of v_z over the cell = 2 pi a0 e f_e(0)
+    from napari_interfaces.simulate.parametrization import FE_TO_V
+
+    assert v.sum() * 0.05**2 == pytest.approx(FE_TO_V * scattering_factor(79, 0, "kirkland"), rel=1e-4)
+
+
+def test_vacuum_propagation_conserves_intensity():
+    grid = Grid((40.0, 40.0), (256, 256))
+    rng = np.random.default_rng(1)
+    psi = np.fft.ifft2(np.fft.fft2(rng.standard_normal((256, 256)) + 1j) * bandlimit_mask(grid))
+    psi = (psi / np.sqrt(np.mean(np.abs(psi) ** 2))).astype(np.complex64)
+    out = psi
+    for _ in range(20):
+        out = np.fft.ifft2(np.fft.fft2(out) * fresnel_propagator(grid, 5.0, 200))
+    assert np.mean(np.abs(out) ** 2) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_mean_intensity_never_exceeds_one():
+    from napari_interfaces.simulate.structures import nanoparticle
+
+    p = nanoparticle("Au", "sphere", 12, orientation=(1, 1, 0), rng=0)
+    pos = p.positions + (12.8, 12.8, 8)
+    pot = ProjectedPotential(pos, p.numbers, (25.6, 25.6, 16), 0.1, 1.0, energy_kv=200)
+    w = multislice(pot, 200)
+    inten = np.mean(np.abs(w) ** 2)
+    assert inten <= 1 + 5e-4
+    assert inten > 0.9
+
+
+def test_kirkland_fig_5_12():
+    """C, Si, Cu, Au, U in a row, 512², 200 kV, Δf = 700 Å, Cs = 1.3 mm, 10.37 mrad.
+
+    Kirkland (2010) Fig. 5.12: min ~0.72, max ~1.03. Tolerance ±0.02.
+    """
+    L = 51.2
+    xs = np.linspace(0.2, 0.8, 5) * L
+    atoms = _atoms([6, 14, 29, 79, 92], [[x, L / 2, 1.0] for x in xs], [L, L, 2.0])
+    sim = HRTEMSimulator(atoms, energy_kv=200, sampling=L / 512, parametrization="kirkland",
+                         device="numpy")  # fmt: skip
+    img = sim.image(defocus=700, cs=1.3e7, aperture_mrad=10.37)
+    assert img.shape == (512, 512)
+    assert img.min() == pytest.approx(0.72, abs=0.02)
+    assert img.max() == pytest.approx(1.03, abs=0.02)
+    # U darker than C: the minimum sits at the uranium atom
+    iy, ix = np.unravel_index(np.argmin(img), img.shape)
+    assert abs(ix * L / 512 - xs[4]) < 1.0
+
+
+def test_ctf_defocus_convention_and_envelopes():
+    ctf = CTF(energy_kv=200, defocus=700, cs=1.3e7)
+    lam = wavelength(200)
+    k = np.array([[0.2]])
+    chi = ctf.chi(np.zeros_like(k), k)
+    ref = -np.pi * lam * 700 * k**2 + 0.5 * np.pi * 1.3e7 * lam**3 * k**4
+    np.testing.assert_allclose(chi, ref, rtol=1e-10)
+    env = CTF(energy_kv=200, focal_spread=30).temporal_envelope(np.zeros_like(k), k)
+    np.testing.assert_allclose(env, np.exp(-0.5 * (np.pi * lam * 30) ** 2 * 0.2**4))
+    with pytest.raises(ValueError, match="aberration"):
+        CTF(aberrations={"C99": 1})
+
+
+def test_focal_spread_sum_close_to_envelope_for_weak_object():
+    atoms = _atoms([6], [[10, 10, 1]], [20, 20, 2])
+    ew = simulate_exit_waves(atoms, 200, 0.1, device="numpy")
+    base = CTF(energy_kv=200, defocus=300, cs=1e6, focal_spread=40, aperture_mrad=20)
+    a = base.image(ew.waves, ew.sampling)
+    b = base.replace(focal_mode="sum", n_focal=15).image(ew.waves, ew.sampling)
+    contrast = np.abs(b - 1).max()
+    assert contrast > 5e-3
+    # the envelope neglects the non-linear (k1 - k2) terms: a few % of the contrast
+    assert np.abs(a - b).max() < 0.1 * contrast
+
+
+def test_exit_wave_is_cached(monkeypatch):
+    from napari_interfaces.simulate import hrtem
+
+    calls = []
+    real = hrtem.multislice
+    monkeypatch.setattr(hrtem, "multislice", lambda *a, **k: calls.append(1) or real(*a, **k))
+    atoms = _atoms([79], [[5, 5, 1]], [10, 10, 2])
+    sim = HRTEMSimulator(atoms, sampling=0.1, device="numpy")
+    i1 = sim.image(defocus=100)
+    i2 = sim.image(defocus=-100, cs=1e5, dose=100, rng=0)
+    assert len(calls) == 1
+    assert not np.allclose(i1, i2)
+
+
+def test_frozen_phonons_average():
+    atoms = _atoms([79, 79], [[5, 5, 1], [3, 3, 1]], [10, 10, 2])
+    ew = simulate_exit_waves(atoms, 200, 0.1, frozen_phonons=3, rng=0, device="numpy")
+    assert ew.waves.shape == (3, 100, 100)
+    assert not np.allclose(ew.waves[0], ew.waves[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(positions=np.zeros((0, 3)), numbers=[]), "no atoms"),
+        (dict(positions=[[5, 5, 1]], numbers=[150]), "unknown element"),
+        (dict(positions=[[15, 5, 1]], numbers=[6]), "outside the cell"),
+        (dict(positions=[[5, 5, 1]], numbers=[6], sampling=0.6), "too coarse"),
+        (dict(positions=[[5, 5, 1]], numbers=[6], slice_thickness=0.001), "absurd"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    args = dict(cell=(10, 10, 2), sampling=0.1, slice_thickness=2.0, energy_kv=200)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        ProjectedPotential(**args)
+
+
+def test_no_opencl_platform_falls_back(monkeypatch):
+    from napari_interfaces.core import opencl
+
+    monkeypatch.setattr(opencl, "list_devices", lambda: ([], "no OpenCL platform found (test)"))
+    with pytest.warns(UserWarning, match="no OpenCL platform"):
+        b = backends.get_backend("opencl:0")
+    assert b.name == "numpy"
+    assert backends.get_backend("numpy").name == "numpy"
+    with pytest.raises(ValueError, match="bad device"):
+        backends.get_backend("gpu9")
+
+
+def test_device_from_config(monkeypatch):
+    monkeypatch.setenv("NAPARI_INTERFACES_DEVICE", "numpy")
+    assert backends.resolve_device(None) == "numpy"
+
+
+def _opencl_available():
+    from napari_interfaces.core.opencl import list_devices
+
+    return bool(list_devices()[0])
+
+
+@pytest.mark.skipif(not _opencl_available(), reason="no OpenCL device")
+def test_opencl_matches_numpy():
+    from napari_interfaces.simulate.structures import nanoparticle
+
+    p = nanoparticle("Au", "sphere", 10, orientation=(1, 0, 0), rng=0)
+    atoms = _atoms(p.numbers, p.positions + (6.4, 6.4, 6), [12.8, 12.8, 12])
+    a = simulate_exit_waves(atoms, 200, 0.1, device="numpy").waves
+    b = simulate_exit_waves(atoms, 200, 0.1, device="opencl:0").waves
+    assert np.abs(a - b).max() / np.abs(a).max() < 1e-4
+
+
+@pytest.mark.skipif(not _opencl_available(), reason="no OpenCL device")
+def test_opencl_fft_self_test_failure_falls_back(monkeypatch):
+    pytest.importorskip("pyvkfft")
+    monkeypatch.setattr(backends.OpenCLBackend, "fft_self_test", lambda self, n=128: 1.0)
+    with pytest.warns(UserWarning, match="self-test failed"):
+        b = backends.OpenCLBackend(0)
+    assert b.fft_mode == "host"
