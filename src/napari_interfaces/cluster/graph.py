@@ -11,7 +11,7 @@ Examples
 >>> from napari_interfaces.cluster.graph import knn_graph
 >>> x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
 >>> a = knn_graph(x, k=5)
->>> a.shape, (abs(a - a.T)).max() == 0
+>>> a.shape, bool((abs(a - a.T)).max() == 0)
 ((50, 50), True)
 """
 

@@ -1,0 +1,222 @@
+"""Learn from corrections: a classifier on chip features from user-edited labels.
+
+The user merges, splits or repaints communities in napari; every chip then
+takes the majority label of its footprint in the corrected Labels image, a
+multinomial logistic regression (scikit-learn) is fitted on the
+standardized chip features, and all chips are re-labelled and painted.
+
+The fitted pipeline (extractor name + settings, chip grid settings, feature
+scaling, classifier coefficients) is saved as two plain files: ``NAME.json``
+(settings) and ``NAME.npz`` (numbers, read with ``allow_pickle=False``).
+Loading never executes code. :func:`apply_to_folder` labels a folder of
+images with it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_interfaces.cluster.pipeline import segment_by_communities
+>>> from napari_interfaces.cluster.synthetic import texture_mosaic
+>>> from napari_interfaces.cluster.corrections import learn_from_corrections
+>>> img, truth = texture_mosaic((256, 256), n_classes=3, seed=2)
+>>> res = segment_by_communities(img, chip=32, stride=16)
+>>> model, labels, chip_labels = learn_from_corrections(res, truth)
+>>> sorted(model.classes.tolist())
+[1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.progress import Progress, as_progress
+from .chips import apply_clahe, make_grid
+from .features import get_extractor
+from .images import prepare_images
+from .paint import chip_labels_from_image, paint_labels
+
+__all__ = ["CorrectionModel", "fit_corrections", "learn_from_corrections", "apply_model", "apply_to_folder"]
+
+FORMAT = "napari-interfaces/cluster-corrections"
+VERSION = 1
+
+
+@dataclass
+class CorrectionModel:
+    """A fitted chip classifier plus everything needed to compute its features."""
+
+    extractor: dict
+    chip: int
+    stride: int
+    classes: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    border: str = "shift"
+    clahe: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def decision(self, features: np.ndarray) -> np.ndarray:
+        x = (np.asarray(features, np.float64) - self.mean) / self.scale
+        return x @ self.coef.T + self.intercept
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class label (from :attr:`classes`) of every feature row."""
+        d = self.decision(features)
+        if d.ndim == 1 or d.shape[1] == 1:  # binary
+            d = np.ravel(d)
+            return self.classes[(d > 0).astype(int)]
+        return self.classes[np.argmax(d, axis=1)]
+
+    # ---------------------------------------------------------------- files
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` and ``<stem>.npz``; returns both paths."""
+        path = Path(path)
+        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "extractor": self.extractor,
+            "chip": self.chip,
+            "stride": self.stride,
+            "border": self.border,
+            "clahe": self.clahe,
+            "classes": [int(c) for c in self.classes],
+            "classifier": "logistic_regression",
+            "n_features": int(self.mean.shape[0]),
+            "extra": self.extra,
+        }
+        js.parent.mkdir(parents=True, exist_ok=True)
+        js.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        np.savez(npz, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept)
+        return js, npz
+
+    @classmethod
+    def load(cls, path: str | Path) -> CorrectionModel:
+        """Read a model saved by :meth:`save` (``.json`` or ``.npz`` path or stem).
+
+        Raises
+        ------
+        ValueError
+            Not such a model, or the two files disagree.
+        """
+        path = Path(path)
+        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
+        for p in (js, npz):
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: missing (a corrections model is a .json + .npz pair)")
+        try:
+            meta = json.loads(js.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{js}: not valid JSON: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"{js}: not a napari-interfaces cluster corrections model")
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")}
+        classes = np.asarray(meta["classes"], np.int64)
+        nf = int(meta["n_features"])
+        if arrays["mean"].shape != (nf,) or arrays["coef"].shape[-1] != nf:
+            raise ValueError(f"{npz}: arrays do not match {js.name} ({nf} features)")
+        return cls(
+            extractor=meta["extractor"], chip=int(meta["chip"]), stride=int(meta["stride"]),
+            classes=classes, border=meta.get("border", "shift"), clahe=bool(meta.get("clahe", False)),
+            extra=meta.get("extra", {}), **arrays,
+        )
+
+
+def fit_corrections(features: np.ndarray, chip_labels: np.ndarray, extractor: dict, chip: int, stride: int,
+                    border: str = "shift", clahe: bool = False, C: float = 1.0) -> CorrectionModel:
+    """Fit the classifier on chips with a label > 0.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two labels among the chips.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(features, np.float64)
+    y = np.asarray(chip_labels, np.int64)
+    use = y > 0
+    classes = np.unique(y[use])
+    if len(classes) < 2:
+        raise ValueError("the corrected labels hold fewer than two communities; paint at least two")
+    mean = x[use].mean(0)
+    scale = x[use].std(0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=C, max_iter=2000)
+    clf.fit((x[use] - mean) / scale, y[use])
+    return CorrectionModel(dict(extractor), int(chip), int(stride), clf.classes_.astype(np.int64), mean, scale,
+                           clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64), border, bool(clahe),
+                           {"n_train_chips": int(use.sum())})
+
+
+def learn_from_corrections(result, corrected_labels: np.ndarray, C: float = 1.0, refine: bool = False):
+    """Fit on a :class:`~.pipeline.ClusterResult` and its user-corrected Labels; relabel all chips.
+
+    Returns ``(model, labels (H, W), chip_labels (N,))``.
+    """
+    chip_lab = chip_labels_from_image(np.asarray(corrected_labels), result.grid)
+    s = result.settings
+    model = fit_corrections(result.features, chip_lab, s["features"], result.grid.chip, result.grid.stride,
+                            result.grid.border, s.get("clahe", False), C=C)
+    new = model.predict(result.features)
+    labels = paint_labels(new, result.grid, image=result.image, refine=refine)
+    return model, labels, new
+
+
+def apply_model(model: CorrectionModel, images, progress: Progress | None = None, weights: str | None = None):
+    """Label new image(s) with a fitted model; returns ``(labels, chip_labels)``."""
+    from ..core.weights import verify
+
+    progress = as_progress(progress)
+    img = prepare_images(images)
+    if model.clahe:
+        img = apply_clahe(img)
+    grid = make_grid(img.shape, model.chip, model.stride, model.border)
+    settings = dict(model.extractor)
+    if weights:
+        settings["weights"] = weights
+    expected = settings.get("sha256")
+    extractor = get_extractor(settings)
+    if expected and getattr(extractor, "weights", None) is not None:
+        verify(extractor.weights, expected)
+    feats = extractor(img, grid, progress)
+    if feats.shape[1] != model.mean.shape[0]:
+        raise ValueError(f"the model expects {model.mean.shape[0]} features per chip, the images give {feats.shape[1]} "
+                         "(different number of channels?)")
+    chip_labels = model.predict(feats)
+    return paint_labels(chip_labels, grid), chip_labels
+
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+def apply_to_folder(model: CorrectionModel | str | Path, folder: str | Path, out_folder: str | Path,
+                    progress: Progress | None = None) -> list[Path]:
+    """Label every image in ``folder``; writes ``<stem>_labels.tif`` into ``out_folder``."""
+    import tifffile
+
+    if not isinstance(model, CorrectionModel):
+        model = CorrectionModel.load(model)
+    folder, out_folder = Path(folder), Path(out_folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    out_folder.mkdir(parents=True, exist_ok=True)
+    progress = as_progress(progress)
+    written = []
+    progress.start(len(files), "applying model")
+    for f in files:
+        labels, _ = apply_model(model, f)
+        out = out_folder / f"{f.stem}_labels.tif"
+        tifffile.imwrite(out, labels.astype(np.uint16))
+        written.append(out)
+        progress.advance()
+    return written
