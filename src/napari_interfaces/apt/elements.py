@@ -82,5 +82,17 @@ def parse_formula(text: str) -> dict[str, int]:
 
 
 def formula(composition: dict[str, int]) -> str:
-    """Formula text of an element-count dict: ``{"Cr": 1, "O": 2}`` -> ``"CrO2"``."""
-    return "".join(f"{el}{n if n != 1 else ''}" for el, n in composition.items() if n)
+    """Formula of an element-count dict in Hill order (C, H, then alphabetical).
+
+    >>> formula({"O": 2, "Cr": 1})
+    'CrO2'
+    """
+
+    def key(el: str) -> tuple[int, str]:
+        return ({"C": 0, "H": 1}.get(el, 2) if "C" in composition else 2, el)
+
+    return "".join(
+        f"{el}{composition[el] if composition[el] != 1 else ''}"
+        for el in sorted(composition, key=key)
+        if composition[el]
+    )

@@ -117,21 +117,30 @@ class RangeTable:
         self.species_composition: dict[str, dict[str, int]] = {}
         self.species_color: dict[str, str | None] = {}
         self.elements: list[str] = []
+        by_comp: dict[tuple, str] = {}
+        range_species: list[str] = []
         for r in self.ranges:
-            if r.ion not in self.species_composition:
-                self.species.append(r.ion)
-                self.species_composition[r.ion] = dict(r.composition)
-                self.species_color[r.ion] = r.color
-            elif self.species_composition[r.ion] != r.composition:
+            key = tuple(sorted(r.composition.items()))
+            if r.ion in self.species_composition and self.species_composition[r.ion] != dict(
+                r.composition
+            ):
                 raise ValueError(
                     f"ion {r.ion!r} has two different compositions: "
                     f"{self.species_composition[r.ion]} and {r.composition}"
                 )
+            name = by_comp.get(key)
+            if name is None:  # a new species (same composition = same species)
+                name = r.ion
+                by_comp[key] = name
+                self.species.append(name)
+                self.species_composition[name] = dict(r.composition)
+                self.species_color[name] = r.color
+            range_species.append(name)
             for el in r.composition:
                 if el not in self.elements:
                     self.elements.append(el)
         self._range_species = np.array(
-            [self.species.index(r.ion) for r in self.ranges], dtype=np.int16
+            [self.species.index(n) for n in range_species], dtype=np.int16
         )
         self._build_lookup()
         if warn:

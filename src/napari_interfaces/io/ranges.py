@@ -78,6 +78,10 @@ def _text_lines(path: Path) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def _last_line(lines: list[str]) -> int:
+    return max((i for i, ln in enumerate(lines, 1) if ln.strip()), default=1)
+
+
 def _num(tok: str) -> float:
     v = float(tok.replace(",", "."))
     if v != v or v in (float("inf"), float("-inf")):
@@ -141,6 +145,8 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
     lines = _text_lines(path)
     section = None
     found_ranges = False
+    declared: int | None = None
+    declared_line = 0
     ranges: list[tuple[int, Range]] = []
     for lineno, line in enumerate(lines, 1):
         s = line.strip()
@@ -154,26 +160,33 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
         if "=" not in s:
             raise AptFormatError(path, f"expected key=value, got {s!r}", line=lineno)
         key, _, value = (t.strip() for t in s.partition("="))
-        if section != "ranges" or key.lower() == "number":
+        if section == "ranges" and key.lower() == "number":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise AptFormatError(path, f"bad Number={value!r}", line=lineno) from None
+            declared_line = lineno
+            continue
+        if section != "ranges":
             continue
         if not re.fullmatch(r"range\d+", key.lower()):
             raise AptFormatError(path, f"unexpected key {key!r} in [Ranges]", line=lineno)
         toks = value.split()
-        if len(toks) < 3:
+        bare = [t for t in toks if ":" not in t]
+        fields = [t for t in toks if ":" in t]
+        if len(bare) != 2 or not fields:
             raise AptFormatError(
-                path, f"range needs 'lo hi' and an ion, got {value!r}", line=lineno
+                path, f"range needs 'lo hi' and key:value fields, got {value!r}", line=lineno
             )
         try:
-            lo, hi = _num(toks[0]), _num(toks[1])
+            lo, hi = _num(bare[0]), _num(bare[1])
         except ValueError:
             raise AptFormatError(path, f"bad range bounds in {value!r}", line=lineno) from None
         comp: dict[str, int] = {}
         name = color = None
         vol = None
-        for tok in toks[2:]:
-            k, sep, v = tok.partition(":")
-            if not sep:
-                raise AptFormatError(path, f"field {tok!r} is not key:value", line=lineno)
+        for tok in fields:
+            k, _, v = tok.partition(":")
             kl = k.lower()
             try:
                 if kl == "vol":
@@ -189,11 +202,24 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
                     n = int(round(_num(v)))
                     if n > 0:
                         comp[el] = comp.get(el, 0) + n
+            except AptFormatError:
+                raise
             except ValueError:
                 raise AptFormatError(path, f"bad value in field {tok!r}", line=lineno) from None
         ranges.append((lineno, _make(path, lineno, lo, hi, comp, name, color, vol)))
     if not found_ranges:
-        raise AptFormatError(path, "no [Ranges] section (not an .rrng file)", line=len(lines))
+        raise AptFormatError(
+            path, "no [Ranges] section (not an .rrng file)", line=_last_line(lines)
+        )
+    if declared is not None and declared != len(ranges):
+        raise AptFormatError(
+            path,
+            f"[Ranges] declares Number={declared} but {len(ranges)} range lines follow "
+            "(truncated file?)",
+            line=declared_line,
+        )
+    if not ranges:
+        raise AptFormatError(path, "no ranges in [Ranges]", line=_last_line(lines))
     return RangeTable(_dedupe(path, ranges), source=str(path))
 
 
@@ -230,7 +256,7 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
         while pos < len(rows) and not rows[pos][1]:
             pos += 1
         if pos >= len(rows):
-            raise AptFormatError(path, "unexpected end of file", line=len(lines))
+            raise AptFormatError(path, "unexpected end of file", line=_last_line(lines))
         r = rows[pos]
         pos += 1
         return r
@@ -359,7 +385,7 @@ def read_env(path: str | os.PathLike) -> RangeTable:
             raise AptFormatError(path, str(exc), line=i + 1) from None
         ranges.append((i + 1, _make(path, i + 1, lo, hi, comp, t[0], None, None)))
     if not ranges:
-        raise AptFormatError(path, "no range definitions found", line=len(lines))
+        raise AptFormatError(path, "no range definitions found", line=_last_line(lines))
     return RangeTable(_dedupe(path, ranges), source=str(path))
 
 
