@@ -222,7 +222,7 @@ class SyntheticAPT:
         paths["phase"] = write_volume_tiff(
             out / f"{stem}_phase.tif", phase, grid, {"labels": {"0": "gamma", "1": "gamma_prime"}}
         )
-        d = np.round(np.arange(-10.0, 10.0001, 0.1), 3)
+        d = np.round(np.arange(-10.0, 10.0001, 0.1), 3) + 0.0  # no "-0.000"
         prof = self.true_profile(d)
         f = profile_fraction(d, self.width_nm)
         with open(out / f"{stem}_profile.csv", "w", newline="") as fh:
