@@ -1,0 +1,307 @@
+"""Data passed between the APT interface steps, and the one-call pipeline.
+
+:class:`AtomSet` holds atoms (molecular ions already decomposed: one CrO2 ion
+is one Cr and two O atoms at the ion's position) as positions in nm and an
+element index. :class:`CompositionVolume` holds per-element atom counts on a
+voxel grid (:class:`~napari_interfaces.core.geometry.Grid`, axes ``zyx``).
+:func:`find_interfaces` runs voxel compositions -> method (HED, iso, GMM)
+-> phases, and :func:`analyse` adds the proxigram.
+
+Adapters from the issue-3 objects (point cloud + range table, voxelizer) live
+in :func:`atoms_from_cloud` and :func:`volume_from_atoms`; the latter is a
+small local voxelizer (a ``bincount`` of atoms into voxels) so that the grid
+used for phases and the atoms used for proxigrams are always consistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.geometry import Grid
+from ..core.progress import Progress, as_progress
+
+__all__ = [
+    "AtomSet",
+    "CompositionVolume",
+    "InterfaceResult",
+    "METHODS",
+    "analyse",
+    "atoms_from_cloud",
+    "find_interfaces",
+    "volume_from_atoms",
+]
+
+METHODS = ("hed", "iso", "gmm")
+NO_INTERFACE = "no interface found"
+
+
+@dataclass
+class AtomSet:
+    """Atoms: ``xyz`` (n, 3) in nm (x, y, z) and ``element`` (n,) index into ``elements``."""
+
+    xyz: np.ndarray
+    element: np.ndarray
+    elements: list[str]
+
+    def __post_init__(self) -> None:
+        self.xyz = np.asarray(self.xyz, dtype=np.float32)
+        self.element = np.asarray(self.element, dtype=np.int16)
+        if self.xyz.ndim != 2 or self.xyz.shape[1] != 3 or len(self.element) != len(self.xyz):
+            raise ValueError("xyz must be (n, 3) and element (n,)")
+
+    @property
+    def n(self) -> int:
+        return len(self.element)
+
+    def zyx(self) -> np.ndarray:
+        return self.xyz[:, ::-1]
+
+
+@dataclass
+class CompositionVolume:
+    """Per-element atom counts on a voxel grid.
+
+    Attributes
+    ----------
+    counts : ndarray float32 (E, Z, Y, X)
+    elements : list of str
+    grid : Grid with axes ``"zyx"`` and spacing in nm
+    """
+
+    counts: np.ndarray
+    elements: list[str]
+    grid: Grid
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.counts.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.counts.sum(axis=0)
+
+    def composition(self, sigma_vox: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Atomic fractions (E, Z, Y, X) and the (smoothed) total counts.
+
+        With ``sigma_vox > 0`` the counts and the total are smoothed with the
+        same Gaussian kernel before dividing (a kernel density estimate of
+        the composition). Voxels without atoms get the overall mean.
+        """
+        from scipy import ndimage
+
+        c = self.counts.astype(np.float32)
+        if sigma_vox > 0:
+            c = np.stack([ndimage.gaussian_filter(ch, sigma_vox, mode="nearest") for ch in c])
+        tot = c.sum(axis=0)
+        mean = self.counts.sum(axis=(1, 2, 3)) / max(float(self.counts.sum()), 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            comp = c / tot[None]
+        empty = tot <= 1e-6
+        comp[:, empty] = mean[:, None]
+        return comp, tot
+
+    def specimen_mask(self, sigma_vox: float = 1.0, frac: float = 0.25) -> np.ndarray:
+        """Voxels inside the specimen: smoothed density above ``frac`` of its median."""
+        from scipy import ndimage
+
+        tot = self.total.astype(np.float32)
+        sm = ndimage.gaussian_filter(tot, sigma_vox, mode="constant") if sigma_vox > 0 else tot
+        ref = np.median(sm[tot > 0]) if np.any(tot > 0) else 0.0
+        return sm > frac * ref
+
+
+@dataclass
+class InterfaceResult:
+    """Output of :func:`find_interfaces`.
+
+    Attributes
+    ----------
+    labels : int32 (Z, Y, X): 0 outside the specimen, phases 1..P
+    phases : list of dict: ``label``, ``n_voxels``, ``n_atoms``, ``composition``
+        (element -> at.%)
+    edge_prob : float32 (Z, Y, X) or None (HED only)
+    grid : Grid
+    elements : list of str
+    method : str
+    message : str: ``"N interface(s) between P phases"`` or ``"no interface found"``
+    """
+
+    labels: np.ndarray
+    phases: list[dict[str, Any]]
+    edge_prob: np.ndarray | None
+    grid: Grid
+    elements: list[str]
+    method: str
+    message: str
+    interfaces: list[tuple[int, int]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_phases(self) -> int:
+        return len(self.phases)
+
+    @property
+    def found(self) -> bool:
+        return self.n_phases > 1
+
+
+def volume_from_atoms(
+    atoms: AtomSet,
+    voxel: float = 1.0,
+    origin: tuple[float, float, float] | None = None,
+    shape: tuple[int, int, int] | None = None,
+    chunk: int = 4_000_000,
+) -> CompositionVolume:
+    """Count atoms per element into cubic voxels of ``voxel`` nm (axes zyx).
+
+    ``origin`` is the centre of voxel (0, 0, 0) in z, y, x; by default the
+    grid covers the atoms' bounding box.
+    """
+    if voxel <= 0:
+        raise ValueError(f"voxel size must be positive, got {voxel}")
+    if atoms.n == 0:
+        raise ValueError("no atoms to voxelize")
+    zyx = atoms.zyx()
+    if origin is None:
+        lo = zyx.min(axis=0).astype(np.float64)
+        origin = tuple(lo + voxel / 2)
+    o = np.asarray(origin, np.float64)
+    if shape is None:
+        hi = zyx.max(axis=0).astype(np.float64)
+        shape = tuple(int(s) for s in np.floor((hi - (o - voxel / 2)) / voxel).astype(int) + 1)
+    n_el = len(atoms.elements)
+    size = int(np.prod(shape))
+    counts = np.zeros(n_el * size, np.float64)
+    for a in range(0, atoms.n, chunk):
+        p = zyx[a : a + chunk].astype(np.float64)
+        idx = np.floor((p - (o - voxel / 2)) / voxel).astype(np.int64)
+        ok = np.all((idx >= 0) & (idx < np.asarray(shape)), axis=1)
+        flat = np.ravel_multi_index(tuple(idx[ok].T), shape)
+        flat = flat + atoms.element[a : a + chunk][ok].astype(np.int64) * size
+        counts += np.bincount(flat, minlength=n_el * size)
+    grid = Grid(tuple(float(v) for v in o), (voxel,) * 3, "nm", "zyx")
+    return CompositionVolume(
+        counts.reshape((n_el, *shape)).astype(np.float32), list(atoms.elements), grid
+    )
+
+
+def atoms_from_cloud(cloud, ranges, elements: list[str] | None = None) -> AtomSet:
+    """Decompose the ranged ions of a ``PointCloud`` into atoms (issue-3 adapter).
+
+    Parameters
+    ----------
+    cloud : napari_interfaces.apt.pointcloud.PointCloud
+    ranges : napari_interfaces.apt.ranging.RangeTable
+    elements : list of str, optional
+        Keep only these elements (default: every element of the ranges).
+        Unranged ions are dropped.
+    """
+    dec = np.asarray(ranges.decomposition())  # (n_species, n_elements)
+    all_el = list(ranges.elements)
+    els = list(elements) if elements else all_el
+    missing = [e for e in els if e not in all_el]
+    if missing:
+        raise ValueError(f"element(s) {missing} not in the range file (has {all_el})")
+    xyz_parts, el_parts = [], []
+    for a, b in cloud.chunks():
+        species = np.asarray(ranges.species_of(np.asarray(cloud.mass[a:b], np.float32)))
+        xyz = np.asarray(cloud.xyz[a:b], np.float32)
+        for s in range(dec.shape[0]):
+            sel = species == s
+            if not sel.any():
+                continue
+            p = xyz[sel]
+            for e in els:
+                k = int(dec[s, all_el.index(e)])
+                for _ in range(k):
+                    xyz_parts.append(p)
+                    el_parts.append(np.full(len(p), els.index(e), np.int16))
+    if not xyz_parts:
+        raise ValueError("no ranged ions: check that the range file matches the data")
+    return AtomSet(np.concatenate(xyz_parts), np.concatenate(el_parts), els)
+
+
+def find_interfaces(
+    volume: CompositionVolume,
+    method: str = "hed",
+    *,
+    elements: list[str] | None = None,
+    axes: str = "zyx",
+    sigma_vox: float = 1.0,
+    weights: str = "auto",
+    refine: bool = True,
+    refine_sigma: float = 0.75,
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> InterfaceResult:
+    """Segment a composition volume into phases with ``method``.
+
+    Parameters
+    ----------
+    volume : CompositionVolume
+    method : ``"hed"`` (edge detection on slices), ``"iso"`` (iso-concentration
+        threshold) or ``"gmm"`` (Gaussian mixture of voxel compositions)
+    elements : element channels to use (default: the most varying ones)
+    axes : slicing axes for HED (``"z"`` as in the paper, ``"zyx"`` combines all three)
+    sigma_vox : Gaussian smoothing (voxels) of the counts before computing compositions
+    weights : HED weights (``"auto"``, ``"finetuned"``, ``"bsds500"`` or a path)
+    refine : reassign voxels near interfaces to the closest phase composition
+        (boundary at the mid-composition crossing)
+    refine_sigma : smoothing (voxels) of the compositions used by ``refine``;
+        less than ``sigma_vox`` limits the shrinking of curved phases
+    """
+    progress = as_progress(progress)
+    method = method.lower()
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    from . import phases as ph
+
+    mask = volume.specimen_mask()
+    comp, tot = volume.composition(sigma_vox)
+    channels = ph.select_channels(comp, mask, volume.elements, elements)
+    edge = None
+    if method == "hed":
+        from .edges import edge_probability
+
+        edge = edge_probability(
+            comp[channels], mask, axes=axes, weights=weights, progress=progress, **kwargs
+        )
+        labels = ph.phases_from_edges(edge, comp, tot, mask, volume, progress=progress)
+    elif method == "iso":
+        from .baselines import iso_concentration
+
+        labels = iso_concentration(comp, tot, mask, volume, channels=channels, **kwargs)
+    else:
+        from .baselines import gmm_phases
+
+        labels = gmm_phases(comp, tot, mask, volume, channels=channels, **kwargs)
+    labels = ph.merge_by_composition(labels, volume, sigma_vox=sigma_vox)
+    labels = ph.dissolve_shells(labels, comp, volume)
+    if refine and labels.max() > 1:
+        rcomp = comp if refine_sigma == sigma_vox else volume.composition(refine_sigma)[0]
+        labels = ph.refine_boundaries(labels, rcomp, mask, volume)
+        labels = ph.clean_islands(labels)
+    return ph.make_result(labels, volume, edge, method, channels)
+
+
+def analyse(
+    volume: CompositionVolume,
+    atoms: AtomSet | None,
+    method: str = "hed",
+    *,
+    bin_nm: float = 0.25,
+    range_nm: tuple[float, float] = (-5.0, 5.0),
+    progress: Progress | None = None,
+    **kwargs: Any,
+):
+    """:func:`find_interfaces` plus a proxigram (``None`` when no interface)."""
+    res = find_interfaces(volume, method, progress=progress, **kwargs)
+    prox = None
+    if res.found and atoms is not None:
+        from .proxigram import proxigram
+
+        prox = proxigram(res.labels, res.grid, atoms, bin_nm=bin_nm, range_nm=range_nm)
+    return res, prox
