@@ -66,6 +66,7 @@ def simulate_exit_waves(
     device: str | None = None,
     grid=None,
     progress=None,
+    trailing_vacuum: bool = True,
 ) -> ExitWaves:
     """Multislice exit waves of ``atoms`` (ase.Atoms with an orthorhombic cell).
 
@@ -91,7 +92,10 @@ def simulate_exit_waves(
     waves = np.empty((n,) + pot.grid.shape, np.complex64)
     for i in range(n):
         pos = None if n == 1 else displaced_positions(pot.positions, pot.numbers, rms, rng)
-        waves[i] = multislice(pot, energy_kv, backend, pos, progress=progress, timings=timings)
+        waves[i] = multislice(
+            pot, energy_kv, backend, pos, progress=progress, timings=timings,
+            trailing_vacuum=trailing_vacuum,
+        )  # fmt: skip
     return ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name)
 
 
@@ -149,12 +153,13 @@ class HRTEMSimulator:
         return self._exit
 
     def particle_exit_waves(self, progress=None) -> ExitWaves:
-        """Exit waves of the particle-only structure (cached)."""
+        """Exit waves of the particle-only structure at its exit surface (cached)."""
         if self.particles is None:
             raise ValueError("no particle-only structure was given")
         if self._particle_exit is None:
             self._particle_exit = simulate_exit_waves(
-                self.particles, rng=self.seed, progress=progress, **self.params
+                self.particles, rng=self.seed, progress=progress, trailing_vacuum=False,
+                **self.params,
             )
         return self._particle_exit
 

@@ -49,6 +49,7 @@ def multislice(
     bandlimit_transmission: bool = True,
     progress=None,
     timings: dict | None = None,
+    trailing_vacuum: bool = True,
 ) -> np.ndarray:
     """Exit wave (complex64, ``(ny, nx)``) of a unit plane wave.
 
@@ -69,6 +70,10 @@ def multislice(
     timings : dict, optional
         Seconds spent per stage are added under ``"potential"`` and
         ``"multislice"``.
+    trailing_vacuum : bool
+        Propagate through the empty slices after the last atom (the exit
+        plane is the cell's bottom). ``False`` returns the wave at the exit
+        surface of the last non-empty slice (used for exit-wave labels).
     """
     from ..core.progress import as_progress
     from .backends import get_backend
@@ -112,7 +117,7 @@ def multislice(
         backend.synchronize()
         t_ms += time.perf_counter() - t1
         progress.advance()
-    if pending > 0:
+    if pending > 0 and trailing_vacuum:
         psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
     out = backend.to_host(psi).astype(np.complex64, copy=False)
     if timings is not None:

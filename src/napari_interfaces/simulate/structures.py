@@ -341,6 +341,7 @@ class Scene:
         import ase.io
 
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         ppath = path.with_name(path.stem + "_particles" + path.suffix)
         ase.io.write(path, self.atoms)
         ase.io.write(ppath, self.particles)
