@@ -1,0 +1,318 @@
+"""npe2 hooks for APT data: reader, writers and sample data.
+
+Opening a point cloud (``.pos .epos .apt .ato``, a ``.csv/.txt`` whose
+header names x, y, z and m, or a labelled ``.npz``) looks for a range file
+with the same stem (``.rrng``, ``.rng``, ``.env``). With one, it adds one
+composition Image layer per element (at.%, 1 nm voxels, nm scale) and a
+decimated Points layer coloured by species; without one, only the Points
+layer (coloured by mass) and a message saying no range file was found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..apt.pointcloud import PointCloud
+from ..apt.ranging import RangeTable
+
+__all__ = [
+    "get_reader",
+    "cloud_layers",
+    "write_points",
+    "write_labels_tiff",
+    "write_image_tiff",
+    "sample_layered",
+    "sample_isolated",
+    "sample_interconnected",
+    "MAX_POINTS",
+]
+
+#: Points shown at most (random, spread over the whole acquisition).
+MAX_POINTS = 200_000
+_BINARY = (".pos", ".epos", ".apt", ".ato")
+_UNRANGED_RGBA = (0.6, 0.6, 0.6, 0.5)
+
+
+def _looks_like_text_cloud(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline().lower()
+    except OSError:
+        return False
+    tokens = {t.strip().strip('"') for t in first.replace(";", ",").replace("\t", ",").split(",")}
+    tokens |= set(first.split())
+    return {"x", "y", "z"} <= tokens and bool(tokens & {"m", "mass", "da", "m/n", "mz"})
+
+
+def _looks_like_labelled_npz(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"xyz.npy", "mass.npy", "label.npy"} <= names
+
+
+def get_reader(path: str | list[str]):
+    """Return :func:`read_apt_layers` for APT point clouds, else ``None``."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in _BINARY:
+        return read_apt_layers
+    if suffix in (".csv", ".txt") and _looks_like_text_cloud(p):
+        return read_apt_layers
+    if suffix == ".npz" and _looks_like_labelled_npz(p):
+        return read_apt_layers
+    return None
+
+
+def _hex_to_rgba(color: str, alpha: float = 1.0) -> tuple[float, float, float, float]:
+    c = color.lstrip("#")
+    return (int(c[0:2], 16) / 255, int(c[2:4], 16) / 255, int(c[4:6], 16) / 255, alpha)
+
+
+def points_layer(
+    cloud: PointCloud,
+    ranges: RangeTable | None,
+    name: str,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, Any], str]:
+    """A decimated Points LayerData tuple (zyx, nm) coloured by species."""
+    idx, total = cloud.decimate(max_points, seed)
+    xyz = np.asarray(cloud.xyz[idx], dtype=np.float32)
+    mass = np.asarray(cloud.mass[idx], dtype=np.float32)
+    features: dict[str, Any] = {"mass": mass, "ion_index": idx}
+    if ranges is not None:
+        sp = ranges.species_of(mass)
+        palette = np.array(
+            [_hex_to_rgba(ranges.color_of(s), 0.8) for s in ranges.species] + [_UNRANGED_RGBA]
+        )
+        colors = palette[np.where(sp < 0, len(ranges.species), sp)]
+        names = np.array([*ranges.species, "unranged"])
+        features["species"] = names[np.where(sp < 0, len(ranges.species), sp)]
+    else:
+        import matplotlib
+
+        lo, hi = np.percentile(mass, [1, 99]) if len(mass) else (0, 1)
+        colors = matplotlib.colormaps["viridis"](np.clip((mass - lo) / max(hi - lo, 1e-9), 0, 1))
+    if "label" in cloud.columns:
+        features["label"] = np.asarray(cloud.columns["label"])[idx]
+    shown = len(idx)
+    label = f"{name} ions ({shown:,} of {total:,} shown)"
+    meta = {
+        "name": label,
+        "size": 0.4,
+        "face_color": colors,
+        "border_width": 0,
+        "features": features,
+        "units": ("nm", "nm", "nm"),
+        "axis_labels": ("z", "y", "x"),
+        "metadata": {
+            "apt_source": cloud.source,
+            "n_shown": shown,
+            "n_total": total,
+            "range_file": None if ranges is None else ranges.source,
+        },
+    }
+    return xyz[:, ::-1].copy(), meta, "points"
+
+
+def cloud_layers(
+    cloud: PointCloud,
+    ranges: RangeTable | None,
+    name: str,
+    voxel_size: float = 1.0,
+    delocalization=None,
+    max_points: int = MAX_POINTS,
+) -> list[tuple]:
+    """Composition Image layers (one per element, at.%) and the Points layer."""
+    from ..apt.voxelize import voxelize
+
+    layers: list[tuple] = []
+    if ranges is not None:
+        vox = voxelize(cloud, ranges, voxel_size=voxel_size, delocalization=delocalization)
+        for el in ranges.elements:
+            layers.append(
+                (
+                    vox.composition(el),
+                    {
+                        "name": f"{name} {el} at.%",
+                        "colormap": "magma",
+                        "blending": "additive",
+                        "contrast_limits": (0.0, 100.0),
+                        "visible": el == ranges.elements[0],
+                        "metadata": {
+                            "quantity": f"{el} at.%",
+                            "element": el,
+                            "grid": vox.grid.to_dict(),
+                            "range_file": ranges.source,
+                        },
+                        **vox.grid.layer_kwargs(),
+                    },
+                    "image",
+                )
+            )
+    layers.append(points_layer(cloud, ranges, name, max_points))
+    return layers
+
+
+def read_apt_layers(path: str | list[str]) -> list[tuple]:
+    """Read a point cloud and the range file with the same stem into layers."""
+    from ..io.apt_pointcloud import read_pointcloud
+    from ..io.ranges import find_range_file, read_ranges
+
+    if isinstance(path, list):
+        path = path[0]
+    cloud = read_pointcloud(path)
+    rf = find_range_file(path)
+    ranges = read_ranges(rf) if rf is not None else None
+    name = Path(path).name
+    _notify(
+        f"{name}: using ranges from {rf.name}"
+        if rf is not None
+        else f"{name}: no range file with the same stem found (.rrng/.rng/.env); "
+        "showing ions coloured by mass. Open the APT explorer to choose one."
+    )
+    return cloud_layers(cloud, ranges, name)
+
+
+def _notify(message: str) -> None:
+    try:
+        from napari.utils.notifications import show_info
+
+        show_info(message)
+    except Exception:  # noqa: BLE001 - notifications are best effort
+        pass
+
+
+# ---------------------------------------------------------------------- writers
+def write_points(path: str, data: np.ndarray, attributes: dict) -> list[str]:
+    """Write a Points layer (zyx nm) as ``.pos``/``.epos`` or labelled ``.npz``.
+
+    Masses come from the ``mass`` feature (0 when absent); ``.npz`` keeps the
+    ``label`` feature (or species) as per-ion labels.
+    """
+    from ..io.apt_labels import write_labelled_pointcloud
+    from ..io.apt_pointcloud import write_pointcloud
+
+    data = np.asarray(data, dtype=np.float64)
+    scale = np.asarray(attributes.get("scale", (1, 1, 1))[-3:], dtype=np.float64)
+    translate = np.asarray(attributes.get("translate", (0, 0, 0))[-3:], dtype=np.float64)
+    zyx = data[:, -3:] * scale + translate
+    feats = attributes.get("features")
+    mass = np.zeros(len(zyx), np.float32)
+    if feats is not None and "mass" in feats:
+        mass = np.asarray(feats["mass"], dtype=np.float32)
+    cloud = PointCloud(zyx[:, ::-1].astype(np.float32), mass)
+    p = Path(path)
+    if p.suffix.lower() == ".npz":
+        names: list[str] = []
+        if feats is not None and "label" in feats:
+            labels = np.asarray(feats["label"], dtype=np.int32)
+        elif feats is not None and "species" in feats:
+            sp = np.asarray(feats["species"]).astype(str)
+            names = sorted(set(sp.tolist()))
+            labels = np.searchsorted(np.array(names), sp).astype(np.int32)
+        else:
+            labels = np.zeros(len(zyx), np.int32)
+        write_labelled_pointcloud(
+            p, cloud, labels, names or None, {"layer": attributes.get("name")}
+        )
+    else:
+        write_pointcloud(p, cloud)
+    return [str(p)]
+
+
+def _grid_from_attributes(attributes: dict):
+    from ..core.geometry import Grid
+
+    scale = tuple(float(s) for s in attributes.get("scale", (1.0, 1.0, 1.0))[-3:])
+    translate = tuple(float(t) for t in attributes.get("translate", (0.0, 0.0, 0.0))[-3:])
+    units = attributes.get("units") or ("nm",)
+    unit = str(units[-1]) if units else "nm"
+    unit = {"nanometer": "nm", "angstrom": "Å"}.get(unit, unit)
+    return Grid(translate, scale, unit, "zyx")
+
+
+def write_labels_tiff(path: str, data: np.ndarray, attributes: dict) -> list[str]:
+    """Write a 3D Labels layer as TIFF with its voxel size and origin (nm)."""
+    from ..io.apt_volume import write_volume_tiff
+
+    data = np.asarray(data)
+    if data.ndim != 3:
+        raise ValueError(f"expected a 3D labels volume (z, y, x), got shape {data.shape}")
+    if data.max(initial=0) < 256 and data.min(initial=0) >= 0:
+        data = data.astype(np.uint8)
+    elif data.min(initial=0) >= 0 and data.max(initial=0) < 65536:
+        data = data.astype(np.uint16)
+    write_volume_tiff(
+        path, data, _grid_from_attributes(attributes), {"layer": attributes.get("name")}
+    )
+    return [path]
+
+
+def write_image_tiff(path: str, data: np.ndarray, attributes: dict) -> list[str]:
+    """Write a 3D Image layer (e.g. composition) as float32 TIFF with voxel size."""
+    from ..io.apt_volume import write_volume_tiff
+
+    data = np.asarray(data)
+    if data.ndim != 3:
+        raise ValueError(f"expected a 3D volume (z, y, x), got shape {data.shape}")
+    write_volume_tiff(
+        path,
+        data.astype(np.float32),
+        _grid_from_attributes(attributes),
+        {"layer": attributes.get("name"), **(attributes.get("metadata") or {})},
+    )
+    return [path]
+
+
+# ---------------------------------------------------------------------- sample data
+def _sample(geometry: str, seed: int = 0) -> list[tuple]:
+    from ..apt.synthetic import synthesize
+
+    size = (16.0, 16.0, 24.0) if geometry == "layered" else (16.0, 16.0, 16.0)
+    s = synthesize(geometry, size_nm=size, seed=seed)
+    name = f"synthetic {geometry} (seed {seed})"
+    layers = cloud_layers(s.cloud, s.ranges, name)
+    phase, grid = s.phase_volume()
+    layers.insert(
+        0,
+        (
+            phase,
+            {
+                "name": f"{name} true phase",
+                "opacity": 0.3,
+                "visible": False,
+                "metadata": {"labels": {"0": "gamma", "1": "gamma_prime"}},
+                **grid.layer_kwargs(),
+            },
+            "labels",
+        ),
+    )
+    return layers
+
+
+def sample_layered() -> list[tuple]:
+    """Synthetic Ni-Al-Cr with γ′ plates (seed 0), generated now."""
+    return _sample("layered")
+
+
+def sample_isolated() -> list[tuple]:
+    """Synthetic Ni-Al-Cr with isolated γ′ precipitates (seed 0), generated now."""
+    return _sample("isolated")
+
+
+def sample_interconnected() -> list[tuple]:
+    """Synthetic Ni-Al-Cr with interconnected γ/γ′ networks (seed 0), generated now."""
+    return _sample("interconnected")

@@ -1,0 +1,120 @@
+"""napari reader, writers, sample data and the APT explorer dock (real viewer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_interfaces._hooks import apt_data as hooks
+from napari_interfaces.apt.synthetic import synthesize
+
+
+@pytest.fixture(scope="module")
+def synth_files(tmp_path_factory):
+    out = tmp_path_factory.mktemp("apt")
+    s = synthesize("isolated", size_nm=(10, 10, 12), seed=11, n_precipitates=2)
+    paths = s.write(out, "spec")
+    lonely = out / "lonely.pos"
+    lonely.write_bytes(paths["pos"].read_bytes())
+    return s, paths, lonely
+
+
+def test_reader_hook_layers(synth_files):
+    s, paths, lonely = synth_files
+    assert hooks.get_reader(str(paths["rrng"])) is None
+    assert hooks.get_reader(str(paths["profile"])) is None  # a csv that is not a cloud
+    reader = hooks.get_reader(str(paths["pos"]))
+    layers = reader(str(paths["pos"]))
+    kinds = [t[2] for t in layers]
+    assert kinds == ["image", "image", "image", "points"]
+    img, meta, _ = layers[1]
+    assert meta["name"] == "spec.pos Al at.%" and meta["scale"] == (1.0, 1.0, 1.0)
+    assert meta["units"] == ("nm", "nm", "nm") and img.shape == (14, 12, 12)
+    pts, pmeta, _ = layers[3]
+    assert pmeta["name"] == f"spec.pos ions ({s.cloud.n_ions:,} of {s.cloud.n_ions:,} shown)"
+    assert set(pmeta["features"]["species"]) <= {"Ni", "Al", "Cr", "unranged"}
+    # zyx order in nm
+    i = int(pmeta["features"]["ion_index"][5])
+    assert pts[5].tolist() == pytest.approx(s.cloud.xyz[i, ::-1].tolist())
+    only = hooks.read_apt_layers(str(lonely))
+    assert [t[2] for t in only] == ["points"] and only[0][1]["metadata"]["range_file"] is None
+
+
+def test_points_are_capped(synth_files):
+    s, _, _ = synth_files
+    _, meta, _ = hooks.points_layer(s.cloud, s.ranges, "x", max_points=1000)
+    assert meta["name"] == f"x ions (1,000 of {s.cloud.n_ions:,} shown)"
+    assert len(np.unique(meta["features"]["ion_index"])) == 1000
+
+
+def test_writers_round_trip(tmp_path, synth_files):
+    from napari_interfaces.io.apt_labels import read_labelled_pointcloud
+    from napari_interfaces.io.apt_pointcloud import read_pos
+    from napari_interfaces.io.apt_volume import read_volume_tiff
+
+    s, _, _ = synth_files
+    pts, meta, _ = hooks.points_layer(s.cloud, s.ranges, "x", max_points=500)
+    attrs = {"name": "x", "features": meta["features"], "scale": (1, 1, 1), "translate": (0, 0, 0)}
+    hooks.write_points(str(tmp_path / "p.pos"), pts, attrs)
+    back = read_pos(tmp_path / "p.pos")
+    assert np.array_equal(np.asarray(back.xyz), pts[:, ::-1].astype(np.float32))
+    assert np.array_equal(np.asarray(back.mass), meta["features"]["mass"])
+    hooks.write_points(str(tmp_path / "p.npz"), pts, attrs)
+    lab = read_labelled_pointcloud(tmp_path / "p.npz")
+    assert lab.metadata["label_names"] == sorted(set(meta["features"]["species"]))
+    phase, grid = s.phase_volume()
+    hooks.write_labels_tiff(str(tmp_path / "l.tif"), phase, {**grid.layer_kwargs(), "name": "t"})
+    vol = read_volume_tiff(tmp_path / "l.tif")
+    assert vol.grid == grid and np.array_equal(vol.data, phase)
+
+
+def test_sample_data_generated_from_seed():
+    layers = hooks.sample_isolated()
+    assert [t[2] for t in layers] == ["labels", "image", "image", "image", "points"]
+    again = hooks.sample_isolated()
+    assert np.array_equal(layers[2][0], again[2][0])
+    assert layers[0][1]["name"] == "synthetic isolated (seed 0) true phase"
+
+
+@pytest.mark.gui
+def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path):
+    from napari_interfaces._widgets.apt_explorer import AptExplorer
+
+    s, paths, lonely = synth_files
+    viewer = make_napari_viewer()
+    viewer.open(str(paths["pos"]), plugin="napari-interfaces")
+    names = [layer.name for layer in viewer.layers]
+    assert names[:3] == ["spec.pos Ni at.%", "spec.pos Al at.%", "spec.pos Cr at.%"]
+    assert viewer.layers["spec.pos Al at.%"].scale.tolist() == [1.0, 1.0, 1.0]
+
+    w = AptExplorer(viewer)
+    assert w.file_edit.text() == str(paths["pos"])  # picked up from the layer
+    assert w.range_edit.text() == str(paths["rrng"])
+    assert w.selected_elements() == ["Ni", "Al", "Cr"]
+    w.sync = True
+    w.voxel_spin.setValue(2.0)
+    w.deloc_check.setChecked(True)
+    w.set_elements(["Al"])
+    w.axis_combo.setCurrentText("x")
+    w.thickness_spin.setValue(4.0)
+    job = w.compute()
+    assert job.state == "done", job.error
+    layer = viewer.layers["spec.pos Al at.%"]
+    assert layer.scale.tolist() == [2.0, 2.0, 2.0] and layer.data.shape == (8, 6, 6)
+    assert layer.projection_mode == "mean"
+    assert viewer.dims.order[0] == 2 and viewer.dims.thickness[2] == 4.0
+    vox = job.result["vox"]
+    assert vox.delocalization_nm == (1.5, 3.0, 3.0)
+    assert vox.total_ions() == pytest.approx(s.cloud.n_ions, rel=1e-5)
+    assert len(w.ax.patches) == len(s.ranges)  # one shaded span per range
+    assert "ions; grid (8, 6, 6)" in w.status.text()
+
+    bad = tmp_path / "bad.rrng"
+    bad.write_text("[Ranges]\nNumber=1\nRange1=1 2 Qq:1\n")
+    w.set_ranges(str(bad))
+    assert "line 3: unknown element" in w.status.text()
+    w.range_edit.setText(str(paths["rrng"]))
+    w.file_edit.setText(str(tmp_path / "missing.pos"))
+    job = w.compute()
+    assert job.state == "error" and "no such file" in w.status.text()
+    w.close()
