@@ -10,7 +10,10 @@ Two definitions, both returned as uint8/int32 arrays on the image grid
    Å (default 1 Å, i.e. sigma = 0.42 Å; the phase
    of the smoothed wave is a circular mean, safe against phase wrapping, and
    fills the gaps between atom columns), threshold it (default
-   ``phase > pi/12``), take the majority over configurations and fill holes.
+   ``phase > pi/12``), take the majority over configurations, close the
+   gaps between atom columns (morphological closing with a disk of radius
+   ``closing`` Å, default 1.5 Å, so zone-axis particles whose phase is
+   concentrated on the columns become solid) and fill holes.
 2. **Projected-atom labels**: every pixel within ``radius`` Å (default
    1.5 Å) of a particle atom's projected (x, y) position, followed by a
    morphological closing over ``radius`` and hole filling.
@@ -32,6 +35,7 @@ def exit_wave_labels(
     sampling,
     threshold: float = np.pi / 12,
     smoothing: float = 1.0,
+    closing: float = 1.5,
 ) -> np.ndarray:
     """Binary mask (uint8) from particle-only exit wave(s) ``(n, ny, nx)`` or ``(ny, nx)``.
 
@@ -55,6 +59,13 @@ def exit_wave_labels(
             )
         votes += np.angle(w) > threshold
     mask = votes * 2 > waves.shape[0]
+    if closing > 0:
+        dx, dy = sampling
+        ry, rx = int(np.ceil(closing / dy)), int(np.ceil(closing / dx))
+        yy, xx = np.mgrid[-ry : ry + 1, -rx : rx + 1]
+        disk = (xx * dx) ** 2 + (yy * dy) ** 2 <= closing**2
+        padded = np.pad(mask, ((ry, ry), (rx, rx)), mode="wrap")
+        mask = ndimage.binary_closing(padded, structure=disk)[ry:-ry, rx:-rx]
     return ndimage.binary_fill_holes(mask).astype(np.uint8)
 
 
