@@ -2,7 +2,8 @@
 
 Overlapping chips vote: the image is cut into the cells between all chip
 edges, every chip adds one vote for its community to each cell it covers,
-and a cell takes the label with most votes (ties: lower ID). Votes are
+and a cell takes the label with most votes (ties: the chip whose centre is
+nearest). Votes are
 accumulated with 2-D difference arrays, so painting a 4096 x 4096 image costs
 a few ``np.repeat`` calls. Optional boundary refinement re-assigns the pixels
 of contested cells to the closest community in a per-pixel feature space
@@ -72,7 +73,17 @@ def paint_labels(
         Re-assign pixels in contested cells using ``image`` (needs it).
     """
     votes, by, bx = cell_votes(chip_labels, grid)
-    cells = votes.argmax(0).astype(dtype)
+    # ties go to the chip whose centre is nearest to the cell centre (half a vote)
+    lab = np.asarray(chip_labels, np.int64).reshape(grid.rows, grid.cols)
+    cy = (by[:-1] + by[1:] - 1) / 2.0
+    cx = (bx[:-1] + bx[1:] - 1) / 2.0
+    ry = np.abs(cy[:, None] - (grid.ys + (grid.chip - 1) / 2.0)[None]).argmin(1)
+    rx = np.abs(cx[:, None] - (grid.xs + (grid.chip - 1) / 2.0)[None]).argmin(1)
+    near = lab[ry[:, None], rx[None, :]]
+    tie = votes.copy()
+    iy, ix = np.nonzero(near > 0)
+    tie[near[iy, ix], iy, ix] += 0.5
+    cells = tie.argmax(0).astype(dtype)
     covered = votes.sum(0) > 0
     if not covered.all() and covered.any():
         from scipy import ndimage as ndi
