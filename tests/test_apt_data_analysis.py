@@ -145,10 +145,10 @@ def test_delocalization_conserves_counts_and_smooths():
             plain.counts[i].sum(dtype=np.float64), rel=1e-5
         )
     assert smooth.total_atoms().std() < 0.5 * plain.total_atoms().std()
-    # a point source spreads with sigma = d / 2 voxels
+    # a point source spreads with sigma = d / 3 voxels
     vol = np.zeros((1, 21, 21, 21), np.float32)
     vol[0, 10, 10, 10] = 1000
-    out = delocalize(vol, Grid((0, 0, 0), (1, 1, 1)), 4.0)[0]
+    out = delocalize(vol, Grid((0, 0, 0), (1, 1, 1)), 6.0)[0]
     assert out.sum() == pytest.approx(1000, rel=1e-5)
     line = out[10, 10]
     var = (line * (np.arange(21) - 10) ** 2).sum() / line.sum()

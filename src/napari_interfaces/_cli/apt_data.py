@@ -71,7 +71,7 @@ def register(groups: dict) -> None:
         nargs=3,
         default=None,
         metavar=("DX", "DY", "DZ"),
-        help="Gaussian delocalization in nm, e.g. 3 3 1.5 (sigma = d / 2)",
+        help="Gaussian delocalization in nm, e.g. 3 3 1.5 (sigma = d / 3)",
     )
     p.add_argument("--elements", nargs="*", help="only these elements (default all)")
     p.add_argument("--counts", action="store_true", help="also write counts per species")

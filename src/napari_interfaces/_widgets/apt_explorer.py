@@ -109,7 +109,7 @@ class AptExplorer(QWidget):
             s.setRange(0.0, 20.0)
             s.setSingleStep(0.5)
             s.setValue(value)
-            s.setToolTip(f"delocalization along {label} in nm (Gaussian, sigma = d / 2)")
+            s.setToolTip(f"delocalization along {label} in nm (Gaussian, sigma = d / 3)")
             deloc_row.addWidget(QLabel(label))
             deloc_row.addWidget(s)
             self.deloc_spins.append(s)

@@ -18,10 +18,12 @@ covers ``[edge + index * size, edge + (index + 1) * size)`` per axis and
 Delocalization
 --------------
 Optional Gaussian smoothing of the count volumes (what AP Suite calls
-delocalization, e.g. 3 x 3 x 1.5 nm for x, y, z). We take the given
-distance ``d`` per axis as **twice the Gaussian standard deviation**
-(``sigma = d / 2``). The filter reflects at the grid borders, so total
-counts are conserved exactly (up to float rounding).
+delocalization, e.g. 3 x 3 x 1.5 nm for x, y, z). As in IVAS/AP Suite and
+APAV, the distance ``d`` per axis is **three Gaussian standard deviations**
+(``sigma = d / 3``). The filter reflects at the grid borders, so total
+counts are conserved exactly (up to float rounding). Unlike AP Suite there
+is no first-pass splat of each ion over neighbouring voxels: ions are
+binned to their voxel, then the counts are smoothed.
 
 Examples
 --------
@@ -117,7 +119,7 @@ class VoxelCounts:
     grid : Grid
         Axes ``zyx``, unit nm.
     delocalization_nm : tuple of float or None
-        ``(dz, dy, dx)`` used, ``sigma = d / 2``.
+        ``(dz, dy, dx)`` used, ``sigma = d / 3``.
     n_outside : int
         Ions outside the grid (only when a grid was given).
     """
@@ -184,12 +186,12 @@ def delocalize(
 ) -> np.ndarray:
     """Gaussian-smooth a ``(..., nz, ny, nx)`` count volume, conserving the total.
 
-    ``delocalization_nm`` is ``(dz, dy, dx)`` (or one number); ``sigma = d / 2``.
+    ``delocalization_nm`` is ``(dz, dy, dx)`` (or one number); ``sigma = d / 3``.
     """
     from scipy.ndimage import gaussian_filter
 
     d = _zyx3(delocalization_nm, "delocalization")
-    sigma = [max(0.0, di / 2.0 / s) for di, s in zip(d, grid.spacing)]
+    sigma = [max(0.0, di / 3.0 / s) for di, s in zip(d, grid.spacing)]
     lead = volume.ndim - 3
     out = np.empty_like(volume, dtype=np.float32)
     for idx in np.ndindex(*volume.shape[:lead]):
@@ -293,7 +295,7 @@ def voxelize(
     voxel_size : float or (dz, dy, dx)
         Voxel edge in nm (default 1 nm).
     delocalization : float or (dz, dy, dx), optional
-        Gaussian delocalization distance in nm (``sigma = d / 2``), e.g.
+        Gaussian delocalization distance in nm (``sigma = d / 3``), e.g.
         ``(1.5, 3, 3)`` for AP Suite's 3 x 3 x 1.5 nm (x, y, z). Counts are conserved.
     grid : (Grid, shape), optional
         Use this grid instead of one fitted to the cloud bounds; ions
