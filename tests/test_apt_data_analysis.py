@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_interfaces.apt import voxelize as vox_mod
 from napari_interfaces.apt.pointcloud import PointCloud
 from napari_interfaces.apt.ranging import Range, RangeTable, composition_of_cloud
 from napari_interfaces.apt.slicing import slab, slab_points
@@ -120,7 +119,6 @@ def test_voxelize_numba_and_numpy_agree_and_chunking(monkeypatch):
     cloud = _toy_cloud()
     a = voxelize(cloud, CR_O, voxel_size=(1.5, 1.0, 0.7), chunk_size=3_001)
     monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")
-    monkeypatch.setattr(vox_mod, "_KERNEL", None)
     b = voxelize(cloud, CR_O, voxel_size=(1.5, 1.0, 0.7))
     assert np.array_equal(a.counts, b.counts) and np.array_equal(a.unranged, b.unranged)
     assert a.total_ions() == 20_000 and a.shape == (8, 8, 16)

@@ -300,13 +300,20 @@ def composition(counts: np.ndarray, ranges: RangeTable) -> Composition:
 def composition_of_cloud(cloud, ranges: RangeTable, progress=None) -> Composition:
     """Range every ion of a :class:`~napari_interfaces.apt.pointcloud.PointCloud` (chunked)."""
     from ..core.progress import as_progress
+    from ._numba import kernels
 
     progress = as_progress(progress)
     chunks = list(cloud.chunks())
     progress.start(len(chunks), "ranging")
-    total = np.zeros(len(ranges.species) + 1, dtype=np.int64)
+    n_sp = len(ranges.species)
+    total = np.zeros(n_sp + 1, dtype=np.int64)
+    k = kernels()
     for a, b in chunks:
-        total += species_counts(ranges.species_of(cloud.mass[a:b]), len(ranges.species))
+        _, mass = cloud.native_chunk(a, b)
+        if k is not None:
+            k["count"](mass, ranges._edges, ranges._interval_species, n_sp, total)
+        else:
+            total += species_counts(ranges.species_of(mass), n_sp)
         progress.advance()
     return composition(total, ranges)
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
+from ._numba import kernels
 from .pointcloud import CHUNK_IONS, PointCloud
 from .ranging import RangeTable
 
@@ -201,62 +202,6 @@ def delocalize(
     return out
 
 
-# ---------------------------------------------------------------------- kernels
-_KERNEL: object = None
-
-
-def _numba_kernel():
-    """The compiled one-pass binning kernel, or ``False`` without numba.
-
-    numba is optional (it comes with abTEM); set ``NAPARI_INTERFACES_NO_NUMBA=1``
-    to force the numpy path. Both give identical counts.
-    """
-    global _KERNEL
-    if _KERNEL is None:
-        import os
-
-        if os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
-            return False
-        try:
-            import numba
-        except Exception:  # noqa: BLE001 - any import problem means "no numba"
-            _KERNEL = False
-            return _KERNEL
-
-        @numba.njit(cache=True, nogil=True)
-        def kernel(
-            xyz, mass, edge0, inv, shape, edges, interval_species, n_sp, acc
-        ):  # pragma: no cover
-            nz, ny, nx = shape[0], shape[1], shape[2]
-            nvox = nz * ny * nx
-            ne = edges.shape[0]
-            n_out = 0
-            for i in range(xyz.shape[0]):
-                fz = (np.float64(xyz[i, 2]) - edge0[0]) * inv[0]
-                fy = (np.float64(xyz[i, 1]) - edge0[1]) * inv[1]
-                fx = (np.float64(xyz[i, 0]) - edge0[2]) * inv[2]
-                if not (0.0 <= fz < nz and 0.0 <= fy < ny and 0.0 <= fx < nx):
-                    n_out += 1
-                    continue
-                m = mass[i]
-                lo = 0
-                hi = ne
-                while lo < hi:  # searchsorted(edges, m, side="right")
-                    mid = (lo + hi) >> 1
-                    if edges[mid] <= m:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                sp = interval_species[lo]
-                if sp < 0:
-                    sp = n_sp
-                acc[sp * nvox + (int(fz) * ny + int(fy)) * nx + int(fx)] += 1
-            return n_out
-
-        _KERNEL = kernel
-    return _KERNEL
-
-
 def _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc) -> int:
     """numpy version of the kernel (same float64 arithmetic, same result)."""
     nvox = int(np.prod(shape))
@@ -332,13 +277,12 @@ def voxelize(
     edge0 = np.array([g.origin[a] - g.spacing[a] / 2 for a in range(3)], dtype=np.float64)
     inv = np.array([1.0 / s for s in g.spacing], dtype=np.float64)
     shape_arr = np.array(shape, dtype=np.int64)
-    kernel = _numba_kernel()
+    k = kernels()
     n_out = 0
     for a, b in chunks:
-        xyz = np.asarray(cloud.xyz[a:b], dtype=np.float32)  # native copy of one chunk
-        mass = np.asarray(cloud.mass[a:b], dtype=np.float32)
-        if kernel:
-            n_out += kernel(
+        xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
+        if k is not None:
+            n_out += k["bin"](
                 xyz,
                 mass,
                 edge0,

@@ -118,24 +118,24 @@ def _check_records(path: Path, size: int, header: int, record: int) -> int:
     return body // record
 
 
-def _check_finite(
-    path: Path, arrays: list[tuple[np.ndarray, int]], header: int, record: int, scale: int = 1
-) -> None:
-    """Raise for the first NaN/inf value. ``arrays``: (array (n,) or (n,k), byte offset in record)."""
-    n = len(arrays[0][0])
-    for start in range(0, n, CHUNK_IONS):
-        stop = min(n, start + CHUNK_IONS)
-        for arr, col_off in arrays:
-            block = arr[start:stop]
-            ok = np.isfinite(block)
-            if not ok.all():
-                bad = np.argwhere(~ok)[0]
-                i = start + int(bad[0])
-                col = int(bad[1]) if block.ndim == 2 else 0
-                off = header + i * record + col_off + 4 * col
-                raise AptFormatError(
-                    path, f"non-finite value (NaN or inf) for ion {i}", offset=off
-                )
+def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> None:
+    """Raise for the first NaN/inf x, y, z or m (chunked), naming its byte offset.
+
+    Assumes x, y, z, m are the first four 4-byte values of each record.
+    """
+    for start, stop in cloud.chunks():
+        xyz, mass = cloud.native_chunk(start, stop)
+        ok = np.isfinite(xyz).all(axis=1) & np.isfinite(mass)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            vals = np.concatenate([xyz[i], mass[i : i + 1]])
+            col = int(np.flatnonzero(~np.isfinite(vals))[0])
+            ion = start + i
+            raise AptFormatError(
+                path,
+                f"non-finite value (NaN or inf) for ion {ion}",
+                offset=header + ion * record + 4 * col,
+            )
 
 
 # --------------------------------------------------------------------------- .pos / .epos
@@ -151,9 +151,12 @@ def read_pos(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     path = Path(path)
     n = _check_records(path, _file_size(path), 0, 16)
     raw = np.memmap(path, dtype=">f4", mode="r", shape=(n, 4))
+    cloud = PointCloud(
+        raw[:, :3], raw[:, 3], source=str(path), metadata={"format": "pos"}, records=raw
+    )
     if validate:
-        _check_finite(path, [(raw, 0)], 0, 16)
-    return PointCloud(raw[:, :3], raw[:, 3], source=str(path), metadata={"format": "pos"})
+        _check_finite(path, cloud, 0, 16)
+    return cloud
 
 
 def read_epos(path: str | os.PathLike, validate: bool = True) -> PointCloud:
@@ -162,10 +165,18 @@ def read_epos(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     n = _check_records(path, _file_size(path), 0, 44)
     rec = np.memmap(path, dtype=_EPOS_DTYPE, mode="r", shape=(n,))
     raw = rec.view(">f4").reshape(n, 11)  # float view of the whole record
-    if validate:
-        _check_finite(path, [(raw[:, :4], 0)], 0, 44)
     cols = {name: rec[name] for name in EPOS_COLUMNS}
-    return PointCloud(raw[:, :3], raw[:, 3], cols, source=str(path), metadata={"format": "epos"})
+    cloud = PointCloud(
+        raw[:, :3],
+        raw[:, 3],
+        cols,
+        source=str(path),
+        metadata={"format": "epos"},
+        records=raw[:, :4],
+    )
+    if validate:
+        _check_finite(path, cloud, 0, 44)
+    return cloud
 
 
 def write_pos(path: str | os.PathLike, cloud: PointCloud) -> Path:
@@ -391,7 +402,7 @@ def read_ato(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     n = _check_records(path, size, 8, 56)
     raw = np.memmap(path, dtype="<f4", mode="r", offset=8, shape=(n, 14))
     if validate:
-        _check_finite(path, [(raw[:, :4], 0)], 8, 56)
+        _check_finite(path, PointCloud(raw[:, :3], raw[:, 3]), 8, 56)
     xyz = (raw[:, :3] * np.float32(0.1)).astype(np.float32)
     names = (
         "cluster_id",
