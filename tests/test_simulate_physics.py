@@ -215,3 +215,29 @@ def test_opencl_fft_self_test_failure_falls_back(monkeypatch):
     with pytest.warns(UserWarning, match="self-test failed"):
         b = backends.OpenCLBackend(0)
     assert b.fft_mode == "host"
+
+
+def test_agreement_with_abtem_small():
+    """Same structure, Lobato, 0.1 Å, 2 Å slices, 20 mrad aperture: Pearson r >= 0.99.
+
+    (abTEM deposits atoms bilinearly with a weaker correction than our cubic
+    B-spline, so without an aperture the highest frequencies differ more.)
+    """
+    abtem = pytest.importorskip("abtem")
+    from napari_interfaces.simulate.structures import build_scene
+
+    sc = build_scene(extent=(25.6, 25.6), substrate_thickness=20, particle_diameter=20,
+                     orientation=(1, 1, 0), rng=0)  # fmt: skip
+    atoms = sc.atoms
+    atoms.cell[2, 2] = np.ceil(atoms.cell[2, 2] / 2) * 2  # abTEM divides the cell equally
+    ew = simulate_exit_waves(atoms, 200, 0.1, 2.0, "lobato", device="numpy")
+    ours = CTF(200, defocus=50, cs=1e5, aperture_mrad=20).image(ew.waves, ew.sampling)
+    pot = abtem.Potential(atoms, sampling=0.1, slice_thickness=2, projection="infinite",
+                          parametrization="lobato")  # fmt: skip
+    wave = abtem.PlaneWave(energy=200e3).multislice(pot).compute(progress_bar=False)
+    ref = wave.apply_ctf(defocus=50, Cs=1e5, semiangle_cutoff=20).intensity().compute(
+        progress_bar=False
+    ).array.T  # abTEM arrays are (x, y)
+    assert ref.shape == ours.shape
+    r = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
+    assert r >= 0.99
