@@ -132,8 +132,9 @@ rng = apav.load_rrng(sys.argv[2])
 t2 = time.perf_counter()
 grid = RangedGrid(roi, rng, bin_width=1, delocalization=[3, 3, 1.5])
 t3 = time.perf_counter()
-tot = {str(k): float(v) for k, v in grid.elemental_counts_total.items()} \
-    if hasattr(grid, "elemental_counts_total") else {}
+ec = getattr(grid, "_elem_counts", {})
+tot = {getattr(k, "symbol", str(k)): float(v.sum()) for k, v in ec.items()} \
+    if isinstance(ec, dict) else {}
 print(json.dumps({"version": apav.__version__, "ions": int(roi.counts), "read_s": t2 - t1,
                   "voxelize_s": t3 - t2, "total_s": t3 - t1,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

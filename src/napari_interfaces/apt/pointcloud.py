@@ -99,6 +99,18 @@ class PointCloud:
         mass = np.asarray(self.mass[start:stop], dtype=np.float32)
         return xyz, mass
 
+    def native_records(self, start: int, stop: int) -> np.ndarray:
+        """Ions ``start:stop`` as a C-contiguous ``(m, 4)`` float32 array x, y, z, m."""
+        if self.records is not None:
+            blk = np.asarray(self.records[start:stop, :4])
+            if blk.dtype != np.float32 or not blk.dtype.isnative or not blk.flags.c_contiguous:
+                blk = np.ascontiguousarray(blk, dtype=np.float32)
+            return blk
+        out = np.empty((stop - start, 4), dtype=np.float32)
+        out[:, :3] = self.xyz[start:stop]
+        out[:, 3] = self.mass[start:stop]
+        return out
+
     def bounds(self, chunk_size: int = CHUNK_IONS) -> dict[str, tuple[float, float]]:
         """``{"x": (min, max), "y": ..., "z": ...}`` in nm (chunked, bounded memory)."""
         from ._numba import kernels
@@ -109,14 +121,14 @@ class PointCloud:
         lo = np.full(3, np.inf, dtype=np.float32)
         hi = np.full(3, -np.inf, dtype=np.float32)
         for a, b in self.chunks(chunk_size):
-            xyz, _ = self.native_chunk(a, b)
             if k is not None:
-                k["bounds"](xyz, lo, hi)
-            else:
-                for i in range(3):
-                    col = xyz[:, i]
-                    lo[i] = min(lo[i], col.min())
-                    hi[i] = max(hi[i], col.max())
+                k["bounds"](self.native_records(a, b), lo, hi)
+                continue
+            xyz, _ = self.native_chunk(a, b)
+            for i in range(3):
+                col = xyz[:, i]
+                lo[i] = min(lo[i], col.min())
+                hi[i] = max(hi[i], col.max())
         return {ax: (float(lo[i]), float(hi[i])) for i, ax in enumerate("xyz")}
 
     def mass_range(self, chunk_size: int = CHUNK_IONS) -> tuple[float, float]:

@@ -309,11 +309,12 @@ def composition_of_cloud(cloud, ranges: RangeTable, progress=None) -> Compositio
     total = np.zeros(n_sp + 1, dtype=np.int64)
     k = kernels()
     for a, b in chunks:
-        _, mass = cloud.native_chunk(a, b)
         if k is not None:
-            k["count"](mass, ranges._edges, ranges._interval_species, n_sp, total)
+            k["count"](
+                cloud.native_records(a, b), ranges._edges, ranges._interval_species, n_sp, total
+            )
         else:
-            total += species_counts(ranges.species_of(mass), n_sp)
+            total += species_counts(ranges.species_of(cloud.native_chunk(a, b)[1]), n_sp)
         progress.advance()
     return composition(total, ranges)
 

@@ -280,11 +280,9 @@ def voxelize(
     k = kernels()
     n_out = 0
     for a, b in chunks:
-        xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
         if k is not None:
             n_out += k["bin"](
-                xyz,
-                mass,
+                cloud.native_records(a, b),
                 edge0,
                 inv,
                 shape_arr,
@@ -294,6 +292,7 @@ def voxelize(
                 acc,
             )
         else:
+            xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
             n_out += _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc)
         progress.advance()
     vol = acc.reshape((n_sp + 1, *shape)).astype(np.float32)
