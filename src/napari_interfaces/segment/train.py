@@ -140,7 +140,7 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = True
     seed: int = 0
-    threads: int | None = 2
+    threads: int | None = 1
     augment: bool = True
     max_samples: int | None = None
     freeze_encoder: bool = False
@@ -308,13 +308,15 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed: int):
 
     g = torch.Generator()
     g.manual_seed(seed)
+    # training drops a last batch of one (batch norm needs two values per channel)
+    drop_last = shuffle and len(dataset) % batch_size == 1 and len(dataset) > batch_size
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=0,
         generator=g,
-        drop_last=False,
+        drop_last=drop_last,
     )
 
 
@@ -427,7 +429,7 @@ def fit(
             loss = loss_fn(net(x), y)
             loss.backward()
             opt.step()
-            total += float(loss) * x.shape[0]
+            total += float(loss.detach()) * x.shape[0]
             n_images += x.shape[0]
             progress.advance(description=f"training: epoch {epoch + 1}/{cfg.epochs}")
         sched.step()

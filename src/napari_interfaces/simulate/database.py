@@ -116,11 +116,76 @@ def synthetic_sample(
     return intensity.astype(np.float32), labels, {"sampler": "synthetic"}
 
 
+#: Keys of a ``multislice`` spec that are not arguments of ``simulate_sample``.
+_MULTISLICE_OWN = {"extent", "pixel_size", "progress", "rng"}
+
+
+def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
+    """``{group: {key: v}}`` -> ``{key: v}`` (one level of grouping is allowed)."""
+    import inspect
+
+    from .hrtem import simulate_sample
+
+    names = set(inspect.signature(simulate_sample).parameters) - _MULTISLICE_OWN
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in names:
+            flat[key] = value
+        elif isinstance(value, dict) and all(k in names for k in value):
+            for k, v in value.items():
+                if k in flat:
+                    raise ValueError(f"parameters: {k!r} is given twice")
+                flat[k] = v
+        else:
+            bad = (
+                key
+                if key not in names and not isinstance(value, dict)
+                else (f"{key}." + next(k for k in value if k not in names))
+            )
+            raise ValueError(
+                f"parameters.{bad}: not a simulator parameter; allowed (optionally grouped "
+                f"one level deep): {sorted(names)}"
+            )
+    return flat
+
+
 def multislice_sample(
     params: dict[str, Any], output: dict[str, Any], rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """One sample made by the HRTEM multislice simulator (issue 5)."""
-    raise NotImplementedError("the multislice sampler is not available yet")
+    """One sample made by the HRTEM multislice simulator.
+
+    ``params`` are keyword arguments of
+    :func:`napari_interfaces.simulate.hrtem.simulate_sample` (optionally
+    grouped one level deep, e.g. ``structure:``, ``microscope:``,
+    ``detector:``); the field of view is ``crop × pixel_size`` and the image
+    is resampled to ``output.pixel_size`` and cropped/padded to ``crop``.
+    ``device`` defaults to ``numpy`` (one process per core).
+    """
+    from .hrtem import simulate_sample
+
+    kwargs = _flatten_groups(params)
+    n = int(output["crop"])
+    ps = float(output["pixel_size"])
+    kwargs.setdefault("device", "numpy")
+    s = simulate_sample(rng, extent=(n * ps, n * ps), pixel_size=ps, **kwargs)
+    image = _fit(np.asarray(s["image"], dtype=np.float32), n, mode="edge")
+    labels = _fit(np.asarray(s["labels"], dtype=np.uint8), n, mode="edge")
+    info = {
+        "sampler": "multislice",
+        "sampling": [float(v) for v in s.get("sampling", (ps, ps))],
+        "scene": _jsonable(getattr(s.get("scene"), "info", {})),
+        "timings": _jsonable(s.get("timings", {})),
+    }
+    return image, labels, info
+
+
+def _fit(a: np.ndarray, n: int, mode: str = "edge") -> np.ndarray:
+    """Crop or pad a 2D array to ``(n, n)`` (top-left anchored)."""
+    a = a[:n, :n]
+    ph, pw = n - a.shape[0], n - a.shape[1]
+    if ph or pw:
+        a = np.pad(a, ((0, ph), (0, pw)), mode=mode)
+    return a
 
 
 _SAMPLERS: dict[str, Sampler] = {"synthetic": synthetic_sample, "multislice": multislice_sample}

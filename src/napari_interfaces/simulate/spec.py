@@ -33,9 +33,9 @@ or a **distribution**, a one-key mapping:
 ``{constant: value}``
     ``value`` as is (to store a mapping literally)
 
-Draws happen in the order the keys appear in the file, from the sample's own
-generator, so a sample's parameters depend only on the spec, the seed and the
-sample index (see :func:`sample_rng`).
+Draws happen in sorted key order (so the order of keys in the file does not
+matter) from the sample's own generator, so a sample's parameters depend only
+on the spec, the seed and the sample index (see :func:`sample_rng`).
 
 Examples
 --------
@@ -197,7 +197,10 @@ def draw(tree: Any, rng: np.random.Generator) -> Any:
     if _is_distribution(tree):
         return _draw_one(tree, rng)
     if isinstance(tree, dict):
-        return {k: draw(v, rng) for k, v in tree.items()}
+        # canonical (sorted) order: the same spec written in another key
+        # order gives the same samples
+        drawn = {k: draw(tree[k], rng) for k in sorted(tree, key=str)}
+        return {k: drawn[k] for k in tree}
     if isinstance(tree, list):
         return [draw(v, rng) for v in tree]
     return copy.deepcopy(tree)

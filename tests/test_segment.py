@@ -1,0 +1,227 @@
+"""U-Net segmentation: network, augmentation, metrics, loss, training, models, inference, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_interfaces.segment.augment import dihedral, dihedral_inverse, random_dihedral  # noqa: E402
+from napari_interfaces.segment.inference import (  # noqa: E402
+    blend_window,
+    evaluate_store,
+    rescale_factor,
+    segment_image,
+    tile_starts,
+)
+from napari_interfaces.segment.losses import CEDiceLoss, soft_dice  # noqa: E402
+from napari_interfaces.segment.metrics import ConfusionCounter, scores  # noqa: E402
+from napari_interfaces.segment.models import (  # noqa: E402
+    LoadedModel,
+    list_models,
+    load_model,
+    model_info,
+    next_version_path,
+    save_model,
+)
+from napari_interfaces.segment.train import TrainConfig, normalize_image, train  # noqa: E402
+from napari_interfaces.segment.unet import UNet, UNetConfig, count_parameters  # noqa: E402
+from napari_interfaces.simulate.database import generate_database  # noqa: E402
+
+torch.set_num_threads(1)
+
+TINY = {
+    "name": "seg",
+    "seed": 7,
+    "sampler": "synthetic",
+    "output": {"pixel_size": 0.5, "crop": 64},
+    "parameters": {
+        "particle": {"radius": {"uniform": [6, 9]}, "count": 1, "contrast": 0.5},
+        "imaging": {"dose": 2000, "blur": 0.5},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory):
+    out = tmp_path_factory.mktemp("segdb") / "db.zarr"
+    generate_database(TINY, out, n=12, scheduler="inline")
+    return out
+
+
+def test_unet_shapes_and_size():
+    net = UNet(UNetConfig(width=8, n_classes=3)).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(2, 1, 45, 77)).shape == (2, 3, 45, 77)
+        assert net(torch.zeros(1, 1, 64, 64)).shape == (1, 3, 64, 64)
+    assert net.multiple == 32
+    assert count_parameters(UNet(UNetConfig(width=8))) == 205222
+    assert UNetConfig.from_dict(UNetConfig(width=8).to_dict()) == UNetConfig(width=8)
+    with pytest.raises(ValueError):
+        UNetConfig(n_classes=1)
+
+
+def test_dihedral_group():
+    a = np.arange(12).reshape(3, 4)
+    outs = {dihedral(a, k).tobytes() + bytes(dihedral(a, k).shape) for k in range(8)}
+    assert len(outs) == 8  # all distinct
+    t = torch.arange(12).reshape(1, 3, 4)
+    for k in range(8):
+        assert np.array_equal(dihedral(t, k).numpy()[0], dihedral(a, k))
+        assert np.array_equal(dihedral_inverse(dihedral(a, k), k), a)
+    x, y = random_dihedral(np.random.default_rng(1), a, a * 10)
+    assert np.array_equal(y, x * 10)
+
+
+def test_metrics_pinned():
+    truth = np.array([[0, 1, 1, 1], [0, 0, 1, 0]])
+    pred = np.array([[0, 1, 1, 0], [1, 0, 1, 0]])
+    s = scores(pred, truth)
+    assert s["iou"] == pytest.approx(3 / 5)  # TP 3, FP 1, FN 1
+    assert s["f1"] == pytest.approx(6 / 8)
+    assert scores(np.zeros((2, 2)), np.zeros((2, 2)))["f1"] == 1.0
+    c = ConfusionCounter(3)
+    c.update(np.array([0, 1, 2, 2]), np.array([0, 1, 2, 1]))
+    assert c.scores()["f1_per_class"] == pytest.approx([1.0, 2 / 3, 2 / 3])
+
+
+def test_loss_values():
+    target = torch.tensor([[[0, 1], [1, 1]]])
+    perfect = torch.stack([1 - target, target], 1).float() * 20 - 10
+    loss = CEDiceLoss()
+    assert float(loss(perfect, target)) < 1e-3
+    flat = torch.zeros(1, 2, 2, 2)
+    # CE = ln 2; Dice of class 1 = (2*1.5 + 1) / (2 + 3 + 1) = 2/3
+    assert float(loss(flat, target)) == pytest.approx(np.log(2) + 1 / 3, rel=1e-5)
+    assert soft_dice(flat, target, include_background=True).shape == (2,)
+
+
+def test_normalization():
+    img = np.random.default_rng(0).normal(5, 2, (64, 64))
+    n = normalize_image(img)
+    assert abs(n.mean()) < 1e-5 and n.std() == pytest.approx(1, rel=1e-3)
+    assert normalize_image(np.ones((8, 8))).max() == 0
+
+
+def test_tiling_helpers():
+    assert tile_starts(1000, 512, 64) == [0, 448, 488]
+    assert tile_starts(300, 512, 64) == [0]
+    w = blend_window(64, 16)
+    assert w.shape == (64, 64) and w.min() > 0 and w[32, 32] == 1
+    assert rescale_factor(0.1, 0.2) == pytest.approx(0.5)
+    assert rescale_factor(None, 0.2) == 1.0
+
+
+def test_tiled_inference_matches_whole_image():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(width=4)).eval()
+    model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
+    img = np.random.default_rng(1).random((150, 170)).astype(np.float32)
+    whole, p_whole = segment_image(
+        img, model, tile=192, precision="float32", return_probabilities=True
+    )
+    tiled, p_tiled = segment_image(
+        img, model, tile=64, overlap=32, precision="float32", return_probabilities=True
+    )
+    assert whole.shape == tiled.shape == (150, 170)
+    assert np.allclose(p_whole.sum(0), 1, atol=1e-5)
+    # blending keeps the tiles consistent with one pass over the whole image
+    assert np.mean(np.abs(p_whole - p_tiled)) < 0.02
+    # pixel-size aware: an image at half the model's pixel size comes back at its own size
+    res = segment_image(
+        img, model, pixel_size=0.25, tile=64, precision="float32", full_result=True
+    )
+    assert res.labels.shape == (150, 170) and res.scale == pytest.approx(0.5)
+
+
+def test_train_save_load_evaluate(tiny_db, tmp_path):
+    out = tmp_path / "m.pt"
+    cfg = TrainConfig(
+        epochs=3,
+        batch_size=4,
+        width=4,
+        crop=None,
+        val_fraction=0.25,
+        patience=5,
+        threads=1,
+        lr=5e-3,
+    )
+    r = train(tiny_db, out, cfg)
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert not out.with_name("m.pt.ckpt").exists()
+    assert len(r.history) == 3 and r.images_per_second > 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["pixel_size"] == 0.5 and meta["classes"] == ["background", "particle"]
+    assert meta["training"]["settings"]["width"] == 4 and meta["lineage"]["parent"] is None
+    m = load_model(out)
+    assert m.pixel_size == 0.5 and m.n_classes == 2
+    s = evaluate_store(m, tiny_db, indices=[9, 10, 11], precision="float32")
+    assert s["n"] == 3 and 0 <= s["f1"] <= 1
+    # deterministic: same settings, same weights
+    r2 = train(tiny_db, tmp_path / "m2.pt", cfg)
+    a, b = torch.load(out, weights_only=True), torch.load(tmp_path / "m2.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert r2.best == r.best
+
+
+def test_training_learns_and_stops_early(tiny_db, tmp_path):
+    cfg = TrainConfig(
+        epochs=30,
+        batch_size=4,
+        width=8,
+        crop=None,
+        val_fraction=0.25,
+        patience=3,
+        threads=1,
+        lr=1e-2,
+    )
+    r = train(tiny_db, tmp_path / "learn.pt", cfg)
+    assert r.best["f1"] > 0.7  # toy discs with fringes are easy
+    assert r.stopped_early or len(r.history) == 30
+
+
+def test_checkpoint_resume(tiny_db, tmp_path):
+    from napari_interfaces.core.progress import Cancelled, Progress
+
+    out = tmp_path / "ck.pt"
+    cfg = TrainConfig(epochs=3, batch_size=4, width=4, crop=32, threads=1, val_fraction=0.25)
+    steps = []
+
+    def cancel_in_epoch_2(done, total, desc):
+        steps.append(desc)
+        if "epoch 2" in desc:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        train(tiny_db, out, cfg, progress=Progress(cancel_in_epoch_2))
+    ckpt = out.with_name("ck.pt.ckpt")
+    assert ckpt.is_file()
+    r = train(tiny_db, out, cfg)  # resumes at epoch 2
+    assert [h["epoch"] for h in r.history] == [0, 1, 2]
+    assert not ckpt.exists()
+
+
+def test_model_registry(tmp_path, monkeypatch):
+    net = UNet(UNetConfig(width=4))
+    path = save_model(net, tmp_path / "reg" / "unet_a.pt", {"pixel_size": 0.3, "description": "a"})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    from napari_interfaces.core.weights import WeightsError, sha256
+
+    assert meta["sha256"] == sha256(path) and meta["architecture"]["width"] == 4
+    assert model_info(path).pixel_size == 0.3
+    # checksum is verified before loading
+    meta["sha256"] = "0" * 64
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="checksum"):
+        load_model(path)
+    # user models live on the weights search path and get new version names
+    from napari_interfaces.segment.models import user_models_dir
+
+    p1 = save_model(net, user_models_dir() / "unet_user.pt", {"pixel_size": 0.2})
+    assert any(m.path == p1 for m in list_models())
+    assert next_version_path("default").name == "unet_finetuned_v1.pt"
+    save_model(net, user_models_dir() / "unet_finetuned_v1.pt", {})
+    assert next_version_path("unet_finetuned_v1").name == "unet_finetuned_v2.pt"
