@@ -124,29 +124,34 @@ class FFTExtractor(Extractor):
         img = image if image.ndim == 3 else image[..., None]
         n, c, s = grid.n_chips, img.shape[-1], grid.chip
         radial, angular, annulus = _fft_bins(s, self.n_radial, self.n_angular)
+        nr, na = self.n_radial, self.n_angular
+        bins = np.ascontiguousarray(np.concatenate([radial, angular, annulus[:, None]], axis=1))
         hann = np.hanning(s).astype(np.float32)
         win = np.outer(hann, hann)
-        per = self.n_radial + self.n_angular + 2
+        per = nr + na + 2
         out = np.empty((n, c * per), np.float32)
+        area = np.float32(s * s)
         progress.start(n, "fft features")
         for start in range(0, n, self.batch):
             stop = min(n, start + self.batch)
-            chips = extract_chips(img, grid, slice(start, stop))  # (B, s, s, C)
-            chips = np.moveaxis(chips, -1, 1)  # (B, C, s, s) view
-            mean = chips.mean((2, 3), dtype=np.float32)
-            std = chips.std((2, 3), dtype=np.float32)
-            x = (chips - mean[..., None, None]) * win
-            f = scipy.fft.rfft2(x, workers=self.workers)
-            p = (f.real * f.real + f.imag * f.imag).reshape(stop - start, c, -1)
-            p = p.reshape(-1, p.shape[-1])
-            rad = np.log10(p @ radial + 1e-8)
-            ang = p @ angular
-            ang /= np.maximum((p @ annulus)[:, None], 1e-12)
-            feats = np.concatenate(
-                [rad, ang, mean.reshape(-1, 1), std.reshape(-1, 1)], axis=1
-            ).reshape(stop - start, c * per)
-            out[start:stop] = feats
-            progress.advance(stop - start)
+            b = stop - start
+            chips = np.moveaxis(extract_chips(img, grid, slice(start, stop)), -1, 1)  # (B, C, s, s)
+            mean = chips.sum((2, 3), dtype=np.float32) / area
+            x = chips - mean[..., None, None]
+            std = np.sqrt(np.einsum("bcij,bcij->bc", x, x) / area)
+            x *= win
+            f = scipy.fft.rfft2(x, workers=self.workers, overwrite_x=True)
+            fv = f.view(np.float32)
+            np.multiply(fv, fv, out=fv)
+            p = (fv[..., 0::2] + fv[..., 1::2]).reshape(b * c, -1)
+            q = p @ bins
+            feats = np.empty((b * c, per), np.float32)
+            np.log10(q[:, :nr] + 1e-8, out=feats[:, :nr])
+            np.divide(q[:, nr : nr + na], np.maximum(q[:, nr + na : nr + na + 1], 1e-12), out=feats[:, nr : nr + na])
+            feats[:, nr + na] = mean.ravel()
+            feats[:, nr + na + 1] = std.ravel()
+            out[start:stop] = feats.reshape(b, c * per)
+            progress.advance(b)
         return out
 
 

@@ -114,7 +114,8 @@ def normalize(image: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5),
         lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
         raise ValueError(f"{name}: the image is constant (all pixels {lo:g}); nothing to segment")
-    out = (x - lo) * np.float32(1.0 / (hi - lo))
+    out = np.subtract(x, np.float32(lo), dtype=np.float32)
+    out *= np.float32(1.0 / (hi - lo))
     np.clip(out, -0.5, 1.5, out=out)
     return out
 
@@ -173,6 +174,8 @@ def prepare_images(
                 f"channel shapes differ: {names[0]} is {shape[0]}x{shape[1]} but {n} is "
                 f"{c.shape[0]}x{c.shape[1]}; co-registered images must have the same size"
             )
+    if len(channels) == 1:
+        return normalize(channels[0], percentiles, name=names[0])[..., None]
     out = np.empty(shape + (len(channels),), dtype=np.float32)
     for c, (plane, n) in enumerate(zip(channels, names)):
         out[..., c] = normalize(plane, percentiles, name=n)
