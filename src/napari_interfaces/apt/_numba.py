@@ -19,7 +19,7 @@ _TRIED = False
 
 
 def kernels() -> dict | None:
-    """``{"bin": ..., "bounds": ..., "count": ...}`` or ``None`` without numba."""
+    """``{"bin", "bounds", "count", "finite"}`` kernels, or ``None`` without numba."""
     global _KERNELS, _TRIED
     if os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
         return None
@@ -29,5 +29,10 @@ def kernels() -> dict | None:
             from . import _numba_kernels as k
         except Exception:  # noqa: BLE001 - any import problem means "no numba"
             return None
-        _KERNELS = {"bin": k.bin_ions, "bounds": k.bounds, "count": k.count_species}
+        _KERNELS = {
+            "bin": k.bin_ions,
+            "bounds": k.bounds,
+            "count": k.count_species,
+            "finite": k.first_nonfinite,
+        }
     return _KERNELS

@@ -57,3 +57,14 @@ def count_species(rec, edges, interval_species, n_sp, out):  # pragma: no cover
         if sp < 0:
             sp = n_sp
         out[sp] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def first_nonfinite(rec):  # pragma: no cover
+    """Index of the first record with a NaN/inf among x, y, z, m, or -1."""
+    for i in range(rec.shape[0]):
+        for k in range(4):
+            v = rec[i, k]
+            if not (v - v == 0.0):  # false for NaN and +-inf
+                return i
+    return -1

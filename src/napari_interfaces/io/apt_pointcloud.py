@@ -123,8 +123,17 @@ def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> No
 
     Assumes x, y, z, m are the first four 4-byte values of each record.
     """
+    from ..apt._numba import kernels
+
+    k = kernels()
     for start, stop in cloud.chunks():
-        xyz, mass = cloud.native_chunk(start, stop)
+        if k is not None:
+            rec = cloud.native_records(start, stop)
+            if k["finite"](rec) < 0:
+                continue
+            xyz, mass = rec[:, :3], rec[:, 3]
+        else:
+            xyz, mass = cloud.native_chunk(start, stop)
         ok = np.isfinite(xyz).all(axis=1) & np.isfinite(mass)
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
