@@ -99,3 +99,21 @@ def test_edges_on_natural_image(h5_path):
     rim = ed[np.abs(r - 25) < 1.5].mean()
     assert rim > 0.8
     assert ed[r < 15].mean() < 0.1 and ed[r > 35].mean() < 0.1
+
+
+def test_finetuned_weights_shipped_and_verified():
+    from napari_interfaces.core.weights import find_weights, sha256
+
+    path = find_weights(hed_weights.FINETUNED_FILE)
+    assert sha256(path) == hed_weights.FINETUNED_SHA256
+    assert hed_weights.available()["finetuned"]
+    model = hed_weights.load_hed("auto", device="cpu")
+    assert model.weights_name == "finetuned"
+    assert next(model.parameters()).dtype == torch.float32
+    # a sharp step between two compositions: the fine-tuned edge is on the step
+    img = np.zeros((48, 48), np.float32) + 0.2
+    img[:, 24:] = 0.8
+    e = predict_edges(model, img)
+    col = e[8:40].mean(axis=0)
+    assert 22 <= int(np.argmax(col)) <= 25
+    assert col[23:25].mean() > 0.5 and col[:12].mean() < 0.2 and col[36:].mean() < 0.2
