@@ -18,15 +18,36 @@ Examples
 
 from __future__ import annotations
 
+import mmap
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PointCloud", "CHUNK_IONS"]
+__all__ = ["PointCloud", "CHUNK_IONS", "n_threads"]
 
 #: Ions processed per chunk by chunked engine functions (bounded memory).
 CHUNK_IONS = 4_000_000
+
+
+def n_threads() -> int:
+    """Worker threads for chunked passes (``NAPARI_INTERFACES_THREADS``, default: CPUs, max 8)."""
+    env = os.environ.get("NAPARI_INTERFACES_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _find_mmap(arr: np.ndarray):
+    obj = arr
+    while obj is not None:
+        mm = getattr(obj, "_mmap", None)
+        if isinstance(mm, mmap.mmap):
+            return mm
+        obj = getattr(obj, "base", None)
+    return None
 
 
 @dataclass
@@ -99,6 +120,75 @@ class PointCloud:
         mass = np.asarray(self.mass[start:stop], dtype=np.float32)
         return xyz, mass
 
+    def release(self, start: int, stop: int) -> None:
+        """Drop the mapped file pages of ions ``start:stop`` from this process.
+
+        Passes over memory-mapped files call this after each chunk, so the
+        resident memory stays about one chunk even for 1e8+ ions (the pages
+        stay in the OS file cache and come back on the next access).
+        """
+        rec = self.records
+        if rec is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        mm = _find_mmap(rec)
+        if mm is None or mm.closed:
+            return
+        try:
+            base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+            lo = rec.ctypes.data + start * rec.strides[0] - base
+            hi = rec.ctypes.data + stop * rec.strides[0] - base
+            page = mmap.PAGESIZE
+            lo = max(0, (lo // page) * page)
+            hi = min(len(mm), hi)
+            if hi > lo:
+                mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (ValueError, OSError, TypeError):
+            pass
+
+    def map_chunks(
+        self,
+        fn: Callable[[int, int], Any],
+        chunk_size: int = CHUNK_IONS,
+        progress=None,
+        threads: int | None = None,
+    ) -> list:
+        """``[fn(start, stop) for each chunk]``, on worker threads, releasing pages.
+
+        ``fn`` must be thread-safe (numba kernels release the GIL, numpy
+        mostly does). ``progress.advance()`` is called once per chunk (and
+        raises :class:`~napari_interfaces.core.progress.Cancelled` to stop).
+        """
+        chunks = list(self.chunks(chunk_size))
+        threads = min(threads or n_threads(), len(chunks)) or 1
+
+        def run(ab):
+            out = fn(*ab)
+            self.release(*ab)
+            return out
+
+        if threads <= 1:
+            out = []
+            for ab in chunks:
+                out.append(run(ab))
+                if progress is not None:
+                    progress.advance()
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        results: list = [None] * len(chunks)
+        with ThreadPoolExecutor(threads) as pool:
+            futures = {pool.submit(run, ab): i for i, ab in enumerate(chunks)}
+            try:
+                for fut in futures:
+                    results[futures[fut]] = fut.result()
+                    if progress is not None:
+                        progress.advance()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return results
+
     def native_records(self, start: int, stop: int) -> np.ndarray:
         """Ions ``start:stop`` as a C-contiguous ``(m, 4)`` float32 array x, y, z, m."""
         if self.records is not None:
@@ -117,18 +207,27 @@ class PointCloud:
 
         if self.n_ions == 0:
             raise ValueError("empty point cloud has no bounds")
+        cached = self.metadata.get("_bounds")
+        if cached is not None and cached[0] == self.n_ions:
+            lo, hi = cached[1], cached[2]
+            return {ax: (float(lo[i]), float(hi[i])) for i, ax in enumerate("xyz")}
         k = kernels()
-        lo = np.full(3, np.inf, dtype=np.float32)
-        hi = np.full(3, -np.inf, dtype=np.float32)
-        for a, b in self.chunks(chunk_size):
+
+        def one(a: int, b: int):
+            lo = np.full(3, np.inf, dtype=np.float32)
+            hi = np.full(3, -np.inf, dtype=np.float32)
             if k is not None:
                 k["bounds"](self.native_records(a, b), lo, hi)
-                continue
-            xyz, _ = self.native_chunk(a, b)
-            for i in range(3):
-                col = xyz[:, i]
-                lo[i] = min(lo[i], col.min())
-                hi[i] = max(hi[i], col.max())
+            else:
+                xyz, _ = self.native_chunk(a, b)
+                for i in range(3):
+                    lo[i], hi[i] = xyz[:, i].min(), xyz[:, i].max()
+            return lo, hi
+
+        parts = self.map_chunks(one, chunk_size)
+        lo = np.min([p[0] for p in parts], axis=0)
+        hi = np.max([p[1] for p in parts], axis=0)
+        self.metadata["_bounds"] = (self.n_ions, lo, hi)
         return {ax: (float(lo[i]), float(hi[i])) for i, ax in enumerate("xyz")}
 
     def mass_range(self, chunk_size: int = CHUNK_IONS) -> tuple[float, float]:

@@ -303,19 +303,20 @@ def composition_of_cloud(cloud, ranges: RangeTable, progress=None) -> Compositio
     from ._numba import kernels
 
     progress = as_progress(progress)
-    chunks = list(cloud.chunks())
-    progress.start(len(chunks), "ranging")
+    progress.start(len(list(cloud.chunks())), "ranging")
     n_sp = len(ranges.species)
-    total = np.zeros(n_sp + 1, dtype=np.int64)
     k = kernels()
-    for a, b in chunks:
+
+    def one(a: int, b: int) -> np.ndarray:
         if k is not None:
+            out = np.zeros(n_sp + 1, dtype=np.int64)
             k["count"](
-                cloud.native_records(a, b), ranges._edges, ranges._interval_species, n_sp, total
+                cloud.native_records(a, b), ranges._edges, ranges._interval_species, n_sp, out
             )
-        else:
-            total += species_counts(ranges.species_of(cloud.native_chunk(a, b)[1]), n_sp)
-        progress.advance()
+            return out
+        return species_counts(ranges.species_of(cloud.native_chunk(a, b)[1]), n_sp)
+
+    total = np.sum(cloud.map_chunks(one, progress=progress), axis=0)
     return composition(total, ranges)
 
 

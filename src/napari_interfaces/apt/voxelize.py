@@ -51,7 +51,7 @@ import numpy as np
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
 from ._numba import kernels
-from .pointcloud import CHUNK_IONS, PointCloud
+from .pointcloud import CHUNK_IONS, PointCloud, n_threads
 from .ranging import RangeTable
 
 __all__ = ["VoxelCounts", "voxelize", "grid_for_bounds", "voxel_index", "delocalize"]
@@ -271,30 +271,52 @@ def voxelize(
         )
     if chunk_size is None:
         chunk_size = CHUNK_IONS
-    acc = np.zeros(nbins, dtype=np.int64)
     chunks = list(cloud.chunks(chunk_size))
     progress.start(len(chunks) + (1 if delocalization is not None else 0), "voxelizing")
     edge0 = np.array([g.origin[a] - g.spacing[a] / 2 for a in range(3)], dtype=np.float64)
     inv = np.array([1.0 / s for s in g.spacing], dtype=np.float64)
     shape_arr = np.array(shape, dtype=np.int64)
     k = kernels()
-    n_out = 0
-    for a, b in chunks:
+    threads = min(n_threads(), len(chunks))
+    # one accumulator per worker thread (bounded: threads x grid)
+    import threading
+
+    local = threading.local()
+    accs: list[np.ndarray] = []
+    lock = threading.Lock()
+
+    def my_acc() -> np.ndarray:
+        a = getattr(local, "acc", None)
+        if a is None:
+            a = np.zeros(nbins, dtype=np.int64)
+            local.acc = a
+            with lock:
+                accs.append(a)
+        return a
+
+    def one(a: int, b: int) -> int:
+        acc = my_acc()
         if k is not None:
-            n_out += k["bin"](
-                cloud.native_records(a, b),
-                edge0,
-                inv,
-                shape_arr,
-                ranges._edges,
-                ranges._interval_species,
-                n_sp,
-                acc,
+            return int(
+                k["bin"](
+                    cloud.native_records(a, b),
+                    edge0,
+                    inv,
+                    shape_arr,
+                    ranges._edges,
+                    ranges._interval_species,
+                    n_sp,
+                    acc,
+                )
             )
-        else:
-            xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
-            n_out += _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc)
-        progress.advance()
+        xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
+        return _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc)
+
+    n_out = int(sum(cloud.map_chunks(one, chunk_size, progress=progress, threads=threads)))
+    acc = accs[0]
+    for other in accs[1:]:
+        acc += other
+    accs.clear()
     vol = acc.reshape((n_sp + 1, *shape)).astype(np.float32)
     del acc
     deloc = None

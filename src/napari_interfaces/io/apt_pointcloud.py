@@ -126,25 +126,37 @@ def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> No
     from ..apt._numba import kernels
 
     k = kernels()
-    for start, stop in cloud.chunks():
+
+    def one(start: int, stop: int):
+        """(first bad ion or -1, column, chunk bounds lo, hi)."""
+        rec = cloud.native_records(start, stop)
         if k is not None:
-            rec = cloud.native_records(start, stop)
-            if k["finite"](rec) < 0:
-                continue
-            xyz, mass = rec[:, :3], rec[:, 3]
+            lo = np.full(3, np.inf, dtype=np.float32)
+            hi = np.full(3, -np.inf, dtype=np.float32)
+            i = int(k["finite"](rec))
+            if i < 0:
+                k["bounds"](rec, lo, hi)
+                return -1, 0, lo, hi
         else:
-            xyz, mass = cloud.native_chunk(start, stop)
-        ok = np.isfinite(xyz).all(axis=1) & np.isfinite(mass)
-        if not ok.all():
+            ok = np.isfinite(rec).all(axis=1)
+            if ok.all():
+                return -1, 0, rec[:, :3].min(axis=0), rec[:, :3].max(axis=0)
             i = int(np.flatnonzero(~ok)[0])
-            vals = np.concatenate([xyz[i], mass[i : i + 1]])
-            col = int(np.flatnonzero(~np.isfinite(vals))[0])
-            ion = start + i
+        col = int(np.flatnonzero(~np.isfinite(rec[i]))[0])
+        return start + i, col, None, None
+
+    parts = cloud.map_chunks(one)
+    for ion, col, _, _ in parts:
+        if ion >= 0:
             raise AptFormatError(
                 path,
                 f"non-finite value (NaN or inf) for ion {ion}",
                 offset=header + ion * record + 4 * col,
             )
+    # the scan also gave the bounds: cache them (one pass less later)
+    lo = np.min([p[2] for p in parts], axis=0)
+    hi = np.max([p[3] for p in parts], axis=0)
+    cloud.metadata["_bounds"] = (cloud.n_ions, lo, hi)
 
 
 # --------------------------------------------------------------------------- .pos / .epos
