@@ -7,7 +7,8 @@
 2. **Simulate**: energy, sampling, slice thickness, frozen phonons and the
    compute device. **Simulate** runs the multislice (background job with a
    progress bar and Cancel) and adds an Image layer and a Labels layer
-   (per-particle labels from the particle-only exit wave).
+   (per-particle labels from the particle-only exit wave, or from the
+   projected atoms).
 3. **Imaging** sliders (defocus, Cs, focal spread, dose) re-image from the
    cached exit wave immediately; nothing is re-simulated.
 """
@@ -51,13 +52,13 @@ def build_structure(params: dict, progress=None):
     return build_scene(**params)
 
 
-def simulate_scene(scene, params: dict, progress=None):
+def simulate_scene(scene, params: dict, label_method: str = "exit_wave", progress=None):
     """Engine work of **Simulate**: a simulator with cached exit waves and labels."""
     from ..simulate.hrtem import HRTEMSimulator, make_labels
 
     sim = HRTEMSimulator(scene.atoms, scene.particles, **params)
     sim.exit_waves(progress)
-    mask, inst = make_labels(sim, "exit_wave", progress=progress)
+    mask, inst = make_labels(sim, label_method, progress=progress)
     return sim, inst
 
 
@@ -159,9 +160,15 @@ class HRTEMWidget(QWidget):
             self.device.addItems([f"opencl:{d.index}" for d in list_devices()[0]])
         except Exception:  # noqa: BLE001
             pass
+        self.label_method = QComboBox()
+        self.label_method.addItems(["exit_wave", "atoms"])
+        self.label_method.setToolTip(
+            "exit_wave: phase > pi/12 of the particle-only exit wave (paper); "
+            "atoms: within 1.5 Å of projected particle atoms"
+        )
         for name, w in [("energy", self.energy), ("sampling", self.sampling),
                         ("slice thickness", self.slice), ("frozen phonons", self.phonons),
-                        ("device", self.device)]:  # fmt: skip
+                        ("device", self.device), ("labels", self.label_method)]:  # fmt: skip
             f.addRow(name, w)
         row = QHBoxLayout()
         self.sim_btn = QPushButton("Simulate")
@@ -291,7 +298,8 @@ class HRTEMWidget(QWidget):
                 job.worker.returned.connect(lambda *_: self.simulate())
                 return
         self.status.setText("simulating ...")
-        self.job = run_job(simulate_scene, self.scene, self.sim_params(), on_done=self._simulated,
+        self.job = run_job(simulate_scene, self.scene, self.sim_params(),
+                           self.label_method.currentText(), on_done=self._simulated,
                            on_error=self._error, description="HRTEM multislice",
                            sync=self.sync)  # fmt: skip
 
