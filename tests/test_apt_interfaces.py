@@ -167,3 +167,21 @@ def test_segment_file_outputs(tmp_path):
     vol = read_volume_tiff(out / "phases.tif")
     assert vol.data.max() == len(data["phases"])
     np.testing.assert_allclose(vol.grid.origin, data["grid"]["origin_nm"], rtol=1e-6)
+
+
+def test_cli_apt_segment(tmp_path, capsys):
+    from napari_interfaces.apt.synthetic import synthesize
+    from napari_interfaces.cli import main
+
+    s = synthesize("layered", size_nm=(10.0, 10.0, 16.0), seed=12)
+    files = s.write(tmp_path / "in", stem="cli")
+    assert main(["apt", "segment", str(files["pos"]), "--out", str(tmp_path / "out"),
+                 "--method", "iso", "--axis", "q"]) == 2
+    assert "--axis" in capsys.readouterr().err
+    rc = main(["apt", "segment", str(files["pos"]), "--ranges", str(files["rrng"]),
+               "--out", str(tmp_path / "out"), "--method", "iso", "--workers", "1", "--json"])
+    assert rc == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert summaries[0]["interfaces_found"] >= 1
+    for name in ("phases.tif", "proxigram.csv", "summary.json"):
+        assert (tmp_path / "out" / "cli" / name).is_file()
