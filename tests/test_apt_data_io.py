@@ -394,3 +394,19 @@ def test_fuzz_random_and_truncated_bytes(tmp_path, fmt):
                 assert good[len(data) :].strip() == b""
             if kind == "trunc" and fmt == "rrng":
                 assert len(result) == 2  # Number=2 is checked; a cut may only drop a Color
+
+
+def test_excerpt_both_range_files_agree(test_data):
+    """Always runs: the 2,000-ion excerpt of the real Si.pos (tests/data/README_apt.md)."""
+    from napari_interfaces.apt.ranging import composition_of_cloud
+
+    cloud = read_pos(test_data / "apt_Si_excerpt.pos")
+    assert cloud.n_ions == 2_000
+    assert cloud.bounds()["z"] == pytest.approx((-2.04252, -0.02003), abs=1e-5)
+    a = composition_of_cloud(cloud, read_ranges(test_data / "apt_Si_excerpt.RRNG"))
+    b = composition_of_cloud(cloud, read_ranges(test_data / "apt_Si_excerpt.RNG"))
+    assert a == b
+    assert a.species_counts["Cr2O"] == 1_238 and a.species_counts["CrO"] == 89
+    assert a.unranged == 316
+    assert a.atomic_percent["Cr"] == pytest.approx(60.4613, abs=1e-4)
+    assert a.atomic_percent["O"] == pytest.approx(31.3015, abs=1e-4)
