@@ -171,6 +171,13 @@ def main(argv=None) -> int:
         ref, _, _ = _abtem(atoms, aperture=20)
         r = np.corrcoef(mine.ravel(), ref.ravel())[0, 1]
         print(f"| numpy vs abTEM, 20 mrad aperture | {r:.4f} |")
+        ew = simulate_exit_waves(atoms, 200, 0.1, 2.0, "lobato", device="numpy", deposit="abtem")
+        compat = CTF(200, defocus=50, cs=1e5, aperture_mrad=20).image(ew.waves, ew.sampling)
+        r = np.corrcoef(compat.ravel(), ref.ravel())[0, 1]
+        print(f"| numpy with deposit='abtem' (abTEM's potential approximation) vs abTEM, 20 mrad | {r:.5f} |")
+        compat0 = CTF(200, defocus=50, cs=1e5).image(ew.waves, ew.sampling)
+        r = np.corrcoef(compat0.ravel(), ab.ravel())[0, 1]
+        print(f"| numpy with deposit='abtem' vs abTEM, no aperture | {r:.5f} |")
         print()
     if len(results) > 1:
         a = results["numpy"]

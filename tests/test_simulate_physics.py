@@ -218,10 +218,13 @@ def test_opencl_fft_self_test_failure_falls_back(monkeypatch):
 
 
 def test_agreement_with_abtem_small():
-    """Same structure, Lobato, 0.1 Å, 2 Å slices, 20 mrad aperture: Pearson r >= 0.99.
+    """Same structure, Lobato, 0.1 Å, 2 Å slices, 20 mrad aperture.
 
-    (abTEM deposits atoms bilinearly with a weaker correction than our cubic
-    B-spline, so without an aperture the highest frequencies differ more.)
+    With abTEM's own potential approximation (``deposit="abtem"``: bilinear
+    deposit, weak radial correction) the images agree to r >= 0.999, so the
+    propagator, band limits, slicing and CTF are the same; with our more
+    accurate cubic B-spline potential (default) r >= 0.98 here (the Au column
+    potentials differ by ~10 % at the core).
     """
     abtem = pytest.importorskip("abtem")
     from napari_interfaces.simulate.structures import build_scene
@@ -230,8 +233,11 @@ def test_agreement_with_abtem_small():
                      orientation=(1, 1, 0), rng=0)  # fmt: skip
     atoms = sc.atoms
     atoms.cell[2, 2] = np.ceil(atoms.cell[2, 2] / 2) * 2  # abTEM divides the cell equally
+    ctf = CTF(200, defocus=50, cs=1e5, aperture_mrad=20)
     ew = simulate_exit_waves(atoms, 200, 0.1, 2.0, "lobato", device="numpy")
-    ours = CTF(200, defocus=50, cs=1e5, aperture_mrad=20).image(ew.waves, ew.sampling)
+    ours = ctf.image(ew.waves, ew.sampling)
+    ew = simulate_exit_waves(atoms, 200, 0.1, 2.0, "lobato", device="numpy", deposit="abtem")
+    compat = ctf.image(ew.waves, ew.sampling)
     pot = abtem.Potential(atoms, sampling=0.1, slice_thickness=2, projection="infinite",
                           parametrization="lobato")  # fmt: skip
     wave = abtem.PlaneWave(energy=200e3).multislice(pot).compute(progress_bar=False)
@@ -239,5 +245,5 @@ def test_agreement_with_abtem_small():
         progress_bar=False
     ).array.T  # abTEM arrays are (x, y)
     assert ref.shape == ours.shape
-    r = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
-    assert r >= 0.99
+    assert np.corrcoef(compat.ravel(), ref.ravel())[0, 1] >= 0.999
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.98

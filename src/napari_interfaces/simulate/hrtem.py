@@ -67,11 +67,14 @@ def simulate_exit_waves(
     grid=None,
     progress=None,
     trailing_vacuum: bool = True,
+    deposit: str = "bspline",
 ) -> ExitWaves:
     """Multislice exit waves of ``atoms`` (ase.Atoms with an orthorhombic cell).
 
     ``frozen_phonons`` = 1 uses the static lattice; N > 1 computes N
     configurations displaced by :func:`.frozen_phonons.displaced_positions`
+    ``deposit``: see :class:`.potential.ProjectedPotential` (``"abtem"`` only
+    for comparisons with abTEM)
     (``rms``: float, {symbol: Å} or defaults). Timings per stage (seconds)
     are in ``.timings`` (``setup``, ``potential``, ``multislice``).
     """
@@ -82,8 +85,9 @@ def simulate_exit_waves(
     t0 = time.perf_counter()
     positions, numbers, cell = _atoms_arrays(atoms)
     pot = ProjectedPotential(
-        positions, numbers, cell, sampling, slice_thickness, parametrization, energy_kv, grid
-    )
+        positions, numbers, cell, sampling, slice_thickness, parametrization, energy_kv, grid,
+        deposit,
+    )  # fmt: skip
     backend = get_backend(device)
     timings = {"setup": time.perf_counter() - t0}
     n = int(frozen_phonons)
