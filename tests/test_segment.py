@@ -225,3 +225,86 @@ def test_model_registry(tmp_path, monkeypatch):
     assert next_version_path("default").name == "unet_finetuned_v1.pt"
     save_model(net, user_models_dir() / "unet_finetuned_v1.pt", {})
     assert next_version_path("unet_finetuned_v1").name == "unet_finetuned_v2.pt"
+
+
+def test_cli_train_segment_evaluate(tiny_db, tmp_path, capsys):
+    import tifffile
+
+    from napari_interfaces.cli import main
+
+    model = tmp_path / "cli.pt"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_db),
+                "--out",
+                str(model),
+                "--epochs",
+                "1",
+                "--width",
+                "4",
+                "--crop",
+                "0",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(model),
+                "--data",
+                str(tiny_db),
+                "--json",
+                "--max-samples",
+                "2",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) >= {"f1", "iou", "n"} and out["n"] == 2
+    img = tmp_path / "mic.tif"
+    tifffile.imwrite(
+        img,
+        np.random.default_rng(0).random((70, 50)).astype(np.float32),
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"unit": "angstrom"},
+    )
+    assert (
+        main(
+            ["segment", str(img), "--model", str(model), "--out", str(tmp_path / "seg"), "--quiet"]
+        )
+        == 0
+    )
+    labels = tifffile.imread(tmp_path / "seg" / "mic_labels.tif")
+    assert labels.shape == (70, 50)
+    assert "rescaled x0.5" in capsys.readouterr().out  # 0.25 Å/px image, 0.5 Å/px model
+    assert main(["evaluate", "--model", str(tmp_path / "none.pt"), "--data", str(tiny_db)]) == 2
+
+
+def test_finetune_saves_new_version(tiny_db, tmp_path):
+    from napari_interfaces.segment.finetune import finetune
+    from napari_interfaces.simulate.database import read_sample
+
+    torch.manual_seed(0)
+    base = save_model(UNet(UNetConfig(width=4)), tmp_path / "base.pt", {"pixel_size": 0.5})
+    before = base.read_bytes()
+    pairs = [read_sample(tiny_db, i)[:2] for i in (0, 1)]
+    new, path = finetune(base, pairs, pixel_size=0.5, epochs=2, crop=64, out=tmp_path / "ft_v1.pt")
+    assert base.read_bytes() == before and path.is_file()
+    assert new.metadata["lineage"]["parent"] == "base"
+    assert new.metadata["lineage"]["n_images"] == 2
+    assert len(new.metadata["training"]["history"]) == 2
+    enc_old = load_model(base).net.encoder.state_dict()
+    enc_new = new.net.encoder.state_dict()
+    assert all(torch.equal(enc_old[k], enc_new[k]) for k in enc_old)  # frozen encoder

@@ -73,6 +73,16 @@ def register(groups: dict) -> None:
     e.set_defaults(func=run_evaluate)
 
 
+def _load(model: str, device: str):
+    from ..core.weights import WeightsError
+    from ..segment.models import load_model
+
+    try:
+        return load_model(model, device=device)
+    except WeightsError as exc:  # a user-facing error (missing / corrupt file)
+        raise ValueError(str(exc)) from exc
+
+
 def run_train(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..segment.train import TrainConfig, train
@@ -113,9 +123,8 @@ def run_segment(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..io.micrograph import read_micrograph, write_labels_tiff
     from ..segment.inference import segment_image
-    from ..segment.models import load_model
 
-    model = load_model(args.model, device=args.device)
+    model = _load(args.model, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = cli_progress(not args.quiet)
     for path in args.images:
@@ -144,10 +153,9 @@ def run_segment(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..segment.inference import evaluate_store
-    from ..segment.models import load_model
     from ..simulate.database import completed_indices
 
-    model = load_model(args.model, device=args.device)
+    model = _load(args.model, args.device)
     idx = completed_indices(args.data)
     if args.max_samples:
         idx = idx[: args.max_samples]

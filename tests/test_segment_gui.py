@@ -1,0 +1,80 @@
+"""Segment micrograph and Simulated database docks with a real viewer (tiny model, tiny data)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def tiny_model():
+    import torch
+
+    from napari_interfaces.segment.models import save_model, user_models_dir
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(width=4))
+    return save_model(
+        net,
+        user_models_dir() / "unet_tiny.pt",
+        {"pixel_size": 0.5, "classes": ["background", "particle"], "description": "tiny"},
+    )
+
+
+def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
+    from napari_interfaces._widgets.segment import SegmentWidget
+
+    viewer = make_napari_viewer()
+    img = np.random.default_rng(0).random((96, 80)).astype(np.float32)
+    viewer.add_image(img, name="mic", metadata={"pixel_size": 0.5})
+    w = SegmentWidget(viewer)
+    assert w.pixel_size.value() == pytest.approx(0.5)
+    w.model_combo.setCurrentIndex(w.model_combo.findText("unet_tiny"))
+    assert "tiny" in w.model_info.text()
+    job = w.run(sync=True)
+    assert job.state == "done", job.error
+    labels = viewer.layers["mic labels"]
+    assert labels.data.shape == (96, 80)
+    # correct the labels: a painted disc, then fine-tune a new version
+    yy, xx = np.mgrid[:96, :80]
+    labels.data = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
+    w.labels_combo.setCurrentText("mic labels")
+    w.epochs.setValue(1)
+    job = w.fine_tune(sync=True)
+    assert job.state == "done", job.error
+    name, path = job.result
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["lineage"]["parent"] == "unet_tiny" and meta["lineage"]["n_images"] == 1
+    assert meta["lineage"]["settings"]["freeze_encoder"] is True
+    assert tiny_model.is_file()  # the previous model stays
+    names = [w.model_combo.itemText(i) for i in range(w.model_combo.count())]
+    assert "unet_tiny" in names and name in names
+    assert w.model_combo.currentText() == name
+
+
+def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
+    from napari_interfaces._widgets.database import DatabaseWidget
+
+    viewer = make_napari_viewer()
+    w = DatabaseWidget(viewer)
+    assert "tiny_synthetic" in w.editor.toPlainText()
+    w.out.setText(str(tmp_path / "gui.zarr"))
+    w.n.setValue(3)
+    job = w.run(sync=True)
+    assert job.state == "done", job.error
+    assert job.result.computed == 3
+    assert viewer.layers["database image"].data.shape == (64, 64)
+    w.index.setValue(2)
+    assert viewer.layers["database labels"].data.max() == 1
+    assert "sample 2" in w.meta.text()
+    # a broken spec is reported, not raised
+    w.editor.setPlainText("parameters: {r: {uniform: [3, 1]}}")
+    job = w.run(sync=True)
+    assert job.state == "error" and "error" in w.status.text()
