@@ -185,3 +185,20 @@ def test_cli_apt_segment(tmp_path, capsys):
     assert summaries[0]["interfaces_found"] >= 1
     for name in ("phases.tif", "proxigram.csv", "summary.json"):
         assert (tmp_path / "out" / "cli" / name).is_file()
+
+
+def test_hed_pipeline_small(layered):
+    """Fine-tuned HED (shipped weights): two phases where there are two, one where there is one."""
+    pytest.importorskip("torch")
+    atoms, truth, vol = layered
+    res = find_interfaces(vol, "hed", weights="finetuned")
+    assert res.edge_prob is not None and res.edge_prob.shape == vol.shape
+    # the edge probability peaks at the interface plane (z = 8 nm -> between voxels 7 and 8)
+    prof = res.edge_prob[:, 2:-2, 2:-2].mean(axis=(1, 2))
+    assert int(np.argmax(prof)) in (7, 8)
+    assert res.message == "1 interface(s) between 2 phases"
+    true = np.where(res.labels > 0, _truth_labels(vol, truth), 0)
+    assert metrics.phase_iou(res.labels, true)["mean"] > 0.97
+    single, _ = two_phase("single", size_nm=(10.0, 10.0, 10.0), density=30.0, seed=2)
+    r1 = find_interfaces(volume_from_atoms(single, 1.0), "hed", weights="finetuned", axes="z")
+    assert r1.message == "no interface found"
