@@ -25,7 +25,7 @@ from .chips import ChipGrid
 __all__ = ["prepare_features", "knn_graph", "spatial_edges"]
 
 
-def prepare_features(features: np.ndarray, pca: int | None = 16, seed: int = 0) -> np.ndarray:
+def prepare_features(features: np.ndarray, pca: int | None = 10, seed: int = 0) -> np.ndarray:
     """Standardize columns, PCA to ``pca`` components (if fewer than columns), L2-normalize rows.
 
     Constant columns are dropped. Returns ``float32``.
@@ -64,7 +64,7 @@ def _knn(x: np.ndarray, k: int, workers: int = 2) -> tuple[np.ndarray, np.ndarra
 def knn_graph(
     features: np.ndarray,
     k: int = 10,
-    pca: int | None = 16,
+    pca: int | None = 10,
     min_weight: float = 1e-3,
     prepared: bool = False,
     grid: ChipGrid | None = None,

@@ -102,7 +102,7 @@ def segment_by_communities(
     border: str = "shift",
     spatial_weight: float = 0.0,
     method: str = "louvain",
-    pca: int | None = 16,
+    pca: int | None = 10,
     refine: bool = False,
     reference_labels: np.ndarray | None = None,
     feature_options: dict | None = None,
