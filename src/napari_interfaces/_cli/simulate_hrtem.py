@@ -176,6 +176,21 @@ def _save(path: str, array) -> None:
 
 
 def run_image(args: argparse.Namespace) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_notice
+        return _run_image(args)
+
+
+def _one_line_notice(message, category, filename, lineno, file=None, line=None) -> None:
+    import sys
+
+    print(f"napari-interfaces: notice: {message}", file=sys.stderr)
+
+
+def _run_image(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..core.progress import cli_progress

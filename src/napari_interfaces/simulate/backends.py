@@ -44,8 +44,8 @@ _BACKENDS: dict = {}
 
 
 def notice(message: str) -> None:
-    """A one-line user notice (logged and raised as a ``UserWarning``)."""
-    log.warning(message)
+    """A one-line user notice (a ``UserWarning``; the CLI prints it as one line)."""
+    log.info(message)
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
