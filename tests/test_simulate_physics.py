@@ -247,3 +247,15 @@ def test_agreement_with_abtem_small():
     assert ref.shape == ours.shape
     assert np.corrcoef(compat.ravel(), ref.ravel())[0, 1] >= 0.999
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.98
+
+
+def test_auto_device_choice_is_measured_once_and_cached(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        backends, "_measure_auto", lambda devices: calls.append(1) or backends.NumpyBackend()
+    )
+    assert backends.get_backend("auto").name == "numpy"
+    backends._BACKENDS.clear()
+    assert backends.get_backend("auto").name == "numpy"
+    assert calls == [1]
+    assert backends._auto_cache_file().is_file()

@@ -350,7 +350,9 @@ def get_backend(device: str | None = None) -> Backend:
     """Backend for ``device`` (``auto``, ``numpy``, ``opencl:N``; see module doc).
 
     Backends are created once per process and reused (compiled kernels are
-    kept). ``auto`` measures and picks the fastest; see :data:`auto_timings`.
+    kept). ``auto`` measures and picks the fastest (see :func:`auto_timings`)
+    and remembers the choice in ``<cache_dir>/hrtem_auto_device.json`` for
+    the same set of OpenCL devices (delete it to measure again).
     """
     dev = resolve_device(device)
     if dev in _BACKENDS:
@@ -370,11 +372,46 @@ def auto_timings() -> dict:
     return dict(_AUTO_CACHE)
 
 
+def _auto_cache_file():
+    try:
+        from ..core.config import cache_dir
+
+        return cache_dir() / "hrtem_auto_device.json"
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _choose_auto() -> Backend:
+    """Fastest backend; the choice is remembered per set of devices on disk."""
+    import json
+
     from ..core.opencl import list_devices
 
-    candidates: list[Backend] = [NumpyBackend()]
     devices, _ = list_devices()
+    key = "|".join(f"{d.index}:{d.platform}:{d.name}" for d in devices) or "none"
+    path = _auto_cache_file()
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key:
+                _AUTO_CACHE.update(saved.get("timings", {}))
+                choice = saved["choice"]
+                if choice == "numpy":
+                    return NumpyBackend()
+                return OpenCLBackend(int(choice.split(":")[1]))
+        except Exception as exc:  # noqa: BLE001 - stale or broken cache: measure again
+            log.info("auto-device cache ignored: %s", exc)
+    best = _measure_auto(devices)
+    if path is not None:
+        try:
+            path.write_text(json.dumps({"key": key, "choice": best.name, "timings": _AUTO_CACHE}))
+        except OSError:
+            pass
+    return best
+
+
+def _measure_auto(devices) -> Backend:
+    candidates: list[Backend] = [NumpyBackend()]
     for d in devices:
         try:
             candidates.append(OpenCLBackend(d.index))
