@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         except ImportError:
             print("abTEM is not installed (pip install abtem): no side-by-side timing\n")
 
-    print("## Structure -> noise-free image (s, warm best of %d)\n" % args.repeat)
+    print(f"## Structure -> noise-free image (s, warm best of {args.repeat})\n")
     print("| code / backend | potential | multislice | imaging | total (warm) | first call |")
     print("|---|---|---|---|---|---|")
     for name, st, first in rows:
