@@ -200,27 +200,48 @@ def merge_by_composition(
     return _relabel(labels, mapping)
 
 
+def _is_mixture(k: int, mean: dict[int, np.ndarray], tol: float = 0.02) -> bool:
+    """Whether phase ``k``'s composition lies between two other phases' (a mix)."""
+    c = mean[k]
+    others = [j for j in mean if j != k]
+    for i, a in enumerate(others):
+        for b in others[i + 1 :]:
+            u = mean[b] - mean[a]
+            uu = float(u @ u)
+            if uu <= 0:
+                continue
+            t = float((c - mean[a]) @ u) / uu
+            if 0.15 < t < 0.85 and np.abs(mean[a] + t * u - c).max() < tol:
+                return True
+    return False
+
+
 def dissolve_shells(
     labels: np.ndarray, comp: np.ndarray, volume, keep_fraction: float = 0.2
 ) -> np.ndarray:
     """Dissolve thin "phases" that only line interfaces (a mixture class of
     voxels straddling a boundary, typical of GMM): a phase of which an
-    erosion by one voxel keeps less than ``keep_fraction`` of its voxels is
-    removed and its voxels go to the closest remaining phase by composition."""
+    erosion by one voxel keeps less than ``keep_fraction`` of its voxels, or
+    less than half while its composition is a mixture of two other phases',
+    is removed and its voxels go to the closest remaining phase by composition."""
     from scipy import ndimage
 
     n = int(labels.max())
     if n < 3:
         return labels
+    stats = _core_stats(labels, volume.counts)
+    mean = {k: v / max(v.sum(), 1.0) for k, v in stats.items()}
     thin = []
     for k in range(1, n + 1):
         m = labels == k
         nv = int(m.sum())
-        if nv and ndimage.binary_erosion(m).sum() < keep_fraction * nv:
+        if not nv or k not in mean:
+            continue
+        kept = ndimage.binary_erosion(m).sum() / nv
+        if kept < keep_fraction or (kept < 0.5 and _is_mixture(k, mean)):
             thin.append(k)
     if not thin or len(thin) > n - 2:
         return labels
-    stats = _core_stats(labels, volume.counts)
     keep = [k for k in range(1, n + 1) if k not in thin and k in stats]
     means = np.stack([stats[k] / max(stats[k].sum(), 1.0) for k in keep])
     sel = np.isin(labels, thin)
