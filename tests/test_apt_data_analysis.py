@@ -88,6 +88,7 @@ def test_real_si_voxelized_interface_normal_to_z(si):
     assert vox.shape == (38, 20, 21)
     assert vox.grid.origin == (-75.0, -17.0, -21.0)
     assert vox.total_ions() == 945_211
+    assert vox.total_composition() == composition_of_cloud(cloud, rrng)  # no second pass
     # the Cr-oxide cap is on top (z > -19 nm), Si below; profile along z in 2 nm bins
     cr = vox.element_counts("Cr").sum(axis=(1, 2)) / vox.total_atoms().sum(axis=(1, 2)) * 100
     assert cr[:28].max() < 1.0  # Si substrate, z < -19 nm

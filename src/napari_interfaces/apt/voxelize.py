@@ -177,6 +177,30 @@ class VoxelCounts:
             return c.astype(np.float32)
         return np.stack([self.composition(e, fill) for e in self.elements])
 
+    def total_composition(self):
+        """:class:`~napari_interfaces.apt.ranging.Composition` of all ions in the grid.
+
+        Same numbers as :func:`~napari_interfaces.apt.ranging.composition_of_cloud`
+        (delocalization conserves counts), without another pass over the ions.
+        """
+        from .ranging import Composition
+
+        sp = self.counts.sum(axis=(1, 2, 3), dtype=np.float64)
+        el = sp @ self.decomposition if len(sp) else np.zeros(0)
+        total = float(el.sum())
+        unranged = float(self.unranged.sum(dtype=np.float64))
+        return Composition(
+            species_counts={s: int(round(sp[i])) for i, s in enumerate(self.species)},
+            element_counts={e: float(el[i]) for i, e in enumerate(self.elements)},
+            atomic_percent={
+                e: (100.0 * float(el[i]) / total if total else 0.0)
+                for i, e in enumerate(self.elements)
+            },
+            n_ions=int(round(sp.sum() + unranged)),
+            ranged=int(round(sp.sum())),
+            unranged=int(round(unranged)),
+        )
+
     def total_ions(self) -> float:
         """All ions counted (ranged + unranged)."""
         return float(self.counts.sum(dtype=np.float64) + self.unranged.sum(dtype=np.float64))
