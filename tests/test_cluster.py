@@ -190,6 +190,22 @@ def test_louvain_matches_networkx_modularity():
     assert np.array_equal(lab, louvain(a, seed=0))  # seeded: reproducible
 
 
+def test_louvain_numba_and_python_identical(monkeypatch):
+    from napari_interfaces.cluster import communities
+
+    rng = np.random.default_rng(1)
+    c = rng.integers(0, 5, 2100)  # > 2000 nodes: the numba kernel is used when available
+    x = rng.normal(size=(2100, 8)).astype(np.float32) + 2.5 * np.eye(8, dtype=np.float32)[c]
+    a = knn_graph(x, k=8)
+    fast = louvain(a, seed=2)
+    monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")
+    monkeypatch.setitem(communities._NUMBA, "tried", False)
+    slow = louvain(a, seed=2)
+    monkeypatch.setitem(communities._NUMBA, "tried", False)
+    assert np.array_equal(fast, slow)
+    assert modularity(a, fast) > 0.5
+
+
 def test_knn_graph_symmetric_and_spatial():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(36, 5)).astype(np.float32)

@@ -169,7 +169,7 @@ def _one_level(a: sp.csr_matrix, resolution: float, rng: random.Random, tol: flo
     order_list = list(range(n))
     rng.shuffle(order_list)
     order = np.asarray(order_list, np.int64)
-    kernel = _numba_kernel() if n > 64 else None
+    kernel = _numba_kernel() if n > 2000 else None  # small graphs: not worth importing numba
     args = (a.indptr.astype(np.int64), a.indices.astype(np.int64), a.data.astype(np.float64), k, order,
             float(resolution), float(tol), int(max_passes))
     if kernel is not None:
