@@ -263,3 +263,10 @@ def test_synthetic_write(tmp_path):
     rows = paths["profile"].read_text().splitlines()
     assert rows[0] == "signed_distance_nm,gamma_prime_fraction,Ni_at_pct,Al_at_pct,Cr_at_pct"
     assert rows[101].startswith("0.000,0.500000,77.500000,12.000000,10.500000")
+
+
+def test_bounds_follow_in_memory_edits():
+    cloud = _toy_cloud(100)
+    assert cloud.bounds()["x"][1] < 5
+    cloud.xyz[0, 0] = 50.0
+    assert cloud.bounds()["x"][1] == 50.0

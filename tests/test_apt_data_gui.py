@@ -118,3 +118,13 @@ def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path):
     job = w.compute()
     assert job.state == "error" and "no such file" in w.status.text()
     w.close()
+
+
+def test_reader_hook_bad_file_raises_clear_error(tmp_path):
+    from napari_interfaces.io.apt_errors import AptFormatError
+
+    bad = tmp_path / "bad.pos"
+    bad.write_bytes(b"\x00" * 20)
+    reader = hooks.get_reader(str(bad))
+    with pytest.raises(AptFormatError, match="bad.pos at byte 16"):
+        reader(str(bad))

@@ -207,7 +207,9 @@ class PointCloud:
 
         if self.n_ions == 0:
             raise ValueError("empty point cloud has no bounds")
-        cached = self.metadata.get("_bounds")
+        # cache only for read-only memory maps (the data cannot change under us)
+        frozen = self.records is not None and not self.records.flags.writeable
+        cached = self.metadata.get("_bounds") if frozen else None
         if cached is not None and cached[0] == self.n_ions:
             lo, hi = cached[1], cached[2]
             return {ax: (float(lo[i]), float(hi[i])) for i, ax in enumerate("xyz")}
@@ -227,7 +229,8 @@ class PointCloud:
         parts = self.map_chunks(one, chunk_size)
         lo = np.min([p[0] for p in parts], axis=0)
         hi = np.max([p[1] for p in parts], axis=0)
-        self.metadata["_bounds"] = (self.n_ions, lo, hi)
+        if frozen:
+            self.metadata["_bounds"] = (self.n_ions, lo, hi)
         return {ax: (float(lo[i]), float(hi[i])) for i, ax in enumerate("xyz")}
 
     def mass_range(self, chunk_size: int = CHUNK_IONS) -> tuple[float, float]:
