@@ -87,17 +87,23 @@ def main(argv=None) -> int:
 
     print(f"# bench_multislice ({'quick' if args.quick else 'full'} case)\n")
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"- machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
+    print(
+        f"- machine: {platform.platform()}, {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}"
+    )
     try:
         load = os.getloadavg()
-        print(f"- load average at start: {load[0]:.1f} (other jobs share the CPUs when > {os.cpu_count()})")
+        print(
+            f"- load average at start: {load[0]:.1f} (other jobs share the CPUs when > {os.cpu_count()})"
+        )
     except OSError:
         pass
     sc, atoms, t_struct = _scene(args.quick)
     n = len(atoms)
     npart = sc.info["n_particle_atoms"]
-    print(f"- structure: {n} atoms ({npart} Au + {n - npart} C), cell "
-          f"{' x '.join(f'{x:.1f}' for x in atoms.cell.lengths())} Å, built in {t_struct:.2f} s")
+    print(
+        f"- structure: {n} atoms ({npart} Au + {n - npart} C), cell "
+        f"{' x '.join(f'{x:.1f}' for x in atoms.cell.lengths())} Å, built in {t_struct:.2f} s"
+    )
     print()
 
     rows = []
@@ -120,7 +126,11 @@ def main(argv=None) -> int:
             if best is None or st["total"] < best["total"]:
                 best = st
         results[dev] = img
-        label = dev if dev == "numpy" else f"{dev} ({getattr(b, 'device', None) and b.device.name.strip()}, FFT {getattr(b, 'fft_mode', '')})"
+        label = (
+            dev
+            if dev == "numpy"
+            else f"{dev} ({getattr(b, 'device', None) and b.device.name.strip()}, FFT {getattr(b, 'fft_mode', '')})"
+        )
         rows.append((f"ours, {label}", best, first["total"] + t_init))
 
     ab = None
@@ -135,7 +145,9 @@ def main(argv=None) -> int:
                 if best is None or st["total"] < best["total"]:
                     best = st
             ab = img
-            rows.append((f"abTEM {abtem.__version__} (FFTW, infinite projection)", best, first["total"]))
+            rows.append(
+                (f"abTEM {abtem.__version__} (FFTW, infinite projection)", best, first["total"])
+            )
         except ImportError:
             print("abTEM is not installed (pip install abtem): no side-by-side timing\n")
 
@@ -149,7 +161,9 @@ def main(argv=None) -> int:
             pot_s, ms_s = "(in multislice)", f"{ms:.2f} (incl. potential)"
         else:
             pot_s, ms_s = f"{pot:.2f}", f"{ms:.2f}"
-        print(f"| {name} | {pot_s} | {ms_s} | {st['imaging']:.2f} | {st['total']:.2f} | {first:.2f} |")
+        print(
+            f"| {name} | {pot_s} | {ms_s} | {st['imaging']:.2f} | {st['total']:.2f} | {first:.2f} |"
+        )
     if ab is not None:
         t_ab = rows[-1][1]["total"]
         print()
@@ -174,7 +188,9 @@ def main(argv=None) -> int:
         ew = simulate_exit_waves(atoms, 200, 0.1, 2.0, "lobato", device="numpy", deposit="abtem")
         compat = CTF(200, defocus=50, cs=1e5, aperture_mrad=20).image(ew.waves, ew.sampling)
         r = np.corrcoef(compat.ravel(), ref.ravel())[0, 1]
-        print(f"| numpy with deposit='abtem' (abTEM's potential approximation) vs abTEM, 20 mrad | {r:.5f} |")
+        print(
+            f"| numpy with deposit='abtem' (abTEM's potential approximation) vs abTEM, 20 mrad | {r:.5f} |"
+        )
         compat0 = CTF(200, defocus=50, cs=1e5).image(ew.waves, ew.sampling)
         r = np.corrcoef(compat0.ravel(), ab.ravel())[0, 1]
         print(f"| numpy with deposit='abtem' vs abTEM, no aperture | {r:.5f} |")
@@ -183,8 +199,10 @@ def main(argv=None) -> int:
         a = results["numpy"]
         for dev, img in results.items():
             if dev != "numpy":
-                print(f"- {dev} vs numpy: max relative image difference "
-                      f"{np.abs(img - a).max() / np.abs(a).max():.1e}")
+                print(
+                    f"- {dev} vs numpy: max relative image difference "
+                    f"{np.abs(img - a).max() / np.abs(a).max():.1e}"
+                )
         print()
 
     if args.phonons:

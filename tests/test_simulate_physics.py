@@ -66,7 +66,9 @@ def test_fourier_potential_matches_real_space_kirkland():
     # integral of v_z over the cell = 2 pi a0 e f_e(0)
     from napari_interfaces.simulate.parametrization import FE_TO_V
 
-    assert v.sum() * 0.05**2 == pytest.approx(FE_TO_V * scattering_factor(79, 0, "kirkland"), rel=1e-4)
+    assert v.sum() * 0.05**2 == pytest.approx(
+        FE_TO_V * scattering_factor(79, 0, "kirkland"), rel=1e-4
+    )
 
 
 def test_vacuum_propagation_conserves_intensity():
@@ -241,9 +243,12 @@ def test_agreement_with_abtem_small():
     pot = abtem.Potential(atoms, sampling=0.1, slice_thickness=2, projection="infinite",
                           parametrization="lobato")  # fmt: skip
     wave = abtem.PlaneWave(energy=200e3).multislice(pot).compute(progress_bar=False)
-    ref = wave.apply_ctf(defocus=50, Cs=1e5, semiangle_cutoff=20).intensity().compute(
-        progress_bar=False
-    ).array.T  # abTEM arrays are (x, y)
+    ref = (
+        wave.apply_ctf(defocus=50, Cs=1e5, semiangle_cutoff=20)
+        .intensity()
+        .compute(progress_bar=False)
+        .array.T
+    )  # abTEM arrays are (x, y)
     assert ref.shape == ours.shape
     assert np.corrcoef(compat.ravel(), ref.ravel())[0, 1] >= 0.999
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.98

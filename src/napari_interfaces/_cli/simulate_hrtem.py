@@ -28,7 +28,13 @@ def register(groups: dict) -> None:
         choices=["sphere", "octahedron", "truncated_octahedron", "cuboctahedron",
                  "decahedron", "icosahedron", "wulff"],
     )  # fmt: skip
-    p.add_argument("--diameter", type=float, nargs="+", default=[50.0], help="Å (one per particle or one for all)")
+    p.add_argument(
+        "--diameter",
+        type=float,
+        nargs="+",
+        default=[50.0],
+        help="Å (one per particle or one for all)",
+    )
     p.add_argument("--defect", action="append", choices=["twin", "stacking_fault"],
                    help="{111} planar defect (repeatable; sphere only)")  # fmt: skip
     p.add_argument("--orientation", default="random", help="'random' or a zone axis like '1 1 0'")
@@ -52,7 +58,9 @@ def register(groups: dict) -> None:
     q.add_argument("--slice-thickness", type=float, default=2.0, help="Å")
     q.add_argument("--parametrization", default="lobato", choices=["lobato", "kirkland"])
     q.add_argument("--defocus", type=float, default=0.0, help="Å, = -C10 (positive = underfocus)")
-    q.add_argument("--cs", type=float, default=0.0, help="spherical aberration C30 in Å (1 mm = 1e7)")
+    q.add_argument(
+        "--cs", type=float, default=0.0, help="spherical aberration C30 in Å (1 mm = 1e7)"
+    )
     q.add_argument("--aberration", action="append", default=[], metavar="NAME=VALUE",
                    help="other Krivanek coefficient, e.g. C12=20 phi12=0.5 C50=5e7 (Å, rad)")  # fmt: skip
     q.add_argument("--focal-spread", type=float, default=0.0, help="Å, std-dev of defocus")
@@ -85,7 +93,9 @@ def run_structure(args: argparse.Namespace) -> int:
         try:
             orientation = tuple(int(x) for x in orientation.replace(",", " ").split())
         except ValueError as exc:
-            raise ValueError(f"--orientation must be 'random' or 'u v w', got {orientation!r}") from exc
+            raise ValueError(
+                f"--orientation must be 'random' or 'u v w', got {orientation!r}"
+            ) from exc
     diam = args.diameter[0] if len(args.diameter) == 1 else list(args.diameter)
     scene = build_scene(
         extent=tuple(args.extent),

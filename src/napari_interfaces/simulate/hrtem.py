@@ -162,7 +162,10 @@ class HRTEMSimulator:
             raise ValueError("no particle-only structure was given")
         if self._particle_exit is None:
             self._particle_exit = simulate_exit_waves(
-                self.particles, rng=self.seed, progress=progress, trailing_vacuum=False,
+                self.particles,
+                rng=self.seed,
+                progress=progress,
+                trailing_vacuum=False,
                 **self.params,
             )
         return self._particle_exit

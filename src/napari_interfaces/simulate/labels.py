@@ -12,7 +12,7 @@ Two definitions, both returned as uint8/int32 arrays on the image grid
    fills the gaps between atom columns), threshold it (default
    ``phase > pi/12``), take the majority over configurations, close the
    gaps between atom columns (morphological closing with a disk of radius
-   ``closing`` Å, default 1.5 Å, so zone-axis particles whose phase is
+   ``closing`` Å, default 2.5 Å, so zone-axis particles whose phase is
    concentrated on the columns become solid) and fill holes.
 2. **Projected-atom labels**: every pixel within ``radius`` Å (default
    1.5 Å) of a particle atom's projected (x, y) position, followed by a
@@ -35,7 +35,7 @@ def exit_wave_labels(
     sampling,
     threshold: float = np.pi / 12,
     smoothing: float = 1.0,
-    closing: float = 1.5,
+    closing: float = 2.5,
 ) -> np.ndarray:
     """Binary mask (uint8) from particle-only exit wave(s) ``(n, ny, nx)`` or ``(ny, nx)``.
 

@@ -238,9 +238,7 @@ class ProjectedPotential:
         idx = np.searchsorted(self.edges, z, side="right") - 1
         self.slice_index = np.clip(idx, 0, len(self.edges) - 2)
         self._order = np.argsort(self.slice_index, kind="stable")
-        self._bounds = np.searchsorted(
-            self.slice_index[self._order], np.arange(len(self.edges))
-        )
+        self._bounds = np.searchsorted(self.slice_index[self._order], np.arange(len(self.edges)))
         self._factors: dict[int, np.ndarray] = {}
 
     @property
@@ -316,7 +314,9 @@ class ProjectedPotential:
             np.float32, copy=False
         )
 
-    def slices(self, positions: np.ndarray | None = None) -> Iterator[tuple[np.ndarray | None, float]]:
+    def slices(
+        self, positions: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray | None, float]]:
         """Yield ``(v, dz)`` for each slice (``v`` is None for empty slices)."""
         dzs = self.thicknesses
         for i in range(self.num_slices):

@@ -150,7 +150,9 @@ def orientation_matrix(orientation="random", rng=None) -> np.ndarray:
     if arr.shape == (3, 3):
         return arr
     if arr.shape != (3,) or not np.any(arr):
-        raise ValueError(f"orientation must be 'random', a zone axis (u, v, w) or 3x3: {orientation}")
+        raise ValueError(
+            f"orientation must be 'random', a zone axis (u, v, w) or 3x3: {orientation}"
+        )
     u = arr / np.linalg.norm(arr)
     z = np.array([0.0, 0.0, 1.0])
     axis = np.cross(u, z)
@@ -202,9 +204,7 @@ def _fcc111_stack(element: str, a: float, radius: float, sequence: list[int]):
         keep = (xy**2).sum(1) + z**2 <= radius**2
         layers.append(np.column_stack([xy[keep], np.full(keep.sum(), z)]))
     pos = np.concatenate(layers)
-    frame = np.array(
-        [[1, -1, 0] / np.sqrt(2), [1, 1, -2] / np.sqrt(6), [1, 1, 1] / np.sqrt(3)]
-    )
+    frame = np.array([[1, -1, 0] / np.sqrt(2), [1, 1, -2] / np.sqrt(6), [1, 1, 1] / np.sqrt(3)])
     return pos @ frame  # rows of frame map primed -> cubic
 
 
@@ -277,8 +277,11 @@ def nanoparticle(
             from ase.build import bulk
 
             try:
-                cell_atoms = bulk(element, a=lattice_constant, cubic=True) if lattice_constant \
+                cell_atoms = (
+                    bulk(element, a=lattice_constant, cubic=True)
+                    if lattice_constant
                     else bulk(element, cubic=True)
+                )
             except Exception:  # noqa: BLE001 - e.g. hcp cannot be cubic
                 cell_atoms = bulk(element)
             reps = np.ceil(diameter / cell_atoms.cell.lengths()).astype(int) + 2
@@ -398,9 +401,7 @@ def build_scene(
     )
     if len(diams) != n_particles:
         raise ValueError("give one particle_diameter per particle")
-    parts = [
-        nanoparticle(element, shape, float(d), defects, orientation, rng=rng) for d in diams
-    ]
+    parts = [nanoparticle(element, shape, float(d), defects, orientation, rng=rng) for d in diams]
     # lateral placement with a minimum gap (rejection sampling)
     radii = [float(np.sqrt((p.positions[:, :2] ** 2).sum(1)).max()) for p in parts]
     centres: list[np.ndarray] = []
@@ -438,7 +439,11 @@ def build_scene(
         pos = p.positions.copy()
         pos[:, :2] += c
         # particle bottom sits on the substrate surface (or embed_depth below it)
-        bottom = vacuum + max(heights) if placement == "on" else top + min(embed_depth, substrate_thickness)
+        bottom = (
+            vacuum + max(heights)
+            if placement == "on"
+            else top + min(embed_depth, substrate_thickness)
+        )
         pos[:, 2] += bottom - (z0 + h)
         ppos.append(pos)
         pnum.append(p.numbers)
