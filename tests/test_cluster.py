@@ -355,4 +355,4 @@ def test_nasa_superalloy_against_mask(shared_data):
                                  features="fft", merge_to=2, refine=True)
     gamma = (mask > 0).astype(int) + 1  # gamma-prime (secondary + tertiary) vs matrix
     score = max(np.mean(res.labels == gamma), np.mean(res.labels == 3 - gamma))
-    assert score >= 0.75  # pixel accuracy; 0.784 when pinned
+    assert score >= 0.75  # pixel accuracy; 0.778 when pinned
