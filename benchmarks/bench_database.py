@@ -77,7 +77,7 @@ def abtem_samples(n: int) -> float:
             waves.append(abtem.PlaneWave(energy=mic["energy_kv"] * 1e3).multislice(pot))
         ab = mic["aberrations"]
         ctf = abtem.CTF(
-            defocus=-mic["defocus"],
+            defocus=mic["defocus"],  # abTEM and we both use defocus = -C10
             Cs=mic["cs"],
             astigmatism=ab["C12"],
             astigmatism_angle=ab["phi12"],
