@@ -80,6 +80,10 @@ class Backend:
         """``a * b`` in place into ``a``."""
         raise NotImplementedError
 
+    def transmission(self, v, sigma: float):
+        """``exp(i sigma v)`` (a new array)."""
+        return self.transmit(self.ones(np.shape(v)), v, sigma)
+
     def ones(self, shape):
         raise NotImplementedError
 
@@ -115,12 +119,16 @@ class NumpyBackend(Backend):
         return scipy.fft.ifft2(a, workers=self.workers, overwrite_x=True)
 
     def transmit(self, psi, v, sigma: float):
-        phase = np.float32(sigma) * np.asarray(v, dtype=np.float32)
-        t = np.empty(psi.shape, np.complex64)
-        t.real = np.cos(phase)
-        t.imag = np.sin(phase)
-        psi *= t
+        psi *= self.transmission(v, sigma)
         return psi
+
+    def transmission(self, v, sigma: float):
+        """``exp(i sigma v)`` as complex64 (cos/sin written straight into the parts)."""
+        phase = np.multiply(np.asarray(v, dtype=np.float32), np.float32(sigma))
+        t = np.empty(phase.shape, np.complex64)
+        np.cos(phase, out=t.real)
+        np.sin(phase, out=t.imag)
+        return t
 
     def multiply(self, a, b):
         a *= b

@@ -82,7 +82,8 @@ def multislice(
     backend = backend or get_backend("numpy")
     grid = potential.grid
     sigma = interaction_parameter(energy_kv)
-    mask = backend.asarray(bandlimit_mask(grid).astype(np.complex64))
+    mask = bandlimit_mask(grid)  # float32
+    mask = backend.asarray(mask if backend.name == "numpy" else mask.astype(np.complex64))
     props: dict[float, object] = {}
 
     def prop(dz: float):
@@ -90,6 +91,12 @@ def multislice(
         if key not in props:
             props[key] = backend.asarray(fresnel_propagator(grid, dz, energy_kv))
         return props[key]
+
+    def fft_bl(a):
+        return backend.fft2(a)
+
+    def ifft_bl(a):
+        return backend.ifft2(a)
 
     t_pot = t_ms = 0.0
     psi = backend.ones(grid.shape)
@@ -105,20 +112,20 @@ def multislice(
             pending += float(dzs[i])
         else:
             if pending > 0:
-                psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
+                psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
                 pending = 0.0
             if bandlimit_transmission:
-                t = backend.transmit(backend.ones(grid.shape), backend.asarray(v), sigma)
-                t = backend.ifft2(backend.multiply(backend.fft2(t), mask))
+                t = backend.transmission(backend.asarray(v), sigma)
+                t = ifft_bl(backend.multiply(fft_bl(t), mask))
                 psi = backend.multiply(psi, t)
             else:
                 psi = backend.transmit(psi, backend.asarray(v), sigma)
-            psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(float(dzs[i]))))
+            psi = ifft_bl(backend.multiply(fft_bl(psi), prop(float(dzs[i]))))
         backend.synchronize()
         t_ms += time.perf_counter() - t1
         progress.advance()
     if pending > 0 and trailing_vacuum:
-        psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
+        psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
     out = backend.to_host(psi).astype(np.complex64, copy=False)
     if timings is not None:
         timings["potential"] = timings.get("potential", 0.0) + t_pot
