@@ -134,10 +134,10 @@ def main(argv=None) -> int:
             )
         except ImportError:
             print("abTEM is not installed (pip install abtem): no side-by-side timing\n")
-    print("| generator | samples/min (wall, incl. start) | samples/min (after start) |")
-    print("|---|---:|---:|")
-    for name, wall, steady in rows:
-        print(f"| {name} | {wall:.1f} | {steady:.1f} |")
+    print("| generator | samples/min (wall, incl. cluster start) |")
+    print("|---|---:|")
+    for name, wall, _ in rows:
+        print(f"| {name} | {wall:.1f} |")
     print(f"\nscaling efficiency 1 -> 2 workers: {eff:.0%}")
     if abt:
         print(
