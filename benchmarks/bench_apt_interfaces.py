@@ -62,18 +62,31 @@ def accuracy(seeds, geometries, out_rows):
                 dt = time.perf_counter() - t0
                 ev = evaluate_synthetic(s, res, atoms)
                 prox = ev.pop("proxigram", None)
-                row = {"geometry": geo, "seed": seed, "method": label, "seconds": round(dt, 1),
-                       "n_ions": int(s.cloud.n_ions), **ev}
+                row = {
+                    "geometry": geo,
+                    "seed": seed,
+                    "method": label,
+                    "seconds": round(dt, 1),
+                    "n_ions": int(s.cloud.n_ions),
+                    **ev,
+                }
                 out_rows.append(row)
                 print(json.dumps(row), flush=True)
-                if geo == "isolated" and label == "HED fine-tuned" and example is None and prox is not None:
+                if (
+                    geo == "isolated"
+                    and label == "HED fine-tuned"
+                    and example is None
+                    and prox is not None
+                ):
                     example = (prox, s)
     return example
 
 
 def table(rows):
-    lines = ["| geometry | method | phase IoU | edge F | position error (nm) | proxigram RMSE (at.%) | phases found | s / dataset |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| geometry | method | phase IoU | edge F | position error (nm) | proxigram RMSE (at.%) | phases found | s / dataset |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for geo in dict.fromkeys(r["geometry"] for r in rows):
         for label, _, _ in METHODS:
             rs = [r for r in rows if r["geometry"] == geo and r["method"] == label]
@@ -82,15 +95,19 @@ def table(rows):
 
             def m(k, rs=rs):
                 v = np.array([r[k] for r in rs], float)
-                return f"{np.nanmean(v):.3f}" + (f" (min {np.nanmin(v):.3f})" if k == "iou" else "")
+                return f"{np.nanmean(v):.3f}" + (
+                    f" (min {np.nanmin(v):.3f})" if k == "iou" else ""
+                )
 
             def mx(k, rs=rs):
                 v = np.array([r[k] for r in rs], float)
                 return f"{np.nanmean(v):.2f} (max {np.nanmax(v):.2f})"
 
             ph = ",".join(str(r["n_phases"]) for r in rs)
-            lines.append(f"| {geo} | {label} | {m('iou')} | {m('edge_f')} | {mx('position_nm')} | "
-                         f"{mx('rmse_at%')} | {ph} | {np.mean([r['seconds'] for r in rs]):.1f} |")
+            lines.append(
+                f"| {geo} | {label} | {m('iou')} | {m('edge_f')} | {mx('position_nm')} | "
+                f"{mx('rmse_at%')} | {ph} | {np.mean([r['seconds'] for r in rs]):.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -120,21 +137,33 @@ def real_dataset(out: Path):
         res = find_interfaces(vol, method, **({"weights": weights} if weights else {}))
         dt = time.perf_counter() - t0
         faces = interface_faces(res.labels, res.grid)
-        info = {"seconds": round(dt, 1), "message": res.message,
-                "phases": [(p["label"], p["n_atoms"], p["composition"]) for p in res.phases]}
+        info = {
+            "seconds": round(dt, 1),
+            "message": res.message,
+            "phases": [(p["label"], p["n_atoms"], p["composition"]) for p in res.phases],
+        }
         if res.found:
             z = faces[:, 2]
-            info["interface_z_nm"] = [round(float(np.median(z)), 2), round(float(np.percentile(z, 10)), 2),
-                                      round(float(np.percentile(z, 90)), 2)]
+            info["interface_z_nm"] = [
+                round(float(np.median(z)), 2),
+                round(float(np.percentile(z, 10)), 2),
+                round(float(np.percentile(z, 90)), 2),
+            ]
             oxide = max(res.phases, key=lambda p: p["composition"].get("Cr", 0))["label"]
-            prox = proxigram(res.labels, res.grid, atoms, phase=oxide, bin_nm=0.25, range_nm=(-6, 6))
+            prox = proxigram(
+                res.labels, res.grid, atoms, phase=oxide, bin_nm=0.25, range_nm=(-6, 6)
+            )
             ci = prox.elements.index("Cr")
             pct = prox.at_pct[:, ci]
             ok = prox.total > 100
             lo, hi = np.nanmin(pct[ok]), np.nanmax(pct[ok])
             half = lo + 0.5 * (hi - lo)
             d = prox.distance_nm[ok]
-            cross = float(np.interp(half, pct[ok], d)) if np.all(np.diff(pct[ok]) > -5) else float(d[np.nanargmin(np.abs(pct[ok] - half))])
+            cross = (
+                float(np.interp(half, pct[ok], d))
+                if np.all(np.diff(pct[ok]) > -5)
+                else float(d[np.nanargmin(np.abs(pct[ok] - half))])
+            )
             p = pct[ok]
             i10 = d[np.argmin(np.abs(p - (lo + 0.1 * (hi - lo))))]
             i90 = d[np.argmin(np.abs(p - (lo + 0.9 * (hi - lo))))]
@@ -148,16 +177,24 @@ def real_dataset(out: Path):
                 import matplotlib.pyplot as plt
 
                 fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=110)
-                prox.plot(ax, elements=["Si", "Cr", "O"],
-                          title="Si.pos (Cr oxide on Si): proxigram, HED fine-tuned")
+                prox.plot(
+                    ax,
+                    elements=["Si", "Cr", "O"],
+                    title="Si.pos (Cr oxide on Si): proxigram, HED fine-tuned",
+                )
                 ax.set_xlabel("distance to interface (nm), + inside the Cr oxide")
                 fig.tight_layout()
                 fig.savefig(IMAGES / "apt_interfaces_real_proxigram.png")
                 plt.close(fig)
         results[label] = info
         print(label, json.dumps(info), flush=True)
-    return {"n_ions": int(cloud.n_ions), "n_atoms": int(atoms.n), "grid_shape": list(vol.shape),
-            "load_voxelize_s": round(t_load, 1), "methods": results}
+    return {
+        "n_ions": int(cloud.n_ions),
+        "n_atoms": int(atoms.n),
+        "grid_shape": list(vol.shape),
+        "load_voxelize_s": round(t_load, 1),
+        "methods": results,
+    }
 
 
 def synthetic_plot(example):
@@ -196,8 +233,12 @@ def big_dataset():
     atoms = atoms_from_cloud(s.cloud, s.ranges)
     vol = volume_from_atoms(atoms, 1.0)
     t_vox = time.perf_counter() - t0
-    out = {"n_ions": int(s.cloud.n_ions), "grid": list(vol.shape), "synthesize_s": round(t_syn, 1),
-           "atoms_voxelize_s": round(t_vox, 1)}
+    out = {
+        "n_ions": int(s.cloud.n_ions),
+        "grid": list(vol.shape),
+        "synthesize_s": round(t_syn, 1),
+        "atoms_voxelize_s": round(t_vox, 1),
+    }
     for label, method, weights in METHODS:
         if label == "HED pretrained (BSDS500)":
             continue
@@ -246,8 +287,11 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     IMAGES.mkdir(parents=True, exist_ok=True)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-              "torch_threads": torch.get_num_threads()}
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     rows: list[dict] = []
     example = accuracy(args.seeds, args.geometries, rows)
     report["accuracy"] = rows

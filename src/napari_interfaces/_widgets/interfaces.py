@@ -265,10 +265,15 @@ class InterfacesWidget(QWidget):
             if ename in self.viewer.layers:
                 self.viewer.layers[ename].data = res.edge_prob
             else:
-                self.viewer.add_image(res.edge_prob, name=ename, colormap="gray",
-                                      blending="additive", **kw)
-        meta = {"grid": res.grid.to_dict(), "apt_source": out["path"], "method": res.method,
-                "phases": res.phases}
+                self.viewer.add_image(
+                    res.edge_prob, name=ename, colormap="gray", blending="additive", **kw
+                )
+        meta = {
+            "grid": res.grid.to_dict(),
+            "apt_source": out["path"],
+            "method": res.method,
+            "phases": res.phases,
+        }
         self.datasets[name] = {"atoms": out["atoms"], "volume": out["volume"], "path": out["path"]}
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
@@ -347,7 +352,9 @@ class InterfacesWidget(QWidget):
             self.status.setText("recompute profiles first")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save proxigram", "proxigram.csv", "CSV (*.csv)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save proxigram", "proxigram.csv", "CSV (*.csv)"
+            )
             if not path:
                 return None
         out = self.profile.to_csv(path)
@@ -369,10 +376,12 @@ class InterfacesWidget(QWidget):
             return None
         src = layer.metadata.get("apt_source")
         out = Path(path) if path else saved_labels_path(src)
-        write_volume_tiff(out, np.asarray(layer.data).astype(np.uint16),
-                          Grid.from_dict(layer.metadata["grid"]),
-                          {"apt_source": src, "method": layer.metadata.get("method"),
-                           "corrected": True})
+        write_volume_tiff(
+            out,
+            np.asarray(layer.data).astype(np.uint16),
+            Grid.from_dict(layer.metadata["grid"]),
+            {"apt_source": src, "method": layer.metadata.get("method"), "corrected": True},
+        )
         self.status.setText(f"saved {out}")
         return out
 
@@ -391,8 +400,9 @@ class InterfacesWidget(QWidget):
             return None
         vol = read_volume_tiff(p)
         name = f"{Path(src).stem} phases"
-        atoms, volume = load_dataset(src, self.ranges.text().strip() or None,
-                                     float(vol.grid.spacing[0]))
+        atoms, volume = load_dataset(
+            src, self.ranges.text().strip() or None, float(vol.grid.spacing[0])
+        )
         self.datasets[name] = {"atoms": atoms, "volume": volume, "path": src}
         meta = {"grid": vol.grid.to_dict(), "apt_source": src, "method": "saved"}
         data = np.asarray(vol.data).astype(np.int32)
@@ -400,8 +410,9 @@ class InterfacesWidget(QWidget):
             self.viewer.layers[name].data = data
             self.viewer.layers[name].metadata.update(meta)
         else:
-            self.viewer.add_labels(data, name=name, opacity=0.5, metadata=meta,
-                                   **vol.grid.layer_kwargs())
+            self.viewer.add_labels(
+                data, name=name, opacity=0.5, metadata=meta, **vol.grid.layer_kwargs()
+            )
         self._refresh_layers()
         self.labels_combo.setCurrentIndex(self.labels_combo.findText(name))
         self.status.setText(f"reloaded {p}")

@@ -46,8 +46,12 @@ def write_outputs(out: Path, result, prox, extra: dict[str, Any] | None = None) 
 
     out.mkdir(parents=True, exist_ok=True)
     g = result.grid
-    write_volume_tiff(out / "phases.tif", result.labels.astype("uint16"), g,
-                      {"phases": result.phases, "method": result.method})
+    write_volume_tiff(
+        out / "phases.tif",
+        result.labels.astype("uint16"),
+        g,
+        {"phases": result.phases, "method": result.method},
+    )
     if prox is not None:
         prox.to_csv(out / "proxigram.csv")
     shape = list(result.labels.shape)
@@ -109,7 +113,10 @@ def segment_file(
         "n_atoms": int(atoms.n),
         "elements": atoms.elements,
         "axes": axis,
-        "seconds": {"read_voxelize": round(t_read, 2), "total": round(time.perf_counter() - t0, 2)},
+        "seconds": {
+            "read_voxelize": round(t_read, 2),
+            "total": round(time.perf_counter() - t0, 2),
+        },
     }
     summary = write_outputs(out, res, prox, extra)
     summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
@@ -156,14 +163,25 @@ def run_batch(
         workers = max(1, min(int(workers), cores))
         threads = max(1, min(int(threads), cores // workers))
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=threads, processes=True,
-            dashboard_address=":0", silence_logs=40,
+            n_workers=workers,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=40,
         )
         client = Client(cluster)
     try:
         futures = client.map(
-            segment_file, files, out_dir=str(out_dir), ranges=ranges, method=method, axis=axis,
-            voxel=voxel, weights=weights, torch_threads=threads, pure=False,
+            segment_file,
+            files,
+            out_dir=str(out_dir),
+            ranges=ranges,
+            method=method,
+            axis=axis,
+            voxel=voxel,
+            weights=weights,
+            torch_threads=threads,
+            pure=False,
         )
         progress.start(len(futures), f"segmenting {len(files)} file(s)")
         results: dict[str, dict] = {}

@@ -84,7 +84,18 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
         (al.astype(np.float32), {"name": "Al at.% (demo)", "colormap": "magma", **kw}, "image")
     ]
     if res.edge_prob is not None:
-        layers.append((res.edge_prob, {"name": "edge probability", "colormap": "gray",
-                                       "blending": "additive", "visible": False, **kw}, "image"))
+        layers.append(
+            (
+                res.edge_prob,
+                {
+                    "name": "edge probability",
+                    "colormap": "gray",
+                    "blending": "additive",
+                    "visible": False,
+                    **kw,
+                },
+                "image",
+            )
+        )
     layers.append((res.labels, {"name": f"phases ({method})", "opacity": 0.5, **kw}, "labels"))
     return layers

@@ -166,7 +166,9 @@ def merge_by_composition(
         pb = nb / np.maximum(Nb, 1.0)[:, None]
         diff = np.abs(pa[None] - pb)
         p = (na[None] + nb) / np.maximum(Na + Nb, 1.0)[:, None]
-        se = np.sqrt(np.maximum(p * (1 - p), 1e-12) * (1 / max(Na, 1.0) + 1 / np.maximum(Nb, 1.0))[:, None])
+        se = np.sqrt(
+            np.maximum(p * (1 - p), 1e-12) * (1 / max(Na, 1.0) + 1 / np.maximum(Nb, 1.0))[:, None]
+        )
         z = (diff / (se * inflate)).max(axis=1)
         d = diff.max(axis=1)
         score = np.where((d >= min_contrast) & (z >= z_min), np.inf, d)
@@ -311,7 +313,9 @@ def clean_islands(labels: np.ndarray, min_voxels: int = 8) -> np.ndarray:
             drop |= small[comp]
     if drop.any():
         keep = np.where(drop, 0, out)
-        idx = ndimage.distance_transform_edt(keep == 0, return_distances=False, return_indices=True)
+        idx = ndimage.distance_transform_edt(
+            keep == 0, return_distances=False, return_indices=True
+        )
         filled = keep[tuple(idx)]
         out = np.where(drop, filled, out)
     return out

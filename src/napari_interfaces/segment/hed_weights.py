@@ -110,7 +110,9 @@ def convert_h5(path: str | Path, expected_sha256: str | None = BSDS500_SHA256) -
         )
 
     def conv(w: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1)))
+        return torch.from_numpy(
+            np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1))
+        )
 
     state: dict[str, Any] = {}
     try:
@@ -121,7 +123,9 @@ def convert_h5(path: str | Path, expected_sha256: str | None = BSDS500_SHA256) -
                     g = f[_h5_key(b, c)]
                     idx = offset + 2 * c
                     state[f"blocks.{b}.{idx}.weight"] = conv(g["0"][()])
-                    state[f"blocks.{b}.{idx}.bias"] = torch.from_numpy(np.asarray(g["1"][()], np.float32))
+                    state[f"blocks.{b}.{idx}.bias"] = torch.from_numpy(
+                        np.asarray(g["1"][()], np.float32)
+                    )
             for s in range(5):
                 g = f[f"dsn{s + 1}/vars"]
                 state[f"side.{s}.weight"] = conv(g["0"][()])
@@ -130,7 +134,9 @@ def convert_h5(path: str | Path, expected_sha256: str | None = BSDS500_SHA256) -
             state["fuse.weight"] = conv(g["0"][()])
             state["fuse.bias"] = torch.from_numpy(np.asarray(g["1"][()], np.float32))
     except (OSError, KeyError) as exc:
-        raise WeightsError(f"{path}: not a readable HED weights file ({exc}). {HOW_TO_GET}") from exc
+        raise WeightsError(
+            f"{path}: not a readable HED weights file ({exc}). {HOW_TO_GET}"
+        ) from exc
     return state
 
 
@@ -160,8 +166,12 @@ def bsds500_state_dict(use_cache: bool = True) -> dict[str, Any]:
 def finetuned_state_dict() -> dict[str, Any]:
     """The shipped fine-tuned APT weights (fp16 on disk), as float32."""
     if FINETUNED_SHA256 is None:
-        raise WeightsError("no fine-tuned HED weights are shipped with this version; use 'bsds500'")
-    path = find_weights(FINETUNED_FILE, "Reinstall napari-interfaces or run scripts/finetune_hed.py.")
+        raise WeightsError(
+            "no fine-tuned HED weights are shipped with this version; use 'bsds500'"
+        )
+    path = find_weights(
+        FINETUNED_FILE, "Reinstall napari-interfaces or run scripts/finetune_hed.py."
+    )
     state = load_torch_state(path, FINETUNED_SHA256)
     return {k: v.float() for k, v in state.items()}
 
