@@ -103,8 +103,15 @@ def finetune_curve(model, counts=(0, 1, 2, 4, 8), n_test: int = 12, epochs: int 
             m = model
         else:
             pairs = [read_sample(tune_db, i)[:2] for i in range(k)]
-            m, _ = finetune(model, pairs, pixel_size=0.2, epochs=epochs, freeze_encoder=True,
-                            crop=192, out=WORK / f"shift_ft_{k}.pt")
+            m, _ = finetune(
+                model,
+                pairs,
+                pixel_size=0.2,
+                epochs=epochs,
+                freeze_encoder=True,
+                crop=192,
+                out=WORK / f"shift_ft_{k}.pt",
+            )
         s = evaluate_store(m, test_db)
         rows.append((k, s["f1"], s["iou"]))
         print(f"  fine-tuned on {k}: F1 {s['f1']:.3f}", file=sys.stderr, flush=True)
