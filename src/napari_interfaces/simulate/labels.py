@@ -59,13 +59,15 @@ def exit_wave_labels(
             )
         votes += np.angle(w) > threshold
     mask = votes * 2 > waves.shape[0]
-    if closing > 0:
+    if closing > 0 and mask.any():
+        # closing by a disk of radius `closing` via two Euclidean distance
+        # transforms (fast for large radii); wrap-padded (periodic cell)
         dx, dy = sampling
-        ry, rx = int(np.ceil(closing / dy)), int(np.ceil(closing / dx))
-        yy, xx = np.mgrid[-ry : ry + 1, -rx : rx + 1]
-        disk = (xx * dx) ** 2 + (yy * dy) ** 2 <= closing**2
+        ry, rx = int(np.ceil(closing / dy)) + 1, int(np.ceil(closing / dx)) + 1
         padded = np.pad(mask, ((ry, ry), (rx, rx)), mode="wrap")
-        mask = ndimage.binary_closing(padded, structure=disk)[ry:-ry, rx:-rx]
+        dilated = ndimage.distance_transform_edt(~padded, sampling=(dy, dx)) <= closing
+        closed = ndimage.distance_transform_edt(dilated, sampling=(dy, dx)) > closing
+        mask = closed[ry:-ry, rx:-rx] | mask
     return ndimage.binary_fill_holes(mask).astype(np.uint8)
 
 
