@@ -5,8 +5,9 @@ fine-tunes: :func:`finetune` trains the model a few epochs on the corrected
 ``(image, labels)`` pairs — random crops with dihedral augmentation, the
 encoder optionally frozen (its batch-norm statistics kept) — and saves the
 result as a **new** model version next to the user's models, with its
-lineage (base model and its checksum, the data, the settings). The base
-model is never modified.
+lineage (base model and its checksum, the data, the settings). Batch-norm
+layers keep the base model's statistics (a handful of crops of one image
+would otherwise replace them). The base model is never modified.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def finetune(
         seed=seed,
         threads=threads,
         freeze_encoder=freeze_encoder,
+        freeze_batchnorm=True,
     )
     net = copy.deepcopy(base.net)
     result = fit(net, train_set, None, cfg, n_classes, progress=progress)

@@ -123,6 +123,9 @@ class TrainConfig:
         Use only the first ``max_samples`` done samples.
     freeze_encoder : bool
         Train only the decoder (fine-tuning).
+    freeze_batchnorm : bool
+        Keep every batch-norm layer in eval mode (running statistics of the
+        base model; fine-tuning on few images).
     ce_weight, dice_weight : float
         Loss weights.
     """
@@ -144,6 +147,7 @@ class TrainConfig:
     augment: bool = True
     max_samples: int | None = None
     freeze_encoder: bool = False
+    freeze_batchnorm: bool = False
     ce_weight: float = 1.0
     dice_weight: float = 1.0
 
@@ -422,6 +426,10 @@ def fit(
         net.train()
         if cfg.freeze_encoder:
             net.encoder.eval()  # keep batch-norm statistics of the base model
+        if cfg.freeze_batchnorm:
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         total = 0.0
         for x, y in train_loader:
             x, y = x.to(device), y.to(device)
