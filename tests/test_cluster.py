@@ -32,7 +32,7 @@ def ari(a, b):
 
 # ------------------------------------------------------------------ images
 def test_prepare_images_channels_and_16bit(tmp_path):
-    a = (np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) * 7)
+    a = np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) * 7
     tifffile.imwrite(tmp_path / "a.tif", a)
     rgb = np.repeat((np.arange(64 * 80) % 251).astype(np.uint8).reshape(64, 80, 1), 3, 2)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb)
@@ -140,7 +140,9 @@ def test_resnet50_from_local_state_dict(tmp_path):
     path = tmp_path / "r50.pt"
     torch.save({f"module.{k}": v for k, v in state.items() if not k.startswith("fc.")}, path)
     img = np.random.default_rng(0).random((32, 96), dtype=np.float32)
-    res = segment_by_communities(img, chip=32, stride=32, features="resnet50", weights=str(path), k=2)
+    res = segment_by_communities(
+        img, chip=32, stride=32, features="resnet50", weights=str(path), k=2
+    )
     assert res.features.shape == (3, 2048)
     assert np.all(np.isfinite(res.features)) and res.features.std() > 0
     assert res.settings["features"]["sha256"] == sha256(path)
@@ -222,7 +224,12 @@ def test_merge_order_match():
     feats = np.array([[0.0], [0.1], [5.0], [5.2], [10.0]])
     lab = np.array([0, 1, 2, 3, 4])
     assert merge_to(lab, feats, 3).tolist() == [0, 0, 1, 1, 2]
-    assert order_labels(np.array([7, 7, 3, 5]), np.array([0.9, 0.8, 0.1, 0.5])).tolist() == [3, 3, 1, 2]
+    assert order_labels(np.array([7, 7, 3, 5]), np.array([0.9, 0.8, 0.1, 0.5])).tolist() == [
+        3,
+        3,
+        1,
+        2,
+    ]
     ref = np.array([1, 1, 2, 2, 3])
     assert match_labels(np.array([2, 2, 3, 3, 1]), ref).tolist() == [1, 1, 2, 2, 3]
 
@@ -261,7 +268,9 @@ def test_pipeline_texture_mosaic_stable_ids():
     img, truth = texture_mosaic((384, 384), n_classes=4, seed=1)
     r1 = segment_by_communities(img, chip=32, stride=16, merge_to=4, seed=0, refine=True)
     assert ari(truth, r1.labels) >= 0.85
-    r2 = segment_by_communities(img, chip=32, stride=16, merge_to=4, seed=5, reference_labels=r1.labels)
+    r2 = segment_by_communities(
+        img, chip=32, stride=16, merge_to=4, seed=5, reference_labels=r1.labels
+    )
     # another seed, IDs matched to the first run: the same colours where they agree
     assert np.mean(r1.labels == r2.labels) >= 0.9
 
@@ -319,8 +328,21 @@ def test_cli_cluster_json(tmp_path, capsys):
     img, _ = texture_mosaic((256, 256), n_classes=3, seed=3)
     tifffile.imwrite(tmp_path / "m.tif", (img * 255).astype(np.uint8))
     out = tmp_path / "lab.tif"
-    rc = main(["cluster", str(tmp_path / "m.tif"), "--chip", "32", "--stride", "16", "--merge-to", "3",
-               "--out", str(out), "--json"])
+    rc = main(
+        [
+            "cluster",
+            str(tmp_path / "m.tif"),
+            "--chip",
+            "32",
+            "--stride",
+            "16",
+            "--merge-to",
+            "3",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["n_communities"] == 3 and len(doc["communities"]) == 3
@@ -351,8 +373,14 @@ def test_nasa_superalloy_against_mask(shared_data):
 
     d = shared_data / "micrographs"
     mask = read_mask_rgba(d / "nasa_Super1_test_annot_spot2_0d_0_mask.tif")
-    res = segment_by_communities(d / "nasa_Super1_test_spot2_0d_0.tif", chip=32, stride=8,
-                                 features="fft", merge_to=2, refine=True)
+    res = segment_by_communities(
+        d / "nasa_Super1_test_spot2_0d_0.tif",
+        chip=32,
+        stride=8,
+        features="fft",
+        merge_to=2,
+        refine=True,
+    )
     gamma = (mask > 0).astype(int) + 1  # gamma-prime (secondary + tertiary) vs matrix
     score = max(np.mean(res.labels == gamma), np.mean(res.labels == 3 - gamma))
     assert score >= 0.75  # pixel accuracy; 0.778 when pinned

@@ -339,7 +339,7 @@ class AptExplorer(QWidget):
         edges, counts = result["spectrum"]
         plot_spectrum(self.ax, edges, counts, ranges)
         self.ax.set_title(f"{name}: {cloud.n_ions:,} ions", fontsize="small")
-        self.canvas.draw_idle()
+        self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
         d = vox.delocalization_nm
         self.status.setText(
             f"{cloud.n_ions:,} ions; grid {vox.shape} (z, y, x) of {vox.grid.spacing[0]:g} nm"

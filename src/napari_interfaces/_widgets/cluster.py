@@ -1,4 +1,4 @@
-""""Chip communities" dock: unsupervised segmentation by chip similarity graphs.
+"""The "Chip communities" dock: unsupervised segmentation by chip similarity graphs.
 
 Pick one or more co-registered Image layers (channels), set the chip grid,
 features and graph settings, press *Run*: the engine
@@ -88,9 +88,17 @@ class ChipCommunitiesWidget(QWidget):
         self.refine = QCheckBox("refine boundaries")
         self.keep_ids = QCheckBox("keep IDs of previous run")
         self.keep_ids.setChecked(True)
-        for name, w in (("chip (px)", self.chip), ("stride (px)", self.stride), ("features", self.features),
-                        ("weights", self.weights), ("k neighbours", self.k), ("resolution", self.resolution),
-                        ("merge to", self.merge), ("seed", self.seed), ("spatial weight", self.spatial)):
+        for name, w in (
+            ("chip (px)", self.chip),
+            ("stride (px)", self.stride),
+            ("features", self.features),
+            ("weights", self.weights),
+            ("k neighbours", self.k),
+            ("resolution", self.resolution),
+            ("merge to", self.merge),
+            ("seed", self.seed),
+            ("spatial weight", self.spatial),
+        ):
             form.addRow(name, w)
         lay.addLayout(form)
         row = QHBoxLayout()
@@ -160,10 +168,17 @@ class ChipCommunitiesWidget(QWidget):
 
     def settings(self) -> dict:
         return dict(
-            chip=self.chip.value(), stride=self.stride.value(), features=self.features.currentText(),
-            k=self.k.value(), resolution=self.resolution.value(), merge_to=self.merge.value() or None,
-            seed=self.seed.value(), weights=self.weights.text().strip() or None, clahe=self.clahe.isChecked(),
-            spatial_weight=self.spatial.value(), refine=self.refine.isChecked(),
+            chip=self.chip.value(),
+            stride=self.stride.value(),
+            features=self.features.currentText(),
+            k=self.k.value(),
+            resolution=self.resolution.value(),
+            merge_to=self.merge.value() or None,
+            seed=self.seed.value(),
+            weights=self.weights.text().strip() or None,
+            clahe=self.clahe.isChecked(),
+            spatial_weight=self.spatial.value(),
+            refine=self.refine.isChecked(),
         )
 
     # ---------------------------------------------------------------- run
@@ -182,8 +197,16 @@ class ChipCommunitiesWidget(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("running…")
-        self.job = run_job(segment_by_communities, images, on_done=self._done, on_error=self._error,
-                           on_cancel=self._cancelled, description="chip communities", sync=sync, **kw)
+        self.job = run_job(
+            segment_by_communities,
+            images,
+            on_done=self._done,
+            on_error=self._error,
+            on_cancel=self._cancelled,
+            description="chip communities",
+            sync=sync,
+            **kw,
+        )
         return self.job
 
     def cancel(self):
@@ -228,8 +251,12 @@ class ChipCommunitiesWidget(QWidget):
     def _fill_table(self, rows):
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            vals = [str(r["id"]), f"{r['area_fraction']:.3f}", str(r["chips"]),
-                    ", ".join(f"{v:.3f}" for v in r["mean_intensity"])]
+            vals = [
+                str(r["id"]),
+                f"{r['area_fraction']:.3f}",
+                str(r["chips"]),
+                ", ".join(f"{v:.3f}" for v in r["mean_intensity"]),
+            ]
             for j, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
 
@@ -251,7 +278,9 @@ class ChipCommunitiesWidget(QWidget):
             for col, c in enumerate(chips):
                 a = np.clip(c * 255, 0, 255).astype(np.uint8)
                 a = np.ascontiguousarray(a)
-                qimg = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8).copy()
+                qimg = QImage(
+                    a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8
+                ).copy()
                 pm = QPixmap.fromImage(qimg).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio)
                 lbl = QLabel()
                 lbl.setPixmap(pm)
@@ -278,11 +307,18 @@ class ChipCommunitiesWidget(QWidget):
             self.result.labels = labels
             self._show_labels(labels)
             self.save_button.setEnabled(True)
-            self.status.setText(f"relabelled with a classifier fitted on {model.extra.get('n_train_chips')} chips "
-                                f"({len(model.classes)} classes)")
+            self.status.setText(
+                f"relabelled with a classifier fitted on {model.extra.get('n_train_chips')} chips "
+                f"({len(model.classes)} classes)"
+            )
 
-        self.job = run_job(_learn, on_done=_done, on_error=self._error, description="learn from corrections",
-                           sync=sync)
+        self.job = run_job(
+            _learn,
+            on_done=_done,
+            on_error=self._error,
+            description="learn from corrections",
+            sync=sync,
+        )
         return self.job
 
     def save_model(self, path: str | None = None):
@@ -290,7 +326,9 @@ class ChipCommunitiesWidget(QWidget):
             self.status.setText("Learn from corrections first.")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save corrections model", "cluster_model.json", "JSON (*.json)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save corrections model", "cluster_model.json", "JSON (*.json)"
+            )
             if not path:
                 return None
         js, npz = self.model.save(path)

@@ -345,7 +345,7 @@ class InterfacesWidget(QWidget):
             self.cylinder.plot(ax2, title="cylinder profile")
             ax2.set_xlabel("distance along the line (nm)")
         self.figure.tight_layout()
-        self.canvas.draw_idle()
+        self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
 
     def export_csv(self, path: str | None = None) -> Path | None:
         if self.profile is None:

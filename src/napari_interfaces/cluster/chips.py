@@ -84,7 +84,9 @@ def _starts(n: int, chip: int, stride: int, border: str) -> np.ndarray:
     return s.astype(np.int64)
 
 
-def make_grid(shape: tuple[int, ...], chip: int = 64, stride: int | None = None, border: str = "shift") -> ChipGrid:
+def make_grid(
+    shape: tuple[int, ...], chip: int = 64, stride: int | None = None, border: str = "shift"
+) -> ChipGrid:
     """The chip grid for an image of ``shape`` (``(H, W)`` or ``(H, W, C)``).
 
     Raises
@@ -105,11 +107,22 @@ def make_grid(shape: tuple[int, ...], chip: int = 64, stride: int | None = None,
         raise ValueError(f"border must be 'shift' or 'drop', got {border!r}")
     h, w = int(shape[0]), int(shape[1])
     if h < chip or w < chip:
-        raise ValueError(f"the image ({h}x{w} pixels) is smaller than one chip ({chip}x{chip}); use a smaller --chip")
-    return ChipGrid((h, w), chip, stride, _starts(h, chip, stride, border), _starts(w, chip, stride, border), border)
+        raise ValueError(
+            f"the image ({h}x{w} pixels) is smaller than one chip ({chip}x{chip}); use a smaller --chip"
+        )
+    return ChipGrid(
+        (h, w),
+        chip,
+        stride,
+        _starts(h, chip, stride, border),
+        _starts(w, chip, stride, border),
+        border,
+    )
 
 
-def extract_chips(image: np.ndarray, grid: ChipGrid, index: np.ndarray | slice | None = None) -> np.ndarray:
+def extract_chips(
+    image: np.ndarray, grid: ChipGrid, index: np.ndarray | slice | None = None
+) -> np.ndarray:
     """Copy chips out of ``image`` as ``(N, chip, chip, C)`` float32.
 
     ``index`` selects chips (row-major numbering); all by default.
@@ -131,7 +144,9 @@ def iter_chip_batches(image: np.ndarray, grid: ChipGrid, batch: int = 4096):
         yield s, extract_chips(image, grid, slice(s, min(n, s + batch)))
 
 
-def apply_clahe(image: np.ndarray, kernel_size: int | None = None, clip_limit: float = 0.01) -> np.ndarray:
+def apply_clahe(
+    image: np.ndarray, kernel_size: int | None = None, clip_limit: float = 0.01
+) -> np.ndarray:
     """Contrast-limited adaptive histogram equalization of every channel.
 
     Input is float in about ``[0, 1]`` (as from
@@ -145,5 +160,7 @@ def apply_clahe(image: np.ndarray, kernel_size: int | None = None, clip_limit: f
         img = img[..., None]
     out = np.empty_like(img)
     for c in range(img.shape[-1]):
-        out[..., c] = equalize_adapthist(np.clip(img[..., c], 0, 1), kernel_size=kernel_size, clip_limit=clip_limit)
+        out[..., c] = equalize_adapthist(
+            np.clip(img[..., c], 0, 1), kernel_size=kernel_size, clip_limit=clip_limit
+        )
     return out[..., 0] if squeeze else out

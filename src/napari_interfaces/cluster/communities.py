@@ -25,7 +25,16 @@ import random
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["louvain", "detect_communities", "modularity", "merge_to", "order_labels", "match_labels", "match_mapping", "METHODS"]
+__all__ = [
+    "louvain",
+    "detect_communities",
+    "modularity",
+    "merge_to",
+    "order_labels",
+    "match_labels",
+    "match_mapping",
+    "METHODS",
+]
 
 METHODS = ("louvain", "networkx", "leiden")
 
@@ -104,7 +113,9 @@ def _numba_kernel():
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def one_level(indptr, indices, data, k, order, resolution, tol, max_passes):  # pragma: no cover
+    def one_level(
+        indptr, indices, data, k, order, resolution, tol, max_passes
+    ):  # pragma: no cover
         n = k.shape[0]
         m2 = 0.0
         for i in range(n):
@@ -158,7 +169,13 @@ def _numba_kernel():
     return one_level
 
 
-def _one_level(a: sp.csr_matrix, resolution: float, rng: random.Random, tol: float = 1e-7, max_passes: int = 50):
+def _one_level(
+    a: sp.csr_matrix,
+    resolution: float,
+    rng: random.Random,
+    tol: float = 1e-7,
+    max_passes: int = 50,
+):
     """Local moving phase; returns (membership array, improved?).
 
     Uses a numba kernel when numba is importable (``NAPARI_INTERFACES_NO_NUMBA=1``
@@ -170,15 +187,25 @@ def _one_level(a: sp.csr_matrix, resolution: float, rng: random.Random, tol: flo
     rng.shuffle(order_list)
     order = np.asarray(order_list, np.int64)
     kernel = _numba_kernel() if n > 2000 else None  # small graphs: not worth importing numba
-    args = (a.indptr.astype(np.int64), a.indices.astype(np.int64), a.data.astype(np.float64), k, order,
-            float(resolution), float(tol), int(max_passes))
+    args = (
+        a.indptr.astype(np.int64),
+        a.indices.astype(np.int64),
+        a.data.astype(np.float64),
+        k,
+        order,
+        float(resolution),
+        float(tol),
+        int(max_passes),
+    )
     if kernel is not None:
         comm, improved = kernel(*args)
         return np.asarray(comm), bool(improved)
     return _one_level_py(*args)
 
 
-def louvain(adj: sp.spmatrix, resolution: float = 1.0, seed: int = 0, max_levels: int = 20) -> np.ndarray:
+def louvain(
+    adj: sp.spmatrix, resolution: float = 1.0, seed: int = 0, max_levels: int = 20
+) -> np.ndarray:
     """Louvain communities of a symmetric weighted graph.
 
     Parameters
@@ -208,14 +235,18 @@ def louvain(adj: sp.spmatrix, resolution: float = 1.0, seed: int = 0, max_levels
         nc = int(comm.max()) + 1
         if not improved or nc == a.shape[0]:
             break
-        p = sp.csr_matrix((np.ones(len(comm)), (np.arange(len(comm)), comm)), shape=(len(comm), nc))
+        p = sp.csr_matrix(
+            (np.ones(len(comm)), (np.arange(len(comm)), comm)), shape=(len(comm), nc)
+        )
         a = (p.T @ a @ p).tocsr()
         if nc == 1:
             break
     return membership
 
 
-def detect_communities(adj: sp.spmatrix, method: str = "louvain", resolution: float = 1.0, seed: int = 0) -> np.ndarray:
+def detect_communities(
+    adj: sp.spmatrix, method: str = "louvain", resolution: float = 1.0, seed: int = 0
+) -> np.ndarray:
     """Communities by name of method (see module docstring); ``(N,)`` ints from 0."""
     method = method.lower()
     if method == "louvain":
@@ -224,7 +255,9 @@ def detect_communities(adj: sp.spmatrix, method: str = "louvain", resolution: fl
         import networkx as nx
 
         g = nx.from_scipy_sparse_array(sp.csr_matrix(adj))
-        comms = nx.community.louvain_communities(g, weight="weight", resolution=resolution, seed=seed)
+        comms = nx.community.louvain_communities(
+            g, weight="weight", resolution=resolution, seed=seed
+        )
         lab = np.empty(adj.shape[0], np.int64)
         for c, members in enumerate(comms):
             lab[list(members)] = c
@@ -242,8 +275,11 @@ def detect_communities(adj: sp.spmatrix, method: str = "louvain", resolution: fl
         g = ig.Graph(n=adj.shape[0], edges=list(zip(a.row.tolist(), a.col.tolist())))
         g.es["weight"] = a.data.tolist()
         part = leidenalg.find_partition(
-            g, leidenalg.RBConfigurationVertexPartition, weights="weight",
-            resolution_parameter=resolution, seed=seed,
+            g,
+            leidenalg.RBConfigurationVertexPartition,
+            weights="weight",
+            resolution_parameter=resolution,
+            seed=seed,
         )
         return np.asarray(part.membership, np.int64)
     raise ValueError(f"unknown community method {method!r}; choose one of {', '.join(METHODS)}")
@@ -294,7 +330,9 @@ def order_labels(labels: np.ndarray, key: np.ndarray) -> np.ndarray:
     _, lab = np.unique(labels, return_inverse=True)
     kc = int(lab.max()) + 1
     size = np.bincount(lab, minlength=kc)
-    mean = np.bincount(lab, weights=np.asarray(key, np.float64), minlength=kc) / np.maximum(size, 1)
+    mean = np.bincount(lab, weights=np.asarray(key, np.float64), minlength=kc) / np.maximum(
+        size, 1
+    )
     order = np.lexsort((-size, np.round(mean, 9)))
     rank = np.empty(kc, np.int64)
     rank[order] = np.arange(kc)

@@ -38,7 +38,13 @@ from .features import get_extractor
 from .images import prepare_images
 from .paint import chip_labels_from_image, paint_labels
 
-__all__ = ["CorrectionModel", "fit_corrections", "learn_from_corrections", "apply_model", "apply_to_folder"]
+__all__ = [
+    "CorrectionModel",
+    "fit_corrections",
+    "learn_from_corrections",
+    "apply_model",
+    "apply_to_folder",
+]
 
 FORMAT = "napari-interfaces/cluster-corrections"
 VERSION = 1
@@ -108,7 +114,9 @@ class CorrectionModel:
         js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
         for p in (js, npz):
             if not p.is_file():
-                raise FileNotFoundError(f"{p}: missing (a corrections model is a .json + .npz pair)")
+                raise FileNotFoundError(
+                    f"{p}: missing (a corrections model is a .json + .npz pair)"
+                )
         try:
             meta = json.loads(js.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -116,20 +124,35 @@ class CorrectionModel:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{js}: not a napari-interfaces cluster corrections model")
         with np.load(npz, allow_pickle=False) as z:
-            arrays = {k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")}
+            arrays = {
+                k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
+            }
         classes = np.asarray(meta["classes"], np.int64)
         nf = int(meta["n_features"])
         if arrays["mean"].shape != (nf,) or arrays["coef"].shape[-1] != nf:
             raise ValueError(f"{npz}: arrays do not match {js.name} ({nf} features)")
         return cls(
-            extractor=meta["extractor"], chip=int(meta["chip"]), stride=int(meta["stride"]),
-            classes=classes, border=meta.get("border", "shift"), clahe=bool(meta.get("clahe", False)),
-            extra=meta.get("extra", {}), **arrays,
+            extractor=meta["extractor"],
+            chip=int(meta["chip"]),
+            stride=int(meta["stride"]),
+            classes=classes,
+            border=meta.get("border", "shift"),
+            clahe=bool(meta.get("clahe", False)),
+            extra=meta.get("extra", {}),
+            **arrays,
         )
 
 
-def fit_corrections(features: np.ndarray, chip_labels: np.ndarray, extractor: dict, chip: int, stride: int,
-                    border: str = "shift", clahe: bool = False, C: float = 1.0) -> CorrectionModel:
+def fit_corrections(
+    features: np.ndarray,
+    chip_labels: np.ndarray,
+    extractor: dict,
+    chip: int,
+    stride: int,
+    border: str = "shift",
+    clahe: bool = False,
+    C: float = 1.0,
+) -> CorrectionModel:
     """Fit the classifier on chips with a label > 0.
 
     Raises
@@ -144,32 +167,56 @@ def fit_corrections(features: np.ndarray, chip_labels: np.ndarray, extractor: di
     use = y > 0
     classes = np.unique(y[use])
     if len(classes) < 2:
-        raise ValueError("the corrected labels hold fewer than two communities; paint at least two")
+        raise ValueError(
+            "the corrected labels hold fewer than two communities; paint at least two"
+        )
     mean = x[use].mean(0)
     scale = x[use].std(0)
     scale[scale < 1e-9] = 1.0
     clf = LogisticRegression(C=C, max_iter=2000)
     clf.fit((x[use] - mean) / scale, y[use])
-    return CorrectionModel(dict(extractor), int(chip), int(stride), clf.classes_.astype(np.int64), mean, scale,
-                           clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64), border, bool(clahe),
-                           {"n_train_chips": int(use.sum())})
+    return CorrectionModel(
+        dict(extractor),
+        int(chip),
+        int(stride),
+        clf.classes_.astype(np.int64),
+        mean,
+        scale,
+        clf.coef_.astype(np.float64),
+        clf.intercept_.astype(np.float64),
+        border,
+        bool(clahe),
+        {"n_train_chips": int(use.sum())},
+    )
 
 
-def learn_from_corrections(result, corrected_labels: np.ndarray, C: float = 1.0, refine: bool = False):
+def learn_from_corrections(
+    result, corrected_labels: np.ndarray, C: float = 1.0, refine: bool = False
+):
     """Fit on a :class:`~.pipeline.ClusterResult` and its user-corrected Labels; relabel all chips.
 
     Returns ``(model, labels (H, W), chip_labels (N,))``.
     """
     chip_lab = chip_labels_from_image(np.asarray(corrected_labels), result.grid)
     s = result.settings
-    model = fit_corrections(result.features, chip_lab, s["features"], result.grid.chip, result.grid.stride,
-                            result.grid.border, s.get("clahe", False), C=C)
+    model = fit_corrections(
+        result.features,
+        chip_lab,
+        s["features"],
+        result.grid.chip,
+        result.grid.stride,
+        result.grid.border,
+        s.get("clahe", False),
+        C=C,
+    )
     new = model.predict(result.features)
     labels = paint_labels(new, result.grid, image=result.image, refine=refine)
     return model, labels, new
 
 
-def apply_model(model: CorrectionModel, images, progress: Progress | None = None, weights: str | None = None):
+def apply_model(
+    model: CorrectionModel, images, progress: Progress | None = None, weights: str | None = None
+):
     """Label new image(s) with a fitted model; returns ``(labels, chip_labels)``."""
     from ..core.weights import verify
 
@@ -187,8 +234,10 @@ def apply_model(model: CorrectionModel, images, progress: Progress | None = None
         verify(extractor.weights, expected)
     feats = extractor(img, grid, progress)
     if feats.shape[1] != model.mean.shape[0]:
-        raise ValueError(f"the model expects {model.mean.shape[0]} features per chip, the images give {feats.shape[1]} "
-                         "(different number of channels?)")
+        raise ValueError(
+            f"the model expects {model.mean.shape[0]} features per chip, the images give {feats.shape[1]} "
+            "(different number of channels?)"
+        )
     chip_labels = model.predict(feats)
     return paint_labels(chip_labels, grid), chip_labels
 
@@ -196,8 +245,12 @@ def apply_model(model: CorrectionModel, images, progress: Progress | None = None
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 
-def apply_to_folder(model: CorrectionModel | str | Path, folder: str | Path, out_folder: str | Path,
-                    progress: Progress | None = None) -> list[Path]:
+def apply_to_folder(
+    model: CorrectionModel | str | Path,
+    folder: str | Path,
+    out_folder: str | Path,
+    progress: Progress | None = None,
+) -> list[Path]:
     """Label every image in ``folder``; writes ``<stem>_labels.tif`` into ``out_folder``."""
     import tifffile
 

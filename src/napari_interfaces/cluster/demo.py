@@ -56,7 +56,14 @@ def save_figure(path, image, labels, truth=None, title: str = "") -> None:
     axes[0].imshow(img, cmap="gray")
     axes[0].set_title("image")
     axes[1].imshow(img, cmap="gray")
-    axes[1].imshow(np.ma.masked_equal(labels, 0), cmap="tab10", vmin=1, vmax=10, alpha=0.45, interpolation="nearest")
+    axes[1].imshow(
+        np.ma.masked_equal(labels, 0),
+        cmap="tab10",
+        vmin=1,
+        vmax=10,
+        alpha=0.45,
+        interpolation="nearest",
+    )
     axes[1].set_title(title or "chip communities")
     if truth is not None:
         axes[2].imshow(truth, cmap="tab10", vmin=1, vmax=10, interpolation="nearest")
@@ -77,8 +84,16 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     image, truth = order_disorder_micrograph((768, 768), n_regions=10, seed=0)
-    res = segment_by_communities(image, chip=64, stride=32, features="fft", merge_to=3, seed=0,
-                                 refine=True, progress=progress)
+    res = segment_by_communities(
+        image,
+        chip=64,
+        stride=32,
+        features="fft",
+        merge_to=3,
+        seed=0,
+        refine=True,
+        progress=progress,
+    )
     sc = scores(res.labels, truth)
     tifffile.imwrite(out / "image.tif", image)
     tifffile.imwrite(out / "truth.tif", truth.astype(np.uint16))
@@ -87,13 +102,22 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list:
         w = csv.writer(fh)
         w.writerow(["id", "area_fraction", "chips", "mean_intensity", "representative_chip"])
         for row in res.table:
-            w.writerow([row["id"], row["area_fraction"], row["chips"], row["mean_intensity"][0], row["representative_chip"]])
+            w.writerow(
+                [
+                    row["id"],
+                    row["area_fraction"],
+                    row["chips"],
+                    row["mean_intensity"][0],
+                    row["representative_chip"],
+                ]
+            )
     summary = res.summary()
     summary["scores_vs_truth"] = sc
     summary["truth_classes"] = CLASS_NAMES
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    save_figure(out / "cluster.png", image, res.labels, truth,
-                title=f"communities (ARI {sc['ari']:.2f})")
+    save_figure(
+        out / "cluster.png", image, res.labels, truth, title=f"communities (ARI {sc['ari']:.2f})"
+    )
     return [
         (image, {"name": "order/disorder micrograph", "colormap": "gray"}, "image"),
         (truth, {"name": "truth (crystalline/damaged/amorphous)", "visible": False}, "labels"),

@@ -51,7 +51,7 @@ __all__ = [
 RESNET_HOW_TO = (
     "The resnet50 extractor needs a local weights file in torchvision's ResNet-50 layout "
     "(nothing is downloaded). Get one on a machine with internet access, e.g. ImageNet: "
-    "`python -c \"import torch, torchvision; torch.save(torchvision.models.resnet50("
+    '`python -c "import torch, torchvision; torch.save(torchvision.models.resnet50('
     "weights='IMAGENET1K_V2').state_dict(), 'resnet50_imagenet.pt')\"`, or a MicroNet "
     "encoder from nasa/pretrained-microscopy-models (resnet50 'micronet' weights), then "
     "pass it with --weights FILE (or weights=... / the dock's Weights field), or put it in "
@@ -68,12 +68,16 @@ class Extractor:
         """JSON-serializable settings that rebuild this extractor (with ``name``)."""
         return {"name": self.name}
 
-    def __call__(self, image: np.ndarray, grid: ChipGrid, progress: Progress | None = None) -> np.ndarray:
+    def __call__(
+        self, image: np.ndarray, grid: ChipGrid, progress: Progress | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
 
 # --------------------------------------------------------------------- fft
-def _fft_bins(chip: int, n_radial: int, n_angular: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fft_bins(
+    chip: int, n_radial: int, n_angular: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fy = np.fft.fftfreq(chip) * chip
     fx = np.fft.rfftfreq(chip) * chip
     yy, xx = np.meshgrid(fy, fx, indexing="ij")
@@ -108,7 +112,9 @@ class FFTExtractor(Extractor):
 
     name = "fft"
 
-    def __init__(self, n_radial: int = 16, n_angular: int = 8, batch: int = 512, workers: int = 2) -> None:
+    def __init__(
+        self, n_radial: int = 16, n_angular: int = 8, batch: int = 512, workers: int = 2
+    ) -> None:
         self.n_radial = int(n_radial)
         self.n_angular = int(n_angular)
         self.batch = int(batch)
@@ -135,7 +141,9 @@ class FFTExtractor(Extractor):
         for start in range(0, n, self.batch):
             stop = min(n, start + self.batch)
             b = stop - start
-            chips = np.moveaxis(extract_chips(img, grid, slice(start, stop)), -1, 1)  # (B, C, s, s)
+            chips = np.moveaxis(
+                extract_chips(img, grid, slice(start, stop)), -1, 1
+            )  # (B, C, s, s)
             mean = chips.sum((2, 3), dtype=np.float32) / area
             x = chips - mean[..., None, None]
             std = np.sqrt(np.einsum("bcij,bcij->bc", x, x) / area)
@@ -147,7 +155,11 @@ class FFTExtractor(Extractor):
             q = p @ bins
             feats = np.empty((b * c, per), np.float32)
             np.log10(q[:, :nr] + 1e-8, out=feats[:, :nr])
-            np.divide(q[:, nr : nr + na], np.maximum(q[:, nr + na : nr + na + 1], 1e-12), out=feats[:, nr : nr + na])
+            np.divide(
+                q[:, nr : nr + na],
+                np.maximum(q[:, nr + na : nr + na + 1], 1e-12),
+                out=feats[:, nr : nr + na],
+            )
             feats[:, nr + na] = mean.ravel()
             feats[:, nr + na + 1] = std.ravel()
             out[start:stop] = feats.reshape(b, c * per)
@@ -156,7 +168,9 @@ class FFTExtractor(Extractor):
 
 
 # -------------------------------------------------------------- filterbank
-def _box_stats(resp: np.ndarray, ys: np.ndarray, xs: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+def _box_stats(
+    resp: np.ndarray, ys: np.ndarray, xs: np.ndarray, s: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-chip mean and std of a 2-D response (chips of side ``s`` at ``ys x xs``)."""
     area = float(s * s)
     w = resp.shape[1]
@@ -271,14 +285,22 @@ class ResNet50Extractor(Extractor):
 
     name = "resnet50"
 
-    def __init__(self, weights: str | Path | None = None, input_size: int | None = None, batch: int = 64, device: str | None = None) -> None:
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        input_size: int | None = None,
+        batch: int = 64,
+        device: str | None = None,
+    ) -> None:
         from ..core.weights import WeightsError, find_weights
 
         if weights is None or str(weights) == "":
             try:
                 path = find_weights("resnet50.pt")
             except WeightsError:
-                raise FileNotFoundError("no ResNet-50 weights file given. " + RESNET_HOW_TO) from None
+                raise FileNotFoundError(
+                    "no ResNet-50 weights file given. " + RESNET_HOW_TO
+                ) from None
         else:
             try:
                 path = find_weights(str(weights))
@@ -293,7 +315,12 @@ class ResNet50Extractor(Extractor):
 
     def settings(self) -> dict:
         self._load()
-        return {"name": self.name, "weights": str(self.weights), "sha256": self.sha256, "input_size": self.input_size}
+        return {
+            "name": self.name,
+            "weights": str(self.weights),
+            "sha256": self.sha256,
+            "input_size": self.input_size,
+        }
 
     def _load(self):
         if self._model is not None:
@@ -310,8 +337,15 @@ class ResNet50Extractor(Extractor):
         own = model.state_dict()
         missing = [k for k in own if k not in state and not k.startswith("fc.")]
         unexpected = [k for k in state if k not in own]
-        shape_bad = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape) and not k.startswith("fc.")]
+        shape_bad = [
+            k
+            for k in state
+            if k in own
+            and tuple(state[k].shape) != tuple(own[k].shape)
+            and not k.startswith("fc.")
+        ]
         if missing or unexpected or shape_bad:
+
             def _few(keys):
                 return ", ".join(keys[:4]) + (" ..." if len(keys) > 4 else "")
 
@@ -325,7 +359,11 @@ class ResNet50Extractor(Extractor):
             raise WeightsError(
                 f"{self.weights}: not a torchvision ResNet-50 state dict: " + "; ".join(parts)
             )
-        state = {k: v for k, v in state.items() if not k.startswith("fc.") or tuple(v.shape) == tuple(own[k].shape)}
+        state = {
+            k: v
+            for k, v in state.items()
+            if not k.startswith("fc.") or tuple(v.shape) == tuple(own[k].shape)
+        }
         model.load_state_dict(state, strict=False)
         model.eval()
         self._device = _torch_device(self.device)
@@ -357,7 +395,9 @@ class ResNet50Extractor(Extractor):
                 elif x.shape[1] > 3:
                     x = x[:, :3]
                 if self.input_size and self.input_size != x.shape[-1]:
-                    x = torch.nn.functional.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False)
+                    x = torch.nn.functional.interpolate(
+                        x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False
+                    )
                 x = (x - mean) / std
                 out[start:stop] = model.embed(x).float().cpu().numpy()
                 progress.advance(stop - start)
@@ -378,11 +418,17 @@ class LearnedExtractor(Extractor):
 
     name = "learned"
 
-    def __init__(self, weights: str | Path | None = None, batch: int = 1024, device: str | None = None) -> None:
+    def __init__(
+        self, weights: str | Path | None = None, batch: int = 1024, device: str | None = None
+    ) -> None:
         from ..core.weights import find_weights
 
-        self.weights = Path(find_weights(str(weights) if weights else LEARNED_FILE,
-                                         "Train one with scripts/train_learned_encoder.py."))
+        self.weights = Path(
+            find_weights(
+                str(weights) if weights else LEARNED_FILE,
+                "Train one with scripts/train_learned_encoder.py.",
+            )
+        )
         self.batch = int(batch)
         self.device = device
         self._model = None
@@ -406,7 +452,9 @@ class LearnedExtractor(Extractor):
         state = load_torch_state(self.weights)
         meta_path = self.weights.with_suffix(".json")
         self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        model = ChipEncoder(dim=int(self.meta.get("dim", 32)), width=int(self.meta.get("width", 16)))
+        model = ChipEncoder(
+            dim=int(self.meta.get("dim", 32)), width=int(self.meta.get("width", 16))
+        )
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
@@ -437,7 +485,9 @@ class LearnedExtractor(Extractor):
                 std = x.std((2, 3), keepdim=True)
                 x = (x - mean) / (std + 1e-3)
                 if x.shape[-1] != size:
-                    x = torch.nn.functional.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
+                    x = torch.nn.functional.interpolate(
+                        x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear"
+                    )
                 e = model(x.to(self._device)).float().cpu()
                 feats = torch.cat([e, mean.view(-1, 1), std.view(-1, 1)], 1).numpy()
                 out[start:stop] = feats.reshape(b, c * (dim + 2))

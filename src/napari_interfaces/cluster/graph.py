@@ -105,10 +105,15 @@ def knn_graph(
     return a
 
 
-def spatial_edges(grid: ChipGrid, x: np.ndarray, weight: float = 0.5, min_weight: float = 1e-3) -> sp.csr_matrix:
+def spatial_edges(
+    grid: ChipGrid, x: np.ndarray, weight: float = 0.5, min_weight: float = 1e-3
+) -> sp.csr_matrix:
     """Edges between 4-adjacent chips, weighted by ``weight * cosine`` (rows of ``x`` unit)."""
     idx = np.arange(grid.n_chips).reshape(grid.rows, grid.cols)
-    pairs = [np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1), np.stack([idx[:-1].ravel(), idx[1:].ravel()], 1)]
+    pairs = [
+        np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1),
+        np.stack([idx[:-1].ravel(), idx[1:].ravel()], 1),
+    ]
     p = np.concatenate(pairs)
     cos = np.einsum("ij,ij->i", x[p[:, 0]], x[p[:, 1]])
     w = weight * np.clip(cos, min_weight, 1.0)

@@ -94,7 +94,9 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ w
 
 
-def normalize(image: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5), name: str = "image") -> np.ndarray:
+def normalize(
+    image: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5), name: str = "image"
+) -> np.ndarray:
     """Scale one channel to about ``[0, 1]`` by robust percentiles, as ``float32``.
 
     Raises
@@ -154,7 +156,11 @@ def prepare_images(
     names: list[str] = []
     for i, item in enumerate(items):
         name = str(item) if isinstance(item, (str, Path)) else f"image {i}"
-        arr = load_image(item, as_gray=as_gray) if isinstance(item, (str, Path)) else np.asarray(item)
+        arr = (
+            load_image(item, as_gray=as_gray)
+            if isinstance(item, (str, Path))
+            else np.asarray(item)
+        )
         if arr.ndim == 2:
             planes = [arr]
         elif arr.ndim == 3 and arr.shape[-1] <= 4:
@@ -163,7 +169,9 @@ def prepare_images(
             else:
                 planes = [arr[..., c] for c in range(arr.shape[-1])]
         else:
-            raise ValueError(f"{name}: expected a 2-D image or (H, W, C<=4), got shape {arr.shape}")
+            raise ValueError(
+                f"{name}: expected a 2-D image or (H, W, C<=4), got shape {arr.shape}"
+            )
         for p in planes:
             channels.append(p)
             names.append(name)

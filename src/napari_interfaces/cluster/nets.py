@@ -20,7 +20,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -105,7 +107,7 @@ def adapt_resnet_state(state: dict) -> dict:
     for k, v in state.items():
         for p in _PREFIXES:
             if k.startswith(p):
-                k = k[len(p):]
+                k = k[len(p) :]
                 break
         out[k] = v
     return out
@@ -127,7 +129,9 @@ class ChipEncoder(nn.Module):
         blocks = []
         for i in range(4):
             blocks += [
-                nn.Conv2d(chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1, bias=False),
+                nn.Conv2d(
+                    chans[i], chans[i + 1], 3, stride=2 if i < 3 else 1, padding=1, bias=False
+                ),
                 nn.BatchNorm2d(chans[i + 1]),
                 nn.ReLU(inplace=True),
             ]

@@ -25,14 +25,25 @@ import numpy as np
 
 from .chips import ChipGrid
 
-__all__ = ["cell_votes", "paint_labels", "community_table", "chip_labels_from_image", "example_chips"]
+__all__ = [
+    "cell_votes",
+    "paint_labels",
+    "community_table",
+    "chip_labels_from_image",
+    "example_chips",
+]
 
 
 def _breaks(n: int, starts: np.ndarray, chip: int) -> np.ndarray:
     return np.unique(np.concatenate([[0, n], starts, starts + chip]))
 
 
-def cell_votes(chip_labels: np.ndarray, grid: ChipGrid, n_labels: int | None = None, weights: np.ndarray | None = None):
+def cell_votes(
+    chip_labels: np.ndarray,
+    grid: ChipGrid,
+    n_labels: int | None = None,
+    weights: np.ndarray | None = None,
+):
     """Votes per cell: ``(votes (K+1, ny, nx), y_breaks, x_breaks)``; label 0 gets none."""
     lab = np.asarray(chip_labels, np.int64)
     if lab.shape != (grid.n_chips,):
@@ -159,7 +170,9 @@ def chip_labels_from_image(labels: np.ndarray, grid: ChipGrid) -> np.ndarray:
     return out
 
 
-def example_chips(prepared: np.ndarray, chip_labels: np.ndarray, n: int = 6) -> dict[int, list[int]]:
+def example_chips(
+    prepared: np.ndarray, chip_labels: np.ndarray, n: int = 6
+) -> dict[int, list[int]]:
     """Per community, the ``n`` chips closest to its mean feature (representative first)."""
     out = {}
     for lab in np.unique(chip_labels):
@@ -194,8 +207,13 @@ def community_table(
     step = max(1, int(np.sqrt(lab.size / 1_000_000)))
     sl = labels[::step, ::step].ravel()
     cnt = np.bincount(sl, minlength=k + 1)
-    means = np.stack([np.bincount(sl, weights=img[::step, ::step, c].ravel(), minlength=k + 1)
-                      for c in range(img.shape[-1])], 1)
+    means = np.stack(
+        [
+            np.bincount(sl, weights=img[::step, ::step, c].ravel(), minlength=k + 1)
+            for c in range(img.shape[-1])
+        ],
+        1,
+    )
     means = means / np.maximum(cnt, 1)[:, None]
     ex = example_chips(prepared, chip_labels, n_examples) if prepared is not None else {}
     rows = []

@@ -212,8 +212,18 @@ def segment_by_communities(
         "refine": bool(refine),
         "channels": int(img.shape[-1]),
     }
-    return ClusterResult(labels.astype(np.int32), chip_labels, grid, img, feats, prepared, table, timings, settings, n_detected)
-
+    return ClusterResult(
+        labels.astype(np.int32),
+        chip_labels,
+        grid,
+        img,
+        feats,
+        prepared,
+        table,
+        timings,
+        settings,
+        n_detected,
+    )
 
 
 def feats_intensity(img: np.ndarray, grid: ChipGrid) -> np.ndarray:

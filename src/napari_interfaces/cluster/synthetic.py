@@ -27,14 +27,21 @@ __all__ = ["voronoi_regions", "order_disorder_micrograph", "texture_mosaic", "CL
 CLASS_NAMES = {1: "crystalline", 2: "damaged", 3: "amorphous"}
 
 
-def voronoi_regions(shape: tuple[int, int], n_regions: int, n_classes: int, seed: int = 0) -> np.ndarray:
+def voronoi_regions(
+    shape: tuple[int, int], n_regions: int, n_classes: int, seed: int = 0
+) -> np.ndarray:
     """Voronoi cells of random seeds, each given a class ``1..n_classes`` (all used)."""
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(seed)
     h, w = shape
     pts = rng.random((n_regions, 2)) * [h, w]
-    cls = np.concatenate([np.arange(1, n_classes + 1), rng.integers(1, n_classes + 1, max(0, n_regions - n_classes))])
+    cls = np.concatenate(
+        [
+            np.arange(1, n_classes + 1),
+            rng.integers(1, n_classes + 1, max(0, n_regions - n_classes)),
+        ]
+    )
     cls = cls[:n_regions]
     rng.shuffle(cls)
     # label a coarse grid then upsample: fast for big images
