@@ -170,7 +170,12 @@ def _parse_aberrations(items) -> dict:
     return out
 
 
-def _save(path: str, array) -> None:
+def _save(path: str, array, pixel_size: float | None = None) -> None:
+    """Write .npy, or a TIFF whose ImageJ metadata carry the pixel size in Å.
+
+    The pixel size lets ``napari-interfaces segment`` and the micrograph
+    reader rescale to a model's training pixel size without a user value.
+    """
     import numpy as np
 
     p = Path(path)
@@ -180,7 +185,25 @@ def _save(path: str, array) -> None:
     elif p.suffix.lower() in (".tif", ".tiff"):
         import tifffile
 
-        tifffile.imwrite(p, array)
+        data = np.asarray(array)
+        if np.iscomplexobj(data) or data.ndim > 3:
+            tifffile.imwrite(p, data)  # exit waves: plain TIFF
+        else:
+            kw = {}
+            if pixel_size:
+                kw = {
+                    "resolution": (1.0 / pixel_size, 1.0 / pixel_size),
+                    "metadata": {"unit": "angstrom"},
+                }
+            if data.dtype.kind == "f":
+                data = data.astype(np.float32)
+            elif data.dtype.kind in "iub" and data.dtype != np.uint8:
+                if data.min(initial=0) >= 0 and data.max(initial=0) < 65536:
+                    data = data.astype(np.uint16)  # labels: ImageJ has no 32-bit integers
+                else:
+                    tifffile.imwrite(p, data)
+                    return
+            tifffile.imwrite(p, data, imagej=True, **kw)
     else:
         raise ValueError(f"{path}: use a .npy or .tif file")
 
@@ -242,7 +265,8 @@ def _run_image(args: argparse.Namespace) -> int:
         pixel_size=args.pixel_size,
         rng=args.seed,
     )
-    _save(args.out, img)
+    dx_out = float(sim.last_sampling[0])
+    _save(args.out, img, pixel_size=dx_out)
     timings = {"read": t_read, **ew.timings}
     if args.exit_wave:
         _save(args.exit_wave, ew.waves[0] if ew.waves.shape[0] == 1 else ew.waves)
@@ -252,7 +276,7 @@ def _run_image(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         _, inst = make_labels(sim, args.label_method, progress=progress)
         inst = _resize_nearest(inst, img.shape)
-        _save(args.labels, inst.astype(np.int32))
+        _save(args.labels, inst.astype(np.int32), pixel_size=dx_out)
         timings["labels"] = time.perf_counter() - t1
     ny, nx = img.shape
     dx, dy = sim.last_sampling
