@@ -17,7 +17,8 @@ def test_simulated_tiff_carries_pixel_size_to_micrograph_reader(tmp_path):
         "Au4", positions=[(8, 8, 5), (12, 8, 5), (8, 12, 5), (12, 12, 5)], cell=(20, 20, 10)
     )
     atoms.pbc = (True, True, False)
-    atoms.new_array("particle_id", np.ones(len(atoms), dtype=int))  # as 'simulate structure' writes
+    # a particle_id array, as "simulate structure" writes
+    atoms.new_array("particle_id", np.ones(len(atoms), dtype=int))
     write(tmp_path / "tiny.xyz", atoms, format="extxyz")
     rc = cli.main(
         [
