@@ -61,8 +61,8 @@ def test_info_without_opencl(capsys, monkeypatch):
     assert "OpenCL: no OpenCL platform found (test)" in capsys.readouterr().out
 
 
-def test_user_errors_are_one_line(capsys):
-    assert cli.main(["demo", "--only", "nonsense", "--out", "/tmp/never"]) == 2
+def test_user_errors_are_one_line(capsys, tmp_path):
+    assert cli.main(["demo", "--only", "nonsense", "--out", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("napari-interfaces: error: unknown demo pipeline")
     assert err.count("\n") == 1

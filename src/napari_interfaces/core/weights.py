@@ -60,8 +60,10 @@ def find_weights(name: str, how_to_get: str = "") -> Path:
     )
 
 
-def verify(path: str | Path, expected_sha256: str | None) -> str:
+def verify(path: str | Path, expected_sha256: str | None, how_to_get: str = "") -> str:
     """Check a file's SHA-256; returns the digest.
+
+    ``how_to_get`` is appended to the error message (as in :func:`find_weights`).
 
     Raises
     ------
@@ -72,7 +74,7 @@ def verify(path: str | Path, expected_sha256: str | None) -> str:
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise WeightsError(
             f"{path}: checksum mismatch (sha256 {digest}, expected {expected_sha256}); "
-            "the file is corrupt or not the expected weights"
+            f"the file is corrupt or not the expected weights. {how_to_get}".strip()
         )
     return digest
 

