@@ -25,6 +25,16 @@ def test_amorphous_carbon_density_min_distance_and_speed():
     assert c.positions[:, 2].min() >= 0 and c.positions[:, 2].max() <= 20
 
 
+def test_amorphous_carbon_python_fallback_gives_the_same_atoms(monkeypatch):
+    """The numba kernel and the pure-Python RSA accept the same candidates."""
+    compiled = S.amorphous_carbon((12.0, 10.0), 8.0, rng=3)
+    monkeypatch.setitem(S._RSA, "kernel", S._rsa_fill)
+    python = S.amorphous_carbon((12.0, 10.0), 8.0, rng=3)
+    np.testing.assert_array_equal(compiled.positions, python.positions)
+    with pytest.raises(ValueError, match="too large"):
+        S.amorphous_carbon((10.0, 10.0), 5.0, density=2.0, min_distance=2.5)
+
+
 def test_fcc_stacking_builder_is_fcc_and_twin_is_mirror():
     pos = S._fcc111_stack("Au", 4.08, 9.0, [0, 1, 2] * 4)
     u = (pos - pos[0]) / 4.08 * 2
@@ -111,6 +121,27 @@ def test_exit_wave_labels_of_a_particle():
     area = mask.sum() * 0.15**2
     assert 0.6 * np.pi * 15**2 < area < 1.3 * np.pi * 15**2
     assert set(np.unique(inst)) == {0, 1}
+
+
+def test_windowed_particle_exit_wave_gives_the_full_grid_labels():
+    """The particle-only multislice in a window around the particle (the default)
+    labels exactly the pixels the full-grid simulation labels."""
+    from napari_interfaces.simulate.hrtem import HRTEMSimulator, make_labels
+
+    sc = S.build_scene(
+        extent=(40, 36), substrate_thickness=10, particle_diameter=14, shape="cuboctahedron", rng=2
+    )
+    masks, waves = [], []
+    for margin in (8.0, 0.0):
+        sim = HRTEMSimulator(sc.atoms, sc.particles, energy_kv=300, sampling=0.2, seed=1)
+        sim.label_margin = margin
+        masks.append(make_labels(sim, "exit_wave")[0])
+        waves.append(sim.particle_exit_waves())
+    assert waves[0].timings["label_window"][0] < waves[0].shape[0]  # really windowed
+    assert "label_window" not in waves[1].timings
+    assert masks[1].sum() > 100
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert np.abs(waves[0].waves - waves[1].waves).max() < 0.05
 
 
 def test_detector_noise_mtf_resample_crop():
