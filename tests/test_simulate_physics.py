@@ -199,6 +199,48 @@ def _opencl_available():
     return bool(list_devices()[0])
 
 
+def test_torch_backend_matches_numpy_with_frozen_phonons():
+    """torch (MKL FFTs on the CPU) gives NumPy's exit waves to float32 precision."""
+    from napari_interfaces.simulate.structures import nanoparticle
+
+    p = nanoparticle("Au", "sphere", 10, orientation=(1, 1, 0), rng=0)
+    atoms = _atoms(p.numbers, p.positions + (6.4, 6.4, 6), [12.8, 12.8, 12])
+    a = simulate_exit_waves(atoms, 300, 0.1, device="numpy", frozen_phonons=2, rng=4)
+    b = simulate_exit_waves(atoms, 300, 0.1, device="torch", frozen_phonons=2, rng=4)
+    assert b.backend == "torch" and a.backend == "numpy"
+    assert isinstance(b.waves, np.ndarray) and b.waves.dtype == np.complex64
+    assert np.abs(a.waves - b.waves).max() / np.abs(a.waves).max() < 2e-5
+    # the phase of the Au columns is ~1 rad: the comparison is not trivially 1 == 1
+    assert np.angle(a.waves).max() > 0.5
+
+
+def test_device_names(monkeypatch):
+    r = backends.resolve_device
+    assert r("cpu") == "torch" and r("torch:cpu") == "torch" and r("NumPy") == "numpy"
+    assert r("cuda") == "cuda:0" and r("torch:cuda:1") == "cuda:1" and r("opencl") == "opencl:0"
+    for bad in ("cuda:x", "cudaa", "opencl:-1", "tpu"):
+        with pytest.raises(ValueError, match="bad device"):
+            r(bad)
+    monkeypatch.setattr(backends, "_torch_importable", lambda: False)
+    assert r("cpu") == "numpy"
+
+
+def test_torch_fft_self_test_failure_falls_back(monkeypatch):
+    monkeypatch.setattr(backends.TorchBackend, "fft_self_test", lambda self, n=128: 1.0)
+    with pytest.warns(UserWarning, match="self-test failed"):
+        b = backends.get_backend("torch")
+    assert b.name == "numpy"
+
+
+def test_cuda_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        backends.get_backend("cuda")
+
+
 @pytest.mark.skipif(not _opencl_available(), reason="no OpenCL device")
 def test_opencl_matches_numpy():
     from napari_interfaces.simulate.structures import nanoparticle

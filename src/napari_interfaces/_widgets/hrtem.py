@@ -153,7 +153,14 @@ class HRTEMWidget(QWidget):
         self.phonons = QSpinBox()
         self.phonons.setRange(1, 50)
         self.device = QComboBox()
-        self.device.addItems(["numpy", "auto"])
+        self.device.addItems(["cpu", "numpy", "auto"])
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                self.device.addItems([f"cuda:{i}" for i in range(torch.cuda.device_count())])
+        except Exception:  # noqa: BLE001
+            pass
         try:
             from ..core.opencl import list_devices
 

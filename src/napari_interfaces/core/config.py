@@ -10,8 +10,9 @@ conventions (platformdirs) and can be moved with
 Keys
 ----
 device : str
-    Compute device for the multislice engine: ``auto``, ``numpy`` or
-    ``opencl:N`` (N-th OpenCL device as listed by ``napari-interfaces info``).
+    Compute device for the multislice engine: ``auto``, ``cpu`` (torch on
+    the CPU, else NumPy), ``numpy``, ``torch``, ``cuda[:N]`` or ``opencl:N``
+    (N-th OpenCL device as listed by ``napari-interfaces info``).
 torch_device : str
     ``auto``, ``cpu`` or ``cuda[:N]`` for the neural networks.
 weights_dir : str

@@ -1,23 +1,32 @@
-"""Compute backends for the multislice engine: NumPy/SciPy and OpenCL.
+"""Compute backends for the multislice engine: NumPy/SciPy, torch and OpenCL.
 
 One chooser, :func:`get_backend`, picks the backend from ``device``:
 
 ``"numpy"``
     NumPy arrays, ``scipy.fft`` (pocketfft) with ``workers`` threads.
+``"torch"``
+    torch tensors on the CPU: the FFTs go through MKL in the x86 torch
+    wheels (about 1.5-3x faster than pocketfft for 256²-1024² complex64
+    grids on one core), elementwise steps in place. ``"cpu"`` means this
+    backend when torch imports (NumPy otherwise).
+``"cuda"``, ``"cuda:N"``
+    torch tensors on an NVIDIA GPU (cuFFT).
 ``"opencl:N"``
     pyopencl arrays on the N-th OpenCL device (``napari-interfaces info``);
     elementwise kernels (transmission, propagator) run on the device; FFTs
     run through pyvkfft when it is installed and passes the start-up
     self-test, otherwise on the host with scipy.fft (one-line notice).
 ``"auto"``
-    Times one multislice step on a small grid for NumPy and for every OpenCL
-    device and keeps the fastest (the result is cached per process). On CPUs
-    through PoCL NumPy usually wins; on GPUs OpenCL does.
+    Times one multislice step on a small grid for NumPy, torch (CPU and
+    CUDA when present) and every OpenCL device and keeps the fastest (the
+    result is cached per process and on disk). On CPUs through PoCL the host
+    backends win; on GPUs CUDA or OpenCL do.
 
 The device comes from the argument, else from the ``device`` config key
 (:mod:`napari_interfaces.core.config`), else ``"auto"``. When no OpenCL
-platform exists, or the FFT self-test fails, the NumPy backend is used and a
-one-line notice is emitted through :mod:`logging` and ``warnings``.
+platform exists, or the FFT self-test fails (every device backend checks its
+FFT against NumPy at start), the NumPy backend is used and a one-line notice
+is emitted through :mod:`logging` and ``warnings``.
 
 pyopencl caches compiled programs; the cache folder is set to
 ``<cache_dir>/pyopencl`` (:func:`napari_interfaces.core.config.cache_dir`).
@@ -32,7 +41,14 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Backend", "NumpyBackend", "OpenCLBackend", "get_backend", "resolve_device"]
+__all__ = [
+    "Backend",
+    "NumpyBackend",
+    "OpenCLBackend",
+    "TorchBackend",
+    "get_backend",
+    "resolve_device",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +72,8 @@ class Backend:
     """
 
     name = "base"
+    #: Whether real (float32) masks may multiply complex arrays directly.
+    real_masks = False
 
     # transfers
     def asarray(self, a):  # host -> backend
@@ -70,6 +88,22 @@ class Backend:
 
     def ifft2(self, a):
         raise NotImplementedError
+
+    # real FFTs of potentials (default: scipy on the host; results are host arrays)
+    def rfft2(self, a):
+        """rfft2 of a real float32 array (complex64)."""
+        import scipy.fft
+
+        return scipy.fft.rfft2(np.asarray(a, np.float32), workers=FFT_WORKERS)
+
+    def irfft2(self, a, shape: tuple[int, int]):
+        """Real inverse of :meth:`rfft2` (float32, ``shape``)."""
+        import scipy.fft
+
+        return scipy.fft.irfft2(a, s=shape, workers=FFT_WORKERS).astype(np.float32, copy=False)
+
+    def zeros_like(self, a):
+        return np.zeros_like(a)
 
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
@@ -98,6 +132,7 @@ class NumpyBackend(Backend):
     """NumPy arrays and ``scipy.fft`` (pocketfft) with ``workers`` threads."""
 
     name = "numpy"
+    real_masks = True
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or FFT_WORKERS
@@ -136,6 +171,106 @@ class NumpyBackend(Backend):
 
     def ones(self, shape):
         return np.ones(shape, np.complex64)
+
+
+class TorchBackend(Backend):
+    """torch tensors on the CPU (MKL FFTs) or a CUDA GPU (cuFFT).
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
+
+    Raises
+    ------
+    RuntimeError
+        When the FFT self-test against NumPy fails (the caller falls back).
+    """
+
+    real_masks = True
+
+    def __init__(self, device: str = "cpu") -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError("no CUDA device: torch.cuda.is_available() is False")
+            idx = self.device.index or 0
+            if idx >= torch.cuda.device_count():
+                raise ValueError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
+            self.device = torch.device("cuda", idx)
+            self.name = f"cuda:{idx}"
+        else:
+            self.name = "torch"
+        err = self.fft_self_test()
+        if not err < 1e-4:
+            raise RuntimeError(f"{self.name}: FFT self-test failed (relative error {err:.1e})")
+
+    def fft_self_test(self, n: int = 128) -> float:
+        """Max relative error of a forward + inverse FFT against NumPy."""
+        rng = np.random.default_rng(0)
+        a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+        ref = np.fft.fft2(a.astype(np.complex128))
+        got = self.to_host(self.fft2(self.asarray(a.copy())))
+        err = float(np.abs(got - ref).max() / np.abs(ref).max())
+        back = self.to_host(self.ifft2(self.asarray(got.astype(np.complex64))))
+        return max(err, float(np.abs(back - a).max() / np.abs(a).max()))
+
+    def asarray(self, a):
+        torch = self.torch
+        if isinstance(a, torch.Tensor):
+            return a.to(self.device)
+        a = np.asarray(a)
+        if a.dtype == np.complex128:
+            a = a.astype(np.complex64)
+        elif a.dtype == np.float64:
+            a = a.astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+
+    def to_host(self, a) -> np.ndarray:
+        if isinstance(a, self.torch.Tensor):
+            return a.detach().cpu().numpy()
+        return np.asarray(a)
+
+    # (out= the input tensor is ~4x slower on the CPU than a new tensor)
+    def fft2(self, a):
+        return self.torch.fft.fft2(a)
+
+    def ifft2(self, a):
+        return self.torch.fft.ifft2(a)
+
+    def rfft2(self, a):
+        return self.torch.fft.rfft2(self.asarray(a))
+
+    def irfft2(self, a, shape: tuple[int, int]):
+        return self.torch.fft.irfft2(a, s=tuple(shape))
+
+    def zeros_like(self, a):
+        return self.torch.zeros_like(a)
+
+    def transmission(self, v, sigma: float):
+        torch = self.torch
+        phase = self.asarray(v).to(torch.float32) * float(sigma)
+        t = torch.empty(phase.shape, dtype=torch.complex64, device=self.device)
+        parts = torch.view_as_real(t)
+        torch.cos(phase, out=parts[..., 0])
+        torch.sin(phase, out=parts[..., 1])
+        return t
+
+    def transmit(self, psi, v, sigma: float):
+        return psi.mul_(self.transmission(v, sigma))
+
+    def multiply(self, a, b):
+        return a.mul_(self.asarray(b))
+
+    def ones(self, shape):
+        return self.torch.ones(tuple(shape), dtype=self.torch.complex64, device=self.device)
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
 
 
 _KERNELS = r"""
@@ -299,8 +434,19 @@ class OpenCLBackend(Backend):
         self.queue.finish()
 
 
+def _torch_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def resolve_device(device: str | None = None) -> str:
-    """The device string to use: the argument, else config ``device``, else ``auto``."""
+    """The device string to use: the argument, else config ``device``, else ``auto``.
+
+    Canonical names: ``auto``, ``numpy``, ``torch`` (torch on the CPU),
+    ``cuda:N``, ``opencl:N``. ``cpu`` becomes ``torch`` when torch is
+    installed, else ``numpy``; ``cuda`` and ``torch:cuda`` become ``cuda:0``.
+    """
     if device is None or device == "":
         try:
             from ..core.config import get
@@ -309,14 +455,20 @@ def resolve_device(device: str | None = None) -> str:
         except Exception:  # noqa: BLE001
             device = "auto"
     device = str(device).strip().lower()
-    if device in ("auto", "numpy", "cpu"):
-        return "numpy" if device == "cpu" else device
-    if device.startswith("opencl"):
-        idx = device.split(":", 1)[1] if ":" in device else "0"
-        if not idx.isdigit():
-            raise ValueError(f"bad device {device!r}: use auto, numpy or opencl:N")
-        return f"opencl:{int(idx)}"
-    raise ValueError(f"bad device {device!r}: use auto, numpy or opencl:N")
+    usage = "use auto, cpu, numpy, torch, cuda[:N] or opencl:N"
+    if device in ("auto", "numpy", "torch", "torch:cpu"):
+        return "torch" if device == "torch:cpu" else device
+    if device == "cpu":
+        return "torch" if _torch_importable() else "numpy"
+    if device.startswith("torch:"):
+        device = device.split(":", 1)[1]
+    for prefix in ("cuda", "opencl"):
+        if device.startswith(prefix):
+            idx = device.split(":", 1)[1] if ":" in device else "0"
+            if device[len(prefix) :] not in ("", f":{idx}") or not idx.isdigit():
+                raise ValueError(f"bad device {device!r}: {usage}")
+            return f"{prefix}:{int(idx)}"
+    raise ValueError(f"bad device {device!r}: {usage}")
 
 
 def _opencl_or_fallback(index: int) -> Backend:
@@ -332,6 +484,16 @@ def _opencl_or_fallback(index: int) -> Backend:
         raise
     except Exception as exc:  # noqa: BLE001 - build failures, driver errors
         notice(f"OpenCL device opencl:{index} unusable ({exc}); using the NumPy backend")
+        return NumpyBackend()
+
+
+def _torch_or_fallback(device: str) -> Backend:
+    try:
+        return TorchBackend(device)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - import errors, failed self-test
+        notice(f"torch backend {device} unusable ({exc}); using the NumPy backend")
         return NumpyBackend()
 
 
@@ -355,7 +517,8 @@ def _time_step(backend: Backend, n: int = 256, repeat: int = 3) -> float:
 
 
 def get_backend(device: str | None = None) -> Backend:
-    """Backend for ``device`` (``auto``, ``numpy``, ``opencl:N``; see module doc).
+    """Backend for ``device`` (``auto``, ``cpu``, ``numpy``, ``torch``, ``cuda:N``,
+    ``opencl:N``; see the module doc).
 
     Backends are created once per process and reused (compiled kernels are
     kept). ``auto`` measures and picks the fastest (see :func:`auto_timings`)
@@ -367,6 +530,10 @@ def get_backend(device: str | None = None) -> Backend:
         return _BACKENDS[dev]
     if dev == "numpy":
         backend: Backend = NumpyBackend()
+    elif dev == "torch":
+        backend = _torch_or_fallback("cpu")
+    elif dev.startswith("cuda:"):
+        backend = _torch_or_fallback(dev)
     elif dev.startswith("opencl:"):
         backend = _opencl_or_fallback(int(dev.split(":")[1]))
     else:  # auto
@@ -397,6 +564,7 @@ def _choose_auto() -> Backend:
 
     devices, _ = list_devices()
     key = "|".join(f"{d.index}:{d.platform}:{d.name}" for d in devices) or "none"
+    key += "|torch:" + "+".join(_torch_devices())
     path = _auto_cache_file()
     if path is not None and path.is_file():
         try:
@@ -406,6 +574,8 @@ def _choose_auto() -> Backend:
                 choice = saved["choice"]
                 if choice == "numpy":
                     return NumpyBackend()
+                if choice == "torch" or choice.startswith("cuda:"):
+                    return TorchBackend("cpu" if choice == "torch" else choice)
                 return OpenCLBackend(int(choice.split(":")[1]))
         except Exception as exc:  # noqa: BLE001 - stale or broken cache: measure again
             log.info("auto-device cache ignored: %s", exc)
@@ -418,8 +588,23 @@ def _choose_auto() -> Backend:
     return best
 
 
+def _torch_devices() -> list[str]:
+    """torch devices ``auto`` considers: ``cpu`` and each CUDA GPU (none without torch)."""
+    if not _torch_importable():
+        return []
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu"] + [f"cuda:{i}" for i in range(n)]
+
+
 def _measure_auto(devices) -> Backend:
     candidates: list[Backend] = [NumpyBackend()]
+    for dev in _torch_devices():
+        try:
+            candidates.append(TorchBackend(dev))
+        except Exception as exc:  # noqa: BLE001
+            log.info("torch %s skipped: %s", dev, exc)
     for d in devices:
         try:
             candidates.append(OpenCLBackend(d.index))

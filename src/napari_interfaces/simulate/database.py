@@ -159,14 +159,15 @@ def multislice_sample(
     grouped one level deep, e.g. ``structure:``, ``microscope:``,
     ``detector:``); the field of view is ``crop × pixel_size`` and the image
     is resampled to ``output.pixel_size`` and cropped/padded to ``crop``.
-    ``device`` defaults to ``numpy`` (one process per core).
+    ``device`` defaults to ``cpu`` (torch's MKL FFTs, else NumPy; one
+    single-threaded process per core).
     """
     from .hrtem import simulate_sample
 
     kwargs = _flatten_groups(params)
     n = int(output["crop"])
     ps = float(output["pixel_size"])
-    kwargs.setdefault("device", "numpy")
+    kwargs.setdefault("device", "cpu")
     s = simulate_sample(rng, extent=(n * ps, n * ps), pixel_size=ps, **kwargs)
     image = _fit(np.asarray(s["image"], dtype=np.float32), n, mode="edge")
     labels = _fit(np.asarray(s["labels"], dtype=np.uint8), n, mode="edge")

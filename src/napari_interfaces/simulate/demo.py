@@ -89,7 +89,7 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
         energy_kv=p["energy_kv"],
         sampling=p["sampling"],
         slice_thickness=p["slice_thickness"],
-        device="numpy",
+        device="cpu",
     )
     optics = dict(
         defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],

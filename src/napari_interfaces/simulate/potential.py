@@ -278,41 +278,65 @@ class ProjectedPotential:
         """Indices of the atoms whose centres lie in slice ``i``."""
         return self._order[self._bounds[i] : self._bounds[i + 1]]
 
-    def slice_fourier(self, i: int, positions: np.ndarray | None = None) -> np.ndarray | None:
-        """rfft2 of slice ``i``'s potential, or ``None`` for an empty slice."""
-        import scipy.fft
+    def slice_fourier(
+        self, i: int, positions: np.ndarray | None = None, backend=None
+    ) -> np.ndarray | None:
+        """rfft2 of slice ``i``'s potential, or ``None`` for an empty slice.
 
-        from .backends import FFT_WORKERS
-
+        The atoms are deposited on the host; the FFTs and the form-factor
+        products run on ``backend`` (a :class:`.backends.Backend`; scipy on
+        the host when omitted), whose array type is returned.
+        """
         pos = self.positions if positions is None else positions
         sel = self.atoms_in_slice(i)
         if len(sel) == 0:
             return None
+        if backend is None:
+            from .backends import NumpyBackend
+
+            backend = NumpyBackend()
         g = self.grid
         dx, dy = g.sampling
         total = None
         nums = self.numbers[sel]
+        fn = deposit_bspline if self.deposit == "bspline" else deposit_bilinear
         for z in np.unique(nums):
             s = sel[nums == z]
-            fn = deposit_bspline if self.deposit == "bspline" else deposit_bilinear
             dep = fn(pos[s, 0] / dx, pos[s, 1] / dy, g.shape).astype(np.float32)
-            spec = scipy.fft.rfft2(dep, workers=FFT_WORKERS)
-            spec *= self.form_factor(int(z))
+            spec = backend.rfft2(dep)
+            spec *= self._device_factor(int(z), backend)
             total = spec if total is None else total + spec
         return total
 
-    def slice(self, i: int, positions: np.ndarray | None = None) -> np.ndarray | None:
-        """Projected potential (V*Å, float32, ``(ny, nx)``) of slice ``i``; None if empty."""
-        import scipy.fft
+    def _device_factor(self, z: int, backend):
+        """:meth:`form_factor` as an array of ``backend`` (cached per backend)."""
+        from .backends import TorchBackend
 
-        from .backends import FFT_WORKERS
+        f = self.form_factor(z)
+        if not isinstance(backend, TorchBackend):
+            return f
+        key = (backend.name, z)
+        cache = self.__dict__.setdefault("_device_factors", {})
+        if key not in cache:
+            cache[key] = backend.asarray(f)
+        return cache[key]
 
-        spec = self.slice_fourier(i, positions)
+    def slice(
+        self, i: int, positions: np.ndarray | None = None, backend=None
+    ) -> np.ndarray | None:
+        """Projected potential (V*Å, float32, ``(ny, nx)``) of slice ``i``; None if empty.
+
+        With a ``backend`` the result is that backend's array type (see
+        :meth:`slice_fourier`).
+        """
+        spec = self.slice_fourier(i, positions, backend)
         if spec is None:
             return None
-        return scipy.fft.irfft2(spec, s=self.grid.shape, workers=FFT_WORKERS).astype(
-            np.float32, copy=False
-        )
+        if backend is None:
+            from .backends import NumpyBackend
+
+            backend = NumpyBackend()
+        return backend.irfft2(spec, self.grid.shape)
 
     def slices(
         self, positions: np.ndarray | None = None
