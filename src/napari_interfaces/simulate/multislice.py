@@ -17,6 +17,7 @@ wave therefore has mean intensity <= 1 (equality in vacuum).
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,14 +27,22 @@ from .potential import Grid, ProjectedPotential
 __all__ = ["bandlimit_mask", "fresnel_propagator", "multislice"]
 
 
+@lru_cache(maxsize=16)
 def bandlimit_mask(grid: Grid, fraction: float = 2.0 / 3.0) -> np.ndarray:
-    """1 inside ``|k| <= fraction * k_Nyquist`` (smallest Nyquist), else 0; float32."""
+    """1 inside ``|k| <= fraction * k_Nyquist`` (smallest Nyquist), else 0; float32.
+
+    Cached per grid: treat the result as read-only.
+    """
     kmax = fraction * grid.nyquist
     return (grid.k2() <= kmax**2).astype(np.float32)
 
 
+@lru_cache(maxsize=32)
 def fresnel_propagator(grid: Grid, dz: float, energy_kv: float, bandlimit: bool = True):
-    """``exp(-i pi lambda dz k^2)`` (times the band limit), complex64 ``(ny, nx)``."""
+    """``exp(-i pi lambda dz k^2)`` (times the band limit), complex64 ``(ny, nx)``.
+
+    Cached per (grid, dz, energy): treat the result as read-only.
+    """
     lam = wavelength(energy_kv)
     p = np.exp(-1j * np.pi * lam * dz * grid.k2())
     if bandlimit:
@@ -83,13 +92,13 @@ def multislice(
     grid = potential.grid
     sigma = interaction_parameter(energy_kv)
     mask = bandlimit_mask(grid)  # float32
-    mask = backend.asarray(mask if backend.name == "numpy" else mask.astype(np.complex64))
+    mask = backend.asarray(mask if backend.real_masks else mask.astype(np.complex64))
     props: dict[float, object] = {}
 
     def prop(dz: float):
         key = round(dz, 9)
         if key not in props:
-            props[key] = backend.asarray(fresnel_propagator(grid, dz, energy_kv))
+            props[key] = backend.asarray(fresnel_propagator(grid, key, float(energy_kv)))
         return props[key]
 
     def fft_bl(a):
@@ -105,7 +114,7 @@ def multislice(
     dzs = potential.thicknesses
     for i in range(potential.num_slices):
         t0 = time.perf_counter()
-        v = potential.slice(i, positions)
+        v = potential.slice(i, positions, backend)
         t1 = time.perf_counter()
         t_pot += t1 - t0
         if v is None:
