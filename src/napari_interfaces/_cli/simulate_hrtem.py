@@ -73,7 +73,11 @@ def register(groups: dict) -> None:
     q.add_argument("--median", type=int, default=0, help="median filter size (px)")
     q.add_argument("--pixel-size", type=float, default=None, help="resample the image to this Å")
     q.add_argument("--frozen-phonons", type=int, default=1)
-    q.add_argument("--device", default=None, help="auto | cpu | numpy | torch | cuda[:N] | opencl:N (default: config)")
+    q.add_argument(
+        "--device",
+        default=None,
+        help="auto | cpu | numpy | torch | cuda[:N] | opencl:N (default: config)",
+    )
     q.add_argument("--exit-wave", default=None, metavar="WAVE.npy")
     q.add_argument("--labels", default=None, metavar="LABELS.tif",
                    help="per-particle instance labels (0 = background)")  # fmt: skip

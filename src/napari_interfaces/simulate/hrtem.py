@@ -190,7 +190,7 @@ class HRTEMSimulator:
         (dx, dy), (ny, nx) = full.sampling, full.shape
         lo = np.floor((positions[:, :2].min(0) - self.label_margin) / (dx, dy)).astype(int)
         hi = np.ceil((positions[:, :2].max(0) + self.label_margin) / (dx, dy)).astype(int)
-        size = [scipy.fft.next_fast_len(int(h - l)) for l, h in zip(lo, hi)]
+        size = [scipy.fft.next_fast_len(int(b - a)) for a, b in zip(lo, hi)]
         if size[0] >= nx or size[1] >= ny or self.label_margin <= 0:
             return simulate_exit_waves(self.particles, **kwargs)
         shifted = positions - np.array([lo[0] * dx, lo[1] * dy, 0.0])
