@@ -46,8 +46,10 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path):
     layer.data[z0 - 1 : z0 + 2] = ref
     layer.refresh()
     dock.ref_phase.setValue(ref)  # keep the reference phase fixed
-    after = dock.recompute_profiles()
-    assert after is not None
+    job = dock.recompute_profiles(sync=True)
+    assert job.state == "done", job.error
+    after = dock.profile
+    assert after is not None and after is not before
     # the painted slab moves atoms of the other phase to distances > 0
     assert not np.array_equal(after.counts, before.counts)
     assert after.counts[after.distance_nm > 0].sum() > before.counts[before.distance_nm > 0].sum()

@@ -84,6 +84,26 @@ def find_interfaces_job(
     return {"atoms": atoms, "volume": vol, "result": res, "path": path}
 
 
+def profiles_job(
+    labels, grid, atoms, volume, ref, line, radius: float, progress=None
+) -> dict[str, Any]:
+    """Engine work of "Recompute profiles" (no Qt): proxigram, phase table, cylinder."""
+    from ..apt.phases import phase_table
+    from ..apt.profile import cylinder_profile, line_from_shape
+    from ..apt.proxigram import proxigram
+    from ..core.progress import as_progress
+
+    progress = as_progress(progress)
+    progress.start(None, "proxigram")
+    profile = proxigram(labels, grid, atoms, phase=ref)
+    progress.check()
+    cylinder = None
+    if line is not None:
+        a, b = line_from_shape(line)
+        cylinder = cylinder_profile(atoms, a, b, radius)
+    return {"profile": profile, "cylinder": cylinder, "phases": phase_table(labels, volume)}
+
+
 class InterfacesWidget(QWidget):
     """Dock widget; see the module docstring."""
 
@@ -91,6 +111,8 @@ class InterfacesWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.job = None
+        self.profile_job = None
+        self._sync = False
         #: per Labels layer name: {"atoms", "volume", "path"} (engine data, not copies of labels)
         self.datasets: dict[str, dict[str, Any]] = {}
         self.profile = None
@@ -224,6 +246,7 @@ class InterfacesWidget(QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.status.setText(f"running {method} on {Path(path).name}…")
+        self._sync = sync
         self.job = run_job(
             find_interfaces_job,
             path,
@@ -285,7 +308,7 @@ class InterfacesWidget(QWidget):
         self.labels_combo.setCurrentIndex(self.labels_combo.findText(name))
         self.status.setText(res.message + "; " + self._phase_text(res.phases))
         if res.found:
-            self.recompute_profiles()
+            self.recompute_profiles(sync=self._sync)
 
     @staticmethod
     def _phase_text(phases: list[dict]) -> str:
@@ -301,11 +324,14 @@ class InterfacesWidget(QWidget):
             raise ValueError("find interfaces first (no phases layer)")
         return self.viewer.layers[name]
 
-    def recompute_profiles(self):
-        """Proxigram (and cylinder profile) from the current, possibly corrected, labels."""
-        from ..apt.phases import phase_table
-        from ..apt.profile import cylinder_profile, line_from_shape
-        from ..apt.proxigram import proxigram
+    def recompute_profiles(self, sync: bool = False):
+        """Proxigram (and cylinder profile) from the current, possibly corrected, labels.
+
+        The layer data, the reference phase and the line are read here (GUI
+        thread); the profiles are computed in a background job and drawn
+        when it finishes. Returns the Job (``None`` when there is nothing to
+        compute); ``sync=True`` runs it to completion first (tests).
+        """
         from ..core.geometry import Grid
 
         try:
@@ -314,26 +340,48 @@ class InterfacesWidget(QWidget):
             self.status.setText(str(exc))
             return None
         ds = self.datasets[layer.name]
-        labels = np.asarray(layer.data).astype(np.int32)
+        labels = np.array(layer.data, dtype=np.int32)  # a copy: the user may keep painting
         grid = Grid.from_dict(layer.metadata["grid"])
         ref = self.ref_phase.value() or None
-        try:
-            self.profile = proxigram(labels, grid, ds["atoms"], phase=ref)
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            self.profile = None
-            return None
-        layer.metadata["phases"] = phase_table(labels, ds["volume"])
-        self.cylinder = None
+        line = None
         import napari
 
         for sh in self.viewer.layers:
             if isinstance(sh, napari.layers.Shapes) and len(sh.data):
-                a, b = line_from_shape(sh.data[-1])
-                self.cylinder = cylinder_profile(ds["atoms"], a, b, float(self.radius.value()))
+                line = np.asarray(sh.data[-1])
                 break
+        name = layer.name
+        self.recompute_btn.setEnabled(False)
+        self.status.setText("computing profiles…")
+        self.profile_job = run_job(
+            profiles_job,
+            labels,
+            grid,
+            ds["atoms"],
+            ds["volume"],
+            ref,
+            line,
+            float(self.radius.value()),
+            on_done=lambda out: self._on_profiles(name, out),
+            on_error=self._on_profiles_error,
+            on_cancel=lambda: self.recompute_btn.setEnabled(True),
+            description="Profiles",
+            sync=sync,
+        )
+        return self.profile_job
+
+    def _on_profiles_error(self, exc: BaseException) -> None:
+        self.recompute_btn.setEnabled(True)
+        self.profile = None
+        self.status.setText(str(exc))
+
+    def _on_profiles(self, name: str, out: dict[str, Any]) -> None:
+        self.recompute_btn.setEnabled(True)
+        self.profile, self.cylinder = out["profile"], out["cylinder"]
+        if name in self.viewer.layers:
+            self.viewer.layers[name].metadata["phases"] = out["phases"]
+        self.status.setText(self._phase_text(out["phases"]))
         self._plot()
-        return self.profile
 
     def _plot(self) -> None:
         self.figure.clear()
