@@ -40,7 +40,9 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
     for i in range(n_synth):
         period = float(rng.uniform(3.5, 12.0))
         noise = float(rng.uniform(0.1, 0.5))
-        img, _ = order_disorder_micrograph((size, size), n_regions=8, period=period, noise=noise, seed=seed + i)
+        img, _ = order_disorder_micrograph(
+            (size, size), n_regions=8, period=period, noise=noise, seed=seed + i
+        )
         imgs.append(img)
     for i in range(max(1, n_synth // 4)):
         img, _ = texture_mosaic((size, size), n_regions=10, n_classes=5, seed=seed + 100 + i)
@@ -50,10 +52,16 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
             from napari_interfaces.simulate.hrtem import simulate_sample
 
             for i in range(n_hrtem):
-                s = simulate_sample(np.random.default_rng(seed + 1000 + i), extent=(51.2, 51.2), substrate_thickness=30.0,
-                                    n_particles=1, particle_diameter=float(rng.uniform(20, 40)),
-                                    defocus=float(rng.uniform(-100, 100)), dose=float(rng.uniform(200, 2000)),
-                                    device="numpy")
+                s = simulate_sample(
+                    np.random.default_rng(seed + 1000 + i),
+                    extent=(51.2, 51.2),
+                    substrate_thickness=30.0,
+                    n_particles=1,
+                    particle_diameter=float(rng.uniform(20, 40)),
+                    defocus=float(rng.uniform(-100, 100)),
+                    dose=float(rng.uniform(200, 2000)),
+                    device="numpy",
+                )
                 x = s["image"].astype(np.float32)
                 imgs.append((x - x.min()) / (np.ptp(x) + 1e-9))
             print(f"added {n_hrtem} simulated HRTEM images")
@@ -78,7 +86,11 @@ def sample_pairs(imgs, batch, chip, size_in, rng):
             c = np.rot90(c, rng.integers(4))
             if rng.random() < 0.5:
                 c = c[:, ::-1]
-            c = c * rng.uniform(0.6, 1.4) + rng.uniform(-0.2, 0.2) + rng.normal(0, rng.uniform(0, 0.1), c.shape)
+            c = (
+                c * rng.uniform(0.6, 1.4)
+                + rng.uniform(-0.2, 0.2)
+                + rng.normal(0, rng.uniform(0, 0.1), c.shape)
+            )
             out[i, 0] = c
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     out = []
@@ -126,14 +138,20 @@ def main(argv=None) -> int:
         a, b = sample_pairs(imgs, args.batch, args.chip, args.input, rng)
         za, zb = model(a), model(b)
         logits = za @ zb.T / args.temperature
-        loss = 0.5 * (torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels))
+        loss = 0.5 * (
+            torch.nn.functional.cross_entropy(logits, labels)
+            + torch.nn.functional.cross_entropy(logits.T, labels)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if step % 50 == 0 or step == args.steps - 1:
             acc = (logits.argmax(1) == labels).float().mean().item()
-            print(f"step {step:4d} loss {loss.item():.3f} top1 {acc:.2f} ({time.time() - t0:.0f} s)", flush=True)
+            print(
+                f"step {step:4d} loss {loss.item():.3f} top1 {acc:.2f} ({time.time() - t0:.0f} s)",
+                flush=True,
+            )
     model.eval()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +164,7 @@ def main(argv=None) -> int:
         "chip": args.chip,
         "objective": "spatial contrastive (NT-Xent), nearby chips as positives",
         "data": f"{args.n_synth} synthetic order/disorder lattices, {max(1, args.n_synth // 4)} texture mosaics, "
-                f"up to {args.n_hrtem} simulated HRTEM images",
+        f"up to {args.n_hrtem} simulated HRTEM images",
         "steps": args.steps,
         "batch": args.batch,
         "temperature": args.temperature,

@@ -36,6 +36,12 @@ def register(groups: dict) -> None:
         help="local worker processes (default: all cores; workers x threads never exceeds the cores)",
     )
     p.add_argument("--threads-per-worker", type=int, default=1, help="threads per local worker")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="multislice backend on the workers: cpu (default; torch MKL FFTs), numpy, "
+        "cuda[:N], opencl:N, auto (default: the spec's device parameter, else cpu)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
         progress=cli_progress(not args.quiet),
+        device=args.device,
     )
     rate = f", {result.samples_per_minute:.1f} samples/min" if result.computed else ""
     print(

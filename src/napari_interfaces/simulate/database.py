@@ -202,8 +202,22 @@ def get_sampler(name: str | Sampler) -> Sampler:
         raise ValueError(f"unknown sampler {name!r}; choose from {sorted(_SAMPLERS)}") from None
 
 
-def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None):
+def _with_device(params: dict[str, Any], device: str) -> dict[str, Any]:
+    """``params`` with the multislice ``device`` set (replacing any in the spec's groups)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in params.items()}
+    for v in out.values():
+        if isinstance(v, dict):
+            v.pop("device", None)
+    out["device"] = device
+    return out
+
+
+def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None, device=None):
     """Compute sample ``index`` (run on a dask worker; pure function of its inputs).
+
+    ``device`` (multislice backend, see :mod:`.backends`) overrides the
+    spec's; it is not part of the spec (a store may be resumed on another
+    device) but is recorded in the sample's parameters.
 
     Returns ``(index, image float32, labels uint8, meta dict)``.
     """
@@ -211,6 +225,8 @@ def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None):
     fn = get_sampler(sampler if sampler is not None else spec.sampler)
     rng = sample_rng(seed, index)
     params = spec.draw(rng)
+    if device and spec.sampler == "multislice" and sampler is None:
+        params = _with_device(params, device)
     image, labels, info = fn(params, spec.output, rng)
     image = np.asarray(image, dtype=np.float32)
     labels = np.asarray(labels).astype(np.uint8)
@@ -396,6 +412,7 @@ def generate_database(
     threads_per_worker: int = 1,
     sampler: Sampler | str | None = None,
     progress: Progress | None = None,
+    device: str | None = None,
 ) -> DatabaseResult:
     """Generate (or resume) a database of ``n`` samples in the zarr store ``out``.
 
@@ -423,6 +440,11 @@ def generate_database(
     progress : Progress, optional
         One step per sample; cancellation stops submitting, cancels the
         pending work and leaves the store resumable.
+    device : str, optional
+        Multislice backend on the workers (``cpu``, ``numpy``, ``cuda``, ...;
+        default: the spec's ``device`` parameter, else ``cpu``). Backends
+        agree to ~1e-5 but not bit for bit, so a database is reproducible bit
+        for bit with the same backend.
     """
     import time
 
@@ -449,7 +471,7 @@ def generate_database(
     if scheduler == "inline":
         for i in todo:
             progress.check()
-            _, image, labels, meta = compute_sample(spec_dict, seed, i, sampler)
+            _, image, labels, meta = compute_sample(spec_dict, seed, i, sampler, device)
             _write(g, i, image, labels, meta)
             progress.advance()
         return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, 1, "inline")
@@ -487,14 +509,18 @@ def generate_database(
     futures = as_completed()
     try:
         for i in _take(pending, 2 * nthreads):
-            futures.add(client.submit(compute_sample, spec_dict, seed, i, sampler, pure=False))
+            futures.add(
+                client.submit(compute_sample, spec_dict, seed, i, sampler, device, pure=False)
+            )
         for fut in futures:
             index, image, labels, meta = fut.result()
             _write(g, index, image, labels, meta)
             fut.release()
             progress.advance()
             for j in _take(pending, 1):
-                futures.add(client.submit(compute_sample, spec_dict, seed, j, sampler, pure=False))
+                futures.add(
+                    client.submit(compute_sample, spec_dict, seed, j, sampler, device, pure=False)
+                )
     except BaseException:
         for f in list(futures.futures):
             f.cancel()
