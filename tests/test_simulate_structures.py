@@ -123,25 +123,53 @@ def test_exit_wave_labels_of_a_particle():
     assert set(np.unique(inst)) == {0, 1}
 
 
-def test_windowed_particle_exit_wave_gives_the_full_grid_labels():
-    """The particle-only multislice in a window around the particle (the default)
-    labels exactly the pixels the full-grid simulation labels."""
+def test_label_pass_shortcuts_give_the_full_grid_labels():
+    """The particle-only exit wave for the labels, three ways: shared with the
+    scene's pass (particles on the entrance side, the default), in a window
+    around the particles, and on the full grid as a separate pass. Same labels."""
     from napari_interfaces.simulate.hrtem import HRTEMSimulator, make_labels
 
     sc = S.build_scene(
         extent=(40, 36), substrate_thickness=10, particle_diameter=14, shape="cuboctahedron", rng=2
     )
-    masks, waves = [], []
-    for margin in (8.0, 0.0):
+    masks, waves = {}, {}
+    for how, margin in (("shared", 8.0), ("window", 8.0), ("full", 0.0)):
         sim = HRTEMSimulator(sc.atoms, sc.particles, energy_kv=300, sampling=0.2, seed=1)
         sim.label_margin = margin
-        masks.append(make_labels(sim, "exit_wave")[0])
-        waves.append(sim.particle_exit_waves())
-    assert waves[0].timings["label_window"][0] < waves[0].shape[0]  # really windowed
-    assert "label_window" not in waves[1].timings
-    assert masks[1].sum() > 100
-    np.testing.assert_array_equal(masks[0], masks[1])
-    assert np.abs(waves[0].waves - waves[1].waves).max() < 0.05
+        if how != "shared":
+            sim._shared_branch = lambda: None
+        masks[how] = make_labels(sim, "exit_wave")[0]
+        waves[how] = sim.particle_exit_waves()
+    assert waves["shared"].timings["label_pass"] == "shared"
+    assert waves["window"].timings["label_window"][0] < waves["full"].shape[0]
+    assert "label_window" not in waves["full"].timings
+    assert masks["full"].sum() > 100
+    # sharing is exact: the slices before the substrate are the same slices
+    np.testing.assert_allclose(waves["shared"].waves, waves["full"].waves, atol=2e-5)
+    np.testing.assert_array_equal(masks["shared"], masks["full"])
+    np.testing.assert_array_equal(masks["window"], masks["full"])
+    assert np.abs(waves["window"].waves - waves["full"].waves).max() < 0.05
+
+
+def test_branched_multislice_when_the_substrate_comes_first():
+    """Carbon on the entrance side: nothing is shared, the branch still equals a
+    separate particle-only pass."""
+    from napari_interfaces.simulate.multislice import multislice
+    from napari_interfaces.simulate.potential import ProjectedPotential
+
+    sc = S.build_scene(extent=(24, 24), substrate_thickness=8, particle_diameter=10, rng=5)
+    pos = sc.atoms.positions.copy()
+    lz = sc.atoms.cell.lengths()[2]
+    pos[:, 2] = lz - pos[:, 2]  # flip along the beam
+    cell = sc.atoms.cell.lengths()
+    branch = sc.atoms.arrays["particle_id"] > 0
+    full = ProjectedPotential(pos, sc.atoms.numbers, cell, 0.2, 2.0)
+    alone = ProjectedPotential(pos[branch], sc.atoms.numbers[branch], cell, 0.2, 2.0)
+    w, wb = multislice(full, 300, branch=branch)
+    ref = multislice(alone, 300, trailing_vacuum=False)
+    np.testing.assert_allclose(wb, ref, atol=2e-5)
+    np.testing.assert_allclose(w, multislice(full, 300), atol=2e-5)
+    assert np.angle(ref).max() > 0.2
 
 
 def test_detector_noise_mtf_resample_crop():

@@ -105,6 +105,10 @@ class Backend:
     def zeros_like(self, a):
         return np.zeros_like(a)
 
+    def copy(self, a):
+        """A copy of a backend array."""
+        return a.copy()
+
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
         """``psi * exp(i sigma v)`` (in place where possible)."""
@@ -249,6 +253,9 @@ class TorchBackend(Backend):
 
     def zeros_like(self, a):
         return self.torch.zeros_like(a)
+
+    def copy(self, a):
+        return a.clone()
 
     def transmission(self, v, sigma: float):
         torch = self.torch

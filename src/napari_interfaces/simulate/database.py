@@ -244,6 +244,11 @@ def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None, device=
     return int(index), image, labels, meta
 
 
+def compute_samples(spec_dict: dict, seed: int, indices, sampler=None, device=None) -> list:
+    """:func:`compute_sample` for several indices (one dask task)."""
+    return [compute_sample(spec_dict, seed, int(i), sampler, device) for i in indices]
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -313,11 +318,16 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
     return g
 
 
-def _write(g, index: int, image, labels, meta) -> None:
-    g["image"][index] = image
-    g["labels"][index] = labels
-    g["meta"][index] = json.dumps(meta, sort_keys=True)
-    g["done"][index] = 1  # last: the completion marker
+def _arrays(g) -> dict[str, Any]:
+    """The store's arrays, opened once (each ``g[name]`` re-reads metadata from disk)."""
+    return {name: g[name] for name in ("image", "labels", "meta", "done")}
+
+
+def _write(arrays: dict[str, Any], index: int, image, labels, meta) -> None:
+    arrays["image"][index] = image
+    arrays["labels"][index] = labels
+    arrays["meta"][index] = json.dumps(meta, sort_keys=True)
+    arrays["done"][index] = 1  # last: the completion marker
 
 
 def open_database(store: str | Path):
@@ -456,7 +466,8 @@ def generate_database(
         raise ValueError("number of samples must be >= 1 (give --n or set n in the spec)")
     out = Path(out)
     g = _open_or_create(out, spec, seed, n)
-    done = np.asarray(g["done"][:n]).astype(bool)
+    arrays = _arrays(g)
+    done = np.asarray(arrays["done"][:n]).astype(bool)
     todo = [int(i) for i in np.flatnonzero(~done)]
     skipped = n - len(todo)
     spec_dict = spec.to_dict()
@@ -472,7 +483,7 @@ def generate_database(
         for i in todo:
             progress.check()
             _, image, labels, meta = compute_sample(spec_dict, seed, i, sampler, device)
-            _write(g, i, image, labels, meta)
+            _write(arrays, i, image, labels, meta)
             progress.advance()
         return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, 1, "inline")
 
@@ -505,22 +516,29 @@ def generate_database(
         nw = len(client.scheduler_info().get("workers", {})) or 1
         label = "client"
     nthreads = sum(client.nthreads().values()) or nw
+    # a few samples per task: fewer scheduler round trips on a busy machine,
+    # yet enough tasks to keep every worker busy to the end
+    per_task = max(1, min(4, len(todo) // (4 * nthreads)))
     pending = iter(todo)
     futures = as_completed()
-    try:
-        for i in _take(pending, 2 * nthreads):
+
+    def submit(indices: list[int]) -> None:
+        if indices:
             futures.add(
-                client.submit(compute_sample, spec_dict, seed, i, sampler, device, pure=False)
-            )
-        for fut in futures:
-            index, image, labels, meta = fut.result()
-            _write(g, index, image, labels, meta)
-            fut.release()
-            progress.advance()
-            for j in _take(pending, 1):
-                futures.add(
-                    client.submit(compute_sample, spec_dict, seed, j, sampler, device, pure=False)
+                client.submit(
+                    compute_samples, spec_dict, seed, indices, sampler, device, pure=False
                 )
+            )
+
+    try:
+        for _ in range(2 * nthreads):
+            submit(_take(pending, per_task))
+        for fut in futures:
+            for index, image, labels, meta in fut.result():
+                _write(arrays, index, image, labels, meta)
+                progress.advance()
+            fut.release()
+            submit(_take(pending, per_task))
     except BaseException:
         for f in list(futures.futures):
             f.cancel()

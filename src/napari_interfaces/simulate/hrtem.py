@@ -68,8 +68,14 @@ def simulate_exit_waves(
     progress=None,
     trailing_vacuum: bool = True,
     deposit: str = "bspline",
-) -> ExitWaves:
+    branch: np.ndarray | None = None,
+):
     """Multislice exit waves of ``atoms`` (ase.Atoms with an orthorhombic cell).
+
+    With ``branch`` (boolean mask over the atoms) returns ``(ExitWaves,
+    ExitWaves)``: the structure's and the masked atoms' alone (at their exit
+    surface), sharing the slices they have in common (see
+    :func:`.multislice.multislice`).
 
     ``frozen_phonons`` = 1 uses the static lattice; N > 1 computes N
     configurations displaced by :func:`.frozen_phonons.displaced_positions`
@@ -94,13 +100,21 @@ def simulate_exit_waves(
     if n < 1:
         raise ValueError("frozen_phonons must be >= 1")
     waves = np.empty((n,) + pot.grid.shape, np.complex64)
+    bwaves = None if branch is None else np.empty_like(waves)
     for i in range(n):
         pos = None if n == 1 else displaced_positions(pot.positions, pot.numbers, rms, rng)
-        waves[i] = multislice(
+        out = multislice(
             pot, energy_kv, backend, pos, progress=progress, timings=timings,
-            trailing_vacuum=trailing_vacuum,
+            trailing_vacuum=trailing_vacuum, branch=branch,
         )  # fmt: skip
-    return ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name)
+        if branch is None:
+            waves[i] = out
+        else:
+            waves[i], bwaves[i] = out
+    ew = ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name)
+    if branch is None:
+        return ew
+    return ew, ExitWaves(bwaves, pot.grid.sampling, energy_kv, dict(timings), backend.name)
 
 
 class HRTEMSimulator:
@@ -149,17 +163,49 @@ class HRTEMSimulator:
         return self.params["energy_kv"]
 
     def exit_waves(self, progress=None) -> ExitWaves:
-        """The scene's exit waves (computed once, then cached)."""
+        """The scene's exit waves (computed once, then cached).
+
+        When the particles lie on the beam-entrance side of everything else
+        (``placement="on"``), the particle-only exit waves for the labels are
+        computed in the same pass (:meth:`particle_exit_waves`).
+        """
         if self._exit is None:
-            self._exit = simulate_exit_waves(
-                self.atoms, rng=self.seed, progress=progress, **self.params
-            )
+            branch = self._shared_branch()
+            if branch is None:
+                self._exit = simulate_exit_waves(
+                    self.atoms, rng=self.seed, progress=progress, **self.params
+                )
+            else:
+                self._exit, self._particle_exit = simulate_exit_waves(
+                    self.atoms, rng=self.seed, progress=progress, branch=branch, **self.params
+                )
+                self._particle_exit.timings["label_pass"] = "shared"
         return self._exit
+
+    def _shared_branch(self) -> np.ndarray | None:
+        """Mask of the particle atoms in the scene when the label pass can share slices."""
+        if self.particles is None or self._particle_exit is not None:
+            return None
+        ids = getattr(self.atoms, "arrays", {}).get("particle_id")
+        if ids is None:
+            return None
+        branch = np.asarray(ids) > 0
+        if not branch.any() or branch.all() or int(branch.sum()) != len(self.particles):
+            return None
+        z = np.asarray(self.atoms.positions)[:, 2]
+        if z[branch].min() >= z[~branch].min():  # substrate first: nothing to share
+            return None
+        return branch
 
     def particle_exit_waves(self, progress=None) -> ExitWaves:
         """Exit waves of the particle-only structure at its exit surface (cached).
 
-        The multislice runs in a window around the particles (their
+        When the particles lie on the beam-entrance side of the substrate,
+        they come from the scene's own pass (:meth:`exit_waves`): the two
+        waves are identical until the first slice holding substrate atoms,
+        after which only the particle atoms of the remaining slices are
+        followed (frozen-phonon configurations are then the scene's).
+        Otherwise the multislice runs in a window around the particles (their
         projected bounding box plus :attr:`label_margin` Å on each side,
         rounded to an FFT-friendly size) whose pixels coincide with the full
         grid's; outside the window the wave is the unscattered plane wave
@@ -170,6 +216,12 @@ class HRTEMSimulator:
         """
         if self.particles is None:
             raise ValueError("no particle-only structure was given")
+        if (
+            self._particle_exit is None
+            and self._exit is None
+            and self._shared_branch() is not None
+        ):
+            self.exit_waves(progress)  # computes both in one pass
         if self._particle_exit is None:
             self._particle_exit = self._windowed_particle_waves(progress)
         return self._particle_exit

@@ -111,6 +111,9 @@ def instance_labels(mask, positions, particle_ids, sampling) -> np.ndarray:
     ids = np.asarray(particle_ids).astype(np.int32)
     if not mask.any() or len(positions) == 0:
         return out
+    if len(ids) and np.all(ids == ids[0]):  # one particle: no nearest-atom search needed
+        out[mask] = ids[0]
+        return out
     ny, nx = mask.shape
     dx, dy = sampling
     iy, ix = np.nonzero(mask)

@@ -59,8 +59,18 @@ def multislice(
     progress=None,
     timings: dict | None = None,
     trailing_vacuum: bool = True,
-) -> np.ndarray:
+    branch: np.ndarray | None = None,
+):
     """Exit wave (complex64, ``(ny, nx)``) of a unit plane wave.
+
+    With ``branch`` (a boolean mask over the atoms) it returns
+    ``(exit_wave, branch_wave)``: ``branch_wave`` is the exit wave of the
+    masked atoms alone at the exit surface of their last slice (as
+    ``trailing_vacuum=False`` would give for a structure holding only them).
+    Slices holding only masked atoms (or none) are shared: the two waves are
+    identical until the first slice with an unmasked atom, so when the
+    particles lie on the beam-entrance side of the substrate their exit wave
+    (the labels) costs only the slices where both meet.
 
     Parameters
     ----------
@@ -83,6 +93,8 @@ def multislice(
         Propagate through the empty slices after the last atom (the exit
         plane is the cell's bottom). ``False`` returns the wave at the exit
         surface of the last non-empty slice (used for exit-wave labels).
+    branch : (N,) bool array, optional
+        See above.
     """
     from ..core.progress import as_progress
     from .backends import get_backend
@@ -107,29 +119,58 @@ def multislice(
     def ifft_bl(a):
         return backend.ifft2(a)
 
+    def step(psi, v, dz: float, pending: float):
+        """Vacuum propagation of ``pending`` Å, transmission through ``v``, propagation by dz."""
+        if pending > 0:
+            psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
+        if bandlimit_transmission:
+            t = backend.transmission(backend.asarray(v), sigma)
+            t = ifft_bl(backend.multiply(fft_bl(t), mask))
+            psi = backend.multiply(psi, t)
+        else:
+            psi = backend.transmit(psi, backend.asarray(v), sigma)
+        return ifft_bl(backend.multiply(fft_bl(psi), prop(dz)))
+
     t_pot = t_ms = 0.0
     psi = backend.ones(grid.shape)
     pending = 0.0  # vacuum thickness not yet propagated
     progress.start(potential.num_slices, "multislice")
     dzs = potential.thicknesses
+    if branch is not None:
+        branch = np.asarray(branch, bool)
+        if branch.shape != potential.numbers.shape:
+            raise ValueError("branch must be a boolean mask over the atoms")
+        in_branch = [bool(branch[potential.atoms_in_slice(i)].any()) for i in range(len(dzs))]
+        last_b = max((i for i, b in enumerate(in_branch) if b), default=-1)
+    psi_b, pending_b, diverged = None, 0.0, False
     for i in range(potential.num_slices):
+        dz = float(dzs[i])
+        if branch is not None and not diverged:
+            sel = potential.atoms_in_slice(i)
+            if len(sel) and not branch[sel].all():  # first slice with other atoms
+                diverged = True
+                psi_b, pending_b = backend.copy(psi), pending
         t0 = time.perf_counter()
         v = potential.slice(i, positions, backend)
         t1 = time.perf_counter()
         t_pot += t1 - t0
         if v is None:
-            pending += float(dzs[i])
+            pending += dz
         else:
-            if pending > 0:
-                psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
-                pending = 0.0
-            if bandlimit_transmission:
-                t = backend.transmission(backend.asarray(v), sigma)
-                t = ifft_bl(backend.multiply(fft_bl(t), mask))
-                psi = backend.multiply(psi, t)
+            psi = step(psi, v, dz, pending)
+            pending = 0.0
+        if diverged and i <= last_b:
+            t2 = time.perf_counter()
+            vb = potential.slice(i, positions, backend, select=branch)
+            t1 += time.perf_counter() - t2
+            t_pot += time.perf_counter() - t2
+            if vb is None:
+                pending_b += dz
             else:
-                psi = backend.transmit(psi, backend.asarray(v), sigma)
-            psi = ifft_bl(backend.multiply(fft_bl(psi), prop(float(dzs[i]))))
+                psi_b = step(psi_b, vb, dz, pending_b)
+                pending_b = 0.0
+        elif branch is not None and not diverged and i == last_b:
+            psi_b = backend.copy(psi)  # the branch ends before any other atom
         backend.synchronize()
         t_ms += time.perf_counter() - t1
         progress.advance()
@@ -139,4 +180,8 @@ def multislice(
     if timings is not None:
         timings["potential"] = timings.get("potential", 0.0) + t_pot
         timings["multislice"] = timings.get("multislice", 0.0) + t_ms
-    return out
+    if branch is None:
+        return out
+    if psi_b is None:  # no masked atoms at all: vacuum
+        return out, np.ones(grid.shape, np.complex64)
+    return out, backend.to_host(psi_b).astype(np.complex64, copy=False)

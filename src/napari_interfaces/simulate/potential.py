@@ -279,16 +279,19 @@ class ProjectedPotential:
         return self._order[self._bounds[i] : self._bounds[i + 1]]
 
     def slice_fourier(
-        self, i: int, positions: np.ndarray | None = None, backend=None
+        self, i: int, positions: np.ndarray | None = None, backend=None, select=None
     ) -> np.ndarray | None:
         """rfft2 of slice ``i``'s potential, or ``None`` for an empty slice.
 
         The atoms are deposited on the host; the FFTs and the form-factor
         products run on ``backend`` (a :class:`.backends.Backend`; scipy on
-        the host when omitted), whose array type is returned.
+        the host when omitted), whose array type is returned. ``select`` (a
+        boolean mask over all atoms) keeps only those atoms.
         """
         pos = self.positions if positions is None else positions
         sel = self.atoms_in_slice(i)
+        if select is not None:
+            sel = sel[np.asarray(select, bool)[sel]]
         if len(sel) == 0:
             return None
         if backend is None:
@@ -322,14 +325,14 @@ class ProjectedPotential:
         return cache[key]
 
     def slice(
-        self, i: int, positions: np.ndarray | None = None, backend=None
+        self, i: int, positions: np.ndarray | None = None, backend=None, select=None
     ) -> np.ndarray | None:
         """Projected potential (V*Å, float32, ``(ny, nx)``) of slice ``i``; None if empty.
 
         With a ``backend`` the result is that backend's array type (see
-        :meth:`slice_fourier`).
+        :meth:`slice_fourier`, also for ``select``).
         """
-        spec = self.slice_fourier(i, positions, backend)
+        spec = self.slice_fourier(i, positions, backend, select)
         if spec is None:
             return None
         if backend is None:
