@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     print()
 
     rows = []
-    devices = ["numpy"]
+    devices = ["numpy", "torch"]
     if not args.no_opencl:
         devs, msg = list_devices()
         devices += [f"opencl:{d.index}" for d in devs]
@@ -126,11 +126,15 @@ def main(argv=None) -> int:
             if best is None or st["total"] < best["total"]:
                 best = st
         results[dev] = img
-        label = (
-            dev
-            if dev == "numpy"
-            else f"{dev} ({getattr(b, 'device', None) and b.device.name.strip()}, FFT {getattr(b, 'fft_mode', '')})"
-        )
+        if dev == "numpy":
+            label = "numpy (scipy.fft)"
+        elif dev == "torch":
+            label = f"torch (CPU, MKL FFTs, {__import__('torch').get_num_threads()} threads)"
+        else:
+            label = (
+                f"{dev} ({getattr(b, 'device', None) and b.device.name.strip()}, "
+                f"FFT {getattr(b, 'fft_mode', '')})"
+            )
         rows.append((f"ours, {label}", best, first["total"] + t_init))
 
     ab = None
