@@ -89,6 +89,16 @@ class Backend:
     def ifft2(self, a):
         raise NotImplementedError
 
+    def fft_self_test(self, n: int = 128) -> float:
+        """Max relative error of a forward + inverse FFT against NumPy (device backends)."""
+        rng = np.random.default_rng(0)
+        a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+        ref = np.fft.fft2(a.astype(np.complex128))
+        got = self.to_host(self.fft2(self.asarray(a.copy())))
+        err = float(np.abs(got - ref).max() / np.abs(ref).max())
+        back = self.to_host(self.ifft2(self.asarray(got.astype(np.complex64))))
+        return max(err, float(np.abs(back - a).max() / np.abs(a).max()))
+
     # real FFTs of potentials (default: scipy on the host; results are host arrays)
     def rfft2(self, a):
         """rfft2 of a real float32 array (complex64)."""
@@ -101,9 +111,6 @@ class Backend:
         import scipy.fft
 
         return scipy.fft.irfft2(a, s=shape, workers=FFT_WORKERS).astype(np.float32, copy=False)
-
-    def zeros_like(self, a):
-        return np.zeros_like(a)
 
     def copy(self, a):
         """A copy of a backend array."""
@@ -212,16 +219,6 @@ class TorchBackend(Backend):
         if not err < 1e-4:
             raise RuntimeError(f"{self.name}: FFT self-test failed (relative error {err:.1e})")
 
-    def fft_self_test(self, n: int = 128) -> float:
-        """Max relative error of a forward + inverse FFT against NumPy."""
-        rng = np.random.default_rng(0)
-        a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
-        ref = np.fft.fft2(a.astype(np.complex128))
-        got = self.to_host(self.fft2(self.asarray(a.copy())))
-        err = float(np.abs(got - ref).max() / np.abs(ref).max())
-        back = self.to_host(self.ifft2(self.asarray(got.astype(np.complex64))))
-        return max(err, float(np.abs(back - a).max() / np.abs(a).max()))
-
     def asarray(self, a):
         torch = self.torch
         if isinstance(a, torch.Tensor):
@@ -250,9 +247,6 @@ class TorchBackend(Backend):
 
     def irfft2(self, a, shape: tuple[int, int]):
         return self.torch.fft.irfft2(a, s=tuple(shape))
-
-    def zeros_like(self, a):
-        return self.torch.zeros_like(a)
 
     def copy(self, a):
         return a.clone()
@@ -371,18 +365,6 @@ class OpenCLBackend(Backend):
                 notice(f"pyvkfft failed on {self.device.name.strip()} ({exc}); using host FFTs")
                 self.fft_mode = "host"
         self._host = NumpyBackend()
-
-    # ------------------------------------------------------------------
-    def fft_self_test(self, n: int = 128) -> float:
-        """Max relative error of a device FFT round against numpy."""
-        rng = np.random.default_rng(0)
-        a = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))).astype(np.complex64)
-        ref = np.fft.fft2(a.astype(np.complex128))
-        got = self.to_host(self.fft2(self.asarray(a.copy())))
-        err = float(np.abs(got - ref).max() / np.abs(ref).max())
-        back = self.to_host(self.ifft2(self.asarray(got.astype(np.complex64))))
-        err = max(err, float(np.abs(back - a).max() / np.abs(a).max()))
-        return err
 
     def asarray(self, a):
         import pyopencl.array as cla

@@ -240,6 +240,7 @@ class ProjectedPotential:
         self._order = np.argsort(self.slice_index, kind="stable")
         self._bounds = np.searchsorted(self.slice_index[self._order], np.arange(len(self.edges)))
         self._factors: dict[int, np.ndarray] = {}
+        self._device_factors: dict[tuple[str, int], object] = {}  # per (backend, Z)
 
     @property
     def num_slices(self) -> int:
@@ -319,10 +320,9 @@ class ProjectedPotential:
         if not isinstance(backend, TorchBackend):
             return f
         key = (backend.name, z)
-        cache = self.__dict__.setdefault("_device_factors", {})
-        if key not in cache:
-            cache[key] = backend.asarray(f)
-        return cache[key]
+        if key not in self._device_factors:
+            self._device_factors[key] = backend.asarray(f)
+        return self._device_factors[key]
 
     def slice(
         self, i: int, positions: np.ndarray | None = None, backend=None, select=None
