@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from ..core.errors import InputError
+
 __all__ = ["AptFormatError"]
 
 
-class AptFormatError(ValueError):
+class AptFormatError(InputError):
     """A point-cloud or range file is malformed.
 
     The message names the file and the byte offset (binary formats) or the
     line number (text formats) where the problem is. It subclasses
-    :class:`ValueError`, so the CLI prints it as one line (exit status 2)
+    the project's :class:`~napari_interfaces.core.errors.InputError`, so the CLI prints it as one line (exit status 2)
     and the GUI shows it as a notification.
 
     Attributes
