@@ -17,6 +17,9 @@ torch_device : str
     ``auto``, ``cpu`` or ``cuda[:N]`` for the neural networks.
 weights_dir : str
     Extra folder searched for weights files (see :mod:`.weights`).
+max_pixels, max_bytes : int
+    Size limits checked before reading or allocating (see :mod:`.limits`);
+    empty means a default from the available memory.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "torch_device": "auto",
     "weights_dir": "",
+    "max_pixels": "",
+    "max_bytes": "",
 }
 
 
