@@ -8,6 +8,8 @@ plugin) on a virtual X server (pytest-xvfb) with Mesa OpenGL; Qt's
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,25 @@ def shared_data() -> Path:
 def test_data() -> Path:
     """``tests/data``: small fixtures shipped with the repo."""
     return TEST_DATA
+
+
+def console_script() -> Path | None:
+    """The ``napari-interfaces`` console script installed beside this Python.
+
+    Found next to :data:`sys.executable` (``.venv/bin`` or ``Scripts``), never
+    through ``PATH``: the README runs ``.venv/bin/python -m pytest`` without
+    activating the venv.
+    """
+    exe = shutil.which("napari-interfaces", path=str(Path(sys.executable).parent))
+    return Path(exe) if exe else None
+
+
+@pytest.fixture
+def cli_cmd() -> list[str]:
+    """The command line that runs the CLI in a subprocess, independent of ``PATH``.
+
+    The console script beside :data:`sys.executable` when installed, else
+    ``python -m napari_interfaces``. Use as ``subprocess.run([*cli_cmd, "info"])``.
+    """
+    exe = console_script()
+    return [str(exe)] if exe else [sys.executable, "-m", "napari_interfaces"]

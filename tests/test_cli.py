@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from conftest import console_script
 from napari_interfaces import cli
+from napari_interfaces.core.errors import InputError
 
 
 def _all_command_paths(parser: argparse.ArgumentParser, prefix=()):
@@ -32,13 +33,17 @@ def test_help_everywhere(capsys):
         assert out.startswith("usage: napari-interfaces"), path
 
 
-def test_console_script_is_installed():
-    exe = shutil.which("napari-interfaces")
-    assert exe, "console script not on PATH (pip install -e .)"
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+def test_console_script_is_installed(monkeypatch):
+    # found beside sys.executable, not on PATH: the README runs .venv/bin/python
+    # -m pytest without activating the venv (issue 11.1)
+    exe = console_script()
+    assert exe, f"console script not installed beside {sys.executable} (pip install -e .)"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
     from napari_interfaces import __version__
 
-    assert out.stdout.strip() == f"napari-interfaces {__version__}"
+    for cmd in ([str(exe)], [sys.executable, "-m", "napari_interfaces"]):
+        out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == f"napari-interfaces {__version__}", cmd
 
 
 def test_info_json_lists_devices_and_folders(capsys, monkeypatch, tmp_path):
@@ -64,5 +69,101 @@ def test_info_without_opencl(capsys, monkeypatch):
 def test_user_errors_are_one_line(capsys, tmp_path):
     assert cli.main(["demo", "--only", "nonsense", "--out", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("napari-interfaces: error: unknown demo pipeline")
+    assert err.startswith("napari-interfaces: error: --only: unknown demo pipeline")
     assert err.count("\n") == 1
+    assert not (tmp_path / "never").exists()  # validated before anything is written
+
+
+def _parser_with(monkeypatch, func):
+    """``cli.main`` whose ``info`` command runs ``func``."""
+    real = cli.build_parser
+
+    def build():
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices["info"].set_defaults(func=func)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        InputError("bad.pos: offset 12: record size 16 does not divide 13 bytes"),
+        FileNotFoundError(2, "No such file or directory", "missing.tif"),
+        PermissionError(13, "Permission denied", "/root/x"),
+        IsADirectoryError(21, "Is a directory", "somewhere"),
+        InputError("first line\nsecond line"),
+    ],
+)
+def test_input_and_os_errors_are_one_line_exit_2(monkeypatch, capsys, exc):
+    def func(args):
+        raise exc
+
+    _parser_with(monkeypatch, func)
+    assert cli.main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-interfaces: error: ")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("exc", [ValueError("a bug"), ZeroDivisionError(), KeyError("k")])
+def test_other_exceptions_are_bugs_with_traceback(monkeypatch, exc):
+    # only the project's own InputError (and OSError) is a user error; a bare
+    # ValueError is a bug and must not be hidden behind a one-line message
+    def func(args):
+        raise exc
+
+    _parser_with(monkeypatch, func)
+    with pytest.raises(type(exc)):
+        cli.main(["info"])
+
+
+def test_bug_exits_1_with_traceback():
+    # a bug in a subprocess: Python's own traceback and exit status 1
+    code = (
+        "import sys; from napari_interfaces import cli;"
+        "cli.COMMAND_MODULES = ('info', 'no_such_command_module');"
+        "sys.exit(cli.main(['info']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "no_such_command_module" in proc.stderr
+
+
+def test_missing_command_module_is_not_hidden(monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "no_such_command"))
+    with pytest.raises(ModuleNotFoundError, match="no_such_command"):
+        cli.build_parser()
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["no-such-command"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["info", "--no-such-option"])
+    assert exc.value.code == 2
+
+
+def test_every_command_module_is_registered():
+    # every module in _cli is listed (a command cannot be forgotten), and
+    # every listed module exists (none silently vanishes)
+    from pathlib import Path
+
+    import napari_interfaces._cli as pkg
+
+    found = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    assert found == set(cli.COMMAND_MODULES)
+
+
+def test_python_dash_m():
+    proc = subprocess.run(
+        [sys.executable, "-m", "napari_interfaces", "info", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["torch_device"] in ("cpu", "cuda")

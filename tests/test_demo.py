@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
+from napari_interfaces import demo
+from napari_interfaces.core.errors import OutputExistsError, ParameterError
 from napari_interfaces.demo import PIPELINES, available_pipelines
 
 
@@ -18,14 +19,67 @@ def test_all_pipelines_have_demos():
     assert available_pipelines() == list(PIPELINES)
 
 
+@pytest.fixture
+def fake_pipeline(monkeypatch):
+    """A one-file demo pipeline ``fake`` that fails when ``module.fail`` is set."""
+    import sys
+    import types
+
+    module = types.ModuleType("napari_interfaces_fake_demo")
+    module.fail = False
+    module.calls = 0
+
+    def run_demo(out_dir, progress=None):
+        module.calls += 1
+        (out_dir / f"run{module.calls}.txt").write_text("x")
+        if module.fail:
+            raise RuntimeError("demo crashed")
+        return [(np.zeros((2, 2)), {"name": "fake"}, "image")]
+
+    module.run_demo = run_demo
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(demo, "PIPELINES", {"fake": (module.__name__, "a fake pipeline")})
+    return module
+
+
+def test_demo_refuses_existing_results_without_overwrite(tmp_path, fake_pipeline):
+    demo.run_demo(tmp_path, ["fake"])
+    assert (tmp_path / "fake" / "run1.txt").is_file()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        demo.run_demo(tmp_path, ["fake"])
+    assert fake_pipeline.calls == 1  # refused before running
+    demo.run_demo(tmp_path, ["fake"], overwrite=True)
+    # the folder is replaced as a whole: no stale file from the first run
+    assert sorted(p.name for p in (tmp_path / "fake").iterdir()) == ["run2.txt"]
+    summary = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert summary["pipelines"]["fake"]["files"] == ["fake/run2.txt"]
+
+
+def test_failed_demo_keeps_previous_results(tmp_path, fake_pipeline):
+    demo.run_demo(tmp_path, ["fake"])
+    fake_pipeline.fail = True
+    with pytest.raises(RuntimeError):
+        demo.run_demo(tmp_path, ["fake"], overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "fake").iterdir()) == ["run1.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_summary.json", "fake"]
+
+
+def test_demo_parameters_checked_first(tmp_path):
+    with pytest.raises(ParameterError, match="--only"):
+        demo.check_demo(tmp_path / "new", ["nonsense"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParameterError, match="--out"):
+        demo.check_demo(tmp_path / "file")
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.slow
-def test_demo_cli_writes_results(tmp_path):
-    exe = shutil.which("napari-interfaces")
-    assert exe
+def test_demo_cli_writes_results(tmp_path, cli_cmd):
     out = tmp_path / "results"
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+    # the venv's bin is not on PATH when the README's test command runs
+    env = dict(os.environ, OMP_NUM_THREADS="2", PATH="/usr/bin:/bin")
     proc = subprocess.run(
-        [exe, "demo", "--out", str(out)], capture_output=True, text=True, env=env, timeout=600
+        [*cli_cmd, "demo", "--out", str(out)], capture_output=True, text=True, env=env, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "demo_summary.json").read_text())

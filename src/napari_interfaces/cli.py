@@ -1,10 +1,17 @@
 """Command line interface: ``napari-interfaces <command> ...``.
 
 The CLI calls the same engine as the napari docks. Commands are contributed
-by the modules in :mod:`napari_interfaces._cli`; each defines
-``register(groups)`` where ``groups`` maps a group name (``"root"``,
-``"apt"``, ``"simulate"``) to an ``argparse`` sub-parsers object, and each
-command sets ``func=callable(args) -> int``.
+by the modules in :mod:`napari_interfaces._cli` listed in
+:data:`COMMAND_MODULES`; each defines ``register(groups)`` where ``groups``
+maps a group name (``"root"``, ``"apt"``, ``"simulate"``) to an ``argparse``
+sub-parsers object, and each command sets ``func=callable(args) -> int``.
+
+Exit status: 0 on success; 2 for the user's own mistakes, printed as one
+line ``napari-interfaces: error: ...`` -- bad arguments (argparse), a
+:class:`~napari_interfaces.core.errors.InputError` (bad file, parameter or
+output path) or an :class:`OSError` (missing file, no permission, ...);
+130 on Ctrl-C. Any other exception is a bug and keeps its traceback
+(exit status 1).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from .core.errors import InputError
 
 __all__ = ["build_parser", "main"]
 
@@ -29,8 +38,8 @@ COMMAND_MODULES = (
 )
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+#: Deprecated alias kept until every caller raises :class:`InputError` directly.
+CLIError = InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,19 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=lambda args: _group_help(sim))
     groups = {"root": root, "apt": apt_sub, "simulate": sim_sub}
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"napari_interfaces._cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"napari_interfaces._cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(groups)
+        # A missing module is a packaging bug: let it raise, never hide a command.
+        importlib.import_module(f"napari_interfaces._cli.{name}").register(groups)
     return parser
 
 
 def _group_help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 0
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line (a user error never spans lines)."""
+    text = str(exc) or type(exc).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, ValueError, OSError) as exc:
-        print(f"napari-interfaces: error: {exc}", file=sys.stderr)
+    except (InputError, OSError) as exc:
+        print(f"napari-interfaces: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("napari-interfaces: interrupted", file=sys.stderr)

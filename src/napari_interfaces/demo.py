@@ -40,24 +40,49 @@ PIPELINES: dict[str, tuple[str, str]] = {
 
 
 def _load(name: str):
-    module_name = PIPELINES[name][0]
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
+    # A missing demo module is a packaging bug: let the import error show.
+    return importlib.import_module(PIPELINES[name][0])
 
 
 def available_pipelines() -> list[str]:
-    """Pipelines whose demo module is installed."""
-    return [name for name in PIPELINES if _load(name) is not None]
+    """The pipelines the demo runs, in order (every one ships its demo module)."""
+    return list(PIPELINES)
+
+
+def check_demo(
+    out_dir: str | Path, pipelines: list[str] | None = None, *, overwrite: bool = False
+) -> list[str]:
+    """Validate the demo's parameters before anything is written; return the pipelines.
+
+    Raises
+    ------
+    InputError
+        An unknown pipeline name, or (without ``overwrite``) an existing
+        result folder ``out_dir/<pipeline>`` or ``out_dir/demo_summary.json``.
+    """
+    from .core.errors import ParameterError
+    from .core.outputs import check_output
+
+    names = list(pipelines) if pipelines else available_pipelines()
+    unknown = [n for n in names if n not in PIPELINES]
+    if unknown:
+        raise ParameterError(
+            "--only", f"unknown demo pipeline(s) {unknown}; choose from {list(PIPELINES)}"
+        )
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError("--out", f"{out_dir} is a file, not a folder")
+    for target in [out_dir / n for n in names] + [out_dir / "demo_summary.json"]:
+        check_output(target, overwrite=overwrite)
+    return names
 
 
 def run_demo(
     out_dir: str | Path,
     pipelines: list[str] | None = None,
     progress: Progress | None = None,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, list[tuple[Any, dict, str]]]:
     """Run the demo of each pipeline and write its results.
 
@@ -65,41 +90,46 @@ def run_demo(
     ----------
     out_dir : path
         Results go to ``out_dir/<pipeline>/``; ``out_dir/demo_summary.json``
-        lists every file written and the time each pipeline took.
+        lists every file written and the time each pipeline took. Each
+        pipeline's folder is written atomically (a temporary sibling folder
+        renamed in one step), so a failed or killed run leaves the previous
+        results, never a mixture.
     pipelines : list of str, optional
-        Subset of :data:`PIPELINES` (default: all available).
+        Subset of :data:`PIPELINES` (default: all).
     progress : Progress, optional
         Progress and cancellation.
+    overwrite : bool
+        Replace existing results (default: refuse them with an
+        :class:`~napari_interfaces.core.errors.OutputExistsError`).
 
     Returns
     -------
     dict
         Pipeline name -> napari LayerDataTuples for the ``--gui`` view.
     """
+    from .core.outputs import atomic_dir, atomic_file, cleanup_stale
+
     progress = as_progress(progress)
+    names = check_demo(out_dir, pipelines, overwrite=overwrite)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = pipelines or available_pipelines()
-    unknown = [n for n in names if n not in PIPELINES]
-    if unknown:
-        raise ValueError(f"unknown demo pipeline(s) {unknown}; choose from {list(PIPELINES)}")
-    if not names:
-        raise RuntimeError("no pipeline demo is installed")
+    cleanup_stale(out_dir)
     layers: dict[str, list] = {}
     summary: dict[str, Any] = {"out_dir": str(out_dir.resolve()), "pipelines": {}}
     for name in names:
         module = _load(name)
-        if module is None:
-            raise ValueError(f"demo pipeline {name!r} is not available in this installation")
-        sub = out_dir / name
-        sub.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        layers[name] = module.run_demo(sub, progress)
+        with atomic_dir(out_dir / name) as tmp:
+            layers[name] = module.run_demo(tmp, progress)
+            files = sorted(
+                f"{name}/{p.relative_to(tmp).as_posix()}" for p in tmp.rglob("*") if p.is_file()
+            )
         summary["pipelines"][name] = {
             "description": PIPELINES[name][1],
             "seconds": round(time.perf_counter() - t0, 2),
-            "files": sorted(str(p.relative_to(out_dir)) for p in sub.rglob("*") if p.is_file()),
+            "files": files,
             "layers": [f"{kw.get('name', '?')} ({kind})" for _, kw, kind in layers[name]],
         }
-    (out_dir / "demo_summary.json").write_text(json.dumps(summary, indent=2))
+    with atomic_file(out_dir / "demo_summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
     return layers

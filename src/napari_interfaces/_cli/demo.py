@@ -22,19 +22,22 @@ def register(groups: dict) -> None:
         default=None,
         help="comma-separated subset of pipelines: " + ", ".join(PIPELINES),
     )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the results of an earlier run"
+    )
     p.add_argument("--gui", action="store_true", help="open the results in napari")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
-    from ..demo import PIPELINES, available_pipelines, run_demo
+    from ..demo import PIPELINES, check_demo, run_demo
 
-    names = args.only.split(",") if args.only else available_pipelines()
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    names = check_demo(args.out, only, overwrite=args.overwrite)
     for name in names:
-        if name in PIPELINES:
-            print(f"[{name}] {PIPELINES[name][1]}")
-    layers = run_demo(args.out, names, progress=cli_progress())
+        print(f"[{name}] {PIPELINES[name][1]}")
+    layers = run_demo(args.out, names, progress=cli_progress(), overwrite=args.overwrite)
     summary = (args.out / "demo_summary.json").read_text()
     import json
 

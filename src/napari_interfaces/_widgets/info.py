@@ -19,25 +19,14 @@ __all__ = ["InfoWidget"]
 
 
 def _collect(progress=None) -> str:
-    from .._cli.info import collect
+    from ..core.sysinfo import collect, format_lines
 
     if progress is not None:
         progress.start(1, "probing devices")
     info = collect()
     if progress is not None:
         progress.advance()
-    lines = [
-        f"napari-interfaces {info['napari_interfaces']} (Python {info['python']})",
-        "versions: " + ", ".join(f"{k} {v or 'missing'}" for k, v in info["versions"].items()),
-        f"OpenCL: {info['opencl']['message']}",
-        *[f"  {d}" for d in info["opencl"]["devices"]],
-        f"torch device: {info['torch_device']}",
-        f"config file: {info['config_file']}",
-        f"cache: {info['cache_dir']}",
-        "weights looked up in:",
-        *[f"  {p}" for p in info["weights_search_path"]],
-    ]
-    return "\n".join(lines)
+    return "\n".join(format_lines(info))
 
 
 class InfoWidget(QWidget):

@@ -28,6 +28,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 __all__ = ["DEFAULTS", "cache_dir", "config_dir", "config_file", "get", "load_config"]
 
 APP = "napari-interfaces"
@@ -77,7 +79,7 @@ def load_config() -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
+    InputError
         If the config file is not a YAML mapping; the message names the file.
     """
     cfg = dict(DEFAULTS)
@@ -88,15 +90,19 @@ def load_config() -> dict[str, Any]:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+            raise InputError(f"{path}: not valid YAML: {_first_line(exc)}") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+            raise InputError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
         cfg.update(data)
     for key in list(cfg):
         env = os.environ.get(ENV_PREFIX + key.upper())
         if env is not None:
             cfg[key] = env
     return cfg
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def get(key: str, default: Any = None) -> Any:
