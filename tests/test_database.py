@@ -244,3 +244,60 @@ def test_multislice_sampler_makes_labelled_sample(tmp_path):
     with pytest.raises(ValueError, match="not a simulator parameter"):
         bad = dict(spec, parameters={"structure": {"radius": 3}})
         generate_database(bad, tmp_path / "bad.zarr", n=1, scheduler="inline")
+
+
+def _refused_address() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_refused_scheduler_fails_fast_and_leaves_no_store(tmp_path):
+    from napari_interfaces.core.errors import InputError
+
+    out = tmp_path / "db.zarr"
+    addr = _refused_address()
+    with pytest.raises(InputError, match=r"--scheduler tcp://127\.0\.0\.1:\d+: cannot reach"):
+        generate_database(TINY, out, n=2, scheduler=addr)
+    assert not out.exists()
+
+
+def test_failed_first_sample_leaves_no_store(tmp_path):
+    out = tmp_path / "db.zarr"
+
+    def broken(params, output, rng):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        generate_database(TINY, out, n=2, scheduler="inline", sampler=broken)
+    assert not out.exists()
+
+
+def test_runner_inline_and_cancel():
+    from napari_interfaces.core.runner import cap_workers, run_tasks
+
+    out = []
+    info = run_tasks(pow, [1, 2, 3], kwargs={"exp": 2}, on_result=out.append, scheduler="inline")
+    assert out == [1, 4, 9] and info.tasks == 3 and info.scheduler == "inline"
+    p = Progress()
+    p.cancel_event.set()
+    with pytest.raises(Cancelled):
+        run_tasks(
+            pow, [1], kwargs={"exp": 2}, on_result=out.append, scheduler="inline", progress=p
+        )
+    assert cap_workers(10_000, 1) >= 1
+    with pytest.raises(ValueError, match="--workers"):
+        cap_workers(0, 1)
+
+
+@pytest.mark.slow
+def test_runner_local_cluster_back_pressure():
+    from napari_interfaces.core.runner import run_tasks
+
+    out = []
+    info = run_tasks(pow, range(20), kwargs={"exp": 2}, on_result=out.append, workers=1)
+    assert sorted(out) == [i * i for i in range(20)]
+    assert info.scheduler == "LocalCluster(1x1)" and info.tasks == 20

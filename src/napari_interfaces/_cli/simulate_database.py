@@ -47,11 +47,12 @@ def register(groups: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ParameterError
     from ..core.progress import cli_progress
     from ..simulate.database import generate_database
 
     if args.n is not None and args.n < 1:
-        raise ValueError("--n must be >= 1")
+        raise ParameterError("--n", f"must be >= 1, got {args.n}")
     result = generate_database(
         args.spec,
         args.out,

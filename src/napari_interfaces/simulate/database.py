@@ -28,14 +28,20 @@ processes (``workers × threads_per_worker`` is capped at the cores); pass
 with dask-jobqueue on an HPC system, see ``docs/hrtem_segmentation.md``) or
 ``scheduler="inline"`` to compute in the calling process. Workers only
 compute; the calling process writes the store, so workers need no access to
-its file system.
+its file system. The runner (back-pressure, cancellation, worker
+environment, a refused address failing within seconds) is
+:func:`napari_interfaces.core.runner.run_tasks`; read its security note: a
+scheduler can run code in the calling process (dask unpickles results), so
+connect only to one you trust.
+
+A run that fails before any sample is done removes the store it created.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +49,14 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ParameterError
 from ..core.progress import Progress, as_progress
+from ..core.runner import WORKER_ENV, cap_workers, check_scheduler_address, run_tasks
 from .spec import DatabaseSpec, load_spec, sample_rng
 
 __all__ = [
     "FORMAT",
+    "WORKER_ENV",
     "DatabaseResult",
     "completed_indices",
     "compute_sample",
@@ -280,7 +289,7 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
     if out.exists():
         try:
             g = zarr.open_group(str(out), mode="r+")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ValueError(
                 f"{out}: exists and is not a zarr store ({exc}); choose another --out"
             ) from exc
@@ -344,7 +353,7 @@ def open_database(store: str | Path):
         raise FileNotFoundError(f"{store}: no such database store")
     try:
         g = zarr.open_group(str(store), mode="r")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ValueError(f"{store}: not a zarr store: {exc}") from exc
     if g.attrs.get("format") != FORMAT:
         raise ValueError(
@@ -399,17 +408,8 @@ class DatabaseResult:
 
 
 def _cap_workers(workers: int | None, threads_per_worker: int) -> int:
-    cores = os.cpu_count() or 1
-    if workers is None:
-        workers = max(1, cores // max(1, threads_per_worker))
-    workers = int(workers)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    return max(1, min(workers, cores // max(1, threads_per_worker)))
-
-
-#: Environment of local worker processes: one thread per BLAS/FFT pool.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    """Deprecated alias of :func:`napari_interfaces.core.runner.cap_workers`."""
+    return cap_workers(workers, threads_per_worker)
 
 
 def generate_database(
@@ -456,106 +456,78 @@ def generate_database(
         agree to ~1e-5 but not bit for bit, so a database is reproducible bit
         for bit with the same backend.
     """
-    import time
-
     progress = as_progress(progress)
     spec = load_spec(spec)
     seed = spec.seed if seed is None else int(seed)
     n = spec.n if n is None else int(n)
     if n is None or n < 1:
-        raise ValueError("number of samples must be >= 1 (give --n or set n in the spec)")
+        raise ParameterError(
+            "--n", "number of samples must be >= 1 (give --n or set n in the spec)"
+        )
+    get_sampler(sampler if sampler is not None else spec.sampler)  # fail early on a bad name
+    if isinstance(scheduler, str) and scheduler not in ("inline", "local"):
+        check_scheduler_address(scheduler)  # before the store is created
     out = Path(out)
-    g = _open_or_create(out, spec, seed, n)
+    created = not out.exists()
+    try:
+        g = _open_or_create(out, spec, seed, n)
+        return _generate(
+            g,
+            out,
+            spec,
+            seed,
+            n,
+            scheduler,
+            workers,
+            threads_per_worker,
+            sampler,
+            progress,
+            device,
+        )
+    except BaseException:
+        if created and out.exists() and not _any_done(out):
+            shutil.rmtree(out, ignore_errors=True)  # never leave an empty store behind
+        raise
+
+
+def _any_done(out: Path) -> bool:
+    try:
+        return bool(len(completed_indices(out)))
+    except Exception:  # a half-created store has nothing done
+        return False
+
+
+def _sample_task(index: int, spec_dict: dict, seed: int, sampler, device):
+    """:func:`compute_sample` with the index first (the runner's task signature)."""
+    return compute_sample(spec_dict, seed, index, sampler, device)
+
+
+def _generate(
+    g, out, spec, seed, n, scheduler, workers, threads_per_worker, sampler, progress, device
+) -> DatabaseResult:
     arrays = _arrays(g)
     done = np.asarray(arrays["done"][:n]).astype(bool)
     todo = [int(i) for i in np.flatnonzero(~done)]
     skipped = n - len(todo)
-    spec_dict = spec.to_dict()
-    get_sampler(sampler if sampler is not None else spec.sampler)  # fail early on a bad name
     progress.start(n, f"simulating {spec.name}")
     if skipped:
         progress.advance(skipped, description=f"simulating {spec.name} (resumed)")
-    t0 = time.perf_counter()
     if not todo:
         return DatabaseResult(out, n, 0, skipped, 0.0, 0, "none")
 
-    if scheduler == "inline":
-        for i in todo:
-            progress.check()
-            _, image, labels, meta = compute_sample(spec_dict, seed, i, sampler, device)
-            _write(arrays, i, image, labels, meta)
-            progress.advance()
-        return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, 1, "inline")
+    def write(result) -> None:
+        index, image, labels, meta = result
+        _write(arrays, index, image, labels, meta)
+        progress.advance()
 
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    own_client = False
-    if scheduler is None or scheduler == "local":
-        nw = _cap_workers(workers, threads_per_worker)
-        import dask
-
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}):
-            cluster = LocalCluster(
-                n_workers=nw,
-                threads_per_worker=threads_per_worker,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=40,
-            )
-        client = Client(cluster)
-        own_client = True
-        label = f"LocalCluster({nw}x{threads_per_worker})"
-    elif isinstance(scheduler, str):
-        client = Client(scheduler, timeout="30s")
-        own_client = True
-        nw = len(client.scheduler_info().get("workers", {})) or 1
-        label = scheduler
-    else:
-        client = scheduler
-        nw = len(client.scheduler_info().get("workers", {})) or 1
-        label = "client"
-    nthreads = sum(client.nthreads().values()) or nw
-    # a few samples per task: fewer scheduler round trips on a busy machine,
-    # yet enough tasks to keep every worker busy to the end
-    per_task = max(1, min(4, len(todo) // (4 * nthreads)))
-    pending = iter(todo)
-    futures = as_completed()
-
-    def submit(indices: list[int]) -> None:
-        if indices:
-            futures.add(
-                client.submit(
-                    compute_samples, spec_dict, seed, indices, sampler, device, pure=False
-                )
-            )
-
-    try:
-        for _ in range(2 * nthreads):
-            submit(_take(pending, per_task))
-        for fut in futures:
-            for index, image, labels, meta in fut.result():
-                _write(arrays, index, image, labels, meta)
-                progress.advance()
-            fut.release()
-            submit(_take(pending, per_task))
-    except BaseException:
-        for f in list(futures.futures):
-            f.cancel()
-        raise
-    finally:
-        if own_client:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-    return DatabaseResult(out, n, len(todo), skipped, time.perf_counter() - t0, nw, label)
-
-
-def _take(it, k: int) -> list[int]:
-    out = []
-    for _ in range(k):
-        try:
-            out.append(next(it))
-        except StopIteration:
-            break
-    return out
+    info = run_tasks(
+        _sample_task,
+        todo,
+        on_result=write,
+        kwargs={"spec_dict": spec.to_dict(), "seed": seed, "sampler": sampler, "device": device},
+        scheduler=scheduler,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        progress=progress,
+    )
+    return DatabaseResult(out, n, len(todo), skipped, info.seconds, info.workers, info.scheduler)
