@@ -58,6 +58,8 @@ from .ranging import Range, RangeTable
 
 __all__ = [
     "GEOMETRIES",
+    "PARTICLE_GEOMETRIES",
+    "synthesize_particles",
     "ELEMENTS",
     "MATRIX",
     "PRECIPITATE",
@@ -67,6 +69,8 @@ __all__ = [
 ]
 
 GEOMETRIES = ("layered", "isolated", "interconnected")
+#: Geometries of :func:`synthesize_particles` (Fe–Cr–Ni–Cu, bcc, particles of many sizes).
+PARTICLE_GEOMETRIES = ("precipitates", "clusters", "boundary")
 #: Elements of the synthetic alloy, in the order of ``columns["true_element"]``.
 ELEMENTS = ("Ni", "Al", "Cr")
 #: γ matrix composition (atomic fractions), disordered fcc.
@@ -127,6 +131,11 @@ class SyntheticAPT:
     def width_nm(self) -> float:
         return float(self.params["width_nm"])
 
+    @property
+    def elements(self) -> list[str]:
+        """Elements of the alloy, in the order of ``columns["true_element"]``."""
+        return list(self.params.get("elements", ELEMENTS))
+
     # ------------------------------------------------------------------ truth
     def signed_distance(self, xyz: np.ndarray) -> np.ndarray:
         """Signed distance (nm) to the nearest interface; ``> 0`` inside γ′.
@@ -143,7 +152,7 @@ class SyntheticAPT:
         f = profile_fraction(d, self.width_nm)
         out = {
             el: 100.0 * (self.matrix[el] + f * (self.precipitate[el] - self.matrix[el]))
-            for el in ELEMENTS
+            for el in self.elements
         }
         return out[element] if element is not None else out
 
@@ -231,12 +240,16 @@ class SyntheticAPT:
                 [
                     "signed_distance_nm",
                     "gamma_prime_fraction",
-                    *[f"{el}_at_pct" for el in ELEMENTS],
+                    *[f"{el}_at_pct" for el in self.elements],
                 ]
             )
             for i in range(len(d)):
                 w.writerow(
-                    [f"{d[i]:.3f}", f"{f[i]:.6f}", *[f"{prof[el][i]:.6f}" for el in ELEMENTS]]
+                    [
+                        f"{d[i]:.3f}",
+                        f"{f[i]:.6f}",
+                        *[f"{prof[el][i]:.6f}" for el in self.elements],
+                    ]
                 )
         paths["profile"] = out / f"{stem}_profile.csv"
         truth = {
@@ -290,7 +303,24 @@ def _signed_distance(geometry: str, p: dict[str, Any], xyz: np.ndarray) -> np.nd
         gz = k * (-sy * sz + cz * cx)
         grad = np.sqrt(gx * gx + gy * gy + gz * gz)
         return g / np.maximum(grad, 0.25 * k)
+    if geometry in PARTICLE_GEOMETRIES:
+        return _sphere_distance(p, xyz)
     raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
+
+
+def _sphere_distance(p: dict[str, Any], xyz: np.ndarray) -> np.ndarray:
+    """max_i (r_i - |x - c_i|): signed distance to the nearest of spheres of
+    different radii (exact outside overlaps), ``> 0`` inside one."""
+    from scipy.spatial import cKDTree
+
+    centres = np.asarray(p["centres_nm"], dtype=np.float64).reshape(-1, 3)
+    radii = np.asarray(p["radii_nm"], dtype=np.float64).reshape(-1)
+    if len(centres) == 0:
+        return np.full(len(xyz), -np.inf)
+    k = min(8, len(centres))
+    dist, idx = cKDTree(centres).query(xyz, k=k)
+    dist, idx = dist.reshape(len(xyz), k), idx.reshape(len(xyz), k)
+    return (radii[idx] - dist).max(axis=1)
 
 
 def _place_spheres(
@@ -306,6 +336,92 @@ def _place_spheres(
         if all(np.linalg.norm(c - o) >= 2 * radius + gap for o in centres):
             centres.append(c)
     return np.array(centres).reshape(-1, 3)
+
+
+# ---------------------------------------------------------------------- instrument
+def _instrument(
+    rng: np.random.Generator,
+    pos: np.ndarray,
+    elem: np.ndarray,
+    elements: Sequence[str],
+    charge_states: dict[str, dict[int, float]],
+    box: dict,
+    noise_nm: tuple[float, float],
+    mass_resolving_power: float,
+    background: float,
+):
+    """Position noise (lateral x, y; depth z), masses (isotopes, charge states,
+    peak width and thermal tail) and uniform background ions.
+
+    Returns ``xyz`` (float32, atoms then background), masses (float32), true
+    element per ion (int8, ``-1`` background), the background positions and
+    the list of ``(element, m/q)`` peaks above 0.5 % isotopic abundance.
+    """
+    n_at = len(pos)
+    noisy = pos + rng.normal(size=(n_at, 3)) * np.array([noise_nm[0], noise_nm[0], noise_nm[1]])
+    mass = np.empty(n_at, dtype=np.float64)
+    peaks: list[tuple[str, float]] = []
+    for k, el in enumerate(elements):
+        sel = np.flatnonzero(elem == k)
+        iso_m = np.array([m for m, _ in ISOTOPES[el]])
+        iso_p = np.array([a for _, a in ISOTOPES[el]])
+        iso_p = iso_p / iso_p.sum()
+        charges = np.array(list(charge_states[el]))
+        cp = np.array(list(charge_states[el].values()))
+        q = charges[rng.choice(len(charges), size=len(sel), p=cp / cp.sum())]
+        m = iso_m[rng.choice(len(iso_m), size=len(sel), p=iso_p)]
+        mass[sel] = m / q
+        for c in charges:
+            for mi, ai in zip(iso_m, iso_p):
+                if ai >= 0.005:
+                    peaks.append((el, mi / c))
+    sigma_m = mass / (2.3548 * mass_resolving_power)
+    tail = rng.random(n_at) < 0.3
+    mass = mass + rng.normal(size=n_at) * sigma_m
+    mass[tail] += rng.exponential(1.0, size=int(tail.sum())) * 0.002 * mass[tail]
+    n_bg = int(round(background * n_at / (1 - background)))
+    bg_pos = np.column_stack([rng.uniform(*box[a], size=n_bg) for a in "xyz"])
+    bg_mass = rng.uniform(1.0, 70.0, size=n_bg)
+    xyz = np.concatenate([noisy, bg_pos]).astype(np.float32)
+    mass_all = np.concatenate([mass, bg_mass]).astype(np.float32)
+    true_el = np.concatenate([elem.astype(np.int8), np.full(n_bg, -1, np.int8)])
+    return xyz, mass_all, true_el, bg_pos, peaks
+
+
+def _range_table(
+    peaks: list[tuple[str, float]],
+    elements: Sequence[str],
+    mass_resolving_power: float,
+    abundance: dict[str, float] | None = None,
+) -> RangeTable:
+    """One range per peak, ``[m - 5 sigma, m + 5 sigma + 3 tails)``.
+
+    Peaks of two elements at the same m/q (e.g. 54Fe++ and 54Cr++ at 27 Da)
+    cannot be told apart, as in real data: with ``abundance`` (element ->
+    expected fraction of the peak's ions) overlapping windows are merged
+    into one range given to the element contributing more ions.
+    """
+    windows = []
+    for el, m in sorted(peaks, key=lambda t: (list(elements).index(t[0]), t[1])):
+        s = m / (2.3548 * mass_resolving_power)
+        windows.append([round(m - 5 * s, 4), round(m + 5 * s + 3 * 0.002 * m, 4), el, m])
+    if abundance is None:
+        ranges = [Range(lo, hi, el, {el: 1}, COLORS[el]) for lo, hi, el, _ in windows]
+        return RangeTable(ranges, source=None)
+    windows.sort(key=lambda w: w[0])
+    groups: list[list] = []
+    for w in windows:
+        if groups and w[0] < max(g[1] for g in groups[-1]):
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    ranges = []
+    for g in groups:
+        el = max(g, key=lambda w: abundance.get((w[2], round(w[3], 3)), 0.0))[2]
+        lo, hi = min(w[0] for w in g), max(w[1] for w in g)
+        ranges.append(Range(lo, hi, el, {el: 1}, COLORS.get(el)))
+    order = sorted(ranges, key=lambda r: (list(elements).index(r.ion), r.lo))
+    return RangeTable(order, source=None)
 
 
 # ---------------------------------------------------------------------- generator
@@ -442,39 +558,18 @@ def synthesize(
     elem[u >= cum] = len(ELEMENTS) - 1
     progress.advance(description="instrument")
 
-    # --- instrument: position noise, masses
-    n_at = len(pos)
-    noisy = pos + rng.normal(size=(n_at, 3)) * np.array(
-        [noise_lateral_nm, noise_lateral_nm, noise_depth_nm]
+    # --- instrument: position noise, masses, background ions
+    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
+        rng,
+        pos,
+        elem,
+        ELEMENTS,
+        CHARGE_STATES,
+        box,
+        (noise_lateral_nm, noise_depth_nm),
+        mass_resolving_power,
+        background,
     )
-    mass = np.empty(n_at, dtype=np.float64)
-    peaks: list[tuple[str, float]] = []
-    for k, el in enumerate(ELEMENTS):
-        sel = np.flatnonzero(elem == k)
-        iso_m = np.array([m for m, _ in ISOTOPES[el]])
-        iso_p = np.array([a for _, a in ISOTOPES[el]])
-        iso_p = iso_p / iso_p.sum()
-        charges = np.array(list(CHARGE_STATES[el]))
-        cp = np.array(list(CHARGE_STATES[el].values()))
-        q = charges[rng.choice(len(charges), size=len(sel), p=cp / cp.sum())]
-        m = iso_m[rng.choice(len(iso_m), size=len(sel), p=iso_p)]
-        mass[sel] = m / q
-        for c in charges:
-            for mi, ai in zip(iso_m, iso_p):
-                if ai >= 0.005:
-                    peaks.append((el, mi / c))
-    sigma_m = mass / (2.3548 * mass_resolving_power)
-    tail = rng.random(n_at) < 0.3
-    mass = mass + rng.normal(size=n_at) * sigma_m
-    mass[tail] += rng.exponential(1.0, size=int(tail.sum())) * 0.002 * mass[tail]
-
-    # --- background ions (uniform mass and position)
-    n_bg = int(round(background * n_at / (1 - background)))
-    bg_pos = np.column_stack([rng.uniform(*box[a], size=n_bg) for a in "xyz"])
-    bg_mass = rng.uniform(1.0, 70.0, size=n_bg)
-    xyz = np.concatenate([noisy, bg_pos]).astype(np.float32)
-    mass_all = np.concatenate([mass, bg_mass]).astype(np.float32)
-    true_el = np.concatenate([elem, np.full(n_bg, -1, np.int8)])
     d_all = np.concatenate([d_true, _signed_distance(geometry, params, bg_pos)])
     # shuffle into acquisition order along z (ions arrive from the top)
     order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
@@ -490,13 +585,297 @@ def synthesize(
         metadata={"format": "synthetic", "geometry": geometry, "seed": int(seed)},
     )
     progress.advance(description="ranges")
-
-    # --- ranges: one per peak, [m - 5 sigma, m + 5 sigma + 3 tails)
-    ranges = []
-    for el, m in sorted(peaks, key=lambda t: (ELEMENTS.index(t[0]), t[1])):
-        s = m / (2.3548 * mass_resolving_power)
-        lo, hi = round(m - 5 * s, 4), round(m + 5 * s + 3 * 0.002 * m, 4)
-        ranges.append(Range(lo, hi, el, {el: 1}, COLORS[el]))
-    table = RangeTable(ranges, source=None)
+    table = _range_table(peaks, ELEMENTS, mass_resolving_power)
     progress.advance()
     return SyntheticAPT(cloud, table, geometry, params, box)
+
+
+# ---------------------------------------------------------------------- particles
+#: Elements of :func:`synthesize_particles`, in the order of ``columns["true_element"]``.
+FECR_ELEMENTS = ("Fe", "Cr", "Ni", "Cu")
+FECR_LATTICE_NM = 0.2866  # bcc Fe
+FECR_CHARGE_STATES = {
+    "Fe": {2: 0.9, 1: 0.1},
+    "Cr": {2: 0.9, 1: 0.1},
+    "Ni": {2: 0.85, 1: 0.15},
+    "Cu": {1: 0.5, 2: 0.5},
+}
+#: Ferrite matrix around Cr-rich α′ precipitates (atomic fractions).
+FECR_MATRIX = {"Fe": 0.80, "Cr": 0.15, "Ni": 0.04, "Cu": 0.01}
+#: α′ precipitates (Cr-rich).
+FECR_PRECIPITATE = {"Fe": 0.30, "Cr": 0.65, "Ni": 0.04, "Cu": 0.01}
+#: Dilute matrix of the solute-cluster specimen (Cu–Ni clusters in ferrite).
+FECR_DILUTE = {"Fe": 0.885, "Cr": 0.10, "Ni": 0.01, "Cu": 0.005}
+#: Ni at the centre of the segregated grain boundary (``boundary``), from 0.04.
+BOUNDARY_NI = 0.12
+COLORS.update({"Fe": "#a0a0a0", "Cu": "#ff8800"})
+
+
+def _place_particles(
+    rng: np.random.Generator, box: dict, radii: np.ndarray, gap: float, plane=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping centres (``|ci - cj| >= ri + rj + gap``), each sphere
+    inside ``box``; with ``plane = (point, normal)`` centres lie within a third
+    of their radius of the plane. Returns the centres and the radii placed."""
+    lo = np.array([box[a][0] for a in "xyz"])
+    hi = np.array([box[a][1] for a in "xyz"])
+    centres: list[np.ndarray] = []
+    kept: list[float] = []
+    for r in radii:
+        for _ in range(300):
+            c = lo + r + rng.random(3) * np.maximum(hi - lo - 2 * r, 1e-9)
+            if plane is not None:
+                p0, n = plane
+                c = c - (float((c - p0) @ n) - rng.uniform(-r / 3, r / 3)) * n
+                if np.any(c - r < lo) or np.any(c + r > hi):
+                    continue
+            if all(np.linalg.norm(c - o) >= r + ro + gap for o, ro in zip(centres, kept)):
+                centres.append(c)
+                kept.append(float(r))
+                break
+    return np.array(centres).reshape(-1, 3), np.array(kept)
+
+
+def synthesize_particles(
+    geometry: str = "precipitates",
+    size_nm: Sequence[float] = (24.0, 24.0, 40.0),
+    seed: int = 0,
+    number_density_m3: float = 5e23,
+    radius_nm: tuple[float, float] = (1.0, 3.0),
+    n_particles: int | None = None,
+    solutes_per_cluster: tuple[int, int] = (10, 50),
+    width_nm: float = 0.4,
+    efficiency: float = 0.37,
+    noise_lateral_nm: float = 0.35,
+    noise_depth_nm: float = 0.12,
+    background: float = 0.02,
+    mass_resolving_power: float = 1000.0,
+    progress: Progress | None = None,
+) -> SyntheticAPT:
+    """A ferritic Fe–Cr–Ni–Cu specimen (bcc, a = 0.2866 nm) with many small particles.
+
+    Geometries:
+
+    ``precipitates``
+        Cr-rich α′ spheres (:data:`FECR_PRECIPITATE`) of radii drawn
+        uniformly in ``radius_nm`` in a Cr-poorer matrix (:data:`FECR_MATRIX`),
+        diffuse interfaces of 10–90 % width ``width_nm``.
+    ``clusters``
+        Solute clusters: each of ``solutes_per_cluster`` (drawn, detected)
+        Cu + Ni atoms placed on lattice sites drawn with a Gaussian weight
+        about the centre (σ = 0.55 nm · (n / 30)^⅓), so there is no sharp
+        interface; the dilute matrix is :data:`FECR_DILUTE`.
+    ``boundary``
+        α′ precipitates sitting on a grain boundary (a plane through the box
+        centre, normal tilted 11° from z) segregated with Ni (Gaussian, σ =
+        0.5 nm, :data:`BOUNDARY_NI` at its centre).
+
+    The particle count is ``number_density_m3`` × box volume unless
+    ``n_particles`` is given. The instrument is the same as :func:`synthesize`'s
+    (detection efficiency first, anisotropic blur, isotopes, charge states,
+    peak shapes, uniform background). The 54 Da (Fe/Cr) and 58 Da (Fe/Ni)
+    isobars overlap as in real data: each merged window goes to the element
+    contributing more ions.
+
+    Ground truth per ion in ``cloud.columns``: ``true_element`` (index into
+    :data:`FECR_ELEMENTS`, -1 background), ``true_cluster`` (int32, particle
+    id 1..N for atoms of a precipitate (inside its sphere) or solute atoms of
+    a cluster, 0 otherwise and for background ions), ``true_phase``,
+    ``signed_distance_nm``. ``params["particles"]`` lists per particle the
+    ``id``, ``centre_nm``, ``radius_nm`` (sphere; for clusters the Guinier
+    radius √5 σ), ``n_atoms`` (detected atoms with that id), ``n_solute``
+    (clusters), ``composition`` (at.% of the detected atoms with that id,
+    true elements) and, for precipitates, ``core_composition`` (nominal at.%).
+
+    Examples
+    --------
+    >>> from napari_interfaces.apt.synthetic import synthesize_particles
+    >>> s = synthesize_particles("clusters", size_nm=(12, 12, 12), seed=1, n_particles=4)
+    >>> len(s.params["particles"]), s.elements
+    (4, ['Fe', 'Cr', 'Ni', 'Cu'])
+    >>> all(10 <= p["n_solute"] <= 50 for p in s.params["particles"])
+    True
+    """
+    from scipy.spatial import cKDTree
+
+    progress = as_progress(progress)
+    if geometry not in PARTICLE_GEOMETRIES:
+        raise ValueError(f"unknown geometry {geometry!r}; choose one of {PARTICLE_GEOMETRIES}")
+    sx, sy, sz = (float(v) for v in size_nm)
+    if min(sx, sy, sz) <= 0:
+        raise ValueError(f"size_nm must be positive, got {size_nm!r}")
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
+    if not 0 <= background < 1:
+        raise ValueError(f"background must be in [0, 1), got {background}")
+    rng = np.random.default_rng(seed)
+    progress.start(5, f"synthetic APT ({geometry})")
+    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
+    n = (
+        int(n_particles)
+        if n_particles is not None
+        else max(1, int(round(number_density_m3 * sx * sy * sz * 1e-27)))
+    )
+    elements = list(FECR_ELEMENTS)
+    clusters = geometry == "clusters"
+    matrix = dict(FECR_DILUTE if clusters else FECR_MATRIX)
+    particle = dict(FECR_PRECIPITATE)
+    plane = None
+    if clusters:
+        n_sol = rng.integers(solutes_per_cluster[0], solutes_per_cluster[1] + 1, size=n)
+        sigma = 0.55 * (n_sol / 30.0) ** (1 / 3)
+        centres, sig = _place_particles(rng, box, 3 * sigma, 1.0)
+        keep_n = [int(np.flatnonzero(np.isclose(3 * sigma, s))[0]) for s in sig]
+        n_sol, sigma = n_sol[keep_n], sig / 3
+        radii = np.sqrt(5.0) * sigma
+    else:
+        radii = rng.uniform(radius_nm[0], radius_nm[1], size=n)
+        if geometry == "boundary":
+            normal = np.array([0.2, 0.0, 1.0]) / np.hypot(0.2, 1.0)
+            plane = (np.array([0.0, 0.0, sz / 2]), normal)
+        centres, radii = _place_particles(rng, box, radii, 2 * width_nm, plane)
+    params: dict[str, Any] = {
+        "seed": int(seed),
+        "size_nm": [sx, sy, sz],
+        "elements": elements,
+        "width_nm": float(width_nm),
+        "efficiency": float(efficiency),
+        "noise_lateral_nm": float(noise_lateral_nm),
+        "noise_depth_nm": float(noise_depth_nm),
+        "background": float(background),
+        "mass_resolving_power": float(mass_resolving_power),
+        "lattice_nm": FECR_LATTICE_NM,
+        "number_density_m3": len(centres) / (sx * sy * sz * 1e-27),
+        "centres_nm": centres.tolist(),
+        "radii_nm": radii.tolist(),
+    }
+    if plane is not None:
+        params["boundary_point_nm"] = plane[0].tolist()
+        params["boundary_normal"] = plane[1].tolist()
+    progress.advance(description="lattice")
+
+    # --- bcc lattice, detection efficiency first
+    a = FECR_LATTICE_NM
+    basis = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) * a
+    n_cells = [int(np.ceil(s / a)) for s in (sx, sy, sz)]
+    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
+    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
+    del ii
+    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
+    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
+    pos = pos[inside & (rng.random(len(pos)) < efficiency)]
+    progress.advance(description="species")
+
+    # --- species
+    E = len(elements)
+    mvec = np.array([matrix[e] for e in elements])
+    ident = np.zeros(len(pos), np.int32)
+    if clusters:
+        P = np.broadcast_to(mvec, (len(pos), E))
+        d_true = np.full(len(pos), -np.inf)
+    else:
+        d_true = _sphere_distance(params, pos)
+        f = profile_fraction(d_true, width_nm)[:, None]
+        P = (1 - f) * mvec[None] + f * np.array([particle[e] for e in elements])[None]
+        if plane is not None:
+            g = np.exp(-0.5 * (((pos - plane[0]) @ plane[1]) / 0.5) ** 2) * (1 - f[:, 0])
+            extra = (BOUNDARY_NI - matrix["Ni"]) * g
+            P = P.copy()
+            P[:, elements.index("Ni")] += extra
+            P[:, elements.index("Fe")] -= extra
+        if len(centres):
+            k = min(8, len(centres))
+            dist, idx = cKDTree(centres).query(pos, k=k)
+            dist, idx = dist.reshape(len(pos), k), idx.reshape(len(pos), k)
+            di = radii[idx] - dist
+            j = np.argmax(di, axis=1)
+            best = di[np.arange(len(pos)), j]
+            ident = np.where(best > 0, idx[np.arange(len(pos)), j] + 1, 0).astype(np.int32)
+    u = rng.random(len(pos))
+    elem = (u[:, None] >= np.cumsum(P, axis=1)[:, :-1]).sum(axis=1).astype(np.int8)
+    particles: list[dict[str, Any]] = []
+    if clusters and len(centres):
+        tree = cKDTree(pos)
+        cu, ni = elements.index("Cu"), elements.index("Ni")
+        for i, (c, s, ns) in enumerate(zip(centres, sigma, n_sol)):
+            cand = np.asarray(tree.query_ball_point(c, 3 * s), dtype=np.int64)
+            cand = cand[ident[cand] == 0]
+            w = np.exp(-0.5 * ((pos[cand] - c) ** 2).sum(axis=1) / s**2)
+            pick = rng.choice(cand, size=min(int(ns), len(cand)), replace=False, p=w / w.sum())
+            cu_frac = rng.uniform(0.4, 0.8)
+            elem[pick] = np.where(rng.random(len(pick)) < cu_frac, cu, ni)
+            ident[pick] = i + 1
+            d_true[pick] = 0.0
+            particles.append(
+                {
+                    "id": i + 1,
+                    "centre_nm": c.tolist(),
+                    "radius_nm": float(np.sqrt(5.0) * s),
+                    "sigma_nm": float(s),
+                    "n_solute": int(len(pick)),
+                    "cu_fraction_of_solute": float(cu_frac),
+                }
+            )
+    else:
+        for i, (c, r) in enumerate(zip(centres, radii)):
+            particles.append(
+                {
+                    "id": i + 1,
+                    "centre_nm": c.tolist(),
+                    "radius_nm": float(r),
+                    "core_composition": {e: 100.0 * particle[e] for e in elements},
+                }
+            )
+    cnt = np.bincount(ident.astype(np.int64) * E + elem, minlength=(len(centres) + 1) * E)
+    cnt = cnt.reshape(-1, E)
+    for p in particles:
+        c = cnt[p["id"]]
+        p["n_atoms"] = int(c.sum())
+        p["composition"] = {
+            e: round(100.0 * float(c[k]) / max(int(c.sum()), 1), 3) for k, e in enumerate(elements)
+        }
+    params["particles"] = particles
+    progress.advance(description="instrument")
+
+    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
+        rng,
+        pos,
+        elem,
+        elements,
+        FECR_CHARGE_STATES,
+        box,
+        (noise_lateral_nm, noise_depth_nm),
+        mass_resolving_power,
+        background,
+    )
+    if clusters:
+        d_bg = np.full(len(bg_pos), -np.inf)
+    else:
+        d_bg = _sphere_distance(params, bg_pos)
+    d_all = np.concatenate([d_true, d_bg])
+    ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
+    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
+    phase = ident_all > 0 if clusters else d_all > 0
+    cloud = PointCloud(
+        np.ascontiguousarray(xyz[order]),
+        np.ascontiguousarray(mass_all[order]),
+        {
+            "true_element": true_el[order],
+            "true_cluster": ident_all[order],
+            "true_phase": phase[order].astype(np.uint8),
+            "signed_distance_nm": d_all[order].astype(np.float32),
+        },
+        source=None,
+        metadata={"format": "synthetic", "geometry": geometry, "seed": int(seed)},
+    )
+    progress.advance(description="ranges")
+    abundance = {}
+    for el in elements:
+        iso = ISOTOPES[el]
+        tot = sum(ab for _, ab in iso)
+        for q, fq in FECR_CHARGE_STATES[el].items():
+            for m, ab in iso:
+                abundance[(el, round(m / q, 3))] = matrix[el] * fq * ab / tot
+    table = _range_table(peaks, elements, mass_resolving_power, abundance)
+    progress.advance()
+    return SyntheticAPT(cloud, table, geometry, params, box, matrix=matrix, precipitate=particle)
