@@ -21,9 +21,31 @@ from qtpy.QtCore import QObject, Signal
 
 from ..core.progress import Cancelled, Progress
 
-__all__ = ["Job", "run_job"]
+__all__ = ["Job", "notify_error", "run_job"]
 
 log = logging.getLogger(__name__)
+
+
+def notify_error(exc: BaseException, what: str = "") -> None:
+    """Show ``exc`` as a napari notification.
+
+    An :class:`~napari_interfaces.core.errors.InputError` (bad input: a file,
+    a parameter) is one line; any other exception is a bug and keeps its
+    traceback (napari's "View traceback" button) and is logged.
+    """
+    from napari.utils.notifications import Notification, notification_manager, show_error
+
+    from ..core.errors import InputError
+
+    prefix = f"{what}: " if what else ""
+    if isinstance(exc, InputError):
+        show_error(f"{prefix}{exc}")
+        return
+    log.error("%sfailed", prefix, exc_info=(type(exc), exc, exc.__traceback__))
+    try:
+        notification_manager.dispatch(Notification.from_exception(exc))
+    except Exception:  # noqa: BLE001 - never fail while reporting a failure
+        show_error(f"{prefix}{type(exc).__name__}: {exc}")
 
 
 class _Relay(QObject):
@@ -108,9 +130,7 @@ def run_job(
         if on_error is not None:
             on_error(exc)
         else:
-            from napari.utils.notifications import show_error
-
-            show_error(f"{description or func.__name__} failed: {exc}")
+            notify_error(exc, description or getattr(func, "__name__", ""))
 
     def _done(result: Any) -> None:
         job.state = "done"

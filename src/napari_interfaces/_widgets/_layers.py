@@ -1,0 +1,378 @@
+"""Layer glue shared by the docks: physical pixel size, layer kwargs, result layers.
+
+Every layer the plugin makes carries ``scale`` and ``units`` (Å or nm) taken
+from its source. These helpers are the one place that reads a pixel (voxel)
+size from a layer and builds the keyword arguments of a new one.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari.layers import Image
+>>> img = Image(np.zeros((8, 8)), scale=(0.125, 0.125), units="angstrom", name="sim")
+>>> pixel_size_from_layer(img)
+(0.125, 'Å')
+>>> to_nm(0.125, "Å")
+0.0125
+>>> kw = layer_kwargs(0.125, "Å", ndim=2, name="labels [sim]")
+>>> kw["scale"], kw["units"]
+((0.125, 0.125), ('Å', 'Å'))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = [
+    "add_or_update_layer",
+    "canonical_unit",
+    "layer_kwargs",
+    "pixel_size_from_layer",
+    "result_name",
+    "to_angstrom",
+    "to_nm",
+    "unique_name",
+    "was_edited",
+]
+
+#: Length of one unit in Å.
+_ANGSTROM_PER = {
+    "Å": 1.0,
+    "nm": 10.0,
+    "µm": 1e4,
+    "mm": 1e7,
+    "m": 1e10,
+    "pm": 0.01,
+}
+_ALIASES = {
+    "å": "Å",
+    "Å": "Å",  # U+212B ANGSTROM SIGN
+    "a": "Å",
+    "angstrom": "Å",
+    "angstroms": "Å",
+    "ang": "Å",
+    "nm": "nm",
+    "nanometer": "nm",
+    "nanometers": "nm",
+    "nanometre": "nm",
+    "um": "µm",
+    "µm": "µm",
+    "μm": "µm",
+    "micrometer": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "mm": "mm",
+    "millimeter": "mm",
+    "m": "m",
+    "meter": "m",
+    "pm": "pm",
+    "picometer": "pm",
+    "pixel": "pixel",
+    "pixels": "pixel",
+    "px": "pixel",
+    "": "pixel",
+    "dimensionless": "pixel",
+    "none": "pixel",
+}
+
+#: A result marker set on layers the plugin made; cleared when the user edits them.
+_EDITED_KEY = "napari_interfaces_user_edited"
+
+
+def canonical_unit(unit: Any) -> str:
+    """Canonical spelling of a length unit: ``"Å"``, ``"nm"``, ``"µm"``, ... or ``"pixel"``.
+
+    Accepts strings (``"angstrom"``, ``"Å"``, ``"nanometer"``) and pint units
+    (napari ≥ 0.5 ``layer.units``). Unknown units are returned as ``str(unit)``.
+
+    >>> canonical_unit("angstrom"), canonical_unit("nanometer"), canonical_unit(None)
+    ('Å', 'nm', 'pixel')
+    """
+    if unit is None:
+        return "pixel"
+    text = str(unit).strip()
+    return _ALIASES.get(text.lower(), _ALIASES.get(text, text))
+
+
+def _factor(unit: Any) -> float:
+    u = canonical_unit(unit)
+    if u not in _ANGSTROM_PER:
+        from ..core.errors import InputError
+
+        raise InputError(f"unit {unit!r} is not a length unit (expected Å or nm)")
+    return _ANGSTROM_PER[u]
+
+
+def to_angstrom(value: float, unit: Any) -> float:
+    """Convert a length ``value`` in ``unit`` to Å.
+
+    >>> to_angstrom(0.2, "nm")
+    2.0
+    """
+    return float(value) * _factor(unit)
+
+
+def to_nm(value: float, unit: Any) -> float:
+    """Convert a length ``value`` in ``unit`` to nm.
+
+    >>> to_nm(2.0, "Å")
+    0.2
+    """
+    return float(value) * _factor(unit) / 10.0
+
+
+def _from_metadata(md: dict) -> tuple[float | None, str]:
+    for key, default_unit in (("pixel_size", "Å"), ("voxel_size", "nm")):
+        value = md.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, np.ndarray)):
+            value = np.asarray(value, float).ravel()[-1] if np.size(value) else None
+        try:
+            size = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not math.isfinite(size) or size <= 0:
+            continue
+        unit = md.get(f"{key}_unit") or md.get("unit") or default_unit
+        return size, canonical_unit(unit)
+    return None, "pixel"
+
+
+def pixel_size_from_layer(layer: Any, axis: int = -1) -> tuple[float | None, str]:
+    """The physical pixel (voxel) size of ``layer`` along ``axis`` and its unit.
+
+    Reads ``layer.scale`` and ``layer.units`` (pint units in napari ≥ 0.5).
+    When the units are pixels (napari's default, i.e. no physical unit), falls
+    back to ``layer.metadata["pixel_size"]`` (Å unless
+    ``metadata["pixel_size_unit"]`` / ``metadata["unit"]`` says otherwise) or
+    ``metadata["voxel_size"]`` (nm by default).
+
+    Parameters
+    ----------
+    layer : napari.layers.Layer
+        Any layer (or an object with ``scale``, ``units``, ``metadata``).
+    axis : int
+        Which axis' size to return (default: the last, x).
+
+    Returns
+    -------
+    size : float or None
+        Pixel size in ``unit``; ``None`` when the layer records no physical size.
+    unit : str
+        ``"Å"``, ``"nm"`` (other length units are converted to nm) or ``"pixel"``.
+    """
+    scale = getattr(layer, "scale", None)
+    units = getattr(layer, "units", None)
+    md = getattr(layer, "metadata", None) or {}
+    unit = "pixel"
+    if units is not None and len(units):
+        try:
+            unit = canonical_unit(units[axis])
+        except IndexError:
+            unit = "pixel"
+    if unit != "pixel" and scale is not None and len(scale):
+        size = float(scale[axis])
+        if unit in _ANGSTROM_PER and unit not in ("Å", "nm"):
+            size, unit = to_nm(size, unit), "nm"
+        if math.isfinite(size) and size > 0:
+            return size, unit
+    return _from_metadata(md)
+
+
+def _sizes(pixel_size: Any, ndim: int | None) -> tuple[float, ...]:
+    if np.ndim(pixel_size) == 0:
+        n = ndim or 2
+        return (float(pixel_size),) * n
+    sizes = tuple(float(s) for s in pixel_size)
+    if ndim is not None and len(sizes) != ndim:
+        if len(sizes) > ndim:
+            sizes = sizes[-ndim:]
+        else:
+            sizes = (1.0,) * (ndim - len(sizes)) + sizes
+    return sizes
+
+
+def layer_kwargs(
+    grid_or_pixel_size: Any = None,
+    unit: str | None = None,
+    *,
+    ndim: int | None = None,
+    name: str | None = None,
+    source_layer: Any = None,
+    translate: Sequence[float] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Keyword arguments (``scale``, ``translate``, ``units``, ``name``) for a new layer.
+
+    Parameters
+    ----------
+    grid_or_pixel_size : Grid, float, sequence of float, or None
+        A :class:`napari_interfaces.core.geometry.Grid` (or any object with
+        ``spacing``, ``origin`` and ``unit``), one pixel size for every axis, or
+        one per axis. ``None``: copy from ``source_layer``.
+    unit : str, optional
+        Length unit of the pixel size (``"Å"``, ``"nm"``, pint spellings accepted).
+        Required with a plain pixel size (unless copied from ``source_layer``).
+    ndim : int, optional
+        Number of spatial axes of the new layer (default: from the grid or the
+        source layer, else 2).
+    name : str, optional
+        Layer name.
+    source_layer : napari layer, optional
+        Copy ``scale``, ``translate`` and ``units`` from it (its last ``ndim``
+        axes) where the arguments do not give them.
+    translate : sequence of float, optional
+        Position of the first pixel centre, in ``unit``.
+    **extra
+        Passed through (``metadata``, ``opacity``, ...).
+
+    Returns
+    -------
+    dict
+    """
+    kw: dict[str, Any] = {}
+    src_scale = src_translate = src_units = None
+    if source_layer is not None:
+        src_scale = tuple(float(s) for s in source_layer.scale)
+        src_translate = tuple(float(t) for t in source_layer.translate)
+        src_units = tuple(canonical_unit(u) for u in getattr(source_layer, "units", ()) or ())
+        if ndim is None:
+            ndim = len(src_scale)
+    g = grid_or_pixel_size
+    if g is not None and hasattr(g, "spacing"):
+        spacing = tuple(float(s) for s in g.spacing)
+        ndim = ndim or len(spacing)
+        kw["scale"] = _sizes(spacing, ndim)
+        origin = getattr(g, "origin", None)
+        if origin is not None and translate is None:
+            translate = _sizes(origin, ndim) if len(origin) else None
+        unit = unit or getattr(g, "unit", None)
+    elif g is not None:
+        kw["scale"] = _sizes(g, ndim)
+        ndim = len(kw["scale"])
+    elif src_scale is not None:
+        kw["scale"] = _sizes(src_scale, ndim)
+    n = ndim or len(kw.get("scale", ())) or 2
+    if "scale" in kw:
+        kw["scale"] = _sizes(kw["scale"], n)
+    if translate is not None:
+        kw["translate"] = tuple(float(t) for t in _sizes(translate, n))
+    elif src_translate is not None:
+        kw["translate"] = _sizes(src_translate, n)
+    if unit is not None:
+        kw["units"] = (canonical_unit(unit),) * n
+    elif src_units:
+        kw["units"] = tuple(_sizes_units(src_units, n))
+    if name is not None:
+        kw["name"] = name
+    kw.update(extra)
+    return kw
+
+
+def _sizes_units(units: tuple[str, ...], n: int) -> tuple[str, ...]:
+    if len(units) >= n:
+        return units[-n:]
+    return ("pixel",) * (n - len(units)) + units
+
+
+def unique_name(viewer: napari.Viewer | None, name: str) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... if a layer of that name exists."""
+    if viewer is None or name not in viewer.layers:
+        return name
+    i = 2
+    while f"{name} ({i})" in viewer.layers:
+        i += 1
+    return f"{name} ({i})"
+
+
+def result_name(what: str, source: Any = None) -> str:
+    """Name of a result layer after its source: ``"labels [image name]"``.
+
+    >>> result_name("labels", "Au particle")
+    'labels [Au particle]'
+    >>> result_name("phases")
+    'phases'
+    """
+    if source is None:
+        return what
+    src = source if isinstance(source, str) else getattr(source, "name", str(source))
+    return f"{what} [{src}]"
+
+
+def _watch_edits(layer: Any) -> None:
+    """Mark ``layer`` as edited by the user when its data changes by painting."""
+    md = layer.metadata
+    md[_EDITED_KEY] = False
+
+    def _edited(*_: Any) -> None:
+        layer.metadata[_EDITED_KEY] = True
+
+    for ev in ("paint", "labels_update"):
+        emitter = getattr(layer.events, ev, None)
+        if emitter is not None:
+            emitter.connect(_edited)
+
+
+def was_edited(layer: Any) -> bool:
+    """Whether the user painted on a Labels layer this plugin added."""
+    return bool((getattr(layer, "metadata", None) or {}).get(_EDITED_KEY, False))
+
+
+def add_or_update_layer(
+    viewer: napari.Viewer,
+    data: Any,
+    kind: str = "image",
+    *,
+    name: str,
+    **kwargs: Any,
+) -> Any:
+    """Add a layer, or update the plugin's earlier result of the same name.
+
+    A layer of that name is updated in place (data, scale, translate, units,
+    metadata) when it is of the same kind and, for Labels, the user has not
+    painted on it since the plugin wrote it. Otherwise a new layer is added as
+    ``name (2)`` etc.: a user's label edits are never discarded and a layer the
+    plugin did not make is never replaced.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    data : array-like
+        Layer data.
+    kind : str
+        ``"image"``, ``"labels"``, ``"points"``, ``"shapes"``, ``"surface"``...
+    name : str
+        Wanted layer name (see :func:`result_name`).
+    **kwargs
+        Layer keyword arguments (see :func:`layer_kwargs`).
+
+    Returns
+    -------
+    napari.layers.Layer
+    """
+    existing = viewer.layers[name] if name in viewer.layers else None
+    if existing is not None:
+        same_kind = type(existing).__name__.lower() == kind.lower()
+        ours = _EDITED_KEY in (existing.metadata or {})
+        if same_kind and ours and not was_edited(existing):
+            for key in ("scale", "translate", "units"):
+                if key in kwargs:
+                    setattr(existing, key, kwargs[key])
+            if "metadata" in kwargs:
+                existing.metadata.update(kwargs["metadata"])
+            existing.data = data
+            existing.metadata[_EDITED_KEY] = False
+            return existing
+        name = unique_name(viewer, name)
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    add = getattr(viewer, f"add_{kind.lower()}")
+    layer = add(data, name=name, metadata=metadata, **kwargs)
+    _watch_edits(layer)
+    return layer

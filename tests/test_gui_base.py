@@ -1,0 +1,305 @@
+"""The dock base (``_widgets._dock``) and layer glue (``_widgets._layers``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from napari_interfaces.core.errors import InputError
+from napari_interfaces.core.progress import as_progress
+
+pytestmark = pytest.mark.gui
+
+
+# -- layer glue (no viewer needed) ---------------------------------------------
+def test_pixel_size_from_layer_reads_scale_and_units():
+    from napari.layers import Image, Labels
+
+    from napari_interfaces._widgets._layers import pixel_size_from_layer
+
+    a = Image(np.zeros((4, 4)), scale=(0.125, 0.125), units="angstrom")
+    assert pixel_size_from_layer(a) == (0.125, "Å")
+    n = Labels(np.zeros((3, 4, 4), int), scale=(0.5, 0.25, 0.2), units=("nm", "nm", "nm"))
+    assert pixel_size_from_layer(n) == (0.2, "nm")
+    assert pixel_size_from_layer(n, axis=0) == (0.5, "nm")
+    um = Image(np.zeros((4, 4)), scale=(0.003, 0.003), units="um")
+    size, unit = pixel_size_from_layer(um)
+    assert unit == "nm" and size == pytest.approx(3.0)
+    # no units: napari's default 'pixel' -> unknown, unless the metadata says
+    plain = Image(np.zeros((4, 4)), scale=(0.3, 0.3))
+    assert pixel_size_from_layer(plain) == (None, "pixel")
+    legacy = Image(np.zeros((4, 4)), metadata={"pixel_size": 0.25})
+    assert pixel_size_from_layer(legacy) == (0.25, "Å")
+    legacy_nm = Image(np.zeros((4, 4)), metadata={"pixel_size": 0.05, "pixel_size_unit": "nm"})
+    assert pixel_size_from_layer(legacy_nm) == (0.05, "nm")
+    bad = Image(np.zeros((4, 4)), metadata={"pixel_size": 0.0})
+    assert pixel_size_from_layer(bad) == (None, "pixel")
+
+
+def test_unit_conversions():
+    from napari_interfaces._widgets._layers import canonical_unit, to_angstrom, to_nm
+
+    assert to_angstrom(0.2, "nm") == pytest.approx(2.0)
+    assert to_angstrom(3.0, "angstrom") == 3.0
+    assert to_nm(5.0, "Å") == pytest.approx(0.5)
+    assert to_nm(1.0, "µm") == pytest.approx(1000.0)
+    assert canonical_unit("Å") == "Å"  # U+212B angstrom sign
+    with pytest.raises(InputError, match="pixel"):
+        to_nm(1.0, "pixel")
+
+
+def test_layer_kwargs_from_size_grid_and_source():
+    from napari.layers import Image
+
+    from napari_interfaces._widgets._layers import layer_kwargs, pixel_size_from_layer
+    from napari_interfaces.core.geometry import Grid
+
+    kw = layer_kwargs(0.125, "angstrom", ndim=2, name="x")
+    assert kw == {"scale": (0.125, 0.125), "units": ("Å", "Å"), "name": "x"}
+    grid = Grid(origin=(1.0, 2.0, 3.0), spacing=(0.5, 0.5, 1.0), unit="nm")
+    kw = layer_kwargs(grid)
+    assert kw["scale"] == (0.5, 0.5, 1.0) and kw["translate"] == (1.0, 2.0, 3.0)
+    assert kw["units"] == ("nm",) * 3
+    src = Image(np.zeros((5, 8, 8)), scale=(2.0, 0.1, 0.1), translate=(0, 5, 6), units="nm")
+    kw = layer_kwargs(source_layer=src, ndim=2, metadata={"a": 1})
+    assert kw["scale"] == (0.1, 0.1) and kw["translate"] == (5.0, 6.0)
+    assert kw["units"] == ("nm", "nm") and kw["metadata"] == {"a": 1}
+    # a layer made from these kwargs reads back the same pixel size
+    lab = Image(np.zeros((8, 8)), **kw)
+    assert pixel_size_from_layer(lab) == (0.1, "nm")
+
+
+def test_result_names_and_edits_are_kept(make_napari_viewer):
+    from napari_interfaces._widgets._layers import add_or_update_layer, result_name
+
+    viewer = make_napari_viewer()
+    img = viewer.add_image(np.zeros((8, 8)), name="Au")
+    name = result_name("labels", img)
+    assert name == "labels [Au]"
+    first = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name=name)
+    # re-running updates the plugin's own unedited result in place
+    again = add_or_update_layer(viewer, np.ones((8, 8), np.uint8), "labels", name=name)
+    assert again is first and int(first.data.sum()) == 64
+    # the user paints: the next run must not overwrite the edits
+    first.paint((2, 2), 2, refresh=True)
+    assert 2 in np.unique(first.data)
+    third = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name=name)
+    assert third is not first and third.name == "labels [Au] (2)"
+    assert 2 in np.unique(first.data)
+    # a user's own layer of that name is never replaced either
+    viewer.add_image(np.zeros((4, 4)), name="mine")
+    other = add_or_update_layer(viewer, np.ones((4, 4)), "image", name="mine")
+    assert other.name == "mine (2)"
+
+
+# -- the dock base ------------------------------------------------------------
+def slow(n_steps: int, step_s: float, record: list, progress=None):
+    progress = as_progress(progress)
+    progress.start(n_steps, "slow work")
+    for i in range(n_steps):
+        time.sleep(step_s)
+        record.append(i)
+        progress.advance()
+    return len(record)
+
+
+def _toy_dock_class():
+    import napari
+
+    from napari_interfaces._widgets._dock import Dock
+
+    class Toy(Dock):
+        title = "Toy"
+
+        def __init__(self, napari_viewer=None, sync=False):
+            super().__init__(napari_viewer, sync=sync)
+            self.image = self.add_layer_choice(
+                "image", napari.layers.Image, tooltip="the image to process"
+            )
+            self.steps = self.add_param("steps", 5, min=1, max=10_000, tooltip="number of steps")
+            self.pixel = self.add_param("pixel_size", 0.125, tooltip="Å per pixel")
+            self.method = self.add_param("method", "fft", choices=["fft", "gabor"], tooltip="how")
+            self.add_section("More")
+            self.flag = self.add_param("flag", True, tooltip="a switch")
+            self.record: list = []
+            self.results: list = []
+            self.run_button = self.add_button("Run", self.run, tooltip="start")
+
+        def run(self, step_s=0.01):
+            self.require_layer(self.image)
+            return self.run_job(
+                slow,
+                self.steps.value,
+                step_s,
+                self.record,
+                description="toy job",
+                on_done=self.results.append,
+            )
+
+    return Toy
+
+
+def test_dock_form_tooltips_and_layer_choosers_follow_viewer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    dock = _toy_dock_class()(viewer)
+    viewer.window.add_dock_widget(dock, name="toy")
+    # every parameter has a tooltip; small floats are not rounded
+    assert all(w.tooltip for w in dock.params.values())
+    assert dock.pixel.value == 0.125
+    assert dock.image.value is None
+    a = viewer.add_image(np.zeros((8, 8)), name="a")
+    assert dock.image.value is a
+    viewer.add_labels(np.zeros((8, 8), int), name="not an image")
+    assert [c for c in dock.image.choices] == [a]
+    a.name = "renamed"
+    assert dock.image.native.currentText() == "renamed"
+    viewer.layers.remove(a)
+    assert dock.image.value is None
+    # a missing layer is an InputError shown in the status line, not a crash
+    dock.run_button.clicked.emit()
+    assert "choose image" in dock.status.value
+    # the scroll area lets the dock shrink
+    assert dock.native.minimumWidth() >= 250
+
+
+def test_dock_job_done_cancelled_and_double_click(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    dock = _toy_dock_class()(viewer)
+    viewer.window.add_dock_widget(dock, name="toy")
+    viewer.add_image(np.zeros((8, 8)), name="img")
+
+    # a job that finishes
+    dock.steps.value = 3
+    dock.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: dock.job is not None and dock.job.finished, timeout=10_000)
+    assert dock.results == [3] and "done" in dock.status.value
+    assert dock.run_button.enabled and not dock.cancel_button.enabled
+
+    # a long job: Run disabled, Cancel enabled; a second click starts nothing
+    dock.record.clear()
+    dock.steps.value = 5000
+    dock.run_button.clicked.emit()
+    first = dock.job
+    assert not first.finished
+    assert not dock.run_button.enabled and dock.cancel_button.enabled
+    assert dock.run() is None  # programmatic second start is refused too
+    assert dock.job is first and "busy" in dock.status.value
+    qtbot.waitUntil(lambda: len(dock.record) >= 3, timeout=10_000)
+    dock.cancel_button.clicked.emit()
+    qtbot.waitUntil(lambda: first.finished, timeout=10_000)
+    assert first.state == "cancelled"
+    assert "cancelled" in dock.status.value
+    assert dock.run_button.enabled and not dock.cancel_button.enabled
+    assert len(dock.record) < 5000
+    assert dock.results == [3]  # the cancelled job delivered nothing
+
+
+def test_dock_errors_notify_and_show_status(make_napari_viewer, qtbot, monkeypatch):
+    from napari_interfaces._widgets import _jobs
+
+    viewer = make_napari_viewer(show=True)
+    dock = _toy_dock_class()(viewer)
+    seen = []
+    monkeypatch.setattr(_jobs, "notify_error", lambda exc, what="": seen.append((exc, what)))
+    import napari_interfaces._widgets._dock as dock_mod
+
+    monkeypatch.setattr(dock_mod, "notify_error", lambda exc, what="": seen.append((exc, what)))
+
+    def bad_input(progress=None):
+        raise InputError("file.pos: size 17 is not a multiple of 16 bytes")
+
+    def bug(progress=None):
+        return [][1]
+
+    job = dock.run_job(bad_input, description="reading")
+    qtbot.waitUntil(lambda: job.finished, timeout=10_000)
+    assert job.state == "error"
+    assert dock.status.value == "error: file.pos: size 17 is not a multiple of 16 bytes"
+    assert dock.run_job(bug, description="computing") is not None
+    qtbot.waitUntil(lambda: dock.job.finished, timeout=10_000)
+    assert "IndexError" not in dock.status.value and "computing" in dock.status.value
+    assert [type(e) for e, _ in seen] == [InputError, IndexError]
+    assert not dock.cancel_button.enabled
+
+    # an exception in on_done (layer glue) is shown too, not lost
+    job = dock.run_job(lambda progress=None: 1, on_done=lambda r: 1 / 0, description="glue")
+    qtbot.waitUntil(lambda: job.finished, timeout=10_000)
+    assert isinstance(seen[-1][0], ZeroDivisionError)
+
+
+def test_notify_error_one_line_for_input_traceback_for_bugs(monkeypatch):
+    from napari.utils import notifications
+
+    from napari_interfaces._widgets._jobs import notify_error
+
+    got = []
+    monkeypatch.setattr(notifications.notification_manager, "dispatch", got.append)
+    notify_error(InputError("bad.tif: no pixel size"), "open")
+    try:
+        raise KeyError("x")
+    except KeyError as exc:
+        notify_error(exc, "segment")
+    assert got[0].message == "open: bad.tif: no pixel size"
+    assert type(got[0]).__name__ == "Notification"
+    assert type(got[1]).__name__ == "ErrorNotification"
+    assert "KeyError" in got[1].as_html() or "Traceback" in "".join(got[1].as_text())
+
+
+def test_dock_sync_mode_and_disconnect_on_close(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer(show=True)
+    Toy = _toy_dock_class()
+    dock = Toy(viewer, sync=True)
+    viewer.window.add_dock_widget(dock, name="toy")
+    viewer.add_image(np.zeros((8, 8)), name="img")
+    job = dock.run()
+    assert job.state == "done" and dock.results == [5]
+    assert all(name != "x" for name in [threading.current_thread().name])
+    n_before = len(viewer.layers.events.inserted.callbacks)
+    viewer.window.remove_dock_widget(dock.native)
+    dock.native.deleteLater()
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: len(viewer.layers.events.inserted.callbacks) < n_before, timeout=5000)
+    viewer.add_image(np.zeros((4, 4)), name="after close")  # no error from a dead dock
+
+
+def test_dock_from_npe2_contribution_is_accepted(make_napari_viewer):
+    """An npe2 widget command may return a Dock: napari wraps its scroll area."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    dock = _toy_dock_class()(viewer)
+    dw = viewer.window.add_dock_widget(dock, name="toy")
+    assert isinstance(dock.native, QScrollArea)
+    assert dw.widget() is not None
+
+
+def test_docstring_example_dock_works(make_napari_viewer):
+    """The ~30-line example in ``_dock``'s docstring runs as written."""
+    import textwrap
+
+    from napari_interfaces._widgets import _dock
+
+    doc = _dock.__doc__
+    code = textwrap.dedent(doc.split("::\n", 1)[1].split("\nTests construct", 1)[0])
+    code = code.replace("from ._", "from napari_interfaces._widgets._")
+    ns: dict = {}
+    exec(compile(code, "_dock docstring", "exec"), ns)
+    viewer = make_napari_viewer(show=True)
+    img = viewer.add_image(
+        np.linspace(0, 1, 64).reshape(8, 8), scale=(0.2, 0.2), units="nm", name="mic"
+    )
+    dock = ns["ThresholdDock"](viewer, sync=True)
+    viewer.window.add_dock_widget(dock, name="threshold")
+    assert dock.pixel.value == pytest.approx(2.0)  # 0.2 nm read from the layer, shown in Å
+    dock.level.value = 0.5
+    job = dock.run()
+    assert job.state == "done"
+    out = viewer.layers["labels [mic]"]
+    assert int(out.data.sum()) == int((img.data > 0.5).sum()) == 32
+    assert tuple(out.scale) == (0.2, 0.2) and str(out.units[0]) == "nanometer"
+    assert dock.status.value == "32 foreground pixels"
