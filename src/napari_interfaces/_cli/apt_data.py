@@ -32,6 +32,7 @@ def register(groups: dict) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--size",
         type=float,
@@ -76,44 +77,66 @@ def register(groups: dict) -> None:
     p.add_argument("--elements", nargs="*", help="only these elements (default all)")
     p.add_argument("--counts", action="store_true", help="also write counts per species")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run_voxelize)
 
 
-def _ranges_for(file: str, ranges: str | None, required: bool):
-    from ..io.ranges import find_range_file, read_ranges
+def _write_files(
+    out: Path,
+    names: list[str],
+    write,
+    *,
+    inputs: list[str],
+    overwrite: bool,
+) -> list[Path]:
+    """Check every output ``out/<name>``, run ``write(tmp_folder)``, move the files in.
 
-    if ranges:
-        return read_ranges(ranges)
-    if required:
-        found = find_range_file(file)
-        if found is None:
-            raise FileNotFoundError(
-                f"no range file given and none with the stem of {file} found (.rrng/.rng/.env)"
-            )
-        return read_ranges(found)
-    return None
+    Each output is checked before anything is written (an input is never
+    replaced; an existing file only with ``--overwrite``); ``write`` writes
+    into a temporary folder inside ``out`` and each file then replaces its
+    destination with :func:`os.replace` (no half-written file under a final
+    name; the temporary folder is removed on failure).
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from ..core.outputs import TMP_MARK, check_output, cleanup_stale
+
+    check_output(out, inputs, overwrite=True)  # the folder itself is never an input
+    for nm in names:
+        check_output(out / nm, inputs, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    cleanup_stale(out)
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{out.name or 'out'}.{TMP_MARK}-"))
+    try:
+        write(tmp)
+        produced = sorted(p.name for p in tmp.iterdir())
+        unexpected = sorted(set(produced) - set(names))
+        if unexpected:  # a writer named a file differently: check it too
+            for nm in unexpected:
+                check_output(out / nm, inputs, overwrite=overwrite)
+        written = []
+        for nm in produced:
+            os.replace(tmp / nm, out / nm)
+            written.append(out / nm)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    import sys
+
+    for w in warnings:
+        print(f"napari-interfaces: warning: {w}", file=sys.stderr)
 
 
 def info_dict(file: str, ranges: str | None = None, progress=None) -> dict:
-    """What ``apt info --json`` prints."""
-    from ..apt.ranging import composition_of_cloud
-    from ..io.apt_pointcloud import read_pointcloud
+    """What ``apt info --json`` prints (:func:`napari_interfaces.apt.workflows.dataset_info`)."""
+    from ..apt.workflows import dataset_info
 
-    cloud = read_pointcloud(file)
-    b = cloud.bounds()
-    out = {
-        "ions": cloud.n_ions,
-        "bounds_nm": {ax: [b[ax][0], b[ax][1]] for ax in "xyz"},
-        "mass_range_da": list(cloud.mass_range()),
-        "composition_at_pct": None,
-        "ranged_fraction": None,
-    }
-    rt = _ranges_for(file, ranges, required=False)
-    if rt is not None:
-        comp = composition_of_cloud(cloud, rt, progress=progress)
-        out["composition_at_pct"] = dict(comp.atomic_percent)
-        out["ranged_fraction"] = comp.ranged_fraction
-    return out
+    return dataset_info(file, ranges, progress=progress)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -123,6 +146,7 @@ def run_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info))
         return 0
+    _print_warnings(info.get("warnings", []))
     print(f"{args.file}: {info['ions']:,} ions")
     for ax, (lo, hi) in info["bounds_nm"].items():
         print(f"  {ax}: {lo:.3f} .. {hi:.3f} nm")
@@ -136,70 +160,155 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Atoms per nm³ of the synthetic fcc Ni-Al-Cr specimen (a generous bound).
+_ATOMS_PER_NM3 = 100.0
+#: Bytes per generated ion while synthesizing (positions, masses, labels, work arrays).
+_BYTES_PER_ION = 96
+
+
+def validate_synth(args: argparse.Namespace) -> dict:
+    """Every ``apt synth`` parameter, checked before anything is computed or written."""
+    import numpy as np
+
+    from ..core.limits import check_bytes
+    from ..core.params import fraction, in_range, non_negative, positive
+
+    size = [positive(f"--size {ax}", v, maximum=2000.0) for ax, v in zip("XYZ", args.size)]
+    p = {
+        "size": tuple(size),
+        "width": non_negative("--width", args.width, maximum=100.0),
+        "efficiency": in_range("--efficiency", args.efficiency, 0.0, 1.0, lo_open=True),
+        "noise_lateral": non_negative("--noise-lateral", args.noise_lateral, maximum=100.0),
+        "noise_depth": non_negative("--noise-depth", args.noise_depth, maximum=100.0),
+        "background": fraction("--background", args.background),
+        "radius": positive("--radius", args.radius, maximum=1000.0),
+        "period": None if args.period is None else positive("--period", args.period),
+        "voxel": positive("--voxel", args.voxel, maximum=100.0),
+        "seed": non_negative("--seed", args.seed, integer=True),
+    }
+    n_ions = _ATOMS_PER_NM3 * float(np.prod(size)) * p["efficiency"] / (1 - p["background"])
+    check_bytes(n_ions * _BYTES_PER_ION, f"synthetic specimen of {size} nm (~{n_ions:.3g} ions)")
+    nvox = float(np.prod([np.ceil(s / p["voxel"]) + 1 for s in size]))
+    check_bytes(nvox * 8, f"phase volume of {size} nm at {p['voxel']:g} nm voxels")
+    return p
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from ..apt.synthetic import synthesize
     from ..core.progress import cli_progress
 
+    p = validate_synth(args)
+    stem = f"synthetic_{args.geometry}_seed{p['seed']}"
+    names = [f"{stem}{x}" for x in (".pos", ".rrng", "_phase.tif", "_profile.csv", "_truth.json")]
+    out = Path(args.out)
+    from ..core.outputs import check_output
+
+    for nm in names:  # refuse before the (long) synthesis
+        check_output(out / nm, overwrite=args.overwrite)
     s = synthesize(
         args.geometry,
-        size_nm=tuple(args.size),
-        seed=args.seed,
-        width_nm=args.width,
-        efficiency=args.efficiency,
-        noise_lateral_nm=args.noise_lateral,
-        noise_depth_nm=args.noise_depth,
-        background=args.background,
-        radius_nm=args.radius,
-        period_nm=args.period,
+        size_nm=p["size"],
+        seed=p["seed"],
+        width_nm=p["width"],
+        efficiency=p["efficiency"],
+        noise_lateral_nm=p["noise_lateral"],
+        noise_depth_nm=p["noise_depth"],
+        background=p["background"],
+        radius_nm=p["radius"],
+        period_nm=p["period"],
         progress=cli_progress(),
     )
-    paths = s.write(args.out, voxel_size=args.voxel)
-    print(f"{s.cloud.n_ions:,} ions, geometry {args.geometry}, seed {args.seed}")
-    for kind, p in paths.items():
-        print(f"  {kind}: {p}")
+    written = _write_files(
+        out,
+        names,
+        lambda tmp: s.write(tmp, stem=stem, voxel_size=p["voxel"]),
+        inputs=[],
+        overwrite=args.overwrite,
+    )
+    print(f"{s.cloud.n_ions:,} ions, geometry {args.geometry}, seed {p['seed']}")
+    for path in written:
+        print(f"  {path}")
     return 0
 
 
-def run_voxelize(args: argparse.Namespace) -> int:
-    from ..apt.voxelize import voxelize
-    from ..core.progress import cli_progress
-    from ..io.apt_pointcloud import read_pointcloud
-    from ..io.apt_volume import write_volume_tiff
+def validate_voxelize(args: argparse.Namespace) -> dict:
+    """Every ``apt voxelize`` parameter, checked before the point cloud is read."""
+    from ..apt.workflows import check_voxelize_params
+    from ..core.errors import ParameterError
+    from ..io.ranges import find_range_file, read_ranges
 
-    cloud = read_pointcloud(args.file)
-    rt = _ranges_for(args.file, args.ranges, required=True)
-    elements = args.elements or rt.elements
+    p = check_voxelize_params(args.voxel, args.delocalization)
+    rf = args.ranges or find_range_file(args.file)
+    if rf is None:
+        raise ParameterError(
+            "--ranges",
+            f"no range file given and none with the stem of {args.file} found (.rrng/.rng/.env)",
+        )
+    rt = read_ranges(rf)
+    elements = list(args.elements or rt.elements)
     unknown = [e for e in elements if e not in rt.elements]
     if unknown:
-        raise ValueError(f"elements {unknown} are not in the ranges (have {rt.elements})")
-    deloc = None
-    if args.delocalization is not None:
-        dx, dy, dz = args.delocalization
-        deloc = (dz, dy, dx)
-    vox = voxelize(cloud, rt, voxel_size=args.voxel, delocalization=deloc, progress=cli_progress())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise ParameterError("--elements", f"{unknown} are not in the ranges (have {rt.elements})")
     stem = Path(args.file).stem
-    meta = {"source": str(args.file), "ranges": str(rt.source), "delocalization_nm_zyx": deloc}
-    written = []
-    for el in elements:
-        p = write_volume_tiff(
-            out / f"{stem}_{el}_at_pct.tif",
-            vox.composition(el),
-            vox.grid,
-            {**meta, "quantity": f"{el} at.%"},
-        )
-        written.append(p)
+    names = [f"{stem}_{el}_at_pct.tif" for el in elements]
     if args.counts:
-        for sp in vox.species:
-            p = write_volume_tiff(
-                out / f"{stem}_{sp}_counts.tif",
-                vox.species_counts(sp),
+        names += [f"{stem}_{sp}_counts.tif" for sp in rt.species]
+    from ..core.outputs import check_output
+
+    inputs = [args.file, str(rf)]
+    out = Path(args.out)
+    check_output(out, inputs, overwrite=True)
+    for nm in names:
+        check_output(out / nm, inputs, overwrite=args.overwrite)
+    return {**p, "ranges": rt, "elements": elements, "names": names, "inputs": inputs}
+
+
+def run_voxelize(args: argparse.Namespace) -> int:
+    from ..apt.workflows import explore
+    from ..core.progress import cli_progress
+    from ..io.apt_volume import write_volume_tiff
+
+    p = validate_voxelize(args)
+    deloc = args.delocalization  # x, y, z
+    res = explore(
+        args.file,
+        p["ranges"],
+        p["voxel"],
+        None if deloc is None else tuple(deloc),
+        progress=cli_progress(),
+        elements=p["elements"],
+        spectrum=False,
+    )
+    _print_warnings(res.dataset.warnings)
+    vox = res.vox
+    stem = Path(args.file).stem
+    meta = {
+        "source": str(args.file),
+        "ranges": str(p["ranges"].source),
+        "delocalization_nm_zyx": p["delocalization_zyx"],
+    }
+
+    def write(tmp: Path) -> None:
+        for el in p["elements"]:
+            write_volume_tiff(
+                tmp / f"{stem}_{el}_at_pct.tif",
+                vox.composition(el),
                 vox.grid,
-                {**meta, "quantity": f"{sp} ions"},
+                {**meta, "quantity": f"{el} at.%"},
             )
-            written.append(p)
-    print(f"grid {vox.shape} (z, y, x), voxel {args.voxel} nm, origin {vox.grid.origin} nm")
-    for p in written:
-        print(f"  {p}")
+        if args.counts:
+            for sp in vox.species:
+                write_volume_tiff(
+                    tmp / f"{stem}_{sp}_counts.tif",
+                    vox.species_counts(sp),
+                    vox.grid,
+                    {**meta, "quantity": f"{sp} ions"},
+                )
+
+    written = _write_files(
+        Path(args.out), p["names"], write, inputs=p["inputs"], overwrite=args.overwrite
+    )
+    print(f"grid {vox.shape} (z, y, x), voxel {p['voxel']:g} nm, origin {vox.grid.origin} nm")
+    for path in written:
+        print(f"  {path}")
     return 0

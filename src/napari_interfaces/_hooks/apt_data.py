@@ -168,22 +168,22 @@ def cloud_layers(
 
 def read_apt_layers(path: str | list[str]) -> list[tuple]:
     """Read a point cloud and the range file with the same stem into layers."""
-    from ..io.apt_pointcloud import read_pointcloud
-    from ..io.ranges import find_range_file, read_ranges
+    from ..apt.dataset import open_dataset
 
     if isinstance(path, list):
         path = path[0]
-    cloud = read_pointcloud(path)
-    rf = find_range_file(path)
-    ranges = read_ranges(rf) if rf is not None else None
-    name = Path(path).name
+    ds = open_dataset(path, warn=False)
+    name = ds.name
+    rf = ds.provenance.get("range_file")
     _notify(
-        f"{name}: using ranges from {rf.name}"
+        f"{name}: using ranges from {Path(rf).name} ({ds.ranged_fraction:.1%} of ions ranged)"
         if rf is not None
         else f"{name}: no range file with the same stem found (.rrng/.rng/.env); "
         "showing ions coloured by mass. Open the APT explorer to choose one."
     )
-    return cloud_layers(cloud, ranges, name)
+    for w in ds.warnings:
+        _notify(w)
+    return cloud_layers(ds.cloud, ds.ranges, name)
 
 
 def _notify(message: str) -> None:
@@ -191,7 +191,7 @@ def _notify(message: str) -> None:
         from napari.utils.notifications import show_info
 
         show_info(message)
-    except Exception:  # noqa: BLE001 - notifications are best effort
+    except Exception:  # notifications are best effort
         pass
 
 

@@ -294,7 +294,7 @@ class AptExplorer(QWidget):
             from napari.utils.notifications import show_error
 
             show_error(str(exc))
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     def _on_done(self, result: dict[str, Any]) -> None:

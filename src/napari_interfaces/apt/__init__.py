@@ -1,1 +1,89 @@
-"""apt engine (no Qt, no napari)."""
+"""Atom probe tomography engine (no Qt, no napari): data model, voxels, phases, workflows.
+
+The public API is exported here, scikit-image style, and loaded lazily: a
+name's module is imported on first use, so ``import napari_interfaces.apt``
+stays cheap (no torch, dask or scipy until needed).
+
+Layers, bottom up: the data model (:class:`PointCloud`, :class:`Range`,
+:class:`RangeTable`, elements) imports nothing else of the package;
+:func:`open_dataset` (readers of :mod:`napari_interfaces.io`) gives an
+:class:`APTDataset`; :func:`voxelize` is the one voxelizer; the workflows
+(:func:`explore`, :func:`segment_dataset`, :func:`profiles`,
+:func:`dataset_info`) are what the CLI, the dask batch and the docks call.
+
+Examples
+--------
+>>> import napari_interfaces.apt as apt
+>>> apt.RangeTable.__name__, callable(apt.open_dataset)
+('RangeTable', True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> submodule that defines it.
+_EXPORTS: dict[str, str] = {
+    # data model
+    "PointCloud": "pointcloud",
+    "CHUNK_IONS": "pointcloud",
+    "Range": "ranging",
+    "RangeTable": "ranging",
+    "RangeOverlapWarning": "ranging",
+    "Composition": "ranging",
+    "composition": "ranging",
+    "composition_of_cloud": "ranging",
+    "species_counts": "ranging",
+    "parse_formula": "elements",
+    "formula": "elements",
+    "is_element": "elements",
+    # the one loader and the one voxelizer
+    "APTDataset": "dataset",
+    "RangingWarning": "dataset",
+    "open_dataset": "dataset",
+    "VoxelCounts": "voxelize",
+    "voxelize": "voxelize",
+    "grid_for_bounds": "voxelize",
+    "delocalize": "voxelize",
+    # analysis
+    "mass_spectrum": "spectrum",
+    "slab": "slicing",
+    "slab_points": "slicing",
+    "AtomSet": "interfaces",
+    "CompositionVolume": "interfaces",
+    "InterfaceResult": "interfaces",
+    "atoms_from_cloud": "interfaces",
+    "find_interfaces": "interfaces",
+    "volume_from_atoms": "interfaces",
+    "Proxigram": "proxigram",
+    "proxigram": "proxigram",
+    "cylinder_profile": "profile",
+    "synthesize": "synthetic",
+    # workflows (CLI, batch and docks)
+    "ExploreResult": "workflows",
+    "InterfacesRun": "workflows",
+    "ProfilesResult": "workflows",
+    "dataset_info": "workflows",
+    "explore": "workflows",
+    "prepare_interfaces": "workflows",
+    "profiles": "workflows",
+    "segment_dataset": "workflows",
+    "run_batch": "batch",
+    "segment_file": "batch",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

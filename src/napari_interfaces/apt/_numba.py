@@ -1,7 +1,8 @@
-"""Optional compiled kernels (numba) for the one-pass hot loops.
+"""Compiled kernels (numba) for the one-pass hot loops.
 
-numba is not a dependency (it comes with abTEM when installed); every
-caller has a numpy path giving identical results. Set
+numba is a dependency of the package, but every caller keeps a numpy path
+giving identical results (used when numba cannot be imported, e.g. on a
+Python it does not support yet, and checked by the tests). Set
 ``NAPARI_INTERFACES_NO_NUMBA=1`` to force numpy. Kernels are compiled on
 first use and cached on disk (``__pycache__``), and always receive
 ``(n, 4)`` C-contiguous float32 records (x, y, z, m) so one signature serves
@@ -27,7 +28,7 @@ def kernels() -> dict | None:
         _TRIED = True
         try:
             from . import _numba_kernels as k
-        except Exception:  # noqa: BLE001 - any import problem means "no numba"
+        except Exception:  # any import problem means "no numba"
             return None
         _KERNELS = {
             "bin": k.bin_ions,

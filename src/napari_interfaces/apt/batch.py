@@ -1,19 +1,30 @@
 """Batch segmentation of many APT files with dask ("send your code and push a button").
 
-:func:`segment_file` does one dataset: read point cloud and ranges ->
-atoms (molecular ions decomposed) -> composition voxels -> phases (HED, iso
-or GMM) -> proxigram, and writes into ``out_dir/<stem>/``:
+:func:`segment_file` does one dataset with the engine workflow
+:func:`~napari_interfaces.apt.workflows.segment_dataset` (read point cloud
+and ranges -> atoms -> composition voxels -> phases -> proxigram) and
+writes, atomically (a temporary folder that replaces the result folder in
+one step, so no stale file of an earlier run survives), into
+``out_dir/<name>/``:
 
 * ``phases.tif``: 3D labels (ImageJ TIFF with voxel size; full grid in Info)
 * ``proxigram.csv``: ``distance_nm``, then per element ``<El>_at%`` and
   ``<El>_err_at%`` (counting statistics), then ``n_atoms``
 * ``summary.json``: grid origin, voxel size and shape (voxels and nm),
-  phases with mean composition, interfaces found, timing
+  phases with mean composition, interfaces found, provenance, timing
 
-:func:`run_batch` maps it over files on a dask ``distributed`` cluster: a
-``LocalCluster`` (``workers`` processes, one thread each, so that workers x
-threads never exceeds the cores) by default, or an existing scheduler
+``<name>`` is the input's stem, or (when two inputs share a stem) the
+parent folder's name and the stem (:func:`result_folder_names`).
+
+:func:`run_batch` maps it over files with the project's one dask runner
+(:func:`napari_interfaces.core.runner.run_tasks`): a ``LocalCluster`` of
+``workers`` single-threaded processes by default, or an existing scheduler
 address (a real HPC cluster, e.g. started with dask-jobqueue).
+
+Security and file systems: a dask scheduler can run code on the client
+(results come back as pickles), so connect only to a scheduler you
+started; workers read the inputs and write the outputs **on their own file
+systems** (the paths must exist there: a shared file system).
 """
 
 from __future__ import annotations
@@ -25,25 +36,20 @@ from pathlib import Path
 from typing import Any
 
 from ..core.progress import Progress, as_progress
+from .workflows import result_folder_names
 
-__all__ = ["run_batch", "segment_file", "write_outputs"]
-
-
-def _ranges_for(path: Path, ranges: str | None):
-    from ..io.ranges import find_range_file, read_ranges
-
-    if ranges:
-        return read_ranges(ranges)
-    found = find_range_file(path)
-    if found is None:
-        raise FileNotFoundError(f"{path}: no range file given (--ranges) and none beside it")
-    return read_ranges(found)
+__all__ = ["check_outputs", "result_folder_names", "run_batch", "segment_file", "write_outputs"]
 
 
 def write_outputs(out: Path, result, prox, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write phases.tif, proxigram.csv (if any) and summary.json; return the summary."""
+    """Write phases.tif, proxigram.csv (if any) and summary.json into ``out``; return the summary.
+
+    ``out`` is written in place (callers that replace a result folder wrap
+    this in :func:`napari_interfaces.core.outputs.atomic_dir`).
+    """
     from ..io.apt_volume import write_volume_tiff
 
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     g = result.grid
     write_volume_tiff(
@@ -86,43 +92,67 @@ def segment_file(
     bin_nm: float = 0.25,
     torch_threads: int = 1,
     progress: Progress | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """Segment one point-cloud file and write its outputs (see module docstring)."""
-    from ..io.apt_pointcloud import read_pointcloud
-    from .interfaces import atoms_from_cloud, find_interfaces, volume_from_atoms
-    from .proxigram import proxigram
+    """Segment one point-cloud file and write its outputs into ``out_dir/<name>``.
 
-    progress = as_progress(progress)
+    ``name`` defaults to the file's stem. The result folder is replaced
+    atomically (see the module docstring); callers check beforehand that
+    it may be replaced (:func:`check_outputs`).
+    """
+    from ..core.outputs import atomic_dir
+    from .workflows import segment_dataset
+
     t0 = time.perf_counter()
     path = Path(path)
     if method == "hed":
         import torch
 
         torch.set_num_threads(max(1, int(torch_threads)))
-    cloud = read_pointcloud(path)
-    rt = _ranges_for(path, ranges)
-    atoms = atoms_from_cloud(cloud, rt)
-    vol = volume_from_atoms(atoms, voxel)
-    t_read = time.perf_counter() - t0
-    res = find_interfaces(vol, method, axes=axis, weights=weights, progress=progress)
-    prox = proxigram(res.labels, res.grid, atoms, bin_nm=bin_nm) if res.found else None
-    out = Path(out_dir) / path.stem
-    extra = {
-        "input": str(path),
-        "n_ions": int(cloud.n_ions),
-        "n_atoms": int(atoms.n),
-        "elements": atoms.elements,
-        "axes": axis,
-        "seconds": {
-            "read_voxelize": round(t_read, 2),
-            "total": round(time.perf_counter() - t0, 2),
-        },
-    }
-    summary = write_outputs(out, res, prox, extra)
-    summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    run = segment_dataset(
+        path, ranges, method, axis, voxel, weights, bin_nm, progress=as_progress(progress)
+    )
+    out = Path(out_dir) / (name or path.stem)
+    summary = run.summary()
+    with atomic_dir(out) as tmp:
+        write_outputs(tmp, run.result, run.proxigram)
+        summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
     summary["out_dir"] = str(out)
     return summary
+
+
+def check_outputs(
+    files: list[str],
+    out_dir: str | os.PathLike,
+    ranges: str | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Result folders of ``files`` in ``out_dir``, checked before anything runs.
+
+    Raises
+    ------
+    FileNotFoundError
+        An input is missing.
+    OutputExistsError
+        A result folder exists (without ``overwrite``) or is or holds an input.
+    """
+    from ..core.outputs import check_output
+
+    inputs = [str(Path(f)) for f in files] + ([str(ranges)] if ranges else [])
+    for f in files:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"{f}: no such file")
+    out = Path(out_dir)
+    check_output(out, inputs, overwrite=True)  # never a folder that is an input
+    return [
+        check_output(out / nm, inputs, overwrite=overwrite) for nm in result_folder_names(files)
+    ]
+
+
+def _segment_item(item: tuple[str, str], **kwargs) -> dict[str, Any]:
+    path, name = item
+    return segment_file(path, name=name, **kwargs)
 
 
 def run_batch(
@@ -137,60 +167,55 @@ def run_batch(
     workers: int = 1,
     threads: int = 1,
     progress: Progress | None = None,
+    overwrite: bool = False,
+    bin_nm: float = 0.25,
 ) -> list[dict[str, Any]]:
-    """Segment ``files`` in parallel with dask distributed; one summary per file.
+    """Segment ``files`` in parallel with dask; one summary per file (input order).
 
     Parameters
     ----------
     scheduler : str, optional
-        Address of a running scheduler (``tcp://host:8786``); a
+        Address of a running scheduler (``tcp://host:8786``; a refused
+        address fails within seconds); ``"inline"`` computes here; a
         ``LocalCluster`` with ``workers`` processes x ``threads`` threads
         otherwise (capped so that workers x threads <= the CPU count).
+    overwrite : bool
+        Replace existing result folders (refused otherwise, before any work).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from ..core.runner import run_tasks
+    from .workflows import check_segment_params
 
+    p = check_segment_params(method, axis, voxel, bin_nm)
     progress = as_progress(progress)
     files = [str(Path(f)) for f in files]
-    for f in files:
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"{f}: no such file")
+    check_outputs(files, out_dir, ranges, overwrite)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cores = os.cpu_count() or 1
-        workers = max(1, min(int(workers), cores))
-        threads = max(1, min(int(threads), cores // workers))
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=40,
-        )
-        client = Client(cluster)
-    try:
-        futures = client.map(
-            segment_file,
-            files,
-            out_dir=str(out_dir),
-            ranges=ranges,
-            method=method,
-            axis=axis,
-            voxel=voxel,
-            weights=weights,
-            torch_threads=threads,
-            pure=False,
-        )
-        progress.start(len(futures), f"segmenting {len(files)} file(s)")
-        results: dict[str, dict] = {}
-        for fut in as_completed(futures):
-            s = fut.result()
-            results[s["input"]] = s
-            progress.advance()
-        return [results[f] for f in files]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    items = list(zip(files, result_folder_names(files)))
+    progress.start(len(items), f"segmenting {len(files)} file(s)")
+    results: dict[str, dict] = {}
+
+    def collect(summary: dict[str, Any]) -> None:
+        results[summary["input"]] = summary
+        progress.advance()
+
+    run_tasks(
+        _segment_item,
+        items,
+        on_result=collect,
+        kwargs={
+            "out_dir": str(out_dir),
+            "ranges": ranges,
+            "method": p["method"],
+            "axis": p["axes"],
+            "voxel": p["voxel"],
+            "weights": weights,
+            "bin_nm": p["bin_nm"],
+            "torch_threads": threads,
+        },
+        scheduler=scheduler,
+        workers=workers,
+        threads_per_worker=threads,
+        per_task=1,
+        progress=progress,
+    )
+    return [results[str(Path(f))] for f in files]

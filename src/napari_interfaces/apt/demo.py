@@ -29,7 +29,7 @@ def _default_method() -> str:
 
         if any(available().values()):
             return DEFAULT_METHOD
-    except Exception:  # noqa: BLE001 - torch missing or broken: fall back
+    except Exception:  # torch missing or broken: fall back
         pass
     return "iso"
 
@@ -37,7 +37,8 @@ def _default_method() -> str:
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:
     """Run the APT interfaces demo; returns LayerDataTuples."""
     from .batch import write_outputs
-    from .interfaces import atoms_from_cloud, find_interfaces, volume_from_atoms
+    from .dataset import APTDataset
+    from .interfaces import find_interfaces
     from .metrics import evaluate_synthetic
     from .synthetic import synthesize
 
@@ -46,8 +47,10 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     synth = synthesize("layered", size_nm=(12.0, 12.0, 24.0), seed=7, progress=progress)
-    atoms = atoms_from_cloud(synth.cloud, synth.ranges)
-    vol = volume_from_atoms(atoms, 1.0)
+    from .workflows import prepare_interfaces
+
+    ds = APTDataset.from_arrays(synth.cloud, synth.ranges, progress=progress)
+    _, atoms, vol = prepare_interfaces(ds, voxel=1.0, progress=progress)
     method = _default_method()
     res = find_interfaces(vol, method, axes="zyx", progress=progress)
     ev = evaluate_synthetic(synth, res, atoms)

@@ -7,10 +7,11 @@ voxel grid (:class:`~napari_interfaces.core.geometry.Grid`, axes ``zyx``).
 :func:`find_interfaces` runs voxel compositions -> method (HED, iso, GMM)
 -> phases, and :func:`analyse` adds the proxigram.
 
-Adapters from the issue-3 objects (point cloud + range table, voxelizer) live
-in :func:`atoms_from_cloud` and :func:`volume_from_atoms`; the latter is a
-small local voxelizer (a ``bincount`` of atoms into voxels) so that the grid
-used for phases and the atoms used for proxigrams are always consistent.
+Volumes come from the one voxelizer,
+:func:`napari_interfaces.apt.voxelize.voxelize` (``VoxelCounts.composition_volume``;
+:func:`volume_from_atoms` for atoms), so the Explorer and the Interfaces
+dock show a dataset on the same grid; :func:`atoms_from_cloud` decomposes
+the ranged ions into the atoms that proxigrams count.
 """
 
 from __future__ import annotations
@@ -153,43 +154,40 @@ def volume_from_atoms(
     voxel: float = 1.0,
     origin: tuple[float, float, float] | None = None,
     shape: tuple[int, int, int] | None = None,
-    chunk: int = 4_000_000,
+    progress: Progress | None = None,
 ) -> CompositionVolume:
-    """Count atoms per element into cubic voxels of ``voxel`` nm (axes zyx).
+    """Atoms per element in cubic voxels of ``voxel`` nm (axes zyx).
 
-    ``origin`` is the centre of voxel (0, 0, 0) in z, y, x; by default the
-    grid covers the atoms' bounding box.
+    A shortcut for ``voxelize(atoms, voxel_size=voxel).composition_volume()``
+    (:func:`napari_interfaces.apt.voxelize.voxelize`, the one voxelizer):
+    by default the grid covers the atoms with voxel edges at multiples of
+    ``voxel``, the same grid a point cloud of the same ions gets.
+    ``origin`` (centre of voxel (0, 0, 0), z, y, x) and ``shape`` fix the
+    grid instead.
     """
-    if voxel <= 0:
-        raise ValueError(f"voxel size must be positive, got {voxel}")
+    from ..core.params import positive
+    from .voxelize import voxelize
+
+    voxel = positive("voxel", voxel)
     if atoms.n == 0:
         raise ValueError("no atoms to voxelize")
-    zyx = atoms.zyx()
-    if origin is None:
-        lo = zyx.min(axis=0).astype(np.float64)
-        origin = tuple(lo + voxel / 2)
-    o = np.asarray(origin, np.float64)
-    if shape is None:
-        hi = zyx.max(axis=0).astype(np.float64)
-        shape = tuple(int(s) for s in np.floor((hi - (o - voxel / 2)) / voxel).astype(int) + 1)
-    n_el = len(atoms.elements)
-    size = int(np.prod(shape))
-    counts = np.zeros(n_el * size, np.float64)
-    for a in range(0, atoms.n, chunk):
-        p = zyx[a : a + chunk].astype(np.float64)
-        idx = np.floor((p - (o - voxel / 2)) / voxel).astype(np.int64)
-        ok = np.all((idx >= 0) & (idx < np.asarray(shape)), axis=1)
-        flat = np.ravel_multi_index(tuple(idx[ok].T), shape)
-        flat = flat + atoms.element[a : a + chunk][ok].astype(np.int64) * size
-        counts += np.bincount(flat, minlength=n_el * size)
-    grid = Grid(tuple(float(v) for v in o), (voxel,) * 3, "nm", "zyx")
-    return CompositionVolume(
-        counts.reshape((n_el, *shape)).astype(np.float32), list(atoms.elements), grid
-    )
+    grid = None
+    if origin is not None:
+        o = np.asarray(origin, np.float64)
+        if shape is None:
+            hi = atoms.zyx().max(axis=0).astype(np.float64)
+            shape = tuple(int(v) for v in np.floor((hi - (o - voxel / 2)) / voxel) + 1)
+        grid = (Grid(tuple(float(v) for v in o), (voxel,) * 3, "nm", "zyx"), tuple(shape))
+    elif shape is not None:
+        raise ValueError("shape needs an origin")
+    vox = voxelize(atoms, voxel_size=voxel, grid=grid, progress=progress)
+    return vox.composition_volume()
 
 
-def atoms_from_cloud(cloud, ranges, elements: list[str] | None = None) -> AtomSet:
-    """Decompose the ranged ions of a ``PointCloud`` into atoms (issue-3 adapter).
+def atoms_from_cloud(
+    cloud, ranges, elements: list[str] | None = None, progress: Progress | None = None
+) -> AtomSet:
+    """Decompose the ranged ions of a ``PointCloud`` into atoms (for proxigrams).
 
     Parameters
     ----------
@@ -198,17 +196,23 @@ def atoms_from_cloud(cloud, ranges, elements: list[str] | None = None) -> AtomSe
     elements : list of str, optional
         Keep only these elements (default: every element of the ranges).
         Unranged ions are dropped.
+    progress : Progress, optional
+        Checked for cancellation after every chunk.
     """
+    from ..core.errors import InputError
+
+    progress = as_progress(progress)
     dec = np.asarray(ranges.decomposition())  # (n_species, n_elements)
     all_el = list(ranges.elements)
     els = list(elements) if elements else all_el
     missing = [e for e in els if e not in all_el]
     if missing:
-        raise ValueError(f"element(s) {missing} not in the range file (has {all_el})")
+        raise InputError(f"element(s) {missing} not in the range file (has {all_el})")
     xyz_parts, el_parts = [], []
     for a, b in cloud.chunks():
-        species = np.asarray(ranges.species_of(np.asarray(cloud.mass[a:b], np.float32)))
-        xyz = np.asarray(cloud.xyz[a:b], np.float32)
+        progress.check()
+        xyz, mass = cloud.native_chunk(a, b)
+        species = np.asarray(ranges.species_of(mass))
         for s in range(dec.shape[0]):
             sel = species == s
             if not sel.any():
@@ -220,7 +224,10 @@ def atoms_from_cloud(cloud, ranges, elements: list[str] | None = None) -> AtomSe
                     xyz_parts.append(p)
                     el_parts.append(np.full(len(p), els.index(e), np.int16))
     if not xyz_parts:
-        raise ValueError("no ranged ions: check that the range file matches the data")
+        src = f" ({ranges.source})" if getattr(ranges, "source", None) else ""
+        raise InputError(
+            f"0 of {cloud.n_ions:,} ions ranged{src}: check that the range file matches the data"
+        )
     return AtomSet(np.concatenate(xyz_parts), np.concatenate(el_parts), els)
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .elements import formula, is_element, parse_formula
+from .elements import is_element
 
 __all__ = [
     "Range",
@@ -318,21 +318,3 @@ def composition_of_cloud(cloud, ranges: RangeTable, progress=None) -> Compositio
 
     total = np.sum(cloud.map_chunks(one, progress=progress), axis=0)
     return composition(total, ranges)
-
-
-def make_range(
-    lo: float,
-    hi: float,
-    composition: dict[str, int] | None = None,
-    ion: str | None = None,
-    color: str | None = None,
-    volume: float | None = None,
-) -> Range:
-    """Build a :class:`Range` from element counts or an ion formula."""
-    if composition is None:
-        if ion is None:
-            raise ValueError("give composition or ion")
-        composition = parse_formula(ion)
-    return Range(
-        float(lo), float(hi), ion or formula(composition), dict(composition), color, volume
-    )

@@ -201,6 +201,26 @@ class VoxelCounts:
             unranged=int(round(unranged)),
         )
 
+    def composition_volume(self, elements: Sequence[str] | None = None):
+        """Atoms per element on this grid, as the interface pipeline's
+        :class:`~napari_interfaces.apt.interfaces.CompositionVolume`.
+
+        Parameters
+        ----------
+        elements : list of str, optional
+            Keep only these elements (default: all, in the ranges' order).
+        """
+        from .interfaces import CompositionVolume
+
+        els = list(elements) if elements else list(self.elements)
+        missing = [e for e in els if e not in self.elements]
+        if missing:
+            from ..core.errors import InputError
+
+            raise InputError(f"element(s) {missing} not in the ranges (have {self.elements})")
+        counts = np.stack([self.element_counts(e) for e in els]).astype(np.float32)
+        return CompositionVolume(counts, els, self.grid)
+
     def total_ions(self) -> float:
         """All ions counted (ranged + unranged)."""
         return float(self.counts.sum(dtype=np.float64) + self.unranged.sum(dtype=np.float64))
@@ -226,7 +246,7 @@ def delocalize(
     return out
 
 
-def _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc) -> int:
+def _bin_numpy(xyz, mass, edge0, inv, shape, lookup, n_sp, acc) -> int:
     """numpy version of the kernel (same float64 arithmetic, same result)."""
     nvox = int(np.prod(shape))
     flat = np.zeros(len(xyz), dtype=np.int64)
@@ -236,7 +256,8 @@ def _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc) -> int:
         inside &= (f >= 0) & (f < shape[a])
         flat *= shape[a]
         flat += np.clip(f, 0, shape[a] - 1).astype(np.int64)
-    sp = ranges.species_of(mass).astype(np.int64)
+    edges, interval_species = lookup
+    sp = interval_species[np.searchsorted(edges, mass, side="right")].astype(np.int64)
     sp[sp < 0] = n_sp
     flat += sp * nvox
     n_out = int(len(flat) - np.count_nonzero(inside))
@@ -246,23 +267,61 @@ def _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc) -> int:
     return n_out
 
 
+def _classes(data, ranges: RangeTable | None):
+    """``(cloud, (edges, interval_species), species, elements, decomposition)`` of ``data``.
+
+    A :class:`PointCloud` is classified by its ``ranges`` (mass -> species),
+    an :class:`~napari_interfaces.apt.dataset.APTDataset` by its own ranges
+    unless others are given, and an
+    :class:`~napari_interfaces.apt.interfaces.AtomSet` (molecular ions
+    already decomposed) by its element index: then species are elements.
+    """
+    if hasattr(data, "element") and hasattr(data, "elements"):  # AtomSet
+        if ranges is not None:
+            raise ValueError("an AtomSet is already ranged: do not pass ranges")
+        n_el = len(data.elements)
+        # the element index is the "mass": [k - 0.5, k + 0.5) -> class k
+        cloud = PointCloud(np.asarray(data.xyz, np.float32), data.element.astype(np.float32))
+        edges = np.arange(n_el, dtype=np.float32) + np.float32(0.5)
+        interval = np.append(np.arange(n_el), -1).astype(np.int16)
+        els = list(data.elements)
+        return cloud, (edges, interval), els, els, np.eye(n_el)
+    if hasattr(data, "cloud"):  # APTDataset
+        ranges = ranges if ranges is not None else data.require_ranges()
+        data = data.cloud
+    if ranges is None:
+        raise ValueError("voxelize needs ranges for a point cloud")
+    return (
+        data,
+        (ranges._edges, ranges._interval_species),
+        list(ranges.species),
+        list(ranges.elements),
+        ranges.decomposition(),
+    )
+
+
 def voxelize(
-    cloud: PointCloud,
-    ranges: RangeTable,
+    cloud,
+    ranges: RangeTable | None = None,
     voxel_size: float | Sequence[float] = 1.0,
     delocalization: float | Sequence[float] | None = None,
     grid: tuple[Grid, tuple[int, int, int]] | None = None,
     chunk_size: int | None = None,
     progress: Progress | None = None,
 ) -> VoxelCounts:
-    """Count ions per species per voxel.
+    """Count ions (or atoms) per species per voxel: the one APT voxelizer.
 
     Parameters
     ----------
-    cloud : PointCloud
-    ranges : RangeTable
+    cloud : PointCloud, APTDataset or AtomSet
+        Ions with ``ranges``; a dataset (its own ranges unless ``ranges`` is
+        given); or decomposed atoms (then "species" are the elements and
+        ``ranges`` must be ``None``).
+    ranges : RangeTable, optional
     voxel_size : float or (dz, dy, dx)
-        Voxel edge in nm (default 1 nm).
+        Voxel edge in nm (default 1 nm). Voxel edges are aligned to
+        multiples of the voxel size (:func:`grid_for_bounds`), so every
+        caller voxelizing the same data gets the same grid.
     delocalization : float or (dz, dy, dx), optional
         Gaussian delocalization distance in nm (``sigma = d / 3``), e.g.
         ``(1.5, 3, 3)`` for AP Suite's 3 x 3 x 1.5 nm (x, y, z). Counts are conserved.
@@ -270,38 +329,51 @@ def voxelize(
         Use this grid instead of one fitted to the cloud bounds; ions
         outside it are dropped and counted in ``n_outside``.
     chunk_size : int, optional
-        Ions per chunk; default chosen so that the per-chunk histogram is not
-        much larger than the chunk.
+        Ions per chunk (default :data:`~napari_interfaces.apt.pointcloud.CHUNK_IONS`).
     progress : Progress, optional
+        Advanced (and checked for cancellation) after every chunk.
 
     Returns
     -------
     VoxelCounts
+
+    Raises
+    ------
+    SizeLimitError
+        The grid needs more memory than allowed (checked before allocating).
     """
+    from ..core.limits import check_bytes
+
     progress = as_progress(progress)
+    cloud, lookup, species, elements, decomposition = _classes(cloud, ranges)
     if cloud.n_ions == 0:
         raise ValueError("cannot voxelize an empty point cloud")
     if grid is None:
         g, shape = grid_for_bounds({k: v for k, v in cloud.bounds().items()}, voxel_size)
     else:
         g, shape = grid
-    n_sp = len(ranges.species)
+    n_sp = len(species)
     nvox = int(np.prod(shape))
     nbins = nvox * (n_sp + 1)
+    if chunk_size is None:
+        chunk_size = CHUNK_IONS
+    chunks = list(cloud.chunks(chunk_size))
+    threads = max(1, min(n_threads(), len(chunks)))
+    # int64 accumulator per worker thread + the float32 result (+ a smoothed copy)
+    check_bytes(
+        nbins * (8 * threads + 4 * (2 if delocalization is not None else 1)),
+        f"voxel grid {shape} (z, y, x) x {n_sp + 1} species",
+    )
     if nbins > 2**31:
         raise ValueError(
             f"grid {shape} x {n_sp + 1} species is too large ({nbins} bins); "
             "use a larger voxel size"
         )
-    if chunk_size is None:
-        chunk_size = CHUNK_IONS
-    chunks = list(cloud.chunks(chunk_size))
     progress.start(len(chunks) + (1 if delocalization is not None else 0), "voxelizing")
     edge0 = np.array([g.origin[a] - g.spacing[a] / 2 for a in range(3)], dtype=np.float64)
     inv = np.array([1.0 / s for s in g.spacing], dtype=np.float64)
     shape_arr = np.array(shape, dtype=np.int64)
     k = kernels()
-    threads = min(n_threads(), len(chunks))
     # one accumulator per worker thread (bounded: threads x grid)
     import threading
 
@@ -319,6 +391,7 @@ def voxelize(
         return a
 
     def one(a: int, b: int) -> int:
+        progress.check()  # a cancelled job stops before its next chunk
         acc = my_acc()
         if k is not None:
             return int(
@@ -327,14 +400,14 @@ def voxelize(
                     edge0,
                     inv,
                     shape_arr,
-                    ranges._edges,
-                    ranges._interval_species,
+                    lookup[0],
+                    lookup[1],
                     n_sp,
                     acc,
                 )
             )
         xyz, mass = cloud.native_chunk(a, b)  # native float32, one chunk
-        return _bin_numpy(xyz, mass, edge0, inv, shape, ranges, n_sp, acc)
+        return _bin_numpy(xyz, mass, edge0, inv, shape, lookup, n_sp, acc)
 
     n_out = int(sum(cloud.map_chunks(one, chunk_size, progress=progress, threads=threads)))
     acc = accs[0]
@@ -351,9 +424,9 @@ def voxelize(
     return VoxelCounts(
         counts=vol[:n_sp],
         unranged=vol[n_sp],
-        species=list(ranges.species),
-        elements=list(ranges.elements),
-        decomposition=ranges.decomposition(),
+        species=species,
+        elements=elements,
+        decomposition=decomposition,
         grid=g,
         delocalization_nm=deloc,
         n_outside=n_out,

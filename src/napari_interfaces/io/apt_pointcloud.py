@@ -118,8 +118,71 @@ def _check_records(path: Path, size: int, header: int, record: int) -> int:
     return body // record
 
 
-def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> None:
-    """Raise for the first NaN/inf x, y, z or m (chunked), naming its byte offset.
+#: Largest plausible |x|, |y|, |z| in nm: a specimen is at most a few µm long.
+MAX_COORD_NM = 1e4
+#: Largest plausible mass-to-charge ratio in Da (spectra end well below this).
+MAX_MASS_DA = 1e4
+
+
+def _implausible(rec: np.ndarray, coord_scale: float) -> np.ndarray:
+    """Per record: |x|, |y| or |z| beyond :data:`MAX_COORD_NM`, or m outside [0, MAX_MASS_DA]."""
+    lim = np.float32(MAX_COORD_NM / coord_scale)
+    m = rec[:, 3]
+    return (np.abs(rec[:, :3]) > lim).any(axis=1) | (m < 0) | (m > np.float32(MAX_MASS_DA))
+
+
+def _check_plausible(
+    path: Path,
+    cloud: PointCloud,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    mlo: float,
+    mhi: float,
+    where,
+    coord_scale: float = 1.0,
+) -> None:
+    """Raise when bounds or masses are physically implausible (not an APT file, or a wrong format).
+
+    ``lo``/``hi`` are the xyz bounds and ``mlo``/``mhi`` the mass range (file
+    units; ``coord_scale`` nm per unit); ``where(ion, column)`` gives the
+    error location of the first offending ion, which is searched only when
+    a bound is off.
+    """
+    lim = MAX_COORD_NM / coord_scale
+    if (
+        max(abs(float(np.min(lo))), abs(float(np.max(hi)))) <= lim
+        and 0 <= mlo
+        and mhi <= MAX_MASS_DA
+    ):
+        return
+    for a, b in cloud.chunks():
+        rec = cloud.native_records(a, b)
+        bad = np.flatnonzero(_implausible(rec, coord_scale))
+        if len(bad):
+            i = int(bad[0])
+            r = rec[i]
+            if (np.abs(r[:3]) > np.float32(lim)).any():
+                col = int(np.flatnonzero(np.abs(r[:3]) > np.float32(lim))[0])
+                what = (
+                    f"{'xyz'[col]} = {float(r[col]) * coord_scale:.3g} nm for ion {a + i} is not "
+                    f"a plausible position (|x|, |y|, |z| <= {MAX_COORD_NM:g} nm)"
+                )
+            else:
+                col = 3
+                what = (
+                    f"mass-to-charge {float(r[3]):.3g} Da for ion {a + i} is not plausible "
+                    f"(0 to {MAX_MASS_DA:g} Da)"
+                )
+            raise AptFormatError(
+                path, what + "; not this format or a corrupt file", **where(a + i, col)
+            )
+    return  # pragma: no cover - bounds said otherwise
+
+
+def _check_finite(
+    path: Path, cloud: PointCloud, header: int, record: int, coord_scale: float = 1.0
+) -> None:
+    """Raise for the first NaN/inf or implausible x, y, z or m (chunked), naming its byte offset.
 
     Assumes x, y, z, m are the first four 4-byte values of each record.
     """
@@ -128,7 +191,7 @@ def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> No
     k = kernels()
 
     def one(start: int, stop: int):
-        """(first bad ion or -1, column, chunk bounds lo, hi)."""
+        """(first bad ion or -1, column, chunk bounds lo, hi, mass lo, hi)."""
         rec = cloud.native_records(start, stop)
         if k is not None:
             lo = np.full(3, np.inf, dtype=np.float32)
@@ -136,27 +199,58 @@ def _check_finite(path: Path, cloud: PointCloud, header: int, record: int) -> No
             i = int(k["finite"](rec))
             if i < 0:
                 k["bounds"](rec, lo, hi)
-                return -1, 0, lo, hi
+                m = rec[:, 3]
+                return -1, 0, lo, hi, float(m.min()), float(m.max())
         else:
             ok = np.isfinite(rec).all(axis=1)
             if ok.all():
-                return -1, 0, rec[:, :3].min(axis=0), rec[:, :3].max(axis=0)
+                m = rec[:, 3]
+                return (
+                    -1,
+                    0,
+                    rec[:, :3].min(axis=0),
+                    rec[:, :3].max(axis=0),
+                    float(m.min()),
+                    float(m.max()),
+                )
             i = int(np.flatnonzero(~ok)[0])
         col = int(np.flatnonzero(~np.isfinite(rec[i]))[0])
-        return start + i, col, None, None
+        return start + i, col, None, None, None, None
 
     parts = cloud.map_chunks(one)
-    for ion, col, _, _ in parts:
+    for ion, col, *_ in parts:
         if ion >= 0:
             raise AptFormatError(
                 path,
                 f"non-finite value (NaN or inf) for ion {ion}",
                 offset=header + ion * record + 4 * col,
             )
-    # the scan also gave the bounds: cache them (one pass less later)
     lo = np.min([p[2] for p in parts], axis=0)
     hi = np.max([p[3] for p in parts], axis=0)
-    cloud.metadata["_bounds"] = (cloud.n_ions, lo, hi)
+    mlo = min(p[4] for p in parts)
+    mhi = max(p[5] for p in parts)
+    _check_plausible(
+        path,
+        cloud,
+        lo,
+        hi,
+        mlo,
+        mhi,
+        lambda ion, col: {"offset": header + ion * record + 4 * col},
+        coord_scale,
+    )
+    # the scan also gave the bounds: cache them (one pass less later)
+    if coord_scale == 1.0:
+        cloud.metadata["_bounds"] = (cloud.n_ions, lo, hi)
+
+
+def _check_cloud(path: Path, cloud: PointCloud, where) -> None:
+    """Plausibility of a cloud read by a non-record reader (csv, .apt sections)."""
+    b = cloud.bounds()
+    lo = np.array([b[a][0] for a in "xyz"])
+    hi = np.array([b[a][1] for a in "xyz"])
+    mlo, mhi = cloud.mass_range()
+    _check_plausible(path, cloud, lo, hi, mlo, mhi, where)
 
 
 # --------------------------------------------------------------------------- .pos / .epos
@@ -197,7 +291,34 @@ def read_epos(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     )
     if validate:
         _check_finite(path, cloud, 0, 44)
+        _check_epos_columns(path, rec)
     return cloud
+
+
+#: Largest plausible ions per pulse in ``.epos`` (multi-hits are a handful of ions).
+MAX_IONS_PER_PULSE = 1000
+
+
+def _check_epos_columns(path: Path, rec: np.ndarray) -> None:
+    """``ions_per_pulse`` in [0, MAX] and ``pulses_since_last`` >= 0 (chunked).
+
+    Other bytes read as ``.epos`` (e.g. a renamed ``.pos`` whose size
+    happens to be a multiple of 44) put float bits into these integers.
+    """
+    for a in range(0, len(rec), CHUNK_IONS):
+        blk = rec[a : a + CHUNK_IONS]
+        ipp = blk["ions_per_pulse"]
+        psl = blk["pulses_since_last"]
+        bad = np.flatnonzero((ipp < 0) | (ipp > MAX_IONS_PER_PULSE) | (psl < 0))
+        if len(bad):
+            i = a + int(bad[0])
+            raise AptFormatError(
+                path,
+                f"ion {i}: ions_per_pulse {int(rec['ions_per_pulse'][i])} / pulses_since_last "
+                f"{int(rec['pulses_since_last'][i])} are not plausible .epos values "
+                "(a .pos file or another format renamed .epos?)",
+                offset=i * 44 + 36,
+            )
 
 
 def write_pos(path: str | os.PathLike, cloud: PointCloud) -> Path:
@@ -345,13 +466,24 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
                         offset=data_offsets[sname] + i * width + 4 * col,
                     )
     cols = {k: v for k, v in sections.items() if v.ndim == 1}
-    return PointCloud(
+    cloud = PointCloud(
         xyz,
         mass,
         cols,
         source=str(path),
         metadata={"format": "apt", "file_name": _utf16(fname), "units": units},
     )
+    if validate:
+        _check_cloud(
+            path,
+            cloud,
+            lambda i, col: {
+                "offset": data_offsets["Position"] + i * 12 + 4 * col
+                if col < 3
+                else data_offsets["Mass"] + i * 4
+            },
+        )
+    return cloud
 
 
 def _sec_header(
@@ -423,7 +555,7 @@ def read_ato(path: str | os.PathLike, validate: bool = True) -> PointCloud:
     n = _check_records(path, size, 8, 56)
     raw = np.memmap(path, dtype="<f4", mode="r", offset=8, shape=(n, 14))
     if validate:
-        _check_finite(path, PointCloud(raw[:, :3], raw[:, 3]), 8, 56)
+        _check_finite(path, PointCloud(raw[:, :3], raw[:, 3]), 8, 56, coord_scale=0.1)
     xyz = (raw[:, :3] * np.float32(0.1)).astype(np.float32)
     names = (
         "cluster_id",
@@ -477,6 +609,7 @@ def read_csv(path: str | os.PathLike) -> PointCloud:
         raise AptFormatError(path, f"not a text file ({exc.reason})", offset=exc.start) from None
     cols = [0, 1, 2, 3]
     rows: list[list[float]] = []
+    linenos: list[int] = []
     first = True
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.split("#", 1)[0].strip()
@@ -513,15 +646,18 @@ def read_csv(path: str | os.PathLike) -> PointCloud:
         if not all(np.isfinite(vals)):
             raise AptFormatError(path, f"non-finite value in {line!r}", line=lineno)
         rows.append(vals)
+        linenos.append(lineno)
     if not rows:
         raise AptFormatError(path, "no ions found", line=1)
     arr = np.asarray(rows, dtype=np.float32)
-    return PointCloud(
+    cloud = PointCloud(
         np.ascontiguousarray(arr[:, :3]),
         np.ascontiguousarray(arr[:, 3]),
         source=str(path),
         metadata={"format": "csv"},
     )
+    _check_cloud(path, cloud, lambda i, col: {"line": linenos[i]})
+    return cloud
 
 
 def write_csv(path: str | os.PathLike, cloud: PointCloud) -> Path:

@@ -1,0 +1,482 @@
+"""APT engine workflows: one function per command or dock button.
+
+The CLI (``apt info``, ``apt voxelize``, ``apt segment``), the dask batch
+(:func:`napari_interfaces.apt.batch.segment_file`) and the docks (APT
+explorer, Interfaces) all call these functions; they take plain parameters
+and a ``progress`` (which can cancel) and return a result object holding
+arrays, the voxel :class:`~napari_interfaces.core.geometry.Grid` (nm),
+tables and provenance. Nothing here imports Qt or napari.
+
+* :func:`check_segment_params` / :func:`check_voxelize_params`: every
+  parameter of a command checked in one place, before anything is read or
+  written (one-line :class:`~napari_interfaces.core.errors.ParameterError`).
+* :func:`dataset_info`: ion count, bounds, mass range, composition.
+* :func:`explore`: ranged composition volumes (+ the mass spectrum).
+* :func:`prepare_interfaces`: atoms and composition voxels for the interface methods.
+* :func:`segment_dataset`: phases (HED, iso, GMM) and the proxigram.
+* :func:`profiles`: proxigram, phase table and cylinder profile of (edited) labels.
+
+Examples
+--------
+>>> from napari_interfaces.apt.workflows import check_segment_params
+>>> check_segment_params(method="iso", axes="ZYX", voxel=1.0)["axes"]
+'zyx'
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.geometry import Grid
+from ..core.progress import Progress, as_progress
+from .dataset import APTDataset, open_dataset
+
+__all__ = [
+    "METHODS",
+    "ExploreResult",
+    "InterfacesRun",
+    "ProfilesResult",
+    "check_segment_params",
+    "check_voxelize_params",
+    "dataset_info",
+    "explore",
+    "prepare_interfaces",
+    "profiles",
+    "segment_dataset",
+]
+
+METHODS = ("hed", "iso", "gmm")
+#: Largest voxel edge accepted (nm); a tip is at most a few hundred nm wide.
+MAX_VOXEL_NM = 100.0
+#: Largest delocalization distance accepted (nm).
+MAX_DELOCALIZATION_NM = 100.0
+
+
+# ---------------------------------------------------------------------- parameters
+def check_voxelize_params(
+    voxel: float = 1.0,
+    delocalization_xyz: tuple[float, float, float] | None = None,
+    *,
+    voxel_name: str = "--voxel",
+    delocalization_name: str = "--delocalization",
+) -> dict[str, Any]:
+    """Check the voxel size (nm) and the delocalization (x, y, z nm); return them.
+
+    Returns ``{"voxel": float, "delocalization_zyx": tuple or None}``.
+    """
+    from ..core.params import non_negative, positive
+
+    voxel = positive(voxel_name, voxel, maximum=MAX_VOXEL_NM)
+    deloc = None
+    if delocalization_xyz is not None:
+        d = [
+            non_negative(f"{delocalization_name} {ax}", v, maximum=MAX_DELOCALIZATION_NM)
+            for ax, v in zip("xyz", delocalization_xyz)
+        ]
+        deloc = (d[2], d[1], d[0])
+    return {"voxel": voxel, "delocalization_zyx": deloc}
+
+
+def check_segment_params(
+    method: str = "hed",
+    axes: str = "zyx",
+    voxel: float = 1.0,
+    bin_nm: float = 0.25,
+    *,
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check the interface parameters; return them normalised (lower-case axes).
+
+    ``names`` maps a parameter to the name shown in messages (CLI options).
+    """
+    from ..core.errors import ParameterError
+    from ..core.params import one_of, positive
+
+    n = {"method": "--method", "axes": "--axis", "voxel": "--voxel", "bin_nm": "--bin"}
+    n.update(names or {})
+    method = one_of(n["method"], str(method).lower(), METHODS)
+    ax = str(axes or "").strip().lower()
+    if not ax or any(a not in "zyx" for a in ax) or len(set(ax)) != len(ax):
+        raise ParameterError(
+            n["axes"], f"must be made of z, y, x (each at most once); got {axes!r}"
+        )
+    voxel = positive(n["voxel"], voxel, maximum=MAX_VOXEL_NM)
+    bin_nm = positive(n["bin_nm"], bin_nm, maximum=10.0)
+    return {"method": method, "axes": ax, "voxel": voxel, "bin_nm": bin_nm}
+
+
+def _dataset(
+    data: APTDataset | str | os.PathLike, ranges=None, progress: Progress | None = None
+) -> APTDataset:
+    if isinstance(data, APTDataset):
+        return data
+    return open_dataset(data, ranges, progress=progress, require_ranges=True)
+
+
+# ---------------------------------------------------------------------- info
+def dataset_info(
+    path: str | os.PathLike, ranges: str | os.PathLike | None = None, progress=None
+) -> dict[str, Any]:
+    """What ``apt info --json`` prints: ions, bounds (nm), mass range (Da), composition.
+
+    Ranges are used when given (``ranges``); a range file beside the cloud
+    is not looked up (``apt info`` describes the file as it is).
+    """
+    ds = open_dataset(path, ranges, progress=progress, find_ranges=False, warn=False)
+    b = ds.cloud.bounds()
+    comp = ds.composition
+    return {
+        "ions": ds.n_ions,
+        "bounds_nm": {ax: [b[ax][0], b[ax][1]] for ax in "xyz"},
+        "mass_range_da": list(ds.cloud.mass_range()),
+        "composition_at_pct": None if comp is None else dict(comp.atomic_percent),
+        "ranged_fraction": ds.ranged_fraction,
+        "format": ds.provenance.get("format"),
+        "range_file": ds.provenance.get("range_file"),
+        "warnings": ds.warnings,
+    }
+
+
+# ---------------------------------------------------------------------- explorer / voxelize
+@dataclass
+class ExploreResult:
+    """Ranged composition volumes of a dataset.
+
+    Attributes
+    ----------
+    dataset : APTDataset
+    vox : VoxelCounts
+        Species counts on ``grid`` (nm, axes zyx), delocalized when asked.
+    elements : list of str
+        Elements asked for (all of the ranges by default).
+    spectrum : (edges, counts) or None
+        Mass spectrum (0.05 Da bins) up to 1.1 x the highest range.
+    """
+
+    dataset: APTDataset
+    vox: Any
+    elements: list[str]
+    spectrum: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def grid(self) -> Grid:
+        return self.vox.grid
+
+    @property
+    def cloud(self):
+        return self.dataset.cloud
+
+    @property
+    def ranges(self):
+        return self.dataset.ranges
+
+    def composition(self, element: str) -> np.ndarray:
+        """at.% of ``element`` per voxel, ``(nz, ny, nx)`` float32."""
+        return self.vox.composition(element)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {
+            **self.dataset.provenance,
+            "voxel_size_nm": list(self.vox.grid.spacing),
+            "delocalization_nm_zyx": self.vox.delocalization_nm,
+        }
+
+
+def explore(
+    path: APTDataset | str | os.PathLike,
+    ranges: str | os.PathLike | None = None,
+    voxel_size: float = 1.0,
+    delocalization_xyz: tuple[float, float, float] | None = None,
+    progress: Progress | None = None,
+    *,
+    elements: list[str] | None = None,
+    spectrum: bool = True,
+) -> ExploreResult:
+    """Read, range and voxelize a dataset (the APT explorer and ``apt voxelize``).
+
+    Parameters
+    ----------
+    path : path-like or APTDataset
+    ranges : path-like, optional
+        Range file (default: the one with the same stem beside ``path``).
+    voxel_size : float
+        Voxel edge, nm.
+    delocalization_xyz : (dx, dy, dz), optional
+        Gaussian delocalization in nm (``sigma = d / 3``), x, y, z order as AP Suite.
+    elements : list of str, optional
+        Elements of interest (checked against the ranges).
+    spectrum : bool
+        Also histogram the masses.
+    """
+    from .spectrum import mass_spectrum
+    from .voxelize import voxelize
+
+    p = check_voxelize_params(
+        voxel_size,
+        delocalization_xyz,
+        voxel_name="voxel size",
+        delocalization_name="delocalization",
+    )
+    progress = as_progress(progress)
+    ds = _dataset(path, ranges, progress)
+    rt = ds.require_ranges()
+    els = list(elements) if elements else list(rt.elements)
+    unknown = [e for e in els if e not in rt.elements]
+    if unknown:
+        from ..core.errors import ParameterError
+
+        raise ParameterError("elements", f"{unknown} are not in the ranges (have {rt.elements})")
+    vox = voxelize(
+        ds.cloud,
+        rt,
+        voxel_size=p["voxel"],
+        delocalization=p["delocalization_zyx"],
+        progress=progress,
+    )
+    spec = None
+    if spectrum:
+        top = max(r.hi for r in rt) * 1.1 if len(rt) else None
+        spec = mass_spectrum(ds.cloud.mass, bin_width=0.05, mass_max=top)
+    return ExploreResult(ds, vox, els, spec)
+
+
+# ---------------------------------------------------------------------- interfaces
+def prepare_interfaces(
+    data: APTDataset | str | os.PathLike,
+    ranges: str | os.PathLike | None = None,
+    voxel: float = 1.0,
+    progress: Progress | None = None,
+    *,
+    elements: list[str] | None = None,
+    grid: tuple[Grid, tuple[int, int, int]] | None = None,
+):
+    """Atoms (for proxigrams) and composition voxels (for the methods) of a dataset.
+
+    The volume comes from :func:`~napari_interfaces.apt.voxelize.voxelize`
+    (the grid the APT explorer uses for the same voxel size) unless
+    ``grid`` fixes it (e.g. the grid of saved labels).
+
+    Returns
+    -------
+    dataset : APTDataset
+    atoms : AtomSet
+    volume : CompositionVolume
+    """
+    from .interfaces import atoms_from_cloud
+    from .voxelize import voxelize
+
+    progress = as_progress(progress)
+    ds = _dataset(data, ranges, progress)
+    rt = ds.require_ranges()
+    atoms = atoms_from_cloud(ds.cloud, rt, elements, progress=progress)
+    vox = voxelize(ds.cloud, rt, voxel_size=voxel, grid=grid, progress=progress)
+    return ds, atoms, vox.composition_volume(atoms.elements)
+
+
+@dataclass
+class InterfacesRun:
+    """Result of :func:`segment_dataset`.
+
+    Attributes
+    ----------
+    dataset : APTDataset
+    atoms : AtomSet
+        Ranged atoms (molecular ions decomposed), nm.
+    volume : CompositionVolume
+        Atoms per element on ``grid``.
+    result : InterfaceResult
+        Labels (0 outside, phases 1..P), phase table, edge probability (HED), message.
+    proxigram : Proxigram or None
+        ``None`` when no interface was found or it was not asked for.
+    seconds : dict
+        ``read_voxelize`` and ``total`` wall time.
+    """
+
+    dataset: APTDataset
+    atoms: Any
+    volume: Any
+    result: Any
+    proxigram: Any = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> Grid:
+        return self.result.grid
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.result.labels
+
+    @property
+    def message(self) -> str:
+        return self.result.message
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {**self.dataset.provenance, **self.parameters}
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary ``apt segment`` writes (grid, phases, interfaces, provenance)."""
+        g, res, prox = self.grid, self.result, self.proxigram
+        shape = list(res.labels.shape)
+        return {
+            "grid": {
+                "axes": g.axes,
+                "origin_nm": [float(v) for v in g.origin],
+                "voxel_size_nm": [float(v) for v in g.spacing],
+                "shape_voxels": shape,
+                "shape_nm": [float(n * s) for n, s in zip(shape, g.spacing)],
+            },
+            "method": res.method,
+            "message": res.message,
+            "interfaces_found": len(res.interfaces),
+            "interfaces": [list(p) for p in res.interfaces],
+            "phases": res.phases,
+            "proxigram_reference_phase": None if prox is None else prox.phase,
+            "input": self.dataset.path,
+            "range_file": self.dataset.provenance.get("range_file"),
+            "n_ions": int(self.dataset.n_ions),
+            "ranged_fraction": self.dataset.ranged_fraction,
+            "warnings": self.dataset.warnings,
+            "n_atoms": int(self.atoms.n),
+            "elements": list(self.atoms.elements),
+            "axes": self.parameters.get("axes"),
+            "seconds": dict(self.seconds),
+        }
+
+
+def segment_dataset(
+    data: APTDataset | str | os.PathLike,
+    ranges: str | os.PathLike | None = None,
+    method: str = "hed",
+    axes: str = "zyx",
+    voxel: float = 1.0,
+    weights: str = "auto",
+    bin_nm: float = 0.25,
+    progress: Progress | None = None,
+    *,
+    with_proxigram: bool = True,
+    elements: list[str] | None = None,
+) -> InterfacesRun:
+    """Phases and interfaces of a dataset (``apt segment``, the Interfaces dock, the batch).
+
+    Parameters
+    ----------
+    data : path-like or APTDataset
+        Point cloud file (its range file is found beside it unless ``ranges``).
+    ranges : path-like, optional
+    method : ``"hed"``, ``"iso"`` or ``"gmm"``
+    axes : str
+        HED slicing axes (``"z"``, ``"zyx"``, ...).
+    voxel : float
+        Voxel edge, nm.
+    weights : str
+        HED weights (``"auto"``, ``"finetuned"``, ``"bsds500"`` or a path).
+    bin_nm : float
+        Proxigram bin width, nm.
+    progress : Progress, optional
+    with_proxigram : bool
+        Compute the proxigram when an interface is found.
+    elements : list of str, optional
+        Elements to use (default: all of the ranges).
+    """
+    from .interfaces import find_interfaces
+
+    p = check_segment_params(method, axes, voxel, bin_nm)
+    progress = as_progress(progress)
+    t0 = time.perf_counter()
+    ds, atoms, volume = prepare_interfaces(data, ranges, p["voxel"], progress, elements=elements)
+    t_read = time.perf_counter() - t0
+    res = find_interfaces(volume, p["method"], axes=p["axes"], weights=weights, progress=progress)
+    prox = None
+    if with_proxigram and res.found:
+        from .proxigram import proxigram
+
+        progress.start(None, "proxigram")
+        prox = proxigram(res.labels, res.grid, atoms, bin_nm=p["bin_nm"])
+    seconds = {
+        "read_voxelize": round(t_read, 2),
+        "total": round(time.perf_counter() - t0, 2),
+    }
+    return InterfacesRun(ds, atoms, volume, res, prox, seconds, {**p, "weights": weights})
+
+
+@dataclass
+class ProfilesResult:
+    """Result of :func:`profiles`: the proxigram, the cylinder profile (or ``None``), the phase table."""
+
+    profile: Any
+    cylinder: Any
+    phases: list[dict[str, Any]]
+
+
+def profiles(
+    labels: np.ndarray,
+    grid: Grid,
+    atoms,
+    volume,
+    reference: int | None = None,
+    line: np.ndarray | None = None,
+    radius: float = 2.0,
+    progress: Progress | None = None,
+) -> ProfilesResult:
+    """Proxigram, phase table and (with a line) cylinder profile of labels.
+
+    Parameters
+    ----------
+    labels : int array (nz, ny, nx)
+        Phases (possibly corrected by hand) on ``grid``.
+    grid : Grid
+    atoms : AtomSet
+    volume : CompositionVolume
+        On the same grid (for the phase table).
+    reference : int, optional
+        Reference phase of the proxigram (default: the smallest).
+    line : ndarray (2+, 3), optional
+        Vertices (z, y, x nm) of a line; the cylinder runs between its ends.
+    radius : float
+        Cylinder radius, nm.
+    """
+    from ..core.params import positive
+    from .phases import phase_table
+    from .profile import cylinder_profile, line_from_shape
+    from .proxigram import proxigram
+
+    radius = positive("cylinder radius", radius)
+    progress = as_progress(progress)
+    progress.start(None, "proxigram")
+    profile = proxigram(labels, grid, atoms, phase=reference)
+    progress.check()
+    cylinder = None
+    if line is not None:
+        a, b = line_from_shape(line)
+        cylinder = cylinder_profile(atoms, a, b, radius)
+    return ProfilesResult(profile, cylinder, phase_table(labels, volume))
+
+
+def result_folder_names(files: list[str | os.PathLike]) -> list[str]:
+    """One distinct result-folder name per input: the stem, disambiguated when stems repeat.
+
+    Inputs with the same stem get their parent folders' names prepended
+    (``d1_small``, ``d2_small``), and an index when that is not enough.
+    """
+    paths = [Path(f) for f in files]
+    stems = [p.stem for p in paths]
+    names = list(stems)
+    for i, p in enumerate(paths):
+        if stems.count(p.stem) > 1:
+            names[i] = f"{p.resolve().parent.name or 'root'}_{p.stem}"
+    seen: dict[str, int] = {}
+    for i, nm in enumerate(names):
+        if names.count(nm) > 1:
+            seen[nm] = seen.get(nm, 0) + 1
+            names[i] = f"{nm}_{seen[nm]}"
+    return names
