@@ -33,7 +33,15 @@ def run(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..demo import PIPELINES, check_demo, run_demo
 
-    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    only = None
+    if args.only is not None:
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        if not only:
+            from ..core.errors import ParameterError
+
+            raise ParameterError(
+                "--only", f"names no pipeline ({args.only!r}); choose from {', '.join(PIPELINES)}"
+            )
     names = check_demo(args.out, only, overwrite=args.overwrite)
     for name in names:
         print(f"[{name}] {PIPELINES[name][1]}")

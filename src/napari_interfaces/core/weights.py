@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .errors import InputError
 
 __all__ = ["WeightsError", "find_weights", "load_torch_state", "sha256", "weights_search_path"]
 
 
-class WeightsError(RuntimeError):
-    """A weights file is missing, corrupt or of the wrong kind."""
+class WeightsError(InputError, RuntimeError):
+    """A weights file is missing, corrupt or of the wrong kind.
+
+    An :class:`~.errors.InputError` (one line in the CLI, exit status 2);
+    still a :class:`RuntimeError` for callers that catch that.
+    """
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -95,8 +100,9 @@ def load_torch_state(path: str | Path, expected_sha256: str | None = None) -> di
     verify(path, expected_sha256)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds
-        raise WeightsError(f"{path}: not a readable torch weights file: {exc}") from exc
+    except Exception as exc:  # torch raises many kinds for a bad file
+        first = " ".join(str(exc).split())[:200]
+        raise WeightsError(f"{path}: not a readable torch weights file: {first}") from exc
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
