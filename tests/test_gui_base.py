@@ -303,3 +303,53 @@ def test_docstring_example_dock_works(make_napari_viewer):
     assert int(out.data.sum()) == int((img.data > 0.5).sum()) == 32
     assert tuple(out.scale) == (0.2, 0.2) and str(out.units[0]) == "nanometer"
     assert dock.status.value == "32 foreground pixels"
+
+
+def test_link_pixel_size_fills_from_layer_and_user_can_override(make_napari_viewer):
+    import napari
+
+    from napari_interfaces._widgets._dock import Dock
+
+    viewer = make_napari_viewer(show=True)
+    dock = Dock(viewer, sync=True)
+    chooser = dock.add_layer_choice("image", napari.layers.Image, tooltip="image")
+    ps = dock.add_param("pixel_size", 0.0, max=1e4, tooltip="Å/px; 0 = unknown")
+    dock.link_pixel_size(chooser, ps, unit="Å")
+    viewer.add_image(np.zeros((4, 4)), scale=(0.05, 0.05), units="nm", name="nm image")
+    assert ps.value == pytest.approx(0.5)
+    ps.value = 0.7  # user override sticks until the layer choice changes
+    assert ps.value == pytest.approx(0.7)
+    viewer.add_image(np.zeros((4, 4)), name="no units")
+    chooser.value = viewer.layers["no units"]
+    assert ps.value == 0.0
+
+
+def test_run_latest_debounces_and_newest_wins(make_napari_viewer, qtbot):
+    from napari_interfaces._widgets._dock import Dock
+
+    make_napari_viewer()
+    dock = Dock(None)
+    calls, shown = [], []
+
+    def preview(value, progress=None):
+        progress = as_progress(progress)
+        progress.start(20)
+        calls.append(value)
+        for _ in range(20):
+            time.sleep(0.005)
+            progress.advance()
+        return value * 10
+
+    for v in range(5):  # a slider dragged quickly: one run only
+        dock.run_latest("preview", preview, v, on_done=shown.append, delay_ms=50)
+    qtbot.waitUntil(lambda: dock.latest_idle("preview") and bool(shown), timeout=10_000)
+    assert calls == [4] and shown == [40]
+    # a request while one runs: the running one is cancelled, the newest shown
+    dock.run_latest("preview", preview, 7, on_done=shown.append, delay_ms=0)
+    qtbot.waitUntil(
+        lambda: dock.latest_job("preview") is not None and calls[-1] == 7, timeout=5000
+    )
+    dock.run_latest("preview", preview, 8, on_done=shown.append, delay_ms=0)
+    qtbot.waitUntil(lambda: dock.latest_idle("preview") and shown[-1] == 80, timeout=10_000)
+    assert 70 not in shown or shown.index(70) < shown.index(80)
+    assert shown[-1] == 80

@@ -20,7 +20,22 @@ widget contributions accept it as it is, and several docks coexist on a
   *cancelled* (visible) / *error* (napari notification — one line for an
   :class:`~napari_interfaces.core.errors.InputError`, with the traceback for
   a bug — plus the status line);
-* ``sync=True`` — the testability switch: jobs run in the calling thread.
+* ``sync=True`` — the testability switch: jobs run in the calling thread;
+* :meth:`Dock.link_pixel_size` — a pixel-size parameter filled from the chosen
+  layer (``scale`` + ``units``, in Å or nm) that the user can override;
+* :meth:`Dock.run_latest` — live previews for sliders: debounced, off the GUI
+  thread, newest request wins (cancels the stale one);
+* :meth:`Dock.ask_save_path` — ask where to save (never write silently next
+  to the source data);
+* :meth:`Dock.add_section`, :meth:`Dock.add_label`, :meth:`Dock.add_native`
+  (a Qt table / plot inside the form) and :func:`theme_colors` (napari's theme
+  colours for matplotlib: no white boxes in the dark theme).
+
+Layer glue lives in :mod:`._layers`: ``pixel_size_from_layer``,
+``to_angstrom``/``to_nm``, ``layer_kwargs`` (scale/translate/units from a
+Grid, a size + unit, or a source layer), ``result_name`` ("labels [image]")
+and ``add_or_update_layer`` (updates the plugin's own result, never a layer
+the user painted on: that gets a new "... (2)" layer).
 
 Example (a whole dock in ~30 lines)
 -----------------------------------
@@ -30,8 +45,7 @@ Example (a whole dock in ~30 lines)
     import numpy as np
 
     from ._dock import Dock
-    from ._layers import (
-        add_or_update_layer, layer_kwargs, pixel_size_from_layer, result_name, to_angstrom)
+    from ._layers import add_or_update_layer, layer_kwargs, result_name
 
 
     def threshold_job(image, level, progress=None):      # engine side: no Qt
@@ -47,19 +61,14 @@ Example (a whole dock in ~30 lines)
         def __init__(self, napari_viewer=None, sync=False):
             super().__init__(napari_viewer, sync=sync)
             self.image = self.add_layer_choice(
-                "image", napari.layers.Image, tooltip="micrograph to threshold",
-                on_change=self._image_changed)
+                "image", napari.layers.Image, tooltip="micrograph to threshold")
             self.pixel = self.add_param(
                 "pixel_size", 0.0, label="pixel size (Å)", min=0.0, max=1e4, step=0.01,
                 tooltip="Å per pixel, read from the layer (scale + units); 0 = unknown")
+            self.link_pixel_size(self.image, self.pixel, unit="Å")  # follows the layer
             self.level = self.add_param(
                 "level", 0.5, min=0.0, max=1.0, step=0.05, tooltip="foreground above this")
             self.run_button = self.add_button("Threshold", self.run, tooltip="run in background")
-            self._image_changed()
-
-        def _image_changed(self, *_):
-            size, unit = pixel_size_from_layer(self.image.value) if self.image.value else (None, "")
-            self.pixel.value = to_angstrom(size, unit) if size else 0.0
 
         def run(self):
             layer = self.require_layer(self.image)          # InputError -> status line
@@ -93,7 +102,7 @@ from ._jobs import Job, notify_error, run_job
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["Dock"]
+__all__ = ["Dock", "theme_colors"]
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +407,29 @@ class Dock(Container):
         return box
 
     # -- layers ---------------------------------------------------------------
+    def link_pixel_size(self, chooser: Any, param: Any, unit: str = "Å") -> None:
+        """Fill ``param`` with the chosen layer's pixel size in ``unit``.
+
+        Read from the layer's ``scale`` + ``units`` (see
+        :func:`._layers.pixel_size_from_layer`) whenever the choice changes;
+        0 when the layer records no physical size. The user may then override
+        the value. Call once after creating both widgets.
+        """
+        from ._layers import pixel_size_from_layer, to_angstrom, to_nm
+
+        def _fill(*_: Any) -> None:
+            layer = chooser.value
+            if layer is None:
+                return
+            size, u = pixel_size_from_layer(layer)
+            if size is None:
+                param.value = 0.0
+                return
+            param.value = to_angstrom(size, u) if unit == "Å" else to_nm(size, u)
+
+        chooser.changed.connect(_fill)
+        _fill()
+
     def require_layer(self, chooser: Any, what: str | None = None) -> Any:
         """The chooser's layer, or raise an :class:`InputError` naming it."""
         layer = chooser.value
@@ -504,6 +536,110 @@ class Dock(Container):
         self.job = job
         return job
 
+    def run_latest(
+        self,
+        key: str,
+        func: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        delay_ms: int = 150,
+        **kwargs: Any,
+    ) -> None:
+        """Live preview: run ``func`` off the GUI thread, newest request wins.
+
+        For sliders that recompute (defocus, dose, slab position): calls within
+        ``delay_ms`` are merged (debounce); a request while the previous one of
+        the same ``key`` still runs cancels that one and runs after it. These
+        jobs do not disable the Run buttons and show no progress bar; errors go
+        to the status line and a notification like other jobs.
+        """
+        from qtpy.QtCore import QTimer
+
+        slots = self.__dict__.setdefault("_latest", {})
+        slot = slots.get(key)
+        if slot is None:
+            timer = QTimer()
+            timer.setSingleShot(True)
+            slot = {"timer": timer, "job": None, "pending": None}
+            slots[key] = slot
+            timer.timeout.connect(lambda: self._start_latest(key))
+        slot["pending"] = (func, args, kwargs, on_done)
+        if self.sync:
+            self._start_latest(key)
+            return
+        slot["timer"].start(delay_ms)
+
+    def _start_latest(self, key: str) -> None:
+        slot = self.__dict__["_latest"][key]
+        job = slot["job"]
+        if job is not None and not job.finished:
+            job.cancel()  # its end (cancelled/done) restarts us
+            return
+        if slot["pending"] is None:
+            return
+        func, args, kwargs, on_done = slot["pending"]
+        slot["pending"] = None
+
+        def _finished(*_: Any) -> None:
+            if slot["pending"] is not None:
+                self._start_latest(key)
+
+        def _done(result: Any) -> None:
+            if on_done is not None and slot["pending"] is None:
+                try:
+                    on_done(result)
+                except Exception as exc:  # noqa: BLE001 - shown to the user
+                    self._show_error(exc, key)
+            _finished()
+
+        def _error(exc: BaseException) -> None:
+            self._show_error(exc, key)
+            _finished()
+
+        slot["job"] = run_job(
+            func,
+            *args,
+            on_done=_done,
+            on_error=_error,
+            on_cancel=_finished,
+            description=key,
+            sync=self.sync,
+            show_progress=False,
+            **kwargs,
+        )
+
+    def latest_job(self, key: str) -> Job | None:
+        """The last job started by :meth:`run_latest` for ``key`` (tests)."""
+        slot = self.__dict__.get("_latest", {}).get(key)
+        return None if slot is None else slot["job"]
+
+    def latest_idle(self, key: str) -> bool:
+        """Whether no :meth:`run_latest` request for ``key`` is pending or running."""
+        slot = self.__dict__.get("_latest", {}).get(key)
+        if slot is None:
+            return True
+        job = slot["job"]
+        return (
+            slot["pending"] is None
+            and not slot["timer"].isActive()
+            and (job is None or job.finished)
+        )
+
+    def ask_save_path(
+        self,
+        caption: str,
+        suggested: str | Path = "",
+        filter: str = "",  # noqa: A002
+    ) -> Path | None:
+        """Ask where to save (napari's own Save dialog style); ``None`` if cancelled.
+
+        Tests monkeypatch this method (a modal dialog would block).
+        """
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, caption, str(suggested), filter)
+        return Path(path) if path else None
+
     def cancel(self, *_: Any) -> None:
         """Ask the running job to stop; the status says so at once."""
         if self.busy:
@@ -529,6 +665,30 @@ class Dock(Container):
         except RuntimeError:
             pass
         notify_error(exc, what)
+
+
+def theme_colors(viewer: Any = None) -> dict[str, str]:
+    """napari's current theme colours for plots (no white boxes in the dark theme).
+
+    Returns ``{"background", "foreground", "text", "primary", "highlight"}`` as
+    ``#rrggbb`` strings; use them for a matplotlib figure's face, axes and text.
+    """
+    from napari.settings import get_settings
+    from napari.utils.theme import get_theme
+
+    theme_id = get_settings().appearance.theme
+    if theme_id == "system":
+        theme_id = "dark"
+    try:
+        theme = get_theme(theme_id)
+    except (KeyError, ValueError):
+        theme = get_theme("dark")
+    out = {}
+    for key in ("background", "foreground", "text", "primary", "highlight", "canvas"):
+        colour = getattr(theme, key, None)
+        if colour is not None:
+            out[key] = colour.as_hex() if hasattr(colour, "as_hex") else str(colour)
+    return out
 
 
 def _decimals(value: float) -> int:
