@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,181 @@ def test_apt_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "at byte 16" in err
     assert main(["apt", "voxelize", str(bad), "--out", str(tmp_path)]) == 2
+
+
+# ---------------------------------------------------------------------- issue 11: safe outputs
+def _small_dataset(folder, stem="small", seed=21):
+    from napari_interfaces.apt.synthetic import synthesize
+
+    s = synthesize("layered", size_nm=(8.0, 8.0, 12.0), seed=seed)
+    return s.write(folder, stem=stem)
+
+
+def _segment(args, out, *extra):
+    return main(
+        ["apt", "segment", *map(str, args), "--out", str(out), "--method", "iso"]
+        + ["--scheduler", "inline", "--json", *extra]
+    )
+
+
+def test_segment_same_named_inputs_get_own_folders_and_no_stale_files(tmp_path, capsys):
+    a = _small_dataset(tmp_path / "d1", seed=21)["pos"]
+    b = _small_dataset(tmp_path / "d2", seed=22)["pos"]
+    out = tmp_path / "o"
+    assert _segment([a, b], out) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert [s["out_dir"] for s in summaries] == [str(out / "d1_small"), str(out / "d2_small")]
+    assert sorted(p.name for p in out.iterdir()) == ["d1_small", "d2_small"]
+    for s, src in zip(summaries, (a, b)):
+        data = json.loads((out / Path(s["out_dir"]).name / "summary.json").read_text())
+        assert data["input"] == str(src)
+    # an existing result folder is refused without --overwrite, before any work
+    (out / "d1_small" / "stale.txt").write_text("old")
+    assert _segment([a, b], out) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "d1_small" / "stale.txt").is_file()
+    # with --overwrite the folder is replaced in one step: no stale file survives
+    assert _segment([a, b], out, "--overwrite") == 0
+    capsys.readouterr()
+    assert not (out / "d1_small" / "stale.txt").exists()
+    assert (out / "d1_small" / "phases.tif").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_segment_never_replaces_a_folder_holding_its_input(tmp_path, capsys):
+    pos = _small_dataset(tmp_path / "small")["pos"]  # tmp/small/small.pos
+    assert _segment([pos], tmp_path, "--overwrite") == 2
+    assert "input" in capsys.readouterr().err
+    assert pos.is_file()
+
+
+def test_voxelize_and_synth_refuse_existing_outputs(tmp_path, capsys):
+    files = _small_dataset(tmp_path / "in")
+    out = tmp_path / "v"
+    cmd = ["apt", "voxelize", str(files["pos"]), "--elements", "Cr", "--out", str(out)]
+    assert main(cmd) == 0
+    tif = out / "small_Cr_at_pct.tif"
+    before = tif.read_bytes()
+    assert main(cmd) == 2
+    assert "--overwrite" in capsys.readouterr().err and tif.read_bytes() == before
+    assert main([*cmd, "--overwrite"]) == 0
+    syn = ["apt", "synth", "--size", "6", "6", "6", "--seed", "3", "--out", str(tmp_path / "s")]
+    assert main(syn) == 0
+    assert main(syn) == 2
+    assert main([*syn, "--overwrite"]) == 0
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert len(names) == 5 and not [n for n in names if n.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "command, name",
+    [
+        (["voxelize", "{pos}", "--voxel", "0"], "--voxel"),
+        (["voxelize", "{pos}", "--voxel", "-1"], "--voxel"),
+        (["voxelize", "{pos}", "--voxel", "nan"], "--voxel"),
+        (["voxelize", "{pos}", "--delocalization", "-3", "1", "1"], "--delocalization x"),
+        (["voxelize", "{pos}", "--elements", "Xx"], "--elements"),
+        (["synth", "--width", "-3"], "--width"),
+        (["synth", "--size", "0", "5", "5"], "--size X"),
+        (["synth", "--efficiency", "0"], "--efficiency"),
+        (["synth", "--background", "1"], "--background"),
+        (["synth", "--voxel", "0"], "--voxel"),
+        (["segment", "{pos}", "--voxel", "0"], "--voxel"),
+        (["segment", "{pos}", "--axis", "q"], "--axis"),
+        (["segment", "{pos}", "--bin", "-1"], "--bin"),
+        (["segment", "{pos}", "--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_parameters_fail_before_writing(tmp_path, capsys, command, name):
+    files = _small_dataset(tmp_path / "in")
+    out = tmp_path / "out"
+    args = [c.format(pos=files["pos"]) for c in command]
+    assert main(["apt", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {name}" in err, err
+    assert not out.exists()
+
+
+def test_voxel_grid_over_the_memory_limit_is_refused_first(tmp_path, capsys, monkeypatch):
+    files = _small_dataset(tmp_path / "in")
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", "1000000")
+    out = tmp_path / "out"
+    assert main(["apt", "voxelize", str(files["pos"]), "--voxel", "0.1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "voxel grid" in err and err.count("\n") == 1
+    assert not out.exists()
+    assert main(["apt", "synth", "--size", "1000", "1000", "1000", "--out", str(out)]) == 2
+    assert "synthetic specimen" in capsys.readouterr().err
+
+
+def test_range_file_matching_no_ion_warns(tmp_path, capsys):
+    from napari_interfaces.apt.dataset import RangingWarning, open_dataset
+
+    files = _small_dataset(tmp_path / "in")
+    far = tmp_path / "far.rrng"
+    far.write_text("[Ions]\nNumber=1\nIon1=Fe\n[Ranges]\nNumber=1\nRange1=900.0 901.0 Fe:1\n")
+    with pytest.warns(RangingWarning, match=r"^0 of [\d,]+ ions ranged by far.rrng"):
+        ds = open_dataset(files["pos"], far)
+    assert ds.ranged_fraction == 0.0 and ds.provenance["warnings"]
+    assert main(["apt", "info", str(files["pos"]), "--ranges", str(far)]) == 0
+    assert "warning: 0 of" in capsys.readouterr().err
+    assert main(["apt", "info", str(files["pos"]), "--ranges", str(far), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"][0].startswith("0 of")
+
+
+def test_bad_weights_file_is_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    files = _small_dataset(tmp_path / "in")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    rc = main(
+        ["apt", "segment", str(files["pos"]), "--out", str(tmp_path / "o"), "--weights", str(bad)]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--weights {bad}" in err
+    assert (
+        main(
+            [
+                "apt",
+                "segment",
+                str(files["pos"]),
+                "--out",
+                str(tmp_path / "o"),
+                "--weights",
+                str(tmp_path / "missing.pt"),
+            ]
+        )
+        == 2
+    )
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_refused_scheduler_fails_fast_and_help_warns(tmp_path, capsys):
+    import socket
+
+    files = _small_dataset(tmp_path / "in")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc = main(
+        [
+            "apt",
+            "segment",
+            str(files["pos"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--method",
+            "iso",
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+        ]
+    )
+    assert rc == 2
+    assert "--scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        main(["apt", "segment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "OWN file systems" in text and "run code" in text

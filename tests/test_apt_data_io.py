@@ -410,3 +410,55 @@ def test_excerpt_both_range_files_agree(test_data):
     assert a.unranged == 316
     assert a.atomic_percent["Cr"] == pytest.approx(60.4613, abs=1e-4)
     assert a.atomic_percent["O"] == pytest.approx(31.3015, abs=1e-4)
+
+
+# ---------------------------------------------------------------------- issue 11: implausible data
+def _write_pos_rows(path, rows):
+    path.write_bytes(np.asarray(rows, dtype=">f4").tobytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    "row, match, offset",
+    [
+        ([1e34, 0.0, 0.0, 27.0], "x = 1e[+]34 nm for ion 3", 3 * 16),
+        ([0.0, -2e4, 0.0, 27.0], "y = -2e[+]04 nm for ion 3", 3 * 16 + 4),
+        ([0.0, 0.0, 0.0, -1.0], "mass-to-charge -1 Da for ion 3", 3 * 16 + 12),
+        ([0.0, 0.0, 0.0, 5e4], "mass-to-charge 5e[+]04 Da for ion 3", 3 * 16 + 12),
+    ],
+)
+def test_pos_implausible_values_rejected(tmp_path, row, match, offset):
+    rows = [[1.0, 2.0, -3.0, 27.0]] * 3 + [row] + [[0.0, 0.0, 0.0, 1.0]]
+    p = _write_pos_rows(tmp_path / "a.pos", rows)
+    with pytest.raises(AptFormatError, match=match) as e:
+        read_pos(p)
+    assert e.value.offset == offset
+
+
+def test_text_file_named_pos_rejected(tmp_path):
+    p = tmp_path / "notes.pos"
+    p.write_bytes(b"these are not ions, just a text file!!\n" * 16)  # 640 bytes = 40 records
+    with pytest.raises(AptFormatError, match="not a plausible position|not plausible"):
+        read_pointcloud(p)
+
+
+@pytest.mark.parametrize("n", [22, 23])  # 22 * 16 is a multiple of 44, 23 * 16 is not
+def test_pos_bytes_renamed_epos_rejected(tmp_path, n):
+    cloud = _cloud(n)
+    src = write_pos(tmp_path / "a.pos", cloud)
+    p = tmp_path / "a.epos"
+    p.write_bytes(src.read_bytes())
+    with pytest.raises(AptFormatError, match="44-byte record|not plausible"):
+        read_pointcloud(p)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "apt", "ato"])
+def test_other_formats_reject_implausible_positions(tmp_path, fmt):
+    cloud = _cloud(10)
+    xyz = np.array(cloud.xyz, dtype=np.float32)
+    xyz[4, 2] = 5e5
+    bad = PointCloud(xyz, np.array(cloud.mass, dtype=np.float32))
+    writer = {"csv": write_csv, "apt": write_apt, "ato": write_ato}[fmt]
+    p = writer(tmp_path / f"a.{fmt}", bad)
+    with pytest.raises(AptFormatError, match="z = 5e[+]05 nm for ion 4"):
+        read_pointcloud(p)
