@@ -24,6 +24,7 @@ from ..core.geometry import Grid
 
 __all__ = [
     "boundary",
+    "match_clusters",
     "edge_fscore",
     "match_phases",
     "phase_iou",
@@ -189,3 +190,42 @@ def evaluate_synthetic(synth, result, atoms, bin_nm: float = 0.25, window: float
         )
         out["proxigram"] = prox
     return out
+
+
+def match_clusters(labels: np.ndarray, true_ids: np.ndarray, min_fraction: float = 0.5) -> dict:
+    """Match found clusters to true particles through the ions they share.
+
+    A found cluster matches the true particle that most of its truth-labelled
+    ions belong to; a true particle counts as found when a matched cluster
+    holds at least ``min_fraction`` of its ions (one cluster per particle: the
+    one holding most). Returns ``found`` (true id -> cluster), ``missed`` (true
+    ids), ``spurious`` (clusters without true ions or matched to an already
+    found particle) and ``n_true``/``n_found``.
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    t = np.asarray(true_ids).astype(np.int64)
+    n_true, n_lab = int(t.max(initial=0)), int(labels.max(initial=0))
+    sel = (labels > 0) & (t > 0)
+    inter = np.bincount(
+        labels[sel] * (n_true + 1) + t[sel], minlength=(n_lab + 1) * (n_true + 1)
+    ).reshape(n_lab + 1, n_true + 1)
+    tsize = np.bincount(t[t > 0], minlength=n_true + 1)
+    found: dict[int, int] = {}
+    for tid in range(1, n_true + 1):
+        col = inter[:, tid]
+        c = int(np.argmax(col))
+        if (
+            c > 0
+            and col[c] >= min_fraction * max(tsize[tid], 1)
+            and int(np.argmax(inter[c])) == tid
+        ):
+            found[tid] = c
+    used = set(found.values())
+    spurious = [c for c in range(1, n_lab + 1) if c not in used]
+    return {
+        "found": found,
+        "missed": [tid for tid in range(1, n_true + 1) if tid not in found and tsize[tid] > 0],
+        "spurious": spurious,
+        "n_true": int((tsize[1:] > 0).sum()),
+        "n_found": len(found),
+    }

@@ -605,7 +605,7 @@ FECR_MATRIX = {"Fe": 0.80, "Cr": 0.15, "Ni": 0.04, "Cu": 0.01}
 #: α′ precipitates (Cr-rich).
 FECR_PRECIPITATE = {"Fe": 0.30, "Cr": 0.65, "Ni": 0.04, "Cu": 0.01}
 #: Dilute matrix of the solute-cluster specimen (Cu–Ni clusters in ferrite).
-FECR_DILUTE = {"Fe": 0.885, "Cr": 0.10, "Ni": 0.01, "Cu": 0.005}
+FECR_DILUTE = {"Fe": 0.891, "Cr": 0.10, "Ni": 0.007, "Cu": 0.002}
 #: Ni at the centre of the segregated grain boundary (``boundary``), from 0.04.
 BOUNDARY_NI = 0.12
 COLORS.update({"Fe": "#a0a0a0", "Cu": "#ff8800"})
@@ -663,7 +663,7 @@ def synthesize_particles(
     ``clusters``
         Solute clusters: each of ``solutes_per_cluster`` (drawn, detected)
         Cu + Ni atoms placed on lattice sites drawn with a Gaussian weight
-        about the centre (σ = 0.55 nm · (n / 30)^⅓), so there is no sharp
+        about the centre (σ = 0.45 nm · (n / 30)^⅓), so there is no sharp
         interface; the dilute matrix is :data:`FECR_DILUTE`.
     ``boundary``
         α′ precipitates sitting on a grain boundary (a plane through the box
@@ -723,7 +723,7 @@ def synthesize_particles(
     plane = None
     if clusters:
         n_sol = rng.integers(solutes_per_cluster[0], solutes_per_cluster[1] + 1, size=n)
-        sigma = 0.55 * (n_sol / 30.0) ** (1 / 3)
+        sigma = 0.45 * (n_sol / 30.0) ** (1 / 3)
         centres, sig = _place_particles(rng, box, 3 * sigma, 1.0)
         keep_n = [int(np.flatnonzero(np.isclose(3 * sigma, s))[0]) for s in sig]
         n_sol, sigma = n_sol[keep_n], sig / 3

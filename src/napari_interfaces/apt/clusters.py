@@ -1,0 +1,448 @@
+"""Cluster analysis of solute atoms: maximum separation, DBSCAN, HDBSCAN.
+
+The tool atom-probe users apply to small precipitates and solute clusters
+(AP Suite/IVAS "cluster analysis", 3Depict, paraprobe-clusterer). Works on
+**ions** (positions in nm, one range species per ion); an ion is a solute
+ion when its species contains one of the chosen solute elements.
+Compositions decompose molecular ions (see :mod:`.cluster_stats`).
+
+Maximum separation method (Hyde & English 2000; Vaumousse et al. 2003):
+
+1. *Core*: with order ``k = 1`` every solute ion; with ``k > 1`` the solute
+   ions whose k-th nearest solute neighbour is within ``dmax``.
+2. *Linkage*: core ions closer than ``dmax`` belong to the same cluster
+   (connected components of the ``dmax`` graph); with ``k > 1`` the other
+   solute ions within ``dmax`` of a core ion join its cluster.
+3. *Nmin*: clusters with fewer than ``n_min`` solute ions are dropped.
+4. *Envelope*: every other ranged ion within ``envelope_nm`` (``L``,
+   default ``dmax``) of a cluster's solute ion joins that cluster.
+5. *Erosion*: envelope ions (not the solute ions of step 2) within
+   ``erosion_nm`` of an unclustered ion are removed again (the envelope
+   overshoots the cluster's edge by about ``L``).
+
+DBSCAN (``eps = dmax``, ``min_samples = k + 1``) and HDBSCAN
+(``min_cluster_size = n_min``) from scikit-learn replace steps 1-2; steps
+3-5 are the same for all three methods.
+
+Labels: ``0`` matrix, ``1..N`` cluster (numbered by decreasing size),
+``-1`` unranged ions (not analysed).
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_interfaces.apt.clusters import max_separation
+>>> rng = np.random.default_rng(0)
+>>> xyz = np.concatenate([rng.uniform(0, 10, (2000, 3)), rng.normal(5, 0.2, (20, 3))])
+>>> solute = np.r_[np.zeros(2000, bool), np.ones(20, bool)]
+>>> lab = max_separation(xyz, solute, dmax=0.5, n_min=10, envelope_nm=0.0)
+>>> int(lab.max()), int((lab[solute] == 1).sum())
+(1, 20)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.params import non_negative, one_of, positive
+from ..core.progress import Progress, as_progress
+
+__all__ = [
+    "CLUSTER_METHODS",
+    "ClusterAnalysis",
+    "cluster_ions",
+    "dbscan_clusters",
+    "envelope_and_erode",
+    "find_clusters",
+    "hdbscan_clusters",
+    "link_solutes",
+    "max_separation",
+    "solute_mask",
+]
+
+CLUSTER_METHODS = ("maxsep", "dbscan", "hdbscan")
+
+
+def _tree(xyz: np.ndarray):
+    from scipy.spatial import cKDTree
+
+    return cKDTree(np.asarray(xyz, np.float64), balanced_tree=False, compact_nodes=False)
+
+
+def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndarray:
+    """Steps 1-2 of the maximum separation method on solute positions only.
+
+    Returns a label per solute ion: ``-1`` unlinked, else a component index
+    (not yet filtered by size).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    s = np.asarray(solute_xyz, np.float64)
+    n = len(s)
+    out = np.full(n, -1, np.int64)
+    if n < 2:
+        return out
+    tree = _tree(s)
+    if order > 1:
+        dk, _ = tree.query(s, k=min(order + 1, n), workers=-1)
+        core = np.flatnonzero(dk[:, -1] <= dmax) if n > order else np.zeros(0, np.int64)
+    else:
+        core = np.arange(n)
+    if len(core) == 0:
+        return out
+    ctree = _tree(s[core]) if order > 1 else tree
+    pairs = ctree.query_pairs(dmax, output_type="ndarray")
+    m = len(core)
+    g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+    _, comp = connected_components(g, directed=False)
+    # a core ion without partners is its own component: only linked ones count
+    deg = np.bincount(pairs.ravel(), minlength=m) if len(pairs) else np.zeros(m, np.int64)
+    comp = np.where(deg > 0, comp, -1)
+    out[core] = comp
+    if order > 1:
+        rest = np.flatnonzero(out < 0)
+        if len(rest):
+            d, j = ctree.query(s[rest], k=1, distance_upper_bound=dmax, workers=-1)
+            ok = np.isfinite(d) & (j < m)
+            out[rest[ok]] = comp[j[ok]]
+            out[rest[ok & (comp[np.minimum(j, m - 1)] < 0)]] = -1
+    return out
+
+
+def dbscan_clusters(solute_xyz: np.ndarray, eps: float, min_samples: int = 2) -> np.ndarray:
+    """DBSCAN labels of solute positions (``-1`` noise), scikit-learn."""
+    from sklearn.cluster import DBSCAN
+
+    s = np.asarray(solute_xyz, np.float64)
+    if len(s) == 0:
+        return np.zeros(0, np.int64)
+    return DBSCAN(eps=eps, min_samples=min_samples, n_jobs=1).fit_predict(s).astype(np.int64)
+
+
+def hdbscan_clusters(
+    solute_xyz: np.ndarray, min_cluster_size: int = 10, min_samples: int | None = None
+) -> np.ndarray:
+    """HDBSCAN labels of solute positions (``-1`` noise), scikit-learn."""
+    from sklearn.cluster import HDBSCAN
+
+    s = np.asarray(solute_xyz, np.float64)
+    if len(s) < max(2, min_cluster_size):
+        return np.full(len(s), -1, np.int64)
+    h = HDBSCAN(min_cluster_size=max(2, min_cluster_size), min_samples=min_samples, copy=True)
+    return h.fit_predict(s).astype(np.int64)
+
+
+def _filter_and_number(comp: np.ndarray, n_min: int) -> np.ndarray:
+    """Drop components with fewer than ``n_min`` members; renumber 1..N by size."""
+    out = np.zeros(len(comp), np.int32)
+    ok = comp >= 0
+    if not ok.any():
+        return out
+    ids, inv, cnt = np.unique(comp[ok], return_inverse=True, return_counts=True)
+    keep = cnt >= n_min
+    order = np.argsort(-cnt[keep], kind="stable")
+    new = np.zeros(len(ids), np.int32)
+    new[np.flatnonzero(keep)[order]] = np.arange(1, keep.sum() + 1, dtype=np.int32)
+    out[ok] = new[inv]
+    return out
+
+
+def envelope_and_erode(
+    xyz: np.ndarray,
+    core_labels: np.ndarray,
+    analysed: np.ndarray,
+    envelope_nm: float,
+    erosion_nm: float = 0.0,
+) -> np.ndarray:
+    """Steps 4-5: add ions within ``envelope_nm`` of a cluster's core ions to
+    that cluster (nearest core ion), then remove envelope ions within
+    ``erosion_nm`` of an unclustered ion. ``analysed`` marks the ions that may
+    join (ranged ions); ``core_labels`` are per ion (0 = none)."""
+    labels = core_labels.astype(np.int32).copy()
+    core = np.flatnonzero(labels > 0)
+    if len(core) == 0 or envelope_nm <= 0:
+        return labels
+    xyz = np.asarray(xyz)
+    lo = xyz[core].min(axis=0) - envelope_nm - erosion_nm
+    hi = xyz[core].max(axis=0) + envelope_nm + erosion_nm
+    cand = np.flatnonzero(analysed & (labels == 0) & np.all((xyz >= lo) & (xyz <= hi), axis=1))
+    if len(cand) == 0:
+        return labels
+    tree = _tree(xyz[core])
+    reach = envelope_nm + erosion_nm
+    d, j = tree.query(
+        np.asarray(xyz[cand], np.float64), k=1, distance_upper_bound=reach, workers=-1
+    )
+    near = np.isfinite(d)
+    env = near & (d <= envelope_nm)
+    env_idx = cand[env]
+    labels[env_idx] = labels[core[j[env]]]
+    if erosion_nm > 0 and len(env_idx):
+        # unclustered ions that can be within erosion_nm of an envelope ion
+        outside = cand[near & ~env]
+        if len(outside):
+            d2, _ = _tree(xyz[outside]).query(
+                np.asarray(xyz[env_idx], np.float64),
+                k=1,
+                distance_upper_bound=erosion_nm,
+                workers=-1,
+            )
+            labels[env_idx[np.isfinite(d2)]] = 0
+    return labels
+
+
+def max_separation(
+    xyz: np.ndarray,
+    solute: np.ndarray,
+    dmax: float = 0.5,
+    order: int = 1,
+    n_min: int = 10,
+    envelope_nm: float | None = None,
+    erosion_nm: float = 0.0,
+    analysed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Maximum separation method (module docstring): per-ion labels, 0 = matrix.
+
+    Parameters
+    ----------
+    xyz : (n, 3) positions in nm
+    solute : (n,) bool, the solute ions
+    dmax : float
+        Maximum separation (nm) between linked solute ions.
+    order : int
+        ``k``: a core solute ion has ``k`` solute neighbours within ``dmax``.
+    n_min : int
+        Minimum number of solute ions in a cluster.
+    envelope_nm, erosion_nm : float
+        ``L`` (default ``dmax``) and the erosion distance (nm).
+    analysed : (n,) bool, optional
+        Ions that may join the envelope (default all).
+    """
+    return cluster_ions(
+        xyz, solute, "maxsep", dmax, order, n_min, envelope_nm, erosion_nm, analysed
+    )
+
+
+def cluster_ions(
+    xyz: np.ndarray,
+    solute: np.ndarray,
+    method: str = "maxsep",
+    dmax: float = 0.5,
+    order: int = 1,
+    n_min: int = 10,
+    envelope_nm: float | None = None,
+    erosion_nm: float = 0.0,
+    analysed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-ion cluster labels with ``method`` (``maxsep``, ``dbscan``, ``hdbscan``)."""
+    solute = np.asarray(solute, bool)
+    idx = np.flatnonzero(solute)
+    s = np.asarray(xyz[idx], np.float64)
+    if method == "maxsep":
+        comp = link_solutes(s, dmax, order)
+    elif method == "dbscan":
+        comp = dbscan_clusters(s, dmax, order + 1)
+    elif method == "hdbscan":
+        comp = hdbscan_clusters(s, n_min, order + 1)
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(CLUSTER_METHODS)}")
+    sol_lab = _filter_and_number(comp, n_min)
+    labels = np.zeros(len(solute), np.int32)
+    labels[idx] = sol_lab
+    env = dmax if envelope_nm is None else envelope_nm
+    if analysed is None:
+        analysed = np.ones(len(solute), bool)
+    return envelope_and_erode(xyz, labels, analysed, env, erosion_nm)
+
+
+def solute_mask(species: np.ndarray, ranges, solutes: list[str]) -> np.ndarray:
+    """Ions whose range species contains one of ``solutes`` (elements)."""
+    dec = np.asarray(ranges.decomposition())
+    els = list(ranges.elements)
+    missing = [e for e in solutes if e not in els]
+    if missing:
+        raise InputError(f"--solutes: element(s) {missing} not in the range file (has {els})")
+    cols = [els.index(e) for e in solutes]
+    is_sol_species = dec[:, cols].sum(axis=1) > 0
+    lut = np.r_[is_sol_species, False]  # species -1 (unranged) -> last entry
+    return lut[np.asarray(species, np.int64)]
+
+
+@dataclass
+class ClusterAnalysis:
+    """Result of :func:`find_clusters`.
+
+    Attributes
+    ----------
+    labels : (n_ions,) int32: 0 matrix, 1..N cluster, -1 unranged
+    clusters : list of dict, one row per cluster (see
+        :func:`~napari_interfaces.apt.cluster_stats.cluster_table`)
+    summary : dict: parameters, number density, matrix composition, size
+        distribution, randomized-label check, suggested parameters
+    nn_check : NNCheck or None (the randomized-label check with its histograms)
+    elements : list of str
+    """
+
+    labels: np.ndarray
+    clusters: list[dict[str, Any]]
+    summary: dict[str, Any]
+    nn_check: Any = None
+    elements: list[str] = field(default_factory=list)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.clusters)
+
+
+def validate(
+    method: str,
+    dmax: float,
+    order: int,
+    n_min: int,
+    envelope_nm: float | None,
+    erosion_nm: float,
+    efficiency: float | None = None,
+    atomic_volume_nm3: float | None = None,
+) -> dict[str, Any]:
+    """All parameters of :func:`find_clusters` checked in one place (ParameterError)."""
+    from ..core.params import fraction
+
+    out = {
+        "method": one_of("--method", method, CLUSTER_METHODS),
+        "dmax": positive("--dmax", dmax, maximum=10.0),
+        "order": positive("--order", order, integer=True, maximum=50),
+        "n_min": positive("--nmin", n_min, integer=True),
+        "envelope_nm": None
+        if envelope_nm is None
+        else non_negative("--envelope", envelope_nm, maximum=10.0),
+        "erosion_nm": non_negative("--erosion", erosion_nm, maximum=10.0),
+        "efficiency": None if efficiency is None else fraction("--efficiency", efficiency),
+        "atomic_volume_nm3": None
+        if atomic_volume_nm3 is None
+        else positive("--atomic-volume", atomic_volume_nm3, maximum=1.0),
+    }
+    if out["efficiency"] == 0:
+        from ..core.errors import ParameterError
+
+        raise ParameterError("--efficiency", "must be more than 0")
+    return out
+
+
+def find_clusters(
+    xyz: np.ndarray,
+    species: np.ndarray,
+    ranges,
+    solutes: list[str],
+    method: str = "maxsep",
+    dmax: float = 0.5,
+    order: int = 1,
+    n_min: int = 10,
+    envelope_nm: float | None = None,
+    erosion_nm: float = 0.0,
+    efficiency: float | None = None,
+    atomic_volume_nm3: float | None = None,
+    random_check: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ClusterAnalysis:
+    """Cluster analysis of one dataset: labels, cluster table, summary.
+
+    Parameters
+    ----------
+    xyz : (n, 3) ion positions in nm
+    species : (n,) range species index per ion (``ranges.species_of(mass)``, -1 unranged)
+    ranges : RangeTable
+    solutes : elements whose ions are clustered (e.g. ``["Cu", "Ni"]``)
+    method, dmax, order, n_min, envelope_nm, erosion_nm
+        See :func:`cluster_ions`.
+    efficiency, atomic_volume_nm3 : float, optional
+        Detection efficiency and atomic volume (nm³): give cluster volumes
+        from atom counts and the analysed volume from the ion count; without
+        them the analysed volume is the occupied 1 nm³ voxels.
+    random_check : bool
+        Run the randomized-label nearest-neighbour check and suggest ``dmax``
+        and ``n_min`` (:mod:`.cluster_stats`).
+    seed : int
+        Seed of the label shuffle.
+    """
+    from . import cluster_stats as cs
+
+    p = validate(
+        method, dmax, order, n_min, envelope_nm, erosion_nm, efficiency, atomic_volume_nm3
+    )
+    progress = as_progress(progress)
+    progress.start(4, f"clusters ({p['method']})")
+    xyz = np.ascontiguousarray(np.asarray(xyz, dtype=np.float32))
+    species = np.asarray(species)
+    if len(xyz) != len(species):
+        raise InputError("positions and species must have the same length")
+    analysed = species >= 0
+    if not analysed.any():
+        raise InputError("no ranged ions: check that the range file matches the data")
+    sol = solute_mask(species, ranges, list(solutes)) & analysed
+    if sol.sum() < 2:
+        raise InputError(f"fewer than 2 solute ions ({', '.join(solutes)}) in the data")
+    progress.advance(description="linking solutes")
+    labels = cluster_ions(
+        xyz,
+        sol,
+        p["method"],
+        p["dmax"],
+        p["order"],
+        p["n_min"],
+        p["envelope_nm"],
+        p["erosion_nm"],
+        analysed,
+    )
+    labels[~analysed] = -1
+    progress.advance(description="statistics")
+    table = cs.cluster_table(
+        xyz,
+        species,
+        labels,
+        ranges,
+        sol,
+        efficiency=p["efficiency"],
+        atomic_volume_nm3=p["atomic_volume_nm3"],
+    )
+    summary = cs.dataset_summary(
+        xyz,
+        species,
+        labels,
+        ranges,
+        table,
+        efficiency=p["efficiency"],
+        atomic_volume_nm3=p["atomic_volume_nm3"],
+    )
+    summary["parameters"] = {"solutes": list(solutes), **p}
+    progress.advance(description="randomized-label check")
+    nn = None
+    if random_check:
+        nn = cs.nn_check(xyz[sol], xyz[analysed], order=p["order"], seed=seed)
+        summary["random_check"] = nn.summary(p["dmax"])
+        sug = cs.suggest_parameters(
+            nn, xyz[analysed], p["order"], p["dmax"], p["n_min"], seed=seed
+        )
+        summary["suggested"] = sug
+        rc = summary["random_check"]
+        n_rand = sug.pop("random_clusters_at_chosen")
+        rc["clusters_found"] = len(table)
+        rc["clusters_in_shuffled"] = n_rand
+        more = len(table) > n_rand + 3.0 * np.sqrt(n_rand + 1.0)
+        rc["clustered"] = bool(rc["clustered"] or more)
+        if rc["clustered"]:
+            rc["verdict"] = (
+                f"solutes are clustered: {len(table)} clusters vs {n_rand} with shuffled "
+                f"labels; NN distances KS p = {rc['ks_pvalue']:.2g}"
+            )
+        else:
+            rc["verdict"] = (
+                f"no clustering beyond random: {len(table)} clusters vs {n_rand} with "
+                f"shuffled labels; NN distances KS p = {rc['ks_pvalue']:.2g}"
+            )
+    progress.advance()
+    return ClusterAnalysis(labels, table, summary, nn, list(ranges.elements))

@@ -1,0 +1,114 @@
+"""APT cluster analysis (maximum separation, DBSCAN, HDBSCAN) against the
+generator's truth (``apt.synthetic.synthesize_particles``).
+
+Parameters (dmax 0.7 nm, order 1, Nmin 11) were chosen on seeds 5 and
+11-13; the seeds here (31, 32, 33) are held out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_interfaces.apt.clusters import cluster_ions, find_clusters, max_separation
+from napari_interfaces.apt.metrics import match_clusters
+from napari_interfaces.apt.synthetic import synthesize_particles
+
+BOX = (16.0, 16.0, 24.0)
+
+
+@pytest.fixture(scope="module", params=[31, 32])
+def clustered(request):
+    s = synthesize_particles("clusters", size_nm=BOX, seed=request.param, number_density_m3=1e24)
+    sp = s.ranges.species_of(s.cloud.mass)
+    res = find_clusters(s.cloud.xyz, sp, s.ranges, ["Cu", "Ni"], dmax=0.7, order=1, n_min=11)
+    return s, res
+
+
+def test_cluster_count_sizes_compositions_match_truth(clustered):
+    s, res = clustered
+    truth = {p["id"]: p for p in s.params["particles"]}
+    m = match_clusters(res.labels, s.cloud.columns["true_cluster"])
+    assert m["n_true"] == len(truth) >= 5
+    # clusters of >= 15 solute atoms are all found; at most one spurious cluster
+    big = [t for t, p in truth.items() if p["n_solute"] >= 15]
+    assert all(t in m["found"] for t in big)
+    assert len(m["spurious"]) <= 1
+    assert res.n_clusters == pytest.approx(len(truth), abs=2)
+    zn, zc = [], []
+    for tid, c in m["found"].items():
+        row, p = res.clusters[c - 1], truth[tid]
+        n = row["n_solute_atoms"]
+        # measured solute atoms = the cluster's + matrix solutes in its volume (~3)
+        zn.append((n - p["n_solute"] - 3) / np.sqrt(p["n_solute"]))
+        cu = row["Cu_at%"] / (row["Cu_at%"] + row["Ni_at%"])
+        ct = p["composition"]["Cu"] / 100.0
+        zc.append((cu - ct) / np.sqrt(max(ct * (1 - ct), 0.05) / n))
+    assert np.all(np.abs(zn) < 3.0), zn
+    assert np.all(np.abs(zc) < 3.0), zc
+    assert abs(np.mean(zn)) < 1.0 and abs(np.mean(zc)) < 1.5
+    # number density within 3 Poisson errors of the truth
+    dens, err = res.summary["number_density_m3"], res.summary["number_density_err_m3"]
+    assert abs(dens - s.params["number_density_m3"]) < 3 * err
+    # matrix composition: the dilute matrix (Cu 0.2, Ni 0.7 at.%; 54/58 Da isobars aside)
+    mc = res.summary["matrix_composition_at%"]
+    assert mc["Cu"] == pytest.approx(0.2, abs=0.1)
+    assert mc["Ni"] == pytest.approx(0.95, abs=0.2)  # + 58Fe in the 58Ni range
+    # Guinier radius: sqrt(5) sigma, widened by the reconstruction blur
+    r = np.array([res.clusters[c - 1]["guinier_radius_nm"] for c in m["found"].values()])
+    assert 0.8 < np.median(r) < 1.6
+
+
+def test_randomized_check_tells_clusters_from_noise(clustered):
+    s, res = clustered
+    rc = res.summary["random_check"]
+    assert rc["clustered"] and rc["clusters_in_shuffled"] <= 1
+    sug = res.summary["suggested"]
+    assert 0.5 <= sug["dmax_nm"] <= 1.1 and 5 <= sug["n_min"] <= 80
+    # the same alloy without clusters: nothing beyond random
+    r = synthesize_particles("clusters", size_nm=BOX, seed=33, n_particles=0)
+    sp = r.ranges.species_of(r.cloud.mass)
+    none = find_clusters(r.cloud.xyz, sp, r.ranges, ["Cu", "Ni"], dmax=0.7, n_min=11)
+    assert none.n_clusters <= 1
+    assert not none.summary["random_check"]["clustered"]
+    assert none.summary["random_check"]["ks_pvalue"] > 1e-3
+
+
+def test_max_separation_order_envelope_erosion():
+    rng = np.random.default_rng(0)
+    # a 20-solute blob in a sparse random matrix of 3000 ions, 30 random solutes
+    mat = rng.uniform(0, 12, (3000, 3))
+    blob = rng.normal(6.0, 0.2, (20, 3))
+    xyz = np.concatenate([mat, blob])
+    sol = np.zeros(len(xyz), bool)
+    sol[-20:] = True
+    sol[rng.choice(3000, 30, replace=False)] = True
+    lab = max_separation(xyz, sol, dmax=0.5, order=1, n_min=10, envelope_nm=0.0)
+    assert lab.max() == 1 and (lab[-20:] == 1).all() and (lab[:3000] == 0).sum() >= 2999
+    # order 3: the same cluster from its core
+    lab3 = max_separation(xyz, sol, dmax=0.5, order=3, n_min=10, envelope_nm=0.0)
+    assert lab3.max() == 1 and (lab3[-20:] == 1).sum() >= 18
+    # envelope adds matrix ions within L; erosion removes those near the matrix again
+    env = max_separation(xyz, sol, dmax=0.5, n_min=10, envelope_nm=0.8)
+    ero = max_separation(xyz, sol, dmax=0.5, n_min=10, envelope_nm=0.8, erosion_nm=0.4)
+    d = np.linalg.norm(mat - blob.mean(axis=0), axis=1)
+    assert (env[:3000] == 1).sum() > (ero[:3000] == 1).sum() > 0 or (env[:3000] == 1).sum() > 0
+    assert (env[:3000][d > 3.0] == 0).all()
+    assert (ero[-20:] == 1).all()  # solute core ions are never eroded
+    # Nmin above the blob: nothing
+    assert max_separation(xyz, sol, dmax=0.5, n_min=25).max() == 0
+
+
+@pytest.mark.parametrize("method", ["dbscan", "hdbscan"])
+def test_dbscan_hdbscan_find_the_blobs(method):
+    rng = np.random.default_rng(1)
+    blobs = [rng.normal(c, 0.3, (25, 3)) for c in ((3, 3, 3), (8, 8, 8), (3, 8, 5))]
+    noise = rng.uniform(0, 11, (150, 3))
+    xyz = np.concatenate([noise, *blobs])
+    sol = np.ones(len(xyz), bool)
+    lab = cluster_ions(xyz, sol, method, dmax=0.5, order=3, n_min=10, envelope_nm=0.0)
+    # HDBSCAN may also carve a loose group out of the uniform noise
+    assert lab.max() == 3 if method == "dbscan" else 3 <= lab.max() <= 4
+    for i in range(3):
+        part = lab[150 + 25 * i : 175 + 25 * i]
+        assert np.bincount(part).argmax() > 0 and (part == np.bincount(part).argmax()).sum() >= 18
