@@ -35,10 +35,12 @@ def main() -> None:
                         particle_diameter=p["particle_diameter"], orientation=p["orientation"],
                         rng=5)  # fmt: skip
     sim = HRTEMSimulator(scene.atoms, scene.particles, sampling=p["sampling"], device="numpy")
-    img = sim.image(defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],
-                    aperture_mrad=p["aperture_mrad"], dose=p["dose"], rng=1)  # fmt: skip
+    ctf = sim.ctf(defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],
+                  aperture_mrad=p["aperture_mrad"])  # fmt: skip
+    img = sim.image(ctf, dose=p["dose"], rng=1)
     _, inst = make_labels(sim, "exit_wave")
-    save_figure(OUT / "hrtem_image_labels.png", img, inst, sim.last_sampling,
+    dy, dx = img.grid.spacing
+    save_figure(OUT / "hrtem_image_labels.png", img.data, inst, (dx, dy),
                 "Au 3.2 nm on 2 nm a-C, [110], 200 kV, 2000 e/Å²")  # fmt: skip
 
     scene = build_scene(extent=(56, 56), substrate_thickness=20, particle_diameter=40,
@@ -47,7 +49,7 @@ def main() -> None:
     fig = Figure(figsize=(10, 3.6), dpi=100)
     for i, df in enumerate((-100, -40, 60)):
         ax = fig.add_subplot(1, 3, i + 1)
-        im = sim.image(defocus=df, cs=-2e5, focal_spread=20, aperture_mrad=25)
+        im = sim.image(sim.ctf(defocus=df, cs=-2e5, focal_spread=20, aperture_mrad=25)).data
         ax.imshow(im, cmap="gray")
         ax.set_title(f"twinned Au, defocus {df} Å, Cs -20 µm")
         ax.axis("off")
@@ -59,7 +61,7 @@ def main() -> None:
     atoms = Atoms(numbers=[6, 14, 29, 79, 92], positions=[[x, L / 2, 1.0] for x in xs],
                   cell=[L, L, 2.0])  # fmt: skip
     sim = HRTEMSimulator(atoms, sampling=L / 512, parametrization="kirkland", device="numpy")
-    im = sim.image(defocus=700, cs=1.3e7, aperture_mrad=10.37)
+    im = sim.image(sim.ctf(defocus=700, cs=1.3e7, aperture_mrad=10.37)).data
     fig = Figure(figsize=(8, 3), dpi=100)
     ax = fig.add_subplot(121)
     ax.imshow(im[192:320], cmap="gray", extent=[0, L, 320 * 0.1, 192 * 0.1])

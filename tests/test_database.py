@@ -173,7 +173,7 @@ def test_killed_subprocess_resumes(tmp_path):
             try:
                 if 3 <= len(completed_indices(out)):
                     break
-            except Exception:  # noqa: BLE001 - store being created
+            except Exception:  # store being created
                 pass
     proc.kill()
     proc.wait()

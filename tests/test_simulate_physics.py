@@ -17,7 +17,7 @@ from napari_interfaces.simulate.parametrization import (
     projected_potential_kirkland,
     scattering_factor,
 )
-from napari_interfaces.simulate.potential import Grid, ProjectedPotential
+from napari_interfaces.simulate.potential import PeriodicGrid, ProjectedPotential
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +72,7 @@ def test_fourier_potential_matches_real_space_kirkland():
 
 
 def test_vacuum_propagation_conserves_intensity():
-    grid = Grid((40.0, 40.0), (256, 256))
+    grid = PeriodicGrid((40.0, 40.0), (256, 256))
     rng = np.random.default_rng(1)
     psi = np.fft.ifft2(np.fft.fft2(rng.standard_normal((256, 256)) + 1j) * bandlimit_mask(grid))
     psi = (psi / np.sqrt(np.mean(np.abs(psi) ** 2))).astype(np.complex64)
@@ -88,7 +88,7 @@ def test_mean_intensity_never_exceeds_one():
     p = nanoparticle("Au", "sphere", 12, orientation=(1, 1, 0), rng=0)
     pos = p.positions + (12.8, 12.8, 8)
     pot = ProjectedPotential(pos, p.numbers, (25.6, 25.6, 16), 0.1, 1.0, energy_kv=200)
-    w = multislice(pot, 200)
+    w = multislice(pot, 200).waves[0]
     inten = np.mean(np.abs(w) ** 2)
     assert inten <= 1 + 5e-4
     assert inten > 0.9
@@ -104,7 +104,12 @@ def test_kirkland_fig_5_12():
     atoms = _atoms([6, 14, 29, 79, 92], [[x, L / 2, 1.0] for x in xs], [L, L, 2.0])
     sim = HRTEMSimulator(atoms, energy_kv=200, sampling=L / 512, parametrization="kirkland",
                          device="numpy")  # fmt: skip
-    img = sim.image(defocus=700, cs=1.3e7, aperture_mrad=10.37)
+    result = sim.image(CTF(200, defocus=700, cs=1.3e7, aperture_mrad=10.37))
+    # the result carries its pixel grid (Å): no side channel on the simulator
+    assert result.grid.spacing == pytest.approx((L / 512, L / 512)) and result.grid.unit == "Å"
+    assert result.metadata["pixel_size"] == pytest.approx(L / 512)
+    assert not hasattr(sim, "last_sampling")
+    img = result.data
     assert img.shape == (512, 512)
     assert img.min() == pytest.approx(0.72, abs=0.02)
     assert img.max() == pytest.approx(1.03, abs=0.02)
@@ -146,10 +151,15 @@ def test_exit_wave_is_cached(monkeypatch):
     monkeypatch.setattr(hrtem, "multislice", lambda *a, **k: calls.append(1) or real(*a, **k))
     atoms = _atoms([79], [[5, 5, 1]], [10, 10, 2])
     sim = HRTEMSimulator(atoms, sampling=0.1, device="numpy")
-    i1 = sim.image(defocus=100)
-    i2 = sim.image(defocus=-100, cs=1e5, dose=100, rng=0)
+    i1 = sim.image(sim.ctf(defocus=100)).data
+    i2 = sim.image(sim.ctf(defocus=-100, cs=1e5), dose=100, rng=0).data
+    # the deprecated loose CTF keywords give the same image as a CTF object
+    i3 = sim.image(defocus=-100, cs=1e5, dose=100, rng=0).data
     assert len(calls) == 1
     assert not np.allclose(i1, i2)
+    np.testing.assert_array_equal(i2, i3)
+    with pytest.raises(ValueError, match="ctf.energy_kv"):
+        sim.image(CTF(300, defocus=10))
 
 
 def test_frozen_phonons_average():

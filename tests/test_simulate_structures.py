@@ -165,10 +165,12 @@ def test_branched_multislice_when_the_substrate_comes_first():
     branch = sc.atoms.arrays["particle_id"] > 0
     full = ProjectedPotential(pos, sc.atoms.numbers, cell, 0.2, 2.0)
     alone = ProjectedPotential(pos[branch], sc.atoms.numbers[branch], cell, 0.2, 2.0)
-    w, wb = multislice(full, 300, branch=branch)
-    ref = multislice(alone, 300, trailing_vacuum=False)
+    both = multislice(full, 300, branch=branch)
+    w, wb = both.waves[0], both.branch_waves[0]
+    ref = multislice(alone, 300, trailing_vacuum=False).waves[0]
+    assert multislice(full, 300).branch_waves is None  # one result type, with or without branch
     np.testing.assert_allclose(wb, ref, atol=2e-5)
-    np.testing.assert_allclose(w, multislice(full, 300), atol=2e-5)
+    np.testing.assert_allclose(w, multislice(full, 300).waves[0], atol=2e-5)
     assert np.angle(ref).max() > 0.2
 
 
@@ -231,5 +233,100 @@ def test_cli_bad_input(tmp_path, capsys):
     Atoms("Au", positions=[[5, 5, 5]], cell=[10, 10, 10]).write(ok)
     assert main(["simulate", "image", str(ok), "--slice-thickness", "5000",
                  "--out", str(tmp_path / "x.npy")]) == 2  # fmt: skip
-    assert "absurd" in capsys.readouterr().err
+    assert "--slice-thickness: must be in [0.05, 1000]" in capsys.readouterr().err
     assert main(["simulate", "image", str(ok), "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_cli_overwrite_inputs_and_parameters(tmp_path, capsys):
+    """simulate structure/image refuse existing outputs without --overwrite, never
+    write over an input, and name the bad parameter; TIFF outputs carry the pixel size."""
+    from ase import Atoms
+
+    from napari_interfaces.cli import main
+    from napari_interfaces.io.micrograph import read_micrograph
+
+    scene = tmp_path / "scene.xyz"
+    args = ["simulate", "structure", "--extent", "20", "20", "--substrate-thickness", "0",
+            "--diameter", "8", "--seed", "1", "--out", str(scene)]  # fmt: skip
+    assert main(args) == 0
+    before = scene.read_bytes()
+    assert main(args) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert scene.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0
+    for bad, name in (
+        (["--particles", "0"], "--particles"),
+        (["--diameter", "-3"], "--diameter"),
+        (["--extent", "0", "10"], "--extent"),
+        (["--orientation", "1 x 0"], "--orientation"),
+    ):
+        assert main(args + ["--overwrite"] + bad) == 2
+        assert capsys.readouterr().err.startswith(f"napari-interfaces: error: {name}")
+    assert not list(tmp_path.glob(".*tmp*"))
+
+    ok = tmp_path / "ok.xyz"
+    Atoms("Au", positions=[[5, 5, 1]], cell=[10, 10, 2]).write(ok)
+    before = ok.read_bytes()
+    assert main(["simulate", "image", str(ok), "--device", "numpy", "--out", str(ok)]) == 2
+    assert "one of the inputs" in capsys.readouterr().err and ok.read_bytes() == before
+    img = tmp_path / "img.tif"
+    base = ["simulate", "image", str(ok), "--device", "numpy", "--out", str(img)]
+    assert main(base + ["--pixel-size", "0.2"]) == 0
+    capsys.readouterr()
+    mic = read_micrograph(img)
+    assert mic.pixel_size == pytest.approx(0.2) and mic.data.shape == (50, 50)
+    assert main(base) == 2
+    assert "--out" in capsys.readouterr().err
+    for bad, name in (
+        (["--sampling", "0"], "--sampling"),
+        (["--energy-kv", "-200"], "--energy-kv"),
+        (["--dose", "-1"], "--dose"),
+        (["--pixel-size", "1e-5"], "--pixel-size"),
+        (["--frozen-phonons", "0"], "--frozen-phonons"),
+        (["--median", "-1"], "--median"),
+        (["--aberration", "C99=1"], "--aberration"),
+        (["--labels", str(img)], "--labels"),
+    ):
+        assert main(base + ["--overwrite"] + bad) == 2, bad
+        assert capsys.readouterr().err.startswith(f"napari-interfaces: error: {name}"), bad
+
+
+def test_cli_image_refuses_a_grid_beyond_the_memory_limit(tmp_path, capsys, monkeypatch):
+    from ase import Atoms
+
+    from napari_interfaces.cli import main
+
+    ok = tmp_path / "ok.xyz"
+    Atoms("Au", positions=[[5, 5, 1]], cell=[10, 10, 2]).write(ok)
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", str(1 << 20))
+    rc = main(["simulate", "image", str(ok), "--device", "numpy", "--sampling", "0.01",
+               "--out", str(tmp_path / "x.tif")])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "multislice on a 1000 x 1000 grid" in err and "NAPARI_INTERFACES_MAX_BYTES" in err
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_simulate_sample_result_and_shared_defaults():
+    """simulate_sample returns one result object; structure defaults are build_scene's."""
+    import inspect
+
+    from napari_interfaces.simulate.hrtem import (
+        SimulatedSample,
+        sample_parameters,
+        simulate_sample,
+    )
+    from napari_interfaces.simulate.structures import build_scene
+
+    s = simulate_sample(0, extent=(16, 16), substrate_thickness=0, particle_diameter=8,
+                        sampling=0.2, defocus=50, dose=500, device="numpy")  # fmt: skip
+    assert isinstance(s, SimulatedSample)
+    assert s.image.shape == s.labels.shape == s.instances.shape == (80, 80)
+    assert s.grid.spacing == pytest.approx((0.2, 0.2)) and s.grid.unit == "Å"
+    assert s["image"] is s.image and s.sampling == pytest.approx((0.2, 0.2))  # old dict access
+    sig = inspect.signature(build_scene).parameters
+    assert s.params["min_gap"] == sig["min_gap"].default
+    assert s.params["n_particles"] == sig["n_particles"].default
+    assert "position" in sample_parameters()["structure"]
+    with pytest.raises(ValueError, match="radius"):
+        simulate_sample(0, radius=3)

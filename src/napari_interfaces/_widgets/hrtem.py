@@ -159,13 +159,13 @@ class HRTEMWidget(QWidget):
 
             if torch.cuda.is_available():
                 self.device.addItems([f"cuda:{i}" for i in range(torch.cuda.device_count())])
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         try:
             from ..core.opencl import list_devices
 
             self.device.addItems([f"opencl:{d.index}" for d in list_devices()[0]])
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self.label_method = QComboBox()
         self.label_method.addItems(["exit_wave", "atoms"])
@@ -324,8 +324,9 @@ class HRTEMWidget(QWidget):
         """Re-image from the cached exit wave with the slider values."""
         if self.sim is None:
             return
-        img = self.sim.image(**self.optics())
-        ds = self.sim.last_sampling
+        result = self.sim.image(**self.optics())
+        img = result.data
+        ds = (result.grid.spacing[1], result.grid.spacing[0])
         self._set_layer("image", "image", img, name="HRTEM image", scale=(ds[1], ds[0]),
                         colormap="gray")  # fmt: skip
         layer = self.layers.get("image")

@@ -41,6 +41,8 @@ import warnings
 
 import numpy as np
 
+from ..core.errors import InputError
+
 __all__ = [
     "Backend",
     "NumpyBackend",
@@ -207,10 +209,10 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             if not torch.cuda.is_available():
-                raise ValueError("no CUDA device: torch.cuda.is_available() is False")
+                raise InputError("no CUDA device: torch.cuda.is_available() is False")
             idx = self.device.index or 0
             if idx >= torch.cuda.device_count():
-                raise ValueError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
+                raise InputError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
             self.device = torch.device("cuda", idx)
             self.name = f"cuda:{idx}"
         else:
@@ -301,7 +303,7 @@ def _set_pyopencl_cache() -> None:
         path = cache_dir() / "pyopencl"
         path.mkdir(parents=True, exist_ok=True)
         os.environ["PYOPENCL_CACHE_DIR"] = str(path)
-    except Exception:  # noqa: BLE001 - caching is an optimisation only
+    except Exception:  # caching is an optimisation only
         pass
 
 
@@ -327,10 +329,10 @@ class OpenCLBackend(Backend):
         for platform in cl.get_platforms():
             try:
                 devices.extend(platform.get_devices())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
         if not 0 <= index < len(devices):
-            raise ValueError(
+            raise InputError(
                 f"opencl:{index} does not exist ({len(devices)} OpenCL device(s) found; "
                 "see napari-interfaces info)"
             )
@@ -361,7 +363,7 @@ class OpenCLBackend(Backend):
             except ImportError:
                 if fft == "vkfft":
                     notice("pyvkfft is not installed; OpenCL backend uses host FFTs")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 notice(f"pyvkfft failed on {self.device.name.strip()} ({exc}); using host FFTs")
                 self.fft_mode = "host"
         self._host = NumpyBackend()
@@ -441,7 +443,7 @@ def resolve_device(device: str | None = None) -> str:
             from ..core.config import get
 
             device = get("device", "auto") or "auto"
-        except Exception:  # noqa: BLE001
+        except Exception:
             device = "auto"
     device = str(device).strip().lower()
     usage = "use auto, cpu, numpy, torch, cuda[:N] or opencl:N"
@@ -455,9 +457,9 @@ def resolve_device(device: str | None = None) -> str:
         if device.startswith(prefix):
             idx = device.split(":", 1)[1] if ":" in device else "0"
             if device[len(prefix) :] not in ("", f":{idx}") or not idx.isdigit():
-                raise ValueError(f"bad device {device!r}: {usage}")
+                raise InputError(f"bad device {device!r}: {usage}")
             return f"{prefix}:{int(idx)}"
-    raise ValueError(f"bad device {device!r}: {usage}")
+    raise InputError(f"bad device {device!r}: {usage}")
 
 
 def _opencl_or_fallback(index: int) -> Backend:
@@ -471,7 +473,7 @@ def _opencl_or_fallback(index: int) -> Backend:
         return OpenCLBackend(index)
     except ValueError:
         raise
-    except Exception as exc:  # noqa: BLE001 - build failures, driver errors
+    except Exception as exc:  # build failures, driver errors
         notice(f"OpenCL device opencl:{index} unusable ({exc}); using the NumPy backend")
         return NumpyBackend()
 
@@ -481,7 +483,7 @@ def _torch_or_fallback(device: str) -> Backend:
         return TorchBackend(device)
     except ValueError:
         raise
-    except Exception as exc:  # noqa: BLE001 - import errors, failed self-test
+    except Exception as exc:  # import errors, failed self-test
         notice(f"torch backend {device} unusable ({exc}); using the NumPy backend")
         return NumpyBackend()
 
@@ -541,7 +543,7 @@ def _auto_cache_file():
         from ..core.config import cache_dir
 
         return cache_dir() / "hrtem_auto_device.json"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -566,7 +568,7 @@ def _choose_auto() -> Backend:
                 if choice == "torch" or choice.startswith("cuda:"):
                     return TorchBackend("cpu" if choice == "torch" else choice)
                 return OpenCLBackend(int(choice.split(":")[1]))
-        except Exception as exc:  # noqa: BLE001 - stale or broken cache: measure again
+        except Exception as exc:  # stale or broken cache: measure again
             log.info("auto-device cache ignored: %s", exc)
     best = _measure_auto(devices)
     if path is not None:
@@ -592,18 +594,18 @@ def _measure_auto(devices) -> Backend:
     for dev in _torch_devices():
         try:
             candidates.append(TorchBackend(dev))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.info("torch %s skipped: %s", dev, exc)
     for d in devices:
         try:
             candidates.append(OpenCLBackend(d.index))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.info("opencl:%d skipped: %s", d.index, exc)
     best, best_t = candidates[0], np.inf
     for b in candidates:
         try:
             t = _time_step(b)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.info("%s failed the timing step: %s", b.name, exc)
             continue
         _AUTO_CACHE[b.name] = t

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from ..core.errors import InputError
+
 __all__ = ["energy_to_mass", "interaction_parameter", "wavelength"]
 
 _H = 6.62607015e-34  # Planck constant, J s
@@ -26,7 +28,7 @@ _E = 1.602176634e-19  # elementary charge, C
 def _check(energy_kv: float) -> float:
     e = float(energy_kv)
     if not (1.0 <= e <= 5000.0):
-        raise ValueError(f"energy {energy_kv} kV is outside 1..5000 kV")
+        raise InputError(f"energy {energy_kv} kV is outside 1..5000 kV")
     return e
 
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..core.errors import InputError
 from .constants import wavelength
 
 __all__ = ["ABERRATION_SYMBOLS", "CTF", "polar_aberrations"]
@@ -104,15 +105,17 @@ class CTF:
     source_spread_mrad: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.aberrations is None:
+            self.aberrations = {}
         unknown = set(self.aberrations) - _NAMES - {"phi" + s[1:] for s in _NAMES}
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"unknown aberration(s) {sorted(unknown)}; use Krivanek C10..C56 and phi12..phi56"
             )
         if self.focal_mode not in ("envelope", "sum"):
-            raise ValueError("focal_mode must be 'envelope' or 'sum'")
+            raise InputError("focal_mode must be 'envelope' or 'sum'")
         if self.focal_spread < 0 or self.source_spread_mrad < 0:
-            raise ValueError("focal_spread and source_spread_mrad must be >= 0")
+            raise InputError("focal_spread and source_spread_mrad must be >= 0")
 
     def replace(self, **changes) -> CTF:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

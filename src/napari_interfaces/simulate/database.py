@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import ParameterError
+from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.runner import WORKER_ENV, cap_workers, check_scheduler_address, run_tasks
 from .spec import DatabaseSpec, load_spec, sample_rng
@@ -125,17 +125,15 @@ def synthetic_sample(
     return intensity.astype(np.float32), labels, {"sampler": "synthetic"}
 
 
-#: Keys of a ``multislice`` spec that are not arguments of ``simulate_sample``.
-_MULTISLICE_OWN = {"extent", "pixel_size", "progress", "rng"}
+#: Sample parameters a ``multislice`` spec may not set (the output section does).
+_MULTISLICE_OWN = {"extent", "pixel_size"}
 
 
 def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
     """``{group: {key: v}}`` -> ``{key: v}`` (one level of grouping is allowed)."""
-    import inspect
+    from .hrtem import sample_parameters
 
-    from .hrtem import simulate_sample
-
-    names = set(inspect.signature(simulate_sample).parameters) - _MULTISLICE_OWN
+    names = set().union(*sample_parameters().values()) - _MULTISLICE_OWN
     flat: dict[str, Any] = {}
     for key, value in params.items():
         if key in names:
@@ -143,7 +141,7 @@ def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, dict) and all(k in names for k in value):
             for k, v in value.items():
                 if k in flat:
-                    raise ValueError(f"parameters: {k!r} is given twice")
+                    raise InputError(f"parameters: {k!r} is given twice")
                 flat[k] = v
         else:
             bad = (
@@ -151,7 +149,7 @@ def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
                 if key not in names and not isinstance(value, dict)
                 else (f"{key}." + next(k for k in value if k not in names))
             )
-            raise ValueError(
+            raise InputError(
                 f"parameters.{bad}: not a simulator parameter; allowed (optionally grouped "
                 f"one level deep): {sorted(names)}"
             )
@@ -178,13 +176,13 @@ def multislice_sample(
     ps = float(output["pixel_size"])
     kwargs.setdefault("device", "cpu")
     s = simulate_sample(rng, extent=(n * ps, n * ps), pixel_size=ps, **kwargs)
-    image = _fit(np.asarray(s["image"], dtype=np.float32), n, mode="edge")
-    labels = _fit(np.asarray(s["labels"], dtype=np.uint8), n, mode="edge")
+    image = _fit(np.asarray(s.image, dtype=np.float32), n, mode="edge")
+    labels = _fit(np.asarray(s.labels, dtype=np.uint8), n, mode="edge")
     info = {
         "sampler": "multislice",
-        "sampling": [float(v) for v in s.get("sampling", (ps, ps))],
-        "scene": _jsonable(getattr(s.get("scene"), "info", {})),
-        "timings": _jsonable(s.get("timings", {})),
+        "sampling": [float(v) for v in s.sampling],
+        "scene": _jsonable(getattr(s.scene, "info", {})),
+        "timings": _jsonable(s.timings),
     }
     return image, labels, info
 
@@ -208,7 +206,7 @@ def get_sampler(name: str | Sampler) -> Sampler:
     try:
         return _SAMPLERS[name]
     except KeyError:
-        raise ValueError(f"unknown sampler {name!r}; choose from {sorted(_SAMPLERS)}") from None
+        raise InputError(f"unknown sampler {name!r}; choose from {sorted(_SAMPLERS)}") from None
 
 
 def _with_device(params: dict[str, Any], device: str) -> dict[str, Any]:
@@ -290,12 +288,12 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
         try:
             g = zarr.open_group(str(out), mode="r+")
         except Exception as exc:
-            raise ValueError(
+            raise InputError(
                 f"{out}: exists and is not a zarr store ({exc}); choose another --out"
             ) from exc
         old = dict(g.attrs)
         if old.get("format") != FORMAT:
-            raise ValueError(
+            raise InputError(
                 f"{out}: exists and is not a napari-interfaces database; choose another --out"
             )
         same = (
@@ -305,7 +303,7 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
             and int(old.get("seed", -1)) == int(seed)
         )
         if not same:
-            raise ValueError(
+            raise InputError(
                 f"{out}: exists with a different spec or seed (seed {old.get('seed')}); "
                 "resume only with the same spec and seed, or choose another --out"
             )
@@ -344,7 +342,7 @@ def open_database(store: str | Path):
 
     Raises
     ------
-    FileNotFoundError, ValueError
+    FileNotFoundError, InputError
     """
     import zarr
 
@@ -354,9 +352,9 @@ def open_database(store: str | Path):
     try:
         g = zarr.open_group(str(store), mode="r")
     except Exception as exc:
-        raise ValueError(f"{store}: not a zarr store: {exc}") from exc
+        raise InputError(f"{store}: not a zarr store: {exc}") from exc
     if g.attrs.get("format") != FORMAT:
-        raise ValueError(
+        raise InputError(
             f"{store}: not a napari-interfaces database (format {g.attrs.get('format')!r})"
         )
     return g

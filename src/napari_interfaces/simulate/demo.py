@@ -5,7 +5,7 @@ Run by ``napari-interfaces demo`` (see :mod:`napari_interfaces.demo`): writes
 ``labels.tif`` (per-particle instance labels from the particle-only exit
 wave), ``hrtem.png`` (image beside its labels), ``scene.xyz`` (+
 ``scene_particles.xyz``) and ``summary.json`` into ``out_dir`` and returns
-napari layers (image, labels, atoms as 3D points).
+napari layers (image, labels, atoms as 2D points in Å; all with scale and units).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.progress import Progress, as_progress
 
-__all__ = ["DEMO_PARAMS", "run_demo", "save_figure"]
+__all__ = ["DEMO_PARAMS", "hrtem_layers", "run_demo", "save_figure"]
 
 #: The demo's parameters (small enough for a few seconds on 2 cores).
 DEMO_PARAMS = dict(
@@ -64,8 +64,7 @@ def save_figure(path, image, labels, sampling, title: str = "") -> None:
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:
     """Run the HRTEM demo; returns LayerDataTuples."""
-    import tifffile
-
+    from ..io.tiff import write_tiff
     from .hrtem import HRTEMSimulator, make_labels
     from .structures import build_scene
 
@@ -91,17 +90,19 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
         slice_thickness=p["slice_thickness"],
         device="cpu",
     )
-    optics = dict(
+    ctf = sim.ctf(
         defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],
         aperture_mrad=p["aperture_mrad"],
     )  # fmt: skip
-    clean = sim.image(**optics, progress=progress)
-    noisy = sim.image(**optics, dose=p["dose"], rng=1)
+    clean = sim.image(ctf, progress=progress).data
+    noisy_img = sim.image(ctf, dose=p["dose"], rng=1)
+    noisy = noisy_img.data
     mask, inst = make_labels(sim, "exit_wave", progress=progress)
     sampling = sim.exit_waves().sampling
-    tifffile.imwrite(out / "image.tif", noisy)
-    tifffile.imwrite(out / "image_noise_free.tif", clean)
-    tifffile.imwrite(out / "labels.tif", inst.astype(np.int32))
+    dy, dx = noisy_img.grid.spacing
+    write_tiff(out / "image.tif", noisy, pixel_size=(dy, dx))
+    write_tiff(out / "image_noise_free.tif", clean, pixel_size=(dy, dx))
+    write_tiff(out / "labels.tif", inst.astype(np.int32), pixel_size=(dy, dx))
     save_figure(out / "hrtem.png", noisy, inst, sampling,
                 f"Au {p['particle_diameter'] / 10:g} nm on a-C, 200 kV, {p['dose']:g} e/Å²")  # fmt: skip
     timings = {k: round(v, 3) for k, v in sim.exit_waves().timings.items()}
@@ -117,11 +118,54 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
         "seconds": round(time.perf_counter() - t0, 2),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    scale = (sampling[1], sampling[0])
-    pts = scene.atoms.positions[:, ::-1]  # (z, y, x) for napari
-    colors = np.where(scene.atoms.numbers[:, None] == 6, [[0.5, 0.5, 0.5, 1]], [[1, 0.8, 0, 1]])
-    return [
-        (noisy, {"name": "HRTEM image", "scale": scale, "colormap": "gray"}, "image"),
-        (inst, {"name": "HRTEM labels", "scale": scale, "opacity": 0.4}, "labels"),
-        (pts, {"name": "atoms", "size": 1.0, "face_color": colors, "visible": False}, "points"),
+    return hrtem_layers(noisy, inst, noisy_img.grid, scene)
+
+
+def hrtem_layers(
+    image, labels, grid, scene=None, prefix: str = "HRTEM"
+) -> list[tuple[Any, dict, str]]:
+    """LayerDataTuples of a simulated image, its labels and (hidden) projected atoms.
+
+    Every layer carries ``scale`` in Å and ``units`` ``("Å", "Å")`` from
+    ``grid`` (a :class:`~napari_interfaces.core.geometry.Grid`, axes
+    ``yx``) and ``metadata["pixel_size"]`` (Å), so the Segment dock and
+    writers see the physical pixel size. Atoms are projected to 2D (y, x)
+    so they add no z slider.
+    """
+    dy, dx = grid.spacing
+    common = {
+        "scale": (dy, dx),
+        "units": ("Å", "Å"),
+        "axis_labels": ("y", "x"),
+        "metadata": {"pixel_size": float(dx), "pixel_unit": "Å", "grid": grid.to_dict()},
+    }
+    out = [
+        (image, {"name": f"{prefix} image", "colormap": "gray", **common}, "image"),
+        (labels, {"name": f"{prefix} labels", "opacity": 0.4, **_copy(common)}, "labels"),
     ]
+    if scene is not None:
+        pts = np.asarray(scene.atoms.positions)[:, 1::-1]  # (y, x) in Å: world coordinates
+        colors = np.where(
+            scene.atoms.numbers[:, None] == 6, [[0.5, 0.5, 0.5, 1]], [[1, 0.8, 0, 1]]
+        )
+        meta = _copy(common)["metadata"]
+        out.append(
+            (
+                pts,
+                {
+                    "name": "atoms",
+                    "size": 1.0,
+                    "face_color": colors,
+                    "visible": False,
+                    "units": ("Å", "Å"),
+                    "axis_labels": ("y", "x"),
+                    "metadata": meta,
+                },
+                "points",
+            )
+        )
+    return out
+
+
+def _copy(d: dict) -> dict:
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}

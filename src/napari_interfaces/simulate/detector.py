@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InputError
+
 __all__ = ["apply_detector", "apply_mtf", "crop", "mtf_curve", "poisson_noise", "resample"]
 
 
@@ -28,7 +30,7 @@ def poisson_noise(image, dose: float, sampling, rng: np.random.Generator | None 
     if dose is None:
         return np.asarray(image, np.float32)
     if not dose > 0:
-        raise ValueError(f"dose must be > 0 e/Å², got {dose}")
+        raise InputError(f"dose must be > 0 e/Å², got {dose}")
     rng = rng if rng is not None else np.random.default_rng()
     n = float(dose) * sampling[0] * sampling[1]
     lam = np.clip(np.asarray(image, np.float64), 0, None) * n
@@ -81,7 +83,7 @@ def crop(image, shape, origin=None):
     ny, nx = image.shape[-2:]
     h, w = int(shape[0]), int(shape[1])
     if h > ny or w > nx:
-        raise ValueError(f"crop {h}x{w} larger than the image {ny}x{nx}")
+        raise InputError(f"crop {h}x{w} larger than the image {ny}x{nx}")
     r, c = origin if origin is not None else ((ny - h) // 2, (nx - w) // 2)
     return image[..., r : r + h, c : c + w]
 

@@ -4,46 +4,53 @@
 configuration); changing defocus, aberrations, coherence, dose or the
 detector only re-runs the cheap imaging step.
 
+Results are objects, not side channels: :meth:`HRTEMSimulator.image`
+returns a :class:`~napari_interfaces.core.geometry.GriddedArray` (the image
+and its pixel grid in Å), :func:`simulate_sample` a :class:`SimulatedSample`.
+The optics are one :class:`~.ctf.CTF`.
+
 Example
 -------
 >>> from napari_interfaces.simulate import structures
+>>> from napari_interfaces.simulate.ctf import CTF
 >>> from napari_interfaces.simulate.hrtem import HRTEMSimulator
 >>> scene = structures.build_scene(particle_diameter=2.0, substrate_thickness=10,
 ...                                extent=(30, 30), rng=0)            # doctest: +SKIP
 >>> sim = HRTEMSimulator(scene.atoms, energy_kv=200, sampling=0.1)      # doctest: +SKIP
->>> img = sim.image(defocus=-100, cs=-1e5)                             # doctest: +SKIP
+>>> img = sim.image(CTF(200, defocus=-100, cs=-1e5))                   # doctest: +SKIP
+>>> img.data.shape, img.grid.spacing, img.grid.unit                    # doctest: +SKIP
+((300, 300), (0.1, 0.1), 'Å')
 """
 
 from __future__ import annotations
 
+import inspect
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError, ParameterError
+from ..core.geometry import Grid, GriddedArray
+from ..core.limits import check_bytes
 from .backends import get_backend
 from .ctf import CTF
 from .detector import apply_detector, resample
 from .frozen_phonons import displaced_positions
-from .multislice import multislice
-from .potential import ProjectedPotential
+from .labels import resize_labels
+from .multislice import ExitWaves, multislice
+from .potential import PeriodicGrid, ProjectedPotential, pixel_grid
 
-__all__ = ["ExitWaves", "HRTEMSimulator", "simulate_exit_waves"]
-
-
-@dataclass
-class ExitWaves:
-    """Exit waves of one structure: ``waves`` complex64 ``(n_configs, ny, nx)``."""
-
-    waves: np.ndarray
-    sampling: tuple[float, float]
-    energy_kv: float
-    timings: dict = field(default_factory=dict)
-    backend: str = "numpy"
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.waves.shape[-2:]
+__all__ = [
+    "ExitWaves",
+    "HRTEMSimulator",
+    "SimulatedSample",
+    "make_labels",
+    "sample_parameters",
+    "simulate_exit_waves",
+    "simulate_sample",
+]
 
 
 def _atoms_arrays(atoms):
@@ -52,6 +59,18 @@ def _atoms_arrays(atoms):
         return atoms
     cell = np.asarray(atoms.cell[:])
     return atoms.positions, atoms.numbers, cell
+
+
+def multislice_bytes(shape: tuple[int, int], configurations: int = 1, branch: bool = False) -> int:
+    """Estimated peak memory (bytes) of a multislice on a ``shape`` grid.
+
+    The kept exit waves (complex64, one per configuration, twice with a
+    label branch) plus about 16 grid-sized complex work arrays (wave,
+    transmission, propagators, FFT buffers, potential slices).
+    """
+    npix = int(shape[0]) * int(shape[1])
+    waves = configurations * (2 if branch else 1)
+    return 8 * npix * (waves + 16)
 
 
 def simulate_exit_waves(
@@ -72,9 +91,9 @@ def simulate_exit_waves(
 ):
     """Multislice exit waves of ``atoms`` (ase.Atoms with an orthorhombic cell).
 
-    With ``branch`` (boolean mask over the atoms) returns ``(ExitWaves,
-    ExitWaves)``: the structure's and the masked atoms' alone (at their exit
-    surface), sharing the slices they have in common (see
+    Returns one :class:`~.multislice.ExitWaves`. With ``branch`` (boolean
+    mask over the atoms) its ``branch_waves`` are the masked atoms' alone
+    (at their exit surface), sharing the slices they have in common (see
     :func:`.multislice.multislice`).
 
     ``frozen_phonons`` = 1 uses the static lattice; N > 1 computes N
@@ -94,11 +113,15 @@ def simulate_exit_waves(
         positions, numbers, cell, sampling, slice_thickness, parametrization, energy_kv, grid,
         deposit,
     )  # fmt: skip
-    backend = get_backend(device)
-    timings = {"setup": time.perf_counter() - t0}
     n = int(frozen_phonons)
     if n < 1:
-        raise ValueError("frozen_phonons must be >= 1")
+        raise ParameterError("frozen_phonons", f"must be >= 1, got {frozen_phonons}")
+    check_bytes(
+        multislice_bytes(pot.grid.shape, n, branch is not None),
+        f"multislice on a {pot.grid.shape[1]} x {pot.grid.shape[0]} grid ({n} configuration(s))",
+    )
+    backend = get_backend(device)
+    timings = {"setup": time.perf_counter() - t0}
     waves = np.empty((n,) + pot.grid.shape, np.complex64)
     bwaves = None if branch is None else np.empty_like(waves)
     for i in range(n):
@@ -107,14 +130,10 @@ def simulate_exit_waves(
             pot, energy_kv, backend, pos, progress=progress, timings=timings,
             trailing_vacuum=trailing_vacuum, branch=branch,
         )  # fmt: skip
-        if branch is None:
-            waves[i] = out
-        else:
-            waves[i], bwaves[i] = out
-    ew = ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name)
-    if branch is None:
-        return ew
-    return ew, ExitWaves(bwaves, pot.grid.sampling, energy_kv, dict(timings), backend.name)
+        waves[i] = out.waves[0]
+        if bwaves is not None:
+            bwaves[i] = out.branch_waves[0]
+    return ExitWaves(waves, pot.grid.sampling, energy_kv, timings, backend.name, bwaves)
 
 
 class HRTEMSimulator:
@@ -176,8 +195,12 @@ class HRTEMSimulator:
                     self.atoms, rng=self.seed, progress=progress, **self.params
                 )
             else:
-                self._exit, self._particle_exit = simulate_exit_waves(
+                ew = simulate_exit_waves(
                     self.atoms, rng=self.seed, progress=progress, branch=branch, **self.params
+                )
+                self._exit = ew
+                self._particle_exit = ExitWaves(
+                    ew.branch_waves, ew.sampling, ew.energy_kv, dict(ew.timings), ew.backend
                 )
                 self._particle_exit.timings["label_pass"] = "shared"
         return self._exit
@@ -215,7 +238,7 @@ class HRTEMSimulator:
         use the full grid.
         """
         if self.particles is None:
-            raise ValueError("no particle-only structure was given")
+            raise InputError("no particle-only structure was given")
         if (
             self._particle_exit is None
             and self._exit is None
@@ -232,13 +255,11 @@ class HRTEMSimulator:
     def _windowed_particle_waves(self, progress=None) -> ExitWaves:
         import scipy.fft
 
-        from .potential import Grid
-
         kwargs = dict(rng=self.seed, progress=progress, trailing_vacuum=False, **self.params)
         positions, numbers, cell = _atoms_arrays(self.particles)
         cell = np.asarray(cell, float)
         lengths = np.diag(cell) if cell.ndim == 2 else cell
-        full = Grid.from_sampling(tuple(lengths[:2]), self.params["sampling"])
+        full = PeriodicGrid.from_sampling(tuple(lengths[:2]), self.params["sampling"])
         (dx, dy), (ny, nx) = full.sampling, full.shape
         lo = np.floor((positions[:, :2].min(0) - self.label_margin) / (dx, dy)).astype(int)
         hi = np.ceil((positions[:, :2].max(0) + self.label_margin) / (dx, dy)).astype(int)
@@ -247,7 +268,7 @@ class HRTEMSimulator:
             return simulate_exit_waves(self.particles, **kwargs)
         shifted = positions - np.array([lo[0] * dx, lo[1] * dy, 0.0])
         box = np.array([size[0] * dx, size[1] * dy, lengths[2]])
-        window = Grid((float(box[0]), float(box[1])), (int(size[0]), int(size[1])))
+        window = PeriodicGrid((float(box[0]), float(box[1])), (int(size[0]), int(size[1])))
         ew = simulate_exit_waves((shifted, numbers, box), grid=window, **kwargs)
         waves = np.ones((ew.waves.shape[0], ny, nx), np.complex64)
         rows = (lo[1] + np.arange(size[1])) % ny
@@ -257,56 +278,81 @@ class HRTEMSimulator:
         return ExitWaves(waves, full.sampling, ew.energy_kv, ew.timings, ew.backend)
 
     def ctf(self, **optics) -> CTF:
+        """A :class:`~.ctf.CTF` at this simulator's energy."""
         return CTF(energy_kv=self.energy_kv, **optics)
 
     def image(
         self,
-        defocus: float = 0.0,
-        cs: float = 0.0,
-        aberrations: dict | None = None,
-        aperture_mrad: float | None = None,
-        focal_spread: float = 0.0,
-        focal_mode: str = "envelope",
-        source_spread_mrad: float = 0.0,
+        ctf: CTF | None = None,
+        *,
         dose: float | None = None,
         mtf: dict | None = None,
         median: int = 0,
         pixel_size: float | None = None,
         rng: np.random.Generator | int | None = None,
         progress=None,
-    ) -> np.ndarray:
+        **optics,
+    ) -> GriddedArray:
         """Image (float32, vacuum = 1) for these optics; reuses the cached exit waves.
 
-        ``pixel_size`` resamples to that pixel size (Å) before the detector.
+        Parameters
+        ----------
+        ctf : CTF, optional
+            The optics (defocus, aberrations, aperture, coherence); its
+            ``energy_kv`` must be the simulator's. Default: no aberrations.
+        dose : float, optional
+            e/Å² for Poisson noise (None: noise-free).
+        mtf : dict, optional
+            Keyword arguments of :func:`.detector.mtf_curve`.
+        median : int
+            Median filter size (pixels), 0 for none.
+        pixel_size : float, optional
+            Resample to this pixel size (Å) before the detector.
+        rng : Generator or int, optional
+            Noise generator.
+        **optics
+            Deprecated: :class:`~.ctf.CTF` fields (``defocus=``, ``cs=``, ...)
+            instead of ``ctf``.
+
+        Returns
+        -------
+        GriddedArray
+            ``data`` ``(ny, nx)`` float32; ``grid`` axes ``yx`` in Å;
+            ``metadata``: ``pixel_size`` (Å), ``energy_kv``, ``ctf`` (its
+            fields), ``dose``.
         """
+        if optics:
+            if ctf is not None:
+                raise TypeError("give either ctf or CTF keyword arguments, not both")
+            ctf = self.ctf(**optics)
+        elif ctf is None:
+            ctf = self.ctf()
+        if float(ctf.energy_kv) != float(self.energy_kv):
+            raise ParameterError(
+                "ctf.energy_kv",
+                f"{ctf.energy_kv:g} kV differs from the simulator's {self.energy_kv:g} kV",
+            )
         ew = self.exit_waves(progress)
         t0 = time.perf_counter()
-        ctf = self.ctf(
-            defocus=defocus,
-            cs=cs,
-            aberrations=aberrations or {},
-            aperture_mrad=aperture_mrad,
-            focal_spread=focal_spread,
-            focal_mode=focal_mode,
-            source_spread_mrad=source_spread_mrad,
-        )
         img = ctf.image(ew.waves, ew.sampling)
         sampling = ew.sampling
         if pixel_size:
             img, sampling = resample(img, sampling, pixel_size)
-        self.last_sampling = sampling
         img = apply_detector(img, sampling, dose, mtf, median, np.random.default_rng(rng))
         ew.timings["imaging"] = time.perf_counter() - t0
-        return img
+        grid = pixel_grid(sampling)
+        meta = {
+            "pixel_size": float(grid.spacing[-1]),
+            "energy_kv": float(self.energy_kv),
+            "ctf": {f.name: getattr(ctf, f.name) for f in fields(ctf)},
+            "dose": dose,
+        }
+        return GriddedArray(img, grid, meta)
 
 
 def _resize_nearest(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if labels.shape == tuple(shape):
-        return labels
-    ny, nx = labels.shape
-    iy = np.minimum((np.arange(shape[0]) + 0.5) * ny / shape[0], ny - 1).astype(int)
-    ix = np.minimum((np.arange(shape[1]) + 0.5) * nx / shape[1], nx - 1).astype(int)
-    return labels[iy][:, ix]
+    """Deprecated alias of :func:`.labels.resize_labels`."""
+    return resize_labels(labels, shape)
 
 
 def make_labels(
@@ -327,7 +373,7 @@ def make_labels(
 
     parts = simulator.particles
     if parts is None:
-        raise ValueError("labels need the particle-only structure")
+        raise InputError("labels need the particle-only structure")
     ew = simulator.exit_waves()
     if method == "exit_wave":
         pew = simulator.particle_exit_waves(progress)
@@ -335,106 +381,179 @@ def make_labels(
     elif method == "atoms":
         mask = atom_labels(parts.positions, ew.shape, ew.sampling, radius)
     else:
-        raise ValueError("label method must be 'exit_wave' or 'atoms'")
+        raise ParameterError("label_method", f"must be 'exit_wave' or 'atoms', got {method!r}")
     ids = parts.arrays.get("particle_id", np.ones(len(parts), int))
     inst = instance_labels(mask, parts.positions, ids, ew.sampling)
     return mask, inst
 
 
+#: Detector arguments of :meth:`HRTEMSimulator.image` a sample accepts.
+_DETECTOR = ("dose", "mtf", "median", "pixel_size")
+#: Simulator arguments (the rest of ``HRTEMSimulator.__init__`` is the structure and seed).
+_SIMULATOR = (
+    "energy_kv",
+    "sampling",
+    "slice_thickness",
+    "parametrization",
+    "frozen_phonons",
+    "rms",
+)
+
+
+def _scene_names() -> tuple[str, ...]:
+    from .structures import build_scene
+
+    return tuple(k for k in inspect.signature(build_scene).parameters if k != "rng")
+
+
+def _optics_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(CTF) if f.name != "energy_kv")
+
+
+def sample_parameters() -> dict[str, tuple[str, ...]]:
+    """The keyword arguments :func:`simulate_sample` accepts, by group.
+
+    ``structure``: :func:`.structures.build_scene`'s; ``microscope``: the
+    simulator's and the :class:`~.ctf.CTF`'s; ``detector``: noise, MTF,
+    resampling; ``other``: ``label_method``, ``device``. Defaults are those
+    of the function that owns each parameter.
+    """
+    return {
+        "structure": _scene_names(),
+        "microscope": _SIMULATOR + _optics_names(),
+        "detector": _DETECTOR,
+        "other": ("label_method", "device"),
+    }
+
+
+@dataclass
+class SimulatedSample:
+    """One labelled sample: what :func:`simulate_sample` returns.
+
+    Attributes
+    ----------
+    image : float32 ``(ny, nx)``
+        Vacuum = 1.
+    labels : uint8 ``(ny, nx)``
+        0 background, 1 particle.
+    instances : int32 ``(ny, nx)``
+        Particle ids (0 background).
+    grid : Grid
+        Pixel grid of all three (axes ``yx``, Å).
+    scene : Scene
+    timings : dict
+        Seconds per stage.
+    params : dict
+        The arguments, with the defaults that applied.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    instances: np.ndarray
+    grid: Grid
+    scene: Any
+    timings: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def sampling(self) -> tuple[float, float]:
+        """``(dx, dy)`` in Å."""
+        return (self.grid.spacing[1], self.grid.spacing[0])
+
+    # Deprecated mapping access (``s["image"]``), for callers of the former dict.
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+def _defaults(fn, names) -> dict[str, Any]:
+    sig = inspect.signature(fn).parameters
+    return {k: sig[k].default for k in names if k in sig}
+
+
 def simulate_sample(
     rng: np.random.Generator | int | None = None,
     *,
-    extent: tuple[float, float] = (51.2, 51.2),
-    substrate_thickness: float = 30.0,
-    n_particles: int = 1,
-    element: str = "Au",
-    shape: str = "sphere",
-    particle_diameter: float | list = 30.0,
-    defects=None,
-    orientation="random",
-    placement: str = "on",
-    energy_kv: float = 200.0,
-    sampling: float = 0.1,
-    slice_thickness: float = 2.0,
-    parametrization: str = "lobato",
-    frozen_phonons: int = 1,
-    defocus: float = 0.0,
-    cs: float = 0.0,
-    aberrations: dict | None = None,
-    aperture_mrad: float | None = None,
-    focal_spread: float = 0.0,
-    source_spread_mrad: float = 0.0,
-    dose: float | None = None,
-    mtf: dict | None = None,
-    median: int = 0,
-    pixel_size: float | None = None,
+    ctf: CTF | None = None,
     label_method: str = "exit_wave",
     device: str | None = None,
     progress=None,
-) -> dict:
+    **params,
+) -> SimulatedSample:
     """One labelled sample: structure -> exit waves -> image + labels.
 
-    Returns a dict: ``image`` (float32, vacuum = 1), ``labels`` (uint8 0/1),
-    ``instances`` (int32 particle ids), ``sampling`` (dx, dy of the image,
-    Å), ``scene`` (:class:`.structures.Scene`), ``timings`` (s per stage),
-    ``params`` (the arguments). All randomness (structure, phonons, noise)
-    comes from ``rng``.
+    Parameters
+    ----------
+    rng : Generator or int, optional
+        All randomness (structure, phonons, noise) comes from it.
+    ctf : CTF, optional
+        The optics; or give its fields (``defocus=``, ``cs=``, ...) in
+        ``params``. Its energy is ``energy_kv``.
+    label_method : ``"exit_wave"`` or ``"atoms"``
+    device : str, optional
+        Multislice backend.
+    **params
+        :func:`.structures.build_scene`'s parameters (``extent``,
+        ``substrate_thickness``, ``particle_diameter``, ...), the
+        simulator's (``energy_kv``, ``sampling``, ...), the CTF's and the
+        detector's (``dose``, ``mtf``, ``median``, ``pixel_size``); see
+        :func:`sample_parameters`. Defaults are those of their owners.
+
+    Returns
+    -------
+    SimulatedSample
     """
     from .structures import build_scene
 
-    params = {k: v for k, v in locals().items() if k not in ("rng", "progress")}
+    groups = sample_parameters()
+    scene_names, optics_names = groups["structure"], _optics_names()
+    known = set(scene_names) | set(_SIMULATOR) | set(optics_names) | set(_DETECTOR)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ParameterError(unknown[0], f"not a sample parameter; allowed: {sorted(known)}")
+    optics = {k: params[k] for k in optics_names if k in params}
+    if ctf is not None and optics:
+        raise ParameterError(sorted(optics)[0], "give either ctf or the CTF's fields, not both")
+    scene_kw = {k: params[k] for k in scene_names if k in params}
+    sim_kw = {k: params[k] for k in _SIMULATOR if k in params}
+    det_kw = {k: params[k] for k in _DETECTOR if k in params}
+    resolved = {
+        **_defaults(build_scene, scene_names),
+        **scene_kw,
+        **_defaults(HRTEMSimulator.__init__, _SIMULATOR),
+        **sim_kw,
+        **optics,
+        **_defaults(HRTEMSimulator.image, _DETECTOR),
+        **det_kw,
+        "label_method": label_method,
+        "device": device,
+    }
     rng = np.random.default_rng(rng)
     t0 = time.perf_counter()
-    scene = build_scene(
-        extent=extent,
-        substrate_thickness=substrate_thickness,
-        n_particles=n_particles,
-        element=element,
-        shape=shape,
-        particle_diameter=particle_diameter,
-        defects=defects,
-        orientation=orientation,
-        placement=placement,
-        rng=rng,
-    )
+    scene = build_scene(**scene_kw, rng=rng)
     t_struct = time.perf_counter() - t0
     sim = HRTEMSimulator(
-        scene.atoms,
-        scene.particles,
-        energy_kv=energy_kv,
-        sampling=sampling,
-        slice_thickness=slice_thickness,
-        parametrization=parametrization,
-        frozen_phonons=frozen_phonons,
-        seed=int(rng.integers(2**31)),
-        device=device,
+        scene.atoms, scene.particles, **sim_kw, seed=int(rng.integers(2**31)), device=device
     )
-    image = sim.image(
-        defocus=defocus,
-        cs=cs,
-        aberrations=aberrations,
-        aperture_mrad=aperture_mrad,
-        focal_spread=focal_spread,
-        source_spread_mrad=source_spread_mrad,
-        dose=dose,
-        mtf=mtf,
-        median=median,
-        pixel_size=pixel_size,
-        rng=rng,
-        progress=progress,
-    )
+    if ctf is None:
+        ctf = sim.ctf(**optics)
+    image = sim.image(ctf, **det_kw, rng=rng, progress=progress)
     t1 = time.perf_counter()
     mask, inst = make_labels(sim, label_method, progress=progress)
     timings = dict(sim.exit_waves().timings)
     timings.update(structure=t_struct, labels=time.perf_counter() - t1)
-    mask = _resize_nearest(mask, image.shape)
-    inst = _resize_nearest(inst, image.shape)
-    return dict(
-        image=image,
-        labels=mask,
-        instances=inst,
-        sampling=sim.last_sampling,
+    shape = image.data.shape
+    return SimulatedSample(
+        image=image.data,
+        labels=resize_labels(mask, shape),
+        instances=resize_labels(inst, shape),
+        grid=image.grid,
         scene=scene,
         timings=timings,
-        params=params,
+        params=resolved,
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["atom_labels", "exit_wave_labels", "instance_labels"]
+__all__ = ["atom_labels", "exit_wave_labels", "instance_labels", "resize_labels"]
 
 
 def exit_wave_labels(
@@ -122,3 +122,20 @@ def instance_labels(mask, positions, particle_ids, sampling) -> np.ndarray:
     _, nearest = tree.query(pts)
     out[iy, ix] = ids[nearest]
     return out
+
+
+def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label image to ``shape`` (same field of view).
+
+    Pixel centres map to pixel centres, so ids are never mixed.
+
+    >>> resize_labels(np.array([[1, 2], [3, 4]]), (4, 4))[0].tolist()
+    [1, 1, 2, 2]
+    """
+    labels = np.asarray(labels)
+    if labels.shape == tuple(shape):
+        return labels
+    ny, nx = labels.shape
+    iy = np.minimum((np.arange(shape[0]) + 0.5) * ny / shape[0], ny - 1).astype(int)
+    ix = np.minimum((np.arange(shape[1]) + 0.5) * nx / shape[1], nx - 1).astype(int)
+    return labels[iy][:, ix]

@@ -17,18 +17,59 @@ wave therefore has mean intensity <= 1 (equality in vacuum).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from ..core.geometry import Grid
 from .constants import interaction_parameter, wavelength
-from .potential import Grid, ProjectedPotential
+from .potential import PeriodicGrid, ProjectedPotential, pixel_grid
 
-__all__ = ["bandlimit_mask", "fresnel_propagator", "multislice"]
+__all__ = ["ExitWaves", "bandlimit_mask", "fresnel_propagator", "multislice"]
+
+
+@dataclass
+class ExitWaves:
+    """Exit waves of one structure: what :func:`multislice` and
+    :func:`.hrtem.simulate_exit_waves` return.
+
+    Attributes
+    ----------
+    waves : complex64 array ``(n_configs, ny, nx)``
+        One exit wave per frozen-phonon configuration (``n_configs = 1``
+        for a single multislice pass).
+    sampling : (dx, dy)
+        Pixel size in Å along x (columns) and y (rows).
+    energy_kv : float
+    timings : dict
+        Seconds per stage (``potential``, ``multislice``, ...).
+    backend : str
+    branch_waves : complex64 array ``(n_configs, ny, nx)`` or None
+        With ``branch``: the masked atoms' own exit waves (see
+        :func:`multislice`); ``None`` otherwise.
+    """
+
+    waves: np.ndarray
+    sampling: tuple[float, float]
+    energy_kv: float
+    timings: dict = field(default_factory=dict)
+    backend: str = "numpy"
+    branch_waves: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of one wave."""
+        return self.waves.shape[-2:]
+
+    @property
+    def grid(self) -> Grid:
+        """The waves' pixel grid (axes ``yx``, Å) as a :class:`~napari_interfaces.core.geometry.Grid`."""
+        return pixel_grid(self.sampling)
 
 
 @lru_cache(maxsize=16)
-def bandlimit_mask(grid: Grid, fraction: float = 2.0 / 3.0) -> np.ndarray:
+def bandlimit_mask(grid: PeriodicGrid, fraction: float = 2.0 / 3.0) -> np.ndarray:
     """1 inside ``|k| <= fraction * k_Nyquist`` (smallest Nyquist), else 0; float32.
 
     Cached per grid: treat the result as read-only.
@@ -38,7 +79,7 @@ def bandlimit_mask(grid: Grid, fraction: float = 2.0 / 3.0) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def fresnel_propagator(grid: Grid, dz: float, energy_kv: float, bandlimit: bool = True):
+def fresnel_propagator(grid: PeriodicGrid, dz: float, energy_kv: float, bandlimit: bool = True):
     """``exp(-i pi lambda dz k^2)`` (times the band limit), complex64 ``(ny, nx)``.
 
     Cached per (grid, dz, energy): treat the result as read-only.
@@ -60,12 +101,11 @@ def multislice(
     timings: dict | None = None,
     trailing_vacuum: bool = True,
     branch: np.ndarray | None = None,
-):
-    """Exit wave (complex64, ``(ny, nx)``) of a unit plane wave.
+) -> ExitWaves:
+    """Exit wave of a unit plane wave, as :class:`ExitWaves` with one wave.
 
-    With ``branch`` (a boolean mask over the atoms) it returns
-    ``(exit_wave, branch_wave)``: ``branch_wave`` is the exit wave of the
-    masked atoms alone at the exit surface of their last slice (as
+    With ``branch`` (a boolean mask over the atoms) ``branch_waves`` holds
+    the exit wave of the masked atoms alone at the exit surface of their last slice (as
     ``trailing_vacuum=False`` would give for a structure holding only them).
     Slices holding only masked atoms (or none) are shared: the two waves are
     identical until the first slice with an unmasked atom, so when the
@@ -113,23 +153,17 @@ def multislice(
             props[key] = backend.asarray(fresnel_propagator(grid, key, float(energy_kv)))
         return props[key]
 
-    def fft_bl(a):
-        return backend.fft2(a)
-
-    def ifft_bl(a):
-        return backend.ifft2(a)
-
     def step(psi, v, dz: float, pending: float):
         """Vacuum propagation of ``pending`` Å, transmission through ``v``, propagation by dz."""
         if pending > 0:
-            psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
+            psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
         if bandlimit_transmission:
             t = backend.transmission(backend.asarray(v), sigma)
-            t = ifft_bl(backend.multiply(fft_bl(t), mask))
+            t = backend.ifft2(backend.multiply(backend.fft2(t), mask))
             psi = backend.multiply(psi, t)
         else:
             psi = backend.transmit(psi, backend.asarray(v), sigma)
-        return ifft_bl(backend.multiply(fft_bl(psi), prop(dz)))
+        return backend.ifft2(backend.multiply(backend.fft2(psi), prop(dz)))
 
     t_pot = t_ms = 0.0
     psi = backend.ones(grid.shape)
@@ -175,13 +209,20 @@ def multislice(
         t_ms += time.perf_counter() - t1
         progress.advance()
     if pending > 0 and trailing_vacuum:
-        psi = ifft_bl(backend.multiply(fft_bl(psi), prop(pending)))
+        psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
     out = backend.to_host(psi).astype(np.complex64, copy=False)
     if timings is not None:
         timings["potential"] = timings.get("potential", 0.0) + t_pot
         timings["multislice"] = timings.get("multislice", 0.0) + t_ms
-    if branch is None:
-        return out
-    if psi_b is None:  # no masked atoms at all: vacuum
-        return out, np.ones(grid.shape, np.complex64)
-    return out, backend.to_host(psi_b).astype(np.complex64, copy=False)
+    if branch is not None and psi_b is None:  # no masked atoms at all: vacuum
+        wb = np.ones(grid.shape, np.complex64)
+    elif branch is not None:
+        wb = backend.to_host(psi_b).astype(np.complex64, copy=False)
+    return ExitWaves(
+        out[None],
+        grid.sampling,
+        float(energy_kv),
+        {} if timings is None else timings,
+        backend.name,
+        None if branch is None else wb[None],
+    )

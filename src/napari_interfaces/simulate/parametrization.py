@@ -17,12 +17,14 @@ Two published fits of the elastic electron scattering factor ``f_e(q)`` (in Å,
 
 The coefficients below were transcribed from those tables (machine-checked
 against each other: both fits agree on ``f_e(0)`` and ``f_e(1/Å)`` to about
-1 % for every element). Unknown symbols raise :class:`ValueError`.
+1 % for every element). Unknown symbols raise :class:`~napari_interfaces.core.errors.InputError`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..core.errors import InputError
 
 __all__ = [
     "KIRKLAND",
@@ -272,11 +274,11 @@ def atomic_number(sym: str | int) -> int:
     if isinstance(sym, (int, np.integer)):
         z = int(sym)
         if not 1 <= z <= 103:
-            raise ValueError(f"atomic number {z} outside 1..103 (H..Lr): no scattering factor")
+            raise InputError(f"atomic number {z} outside 1..103 (H..Lr): no scattering factor")
         return z
     key = str(sym).strip().capitalize()
     if key not in _INDEX:
-        raise ValueError(
+        raise InputError(
             f"unknown element {sym!r}: scattering factors are tabulated for H..Lr (Z = 1..103)"
         )
     return _INDEX[key]
@@ -288,11 +290,11 @@ def symbol(z: int) -> str:
 
 
 def check_elements(numbers) -> np.ndarray:
-    """Validate atomic numbers; return them as an int array or raise ``ValueError``."""
+    """Validate atomic numbers; return them as an int array or raise ``InputError``."""
     numbers = np.asarray(numbers, dtype=np.int64)
     bad = np.unique(numbers[(numbers < 1) | (numbers > 103)])
     if bad.size:
-        raise ValueError(
+        raise InputError(
             f"unknown element(s) with atomic number {bad.tolist()}: scattering factors "
             "exist for H..Lr (Z = 1..103)"
         )
@@ -302,7 +304,7 @@ def check_elements(numbers) -> np.ndarray:
 def _check_name(parametrization: str) -> str:
     name = str(parametrization).lower()
     if name not in PARAMETRIZATIONS:
-        raise ValueError(
+        raise InputError(
             f"unknown parametrization {parametrization!r}; choose one of {PARAMETRIZATIONS}"
         )
     return name

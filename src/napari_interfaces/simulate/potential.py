@@ -33,14 +33,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import InputError
 from .parametrization import check_elements, projected_potential_fourier
 
-__all__ = ["Grid", "ProjectedPotential", "check_structure"]
+__all__ = ["PeriodicGrid", "ProjectedPotential", "check_structure", "pixel_grid"]
 
 
 @dataclass(frozen=True)
-class Grid:
-    """A periodic 2D grid: ``gpts = (nx, ny)`` points over ``extent = (Lx, Ly)`` Å."""
+class PeriodicGrid:
+    """The multislice's periodic simulation box: ``gpts = (nx, ny)`` points over
+    ``extent = (Lx, Ly)`` Å, with its spatial frequencies.
+
+    This is the physics' box (x first, as in abTEM and Kirkland), not a
+    geometry for arrays: arrays on it are ``(ny, nx)``, and
+    :attr:`geometry` gives their :class:`napari_interfaces.core.geometry.Grid`
+    (axes ``yx``, spacing ``(dy, dx)``, Å), the project's one description of
+    pixel geometry for layers and files.
+    """
 
     extent: tuple[float, float]
     gpts: tuple[int, int]
@@ -48,12 +57,12 @@ class Grid:
     @classmethod
     def from_sampling(
         cls, extent: tuple[float, float], sampling: float, fft_friendly: bool = True
-    ) -> Grid:
-        """Grid with about ``sampling`` Å per pixel (rounded up to an FFT-friendly size)."""
+    ) -> PeriodicGrid:
+        """Box with about ``sampling`` Å per pixel (rounded up to an FFT-friendly size)."""
         import scipy.fft
 
         if not sampling > 0:
-            raise ValueError(f"sampling must be > 0 Å, got {sampling}")
+            raise InputError(f"sampling must be > 0 Å, got {sampling}")
         gpts = []
         for length in extent:
             n = max(2, math.ceil(round(length / sampling, 6)))
@@ -70,6 +79,11 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         """Array shape ``(ny, nx)``."""
         return (self.gpts[1], self.gpts[0])
+
+    @property
+    def geometry(self):
+        """The arrays' pixel geometry: :class:`~napari_interfaces.core.geometry.Grid` (yx, Å)."""
+        return pixel_grid(self.sampling)
 
     def frequencies(self, real: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(ky[:, None], kx[None, :])`` spatial frequencies in 1/Å (no 2π)."""
@@ -89,33 +103,42 @@ class Grid:
         return 0.5 / max(self.sampling)
 
 
+def pixel_grid(sampling: tuple[float, float]):
+    """:class:`~napari_interfaces.core.geometry.Grid` (axes ``yx``, Å) of ``(ny, nx)``
+    arrays sampled at ``sampling = (dx, dy)`` Å."""
+    from ..core.geometry import Grid
+
+    dx, dy = sampling
+    return Grid((0.0, 0.0), (float(dy), float(dx)), "Å", "yx")
+
+
 def check_structure(positions, numbers, cell, tolerance: float = 1e-3):
     """Validate a structure for simulation; return (positions, numbers, (Lx, Ly, Lz)).
 
-    Raises ``ValueError`` for empty structures, unknown elements, a
+    Raises ``InputError`` for empty structures, unknown elements, a
     non-orthorhombic or empty cell, or atoms outside the cell (beyond
     ``tolerance`` Å; positions within the tolerance are wrapped/clipped).
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     if len(positions) == 0:
-        raise ValueError("the structure has no atoms")
+        raise InputError("the structure has no atoms")
     numbers = check_elements(numbers)
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape == (3,):
         cell = np.diag(cell)
     if cell.shape != (3, 3):
-        raise ValueError(f"cell must be 3x3 or 3 lengths, got shape {cell.shape}")
+        raise InputError(f"cell must be 3x3 or 3 lengths, got shape {cell.shape}")
     off = cell - np.diag(np.diag(cell))
     if np.abs(off).max() > 1e-6:
-        raise ValueError("the cell must be orthorhombic (a along x, b along y, c along z)")
+        raise InputError("the cell must be orthorhombic (a along x, b along y, c along z)")
     lengths = np.diag(cell)
     if np.any(lengths <= 0):
-        raise ValueError(f"the cell has no volume (lengths {lengths.tolist()} Å); give it a cell")
+        raise InputError(f"the cell has no volume (lengths {lengths.tolist()} Å); give it a cell")
     lo = positions.min(0)
     hi = positions.max(0)
     if np.any(lo < -tolerance) or np.any(hi > lengths + tolerance):
         bad = int(np.sum(np.any((positions < -tolerance) | (positions > lengths + tolerance), 1)))
-        raise ValueError(
+        raise InputError(
             f"{bad} atom(s) lie outside the cell [0, {lengths[0]:g}] x [0, {lengths[1]:g}] x "
             f"[0, {lengths[2]:g}] Å (wrap them with atoms.wrap() or enlarge the cell)"
         )
@@ -128,7 +151,7 @@ def check_structure(positions, numbers, cell, tolerance: float = 1e-3):
 def slice_edges(thickness: float, slice_thickness: float) -> np.ndarray:
     """Slice boundaries from 0 to ``thickness``; the last slice takes the remainder."""
     if not (0.05 <= slice_thickness <= 1000):
-        raise ValueError(
+        raise InputError(
             f"slice thickness {slice_thickness} Å is absurd: use 0.05..1000 Å (typically 1-2 Å)"
         )
     n = max(1, math.ceil(round(thickness / slice_thickness, 6)))
@@ -220,15 +243,15 @@ class ProjectedPotential:
         slice_thickness: float = 2.0,
         parametrization: str = "lobato",
         energy_kv: float | None = None,
-        grid: Grid | None = None,
+        grid: PeriodicGrid | None = None,
         deposit: str = "bspline",
     ) -> None:
         if deposit not in ("bspline", "bilinear", "abtem"):
-            raise ValueError("deposit must be 'bspline', 'bilinear' or 'abtem'")
+            raise InputError("deposit must be 'bspline', 'bilinear' or 'abtem'")
         self.deposit = deposit
         self.positions, self.numbers, lengths = check_structure(positions, numbers, cell)
         self.cell = lengths
-        self.grid = grid or Grid.from_sampling(lengths[:2], sampling)
+        self.grid = grid or PeriodicGrid.from_sampling(lengths[:2], sampling)
         self.parametrization = parametrization
         self.edges = slice_edges(lengths[2], slice_thickness)
         self.slice_thickness = float(slice_thickness)
@@ -358,14 +381,14 @@ class ProjectedPotential:
         return out
 
 
-def check_sampling(grid: Grid, energy_kv: float, min_mrad: float = 25.0) -> None:
-    """Raise ``ValueError`` when the grid is too coarse for the energy (aliasing)."""
+def check_sampling(grid: PeriodicGrid, energy_kv: float, min_mrad: float = 25.0) -> None:
+    """Raise ``InputError`` when the grid is too coarse for the energy (aliasing)."""
     from .constants import wavelength
 
     kmax = 2.0 / 3.0 * grid.nyquist
     mrad = kmax * wavelength(energy_kv) * 1e3
     if mrad < min_mrad:
-        raise ValueError(
+        raise InputError(
             f"grid too coarse: pixel size {max(grid.sampling):.3f} Å at {energy_kv:g} kV "
             f"keeps only {mrad:.1f} mrad after the 2/3 anti-aliasing band limit "
             f"(need >= {min_mrad:g} mrad); use a sampling <= "

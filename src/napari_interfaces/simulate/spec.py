@@ -60,6 +60,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError
+
 __all__ = [
     "DISTRIBUTIONS",
     "DatabaseSpec",
@@ -113,7 +115,7 @@ def _is_distribution(node: Any) -> bool:
 def _pair(node: dict, kind: str, where: str) -> tuple[float, float]:
     v = node[kind]
     if not isinstance(v, (list, tuple)) or len(v) != 2:
-        raise ValueError(f"{where}: {kind} needs [lo, hi], got {v!r}")
+        raise InputError(f"{where}: {kind} needs [lo, hi], got {v!r}")
     lo, hi = (float(x) for x in v)
     return lo, hi
 
@@ -123,19 +125,19 @@ def _check(node: dict, where: str) -> None:
     if kind in ("uniform", "loguniform", "randint"):
         lo, hi = _pair(node, kind, where)
         if hi < lo:
-            raise ValueError(f"{where}: {kind} bounds must satisfy lo <= hi, got [{lo}, {hi}]")
+            raise InputError(f"{where}: {kind} bounds must satisfy lo <= hi, got [{lo}, {hi}]")
         if kind == "loguniform" and lo <= 0:
-            raise ValueError(f"{where}: loguniform needs positive bounds, got [{lo}, {hi}]")
+            raise InputError(f"{where}: loguniform needs positive bounds, got [{lo}, {hi}]")
     elif kind == "normal":
         _, sd = _pair(node, kind, where)
         if sd < 0:
-            raise ValueError(f"{where}: normal needs sd >= 0")
+            raise InputError(f"{where}: normal needs sd >= 0")
         if "clip" in node:
             _pair(node, "clip", where)
     elif kind == "choice":
         items = node["choice"]
         if not isinstance(items, list) or not items:
-            raise ValueError(f"{where}: choice needs a non-empty list")
+            raise InputError(f"{where}: choice needs a non-empty list")
         if "p" in node:
             p = np.asarray(node["p"], dtype=float)
             if (
@@ -143,19 +145,19 @@ def _check(node: dict, where: str) -> None:
                 or (p < 0).any()
                 or not math.isclose(p.sum(), 1, rel_tol=1e-6)
             ):
-                raise ValueError(
+                raise InputError(
                     f"{where}: p must be {len(items)} non-negative numbers summing to 1"
                 )
 
 
 def validate_distributions(tree: Any, where: str = "parameters") -> None:
-    """Raise ``ValueError`` (naming the key) for malformed distributions."""
+    """Raise ``InputError`` (naming the key) for malformed distributions."""
     if _is_distribution(tree):
         _check(tree, where)
     elif isinstance(tree, dict):
         for k, v in tree.items():
             if isinstance(v, dict) and set(v) & set(DISTRIBUTIONS) and not _is_distribution(v):
-                raise ValueError(
+                raise InputError(
                     f"{where}.{k}: a distribution is a one-key mapping like {{uniform: [lo, hi]}} "
                     f"(allowed companions: clip for normal, p for choice); got keys {sorted(v)}"
                 )
@@ -243,38 +245,38 @@ class DatabaseSpec:
 
         Raises
         ------
-        ValueError
+        InputError
             For unknown top-level keys, a bad ``output`` or a malformed
             distribution; the message names the key.
         """
         if not isinstance(d, dict):
-            raise ValueError(f"{source}: a database spec is a mapping, got {type(d).__name__}")
+            raise InputError(f"{source}: a database spec is a mapping, got {type(d).__name__}")
         unknown = set(d) - TOP_KEYS
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{source}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}"
             )
         out = d.get("output") or {}
         if not isinstance(out, dict):
-            raise ValueError(f"{source}: output must be a mapping")
+            raise InputError(f"{source}: output must be a mapping")
         unknown = set(out) - {"pixel_size", "crop", "classes"}
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{source}: unknown output keys {sorted(unknown)} (pixel_size, crop, classes)"
             )
         sampler = str(d.get("sampler", "multislice"))
         if sampler not in SAMPLERS:
-            raise ValueError(f"{source}: sampler must be one of {SAMPLERS}, got {sampler!r}")
+            raise InputError(f"{source}: sampler must be one of {SAMPLERS}, got {sampler!r}")
         pixel_size = float(out.get("pixel_size", 0.2))
         crop = int(out.get("crop", 256))
         if pixel_size <= 0 or crop < 8:
-            raise ValueError(f"{source}: output.pixel_size must be > 0 and output.crop >= 8")
+            raise InputError(f"{source}: output.pixel_size must be > 0 and output.crop >= 8")
         classes = [str(c) for c in out.get("classes", ["background", "particle"])]
         if len(classes) < 2:
-            raise ValueError(f"{source}: output.classes needs at least 2 names (background first)")
+            raise InputError(f"{source}: output.classes needs at least 2 names (background first)")
         params = d.get("parameters") or {}
         if not isinstance(params, dict):
-            raise ValueError(f"{source}: parameters must be a mapping")
+            raise InputError(f"{source}: parameters must be a mapping")
         validate_distributions(params)
         n = d.get("n")
         return cls(
@@ -315,11 +317,6 @@ class DatabaseSpec:
             d["n"] = self.n
         return d
 
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
 
 def load_spec(spec: str | Path | dict[str, Any] | DatabaseSpec) -> DatabaseSpec:
     """A :class:`DatabaseSpec` from a YAML path, YAML text, a mapping or a spec.
@@ -329,7 +326,7 @@ def load_spec(spec: str | Path | dict[str, Any] | DatabaseSpec) -> DatabaseSpec:
 
     Raises
     ------
-    FileNotFoundError, ValueError
+    FileNotFoundError, InputError
     """
     if isinstance(spec, DatabaseSpec):
         return spec
@@ -354,7 +351,7 @@ def load_spec(spec: str | Path | dict[str, Any] | DatabaseSpec) -> DatabaseSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{source}: not valid YAML: {exc}") from exc
+        raise InputError(f"{source}: not valid YAML: {exc}") from exc
     return DatabaseSpec.from_dict(data or {}, source=source)
 
 

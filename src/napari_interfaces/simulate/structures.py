@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.errors import InputError
+
 __all__ = [
     "SHAPES",
     "Scene",
@@ -130,7 +132,7 @@ def _rsa_kernel():
                 import numba
 
                 fn = numba.njit(cache=True, nogil=True)(_rsa_fill)
-            except Exception:  # noqa: BLE001 - any import problem means "no numba"
+            except Exception:  # any import problem means "no numba"
                 fn = _rsa_fill
         _RSA["kernel"] = fn
     return _RSA["kernel"]
@@ -167,11 +169,11 @@ def amorphous_carbon(
     rng = _rng(rng)
     lx, ly = float(extent[0]), float(extent[1])
     if thickness <= 0 or lx <= 0 or ly <= 0:
-        raise ValueError("substrate extent and thickness must be > 0 Å")
+        raise InputError("substrate extent and thickness must be > 0 Å")
     n_target = int(round(density * _C_PER_GCM3 * lx * ly * thickness))
     packing = n_target / (lx * ly * thickness) * np.pi / 6 * min_distance**3
     if packing > 0.3:
-        raise ValueError(
+        raise InputError(
             f"min_distance {min_distance} Å is too large for {density} g/cm3 (packing {packing:.2f}"
             "; random sequential addition jams near 0.38)"
         )
@@ -223,7 +225,7 @@ def orientation_matrix(orientation="random", rng=None) -> np.ndarray:
     if arr.shape == (3, 3):
         return arr
     if arr.shape != (3,) or not np.any(arr):
-        raise ValueError(
+        raise InputError(
             f"orientation must be 'random', a zone axis (u, v, w) or 3x3: {orientation}"
         )
     u = arr / np.linalg.norm(arr)
@@ -247,10 +249,10 @@ def _lattice_constant(element: str, a: float | None) -> float:
         return float(a)
     z = atomic_numbers.get(element)
     if z is None:
-        raise ValueError(f"unknown element {element!r}")
+        raise InputError(f"unknown element {element!r}")
     ref = reference_states[z] or {}
     if ref.get("symmetry") != "fcc":
-        raise ValueError(
+        raise InputError(
             f"{element} is not fcc in ase's reference states ({ref.get('symmetry')}); "
             "give lattice_constant for an fcc particle or use shape='sphere'"
         )
@@ -293,7 +295,7 @@ def _stacking(nlay: int, defects, rng) -> list[int]:
     where = {}
     for d in defects:
         if d not in ("twin", "stacking_fault"):
-            raise ValueError(f"unknown defect {d!r}: use 'twin' or 'stacking_fault'")
+            raise InputError(f"unknown defect {d!r}: use 'twin' or 'stacking_fault'")
         k = int(rng.integers(max(1, nlay // 4), max(2, 3 * nlay // 4)))
         where[k] = d
     for k in range(1, nlay):
@@ -334,12 +336,12 @@ def nanoparticle(
 
     rng = _rng(rng)
     if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPES}")
+        raise InputError(f"unknown shape {shape!r}; choose one of {SHAPES}")
     if not 2.0 <= diameter <= 500.0:
-        raise ValueError(f"particle diameter {diameter} Å outside 2..500 Å")
+        raise InputError(f"particle diameter {diameter} Å outside 2..500 Å")
     radius = diameter / 2
     if defects and shape != "sphere":
-        raise ValueError("planar defects are built for shape='sphere' only")
+        raise InputError("planar defects are built for shape='sphere' only")
     if shape == "sphere":
         if defects:
             a = _lattice_constant(element, lattice_constant)
@@ -355,7 +357,7 @@ def nanoparticle(
                     if lattice_constant
                     else bulk(element, cubic=True)
                 )
-            except Exception:  # noqa: BLE001 - e.g. hcp cannot be cubic
+            except Exception:  # e.g. hcp cannot be cubic
                 cell_atoms = bulk(element)
             reps = np.ceil(diameter / cell_atoms.cell.lengths()).astype(int) + 2
             big = cell_atoms.repeat(tuple(int(r) for r in reps))
@@ -389,7 +391,7 @@ def nanoparticle(
             )  # fmt: skip
         atoms = Atoms(atoms.numbers, positions=atoms.positions)
     if len(atoms) == 0:
-        raise ValueError(f"particle of diameter {diameter} Å has no atoms")
+        raise InputError(f"particle of diameter {diameter} Å has no atoms")
     atoms.positions -= atoms.positions.mean(0)
     atoms.positions = atoms.positions @ orientation_matrix(orientation, rng).T
     atoms.info.update(shape=shape, element=element, diameter=float(diameter))
@@ -416,12 +418,28 @@ class Scene:
 
         import ase.io
 
+        from ..core.outputs import atomic_file
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         ppath = path.with_name(path.stem + "_particles" + path.suffix)
-        ase.io.write(path, self.atoms)
-        ase.io.write(ppath, self.particles)
+        fmt = _ase_format(path)
+        for dest, atoms in ((ppath, self.particles), (path, self.atoms)):
+            with atomic_file(dest) as tmp:  # a killed run leaves no half-written file
+                ase.io.write(tmp, atoms, format=fmt)
         return str(path), str(ppath)
+
+
+def _ase_format(path) -> str | None:
+    """ase's format for ``path``'s suffix (``.xyz`` -> extended xyz)."""
+    from ase.io.formats import filetype
+
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    if suffix in ("xyz", "extxyz"):
+        return "extxyz"
+    try:
+        return filetype(str(path), read=False)
+    except Exception:  # unknown suffix: let ase decide and complain
+        return None
 
 
 def build_scene(
@@ -466,14 +484,14 @@ def build_scene(
     rng = _rng(rng)
     lx, ly = float(extent[0]), float(extent[1])
     if placement not in ("on", "embedded"):
-        raise ValueError("placement must be 'on' or 'embedded'")
+        raise InputError("placement must be 'on' or 'embedded'")
     diams = (
         list(particle_diameter)
         if isinstance(particle_diameter, (list, tuple))
         else [particle_diameter] * n_particles
     )
     if len(diams) != n_particles:
-        raise ValueError("give one particle_diameter per particle")
+        raise InputError("give one particle_diameter per particle")
     parts = [nanoparticle(element, shape, float(d), defects, orientation, rng=rng) for d in diams]
     # lateral placement with a minimum gap (rejection sampling)
     radii = [float(np.sqrt((p.positions[:, :2] ** 2).sum(1)).max()) for p in parts]
@@ -481,7 +499,7 @@ def build_scene(
     for i, r in enumerate(radii):
         lo = r + min_gap / 2
         if 2 * lo > min(lx, ly):
-            raise ValueError(
+            raise InputError(
                 f"particle {i + 1} ({2 * r:.0f} Å wide) does not fit in {lx:g} x {ly:g} Å "
                 f"with a {min_gap:g} Å gap"
             )
@@ -497,7 +515,7 @@ def build_scene(
                 centres.append(c)
                 break
         else:
-            raise ValueError(
+            raise InputError(
                 f"cannot place {n_particles} particles with a {min_gap:g} Å gap in "
                 f"{lx:g} x {ly:g} Å; use fewer or smaller particles or a larger extent"
             )
