@@ -120,21 +120,22 @@ def test_tiled_inference_matches_whole_image():
     net = UNet(UNetConfig(width=4)).eval()
     model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
     img = np.random.default_rng(1).random((150, 170)).astype(np.float32)
-    whole, p_whole = segment_image(
-        img, model, tile=192, precision="float32", return_probabilities=True
+    r_whole = segment_image(img, model, tile=192, precision="float32", estimate_pixel_size=False)
+    r_tiled = segment_image(
+        img, model, tile=64, overlap=32, precision="float32", estimate_pixel_size=False
     )
-    tiled, p_tiled = segment_image(
-        img, model, tile=64, overlap=32, precision="float32", return_probabilities=True
-    )
+    whole, p_whole = r_whole.labels, r_whole.probabilities
+    tiled, p_tiled = r_tiled.labels, r_tiled.probabilities
+    # no pixel size, none estimated: the model's is assumed and said so
+    assert r_whole.pixel_size == 0.5 and r_whole.pixel_size_source == "assumed"
     assert whole.shape == tiled.shape == (150, 170)
     assert np.allclose(p_whole.sum(0), 1, atol=1e-5)
     # blending keeps the tiles consistent with one pass over the whole image
     assert np.mean(np.abs(p_whole - p_tiled)) < 0.02
     # pixel-size aware: an image at half the model's pixel size comes back at its own size
-    res = segment_image(
-        img, model, pixel_size=0.25, tile=64, precision="float32", full_result=True
-    )
+    res = segment_image(img, model, pixel_size=0.25, tile=64, precision="float32")
     assert res.labels.shape == (150, 170) and res.scale == pytest.approx(0.5)
+    assert res.pixel_size_source == "given" and res.grid.spacing == (0.25, 0.25)
 
 
 def test_train_save_load_evaluate(tiny_db, tmp_path):
@@ -288,7 +289,14 @@ def test_cli_train_segment_evaluate(tiny_db, tmp_path, capsys):
     )
     labels = tifffile.imread(tmp_path / "seg" / "mic_labels.tif")
     assert labels.shape == (70, 50)
-    assert "rescaled x0.5" in capsys.readouterr().out  # 0.25 Å/px image, 0.5 Å/px model
+    out = capsys.readouterr().out
+    # 0.25 Å/px image (from the file), 0.5 Å/px model: rescaled by 0.5; the table says so
+    assert "0.25 Å file" in out and " 0.5 " in out
+    summary = json.loads((tmp_path / "seg" / "summary.json").read_text())
+    entry = summary["images"][0]
+    assert entry["pixel_size"] == 0.25 and entry["pixel_size_source"] == "file"
+    assert entry["scale"] == 0.5 and set(entry["files"]) >= {"labels", "particles", "table"}
+    assert (tmp_path / "seg" / "mic_particles.csv").is_file()
     assert main(["evaluate", "--model", str(tmp_path / "none.pt"), "--data", str(tiny_db)]) == 2
 
 

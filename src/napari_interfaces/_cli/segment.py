@@ -14,9 +14,11 @@ def register(groups: dict) -> None:
         "train",
         help="train a U-Net on a simulated database (zarr store)",
         description="Train a U-Net (ResNet-style encoder) with cross-entropy + Dice loss, "
-        "dihedral augmentation, checkpointing and early stopping on a database made by "
-        "`napari-interfaces simulate database`. Writes MODEL.pt + MODEL.json (metadata: pixel "
-        "size, classes, settings, sha256); an interrupted run resumes from MODEL.pt.ckpt.",
+        "dihedral (and optionally scale) augmentation, checkpointing and early stopping on a "
+        "database made by `napari-interfaces simulate database`. Writes MODEL.pt + MODEL.json "
+        "(metadata: pixel size, classes, settings, sha256) in one step when training ends; an "
+        "existing model there is kept until then. An interrupted run resumes from "
+        "MODEL.pt.ckpt.",
     )
     t.add_argument("--data", type=Path, required=True, help="database zarr store")
     t.add_argument("--out", type=Path, required=True, help="output model file (.pt)")
@@ -30,6 +32,22 @@ def register(groups: dict) -> None:
     t.add_argument("--patience", type=int, default=5, help="early stopping patience (epochs)")
     t.add_argument("--width", type=int, default=16, help="channels of the first stage")
     t.add_argument("--max-samples", type=int, default=None)
+    t.add_argument(
+        "--scale-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="scale augmentation: magnify crops by a log-uniform factor in [LO, HI] "
+        "(e.g. 0.5 2: tolerate a pixel size wrong by up to 2x)",
+    )
+    t.add_argument(
+        "--degrade-prob",
+        type=float,
+        default=0.0,
+        help="share of images blurred as a 1-10x coarser sampling would",
+    )
+    t.add_argument("--init", default=None, help="start from this model's weights (fine-tune)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     t.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     t.add_argument("--seed", type=int, default=0)
@@ -37,15 +55,20 @@ def register(groups: dict) -> None:
         "--no-deterministic", action="store_true", help="allow non-deterministic kernels"
     )
     t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing model")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=run_train)
 
     s = root.add_parser(
         "segment",
-        help="segment micrographs with a U-Net; writes a labels TIFF per image",
+        help="segment micrographs with a U-Net: labels, particles, sizes",
         description="Segment micrographs (TIFF, PNG, JPEG; DM3/DM4/EMD/MRC with rosettasciio) "
         "with tiled inference. Images are rescaled to the model's training pixel size using "
-        "the pixel size in the file or --pixel-size.",
+        "--pixel-size, else the pixel size in the file, else one estimated from the lattice "
+        "fringes, else the model's own (the table and summary.json say which). Writes per "
+        "image: NAME_labels.tif, NAME_particles.tif (touching particles split), "
+        "NAME_particles.csv, NAME_sizes.png (and NAME_uncertainty.tif with --uncertainty); "
+        "plus summary.json.",
     )
     s.add_argument("images", nargs="+", type=Path, help="micrograph files")
     s.add_argument("--model", default="default", help="'default', a model name or a .pt file")
@@ -53,9 +76,36 @@ def register(groups: dict) -> None:
     s.add_argument(
         "--pixel-size", type=float, default=None, help="pixel size in Å (overrides the file)"
     )
+    s.add_argument(
+        "--no-estimate",
+        action="store_true",
+        help="do not estimate a missing pixel size from lattice fringes",
+    )
+    s.add_argument(
+        "--lattice-spacing",
+        type=float,
+        default=None,
+        help="largest lattice spacing of the particles in Å for the estimate "
+        "(default 2.355, Au {111})",
+    )
     s.add_argument("--tile", type=int, default=1024, help="tile side in px")
     s.add_argument("--overlap", type=int, default=64, help="tile overlap in px")
+    s.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="test-time augmentation (8 flips/rotations): uncertainty map and per-particle "
+        "uncertainty (about 8x slower)",
+    )
+    s.add_argument("--no-particles", action="store_true", help="skip the particle table")
+    s.add_argument(
+        "--split-depth",
+        type=float,
+        default=2.0,
+        help="Å: split touching particles whose neck is this much narrower (watershed)",
+    )
+    s.add_argument("--min-area", type=float, default=0.5, help="smallest particle in nm²")
     s.add_argument("--device", default="auto")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=run_segment)
 
@@ -74,37 +124,97 @@ def register(groups: dict) -> None:
 
 
 def _load(model: str, device: str):
+    """Load a model; a missing or bad file is a one-line InputError naming it."""
+    from ..core.errors import InputError
     from ..core.weights import WeightsError
     from ..segment.models import load_model
 
     try:
         return load_model(model, device=device)
     except WeightsError as exc:  # a user-facing error (missing / corrupt file)
-        raise ValueError(str(exc)) from exc
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else f"{model}: bad model"
+        raise InputError(f"--model: {msg}") from exc
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"--model {model}: not a usable model ({first})") from exc
+
+
+def _check_data(path: Path) -> None:
+    from ..core.errors import InputError
+
+    if not path.exists():
+        raise InputError(f"--data {path}: no such database store")
+    if not path.is_dir():
+        raise InputError(f"--data {path}: not a database store (a zarr folder)")
+
+
+def validate_train(args: argparse.Namespace):
+    """All ``train`` parameters checked in one place; returns ``(TrainConfig, out)``."""
+    from ..core.errors import ParameterError
+    from ..core.outputs import check_output
+    from ..core.params import fraction, non_negative, positive
+    from ..segment.train import TrainConfig
+
+    epochs = positive("--epochs", args.epochs, integer=True, maximum=100000)
+    batch = positive("--batch-size", args.batch_size, integer=True, maximum=4096)
+    lr = positive("--lr", args.lr, maximum=10.0)
+    crop = non_negative("--crop", args.crop, integer=True, maximum=16384)
+    if crop and (crop % 32 or crop < 32):
+        raise ParameterError("--crop", f"must be 0 or a multiple of 32, got {crop}")
+    val = fraction("--val-fraction", args.val_fraction, allow_zero=True, allow_one=False)
+    patience = positive("--patience", args.patience, integer=True)
+    width = positive("--width", args.width, integer=True, maximum=512)
+    if args.max_samples is not None:
+        positive("--max-samples", args.max_samples, integer=True)
+    threads = positive("--threads", args.threads, integer=True, maximum=1024)
+    scale_range = None
+    if args.scale_range is not None:
+        lo, hi = (positive("--scale-range", v, maximum=10.0) for v in args.scale_range)
+        if lo > hi:
+            raise ParameterError("--scale-range", f"LO must not exceed HI, got {lo:g} {hi:g}")
+        scale_range = (lo, hi)
+    degrade = fraction("--degrade-prob", args.degrade_prob, allow_one=True)
+    _check_data(args.data)
+    out = Path(args.out)
+    if out.is_dir():
+        raise ParameterError(
+            "--out", f"{out} is a folder; give the model file, e.g. {out}/model.pt"
+        )
+    if out.suffix != ".pt":
+        raise ParameterError("--out", f"{out}: the model file name must end in .pt")
+    check_output(out, [args.data], overwrite=args.overwrite, name="--out")
+    check_output(out.with_suffix(".json"), [args.data], overwrite=args.overwrite, name="--out")
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=batch,
+        lr=lr,
+        crop=crop or None,
+        val_fraction=val,
+        patience=patience,
+        width=width,
+        max_samples=args.max_samples,
+        device=args.device,
+        threads=threads,
+        seed=args.seed,
+        deterministic=not args.no_deterministic,
+        scale_range=scale_range,
+        degrade_prob=degrade,
+        init=args.init,
+    )
+    return cfg, out
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
-    from ..segment.train import TrainConfig, train
+    from ..segment.train import train
 
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        crop=args.crop or None,
-        val_fraction=args.val_fraction,
-        patience=args.patience,
-        width=args.width,
-        max_samples=args.max_samples,
-        device=args.device,
-        threads=args.threads,
-        seed=args.seed,
-        deterministic=not args.no_deterministic,
-    )
-    if args.crop and args.crop % 32:
-        raise ValueError("--crop must be a multiple of 32")
+    cfg, out = validate_train(args)
+    if cfg.init:
+        _load(cfg.init, "cpu")  # a bad --init file fails before training starts
     result = train(
-        args.data, args.out, cfg, progress=cli_progress(not args.quiet), resume=not args.no_resume
+        args.data, out, cfg, progress=cli_progress(not args.quiet), resume=not args.no_resume
     )
     best = result.best
     f1 = (
@@ -119,42 +229,129 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_segment(args: argparse.Namespace) -> int:
-    from ..core.progress import cli_progress
-    from ..io.micrograph import read_micrograph, write_labels_tiff
-    from ..segment.inference import segment_image
+def validate_segment(args: argparse.Namespace) -> dict:
+    """All ``segment`` parameters checked in one place, before anything is written."""
+    from ..core.errors import InputError
+    from ..core.outputs import check_output
+    from ..core.params import non_negative, positive
+    from ..segment.inference import validate_segment_params
 
-    model = _load(args.model, args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    progress = cli_progress(not args.quiet)
+    p = validate_segment_params(
+        args.pixel_size,
+        args.tile,
+        args.overlap,
+        names={"pixel_size": "--pixel-size", "tile": "--tile", "overlap": "--overlap"},
+    )
+    if args.lattice_spacing is not None:
+        positive("--lattice-spacing", args.lattice_spacing, maximum=50.0)
+    positive("--split-depth", args.split_depth, maximum=1000.0)
+    non_negative("--min-area", args.min_area)
     for path in args.images:
-        mic = read_micrograph(path)
-        ps = args.pixel_size or mic.pixel_size
-        res = segment_image(
-            mic.data,
-            model,
-            pixel_size=ps,
-            tile=args.tile,
-            overlap=args.overlap,
-            progress=progress,
-            full_result=True,
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+    check_output(args.out, args.images, overwrite=args.overwrite, name="--out")
+    return p
+
+
+def _output_stems(paths: list[Path]) -> list[str]:
+    """One unique file-name stem per input (same-named inputs get their folder's name)."""
+    stems = [p.stem for p in paths]
+    out = []
+    for i, p in enumerate(paths):
+        s = p.stem
+        if stems.count(s) > 1:
+            s = f"{p.parent.name}_{s}" if p.parent.name else s
+            if sum(1 for q in paths if f"{q.parent.name}_{q.stem}" == s) > 1 or s in out:
+                s = f"{s}_{i + 1}"
+        out.append(s)
+    return out
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from ..core.outputs import atomic_dir
+    from ..core.progress import cli_progress
+    from ..io.micrograph import read_micrograph
+    from ..io.tiff import write_tiff
+    from ..segment.inference import segment_image
+    from ..segment.particles import write_size_histogram
+
+    p = validate_segment(args)
+    model = _load(args.model, args.device)
+    progress = cli_progress(not args.quiet)
+    rows = []
+    summary = {
+        "model": str(model.path),
+        "model_sha256": model.metadata.get("sha256"),
+        "model_pixel_size": model.pixel_size,
+        "images": [],
+    }
+    with atomic_dir(args.out) as tmp:
+        for path, stem in zip(args.images, _output_stems(list(args.images))):
+            mic = read_micrograph(path)
+            given = p["pixel_size"] or mic.pixel_size
+            res = segment_image(
+                mic.data,
+                model,
+                pixel_size=given,
+                tile=p["tile"],
+                overlap=p["overlap"],
+                estimate_pixel_size=not args.no_estimate,
+                lattice_spacing=args.lattice_spacing,
+                uncertainty=args.uncertainty,
+                particles=not args.no_particles,
+                min_particle_area=args.min_area,
+                progress=progress,
+            )
+            source = res.pixel_size_source
+            if source == "given":
+                source = "--pixel-size" if p["pixel_size"] else "file"
+            files = {"labels": f"{stem}_labels.tif"}
+            meta = {"source": str(path), "pixel_size_source": source}
+            write_tiff(tmp / files["labels"], res.labels, res.grid, metadata=meta)
+            if res.instances is not None:
+                files["particles"] = f"{stem}_particles.tif"
+                files["table"] = f"{stem}_particles.csv"
+                files["histogram"] = f"{stem}_sizes.png"
+                write_tiff(tmp / files["particles"], res.instances, res.grid, metadata=meta)
+                res.particles.to_csv(tmp / files["table"])
+                write_size_histogram(res.particles, tmp / files["histogram"], title="")
+            if res.uncertainty is not None:
+                files["uncertainty"] = f"{stem}_uncertainty.tif"
+                write_tiff(tmp / files["uncertainty"], res.uncertainty, res.grid, metadata=meta)
+            entry = dict(res.summary(), image=str(path), pixel_size_source=source, files=files)
+            summary["images"].append(entry)
+            n = len(res.particles) if res.particles is not None else None
+            d = float(res.particles["equivalent_diameter_nm"].mean()) if n else float("nan")
+            rows.append((path.name, res.pixel_size, source, res.scale, res.labels, n, d, res))
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"{'image':<28} {'pixel size':>12} {'from':<12} {'scale':>6} {'fg':>6} "
+        f"{'particles':>9} {'mean d':>8} {'seconds':>8}"
+    )
+    for name, ps, source, scale, labels, n, d, res in rows:
+        print(
+            f"{name[:28]:<28} {ps:>9.4g} Å {source:<12} {scale:>6.3g} "
+            f"{(labels > 0).mean():>6.1%} {'' if n is None else n:>9} "
+            f"{'' if n in (None, 0) else f'{d:.2f} nm':>8} {res.seconds['total']:>8.1f}"
         )
-        out = write_labels_tiff(args.out / f"{path.stem}_labels.tif", res.labels, ps)
-        frac = float((res.labels > 0).mean())
-        note = (
-            f"rescaled x{res.scale:.3g}"
-            if res.scale != 1
-            else ("no pixel size: not rescaled" if not ps else "at model pixel size")
+    if any(r[2] == "assumed" for r in rows):
+        print(
+            "note: 'assumed' = no pixel size in the file or --pixel-size and none estimated: "
+            "the model's own was used (not rescaled); pass --pixel-size if you know it"
         )
-        print(f"{path} -> {out} ({frac:.1%} foreground, {note}, {res.seconds:.1f} s)")
+    print(f"results in {args.out}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..core.params import positive
     from ..core.progress import cli_progress
     from ..segment.inference import evaluate_store
     from ..simulate.database import completed_indices
 
+    if args.max_samples is not None:
+        positive("--max-samples", args.max_samples, integer=True)
+    _check_data(args.data)
     model = _load(args.model, args.device)
     idx = completed_indices(args.data)
     if args.max_samples:

@@ -18,8 +18,9 @@ Examples
 >>> from napari_interfaces.segment.models import LoadedModel
 >>> from napari_interfaces.segment.unet import UNet, UNetConfig
 >>> model = LoadedModel(UNet(UNetConfig(width=4)).eval(), {"architecture": {"n_classes": 2}})
->>> segment_image(np.random.default_rng(0).random((70, 90)), model, tile=64).shape
-(70, 90)
+>>> res = segment_image(np.random.default_rng(0).random((70, 90)), model, pixel_size=0.2, tile=64)
+>>> res.labels.shape, res.pixel_size, res.pixel_size_source
+((70, 90), 0.2, 'given')
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ import numpy as np
 from ..core.progress import Progress, as_progress
 
 __all__ = [
+    "PIXEL_SIZE_RANGE",
     "SegmentationResult",
     "blend_window",
     "evaluate_store",
     "rescale_factor",
+    "resolve_pixel_size",
     "segment_image",
     "tile_starts",
+    "validate_segment_params",
 ]
 
 
@@ -87,7 +91,9 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     if a.ndim == 3 and a.shape[-1] in (3, 4):
         a = a[..., :3].astype(np.float32).mean(axis=-1)
     if a.ndim != 2:
-        raise ValueError(f"expected a 2D image (or RGB), got shape {a.shape}")
+        from ..core.errors import InputError
+
+        raise InputError(f"expected a 2D image (or RGB), got shape {a.shape}")
     return a.astype(np.float32, copy=False)
 
 
@@ -102,17 +108,200 @@ def _bf16_supported() -> bool:
         return False
 
 
+#: Pixel sizes (Å/px) accepted for HRTEM micrographs; outside this a value
+#: is taken as a mistake (a unit mix-up) and refused.
+PIXEL_SIZE_RANGE = (0.005, 50.0)
+
+
+def validate_segment_params(
+    pixel_size: float | None = None,
+    tile: int = 1024,
+    overlap: int = 64,
+    batch_size: int = 1,
+    precision: str = "auto",
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check the segmentation parameters in one place; return them normalized.
+
+    ``names`` maps each parameter to the name the caller shows (e.g.
+    ``{"pixel_size": "--pixel-size"}``), so errors name what the user typed.
+
+    Raises
+    ------
+    napari_interfaces.core.errors.ParameterError
+        One line naming the parameter.
+
+    >>> validate_segment_params(0.2, 512, 32)["tile"]
+    512
+    >>> validate_segment_params(0, 512, 32)
+    Traceback (most recent call last):
+    ...
+    napari_interfaces.core.errors.ParameterError: pixel_size: must be in [0.005, 50] Å/px (omit it when unknown), got 0
+    """
+    from ..core.errors import ParameterError
+    from ..core.params import non_negative, one_of, positive
+
+    n = {
+        "pixel_size": "pixel_size",
+        "tile": "tile",
+        "overlap": "overlap",
+        "batch_size": "batch_size",
+        "precision": "precision",
+        **(names or {}),
+    }
+    if pixel_size is not None:
+        lo, hi = PIXEL_SIZE_RANGE
+        try:
+            ps = float(pixel_size)
+        except (TypeError, ValueError):
+            ps = float("nan")
+        if not (lo <= ps <= hi):
+            raise ParameterError(
+                n["pixel_size"],
+                f"must be in [{lo:g}, {hi:g}] Å/px (omit it when unknown), got {pixel_size!r}",
+            )
+        pixel_size = ps
+    tile = positive(n["tile"], tile, integer=True, maximum=16384)
+    if tile < 32:
+        raise ParameterError(n["tile"], f"must be at least 32 px, got {tile}")
+    overlap = non_negative(n["overlap"], overlap, integer=True)
+    if overlap >= tile:
+        raise ParameterError(
+            n["overlap"], f"must be smaller than {n['tile']} ({tile}), got {overlap}"
+        )
+    batch_size = positive(n["batch_size"], batch_size, integer=True, maximum=256)
+    one_of(n["precision"], precision, ("auto", "float32", "bfloat16"))
+    return dict(
+        pixel_size=pixel_size,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        precision=precision,
+    )
+
+
 @dataclass
 class SegmentationResult:
-    """Labels plus what was done to get them."""
+    """Everything :func:`segment_image` produced, on the input image's pixel grid.
+
+    Attributes
+    ----------
+    labels : (H, W) uint8
+        Class per pixel (0 = background).
+    probabilities : (C, H, W) float32
+        Class probabilities (the mean over the 8 dihedral transforms when
+        ``uncertainty`` was requested).
+    pixel_size : float
+        The image's pixel size used, in Å/px.
+    pixel_size_source : str
+        ``"given"`` (by the caller: file metadata or the user),
+        ``"estimated"`` (lattice fringes, see :mod:`.scale`) or
+        ``"assumed"`` (none known: the model's own pixel size, not rescaled).
+    model_pixel_size : float or None
+        The model's training pixel size (Å/px).
+    scale : float
+        Zoom applied to reach the model's pixel size.
+    grid : Grid
+        2D pixel grid (spacing = ``pixel_size``, unit Å) for layers and writers.
+    seconds : dict
+        ``{"total", "network", "uncertainty", "particles"}`` wall times.
+    precision : str
+        ``"float32"`` or ``"bfloat16"``.
+    uncertainty : (H, W) float32 or None
+        Normalized entropy (0–1) of the test-time-augmented probabilities.
+    disagreement : (H, W) float32 or None
+        Standard deviation of the foreground probability across the 8
+        transforms.
+    instances : (H, W) int32 or None
+        Particle instances (touching particles split), 0 = background.
+    particles : ParticleTable or None
+        One row per instance (see :mod:`.particles`).
+    estimate : PixelSizeEstimate or None
+        The pixel-size estimate, when one was made.
+    """
 
     labels: np.ndarray
-    probabilities: np.ndarray | None
-    scale: float
+    probabilities: np.ndarray
+    pixel_size: float
+    pixel_size_source: str
     model_pixel_size: float | None
-    image_pixel_size: float | None
-    seconds: float
+    scale: float
+    grid: Any
+    seconds: dict[str, float]
     precision: str
+    uncertainty: np.ndarray | None = None
+    disagreement: np.ndarray | None = None
+    instances: np.ndarray | None = None
+    particles: Any = None
+    estimate: Any = None
+
+    @property
+    def image_pixel_size(self) -> float:
+        """Alias of :attr:`pixel_size` (older name)."""
+        return self.pixel_size
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (pixel size used and how, times, counts)."""
+        d: dict[str, Any] = {
+            "shape": list(self.labels.shape),
+            "pixel_size": round(float(self.pixel_size), 6),
+            "pixel_size_unit": "Å",
+            "pixel_size_source": self.pixel_size_source,
+            "model_pixel_size": self.model_pixel_size,
+            "scale": round(float(self.scale), 6),
+            "foreground_fraction": round(float((self.labels > 0).mean()), 6),
+            "precision": self.precision,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+        if self.estimate is not None:
+            d["pixel_size_estimate"] = {
+                "pixel_size": self.estimate.pixel_size,
+                "confidence": round(float(self.estimate.confidence), 2),
+                "note": self.estimate.note,
+            }
+        if self.particles is not None:
+            d["n_particles"] = len(self.particles)
+        if self.uncertainty is not None:
+            d["mean_uncertainty"] = round(float(self.uncertainty.mean()), 6)
+        return d
+
+
+def resolve_pixel_size(
+    image: np.ndarray,
+    pixel_size: float | None,
+    model_pixel_size: float | None,
+    estimate: bool = True,
+    lattice_spacing: float | None = None,
+):
+    """The pixel size to use and where it comes from: ``(pixel_size, source, estimate)``.
+
+    A given ``pixel_size`` wins; else, with ``estimate``, the lattice-fringe
+    estimate (:func:`.scale.estimate_pixel_size`) when it is confident; else
+    the model's own pixel size (``"assumed"``: the image is not rescaled).
+    """
+    if pixel_size:
+        return float(pixel_size), "given", None
+    est = None
+    if estimate:
+        from .scale import AU_111, estimate_pixel_size
+
+        est = estimate_pixel_size(image, spacing=lattice_spacing or AU_111)
+        if est.pixel_size is not None and PIXEL_SIZE_RANGE[0] <= est.pixel_size:
+            return float(est.pixel_size), "estimated", est
+    return float(model_pixel_size or 1.0), "assumed", est
+
+
+def _resample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from scipy import ndimage
+
+    h0, w0 = img.shape[-2:]
+    if (h0, w0) == tuple(shape):
+        return img
+    out = ndimage.zoom(img, (shape[0] / h0, shape[1] / w0), order=1, prefilter=False)
+    out = out[: shape[0], : shape[1]]
+    if out.shape != tuple(shape):  # zoom rounding
+        out = np.pad(out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), "edge")
+    return out
 
 
 def segment_image(
@@ -120,14 +309,17 @@ def segment_image(
     model,
     pixel_size: float | None = None,
     tile: int = 1024,
-    overlap: int = 64,
+    overlap: int | None = None,
     batch_size: int = 1,
     device: str | None = None,
     precision: str = "auto",
-    return_probabilities: bool = False,
+    estimate_pixel_size: bool = True,
+    lattice_spacing: float | None = None,
+    uncertainty: bool = False,
+    particles: bool = False,
+    min_particle_area: float = 0.5,
     progress: Progress | None = None,
-    full_result: bool = False,
-):
+) -> SegmentationResult:
     """Segment a 2D micrograph of any size with tiled, blended inference.
 
     Parameters
@@ -137,35 +329,54 @@ def segment_image(
         See :func:`~.models.load_model` (``"default"`` for the shipped model).
     pixel_size : float, optional
         The image's pixel size in Å. When given and the model records its
-        training pixel size, the image is resampled to it first.
+        training pixel size, the image is resampled to it first. When
+        ``None`` it is estimated from lattice fringes (``estimate_pixel_size``)
+        or, failing that, taken to be the model's (see
+        :attr:`SegmentationResult.pixel_size_source`).
     tile, overlap : int
         Tile side and overlap (px at the model's pixel size); ``tile`` is
-        rounded up to the network's multiple.
+        rounded up to the network's multiple. ``overlap`` defaults to
+        ``min(64, tile // 4)``.
     batch_size : int
         Tiles per forward pass.
     device : str, optional
         torch device (default: the model's).
     precision : {"auto", "float32", "bfloat16"}
         ``auto``: bfloat16 on CPUs that support it, float32 otherwise.
-    return_probabilities : bool
-        Also return the ``(n_classes, H, W)`` float32 probabilities.
+    estimate_pixel_size : bool
+        Estimate a missing pixel size from lattice fringes.
+    lattice_spacing : float, optional
+        Largest lattice spacing of the particles in Å (default Au {111},
+        2.355 Å) for the estimate.
+    uncertainty : bool
+        Test-time augmentation over the 8 dihedral transforms: the
+        probabilities are their mean, plus an uncertainty (entropy) and a
+        disagreement map (about 8× the network time).
+    particles : bool
+        Split the foreground into particle instances and measure them
+        (:func:`.particles.measure_particles`).
+    min_particle_area : float
+        Smallest particle kept, in nm² (``particles`` only).
     progress : Progress, optional
         One step per tile.
-    full_result : bool
-        Return a :class:`SegmentationResult`.
 
     Returns
     -------
-    labels : (H, W) uint8 (or ``(labels, probabilities)``, or a result)
+    SegmentationResult
     """
     import time
 
     import torch
-    from scipy import ndimage
 
+    from ..core.geometry import Grid
+    from ..core.limits import check_pixels
     from .models import LoadedModel, load_model
     from .train import normalize_image
 
+    if overlap is None:
+        overlap = min(64, max(0, int(tile) // 4)) if isinstance(tile, int) else 64
+    p = validate_segment_params(pixel_size, tile, overlap, batch_size, precision)
+    tile, overlap, batch_size = p["tile"], p["overlap"], p["batch_size"]
     t0 = time.perf_counter()
     progress = as_progress(progress)
     if not isinstance(model, LoadedModel):
@@ -175,10 +386,14 @@ def segment_image(
     net.to(dev).eval()
     img = _to_gray(image)
     h0, w0 = img.shape
-    scale = rescale_factor(pixel_size, model.pixel_size)
+    ps, source, est = resolve_pixel_size(
+        img, p["pixel_size"], model.pixel_size, estimate_pixel_size, lattice_spacing
+    )
+    scale = rescale_factor(ps, model.pixel_size)
     if scale != 1.0:
         shape = (max(1, round(h0 * scale)), max(1, round(w0 * scale)))
-        img = ndimage.zoom(img, (shape[0] / h0, shape[1] / w0), order=1, prefilter=False)
+        check_pixels((model.n_classes + 2, *shape), "image resampled to the model's pixel size")
+        img = _resample(img, shape)
     img = normalize_image(img, model.normalization)
     h, w = img.shape
     multiple = getattr(net, "multiple", 32)
@@ -193,55 +408,94 @@ def segment_image(
     window = blend_window(tile, overlap)
     n_classes = model.n_classes
     acc = np.zeros((n_classes, H, W), np.float32)
+    acc_sq = np.zeros((H, W), np.float32) if uncertainty else None
     wsum = np.zeros((H, W), np.float32)
+    precision = p["precision"]
     if precision == "auto":
         precision = "bfloat16" if (dev.type == "cpu" and _bf16_supported()) else "float32"
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
     use_bf16 = precision == "bfloat16"
     cl = dev.type == "cpu"
     if cl:
         net = net.to(memory_format=torch.channels_last)
+
+    def forward(xb):
+        if cl:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            logits = net(xb)
+        return torch.softmax(logits.float(), dim=1)
+
     coords = [(y, x) for y in ys for x in xs]
-    progress.start(len(coords), "segmenting")
+    progress.start(len(coords), "segmenting" + (" (8 transforms)" if uncertainty else ""))
     wt = torch.from_numpy(window)
+    fg = slice(1, None) if n_classes > 1 else slice(0, 1)
     with torch.inference_mode():
         for b in range(0, len(coords), batch_size):
             chunk = coords[b : b + batch_size]
             batch = np.stack([img[y : y + tile, x : x + tile] for y, x in chunk])[:, None]
             xb = torch.from_numpy(batch).to(dev)
-            if cl:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = net(xb)
-            prob = torch.softmax(logits.float(), dim=1).cpu()
-            prob = (prob * wt).numpy()
+            if uncertainty:
+                from .uncertainty import dihedral_tta
+
+                prob, sq = dihedral_tta(forward, xb, fg)
+                sq = (sq.cpu() * wt).numpy()
+            else:
+                prob = forward(xb)
+            prob = (prob.cpu() * wt).numpy()
             for k, (y, x) in enumerate(chunk):
                 acc[:, y : y + tile, x : x + tile] += prob[k]
                 wsum[y : y + tile, x : x + tile] += window
+                if acc_sq is not None:
+                    acc_sq[y : y + tile, x : x + tile] += sq[k]
             progress.advance(len(chunk))
-    acc = acc[:, :h, :w]
-    acc /= wsum[None, :h, :w]
+    acc = acc[:, :h, :w] / wsum[None, :h, :w]
+    if acc_sq is not None:
+        acc_sq = acc_sq[:h, :w] / wsum[:h, :w]
+    t_net = time.perf_counter() - t0
     if (h, w) != (h0, w0):
-        acc = np.stack([ndimage.zoom(a, (h0 / h, w0 / w), order=1, prefilter=False) for a in acc])[
-            :, :h0, :w0
-        ]
-        if acc.shape[1:] != (h0, w0):  # zoom rounding
-            acc = np.pad(
-                acc, ((0, 0), (0, h0 - acc.shape[1]), (0, w0 - acc.shape[2])), mode="edge"
-            )
+        acc = np.stack([_resample(a, (h0, w0)) for a in acc])
+        if acc_sq is not None:
+            acc_sq = _resample(acc_sq, (h0, w0))
     labels = acc.argmax(axis=0).astype(np.uint8)
-    if full_result:
-        return SegmentationResult(
-            labels=labels,
-            probabilities=acc if return_probabilities else None,
-            scale=scale,
-            model_pixel_size=model.pixel_size,
-            image_pixel_size=pixel_size,
-            seconds=time.perf_counter() - t0,
-            precision=precision,
+    seconds = {"network": t_net}
+    unc = dis = None
+    if uncertainty:
+        from .uncertainty import disagreement_map, entropy_map
+
+        t1 = time.perf_counter()
+        unc = entropy_map(acc)
+        dis = disagreement_map(acc[fg].sum(0), acc_sq)
+        seconds["uncertainty"] = time.perf_counter() - t1
+    inst = table = None
+    if particles:
+        from .particles import measure_particles
+
+        t1 = time.perf_counter()
+        inst, table = measure_particles(
+            labels > 0,
+            ps,
+            image=_to_gray(image),
+            uncertainty=unc,
+            min_area=min_particle_area,
         )
-    return (labels, acc) if return_probabilities else labels
+        seconds["particles"] = time.perf_counter() - t1
+    seconds["total"] = time.perf_counter() - t0
+    return SegmentationResult(
+        labels=labels,
+        probabilities=acc,
+        pixel_size=ps,
+        pixel_size_source=source,
+        model_pixel_size=model.pixel_size,
+        scale=scale,
+        grid=Grid(origin=(0.0, 0.0), spacing=(ps, ps), unit="Å", axes="yx"),
+        seconds=seconds,
+        precision=precision,
+        uncertainty=unc,
+        disagreement=dis,
+        instances=inst,
+        particles=table,
+        estimate=est,
+    )
 
 
 def evaluate_store(
@@ -272,14 +526,16 @@ def evaluate_store(
     pixel_size = g.attrs.get("pixel_size")
     idx = completed_indices(store) if indices is None else list(indices)
     if not idx:
-        raise ValueError(f"{store}: no completed samples to evaluate")
+        from ..core.errors import InputError
+
+        raise InputError(f"{store}: no completed samples to evaluate")
     counter = ConfusionCounter(model.n_classes)
     per_image = []
     progress.start(len(idx), "evaluating")
     for i in idx:
         image = np.asarray(g["image"][i])
         truth = np.asarray(g["labels"][i])
-        pred = segment_image(image, model, pixel_size=pixel_size, **kwargs)
+        pred = segment_image(image, model, pixel_size=pixel_size, **kwargs).labels
         counter.update(pred, truth)
         per_image.append(scores(pred, truth, model.n_classes)["f1"])
         progress.advance()

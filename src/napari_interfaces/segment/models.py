@@ -21,9 +21,12 @@ never overwrites its parent: it gets a new versioned name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +249,10 @@ def save_model(
 ) -> Path:
     """Write ``path`` (state dict) and its ``.json`` metadata; returns the ``.pt`` path.
 
+    Both files are written to temporary names first and moved into place
+    only when both are complete, so an interrupted save never leaves a
+    half-written model (and the JSON's sha256 pairs it with its ``.pt``).
+
     ``format``, ``architecture``, ``sha256`` and ``created`` are filled in;
     everything else in ``metadata`` (``pixel_size``, ``classes``,
     ``normalization``, ``training``, ``metrics``, ``lineage``, ...) is kept.
@@ -256,21 +263,33 @@ def save_model(
     if path.suffix != ".pt":
         path = path.with_suffix(".pt")
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    meta = dict(metadata)
-    meta["format"] = FORMAT
-    meta["format_version"] = FORMAT_VERSION
-    meta["architecture"] = net.config.to_dict()
-    meta["sha256"] = weights.sha256(path)
-    meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    meta.setdefault("normalization", "zscore")
-    meta.setdefault("name", path.stem)
-    _json_path(path).write_text(
-        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    from ..core.outputs import TMP_MARK
+
+    tag = f"{TMP_MARK}-{uuid.uuid4().hex[:8]}"
+    tmp_pt = path.with_name(f".{path.name}.{tag}")
+    tmp_js = path.with_name(f".{_json_path(path).name}.{tag}")
+    try:
+        state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        torch.save(state, tmp_pt)
+        meta = dict(metadata)
+        meta["format"] = FORMAT
+        meta["format_version"] = FORMAT_VERSION
+        meta["architecture"] = net.config.to_dict()
+        meta["sha256"] = weights.sha256(tmp_pt)
+        meta.setdefault(
+            "created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        )
+        meta.setdefault("normalization", "zscore")
+        meta.setdefault("name", path.stem)
+        tmp_js.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        # both files are complete: swap them in (the checksum in the JSON ties
+        # them together, so a kill between the two replaces is detected on load)
+        os.replace(tmp_pt, path)
+        os.replace(tmp_js, _json_path(path))
+    finally:
+        for t in (tmp_pt, tmp_js):
+            with contextlib.suppress(FileNotFoundError):
+                t.unlink()
     return path
 
 

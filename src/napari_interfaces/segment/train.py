@@ -128,6 +128,19 @@ class TrainConfig:
         base model; fine-tuning on few images).
     ce_weight, dice_weight : float
         Loss weights.
+    scale_range : (float, float) or None
+        Scale augmentation: each training crop is magnified by a log-uniform
+        factor in this range (see :func:`~.augment.random_scale_crop`), so the
+        model tolerates a pixel size wrong by that factor. Validation crops
+        get a fixed factor per sample from the same range.
+    degrade_prob : float
+        Probability of blurring a training image as a coarser sampling would
+        (see :func:`~.augment.degrade_resolution`).
+    degrade_range : (float, float)
+        Range of the coarsening factor.
+    init : str or None
+        Start from this model's weights (a path or model name; its
+        architecture must match ``width`` / ``blocks``).
     """
 
     epochs: int = 20
@@ -150,10 +163,17 @@ class TrainConfig:
     freeze_batchnorm: bool = False
     ce_weight: float = 1.0
     dice_weight: float = 1.0
+    scale_range: tuple[float, float] | None = None
+    degrade_prob: float = 0.0
+    degrade_range: tuple[float, float] = (1.0, 8.0)
+    init: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["blocks"] = list(self.blocks)
+        if self.scale_range is not None:
+            d["scale_range"] = list(self.scale_range)
+        d["degrade_range"] = list(self.degrade_range)
         return d
 
 
@@ -173,12 +193,21 @@ class TrainResult:
 class _CropMixin:
     crop: int | None
     augment: bool
+    scale_range: tuple[float, float] | None = None
+    degrade_prob: float = 0.0
+    degrade_range: tuple[float, float] = (1.0, 8.0)
+    fixed: bool = False  # validation: the same draw for an index every epoch
 
     def _prepare(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
-        from .augment import random_dihedral
+        from .augment import degrade_resolution, random_dihedral, random_scale_crop
 
+        if self.degrade_prob > 0 and rng.random() < self.degrade_prob:
+            image = degrade_resolution(rng, image, self.degrade_range)
         image = normalize_image(image, self.normalization)
-        if self.crop is not None:
+        if self.scale_range is not None:
+            c = int(self.crop) if self.crop is not None else min(image.shape)
+            image, labels = random_scale_crop(rng, image, labels, c, self.scale_range)
+        elif self.crop is not None:
             h, w = image.shape
             c = int(self.crop)
             if h < c or w < c:
@@ -200,6 +229,8 @@ class _CropMixin:
         )
 
     def _rng(self, index: int) -> np.random.Generator:
+        if self.fixed:
+            return np.random.default_rng([self.seed, index])
         # a new draw per epoch and index, reproducible from the seed
         self._draws = getattr(self, "_draws", 0) + 1
         return np.random.default_rng([self.seed, index, self._draws])
@@ -228,6 +259,10 @@ class ZarrDataset(_CropMixin):
         augment: bool = False,
         seed: int = 0,
         normalization: str = "zscore",
+        scale_range: tuple[float, float] | None = None,
+        degrade_prob: float = 0.0,
+        degrade_range: tuple[float, float] = (1.0, 8.0),
+        fixed: bool = False,
     ) -> None:
         self.store = str(store)
         self.indices = [int(i) for i in indices]
@@ -235,6 +270,10 @@ class ZarrDataset(_CropMixin):
         self.augment = augment
         self.seed = seed
         self.normalization = normalization
+        self.scale_range = tuple(scale_range) if scale_range is not None else None
+        self.degrade_prob = float(degrade_prob)
+        self.degrade_range = tuple(degrade_range)
+        self.fixed = fixed
         self._group = None
 
     def __len__(self) -> int:
@@ -525,8 +564,9 @@ def train(
     data : path
         zarr store written by the database generator.
     out : path
-        ``MODEL.pt``; the best model is saved there after every improvement,
-        the resumable checkpoint is ``MODEL.pt.ckpt`` (removed at the end).
+        ``MODEL.pt`` (+ ``MODEL.json``), written in one step when training
+        ends (an existing model there is kept until then); the resumable
+        checkpoint is ``MODEL.pt.ckpt`` (removed at the end).
     cfg : TrainConfig
     resume : bool
         Continue from ``MODEL.pt.ckpt`` when it exists.
@@ -553,13 +593,44 @@ def train(
     h, w = attrs.get("shape", (None, None))
     if crop is not None and h is not None and crop > min(h, w):
         crop = None
-    train_set = ZarrDataset(data, train_idx, crop=crop, augment=cfg.augment, seed=cfg.seed)
+    train_set = ZarrDataset(
+        data,
+        train_idx,
+        crop=crop,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        scale_range=cfg.scale_range,
+        degrade_prob=cfg.degrade_prob,
+        degrade_range=cfg.degrade_range,
+    )
     val_set = (
-        ZarrDataset(data, val_idx, crop=None, augment=False, seed=cfg.seed) if val_idx else None
+        ZarrDataset(
+            data,
+            val_idx,
+            crop=None,
+            augment=False,
+            seed=cfg.seed + 1,
+            scale_range=cfg.scale_range,
+            fixed=True,
+        )
+        if val_idx
+        else None
     )
     net = UNet(
         UNetConfig(in_channels=1, n_classes=n_classes, width=cfg.width, blocks=tuple(cfg.blocks))
     )
+    parent = None
+    if cfg.init:
+        from .models import load_model
+
+        base = load_model(cfg.init)
+        if base.metadata.get("architecture") != net.config.to_dict():
+            raise ValueError(
+                f"--init {cfg.init}: architecture {base.metadata.get('architecture')} "
+                f"differs from the requested {net.config.to_dict()}"
+            )
+        net.load_state_dict(base.net.state_dict())
+        parent = {"name": base.name, "path": str(base.path), "sha256": base.metadata.get("sha256")}
     out = Path(out)
     if out.suffix != ".pt":
         out = out.with_suffix(".pt")
@@ -578,21 +649,19 @@ def train(
                 "spec_name": (attrs.get("spec") or {}).get("name"),
             },
         },
-        "lineage": {"parent": None, "data": str(data.resolve())},
+        "lineage": {"parent": parent, "data": str(data.resolve())},
     }
 
-    def on_best(net_, record):
-        md = dict(metadata)
-        md["metrics"] = {k: record[k] for k in ("f1", "iou", "epoch") if record.get(k) is not None}
-        md["metrics"]["split"] = "validation"
-        save_model(net_, out, md)
+    # the previous model at ``out`` stays until training has finished: the
+    # resumable checkpoint holds the progress, the model is written once at the end
+    from ..core.outputs import cleanup_stale
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cleanup_stale(out.parent)
     ckpt = out.with_name(out.name + ".ckpt")
     if not resume and ckpt.exists():
         ckpt.unlink()
-    result = fit(
-        net, train_set, val_set, cfg, n_classes, progress, checkpoint=ckpt, on_best=on_best
-    )
+    result = fit(net, train_set, val_set, cfg, n_classes, progress, checkpoint=ckpt)
     metadata["metrics"] = {
         k: result.best[k] for k in ("f1", "iou", "epoch") if result.best.get(k) is not None
     }
