@@ -112,3 +112,52 @@ def test_dbscan_hdbscan_find_the_blobs(method):
     for i in range(3):
         part = lab[150 + 25 * i : 175 + 25 * i]
         assert np.bincount(part).argmax() > 0 and (part == np.bincount(part).argmax()).sum() >= 18
+
+
+def _cli_main(argv):
+    from napari_interfaces import cli
+
+    mods = cli.COMMAND_MODULES
+    if "apt_clusters" not in mods:  # until the lead registers the module
+        cli.COMMAND_MODULES = (*mods, "apt_clusters")
+    try:
+        return cli.main(argv)
+    finally:
+        cli.COMMAND_MODULES = mods
+
+
+def test_cli_writes_table_summary_labels_plot(tmp_path, capsys):
+    import json
+
+    from napari_interfaces.io.apt_labels import read_labelled_pointcloud
+    from napari_interfaces.io.apt_pointcloud import write_pos
+    from napari_interfaces.io.ranges import write_rrng
+
+    s = synthesize_particles(
+        "clusters", size_nm=(12, 12, 16), seed=34, n_particles=3, solutes_per_cluster=(30, 50)
+    )
+    pos = write_pos(tmp_path / "c.pos", s.cloud)
+    rr = write_rrng(tmp_path / "c.rrng", s.ranges)
+    out = tmp_path / "out"
+    argv = ["apt", "clusters", str(pos), "--ranges", str(rr), "--solutes", "Cu", "Ni"]
+    argv += ["--dmax", "0.7", "--nmin", "11", "--out", str(out)]
+    assert _cli_main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "clusters.csv",
+        "labels.npz",
+        "nn_check.png",
+        "summary.json",
+    ]
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["n_clusters"] == 3 and summ["parameters"]["dmax"] == 0.7
+    lab = read_labelled_pointcloud(out / "labels.npz")
+    assert lab.n_ions == s.cloud.n_ions and int(lab.columns["label"].max()) == 3
+    rows = (out / "clusters.csv").read_text().splitlines()
+    assert len(rows) == 4 and "guinier_radius_nm" in rows[0] and "Cu_err_at%" in rows[0]
+    # an existing output needs --overwrite; bad parameters fail before anything is read
+    assert _cli_main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _cli_main([*argv[:-2], "--out", str(tmp_path / "o2"), "--dmax", "-1"]) == 2
+    assert "--dmax" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+    assert _cli_main([*argv[:-2], "--out", str(tmp_path / "o3"), "--solutes", "Xe"]) == 2
+    assert "Xe" in capsys.readouterr().err and not (tmp_path / "o3").exists()

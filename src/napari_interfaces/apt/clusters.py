@@ -53,6 +53,7 @@ from ..core.progress import Progress, as_progress
 __all__ = [
     "CLUSTER_METHODS",
     "ClusterAnalysis",
+    "cluster_dataset",
     "cluster_ions",
     "dbscan_clusters",
     "envelope_and_erode",
@@ -61,6 +62,8 @@ __all__ = [
     "link_solutes",
     "max_separation",
     "solute_mask",
+    "validate",
+    "write_cluster_results",
 ]
 
 CLUSTER_METHODS = ("maxsep", "dbscan", "hdbscan")
@@ -446,3 +449,80 @@ def find_clusters(
             )
     progress.advance()
     return ClusterAnalysis(labels, table, summary, nn, list(ranges.elements))
+
+
+def cluster_dataset(
+    dataset,
+    solutes: list[str],
+    progress: Progress | None = None,
+    **params: Any,
+) -> ClusterAnalysis:
+    """:func:`find_clusters` on an :class:`~napari_interfaces.apt.dataset.APTDataset`
+    (the one workflow the CLI and the dock call); ``params`` as for :func:`find_clusters`."""
+    ranges = dataset.require_ranges()
+    cloud = dataset.cloud
+    xyz = np.empty((cloud.n_ions, 3), np.float32)
+    species = np.empty(cloud.n_ions, np.int16)
+    for a, b in cloud.chunks():
+        xyz[a:b] = cloud.xyz[a:b]
+        species[a:b] = ranges.species_of(np.asarray(cloud.mass[a:b], np.float32))
+    res = find_clusters(xyz, species, ranges, solutes, progress=progress, **params)
+    res.summary["input"] = dataset.provenance.get("path")
+    res.summary["range_file"] = dataset.provenance.get("range_file")
+    return res
+
+
+def write_cluster_results(res: ClusterAnalysis, cloud, folder) -> dict[str, Any]:
+    """Write ``clusters.csv``, ``summary.json``, ``labels.npz`` (the point cloud
+    with a cluster label per ion, :mod:`napari_interfaces.io.apt_labels`) and
+    ``nn_check.png`` into ``folder`` (which must exist); returns the paths."""
+    import csv
+    import json
+    from pathlib import Path
+
+    from ..io.apt_labels import write_labelled_pointcloud
+
+    folder = Path(folder)
+    paths: dict[str, Any] = {}
+    cols = list(res.clusters[0]) if res.clusters else ["cluster", "n_ions", "n_atoms"]
+    with open(folder / "clusters.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(res.clusters)
+    paths["clusters"] = folder / "clusters.csv"
+    names = ["matrix"] + [f"cluster {k}" for k in range(1, res.n_clusters + 1)]
+    write_labelled_pointcloud(
+        folder / "labels.npz",
+        cloud,
+        res.labels,
+        names,
+        {"what": "cluster analysis", "unranged": -1, "matrix": 0},
+    )
+    paths["labels"] = folder / "labels.npz"
+    if res.nn_check is not None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        from .cluster_stats import plot_nn_check
+
+        fig, ax = plt.subplots(figsize=(5.2, 3.5), dpi=110)
+        sug = res.summary.get("suggested", {}).get("dmax_nm")
+        plot_nn_check(res.nn_check, ax, dmax=res.summary["parameters"]["dmax"], suggested=sug)
+        ax.set_title(res.summary["random_check"]["verdict"][:70], fontsize=8)
+        fig.tight_layout()
+        fig.savefig(folder / "nn_check.png")
+        plt.close(fig)
+        paths["nn_plot"] = folder / "nn_check.png"
+    (folder / "summary.json").write_text(json.dumps(res.summary, indent=2, default=_jsonable))
+    paths["summary"] = folder / "summary.json"
+    return paths
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
