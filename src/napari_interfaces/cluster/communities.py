@@ -3,9 +3,7 @@
 * :func:`louvain` -- our own Louvain (Blondel et al. 2008) on a
   ``scipy.sparse`` adjacency: seeded node order, resolution parameter,
   aggregation with sparse products. The local-moving loop is compiled with
-  numba when numba is importable (optional; it comes with abTEM) and runs
-  in pure Python otherwise, with identical results. BSD, no extra
-  dependency.
+  numba (a dependency; compiled on first use and cached on disk).
 * ``method="networkx"`` -- :func:`networkx.community.louvain_communities`
   (slower, for cross-checking).
 * ``method="leiden"`` -- ``leidenalg`` + ``igraph`` if installed (GPL,
@@ -24,6 +22,8 @@ import random
 
 import numpy as np
 import scipy.sparse as sp
+
+from ..core.errors import InputError, ParameterError
 
 __all__ = [
     "louvain",
@@ -53,64 +53,14 @@ def modularity(adj: sp.spmatrix, labels: np.ndarray, resolution: float = 1.0) ->
     return float(inner / m2 - resolution * np.sum(tot**2) / m2**2)
 
 
-def _one_level_py(indptr, indices, data, k, order, resolution, tol, max_passes):
-    """Local moving phase in pure Python (reference; same results as the numba kernel)."""
-    n = len(k)
-    indptr = indptr.tolist()
-    indices = indices.tolist()
-    data = data.tolist()
-    m2 = float(k.sum())
-    kl = k.tolist()
-    tot = kl[:]  # community totals; community i starts as node i
-    comm = list(range(n))
-    order = order.tolist()
-    g = resolution / m2
-    improved = False
-    for _ in range(max_passes):
-        moves = 0
-        for i in order:
-            ci = comm[i]
-            ki = kl[i]
-            wts: dict[int, float] = {}
-            for p in range(indptr[i], indptr[i + 1]):
-                j = indices[p]
-                if j == i:
-                    continue
-                cj = comm[j]
-                wts[cj] = wts.get(cj, 0.0) + data[p]
-            tot[ci] -= ki
-            best = ci
-            best_gain = wts.get(ci, 0.0) - g * tot[ci] * ki
-            for c, w in wts.items():
-                gain = w - g * tot[c] * ki
-                if gain > best_gain + tol:
-                    best, best_gain = c, gain
-            tot[best] += ki
-            if best != ci:
-                comm[i] = best
-                moves += 1
-        if moves == 0:
-            break
-        improved = True
-    return np.asarray(comm), improved
+_KERNEL: dict = {}
 
 
-_NUMBA = {"tried": False, "kernel": None}
-
-
-def _numba_kernel():
-    """The numba version of :func:`_one_level_py` or ``None`` (numba is optional)."""
-    import os
-
-    if os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
-        return None
-    if _NUMBA["tried"]:
-        return _NUMBA["kernel"]
-    _NUMBA["tried"] = True
-    try:
-        import numba
-    except Exception:  # noqa: BLE001 - any import problem means "no numba"
-        return None
+def _kernel():
+    """The numba-compiled local-moving loop (compiled on first use, cached on disk)."""
+    if "one_level" in _KERNEL:
+        return _KERNEL["one_level"]
+    import numba
 
     @numba.njit(cache=True, nogil=True)
     def one_level(
@@ -120,7 +70,7 @@ def _numba_kernel():
         m2 = 0.0
         for i in range(n):
             m2 += k[i]
-        tot = k.copy()
+        tot = k.copy()  # community totals; community i starts as node i
         comm = np.arange(n)
         acc = np.zeros(n)
         seen = np.zeros(n, np.bool_)
@@ -165,7 +115,7 @@ def _numba_kernel():
             improved = True
         return comm, improved
 
-    _NUMBA["kernel"] = one_level
+    _KERNEL["one_level"] = one_level
     return one_level
 
 
@@ -176,31 +126,22 @@ def _one_level(
     tol: float = 1e-7,
     max_passes: int = 50,
 ):
-    """Local moving phase; returns (membership array, improved?).
-
-    Uses a numba kernel when numba is importable (``NAPARI_INTERFACES_NO_NUMBA=1``
-    forces the pure-Python loop); both give the same result.
-    """
+    """Local moving phase (numba kernel); returns ``(membership array, improved?)``."""
     n = a.shape[0]
     k = np.asarray(a.sum(1), np.float64).ravel()
     order_list = list(range(n))
     rng.shuffle(order_list)
-    order = np.asarray(order_list, np.int64)
-    kernel = _numba_kernel() if n > 2000 else None  # small graphs: not worth importing numba
-    args = (
+    comm, improved = _kernel()(
         a.indptr.astype(np.int64),
         a.indices.astype(np.int64),
         a.data.astype(np.float64),
         k,
-        order,
+        np.asarray(order_list, np.int64),
         float(resolution),
         float(tol),
         int(max_passes),
     )
-    if kernel is not None:
-        comm, improved = kernel(*args)
-        return np.asarray(comm), bool(improved)
-    return _one_level_py(*args)
+    return np.asarray(comm), bool(improved)
 
 
 def louvain(
@@ -267,7 +208,7 @@ def detect_communities(
             import igraph as ig
             import leidenalg
         except ImportError as exc:
-            raise ValueError(
+            raise InputError(
                 "method 'leiden' needs the optional packages leidenalg and igraph (GPL; "
                 "`pip install leidenalg`); the default 'louvain' needs nothing extra"
             ) from exc
@@ -282,7 +223,9 @@ def detect_communities(
             seed=seed,
         )
         return np.asarray(part.membership, np.int64)
-    raise ValueError(f"unknown community method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ParameterError(
+        "method", f"unknown community method {method!r}; choose one of {', '.join(METHODS)}"
+    )
 
 
 def merge_to(labels: np.ndarray, features: np.ndarray, n: int) -> np.ndarray:
@@ -296,7 +239,7 @@ def merge_to(labels: np.ndarray, features: np.ndarray, n: int) -> np.ndarray:
     kc = int(lab.max()) + 1
     n = int(n)
     if n < 1:
-        raise ValueError(f"merge_to must be at least 1, got {n}")
+        raise ParameterError("merge_to", f"must be at least 1, got {n}")
     if kc <= n:
         return lab
     x = np.asarray(features, np.float64)
@@ -362,7 +305,9 @@ def match_mapping(labels: np.ndarray, reference: np.ndarray) -> dict[int, int]:
     labels = np.asarray(labels)
     reference = np.asarray(reference)
     if labels.shape != reference.shape:
-        raise ValueError(f"labels {labels.shape} and reference {reference.shape} differ in shape")
+        raise InputError(
+            f"reference labels {reference.shape} do not match the labels {labels.shape}"
+        )
     new_ids = np.unique(labels[labels > 0])
     ref_ids = np.unique(reference[reference > 0])
     if len(new_ids) == 0 or len(ref_ids) == 0:

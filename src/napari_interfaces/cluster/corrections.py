@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
-from .chips import apply_clahe, make_grid
-from .features import get_extractor
-from .images import prepare_images
+from .chips import make_grid
 from .paint import chip_labels_from_image, paint_labels
 
 __all__ = [
@@ -80,7 +79,7 @@ class CorrectionModel:
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write ``<stem>.json`` and ``<stem>.npz``; returns both paths."""
+        """Write ``<stem>.json`` and ``<stem>.npz`` (each atomically); returns both paths."""
         path = Path(path)
         js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
         meta = {
@@ -96,9 +95,14 @@ class CorrectionModel:
             "n_features": int(self.mean.shape[0]),
             "extra": self.extra,
         }
-        js.parent.mkdir(parents=True, exist_ok=True)
-        js.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        np.savez(npz, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept)
+        from ..core.outputs import atomic_file
+
+        with atomic_file(npz) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept
+            )
+        with atomic_file(js) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return js, npz
 
     @classmethod
@@ -107,7 +111,7 @@ class CorrectionModel:
 
         Raises
         ------
-        ValueError
+        InputError
             Not such a model, or the two files disagree.
         """
         path = Path(path)
@@ -119,18 +123,21 @@ class CorrectionModel:
                 )
         try:
             meta = json.loads(js.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{js}: not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{js}: not valid JSON: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{js}: not a napari-interfaces cluster corrections model")
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {
-                k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
-            }
-        classes = np.asarray(meta["classes"], np.int64)
-        nf = int(meta["n_features"])
+            raise InputError(f"{js}: not a napari-interfaces cluster corrections model")
+        try:
+            with np.load(npz, allow_pickle=False) as z:
+                arrays = {
+                    k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
+                }
+            classes = np.asarray(meta["classes"], np.int64)
+            nf = int(meta["n_features"])
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            raise InputError(f"{npz}: not a valid corrections model: {exc}") from None
         if arrays["mean"].shape != (nf,) or arrays["coef"].shape[-1] != nf:
-            raise ValueError(f"{npz}: arrays do not match {js.name} ({nf} features)")
+            raise InputError(f"{npz}: arrays do not match {js.name} ({nf} features)")
         return cls(
             extractor=meta["extractor"],
             chip=int(meta["chip"]),
@@ -157,7 +164,7 @@ def fit_corrections(
 
     Raises
     ------
-    ValueError
+    InputError
         Fewer than two labels among the chips.
     """
     from sklearn.linear_model import LogisticRegression
@@ -167,7 +174,7 @@ def fit_corrections(
     use = y > 0
     classes = np.unique(y[use])
     if len(classes) < 2:
-        raise ValueError(
+        raise InputError(
             "the corrected labels hold fewer than two communities; paint at least two"
         )
     mean = x[use].mean(0)
@@ -218,23 +225,28 @@ def apply_model(
     model: CorrectionModel, images, progress: Progress | None = None, weights: str | None = None
 ):
     """Label new image(s) with a fitted model; returns ``(labels, chip_labels)``."""
-    from ..core.weights import verify
+    from ..core.weights import WeightsError, verify
+    from .pipeline import _extractor, _features, _prepare
 
     progress = as_progress(progress)
-    img = prepare_images(images)
-    if model.clahe:
-        img = apply_clahe(img)
+    img = _prepare(images, model.clahe, None, "Å")[0]
+    h, w = img.shape[:2]
+    if model.chip > min(h, w):
+        raise InputError(
+            f"the model's chip ({model.chip} px) is larger than the image ({h}x{w} pixels)"
+        )
     grid = make_grid(img.shape, model.chip, model.stride, model.border)
     settings = dict(model.extractor)
-    if weights:
-        settings["weights"] = weights
     expected = settings.get("sha256")
-    extractor = get_extractor(settings)
+    extractor, _ = _extractor(settings, weights, None)
     if expected and getattr(extractor, "weights", None) is not None:
-        verify(extractor.weights, expected)
-    feats = extractor(img, grid, progress)
+        try:
+            verify(extractor.weights, expected)
+        except WeightsError as exc:
+            raise InputError(str(exc)) from None
+    feats = _features(extractor, img, grid, progress)
     if feats.shape[1] != model.mean.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"the model expects {model.mean.shape[0]} features per chip, the images give {feats.shape[1]} "
             "(different number of channels?)"
         )
@@ -251,17 +263,24 @@ def apply_to_folder(
     out_folder: str | Path,
     progress: Progress | None = None,
 ) -> list[Path]:
-    """Label every image in ``folder``; writes ``<stem>_labels.tif`` into ``out_folder``."""
-    import tifffile
+    """Label every image in ``folder``; writes ``<stem>_labels.tif`` into ``out_folder``.
+
+    Each file is written atomically; ``out_folder`` must be checked by the
+    caller (:func:`napari_interfaces.core.outputs.check_output`).
+    """
+    from ..core.outputs import atomic_file
+    from ..io.micrograph import write_labels_tiff
 
     if not isinstance(model, CorrectionModel):
         model = CorrectionModel.load(model)
     folder, out_folder = Path(folder), Path(out_folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
     if not files:
-        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     out_folder.mkdir(parents=True, exist_ok=True)
     progress = as_progress(progress)
     written = []
@@ -269,7 +288,8 @@ def apply_to_folder(
     for f in files:
         labels, _ = apply_model(model, f)
         out = out_folder / f"{f.stem}_labels.tif"
-        tifffile.imwrite(out, labels.astype(np.uint16))
+        with atomic_file(out) as tmp:
+            write_labels_tiff(tmp, labels.astype(np.uint16))
         written.append(out)
         progress.advance()
     return written

@@ -17,40 +17,208 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 
+from ..core.errors import InputError, ParameterError
 from .chips import ChipGrid
 
-__all__ = ["prepare_features", "knn_graph", "spatial_edges"]
+__all__ = ["FeatureTransform", "prepare_features", "knn_graph", "spatial_edges"]
+
+
+@dataclass
+class FeatureTransform:
+    """Standardization, optional group balancing, PCA and L2 normalization of chip features.
+
+    Fitted on the chips of one image (:meth:`fit`) and applied to the chips
+    of any image (``transform(x)``), so chips of a series of images land in
+    one feature space (see :mod:`.series`).
+
+    Without ``groups`` columns are standardized (constant columns dropped).
+    With ``groups`` (``{name: column indices}``, e.g. texture vs intensity)
+    every group is standardized and divided by the square root of its first
+    eigenvalue times ``weights[name]`` (multiple factor analysis), so a group
+    of many correlated columns does not outweigh a group of few; the
+    resulting weighting is in :attr:`report`.
+
+    Attributes
+    ----------
+    columns : (M,) int
+        Raw feature columns used, in order.
+    mean, scale : (M,) float
+        Subtracted and divided per column (``scale`` includes group weights).
+    components : (M, P) float or None
+        PCA projection (``None``: no PCA).
+    report : dict
+        ``{"method", "groups": {name: {"columns", "weight", "scale",
+        "variance_share"}}}``.
+    """
+
+    columns: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    components: np.ndarray | None = None
+    n_features: int = 0
+    grouped: bool = False
+    report: dict = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        features: np.ndarray,
+        pca: int | None = 10,
+        groups: dict[str, np.ndarray] | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> FeatureTransform:
+        """Fit on ``(N, D)`` raw features (N >= 2)."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] < 2:
+            raise InputError(
+                f"need a (chips, features) array with at least 2 chips, got {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise InputError("features contain NaN or infinite values")
+        if groups is None:
+            return cls._fit_plain(x, pca)
+        return cls._fit_groups(x, pca, groups, weights)
+
+    @classmethod
+    def _fit_plain(cls, x: np.ndarray, pca: int | None) -> FeatureTransform:
+        mu = x.mean(0)
+        sd = x.std(0)
+        keep = sd > 1e-6 * max(1.0, float(np.abs(mu).max(initial=0.0)))
+        cols = np.nonzero(keep)[0]
+        rep = {"method": "standardized columns", "groups": {}}
+        t = cls(cols, mu[keep], sd[keep], None, x.shape[1], False, rep)
+        if keep.any() and pca and len(cols) > pca:
+            z = (x[:, keep] - mu[keep]) / sd[keep]
+            cov = (z.T @ z) / len(z)
+            w, v = np.linalg.eigh(cov.astype(np.float64))
+            order = np.argsort(w)[::-1][:pca]
+            v = v[:, order]
+            v *= np.sign(v[np.abs(v).argmax(0), np.arange(v.shape[1])])  # deterministic signs
+            t.components = v.astype(np.float32)
+        return t
+
+    @classmethod
+    def _fit_groups(cls, x, pca, groups, weights) -> FeatureTransform:
+        weights = dict(weights or {})
+        unknown = set(weights) - set(groups)
+        if unknown:
+            raise ParameterError(
+                "feature_weights",
+                f"unknown feature groups {sorted(unknown)}; groups: {sorted(groups)}",
+            )
+        cols, mus, scales, names, report = [], [], [], [], {}
+        for name, idx in groups.items():
+            idx = np.asarray(idx, np.int64)
+            w = float(weights.get(name, 1.0))
+            if not np.isfinite(w) or w < 0:
+                raise ParameterError("feature_weights", f"{name} must be >= 0, got {w}")
+            entry = {"columns": int(idx.size), "weight": w, "scale": 0.0, "variance_share": 0.0}
+            report[name] = entry
+            if idx.size == 0 or w == 0:
+                continue
+            b = x[:, idx].astype(np.float64)
+            mu, sd = b.mean(0), b.std(0)
+            keep = sd > 1e-6 * max(1.0, float(np.abs(mu).max(initial=0.0)))
+            if not keep.any():
+                continue
+            z = (b[:, keep] - mu[keep]) / sd[keep]
+            lam1 = float(np.linalg.eigvalsh((z.T @ z) / len(z))[-1]) if z.shape[1] > 1 else 1.0
+            g = np.sqrt(w / max(lam1, 1e-12))
+            entry["scale"] = round(float(g), 6)
+            cols.append(idx[keep])
+            mus.append(mu[keep])
+            scales.append(sd[keep] / g)
+            names += [name] * int(keep.sum())
+        method = (
+            "MFA: standardized columns, each group / sqrt(its first eigenvalue) x sqrt(weight)"
+        )
+        if not cols:
+            return cls(
+                np.zeros(0, np.int64), np.zeros(0), np.ones(0), None, x.shape[1], True,
+                {"method": "MFA", "groups": report},
+            )  # fmt: skip
+        t = cls(
+            np.concatenate(cols), np.concatenate(mus), np.concatenate(scales), None,
+            x.shape[1], True, {"method": method, "groups": report},
+        )  # fmt: skip
+        z = (x[:, t.columns].astype(np.float64) - t.mean) / t.scale
+        names = np.asarray(names)
+        if pca and z.shape[1] > pca:
+            ev, v = np.linalg.eigh((z.T @ z) / len(z))
+            order = np.argsort(ev)[::-1][:pca]
+            ev, v = ev[order], v[:, order]
+            v *= np.sign(v[np.abs(v).argmax(0), np.arange(v.shape[1])])
+            share = (v**2) * ev[None, :]  # variance of each kept component by column
+            t.components = v
+        else:
+            share = np.diag(np.var(z, axis=0))
+        tot = float(share.sum()) or 1.0
+        for name in report:
+            report[name]["variance_share"] = round(float(share[names == name].sum()) / tot, 4)
+        return t
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """Prepared ``(N, P)`` float32 unit rows for the cosine kNN graph."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise InputError(
+                f"expected {self.n_features} features per chip, got {x.shape[-1]} "
+                "(another extractor, chip size or number of channels?)"
+            )
+        if self.columns.size == 0:
+            return np.ones((x.shape[0], 1), np.float32)
+        if self.grouped:
+            z = (x[:, self.columns].astype(np.float64) - self.mean) / self.scale
+            if self.components is not None:
+                z = z @ self.components
+            z = z.astype(np.float32)
+        else:
+            z = (x[:, self.columns] - self.mean) / self.scale
+            if self.components is not None:
+                z = z @ self.components
+        n = np.linalg.norm(z, axis=1, keepdims=True)
+        return z / np.maximum(n, 1e-12)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for ``np.savez`` (read back with :meth:`from_arrays`)."""
+        comp = self.components if self.components is not None else np.zeros((0, 0))
+        return {
+            "columns": self.columns,
+            "mean": np.asarray(self.mean, np.float64),
+            "scale": np.asarray(self.scale, np.float64),
+            "components": np.asarray(comp, np.float64),
+            "n_features": np.asarray(self.n_features),
+            "grouped": np.asarray(self.grouped),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict, report: dict | None = None) -> FeatureTransform:
+        grouped = bool(a["grouped"])
+        dt = np.float64 if grouped else np.float32
+        comp = np.asarray(a["components"], dt)
+        return cls(
+            np.asarray(a["columns"], np.int64),
+            np.asarray(a["mean"], dt),
+            np.asarray(a["scale"], dt),
+            comp if comp.size else None,
+            int(a["n_features"]),
+            grouped,
+            dict(report or {}),
+        )
 
 
 def prepare_features(features: np.ndarray, pca: int | None = 10, seed: int = 0) -> np.ndarray:
     """Standardize columns, PCA to ``pca`` components (if fewer than columns), L2-normalize rows.
 
-    Constant columns are dropped. Returns ``float32``.
+    Constant columns are dropped. Returns ``float32``. The same as
+    ``FeatureTransform.fit(features, pca)(features)``.
     """
-    x = np.asarray(features, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"need a (chips, features) array with at least 2 chips, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("features contain NaN or infinite values")
-    mu = x.mean(0)
-    sd = x.std(0)
-    keep = sd > 1e-6 * max(1.0, float(np.abs(mu).max(initial=0.0)))
-    if not keep.any():
-        return np.ones((x.shape[0], 1), np.float32)
-    x = (x[:, keep] - mu[keep]) / sd[keep]
-    if pca and x.shape[1] > pca:
-        # randomized-free exact PCA via the covariance (few columns)
-        cov = (x.T @ x) / len(x)
-        w, v = np.linalg.eigh(cov.astype(np.float64))
-        order = np.argsort(w)[::-1][:pca]
-        v = v[:, order]
-        v *= np.sign(v[np.abs(v).argmax(0), np.arange(v.shape[1])])  # deterministic signs
-        x = x @ v.astype(np.float32)
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
+    return FeatureTransform.fit(features, pca=pca)(features)
 
 
 def _knn(x: np.ndarray, k: int, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +256,7 @@ def knn_graph(
     """
     k = int(k)
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ParameterError("k", f"must be at least 1, got {k}")
     x = features if prepared else prepare_features(features, pca=pca)
     n = len(x)
     k = min(k, n - 1)

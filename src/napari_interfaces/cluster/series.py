@@ -1,0 +1,475 @@
+"""Consistent labels across a series: communities of one image applied to the next ones.
+
+The communities found on a reference image (:func:`.pipeline.segment_by_communities`)
+are kept as centroids in the reference's feature space (the fitted
+:class:`.graph.FeatureTransform`: standardization, group weighting, PCA).
+Every chip of a new image is cut on the same chip grid, described by the
+same extractor, mapped into that space and given the label of the nearest
+centroid (cosine distance), so the same kind of region gets the same label
+and colour in every image of a series or folder.
+
+Chips farther from every centroid than that community's own spread
+(``novelty`` x the 99th percentile of its reference chips' distances) are
+*new*: when there are enough of them they are grouped into communities of
+their own (kNN graph + Louvain, as for the reference) with the next free
+IDs, and with ``learn_new`` those are remembered for the following images.
+
+:func:`label_folder` applies a reference to every image of a folder and
+:func:`watch_folder` does it for images as they appear (complete files only:
+a file is taken once its size and modification time stay the same between
+two polls).
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_interfaces.cluster.synthetic import texture_mosaic
+>>> from napari_interfaces.cluster.pipeline import segment_by_communities
+>>> from napari_interfaces.cluster.series import SeriesReference
+>>> img, truth = texture_mosaic((384, 384), n_classes=3, seed=1)
+>>> ref = segment_by_communities(img[:256, :256], chip=32, stride=16, merge_to=3)
+>>> series = SeriesReference.from_result(ref)
+>>> nxt = series.label(img[128:, 128:])
+>>> shared_ref, shared_new = ref.labels[128:, 128:], nxt.labels[:128, :128]
+>>> bool(np.mean(shared_ref == shared_new) > 0.9)
+True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError, ParameterError
+from ..core.params import positive
+from ..core.progress import Progress, as_progress
+from .chips import make_grid
+from .graph import FeatureTransform, knn_graph
+from .paint import community_table, paint_labels
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "SeriesReference",
+    "label_folder",
+    "list_images",
+    "watch_folder",
+]
+
+FORMAT = "napari-interfaces/cluster-series"
+VERSION = 1
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".dm3", ".dm4", ".emd", ".mrc")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+@dataclass
+class SeriesReference:
+    """Community centroids of a reference image and everything needed to label others.
+
+    Attributes
+    ----------
+    extractor : dict
+        Extractor settings (``name`` + options, weights sha256).
+    chip, stride : int
+        The reference's chip grid (pixels); new images use the same.
+    transform : FeatureTransform
+        Raw chip features -> the reference's unit feature space.
+    centroids : (K, P) float32
+        Unit mean feature of every community.
+    ids : (K,) int
+        Label of every centroid.
+    radius : (K,) float
+        Cosine distance beyond which a chip is not of that community.
+    settings : dict
+        The reference run's settings (graph settings reused for new communities).
+    source : dict
+        The reference run's provenance.
+    """
+
+    extractor: dict
+    chip: int
+    stride: int
+    transform: FeatureTransform
+    centroids: np.ndarray
+    ids: np.ndarray
+    radius: np.ndarray
+    border: str = "shift"
+    clahe: bool = False
+    refine: bool = False
+    settings: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    learned: list = field(default_factory=list)
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def from_result(cls, result, novelty: float = 1.0) -> SeriesReference:
+        """Centroids of the communities of a :class:`.pipeline.ClusterResult`.
+
+        Parameters
+        ----------
+        novelty : float
+            A chip farther than ``novelty`` x the 99th-percentile distance of a
+            community's own chips from every centroid counts as a new region.
+        """
+        novelty = positive("novelty", novelty)
+        if result.transform is None:
+            raise InputError("the result has no fitted feature transform (rerun it)")
+        lab = np.asarray(result.chip_labels, np.int64)
+        x = np.asarray(result.prepared, np.float32)
+        ids = np.unique(lab[lab > 0])
+        if ids.size == 0:
+            raise InputError("the reference result has no communities")
+        cents, radii = [], []
+        for i in ids:
+            members = x[lab == i]
+            c = _unit_rows(members.mean(0, keepdims=True))[0]
+            d = 1.0 - members @ c
+            cents.append(c)
+            radii.append(novelty * max(float(np.quantile(d, 0.99)), 0.02))
+        s = result.settings
+        return cls(
+            extractor=dict(s["features"]),
+            chip=int(result.grid.chip),
+            stride=int(result.grid.stride),
+            transform=result.transform,
+            centroids=np.asarray(cents, np.float32),
+            ids=ids.astype(np.int64),
+            radius=np.asarray(radii, np.float64),
+            border=result.grid.border,
+            clahe=bool(s.get("clahe", False)),
+            refine=bool(s.get("refine", False)),
+            settings=dict(s),
+            source=dict(result.provenance),
+        )
+
+    @property
+    def n_communities(self) -> int:
+        return int(self.ids.size)
+
+    # ------------------------------------------------------------ labelling
+    def assign(
+        self, prepared: np.ndarray, grid=None, learn_new: bool = True
+    ) -> tuple[np.ndarray, list[int]]:
+        """Labels of chips already in the reference space; returns ``(labels, new ids)``."""
+        x = np.asarray(prepared, np.float32)
+        dist = 1.0 - x @ self.centroids.T  # (N, K) cosine distance
+        near = dist.argmin(1)
+        lab = self.ids[near].copy()
+        novel = dist[np.arange(len(x)), near] > self.radius[near]
+        new_ids: list[int] = []
+        min_new = max(8, int(0.02 * len(x)))
+        if novel.sum() >= min_new:
+            idx = np.nonzero(novel)[0]
+            sub = knn_graph(x[idx], k=min(int(self.settings.get("k", 10)), len(idx) - 1),
+                            prepared=True)  # fmt: skip
+            from .communities import detect_communities
+
+            comm = detect_communities(
+                sub,
+                method=self.settings.get("method", "louvain"),
+                resolution=float(self.settings.get("resolution", 1.0)),
+                seed=int(self.settings.get("seed", 0)),
+            )
+            nxt = int(self.ids.max()) + 1
+            for c in np.unique(comm):
+                members = idx[comm == c]
+                if len(members) < min_new:
+                    continue
+                lab[members] = nxt
+                new_ids.append(nxt)
+                if learn_new:
+                    cen = _unit_rows(x[members].mean(0, keepdims=True))
+                    d = 1.0 - x[members] @ cen[0]
+                    r = max(float(np.quantile(d, 0.99)), 0.02)
+                    self.centroids = np.concatenate([self.centroids, cen.astype(np.float32)])
+                    self.ids = np.append(self.ids, nxt)
+                    self.radius = np.append(self.radius, r)
+                    self.learned.append(nxt)
+                nxt += 1
+        return lab, new_ids
+
+    def label(
+        self,
+        images,
+        progress: Progress | None = None,
+        *,
+        learn_new: bool = True,
+        pixel_size: float | None = None,
+        unit: str = "Å",
+    ):
+        """Label new image(s) with the reference's communities.
+
+        Parameters
+        ----------
+        images : path, array or sequence of them
+            One image of the series (several = channels, as for the reference).
+        learn_new : bool
+            Remember new regions for the following images.
+        pixel_size, unit : float, str
+            Pixel size (default: from the file).
+
+        Returns
+        -------
+        ClusterResult
+            ``settings["series"]`` says which IDs are new.
+        """
+        from .pipeline import ClusterResult, _extractor, _features, _prepare, _provenance
+
+        progress = as_progress(progress)
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        img, pixel_size, unit, inputs = _prepare(images, self.clahe, pixel_size, unit)
+        h, w = img.shape[:2]
+        if self.chip > min(h, w):
+            raise ParameterError(
+                "chip",
+                f"{self.chip} px (the reference's) is larger than the image ({h}x{w} pixels)",
+            )
+        grid = make_grid(img.shape, self.chip, self.stride, self.border)
+        timings["load"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        extractor, ext_settings = _extractor(self.extractor, None, None)
+        expected = self.extractor.get("sha256")
+        if expected and ext_settings.get("sha256") not in (None, expected):
+            raise InputError(
+                f"weights file {ext_settings.get('weights')} differs from the reference's "
+                f"(sha256 {expected[:12]}...)"
+            )
+        feats = _features(extractor, img, grid, progress)
+        timings["features"] = time.perf_counter() - t
+        t = time.perf_counter()
+        prepared = self.transform(feats)
+        chip_labels, new_ids = self.assign(prepared, grid, learn_new=learn_new)
+        timings["communities"] = time.perf_counter() - t
+        t = time.perf_counter()
+        labels = paint_labels(chip_labels, grid, image=img, refine=self.refine)
+        table = community_table(labels, chip_labels, img, prepared)
+        timings["paint"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        settings = {
+            **{k: v for k, v in self.settings.items() if k != "chip_auto"},
+            "chip": grid.chip,
+            "stride": grid.stride,
+            "chip_source": "reference",
+            "features": ext_settings,
+            "series": {
+                "reference": self.source.get("inputs", []),
+                "reference_ids": [int(i) for i in self.ids if int(i) not in new_ids],
+                "new_ids": new_ids,
+            },
+        }
+        prov = _provenance(inputs)
+        prov["workflow"] = "napari_interfaces.cluster.series.SeriesReference.label"
+        return ClusterResult(
+            labels.astype(np.int32),
+            chip_labels,
+            grid,
+            img,
+            feats,
+            prepared,
+            table,
+            timings,
+            settings,
+            len(np.unique(chip_labels)),
+            pixel_size,
+            unit,
+            prov,
+            self.transform,
+        )
+
+    # ------------------------------------------------------------ files
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` (settings) and ``<stem>.npz`` (numbers), each atomically."""
+        from ..core.outputs import atomic_file
+
+        path = Path(path)
+        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "extractor": self.extractor,
+            "chip": self.chip,
+            "stride": self.stride,
+            "border": self.border,
+            "clahe": self.clahe,
+            "refine": self.refine,
+            "settings": self.settings,
+            "source": self.source,
+            "feature_weighting": self.transform.report,
+        }
+        arrays = {f"transform_{k}": v for k, v in self.transform.to_arrays().items()}
+        arrays.update(centroids=self.centroids, ids=self.ids, radius=self.radius)
+        with atomic_file(npz) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        with atomic_file(js) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
+        return js, npz
+
+    @classmethod
+    def load(cls, path: str | Path) -> SeriesReference:
+        """Read a reference saved by :meth:`save` (never executes code: no pickle)."""
+        path = Path(path)
+        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
+        for p in (js, npz):
+            if not p.is_file():
+                raise FileNotFoundError(
+                    f"{p}: missing (a series reference is a .json + .npz pair)"
+                )
+        try:
+            meta = json.loads(js.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{js}: not valid JSON: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise InputError(f"{js}: not a napari-interfaces cluster series reference")
+        try:
+            with np.load(npz, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            t = FeatureTransform.from_arrays(
+                {k[len("transform_") :]: v for k, v in a.items() if k.startswith("transform_")},
+                meta.get("feature_weighting"),
+            )
+            return cls(
+                extractor=meta["extractor"],
+                chip=int(meta["chip"]),
+                stride=int(meta["stride"]),
+                transform=t,
+                centroids=np.asarray(a["centroids"], np.float32),
+                ids=np.asarray(a["ids"], np.int64),
+                radius=np.asarray(a["radius"], np.float64),
+                border=meta.get("border", "shift"),
+                clahe=bool(meta.get("clahe", False)),
+                refine=bool(meta.get("refine", False)),
+                settings=dict(meta.get("settings", {})),
+                source=dict(meta.get("source", {})),
+            )
+        except (KeyError, ValueError, OSError) as exc:
+            raise InputError(f"{npz}: not a valid series reference: {exc}") from None
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+# ------------------------------------------------------------ folders
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder`` (sorted; hidden and temporary files skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def label_folder(
+    reference: SeriesReference,
+    files: list[Path],
+    on_result: Callable[[Path, Any], None],
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Label ``files`` in order with ``reference``; ``on_result(path, result)`` writes each."""
+    progress = as_progress(progress)
+    progress.start(len(files), "labelling the series")
+    done = []
+    for f in files:
+        on_result(f, reference.label(f))
+        done.append(f)
+        progress.advance()
+    return done
+
+
+def _stable_files(folder: Path, seen: dict, done: set) -> Iterator[Path]:
+    """Files whose (size, mtime) did not change since the previous poll."""
+    for p in list_images(folder):
+        if p in done:
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        sig = (st.st_size, st.st_mtime_ns)
+        if st.st_size > 0 and seen.get(p) == sig:
+            yield p
+        seen[p] = sig
+
+
+def watch_folder(
+    folder: str | Path,
+    on_image: Callable[[Path], None],
+    *,
+    poll: float = 0.5,
+    timeout: float | None = None,
+    stop: Callable[[], bool] | None = None,
+    retries: int = 3,
+    on_error: Callable[[Path, Exception], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Path]:
+    """Call ``on_image(path)`` for every image in ``folder``, once it is completely written.
+
+    Images present at the start are handled first, then new ones as they
+    appear. A file counts as complete when its size and modification time
+    are the same at two polls ``poll`` seconds apart; a file that still
+    cannot be read is retried ``retries`` times, then reported with
+    ``on_error`` and skipped.
+
+    Parameters
+    ----------
+    timeout : float, optional
+        Stop after this many seconds without a new image (``None``: never;
+        stop with Ctrl-C or ``stop``).
+    stop : callable, optional
+        Polled; returning True stops the watch.
+
+    Returns
+    -------
+    list of Path
+        The images handled, in order.
+    """
+    folder = Path(folder)
+    poll = positive("--poll", poll)
+    if timeout is not None:
+        timeout = positive("--watch-timeout", timeout)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    seen: dict = {}
+    done: set = set()
+    failures: dict = {}
+    handled: list[Path] = []
+    last = time.monotonic()
+    while True:
+        if stop is not None and stop():
+            break
+        for p in list(_stable_files(folder, seen, done)):
+            try:
+                on_image(p)
+            except (InputError, OSError) as exc:
+                failures[p] = failures.get(p, 0) + 1
+                if failures[p] <= retries:
+                    seen.pop(p, None)  # maybe still being written: look again
+                    continue
+                done.add(p)
+                if on_error is not None:
+                    on_error(p, exc)
+                continue
+            done.add(p)
+            handled.append(p)
+            last = time.monotonic()
+        if timeout is not None and time.monotonic() - last >= timeout:
+            break
+        sleep(poll)
+    return handled
