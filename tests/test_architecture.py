@@ -1,4 +1,5 @@
-"""The engine never imports Qt or napari, and the package imports lazily.
+"""The engine never imports Qt or napari, the package imports lazily, and the
+layers keep their import contracts (docs/architecture.md).
 
 Each check runs in a fresh interpreter so modules imported by other tests
 (or by pytest plugins such as napari's) cannot hide a violation.
@@ -6,10 +7,14 @@ Each check runs in a fresh interpreter so modules imported by other tests
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import napari_interfaces
 
@@ -67,3 +72,227 @@ def test_widgets_are_outside_engine():
     assert napari_interfaces.__version__
     for name in engine_modules():
         assert "._widgets" not in name
+
+
+# ------------------------------------------------------------ import contracts
+# Parsed with ast over src (every import, also those inside functions), so a
+# lazy import cannot hide a violation.
+SRC = Path(napari_interfaces.__file__).resolve().parent
+FRONT_ENDS = ("_widgets", "_cli", "_hooks", "cli")
+#: The APT data model and its kernels: the bottom of ``apt``; ``io`` imports it.
+APT_MODEL = ("apt.pointcloud", "apt.ranging", "apt.elements", "apt._numba", "apt._numba_kernels")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _is_module(name: str) -> bool:
+    rel = Path(*name.split(".")) if name else Path()
+    return (SRC / rel).with_suffix(".py").is_file() or (SRC / rel / "__init__.py").is_file()
+
+
+def package_imports() -> list[tuple[str, str, int]]:
+    """``(importer, imported, line)`` for every import of the package by itself."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        mod = _module_name(path)
+        here = mod.split(".") if mod else []
+        if path.name != "__init__.py":
+            here = here[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here[: len(here) - (node.level - 1)]
+                    prefix = ".".join(["napari_interfaces", *base, *filter(None, [node.module])])
+                else:
+                    prefix = node.module or ""
+                targets = [f"{prefix}.{a.name}" for a in node.names]
+                targets = [t if _is_module(_rel(t)) else prefix for t in targets]
+            for t in targets:
+                if t == "napari_interfaces" or t.startswith("napari_interfaces."):
+                    found.append((mod, _rel(t), node.lineno))
+    return found
+
+
+def _rel(name: str) -> str:
+    return name[len("napari_interfaces.") :] if name.startswith("napari_interfaces.") else ""
+
+
+def layer_of(module: str) -> str:
+    """The node of the subpackage graph a module belongs to."""
+    if module.startswith(APT_MODEL):
+        return "apt.model"
+    return module.split(".")[0] if module else "napari_interfaces"
+
+
+def test_import_parser_sees_known_imports():
+    edges = {(layer_of(a), layer_of(b)) for a, b, _ in package_imports()}
+    assert ("io", "apt.model") in edges and ("_cli", "core") in edges
+
+
+def test_engine_never_imports_front_ends():
+    bad = [
+        f"{a}:{line} imports {b}"
+        for a, b, line in package_imports()
+        if layer_of(a).split(".")[0] in ENGINE and layer_of(b) in FRONT_ENDS
+    ]
+    assert not bad, bad
+
+
+def test_widgets_never_import_cli():
+    bad = [
+        f"{a}:{line} imports {b}"
+        for a, b, line in package_imports()
+        if layer_of(a) == "_widgets" and layer_of(b) in ("_cli", "cli")
+    ]
+    assert not bad, bad
+
+
+def test_hooks_never_import_widgets_or_cli():
+    bad = [
+        f"{a}:{line} imports {b}"
+        for a, b, line in package_imports()
+        if layer_of(a) == "_hooks" and layer_of(b) in ("_widgets", "_cli", "cli")
+    ]
+    assert not bad, bad
+
+
+def test_io_is_above_the_apt_data_model():
+    # apt data model at the bottom, io imports it, never the reverse
+    bad = [
+        f"{a}:{line} imports {b}"
+        for a, b, line in package_imports()
+        if (layer_of(a) == "apt.model" and layer_of(b) == "io")
+        or (layer_of(a) == "io" and layer_of(b) == "apt")
+    ]
+    assert not bad, bad
+
+
+def test_no_import_cycles_between_subpackages():
+    graph: dict[str, set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for a, b, line in package_imports():
+        la, lb = layer_of(a), layer_of(b)
+        if la != lb and lb != "napari_interfaces":  # `from .. import __version__` is fine
+            graph.setdefault(la, set()).add(lb)
+            where.setdefault((la, lb), f"{a}:{line}")
+    # depth-first search for a back edge
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m) :] + [m]
+            if m not in state and (cycle := visit(m)):
+                return cycle
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state and (cycle := visit(n)):
+            steps = [f"{x} -> {y} ({where[(x, y)]})" for x, y in zip(cycle, cycle[1:])]
+            raise AssertionError("import cycle: " + "; ".join(steps))
+
+
+# ------------------------------------------------------------ napari readers
+PLAIN = (
+    "plain.tif",
+    "plain.tiff",
+    "plain.png",
+    "plain.jpg",
+    "plain.csv",
+    "plain.txt",
+    "plain.npz",
+)
+CLAIMED = {
+    ".pos",
+    ".epos",
+    ".apt",
+    ".ato",
+    ".rrng",
+    ".rng",
+    ".env",
+    ".dm3",
+    ".dm4",
+    ".emd",
+    ".mrc",
+}
+
+
+def _manifest():
+    from npe2 import PluginManifest
+
+    return PluginManifest.from_file(SRC / "napari.yaml")
+
+
+def test_readers_claim_only_formats_napari_cannot_open():
+    patterns = [p for r in _manifest().contributions.readers for p in r.filename_patterns]
+    suffixes = {p.lower().lstrip("*") for p in patterns}
+    assert suffixes == CLAIMED
+
+
+def test_plain_files_raise_no_reader_choice(tmp_path):
+    # a plain TIFF/PNG/CSV opens with napari's own reader: this plugin must not
+    # be among the compatible readers (that is what makes napari ask)
+    import fnmatch
+
+    readers = _manifest().contributions.readers
+    for name in PLAIN:
+        for r in readers:
+            assert not any(fnmatch.fnmatch(name, p) for p in r.filename_patterns), (name, r)
+
+
+def test_open_as_dock_is_contributed():
+    m = _manifest()
+    commands = {c.id: c.python_name for c in m.contributions.commands}
+    widgets = {w.command for w in m.contributions.widgets}
+    assert "napari-interfaces.make_open_as_widget" in widgets
+    assert commands["napari-interfaces.make_open_as_widget"].endswith("open_as:OpenAsDock")
+
+
+def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
+    # what the readers no longer claim opens through the "Open as..." dock
+    import numpy as np
+    import tifffile
+
+    from napari_interfaces._widgets.open_as import micrograph_layers, point_cloud_layers
+    from napari_interfaces.core.errors import InputError
+
+    img = np.arange(64 * 48, dtype=np.float32).reshape(48, 64)
+    tifffile.imwrite(tmp_path / "plain.tif", img)
+    [(data, kw, kind)] = micrograph_layers(tmp_path / "plain.tif", pixel_size=0.25)
+    assert kind == "image" and np.array_equal(data, img)
+    assert kw["scale"] == (0.25, 0.25) and kw["units"] == ("Å", "Å")
+    assert kw["metadata"]["pixel_size_source"] == "typed"
+    [(_, kw, _)] = micrograph_layers(tmp_path / "plain.tif")  # no size in the file
+    assert "scale" not in kw
+    with pytest.raises(InputError):
+        micrograph_layers(tmp_path / "missing.tif")
+    with pytest.raises(InputError, match="pixel size"):
+        micrograph_layers(tmp_path / "plain.tif", pixel_size=float("nan"))
+
+    # a CSV point cloud with a range file chosen explicitly
+    from napari_interfaces.io import read_pos
+
+    cloud = read_pos(test_data / "apt_Si_excerpt.pos")
+    xyzm = np.column_stack([np.asarray(cloud.xyz), np.asarray(cloud.mass)])
+    csv = tmp_path / "cloud.csv"
+    np.savetxt(csv, xyzm, delimiter=",", header="x,y,z,m", comments="")
+    layers = point_cloud_layers(csv, test_data / "apt_Si_excerpt.RRNG")
+    kinds = [k for _, _, k in layers]
+    assert kinds.count("points") == 1 and "image" in kinds
+    points = next(d for d, _, k in layers if k == "points")
+    assert len(points) == len(xyzm)
+    with pytest.raises(InputError, match="no such range file"):
+        point_cloud_layers(csv, tmp_path / "missing.rrng")

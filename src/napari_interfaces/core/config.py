@@ -30,7 +30,15 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["DEFAULTS", "cache_dir", "config_dir", "config_file", "get", "load_config"]
+__all__ = [
+    "DEFAULTS",
+    "cache_dir",
+    "config_dir",
+    "config_file",
+    "configure_numba_cache",
+    "get",
+    "load_config",
+]
 
 APP = "napari-interfaces"
 ENV_PREFIX = "NAPARI_INTERFACES_"
@@ -67,6 +75,30 @@ def cache_dir() -> Path:
     path = Path(env).expanduser() if env else _platform_dir("cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def configure_numba_cache() -> str:
+    """Point numba's on-disk cache (``cache=True`` kernels) at the user cache folder.
+
+    Without this numba writes compiled kernels into ``__pycache__`` beside
+    the installed modules (``site-packages``), where ``pip uninstall``
+    leaves them behind and a read-only install cannot write at all. Sets
+    ``NUMBA_CACHE_DIR`` to ``<cache_dir>/numba`` unless the user set it;
+    numba reads the variable when it is first imported, so the package
+    calls this on import, before any numba import (numba is not imported
+    here). Returns the folder in effect.
+    """
+    current = os.environ.get("NUMBA_CACHE_DIR")
+    if current:
+        return current
+    env = os.environ.get(ENV_PREFIX + "CACHE_DIR")
+    try:
+        base = Path(env).expanduser() if env else _platform_dir("cache")
+    except ImportError:  # platformdirs missing: leave numba's default
+        return ""
+    folder = str(base / "numba")
+    os.environ["NUMBA_CACHE_DIR"] = folder
+    return folder
 
 
 def config_file() -> Path:

@@ -33,6 +33,8 @@ def _number(name: str, value: Any, integer: bool) -> float:
         x = float(value)
     except (TypeError, ValueError):
         raise ParameterError(name, f"must be {kind}, got {value!r}") from None
+    except OverflowError:  # an int beyond float range
+        raise ParameterError(name, f"must be finite, got {value!r}") from None
     if not math.isfinite(x):
         raise ParameterError(name, f"must be finite, got {value!r}")
     if integer and x != int(x):
@@ -89,6 +91,10 @@ def fraction(name: str, value: Any, *, allow_zero: bool = True, allow_one: bool 
 
 def one_of(name: str, value: Any, choices) -> Any:
     """``value in choices``."""
-    if value not in choices:
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable value, set of choices
+        ok = False
+    if not ok:
         raise ParameterError(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
