@@ -1,0 +1,229 @@
+"""APT cluster analysis dock: maximum separation / DBSCAN / HDBSCAN on a point cloud.
+
+Form and layer glue only: the engine is
+:func:`napari_interfaces.apt.clusters.cluster_dataset` (the same call as
+``napari-interfaces apt clusters``). The clustered ions are shown as a napari
+Points layer (zyx, nm) coloured by cluster id with the id in the layer's
+features; a table lists the clusters (solute atoms, Guinier radius,
+composition ± counting error) and the status line gives the randomized-label
+verdict and the suggested dmax / Nmin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from ._dock import Dock
+
+__all__ = ["AptClustersDock", "cluster_colors"]
+
+TABLE_COLUMNS = ("cluster", "n_solute_atoms", "n_atoms", "guinier_radius_nm")
+
+
+def cluster_colors(ids: np.ndarray) -> np.ndarray:
+    """RGBA per cluster id from a categorical palette (tab20, cycled)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return np.asarray(cmap((np.asarray(ids) - 1) % 20), np.float32)
+
+
+def _run(path: str, ranges: str | None, solutes: list[str], params: dict, progress=None):
+    from ..apt.clusters import cluster_dataset
+    from ..apt.dataset import open_dataset
+
+    ds = open_dataset(path, ranges or None, progress=progress, require_ranges=True)
+    res = cluster_dataset(ds, solutes, progress=progress, **params)
+    return ds, res
+
+
+class AptClustersDock(Dock):
+    """Cluster analysis of one APT point cloud (file + range file)."""
+
+    title = "APT cluster analysis"
+
+    def __init__(self, napari_viewer=None, sync: bool = False) -> None:
+        super().__init__(napari_viewer, sync=sync)
+        self.file = self.add_param(
+            "point_cloud",
+            Path(""),
+            mode="r",
+            filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
+            tooltip="point cloud file (.pos, .epos, .apt, ...)",
+        )
+        self.ranges = self.add_param(
+            "range_file",
+            Path(""),
+            mode="r",
+            filter="*.rrng *.rng *.env",
+            tooltip="range file; empty = the file with the same stem beside the point cloud",
+        )
+        self.solutes = self.add_param(
+            "solutes", "Cu Ni", tooltip="solute elements to cluster, separated by spaces"
+        )
+        self.method = self.add_param(
+            "method",
+            "maxsep",
+            choices=[
+                ("maximum separation", "maxsep"),
+                ("DBSCAN", "dbscan"),
+                ("HDBSCAN", "hdbscan"),
+            ],
+            tooltip="maximum separation (AP Suite/IVAS), DBSCAN (eps = dmax) or HDBSCAN",
+        )
+        self.dmax = self.add_param(
+            "dmax",
+            0.5,
+            label="dmax (nm)",
+            min=0.05,
+            max=10.0,
+            step=0.05,
+            tooltip="maximum separation of linked solute ions (nm); see the suggestion after a run",
+        )
+        self.order = self.add_param(
+            "order", 1, min=1, max=50, tooltip="order k: a core solute has k solute neighbours"
+        )
+        self.nmin = self.add_param(
+            "nmin", 10, label="Nmin", min=1, max=100000, tooltip="minimum solute ions per cluster"
+        )
+        self.envelope = self.add_param(
+            "envelope",
+            0.0,
+            label="envelope L (nm)",
+            min=0.0,
+            max=10.0,
+            step=0.05,
+            tooltip="matrix ions within L of a cluster's solutes join it; 0 = dmax",
+        )
+        self.erosion = self.add_param(
+            "erosion",
+            0.0,
+            label="erosion (nm)",
+            min=0.0,
+            max=10.0,
+            step=0.05,
+            tooltip="envelope ions within this distance of unclustered ions are removed again",
+        )
+        self.run_button = self.add_button(
+            "Find clusters", self.run, tooltip="run the cluster analysis in the background"
+        )
+        self.save_button = self.add_button(
+            "Save results…",
+            self.save,
+            tooltip="write clusters.csv, summary.json, labels.npz and nn_check.png to a folder",
+            job=False,
+        )
+        from qtpy.QtWidgets import QTableWidget
+
+        self.table = QTableWidget(0, 0)
+        self.table.setMinimumHeight(160)
+        self.add_native(self.table)
+        self.result = None
+        self.dataset = None
+        self.layer = None
+
+    # -- actions ------------------------------------------------------------
+    def parameters(self) -> dict[str, Any]:
+        from ..apt.clusters import validate
+
+        env = float(self.envelope.value)
+        return validate(
+            self.method.value,
+            float(self.dmax.value),
+            int(self.order.value),
+            int(self.nmin.value),
+            env if env > 0 else None,
+            float(self.erosion.value),
+        )
+
+    def run(self):
+        path = str(self.file.value or "")
+        if not path or path == "." or not Path(path).is_file():
+            raise InputError("choose a point cloud file")
+        rng = str(self.ranges.value or "")
+        rng = rng if rng and rng != "." else None
+        solutes = [s for s in str(self.solutes.value).replace(",", " ").split() if s]
+        if not solutes:
+            raise InputError("solutes: give at least one element, e.g. Cu Ni")
+        params = self.parameters()
+        return self.run_job(
+            _run,
+            path,
+            rng,
+            solutes,
+            params,
+            description="cluster analysis",
+            on_done=self._show,
+        )
+
+    def save(self) -> None:
+        from ..apt.clusters import write_cluster_results
+        from ..core.outputs import atomic_dir, check_output
+
+        if self.result is None:
+            raise InputError("run the cluster analysis first")
+        folder = self.ask_save_path("Folder for the cluster results", "clusters")
+        if folder is None:
+            return
+        inputs = [self.dataset.provenance.get("path"), self.dataset.provenance.get("range_file")]
+        check_output(folder, [p for p in inputs if p], overwrite=True)
+        with atomic_dir(folder) as tmp:
+            write_cluster_results(self.result, self.dataset.cloud, tmp)
+        self.set_status(f"saved to {folder}")
+
+    # -- display --------------------------------------------------------------
+    def _show(self, out) -> None:
+        from ._layers import add_or_update_layer, layer_kwargs
+
+        ds, res = out
+        self.dataset, self.result = ds, res
+        sel = np.flatnonzero(res.labels > 0)
+        ids = res.labels[sel]
+        zyx = np.asarray(ds.cloud.xyz[sel], np.float32)[:, ::-1].copy()
+        name = f"clusters [{Path(str(ds.provenance.get('path') or 'cloud')).stem}]"
+        if self.viewer is not None:
+            self.layer = add_or_update_layer(
+                self.viewer,
+                zyx,
+                "points",
+                **layer_kwargs(
+                    1.0,
+                    "nm",
+                    ndim=3,
+                    name=name,
+                    size=0.3,
+                    border_width=0,
+                    face_color=cluster_colors(ids) if len(ids) else "white",
+                    features={"cluster": ids.astype(np.int32)},
+                    metadata={"apt_source": ds.provenance.get("path"), "what": "clusters"},
+                ),
+            )
+        self._fill_table(res)
+        s = res.summary
+        msg = f"{s['n_clusters']} clusters, {s['number_density_m3']:.3g} m⁻³"
+        if "random_check" in s:
+            sug = s["suggested"]
+            msg += (
+                f". {s['random_check']['verdict']}. Suggested dmax {sug['dmax_nm']} nm, "
+                f"Nmin {sug['n_min']}"
+            )
+        self.set_status(msg)
+
+    def _fill_table(self, res) -> None:
+        from qtpy.QtWidgets import QTableWidgetItem
+
+        els = res.elements
+        cols = [*TABLE_COLUMNS, *[f"{e} at.%" for e in els]]
+        self.table.clear()
+        self.table.setColumnCount(len(cols))
+        self.table.setHorizontalHeaderLabels(cols)
+        self.table.setRowCount(len(res.clusters))
+        for i, r in enumerate(res.clusters):
+            vals = [str(r[c]) for c in TABLE_COLUMNS]
+            vals += [f"{r[f'{e}_at%']:.1f} ± {r[f'{e}_err_at%']:.1f}" for e in els]
+            for j, v in enumerate(vals):
+                self.table.setItem(i, j, QTableWidgetItem(v))

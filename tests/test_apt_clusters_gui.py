@@ -1,0 +1,56 @@
+"""The APT cluster-analysis dock with a real viewer: run -> Points coloured by cluster + table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, monkeypatch):
+    from napari_interfaces._widgets.apt_clusters import AptClustersDock
+    from napari_interfaces.apt.synthetic import synthesize_particles
+    from napari_interfaces.io.apt_pointcloud import write_pos
+    from napari_interfaces.io.ranges import write_rrng
+
+    s = synthesize_particles(
+        "clusters", size_nm=(12, 12, 16), seed=35, n_particles=3, solutes_per_cluster=(30, 50)
+    )
+    pos = write_pos(tmp_path / "c.pos", s.cloud)
+    write_rrng(tmp_path / "c.rrng", s.ranges)  # found beside the cloud
+    viewer = make_napari_viewer(show=True)
+    dock = AptClustersDock(viewer, sync=True)
+    viewer.window.add_dock_widget(dock, name="APT clusters")
+    for name, widget in dock.params.items():
+        assert widget.tooltip, name
+    dock.file.value = pos
+    dock.dmax.value = 0.7
+    dock.nmin.value = 11
+    job = dock.run()
+    assert job.state == "done", job.error
+    layer = viewer.layers["clusters [c]"]
+    ids = np.asarray(layer.features["cluster"])
+    assert set(ids.tolist()) == {1, 2, 3}
+    assert [str(u) for u in layer.units] == ["nanometer"] * 3
+    assert dock.table.rowCount() == 3 and dock.table.columnCount() == 8
+    assert "3 clusters" in dock.status.value and "suggested" in dock.status.value.lower()
+    # same cluster -> same colour
+    fc = np.asarray(layer.face_color)
+    assert np.allclose(fc[ids == 1], fc[ids == 1][0])
+    # save: folder with the four files
+    out = tmp_path / "res"
+    monkeypatch.setattr(AptClustersDock, "ask_save_path", lambda self, *a, **k: out)
+    dock.save()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "clusters.csv",
+        "labels.npz",
+        "nn_check.png",
+        "summary.json",
+    ]
+    # no file: a one-line InputError before any job starts
+    from napari_interfaces.core.errors import InputError
+
+    dock.file.value = tmp_path / "missing.pos"
+    with pytest.raises(InputError, match="point cloud"):
+        dock.run()
