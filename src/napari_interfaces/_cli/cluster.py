@@ -243,25 +243,27 @@ def _cli_names(exc):
 
 # ------------------------------------------------------------------ writing
 def write_labels(path: Path, result) -> Path:
-    """Write ``result.labels`` atomically, in the format of ``path``'s suffix."""
+    """Write ``result.labels`` (uint16) atomically, in the format of ``path``'s suffix.
+
+    TIFF keeps the pixel size (:func:`napari_interfaces.io.tiff.write_tiff`);
+    PNG has no place for it.
+    """
     import numpy as np
 
-    from ..core.outputs import atomic_file
+    labels = np.asarray(result.labels).astype(np.uint16)
+    if path.suffix.lower() == ".png":
+        import imageio.v3 as iio
 
-    labels = np.asarray(result.labels)
-    ps = result.pixel_size
-    if ps and result.unit == "nm":
-        ps = ps * 10.0
-    with atomic_file(path) as tmp:
-        if path.suffix.lower() == ".png":
-            import imageio.v3 as iio
+        from ..core.outputs import atomic_file
 
-            iio.imwrite(tmp, labels.astype(np.uint16), extension=".png")
-        else:
-            from ..io.micrograph import write_labels_tiff
+        with atomic_file(path) as tmp:
+            iio.imwrite(tmp, labels, extension=".png")
+        return path
+    from ..io.tiff import write_tiff
 
-            write_labels_tiff(tmp, labels.astype(np.uint16), pixel_size=ps)
-    return path
+    if result.pixel_size:
+        return write_tiff(path, labels, pixel_size=result.pixel_size, unit=result.unit)
+    return write_tiff(path, labels)
 
 
 def _print_result(res, out: Path, as_json: bool) -> None:
@@ -510,13 +512,10 @@ def run_apply(args: argparse.Namespace) -> int:
             else:
                 import numpy as np
 
-                from ..core.outputs import atomic_file
-                from ..io.micrograph import write_labels_tiff
+                from ..io.tiff import write_tiff
 
                 labels, _ = apply_model(model, p)
-                dst = tmp / f"{p.stem}_labels.tif"
-                with atomic_file(dst) as t:
-                    write_labels_tiff(t, labels.astype(np.uint16))
+                dst = write_tiff(tmp / f"{p.stem}_labels.tif", labels.astype(np.uint16))
                 written.append(out / dst.name)
     for w in written:
         print(w)

@@ -1,254 +1,352 @@
 """The "Chip communities" dock: unsupervised segmentation by chip similarity graphs.
 
-Pick one or more co-registered Image layers (channels), set the chip grid,
-features and graph settings, press *Run*: the engine
-(:func:`napari_interfaces.cluster.pipeline.segment_by_communities`) runs on a
-worker with progress and *Cancel*; the result is a Labels layer, a community
-table and a gallery of example chips per community. Edit the Labels (merge,
-split, repaint) and press *Learn from corrections*: a classifier on the chip
+A magicgui form on the plugin's :class:`._dock.Dock` base. Choose an Image
+layer (more layers as extra co-registered channels), keep the chip size on
+*auto* or set it, press *Run*: the engine workflow
+(:func:`napari_interfaces.cluster.series.segment_series`, i.e.
+:func:`~napari_interfaces.cluster.pipeline.segment_by_communities` plus, with
+*apply to all open images*, the same labels on every other open image) runs
+in the background; each result is a Labels layer named after its source
+(``communities [image]``) with the source's scale and units, a community
+table and a gallery of example chips. Edit the Labels (merge, split,
+repaint) and press *Learn from corrections*: a classifier on the chip
 features relabels everything; *Save model* writes it (JSON + npz) for
 ``napari-interfaces cluster-apply``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QImage, QPixmap
-from qtpy.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
 
-from ._jobs import run_job
+from ._dock import Dock
+from ._layers import add_or_update_layer, layer_kwargs, pixel_size_from_layer, result_name
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["ChipCommunitiesWidget"]
+__all__ = ["ChipCommunitiesWidget", "LABELS_PREFIX"]
 
-LABELS_NAME = "chip communities"
+#: Result layers are named ``"communities [<source layer>]"``.
+LABELS_PREFIX = "communities"
+
+TIPS = {
+    "image": "The micrograph to segment (a 2-D Image layer).",
+    "channels": "Further Image layers of the same specimen and size used as extra channels "
+    "(e.g. EDS maps beside HAADF). Leave empty for one channel.",
+    "pixel_size": "Pixel size in Å, read from the layer's scale + units; 0 = unknown. "
+    "Override it if the file's calibration is wrong. The labels get it as their scale.",
+    "chip": "Side of the square chips the image is cut into, in pixels. 0 = auto: chosen "
+    "from the image's dominant length scale (a chip holds a few periods) and size; the "
+    "chosen value is shown after a run.",
+    "stride": "Step between chips in pixels; 0 = half the chip (every pixel gets 4 votes). "
+    "Smaller = finer boundaries, slower.",
+    "features": "How each chip is described: fft (power spectrum; lattices), filterbank "
+    "(Gaussian derivatives), learned (this project's encoder) or resnet50 (needs a local "
+    "weights file). All include the chip's intensity statistics.",
+    "weights": "Weights file for resnet50 (torchvision layout) or a custom learned encoder.",
+    "balance": "Balance the texture and intensity feature groups so that neither dominates "
+    "by its number of columns, with the two weights below (off: the extractor's default).",
+    "texture_weight": "Relative weight of the texture features (with 'balance groups').",
+    "intensity_weight": "Relative weight of the intensity features (mean, spread, quantiles "
+    "of the grey level) (with 'balance groups'). Raise it when regions differ in brightness.",
+    "clahe": "Contrast-limited adaptive histogram equalization before chipping "
+    "(evens out uneven illumination).",
+    "k": "Neighbours per chip in the similarity graph. Larger k links more chips: fewer, "
+    "larger communities and smoother results; smaller k keeps rare regions apart.",
+    "resolution": "Louvain resolution: above 1 splits the graph into more, smaller "
+    "communities; below 1 gives fewer, larger ones.",
+    "merge": "Merge communities down to this many (Ward on their mean features); 0 = keep "
+    "what Louvain found.",
+    "seed": "Seed of the community detection (same seed = same result).",
+    "spatial_weight": "Weight of extra edges between neighbouring chips: 0 = regions from "
+    "texture alone; higher values favour spatially compact regions.",
+    "refine": "Refine community boundaries per pixel (local mean/contrast) inside chips "
+    "where communities meet.",
+    "keep_ids": "Match the new IDs (colours) to this image's previous result.",
+    "all_images": "Also label every other open 2-D Image layer with the communities of this "
+    "image (same kind of region = same label and colour across a series).",
+}
 
 
-def _spin(lo, hi, val, step=1, double=False):
-    w = QDoubleSpinBox() if double else QSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setValue(val)
-    return w
-
-
-class ChipCommunitiesWidget(QWidget):
+class ChipCommunitiesWidget(Dock):
     """Dock: settings, Run/Cancel, Labels result, table, gallery, corrections."""
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job = None
+    title = "Chip communities"
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, *, sync=False):
+        import napari
+        from magicgui.widgets import Select
+
+        super().__init__(napari_viewer, sync=sync)
         self.result = None
+        self.results: dict[str, Any] = {}
         self.model = None
-        lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("<b>Chip communities</b>: unsupervised segmentation"))
-        self.layers = QListWidget()
-        self.layers.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
-        self.layers.setMaximumHeight(80)
-        lay.addWidget(QLabel("Image layers (several = channels):"))
-        lay.addWidget(self.layers)
-        form = QFormLayout()
-        self.chip = _spin(4, 1024, 64, 8)
-        self.stride = _spin(1, 1024, 32, 8)
-        self.features = QComboBox()
-        self.features.addItems(["fft", "filterbank", "learned", "resnet50"])
-        self.weights = QLineEdit()
-        self.weights.setPlaceholderText("weights file (resnet50)")
-        self.k = _spin(1, 200, 10)
-        self.resolution = _spin(0.01, 20.0, 1.0, 0.1, double=True)
-        self.merge = _spin(0, 100, 0)
-        self.merge.setSpecialValueText("off")
-        self.seed = _spin(0, 2**31 - 1, 0)
-        self.spatial = _spin(0.0, 10.0, 0.0, 0.1, double=True)
-        self.clahe = QCheckBox("CLAHE")
-        self.refine = QCheckBox("refine boundaries")
-        self.keep_ids = QCheckBox("keep IDs of previous run")
-        self.keep_ids.setChecked(True)
-        for name, w in (
-            ("chip (px)", self.chip),
-            ("stride (px)", self.stride),
-            ("features", self.features),
-            ("weights", self.weights),
-            ("k neighbours", self.k),
-            ("resolution", self.resolution),
-            ("merge to", self.merge),
-            ("seed", self.seed),
-            ("spatial weight", self.spatial),
-        ):
-            form.addRow(name, w)
-        lay.addLayout(form)
-        row = QHBoxLayout()
-        for w in (self.clahe, self.refine, self.keep_ids):
-            row.addWidget(w)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
-        lay.addLayout(row)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        lay.addWidget(self.status)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["id", "area", "chips", "mean"])
-        self.table.setMaximumHeight(160)
-        lay.addWidget(self.table)
+        self.source_name: str | None = None
+        two_d = _is_2d
+        self.add_section("Input")
+        self.image = self.add_layer_choice(
+            "image", napari.layers.Image, tooltip=TIPS["image"], filter=two_d
+        )
+
+        def _channel_choices(*_):
+            if self.viewer is None:
+                return []
+            chosen = self.image.value
+            return [
+                (ly.name, ly)
+                for ly in self.viewer.layers
+                if isinstance(ly, napari.layers.Image) and _is_2d(ly) and ly is not chosen
+            ]
+
+        self.channels = Select(
+            choices=_channel_choices, name="channels", label="extra channels", value=[]
+        )
+        self.channels.tooltip = TIPS["channels"]
+        self.channels.native.setMaximumHeight(70)
+        self.params["channels"] = self.channels
+        self.append(self.channels)
+        self.image.changed.connect(lambda *_: self.channels.reset_choices())
+        self.pixel_size = self.add_param(
+            "pixel_size", 0.0, label="pixel size (Å)", min=0.0, max=1e7, tooltip=TIPS["pixel_size"]
+        )
+        self.link_pixel_size(self.image, self.pixel_size, unit="Å")
+
+        self.add_section("Chips and features")
+        self.chip = self.add_param("chip", 0, min=0, max=1024, step=8, tooltip=TIPS["chip"])
+        self.chip.native.setSpecialValueText("auto")
+        self.stride = self.add_param("stride", 0, min=0, max=1024, step=8, tooltip=TIPS["stride"])
+        self.stride.native.setSpecialValueText("auto")
+        self.features = self.add_param(
+            "features",
+            "fft",
+            choices=["fft", "filterbank", "learned", "resnet50"],
+            tooltip=TIPS["features"],
+        )
+        self.weights = self.add_param("weights", "", label="weights file", tooltip=TIPS["weights"])
+        self.balance = self.add_param(
+            "balance", False, label="balance groups", tooltip=TIPS["balance"]
+        )
+        self.texture_weight = self.add_param(
+            "texture_weight", 1.0, min=0.0, max=100.0, step=0.1, tooltip=TIPS["texture_weight"]
+        )
+        self.intensity_weight = self.add_param(
+            "intensity_weight",
+            1.0,
+            min=0.0,
+            max=100.0,
+            step=0.1,
+            tooltip=TIPS["intensity_weight"],
+        )
+        self.clahe = self.add_param("clahe", False, label="CLAHE", tooltip=TIPS["clahe"])
+        self.chip_info = self.add_label("")
+
+        self.add_section("Graph and communities")
+        self.k = self.add_param("k", 10, min=1, max=200, label="k neighbours", tooltip=TIPS["k"])
+        self.resolution = self.add_param(
+            "resolution", 1.0, min=0.01, max=20.0, step=0.1, tooltip=TIPS["resolution"]
+        )
+        self.merge = self.add_param(
+            "merge", 0, min=0, max=100, label="merge to", tooltip=TIPS["merge"]
+        )
+        self.merge.native.setSpecialValueText("off")
+        self.seed = self.add_param("seed", 0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
+        self.spatial_weight = self.add_param(
+            "spatial_weight", 0.0, min=0.0, max=10.0, step=0.1, tooltip=TIPS["spatial_weight"]
+        )
+        self.refine = self.add_param(
+            "refine", False, label="refine boundaries", tooltip=TIPS["refine"]
+        )
+        self.keep_ids = self.add_param(
+            "keep_ids", True, label="keep IDs of previous run", tooltip=TIPS["keep_ids"]
+        )
+        self.all_images = self.add_param(
+            "all_images", False, label="apply to all open images", tooltip=TIPS["all_images"]
+        )
+        self.run_button = self.add_button(
+            "Run", self.run, tooltip="segment the chosen image (in the background)"
+        )
+
+        self.add_section("Result")
+        self.summary = self.add_label("")
+        self.table = _make_table()
+        self.add_native(self.table)
+        from qtpy.QtWidgets import QGridLayout, QWidget
+
         self.gallery = QWidget()
         self.gallery.setLayout(QGridLayout())
-        lay.addWidget(QLabel("Example chips per community:"))
-        lay.addWidget(self.gallery)
-        row = QHBoxLayout()
-        self.learn_button = QPushButton("Learn from corrections")
-        self.save_button = QPushButton("Save model…")
-        self.learn_button.setEnabled(False)
-        self.save_button.setEnabled(False)
-        row.addWidget(self.learn_button)
-        row.addWidget(self.save_button)
-        lay.addLayout(row)
-        lay.addStretch(1)
-
-        self.run_button.clicked.connect(lambda: self.run())
-        self.cancel_button.clicked.connect(self.cancel)
-        self.learn_button.clicked.connect(lambda: self.learn())
-        self.save_button.clicked.connect(lambda: self.save_model())
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
+        self.gallery_pixmaps: list = []
+        self.add_native(self.gallery)
+        self.learn_button = self.add_button(
+            "Learn from corrections",
+            self.learn,
+            tooltip="fit a classifier on the chip features to your edited labels and relabel",
+        )
+        self.save_button = self.add_button(
+            "Save model…",
+            self.save_model,
+            tooltip="save the corrections model (JSON + npz) for `napari-interfaces cluster-apply`",
+            job=False,
+        )
+        self.learn_button.enabled = False
+        self.save_button.enabled = False
 
     # ------------------------------------------------------------- inputs
-    def _refresh_layers(self, *_):
-        from napari.layers import Image
-
-        selected = {i.text() for i in self.layers.selectedItems()}
-        self.layers.clear()
-        names = [ly.name for ly in self.viewer.layers if isinstance(ly, Image)]
-        self.layers.addItems(names)
-        for i in range(self.layers.count()):
-            it = self.layers.item(i)
-            if it.text() in selected or (not selected and i == 0):
-                it.setSelected(True)
-
-    def selected_images(self) -> list[np.ndarray]:
-        names = [i.text() for i in self.layers.selectedItems()]
-        if not names and self.layers.count():
-            names = [self.layers.item(0).text()]
-        out = []
-        for n in names:
-            data = np.asarray(self.viewer.layers[n].data)
-            if self.viewer.layers[n].rgb:
-                data = data[..., :3]
-            out.append(data)
-        return out
-
     def settings(self) -> dict:
-        return dict(
-            chip=self.chip.value(),
-            stride=self.stride.value(),
-            features=self.features.currentText(),
-            k=self.k.value(),
-            resolution=self.resolution.value(),
-            merge_to=self.merge.value() or None,
-            seed=self.seed.value(),
-            weights=self.weights.text().strip() or None,
-            clahe=self.clahe.isChecked(),
-            spatial_weight=self.spatial.value(),
-            refine=self.refine.isChecked(),
+        """Keyword arguments of the engine workflow from the form."""
+        kw: dict[str, Any] = dict(
+            chip=self.chip.value or "auto",
+            stride=self.stride.value or None,
+            features=self.features.value,
+            k=self.k.value,
+            resolution=self.resolution.value,
+            merge_to=self.merge.value or None,
+            seed=self.seed.value,
+            weights=str(self.weights.value).strip() or None,
+            clahe=self.clahe.value,
+            spatial_weight=self.spatial_weight.value,
+            refine=self.refine.value,
         )
+        if self.balance.value:
+            kw["feature_weights"] = {
+                "texture": self.texture_weight.value,
+                "intensity": self.intensity_weight.value,
+            }
+        return kw
+
+    def _data(self, layer) -> np.ndarray:
+        data = np.asarray(layer.data)
+        return data[..., :3] if layer.rgb else data
+
+    def _pixel_size(self, layer, override: float | None = None) -> float | None:
+        """Å per pixel of ``layer`` (``override`` for the chosen image)."""
+        from ._layers import to_angstrom
+
+        if override:
+            return float(override)
+        size, unit = pixel_size_from_layer(layer)
+        return None if size is None else to_angstrom(size, unit)
 
     # ---------------------------------------------------------------- run
-    def run(self, sync: bool = False):
-        from ..cluster.pipeline import segment_by_communities
+    def run(self):
+        """Start the segmentation (and the series labelling) as this dock's job."""
+        from ..cluster.pipeline import check_parameters
+        from ..cluster.series import segment_series
 
-        images = self.selected_images()
-        if not images:
-            self.status.setText("Add an image layer first.")
-            return None
+        src = self.require_layer(self.image, "an image layer")
         kw = self.settings()
-        if self.keep_ids.isChecked() and LABELS_NAME in self.viewer.layers:
-            prev = np.asarray(self.viewer.layers[LABELS_NAME].data)
-            if prev.shape == images[0].shape[:2]:
-                kw["reference_labels"] = prev
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText("running…")
-        self.job = run_job(
-            segment_by_communities,
-            images,
-            on_done=self._done,
-            on_error=self._error,
-            on_cancel=self._cancelled,
+        check_parameters(
+            **{
+                k: kw[k]
+                for k in ("chip", "stride", "features", "k", "resolution", "merge_to", "seed")
+            },
+            spatial_weight=kw["spatial_weight"],
+            image_shape=src.data.shape[:2],
+        )
+        channels = list(self.channels.value or [])
+        ref = [self._data(src)] + [self._data(c) for c in channels]
+        others = []
+        if self.all_images.value and self.viewer is not None:
+            import napari
+
+            skip = {src.name, *(c.name for c in channels)}
+            others = [
+                ly
+                for ly in self.viewer.layers
+                if isinstance(ly, napari.layers.Image) and _is_2d(ly) and ly.name not in skip
+            ]
+            if channels:
+                from ..core.errors import InputError
+
+                raise InputError("'apply to all open images' works on single-channel images")
+        prev = self._previous(src)
+        if self.keep_ids.value and prev is not None and prev.shape == src.data.shape[:2]:
+            kw["reference_labels"] = prev
+        sizes = [self._pixel_size(src, self.pixel_size.value)] + [
+            self._pixel_size(o) for o in others
+        ]
+        sources = [src, *others]
+        return self.run_job(
+            segment_series,
+            ref,
+            [self._data(o) for o in others],
+            pixel_sizes=sizes,
+            on_done=lambda results: self._done(results, sources),
             description="chip communities",
-            sync=sync,
             **kw,
         )
-        return self.job
 
-    def cancel(self):
-        if self.job is not None:
-            self.job.cancel()
+    def _previous(self, src) -> np.ndarray | None:
+        name = result_name(LABELS_PREFIX, src)
+        if self.viewer is not None and name in self.viewer.layers:
+            return np.asarray(self.viewer.layers[name].data)
+        return None
 
-    def _reset_buttons(self):
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-
-    def _error(self, exc):
-        self._reset_buttons()
-        self.status.setText(f"error: {exc}")
-        from napari.utils.notifications import show_error
-
-        show_error(f"Chip communities: {exc}")
-
-    def _cancelled(self):
-        self._reset_buttons()
-        self.status.setText("cancelled")
-
-    def _done(self, res):
-        self._reset_buttons()
+    def _done(self, results, sources) -> None:
+        self.results = {}
+        for res, src in zip(results, sources):
+            self.results[src.name] = res
+            self._show_labels(res, src)
+        res = results[0]
         self.result = res
-        self._show_labels(res.labels)
-        t = res.timings
-        self.status.setText(
-            f"{res.n_communities} communities ({res.n_detected} detected), {res.grid.n_chips} chips, "
-            f"{t['total']:.2f} s (features {t['features']:.2f}, graph {t['graph']:.2f}, "
-            f"communities {t['communities']:.2f}, paint {t['paint']:.2f})"
-        )
+        self.source_name = sources[0].name
+        self._report(res, extra=len(results) - 1)
         self._fill_table(res.table)
         self._fill_gallery(res)
-        self.learn_button.setEnabled(True)
+        self.learn_button.enabled = True
 
-    def _show_labels(self, labels):
-        if LABELS_NAME in self.viewer.layers:
-            self.viewer.layers[LABELS_NAME].data = labels
+    def _report(self, res, extra: int = 0) -> None:
+        s, t = res.settings, res.timings
+        how = {"auto": "auto", "user": "set"}.get(s.get("chip_source"), s.get("chip_source"))
+        scale = ""
+        auto = s.get("chip_auto") or {}
+        if auto.get("length_scale_px"):
+            scale = f", length scale {auto['length_scale_px']:g} px"
+        self.chip_info.value = (
+            f"chip {res.grid.chip} px, stride {res.grid.stride} px ({how}{scale})"
+        )
+        text = (
+            f"{res.n_communities} communities ({res.n_detected} detected), {res.grid.n_chips} "
+            f"chips of {res.grid.chip} px ({how}), {t['total']:.2f} s"
+        )
+        fw = s.get("feature_weighting")
+        if fw and fw.get("groups"):
+            text += "; variance share " + ", ".join(
+                f"{g} {r['variance_share']:.2f}" for g, r in fw["groups"].items()
+            )
+        if extra:
+            text += f"; applied to {extra} more image{'s' if extra > 1 else ''}"
+        self.summary.value = text
+        self.set_status(text)
+
+    def _show_labels(self, res, src):
+        """Labels named after ``src`` with its scale and units (never replaces user edits)."""
+        size, _ = pixel_size_from_layer(src)
+        if size is None and res.pixel_size:
+            kw = layer_kwargs(res.pixel_size, res.unit, ndim=2)
         else:
-            self.viewer.add_labels(labels, name=LABELS_NAME, opacity=0.5)
+            kw = layer_kwargs(source_layer=src, ndim=2)
+        return add_or_update_layer(
+            self.viewer,
+            res.labels,
+            "labels",
+            name=result_name(LABELS_PREFIX, src),
+            opacity=0.5,
+            metadata={"source": src.name, "settings": res.settings},
+            **kw,
+        )
+
+    def result_layer(self):
+        """The Labels layer of the last run's chosen image (or None)."""
+        if self.source_name is None or self.viewer is None:
+            return None
+        name = result_name(LABELS_PREFIX, self.source_name)
+        return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _fill_table(self, rows):
+        from qtpy.QtWidgets import QTableWidgetItem
+
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             vals = [
@@ -261,6 +359,10 @@ class ChipCommunitiesWidget(QWidget):
                 self.table.setItem(i, j, QTableWidgetItem(v))
 
     def _fill_gallery(self, res, n: int = 4, size: int = 40):
+        from qtpy.QtCore import Qt
+        from qtpy.QtGui import QImage, QPixmap
+        from qtpy.QtWidgets import QLabel
+
         from ..cluster.chips import extract_chips
 
         grid_lay = self.gallery.layout()
@@ -276,8 +378,7 @@ class ChipCommunitiesWidget(QWidget):
                 continue
             chips = extract_chips(res.image, res.grid, idx)[..., 0]
             for col, c in enumerate(chips):
-                a = np.clip(c * 255, 0, 255).astype(np.uint8)
-                a = np.ascontiguousarray(a)
+                a = np.ascontiguousarray(np.clip(c * 255, 0, 255).astype(np.uint8))
                 qimg = QImage(
                     a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_Grayscale8
                 ).copy()
@@ -289,48 +390,73 @@ class ChipCommunitiesWidget(QWidget):
                 self.gallery_pixmaps.append(pm)
 
     # -------------------------------------------------------- corrections
-    def learn(self, sync: bool = False):
+    def learn(self):
+        """Fit a classifier to the edited labels of the last result and relabel."""
         from ..cluster.corrections import learn_from_corrections
+        from ..core.errors import InputError
 
-        if self.result is None or LABELS_NAME not in self.viewer.layers:
-            self.status.setText("Run first, then edit the labels.")
-            return None
-        corrected = np.asarray(self.viewer.layers[LABELS_NAME].data).copy()
+        layer = self.result_layer()
+        if self.result is None or layer is None:
+            raise InputError("run first, then edit the labels")
+        corrected = np.asarray(layer.data).copy()
+        result, refine = self.result, self.refine.value
 
         def _learn(progress=None):
-            return learn_from_corrections(self.result, corrected, refine=self.refine.isChecked())
+            return learn_from_corrections(result, corrected, refine=refine)
 
         def _done(out):
             model, labels, chip_labels = out
             self.model = model
             self.result.chip_labels = chip_labels
             self.result.labels = labels
-            self._show_labels(labels)
-            self.save_button.setEnabled(True)
-            self.status.setText(
+            src = (
+                self.viewer.layers[self.source_name]
+                if self.source_name in self.viewer.layers
+                else None
+            )
+            kw = layer_kwargs(source_layer=src, ndim=2) if src is not None else {}
+            add_or_update_layer(
+                self.viewer,
+                labels,
+                "labels",
+                name=result_name("corrected " + LABELS_PREFIX, self.source_name),
+                opacity=0.5,
+                **kw,
+            )
+            self.save_button.enabled = True
+            self.set_status(
                 f"relabelled with a classifier fitted on {model.extra.get('n_train_chips')} chips "
                 f"({len(model.classes)} classes)"
             )
 
-        self.job = run_job(
-            _learn,
-            on_done=_done,
-            on_error=self._error,
-            description="learn from corrections",
-            sync=sync,
-        )
-        return self.job
+        return self.run_job(_learn, on_done=_done, description="learn from corrections")
 
     def save_model(self, path: str | None = None):
+        """Save the corrections model (asks where unless ``path`` is given)."""
+        from ..core.errors import InputError
+
         if self.model is None:
-            self.status.setText("Learn from corrections first.")
-            return None
+            raise InputError("learn from corrections first")
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save corrections model", "cluster_model.json", "JSON (*.json)"
+            path = self.ask_save_path(
+                "Save corrections model", "cluster_model.json", "JSON (*.json)"
             )
-            if not path:
+            if path is None:
                 return None
         js, npz = self.model.save(path)
-        self.status.setText(f"saved {js.name} + {npz.name}")
+        self.set_status(f"saved {js.name} + {npz.name}")
         return js
+
+
+def _is_2d(layer) -> bool:
+    return (layer.ndim == 2) and not (layer.rgb and np.asarray(layer.data).ndim != 3)
+
+
+def _make_table():
+    from qtpy.QtWidgets import QTableWidget
+
+    table = QTableWidget(0, 4)
+    table.setHorizontalHeaderLabels(["id", "area", "chips", "mean"])
+    table.setMaximumHeight(160)
+    table.setToolTip("one row per community: ID, area fraction, chips, mean intensity per channel")
+    return table

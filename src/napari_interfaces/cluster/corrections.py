@@ -268,8 +268,7 @@ def apply_to_folder(
     Each file is written atomically; ``out_folder`` must be checked by the
     caller (:func:`napari_interfaces.core.outputs.check_output`).
     """
-    from ..core.outputs import atomic_file
-    from ..io.micrograph import write_labels_tiff
+    from ..io.tiff import write_tiff
 
     if not isinstance(model, CorrectionModel):
         model = CorrectionModel.load(model)
@@ -288,8 +287,7 @@ def apply_to_folder(
     for f in files:
         labels, _ = apply_model(model, f)
         out = out_folder / f"{f.stem}_labels.tif"
-        with atomic_file(out) as tmp:
-            write_labels_tiff(tmp, labels.astype(np.uint16))
+        write_tiff(out, labels.astype(np.uint16))
         written.append(out)
         progress.advance()
     return written

@@ -51,8 +51,6 @@ __all__ = [
     "segment_by_communities",
 ]
 
-#: Default chip grid when the image cannot tell (and the former fixed default).
-DEFAULT_CHIP, DEFAULT_STRIDE = 64, 32
 BORDERS = ("shift", "drop")
 
 #: Parameter names as the command line spells them (the dock and the API use the keys).
@@ -254,44 +252,22 @@ def check_parameters(
     return out
 
 
-def choose_chip(image: np.ndarray) -> dict[str, Any]:
-    """The chip grid for ``image`` chosen from its length scales.
+def choose_chip(image: np.ndarray, stride: int | None = None) -> dict[str, Any]:
+    """The chip grid for ``image`` chosen from its dominant length scale.
 
-    Uses :mod:`.scale` when it is available, else the former fixed default
-    (64 / 32 px, or the largest that fits a small image).
+    See :func:`.scale.choose_chip`.
 
     Returns
     -------
     dict
-        ``chip``, ``stride`` (pixels) and ``source`` (``"auto"`` or
-        ``"default"``), plus whatever the scale estimator reports.
+        ``chip``, ``stride`` (pixels), ``source="auto"``, ``length_scale_px``
+        and ``method`` (``"spectrum"`` or ``"size"``).
     """
-    try:
-        from . import scale
-    except ImportError:
-        scale = None
-    fn = None
-    for name in ("choose_chip", "auto_chip", "estimate_chip", "chip_from_image"):
-        fn = getattr(scale, name, None) if scale is not None else None
-        if fn is not None:
-            break
-    h, w = image.shape[:2]
-    if fn is not None:
-        got = fn(image)
-        if isinstance(got, dict):
-            info = dict(got)
-        elif isinstance(got, tuple):
-            info = {"chip": got[0], "stride": got[1] if len(got) > 1 else None}
-        elif hasattr(got, "chip"):
-            info = {k: v for k, v in vars(got).items() if isinstance(v, (int, float, str, list))}
-        else:
-            info = {"chip": int(got)}
-        chip = int(info["chip"])
-        stride = int(info.get("stride") or max(1, chip // 2))
-        info.update(chip=chip, stride=stride, source="auto")
-        return info
-    chip = min(DEFAULT_CHIP, h, w)
-    return {"chip": chip, "stride": max(1, chip // 2), "source": "default"}
+    from .scale import choose_chip as _choose
+
+    info = _choose(image, "auto", stride).settings()
+    info["source"] = "auto"
+    return info
 
 
 # ------------------------------------------------------------------ inputs
@@ -388,9 +364,8 @@ def _features(extractor, img, grid, progress) -> np.ndarray:
 
 def _grid(img, chip, stride, border) -> tuple[ChipGrid, dict]:
     if chip == "auto":
-        info = choose_chip(img)
-        chip_, stride_ = info["chip"], info["stride"] if stride is None else stride
-        stride_ = min(stride_, chip_)
+        info = choose_chip(img, stride)
+        chip_, stride_ = info["chip"], min(info["stride"], info["chip"])
     else:
         info = {"source": "user"}
         chip_, stride_ = chip, (max(1, chip // 2) if stride is None else stride)

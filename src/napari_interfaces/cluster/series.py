@@ -55,6 +55,7 @@ from .paint import community_table, paint_labels
 __all__ = [
     "IMAGE_SUFFIXES",
     "SeriesReference",
+    "segment_series",
     "label_folder",
     "list_images",
     "watch_folder",
@@ -361,6 +362,55 @@ def _json_default(o: Any):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def segment_series(
+    reference,
+    others=(),
+    progress: Progress | None = None,
+    *,
+    pixel_sizes=None,
+    learn_new: bool = True,
+    **kwargs,
+) -> list:
+    """Communities of ``reference`` and the same labels on every image of ``others``.
+
+    The workflow behind the dock's "apply to all open images".
+
+    Parameters
+    ----------
+    reference : path, array or sequence of them
+        The reference image (several = channels), as for
+        :func:`.pipeline.segment_by_communities`.
+    others : sequence
+        Further images of the series (each like ``reference``).
+    pixel_sizes : sequence of float or None, optional
+        Pixel size of ``reference`` then of each of ``others`` (in ``unit``).
+    **kwargs
+        Passed to :func:`.pipeline.segment_by_communities` for the reference.
+
+    Returns
+    -------
+    list of ClusterResult
+        The reference's result first, then one per image of ``others``.
+    """
+    from .pipeline import segment_by_communities
+
+    progress = as_progress(progress)
+    others = list(others)
+    sizes = list(pixel_sizes) if pixel_sizes is not None else [None] * (len(others) + 1)
+    if len(sizes) != len(others) + 1:
+        raise InputError(f"{len(sizes)} pixel sizes for {len(others) + 1} images")
+    unit = kwargs.get("unit", "Å")
+    first = segment_by_communities(reference, progress=progress, pixel_size=sizes[0], **kwargs)
+    out = [first]
+    if others:
+        series = SeriesReference.from_result(first)
+        progress.start(len(others), "labelling the other images")
+        for img, ps in zip(others, sizes[1:]):
+            out.append(series.label(img, learn_new=learn_new, pixel_size=ps, unit=unit))
+            progress.advance()
+    return out
 
 
 # ------------------------------------------------------------ folders
