@@ -77,47 +77,102 @@ def test_sample_data_generated_from_seed():
 
 
 @pytest.mark.gui
-def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path):
+def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path, qtbot):
+    from scipy.ndimage import uniform_filter1d
+
     from napari_interfaces._widgets.apt_explorer import AptExplorer
 
     s, paths, lonely = synth_files
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     viewer.open(str(paths["pos"]), plugin="napari-interfaces")
     names = [layer.name for layer in viewer.layers]
     assert names[:3] == ["spec.pos Ni at.%", "spec.pos Al at.%", "spec.pos Cr at.%"]
     assert viewer.layers["spec.pos Al at.%"].scale.tolist() == [1.0, 1.0, 1.0]
 
-    w = AptExplorer(viewer)
-    assert w.file_edit.text() == str(paths["pos"])  # picked up from the layer
-    assert w.range_edit.text() == str(paths["rrng"])
+    w = AptExplorer(viewer, sync=True)
+    viewer.window.add_dock_widget(w, name="APT explorer")
+    assert str(w.file.value) == str(paths["pos"])  # picked up from the layer
+    assert str(w.range_file.value) == str(paths["rrng"])
     assert w.selected_elements() == ["Ni", "Al", "Cr"]
-    w.sync = True
-    w.voxel_spin.setValue(2.0)
-    w.deloc_check.setChecked(True)
+    # every parameter explains itself
+    for name, widget in w.params.items():
+        assert widget.tooltip, name
+    w.voxel.value = 2.0
+    w.deloc_on.value = True
     w.set_elements(["Al"])
-    w.axis_combo.setCurrentText("x")
-    w.thickness_spin.setValue(4.0)
+    w.axis.value = "x"
+    w.thickness.value = 4.0
     job = w.compute()
     assert job.state == "done", job.error
     layer = viewer.layers["spec.pos Al at.%"]
     assert layer.scale.tolist() == [2.0, 2.0, 2.0] and layer.data.shape == (8, 6, 6)
-    assert layer.projection_mode == "mean"
-    assert viewer.dims.order[0] == 2 and viewer.dims.thickness[2] == 4.0
-    vox = job.result["vox"]
+    assert [str(u) for u in layer.units] == ["nanometer"] * 3
+    vox = job.result.vox
+    # the slab (4 nm = 2 voxels along x) is averaged off the GUI thread
+    assert viewer.dims.order[0] == 2
+    raw = vox.composition("Al")
+    np.testing.assert_allclose(layer.data, uniform_filter1d(raw, 2, axis=2, mode="reflect"))
     assert vox.delocalization_nm == (1.5, 3.0, 3.0)
     assert vox.total_ions() == pytest.approx(s.cloud.n_ions, rel=1e-5)
     assert len(w.ax.patches) == len(s.ranges)  # one shaded span per range
-    assert "ions; grid (8, 6, 6)" in w.status.text()
+    assert "ranged); grid (8, 6, 6)" in w.status.value
+    assert not w.compute_button.native.isHidden() and w.compute_button.enabled
+
+    # threaded: the run button is disabled while the job runs, slab changes do not block
+    w.sync = False
+    job = w.compute()
+    assert not w.compute_button.enabled and w.cancel_button.enabled
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "done" and w.compute_button.enabled
+    w.thickness.value = 0.0
+    qtbot.waitUntil(lambda: w.latest_idle("slab view"), timeout=30_000)
+    np.testing.assert_allclose(layer.data, raw)
+    w.sync = True
 
     bad = tmp_path / "bad.rrng"
     bad.write_text("[Ranges]\nNumber=1\nRange1=1 2 Qq:1\n")
     w.set_ranges(str(bad))
-    assert "line 3: unknown element" in w.status.text()
-    w.range_edit.setText(str(paths["rrng"]))
-    w.file_edit.setText(str(tmp_path / "missing.pos"))
+    assert "line 3: unknown element" in w.status.value
+    w.set_ranges(str(paths["rrng"]))
+    w.file.value = tmp_path / "missing.pos"
     job = w.compute()
-    assert job.state == "error" and "no such file" in w.status.text()
-    w.close()
+    assert job.state == "error" and "no such file" in w.status.value
+
+
+@pytest.mark.gui
+def test_explorer_cancel_during_voxelize(make_napari_viewer, synth_files, qtbot, monkeypatch):
+    """Cancel is checked inside the voxelizer's chunks: the job stops at the next chunk."""
+    import napari_interfaces.apt.pointcloud as pc
+    import napari_interfaces.apt.voxelize as vz
+    from napari_interfaces._widgets.apt_explorer import AptExplorer
+
+    s, paths, _ = synth_files
+    monkeypatch.setattr(vz, "CHUNK_IONS", 200)  # many chunks
+    monkeypatch.setattr(pc, "n_threads", lambda: 1)
+    monkeypatch.setattr(vz, "n_threads", lambda: 1)
+    seen = []
+    real = vz._bin_numpy
+
+    def slow(*args):
+        import time
+
+        seen.append(1)
+        time.sleep(0.02)
+        return real(*args)
+
+    monkeypatch.setattr(vz, "_bin_numpy", slow)
+    monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")
+    viewer = make_napari_viewer(show=True)
+    w = AptExplorer(viewer)
+    w.set_file(paths["pos"])
+    job = w.compute()
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=30_000)
+    w.cancel()
+    qtbot.waitUntil(lambda: job.finished, timeout=10_000)
+    assert job.state == "cancelled" and "cancelled" in w.status.value
+    n_chunks = -(-s.cloud.n_ions // 200)
+    assert len(seen) < n_chunks / 2
+    assert w.compute_button.enabled
 
 
 def test_reader_hook_bad_file_raises_clear_error(tmp_path):

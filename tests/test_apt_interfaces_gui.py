@@ -17,21 +17,37 @@ def dataset(tmp_path_factory):
     return files
 
 
-def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path):
+def _open(viewer, dataset):
     from napari_interfaces._hooks.apt_data import read_apt_layers
-    from napari_interfaces._widgets.interfaces import InterfacesWidget, saved_labels_path
 
-    viewer = make_napari_viewer()
     for data, kw, kind in read_apt_layers(str(dataset["pos"])):
         getattr(viewer, f"add_{kind}")(data, **kw)
-    dock = InterfacesWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Interfaces")
-    assert dock.dataset.count() == 1
-    dock.method.setCurrentText("iso-concentration")
-    job = dock.run(sync=True)
+
+
+def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, monkeypatch):
+    from napari_interfaces._widgets.interfaces import InterfacesWidget, saved_labels_path
+
+    viewer = make_napari_viewer(show=True)
+    _open(viewer, dataset)
+    dock = InterfacesWidget(viewer, sync=True)
+    dock_widget = viewer.window.add_dock_widget(dock, name="Interfaces")
+    assert dock.dataset.value is not None  # the point-cloud layer is chosen
+    for name, widget in dock.params.items():
+        assert widget.tooltip, name  # every parameter explains itself
+    dock.method.value = "iso"
+    job = dock.run()
     assert job.state == "done", job.error
     layer = viewer.layers["lay phases"]
     assert int(layer.data.max()) == 2
+    # scale, origin and units from the voxel grid; phases named in the features table
+    assert layer.scale.tolist() == [1.0, 1.0, 1.0]
+    assert [str(u) for u in layer.units] == ["nanometer"] * 3
+    assert list(layer.features["phase"])[0] == "outside the specimen"
+    assert list(layer.features["phase"])[1].startswith("phase 1: ")
+    assert "Cr at.%" in layer.features and "phase 2: " in dock.legend.value
+    # the status keeps the method's message (the phase table is in the legend)
+    assert dock.status.value.startswith("iso-concentration: 1 interface(s) between 2 phases")
+    assert layer.metadata["method"] == "iso"
     before = dock.profile
     assert before is not None and before.total.sum() > 0
     csv = dock.export_csv(str(tmp_path / "prox.csv"))
@@ -45,23 +61,91 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path):
     z0 = int(np.median(where[:, 0]))
     layer.data[z0 - 1 : z0 + 2] = ref
     layer.refresh()
-    dock.ref_phase.setValue(ref)  # keep the reference phase fixed
-    job = dock.recompute_profiles(sync=True)
+    dock.ref_phase.value = ref  # keep the reference phase fixed
+    job = dock.recompute_profiles()
     assert job.state == "done", job.error
     after = dock.profile
     assert after is not None and after is not before
     # the painted slab moves atoms of the other phase to distances > 0
     assert not np.array_equal(after.counts, before.counts)
     assert after.counts[after.distance_nm > 0].sum() > before.counts[before.distance_nm > 0].sum()
+    assert dock.status.value.startswith("iso-concentration: 1 interface(s)")
 
-    # saved with the dataset, reloaded identically; closing the dock keeps the layer
+    # "Save labels" asks where (suggesting <stem>.phases.tif beside the dataset)
+    asked = []
+    target = tmp_path / "chosen.phases.tif"
+
+    def ask(self, caption, suggested="", filter=""):  # noqa: A002
+        asked.append(suggested)
+        return target
+
+    # on the class: magicgui containers treat attribute deletion as removing a widget
+    monkeypatch.setattr(InterfacesWidget, "ask_save_path", ask)
     path = dock.save_labels()
-    assert path == saved_labels_path(dataset["pos"]) and path.is_file()
+    assert asked == [saved_labels_path(dataset["pos"])] and path == target and path.is_file()
+    assert not saved_labels_path(dataset["pos"]).exists()  # nothing written silently there
+    monkeypatch.setattr(InterfacesWidget, "ask_save_path", lambda *a, **k: None)
+    assert dock.save_labels() is None and "not saved" in dock.status.value
+
     edited = np.array(layer.data)
-    viewer.window.remove_dock_widget(dock)
+    viewer.window.remove_dock_widget(dock_widget)
     assert np.array_equal(viewer.layers["lay phases"].data, edited)
-    dock2 = InterfacesWidget(viewer)
+    dock2 = InterfacesWidget(viewer, sync=True)
     viewer.layers.remove("lay phases")
-    reloaded = dock2.reload_saved()
+    job = dock2.reload_saved(str(target))
+    assert job.state == "done", job.error
+    reloaded = dock2.reloaded
     assert np.array_equal(np.asarray(reloaded.data), edited)
     np.testing.assert_allclose(reloaded.scale, layer.scale)
+    np.testing.assert_allclose(reloaded.translate, layer.translate)
+    # profiles of the reloaded labels equal those before saving
+    dock2.ref_phase.value = ref
+    assert dock2.recompute_profiles().state == "done"
+    np.testing.assert_array_equal(dock2.profile.counts, after.counts)
+
+
+def test_dock_methods_really_switch(make_napari_viewer, dataset):
+    """iso and GMM run their own method (recorded), on the Explorer's grid."""
+    from napari_interfaces._widgets.interfaces import InterfacesWidget
+    from napari_interfaces.apt.voxelize import voxelize
+    from napari_interfaces.apt.workflows import explore
+
+    viewer = make_napari_viewer(show=True)
+    _open(viewer, dataset)
+    dock = InterfacesWidget(viewer, sync=True)
+    runs = {}
+    for method in ("iso", "gmm"):
+        dock.method.value = method
+        assert dock.run().state == "done"
+        runs[method] = dock.last_run
+        assert runs[method].result.method == method
+        assert viewer.layers["lay phases"].metadata["method"] == method
+    assert dock.status.value.startswith("Gaussian mixture: ")
+    # same grid as the APT explorer (and the reader's composition layers)
+    ex = explore(dataset["pos"], voxel_size=1.0, spectrum=False)
+    assert runs["iso"].grid == ex.grid
+    vox = voxelize(runs["iso"].dataset)
+    assert vox.grid == ex.grid
+    comp_layer = viewer.layers["lay.pos Cr at.%"]
+    np.testing.assert_allclose(comp_layer.translate, ex.grid.origin)
+
+
+def test_dock_errors_and_busy(make_napari_viewer, dataset, qtbot):
+    from napari_interfaces._widgets.interfaces import InterfacesWidget
+
+    viewer = make_napari_viewer(show=True)
+    dock = InterfacesWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Interfaces")
+    dock.run_btn.changed.emit(True)  # no dataset: an error on the status line, no job
+    assert dock.job is None and "choose a dataset" in dock.status.value
+    _open(viewer, dataset)
+    dock.dataset.reset_choices()
+    dock.method.value = "iso"
+    job = dock.run()
+    assert not dock.run_btn.enabled and dock.cancel_button.enabled
+    assert dock.run() is None  # a second click starts no second job
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "done"
+    qtbot.waitUntil(lambda: not dock.busy, timeout=60_000)  # then the profiles
+    assert dock.run_btn.enabled and not dock.cancel_button.enabled
+    assert dock.profile is not None

@@ -1,13 +1,17 @@
 """The "APT explorer" dock: range a point cloud, voxelize it, look at slabs.
 
-Choose a point cloud and a range file (picked up automatically when one has
-the same stem), the voxel size, an optional delocalization (x, y, z in nm),
-the elements and the slicing axis with a slab thickness. **Compute** reads,
-ranges and voxelizes in the background (with a progress bar and Cancel) and
-adds or updates one composition Image layer per element (at.%, nm scale).
-The slicing axis and thickness drive napari's own dims: the chosen axis
-becomes the slider axis and layers are shown as the mean over the slab. A
-mass spectrum with the ranges shaded is drawn in the dock.
+A magicgui form (:class:`~._dock.Dock`): the point cloud and its range file
+(picked up automatically when one has the same stem, or from the newest
+layer our reader made), the voxel size, an optional delocalization (x, y,
+z in nm), the elements and the slicing axis with a slab thickness.
+**Compute** runs the engine workflow
+:func:`napari_interfaces.apt.workflows.explore` in the background (progress
+in napari's activity panel, **Cancel** stops it within one chunk of ions)
+and adds or updates one composition Image layer per element (at.%, scale,
+origin and units in nm from the voxel grid). Slab changes average the
+composition over the slab **off the GUI thread** (debounced, newest wins)
+and make the chosen axis the slider axis. The mass spectrum with the ranges
+shaded is drawn in the dock in napari's theme colours.
 """
 
 from __future__ import annotations
@@ -15,137 +19,134 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+import numpy as np
 
-from ._jobs import run_job
+from ._dock import Dock, theme_colors
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["AptExplorer", "explore"]
+__all__ = ["AptExplorer", "slab_means"]
+
+_CLOUD_FILTER = "*.pos *.epos *.apt *.ato *.csv *.txt *.npz"
+_RANGE_FILTER = "*.rrng *.rng *.env *.RRNG *.RNG *.ENV"
 
 
-def explore(
-    path: str,
-    range_path: str,
-    voxel_size: float,
-    delocalization_xyz: tuple[float, float, float] | None,
-    progress=None,
-) -> dict[str, Any]:
-    """Engine work of the dock: read, range, voxelize, histogram the masses."""
-    from ..apt.spectrum import mass_spectrum
-    from ..apt.voxelize import voxelize
+def slab_means(
+    volumes: dict[str, np.ndarray], axis: int, width_vox: int, progress=None
+) -> dict[str, np.ndarray]:
+    """Each volume averaged over a slab of ``width_vox`` voxels along ``axis`` (engine side).
+
+    Every plane of the result is the mean of the slab centred on it
+    (borders reflect), so napari shows a slab by slicing one plane.
+    """
+    from scipy.ndimage import uniform_filter1d
+
     from ..core.progress import as_progress
-    from ..io.apt_pointcloud import read_pointcloud
-    from ..io.ranges import read_ranges
 
     progress = as_progress(progress)
-    progress.start(None, "reading")
-    cloud = read_pointcloud(path)
-    ranges = read_ranges(range_path)
-    deloc = None
-    if delocalization_xyz is not None:
-        dx, dy, dz = delocalization_xyz
-        deloc = (dz, dy, dx)
-    vox = voxelize(cloud, ranges, voxel_size=voxel_size, delocalization=deloc, progress=progress)
-    top = max(r.hi for r in ranges) * 1.1 if len(ranges) else None
-    edges, counts = mass_spectrum(cloud.mass, bin_width=0.05, mass_max=top)
-    return {"cloud": cloud, "ranges": ranges, "vox": vox, "spectrum": (edges, counts)}
+    progress.start(len(volumes), "slab mean")
+    out = {}
+    for key, vol in volumes.items():
+        out[key] = (
+            vol if width_vox <= 1 else uniform_filter1d(vol, width_vox, axis=axis, mode="reflect")
+        )
+        progress.advance()
+    return out
 
 
-class AptExplorer(QWidget):
-    """Dock widget; see the module docs. ``sync = True`` runs jobs inline (tests)."""
+class AptExplorer(Dock):
+    """Dock widget; see the module docs. ``sync=True`` runs jobs inline (tests)."""
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.sync = False
-        self.job = None
-        self.result: dict[str, Any] | None = None
+    title = "APT explorer"
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, sync: bool = False):
+        super().__init__(napari_viewer, sync=sync)
+        self.result = None
+        #: element layer name -> composition volume as computed (before slab averaging)
+        self._raw: dict[str, np.ndarray] = {}
         self.layers: dict[str, Any] = {}
         self._ranges = None
 
-        self.setLayout(QVBoxLayout())
-        form = QFormLayout()
-        self.layout().addLayout(form)
+        self.file = self.add_param(
+            "point_cloud",
+            Path(),
+            mode="r",
+            filter=_CLOUD_FILTER,
+            tooltip="APT point cloud (.pos .epos .apt .ato .csv/.txt with x y z m, labelled .npz); "
+            "a range file with the same stem is picked up automatically",
+            on_change=self._file_changed,
+        )
+        self.range_file = self.add_param(
+            "range_file",
+            Path(),
+            mode="r",
+            filter=_RANGE_FILTER,
+            tooltip="range file (.rrng .rng .env): mass windows (Da) -> ion species -> elements",
+            on_change=self._load_ranges,
+        )
+        self.voxel = self.add_param(
+            "voxel_size",
+            1.0,
+            label="voxel (nm)",
+            min=0.05,
+            max=100.0,
+            step=0.1,
+            tooltip="voxel edge in nm; voxel edges sit at multiples of it, so the Interfaces dock "
+            "uses the same grid for the same size",
+        )
+        self.deloc_on = self.add_param(
+            "delocalize",
+            False,
+            tooltip="smooth the counts with a Gaussian (AP Suite's delocalization), total counts "
+            "kept",
+        )
+        self.deloc = [
+            self.add_param(
+                f"delocalization_{ax}",
+                v,
+                label=f"delocalization {ax} (nm)",
+                min=0.0,
+                max=100.0,
+                step=0.5,
+                tooltip=f"delocalization distance along {ax} in nm (3 Gaussian sigmas, "
+                "as in AP Suite: sigma = d / 3)",
+            )
+            for ax, v in (("x", 3.0), ("y", 3.0), ("z", 1.5))
+        ]
+        from magicgui.widgets import Select
 
-        self.file_edit = QLineEdit()
-        self.file_edit.setPlaceholderText(".pos .epos .apt .ato .csv")
-        self.file_edit.editingFinished.connect(self._file_changed)
-        form.addRow("point cloud", self._with_browse(self.file_edit, self._browse_file))
-        self.range_edit = QLineEdit()
-        self.range_edit.setPlaceholderText(".rrng .rng .env (same stem found automatically)")
-        self.range_edit.editingFinished.connect(self._load_ranges)
-        form.addRow("range file", self._with_browse(self.range_edit, self._browse_ranges))
-
-        self.voxel_spin = QDoubleSpinBox()
-        self.voxel_spin.setRange(0.1, 20.0)
-        self.voxel_spin.setSingleStep(0.5)
-        self.voxel_spin.setValue(1.0)
-        self.voxel_spin.setSuffix(" nm")
-        form.addRow("voxel size", self.voxel_spin)
-
-        deloc_row = QHBoxLayout()
-        self.deloc_check = QCheckBox("on")
-        deloc_row.addWidget(self.deloc_check)
-        self.deloc_spins = []
-        for label, value in (("x", 3.0), ("y", 3.0), ("z", 1.5)):
-            s = QDoubleSpinBox()
-            s.setRange(0.0, 20.0)
-            s.setSingleStep(0.5)
-            s.setValue(value)
-            s.setToolTip(f"delocalization along {label} in nm (Gaussian, sigma = d / 3)")
-            deloc_row.addWidget(QLabel(label))
-            deloc_row.addWidget(s)
-            self.deloc_spins.append(s)
-        form.addRow("delocalization", deloc_row)
-
-        self.element_list = QListWidget()
-        self.element_list.setMaximumHeight(90)
-        form.addRow("elements", self.element_list)
-
-        slab_row = QHBoxLayout()
-        self.axis_combo = QComboBox()
-        self.axis_combo.addItems(["z", "y", "x"])
-        self.axis_combo.currentTextChanged.connect(self._apply_slicing)
-        self.thickness_spin = QDoubleSpinBox()
-        self.thickness_spin.setRange(0.0, 100.0)
-        self.thickness_spin.setValue(1.0)
-        self.thickness_spin.setSuffix(" nm")
-        self.thickness_spin.valueChanged.connect(self._apply_slicing)
-        slab_row.addWidget(self.axis_combo)
-        slab_row.addWidget(QLabel("thickness"))
-        slab_row.addWidget(self.thickness_spin)
-        form.addRow("slice axis", slab_row)
-
-        buttons = QHBoxLayout()
-        self.compute_button = QPushButton("Compute")
-        self.compute_button.clicked.connect(lambda: self.compute())
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons.addWidget(self.compute_button)
-        buttons.addWidget(self.cancel_button)
-        self.layout().addLayout(buttons)
-
-        self.status = QLabel("Choose a point cloud and a range file.")
-        self.status.setWordWrap(True)
-        self.layout().addWidget(self.status)
-
+        self.elements = Select(choices=[], value=[], name="elements", label="elements")
+        self.elements.tooltip = "elements to show as composition layers (at.%, molecular ions "
+        "decomposed into atoms)"
+        self.elements.native.setMaximumHeight(90)
+        self.params["elements"] = self.elements
+        self.append(self.elements)
+        self.compute_button = self.add_button(
+            "Compute",
+            self.compute,
+            tooltip="read, range and voxelize in the background (Cancel stops it)",
+        )
+        self.add_section("Slab view")
+        self.axis = self.add_param(
+            "slice_axis",
+            "z",
+            choices=["z", "y", "x"],
+            tooltip="axis the slider moves along; the other two are shown",
+            on_change=self._apply_slicing,
+        )
+        self.thickness = self.add_param(
+            "thickness",
+            1.0,
+            label="thickness (nm)",
+            min=0.0,
+            max=1000.0,
+            step=0.5,
+            tooltip="slab thickness in nm: each view is the mean composition over the slab "
+            "(computed in the background)",
+            on_change=self._apply_slicing,
+        )
+        self.add_section("Mass spectrum")
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
@@ -153,214 +154,207 @@ class AptExplorer(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(180)
         self.ax = self.figure.add_subplot(111)
-        self.layout().addWidget(self.canvas)
-
+        self.add_native(self.canvas)
+        self.set_status("Choose a point cloud and a range file.")
         if self.viewer is not None:
             self._pick_up_layer()
 
     # ------------------------------------------------------------------ inputs
-    def _with_browse(self, edit: QLineEdit, slot) -> QWidget:
-        w = QWidget()
-        row = QHBoxLayout(w)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(edit)
-        b = QPushButton("…")
-        b.setMaximumWidth(30)
-        b.clicked.connect(slot)
-        row.addWidget(b)
-        return w
-
-    def _browse_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Point cloud", "", "APT (*.pos *.epos *.apt *.ato *.csv *.txt *.npz)"
-        )
-        if path:
-            self.set_file(path)
-
-    def _browse_ranges(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Range file", "", "Ranges (*.rrng *.rng *.env)"
-        )
-        if path:
-            self.set_ranges(path)
+    @staticmethod
+    def _path(widget) -> str:
+        value = widget.value
+        text = str(value) if value is not None else ""
+        return "" if text in ("", ".") else text
 
     def _pick_up_layer(self) -> None:
         """Prefill from the newest layer our reader made (metadata ``apt_source``)."""
         for layer in reversed(list(self.viewer.layers)):
-            src = layer.metadata.get("apt_source") if hasattr(layer, "metadata") else None
+            md = getattr(layer, "metadata", None) or {}
+            src = md.get("apt_source")
             if src:
                 self.set_file(src)
-                rf = layer.metadata.get("range_file")
-                if rf:
-                    self.set_ranges(rf)
+                if md.get("range_file"):
+                    self.set_ranges(md["range_file"])
                 return
 
-    def set_file(self, path: str) -> None:
-        self.file_edit.setText(str(path))
-        self._file_changed()
+    def set_file(self, path: str | Path) -> None:
+        self.file.value = Path(path)
 
-    def set_ranges(self, path: str) -> None:
-        self.range_edit.setText(str(path))
-        self._load_ranges()
+    def set_ranges(self, path: str | Path) -> None:
+        if self._path(self.range_file) == str(path):
+            self._load_ranges()
+        else:
+            self.range_file.value = Path(path)
 
-    def _file_changed(self) -> None:
+    def _file_changed(self, *_: Any) -> None:
         from ..io.ranges import find_range_file
 
-        path = self.file_edit.text().strip()
+        path = self._path(self.file)
         if not path:
             return
         found = find_range_file(path)
         if found is not None:
-            self.set_ranges(str(found))
-        elif not self.range_edit.text().strip():
-            self.status.setText(
-                f"No range file with the stem of {Path(path).name} found; choose one."
-            )
+            self.set_ranges(found)
+        elif not self._path(self.range_file):
+            self.set_status(f"No range file with the stem of {Path(path).name} found; choose one.")
 
-    def _load_ranges(self) -> None:
+    def _load_ranges(self, *_: Any) -> None:
+        """Read the (small) range file and list its elements."""
         from ..io.ranges import read_ranges
 
-        path = self.range_edit.text().strip()
+        path = self._path(self.range_file)
         if not path:
             return
         try:
             self._ranges = read_ranges(path)
         except (ValueError, OSError) as exc:
             self._ranges = None
-            self._show_error(exc)
+            self._show_error(exc, "range file")
             return
-        self.element_list.clear()
-        for el in self._ranges.elements:
-            item = QListWidgetItem(el)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked)
-            self.element_list.addItem(item)
-        self.status.setText(
-            f"{len(self._ranges)} ranges, species {', '.join(self._ranges.species)}"
-        )
+        self.elements.choices = list(self._ranges.elements)
+        self.elements.value = list(self._ranges.elements)
+        self.set_status(f"{len(self._ranges)} ranges, species {', '.join(self._ranges.species)}")
 
     def selected_elements(self) -> list[str]:
-        return [
-            self.element_list.item(i).text()
-            for i in range(self.element_list.count())
-            if self.element_list.item(i).checkState() == Qt.CheckState.Checked
-        ]
+        return list(self.elements.value)
 
     def set_elements(self, elements: list[str]) -> None:
-        for i in range(self.element_list.count()):
-            item = self.element_list.item(i)
-            checked = item.text() in elements
-            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        self.elements.value = [e for e in elements if e in self.elements.choices]
+
+    def delocalization_xyz(self) -> tuple[float, float, float] | None:
+        if not self.deloc_on.value:
+            return None
+        return tuple(float(w.value) for w in self.deloc)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ compute
     def compute(self, sync: bool | None = None):
-        """Start (or with ``sync`` run) read + range + voxelize; returns the Job."""
-        path = self.file_edit.text().strip()
-        rpath = self.range_edit.text().strip()
+        """Start (or with ``sync``) read + range + voxelize; returns the Job."""
+        from ..apt.workflows import explore
+
+        path, rpath = self._path(self.file), self._path(self.range_file)
         if not path or not rpath:
-            self.status.setText("Choose a point cloud and a range file first.")
+            self.set_status("Choose a point cloud and a range file first.")
             return None
-        deloc = (
-            tuple(s.value() for s in self.deloc_spins) if self.deloc_check.isChecked() else None
-        )
-        self.status.setText("computing…")
-        self.compute_button.setEnabled(False)
-        self.job = run_job(
+        if sync is not None:
+            self.sync = sync
+        return self.run_job(
             explore,
             path,
             rpath,
-            self.voxel_spin.value(),
-            deloc,
+            float(self.voxel.value),
+            self.delocalization_xyz(),
             on_done=self._on_done,
-            on_error=self._show_error,
-            on_cancel=self._on_cancel,
             description="APT explorer",
-            sync=self.sync if sync is None else sync,
         )
-        return self.job
 
-    def cancel(self) -> None:
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
-
-    def _on_cancel(self) -> None:
-        self.compute_button.setEnabled(True)
-        self.status.setText("cancelled")
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.compute_button.setEnabled(True)
-        self.status.setText(f"error: {exc}")
-        try:
-            from napari.utils.notifications import show_error
-
-            show_error(str(exc))
-        except Exception:
-            pass
-
-    def _on_done(self, result: dict[str, Any]) -> None:
+    def _on_done(self, result) -> None:
         from ..apt.spectrum import plot_spectrum
 
-        self.compute_button.setEnabled(True)
         self.result = result
-        vox, ranges, cloud = result["vox"], result["ranges"], result["cloud"]
-        self._ranges = ranges
+        vox, ds = result.vox, result.dataset
+        self._ranges = ds.ranges
         elements = [e for e in self.selected_elements() if e in vox.elements] or vox.elements
-        name = Path(cloud.source or "cloud").name
+        name = ds.name
         if self.viewer is not None:
             kwargs = vox.grid.layer_kwargs()
+            self._raw = {}
             for el in elements:
                 key = f"{name} {el} at.%"
                 data = vox.composition(el)
-                layer = self.layers.get(key)
-                if (
-                    layer is None or layer not in self.viewer.layers
-                ) and key in self.viewer.layers:
-                    layer = self.viewer.layers[key]  # e.g. made by the reader: update it
-                    self.layers[key] = layer
-                if layer is not None and layer in self.viewer.layers:
+                self._raw[key] = data
+                meta = {
+                    "element": el,
+                    "quantity": f"{el} at.%",
+                    "grid": vox.grid.to_dict(),
+                    "apt_source": ds.path,
+                    "range_file": ds.provenance.get("range_file"),
+                }
+                layer = self.viewer.layers[key] if key in self.viewer.layers else None
+                if layer is not None and (layer.metadata or {}).get("element") == el:
+                    # ours (made by this dock or the reader): update in place
                     layer.data = data
                     layer.scale = kwargs["scale"]
                     layer.translate = kwargs["translate"]
+                    layer.units = kwargs["units"]
+                    layer.metadata.update(meta)
                 else:
-                    self.layers[key] = self.viewer.add_image(
+                    from ._layers import unique_name
+
+                    layer = self.viewer.add_image(
                         data,
-                        name=key,
+                        name=unique_name(self.viewer, key),
                         colormap="magma",
                         contrast_limits=(0.0, 100.0),
                         blending="additive",
-                        metadata={
-                            "element": el,
-                            "grid": vox.grid.to_dict(),
-                            "range_file": ranges.source,
-                        },
+                        metadata=meta,
                         **kwargs,
                     )
+                self.layers[key] = layer
             self._apply_slicing()
-        edges, counts = result["spectrum"]
-        plot_spectrum(self.ax, edges, counts, ranges)
-        self.ax.set_title(f"{name}: {cloud.n_ions:,} ions", fontsize="small")
-        self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
+        if result.spectrum is not None:
+            edges, counts = result.spectrum
+            self._style_axes()
+            plot_spectrum(self.ax, edges, counts, ds.ranges)
+            self._style_axes()
+            self.ax.set_title(f"{name}: {ds.n_ions:,} ions", fontsize="small")
+            self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
         d = vox.delocalization_nm
-        self.status.setText(
-            f"{cloud.n_ions:,} ions; grid {vox.shape} (z, y, x) of {vox.grid.spacing[0]:g} nm"
-            + (f"; delocalization z, y, x = {d} nm" if d else "")
+        text = (
+            f"{ds.n_ions:,} ions ({ds.ranged_fraction:.1%} ranged); grid {vox.shape} (z, y, x) "
+            f"of {vox.grid.spacing[0]:g} nm" + (f"; delocalization z, y, x = {d} nm" if d else "")
         )
+        if ds.warnings:
+            from napari.utils.notifications import show_warning
 
-    def _apply_slicing(self) -> None:
-        """Make the chosen axis the slider axis and average layers over the slab."""
-        if self.viewer is None or not self.layers:
+            for w in ds.warnings:
+                show_warning(w)
+            text += "; " + "; ".join(ds.warnings)
+        self.set_status(text)
+
+    def _style_axes(self) -> None:
+        """napari's theme colours on the plot (no white box in the dark theme)."""
+        try:
+            c = theme_colors(self.viewer)
+        except Exception:  # no napari settings (plain Qt test): keep matplotlib's
             return
-        axis = "zyx".index(self.axis_combo.currentText())
+        bg, fg = c.get("foreground", "#262930"), c.get("text", "#f0f1f2")
+        self.figure.set_facecolor(bg)
+        self.ax.set_facecolor(bg)
+        for spine in self.ax.spines.values():
+            spine.set_color(fg)
+        self.ax.tick_params(colors=fg, labelsize="small")
+        self.ax.xaxis.label.set_color(fg)
+        self.ax.yaxis.label.set_color(fg)
+        self.ax.title.set_color(fg)
+
+    # ------------------------------------------------------------------ slab view
+    def _apply_slicing(self, *_: Any) -> None:
+        """Make the chosen axis the slider axis; average over the slab off the GUI thread."""
+        if self.viewer is None or not self._raw:
+            return
+        axis = "zyx".index(self.axis.value)
         ndim = self.viewer.dims.ndim
         if ndim < 3:
             return
         lead = ndim - 3
         order = list(range(lead)) + [lead + axis] + [lead + a for a in range(3) if a != axis]
         self.viewer.dims.order = tuple(order)
-        thickness = float(self.thickness_spin.value())
-        th = list(self.viewer.dims.thickness)
-        th[lead + axis] = max(thickness, 1e-6)
-        self.viewer.dims.thickness = tuple(th)
-        for layer in self.layers.values():
-            if layer in self.viewer.layers:
-                layer.projection_mode = "mean" if thickness > 0 else "none"
+        spacing = float(self.result.grid.spacing[axis]) if self.result is not None else 1.0
+        width = max(1, int(round(float(self.thickness.value) / spacing)))
+        raw = dict(self._raw)
+        self.run_latest(
+            "slab view",
+            slab_means,
+            raw,
+            axis,
+            width,
+            on_done=lambda out: self._show_slabs(out, width),
+        )
+
+    def _show_slabs(self, volumes: dict[str, np.ndarray], width: int) -> None:
+        for key, data in volumes.items():
+            layer = self.layers.get(key)
+            if layer is not None and layer in self.viewer.layers:
+                layer.data = data
+                layer.metadata["slab_voxels"] = width
+        self.slab_width = width

@@ -1,467 +1,549 @@
 """The "Interfaces" dock: phases and composition profiles of an APT dataset.
 
-1. Pick the dataset (a point-cloud layer opened from a file, or a file via
-   *Browse*; the range file with the same stem is used unless one is given),
-   the method (HED edge detection, iso-concentration, Gaussian mixture), the
-   slicing axes and the voxel size, then **Find interfaces**. The work runs
-   in the background with a progress bar and **Cancel**; the edge
-   probability (HED) is added as an Image and the phases as a Labels layer.
+A magicgui form (:class:`~._dock.Dock`) over the engine workflows of
+:mod:`napari_interfaces.apt.workflows`; the dock only builds the form and
+turns results into layers.
+
+1. Pick the dataset (a point-cloud layer opened by our reader, or a file;
+   the range file with the same stem is used unless one is given), the
+   method (HED edge detection, iso-concentration, Gaussian mixture), the
+   slicing axes and the voxel size, then **Find interfaces**
+   (:func:`~napari_interfaces.apt.workflows.segment_dataset`, in the
+   background, progress in napari's activity panel, **Cancel**). The edge
+   probability (HED) is added as an Image and the phases as a Labels layer
+   whose ``features`` name every phase (hover in the viewer) with a colour
+   legend in the dock; both carry the voxel grid's scale, origin and units (nm).
 2. Correct the Labels with napari's paint / fill / erase tools.
 3. **Recompute profiles** reads the (corrected) Labels layer and redraws the
-   proxigram (and, when a Shapes layer holds a line, the profile along that
-   cylinder of the given radius) in the dock; **Export CSV** saves it.
-4. **Save labels** writes ``<dataset>.phases.tif`` beside the dataset
-   (voxel size and origin kept); **Find interfaces** offers **Reload saved**
-   when such a file exists. The labels live in the layer: closing the dock
-   never discards edits.
+   proxigram (and, with a line in the chosen Shapes layer, the profile along
+   that cylinder) in the background; **Export CSV** asks where to save it.
+4. **Save labels** asks where to write the labels (voxel size and origin
+   kept; ``<dataset>.phases.tif`` beside the dataset is suggested);
+   **Reload saved** loads them again (re-voxelizing in the background). The
+   labels live in the layer: closing the dock never discards edits, and a
+   new run never overwrites labels the user painted on (a new layer is added).
 """
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
 
-from ._jobs import run_job
+from ._dock import Dock, theme_colors
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["InterfacesWidget", "find_interfaces_job", "saved_labels_path"]
+__all__ = ["InterfacesWidget", "METHOD_NAMES", "phase_features", "saved_labels_path"]
 
+#: Method shown in the form -> engine method.
 METHOD_NAMES = {
     "HED edges (deep learning)": "hed",
     "iso-concentration": "iso",
     "Gaussian mixture": "gmm",
 }
+_METHOD_TEXT = {v: k for k, v in METHOD_NAMES.items()}
 
 
 def saved_labels_path(source: str | Path) -> Path:
-    """Where corrected labels of a dataset are saved: ``<stem>.phases.tif`` beside it."""
+    """Suggested file for corrected labels of a dataset: ``<stem>.phases.tif`` beside it."""
     p = Path(source)
     return p.with_name(p.stem + ".phases.tif")
 
 
-def load_dataset(path: str, range_path: str | None = None, voxel: float = 1.0):
-    """Atoms and composition voxels of a point-cloud file (engine helper)."""
-    from ..apt.interfaces import atoms_from_cloud, volume_from_atoms
-    from ..io.apt_pointcloud import read_pointcloud
-    from ..io.ranges import find_range_file, read_ranges
-
-    cloud = read_pointcloud(path)
-    rf = range_path or find_range_file(path)
-    if not rf:
-        raise FileNotFoundError(f"{path}: no range file with the same stem; choose one")
-    atoms = atoms_from_cloud(cloud, read_ranges(rf))
-    return atoms, volume_from_atoms(atoms, voxel)
+def phase_name(phase: dict[str, Any]) -> str:
+    """``"phase 2: Ni 45.1, Cr 44.2, Al 10.7"`` (elements by decreasing at.%)."""
+    comp = sorted(phase.get("composition", {}).items(), key=lambda t: -t[1])
+    return f"phase {phase['label']}: " + ", ".join(f"{e} {v:.1f}" for e, v in comp)
 
 
-def find_interfaces_job(
-    path: str, range_path: str | None, method: str, axes: str, voxel: float, progress=None
-) -> dict[str, Any]:
-    """Engine work of the dock (no Qt): load, voxelize, segment."""
-    from ..apt.interfaces import find_interfaces
-    from ..core.progress import as_progress
+def phase_features(phases: list[dict[str, Any]], n_labels: int | None = None) -> dict[str, Any]:
+    """A napari Labels ``features`` table: one row per label value (0 = outside).
 
-    progress = as_progress(progress)
-    progress.start(None, "reading and voxelizing")
-    atoms, vol = load_dataset(path, range_path, voxel)
-    res = find_interfaces(vol, method, axes=axes, progress=progress)
-    return {"atoms": atoms, "volume": vol, "result": res, "path": path}
-
-
-def profiles_job(
-    labels, grid, atoms, volume, ref, line, radius: float, progress=None
-) -> dict[str, Any]:
-    """Engine work of "Recompute profiles" (no Qt): proxigram, phase table, cylinder."""
-    from ..apt.phases import phase_table
-    from ..apt.profile import cylinder_profile, line_from_shape
-    from ..apt.proxigram import proxigram
-    from ..core.progress import as_progress
-
-    progress = as_progress(progress)
-    progress.start(None, "proxigram")
-    profile = proxigram(labels, grid, atoms, phase=ref)
-    progress.check()
-    cylinder = None
-    if line is not None:
-        a, b = line_from_shape(line)
-        cylinder = cylinder_profile(atoms, a, b, radius)
-    return {"profile": profile, "cylinder": cylinder, "phases": phase_table(labels, volume)}
+    Columns: ``index`` (label), ``phase`` (name with composition) and one
+    ``<El> at.%`` column per element.
+    """
+    by_label = {int(p["label"]): p for p in phases}
+    top = max([0, *by_label, n_labels or 0])
+    elements: list[str] = []
+    for p in phases:
+        for e in p.get("composition", {}):
+            if e not in elements:
+                elements.append(e)
+    feats: dict[str, Any] = {
+        "index": np.arange(top + 1),
+        "phase": [
+            "outside the specimen"
+            if i == 0
+            else (phase_name(by_label[i]) if i in by_label else f"label {i}")
+            for i in range(top + 1)
+        ],
+    }
+    for e in elements:
+        feats[f"{e} at.%"] = np.array(
+            [
+                float(by_label[i]["composition"].get(e, np.nan)) if i in by_label else np.nan
+                for i in range(top + 1)
+            ]
+        )
+    return feats
 
 
-class InterfacesWidget(QWidget):
-    """Dock widget; see the module docstring."""
+class InterfacesWidget(Dock):
+    """Dock widget; see the module docstring. ``sync=True`` runs jobs inline (tests)."""
 
-    def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job = None
-        self.profile_job = None
-        self._sync = False
-        #: per Labels layer name: {"atoms", "volume", "path"} (engine data, not copies of labels)
-        self.datasets: dict[str, dict[str, Any]] = {}
+    title = "Interfaces"
+
+    def __init__(self, napari_viewer: napari.Viewer | None = None, sync: bool = False) -> None:
+        import napari
+
+        super().__init__(napari_viewer, sync=sync)
+        #: id(labels layer) -> (weakref to the layer, {"atoms", "volume", "path", "ranges"})
+        self._engine: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.profile = None
         self.cylinder = None
+        self.last_run = None
 
-        form = QFormLayout()
-        self.dataset = QComboBox()
-        self.browse = QPushButton("Browse…")
-        self.browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.dataset, 1)
-        row.addWidget(self.browse)
-        form.addRow("dataset", row)
-        self.ranges = QLineEdit()
-        self.ranges.setPlaceholderText("range file (default: same stem)")
-        form.addRow("ranges", self.ranges)
-        self.method = QComboBox()
-        self.method.addItems(list(METHOD_NAMES))
-        form.addRow("method", self.method)
-        self.axes = QLineEdit("zyx")
-        self.axes.setToolTip("HED slicing axes: z, y, x or a combination")
-        form.addRow("slicing axes", self.axes)
-        self.voxel = QDoubleSpinBox()
-        self.voxel.setRange(0.2, 5.0)
-        self.voxel.setSingleStep(0.1)
-        self.voxel.setValue(1.0)
-        self.voxel.setSuffix(" nm")
-        form.addRow("voxel", self.voxel)
-
-        self.run_btn = QPushButton("Find interfaces")
-        self.run_btn.clicked.connect(lambda: self.run())
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(self.cancel)
-        self.reload_btn = QPushButton("Reload saved")
-        self.reload_btn.clicked.connect(lambda: self.reload_saved())
-        buttons = QHBoxLayout()
-        for b in (self.run_btn, self.cancel_btn, self.reload_btn):
-            buttons.addWidget(b)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-
-        prof = QFormLayout()
-        self.labels_combo = QComboBox()
-        prof.addRow("phases layer", self.labels_combo)
-        self.ref_phase = QSpinBox()
-        self.ref_phase.setRange(0, 255)
-        self.ref_phase.setSpecialValueText("auto (smallest)")
-        prof.addRow("reference phase", self.ref_phase)
-        self.radius = QDoubleSpinBox()
-        self.radius.setRange(0.2, 50.0)
-        self.radius.setValue(2.0)
-        self.radius.setSuffix(" nm")
-        prof.addRow("cylinder radius", self.radius)
-        self.recompute_btn = QPushButton("Recompute profiles")
-        self.recompute_btn.clicked.connect(lambda: self.recompute_profiles())
-        self.export_btn = QPushButton("Export CSV")
-        self.export_btn.clicked.connect(lambda: self.export_csv())
-        self.save_btn = QPushButton("Save labels")
-        self.save_btn.clicked.connect(lambda: self.save_labels())
-        pbuttons = QHBoxLayout()
-        for b in (self.recompute_btn, self.export_btn, self.save_btn):
-            pbuttons.addWidget(b)
-
+        self.dataset = self.add_layer_choice(
+            "dataset",
+            napari.layers.Points,
+            filter=lambda layer: bool((layer.metadata or {}).get("apt_source")),
+            tooltip="point-cloud layer opened from an APT file (its file is read again at full "
+            "resolution; the shown points are decimated)",
+        )
+        self.file = self.add_param(
+            "point_cloud_file",
+            Path(),
+            label="or file",
+            mode="r",
+            filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
+            tooltip="an APT point cloud file; when set, it is used instead of the layer",
+        )
+        self.ranges = self.add_param(
+            "range_file",
+            Path(),
+            mode="r",
+            filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
+            tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
+            "beside it",
+        )
+        self.method = self.add_param(
+            "method",
+            "hed",
+            choices=[(k, v) for k, v in METHOD_NAMES.items()],
+            tooltip="HED: deep-learning edge detection on composition slices (fine-tuned on "
+            "APT); iso-concentration: threshold of the most varying element; Gaussian "
+            "mixture: clusters of voxel compositions",
+        )
+        self.axes = self.add_param(
+            "slicing_axes",
+            "zyx",
+            tooltip="HED only: slice the volume along these axes (z, y, x or a combination; "
+            "zyx averages all three)",
+        )
+        self.voxel = self.add_param(
+            "voxel",
+            1.0,
+            label="voxel (nm)",
+            min=0.2,
+            max=5.0,
+            step=0.1,
+            tooltip="voxel edge in nm for the composition volume (same grid as the APT "
+            "explorer for the same size); smaller = finer but noisier",
+        )
+        self.run_btn = self.add_button(
+            "Find interfaces", self.run, tooltip="voxelize, segment into phases (background)"
+        )
+        self.reload_btn = self.add_button(
+            "Reload saved",
+            self.reload_saved,
+            tooltip="load labels saved earlier (<dataset>.phases.tif) and re-voxelize the "
+            "dataset on their grid (background)",
+        )
+        self.add_section("Profiles")
+        self.labels = self.add_layer_choice(
+            "phases",
+            napari.layers.Labels,
+            filter=lambda layer: (
+                "grid" in (layer.metadata or {}) and bool((layer.metadata or {}).get("apt_source"))
+            ),
+            tooltip="phases Labels layer (made by Find interfaces or Reload saved, possibly "
+            "corrected by painting)",
+        )
+        self.ref_phase = self.add_param(
+            "reference_phase",
+            0,
+            min=0,
+            max=255,
+            tooltip="proxigram reference phase (distances are positive inside it); 0 = the "
+            "smallest phase",
+        )
+        self.line = self.add_layer_choice(
+            "line",
+            napari.layers.Shapes,
+            nullable=True,
+            tooltip="Shapes layer whose last line gives the axis of the cylinder profile "
+            "(optional)",
+        )
+        self.radius = self.add_param(
+            "cylinder_radius",
+            2.0,
+            label="cylinder radius (nm)",
+            min=0.2,
+            max=50.0,
+            step=0.5,
+            tooltip="radius in nm of the cylinder around the line whose atoms are profiled",
+        )
+        self.recompute_btn = self.add_button(
+            "Recompute profiles",
+            self.recompute_profiles,
+            tooltip="proxigram (+ cylinder profile) of the current, possibly corrected, labels "
+            "(background)",
+        )
+        self.export_btn = self.add_button(
+            "Export CSV",
+            self.export_csv,
+            tooltip="save the proxigram as CSV (asks where)",
+            job=False,
+        )
+        self.save_btn = self.add_button(
+            "Save labels",
+            self.save_labels,
+            tooltip="save the phases as a TIFF with voxel size and origin (asks where)",
+            job=False,
+        )
+        self.legend = self.add_label("")
+        self.legend.tooltip = "phases of the chosen labels layer, with their colours"
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self.figure = Figure(figsize=(4, 3), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(240)
+        self.add_native(self.canvas)
 
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
-        lay.addWidget(self.status)
-        lay.addLayout(prof)
-        lay.addLayout(pbuttons)
-        lay.addWidget(self.canvas)
-
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
-
-    # ------------------------------------------------------------ layers
-    def _refresh_layers(self, *_: Any) -> None:
-        import napari
-
-        current = self.dataset.currentText()
-        self.dataset.clear()
-        for layer in self.viewer.layers:
-            src = layer.metadata.get("apt_source") if isinstance(layer.metadata, dict) else None
-            if isinstance(layer, napari.layers.Points) and src:
-                self.dataset.addItem(layer.name, src)
-        for i in range(self.dataset.count()):
-            if self.dataset.itemText(i) == current:
-                self.dataset.setCurrentIndex(i)
-        cur_l = self.labels_combo.currentText()
-        self.labels_combo.clear()
-        for layer in self.viewer.layers:
-            if isinstance(layer, napari.layers.Labels) and layer.name in self.datasets:
-                self.labels_combo.addItem(layer.name)
-        if cur_l:
-            idx = self.labels_combo.findText(cur_l)
-            if idx >= 0:
-                self.labels_combo.setCurrentIndex(idx)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "APT point cloud", "", "APT (*.pos *.epos *.apt *.ato *.csv *.txt)"
-        )
-        if path:
-            self.dataset.addItem(Path(path).name, path)
-            self.dataset.setCurrentIndex(self.dataset.count() - 1)
+    # ------------------------------------------------------------ inputs
+    @staticmethod
+    def _path(widget) -> str | None:
+        v = widget.value
+        text = "" if v is None else str(v)
+        return None if text in ("", ".") else text
 
     def source_path(self) -> str:
-        path = self.dataset.currentData()
-        if not path:
-            raise ValueError("choose a dataset: open a point cloud file or use Browse…")
-        return str(path)
+        """The dataset file: the file field, else the chosen layer's source."""
+        from ..core.errors import InputError
+
+        path = self._path(self.file)
+        if path:
+            return path
+        layer = self.dataset.value
+        if layer is not None and (layer.metadata or {}).get("apt_source"):
+            return str(layer.metadata["apt_source"])
+        raise InputError("choose a dataset: open a point cloud file or set 'or file'")
+
+    def _range_path(self) -> str | None:
+        return self._path(self.ranges)
+
+    def engine_data(self, layer) -> dict[str, Any]:
+        """Atoms, volume and source of a phases layer made by this dock."""
+        from ..core.errors import InputError
+
+        entry = self._engine.get(id(layer))
+        if entry is None or entry[0]() is not layer:
+            raise InputError(
+                f"{layer.name}: no dataset loaded for these labels; use Find interfaces or "
+                "Reload saved"
+            )
+        return entry[1]
 
     # ------------------------------------------------------------ run
-    def run(self, sync: bool = False):
+    def run(self, sync: bool | None = None):
         """Start the segmentation (background unless ``sync``); returns the Job."""
-        try:
-            path = self.source_path()
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            return None
-        axes = self.axes.text().strip().lower() or "zyx"
-        method = METHOD_NAMES[self.method.currentText()]
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.status.setText(f"running {method} on {Path(path).name}…")
-        self._sync = sync
-        self.job = run_job(
-            find_interfaces_job,
-            path,
-            self.ranges.text().strip() or None,
-            method,
-            axes,
-            float(self.voxel.value()),
-            on_done=self._on_done,
-            on_error=self._on_error,
-            on_cancel=self._on_cancel,
-            description="Interfaces",
-            sync=sync,
+        from ..apt.workflows import check_segment_params, segment_dataset
+
+        path = self.source_path()
+        p = check_segment_params(
+            self.method.value,
+            self.axes.value,
+            self.voxel.value,
+            names={"method": "method", "axes": "slicing axes", "voxel": "voxel"},
         )
-        return self.job
+        if sync is not None:
+            self.sync = sync
+        return self.run_job(
+            segment_dataset,
+            path,
+            self._range_path(),
+            p["method"],
+            p["axes"],
+            p["voxel"],
+            with_proxigram=False,
+            on_done=self._on_done,
+            description=f"Interfaces ({_METHOD_TEXT[p['method']]})",
+        )
 
-    def cancel(self) -> None:
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+    def _on_done(self, run) -> None:
+        from ._layers import add_or_update_layer
 
-    def _reset_buttons(self) -> None:
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._reset_buttons()
-        self.status.setText(f"failed: {exc}")
-
-    def _on_cancel(self) -> None:
-        self._reset_buttons()
-        self.status.setText("cancelled")
-
-    def _on_done(self, out: dict[str, Any]) -> None:
-        self._reset_buttons()
-        res = out["result"]
-        name = f"{Path(out['path']).stem} phases"
+        self.last_run = run
+        res, ds = run.result, run.dataset
         kw = res.grid.layer_kwargs()
         if res.edge_prob is not None:
-            ename = f"{Path(out['path']).stem} edge probability"
-            if ename in self.viewer.layers:
-                self.viewer.layers[ename].data = res.edge_prob
-            else:
-                self.viewer.add_image(
-                    res.edge_prob, name=ename, colormap="gray", blending="additive", **kw
-                )
+            add_or_update_layer(
+                self.viewer,
+                res.edge_prob,
+                "image",
+                name=f"{ds.stem} edge probability",
+                colormap="gray",
+                blending="additive",
+                metadata={"apt_source": ds.path, "grid": res.grid.to_dict()},
+                **kw,
+            )
         meta = {
             "grid": res.grid.to_dict(),
-            "apt_source": out["path"],
+            "apt_source": ds.path,
+            "range_file": ds.provenance.get("range_file"),
             "method": res.method,
             "phases": res.phases,
+            "message": res.message,
         }
-        self.datasets[name] = {"atoms": out["atoms"], "volume": out["volume"], "path": out["path"]}
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.data = res.labels
-            layer.metadata.update(meta)
-        else:
-            self.viewer.add_labels(res.labels, name=name, opacity=0.5, metadata=meta, **kw)
-        self._refresh_layers()
-        self.labels_combo.setCurrentIndex(self.labels_combo.findText(name))
-        self.status.setText(res.message + "; " + self._phase_text(res.phases))
-        if res.found:
-            self.recompute_profiles(sync=self._sync)
-
-    @staticmethod
-    def _phase_text(phases: list[dict]) -> str:
-        return " | ".join(
-            f"{p['label']}: " + ", ".join(f"{e} {v:.1f}" for e, v in p["composition"].items())
-            for p in phases
+        layer = add_or_update_layer(
+            self.viewer,
+            res.labels,
+            "labels",
+            name=f"{ds.stem} phases",
+            opacity=0.5,
+            metadata=meta,
+            **kw,
         )
+        layer.features = phase_features(res.phases, int(res.labels.max()))
+        self._remember(layer, run.atoms, run.volume, ds.path)
+        self.labels.reset_choices()
+        self.labels.value = layer
+        method_text = _METHOD_TEXT.get(res.method, res.method)
+        status = f"{method_text}: {res.message}"
+        if ds.warnings:
+            status += "; " + "; ".join(ds.warnings)
+        self.set_status(status)
+        self._show_legend(layer, res.phases)
+        if res.found:
+            self.recompute_profiles()
+
+    def _remember(self, layer, atoms, volume, path) -> None:
+        self._engine[id(layer)] = (
+            weakref.ref(layer),
+            {"atoms": atoms, "volume": volume, "path": path},
+        )
+
+    def _show_legend(self, layer, phases: list[dict]) -> None:
+        rows = []
+        for p in phases:
+            try:
+                rgba = np.asarray(layer.get_color(int(p["label"])), float)
+                hexc = "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
+            except Exception:  # colour lookup is cosmetic
+                hexc = "#888888"
+            rows.append(f'<span style="color:{hexc}">&#9632;</span> {phase_name(p)}')
+        self.legend.value = "<br>".join(rows)
 
     # ------------------------------------------------------------ profiles
     def labels_layer(self):
-        name = self.labels_combo.currentText()
-        if not name or name not in self.viewer.layers:
-            raise ValueError("find interfaces first (no phases layer)")
-        return self.viewer.layers[name]
+        from ..core.errors import InputError
 
-    def recompute_profiles(self, sync: bool = False):
+        layer = self.labels.value
+        if layer is None:
+            raise InputError("find interfaces first (no phases layer)")
+        return layer
+
+    def recompute_profiles(self, sync: bool | None = None):
         """Proxigram (and cylinder profile) from the current, possibly corrected, labels.
 
         The layer data, the reference phase and the line are read here (GUI
         thread); the profiles are computed in a background job and drawn
-        when it finishes. Returns the Job (``None`` when there is nothing to
-        compute); ``sync=True`` runs it to completion first (tests).
+        when it finishes. Returns the Job; ``sync=True`` runs it to
+        completion first (tests).
         """
+        from ..apt.workflows import profiles
         from ..core.geometry import Grid
 
-        try:
-            layer = self.labels_layer()
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            return None
-        ds = self.datasets[layer.name]
+        layer = self.labels_layer()
+        eng = self.engine_data(layer)
         labels = np.array(layer.data, dtype=np.int32)  # a copy: the user may keep painting
         grid = Grid.from_dict(layer.metadata["grid"])
-        ref = self.ref_phase.value() or None
+        ref = int(self.ref_phase.value) or None
         line = None
-        import napari
-
-        for sh in self.viewer.layers:
-            if isinstance(sh, napari.layers.Shapes) and len(sh.data):
-                line = np.asarray(sh.data[-1])
-                break
-        name = layer.name
-        self.recompute_btn.setEnabled(False)
-        self.status.setText("computing profiles…")
-        self.profile_job = run_job(
-            profiles_job,
+        shapes = self.line.value
+        if shapes is not None and len(shapes.data):
+            line = np.asarray(shapes.data[-1])
+        if sync is not None:
+            self.sync = sync
+        return self.run_job(
+            profiles,
             labels,
             grid,
-            ds["atoms"],
-            ds["volume"],
+            eng["atoms"],
+            eng["volume"],
             ref,
             line,
-            float(self.radius.value()),
-            on_done=lambda out: self._on_profiles(name, out),
-            on_error=self._on_profiles_error,
-            on_cancel=lambda: self.recompute_btn.setEnabled(True),
+            float(self.radius.value),
+            on_done=lambda out: self._on_profiles(layer, out),
+            on_error=lambda exc: setattr(self, "profile", None),
             description="Profiles",
-            sync=sync,
         )
-        return self.profile_job
 
-    def _on_profiles_error(self, exc: BaseException) -> None:
-        self.recompute_btn.setEnabled(True)
-        self.profile = None
-        self.status.setText(str(exc))
-
-    def _on_profiles(self, name: str, out: dict[str, Any]) -> None:
-        self.recompute_btn.setEnabled(True)
-        self.profile, self.cylinder = out["profile"], out["cylinder"]
-        if name in self.viewer.layers:
-            self.viewer.layers[name].metadata["phases"] = out["phases"]
-        self.status.setText(self._phase_text(out["phases"]))
+    def _on_profiles(self, layer, out) -> None:
+        self.profile, self.cylinder = out.profile, out.cylinder
+        if layer in self.viewer.layers:
+            layer.metadata["phases"] = out.phases
+            layer.features = phase_features(out.phases, int(np.max(layer.data, initial=0)))
+            self._show_legend(layer, out.phases)
+        # the status keeps the method's message; the phase table is in the legend
+        msg = layer.metadata.get("message") or ""
+        method = _METHOD_TEXT.get(layer.metadata.get("method"), layer.metadata.get("method"))
+        self.set_status(
+            (f"{method}: {msg}; " if msg else "")
+            + f"proxigram about phase {self.profile.phase} updated"
+        )
         self._plot()
 
     def _plot(self) -> None:
         self.figure.clear()
+        try:
+            c = theme_colors(self.viewer)
+        except Exception:  # no napari settings: matplotlib's defaults
+            c = {}
+        bg, fg = c.get("foreground"), c.get("text")
+        if bg:
+            self.figure.set_facecolor(bg)
         n = 2 if self.cylinder is not None else 1
         ax = self.figure.add_subplot(n, 1, 1)
         self.profile.plot(ax, title="proxigram")
+        axes = [ax]
         if self.cylinder is not None:
             ax2 = self.figure.add_subplot(n, 1, 2)
             self.cylinder.plot(ax2, title="cylinder profile")
             ax2.set_xlabel("distance along the line (nm)")
+            axes.append(ax2)
+        for a in axes:
+            if bg:
+                a.set_facecolor(bg)
+            if fg:
+                for spine in a.spines.values():
+                    spine.set_color(fg)
+                a.tick_params(colors=fg)
+                a.xaxis.label.set_color(fg)
+                a.yaxis.label.set_color(fg)
+                a.title.set_color(fg)
         self.figure.tight_layout()
         self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
 
     def export_csv(self, path: str | None = None) -> Path | None:
+        """Save the proxigram (and cylinder profile) as CSV; asks where unless ``path``."""
+        from ..core.outputs import atomic_file
+
         if self.profile is None:
-            self.status.setText("recompute profiles first")
+            self.set_status("recompute profiles first")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save proxigram", "proxigram.csv", "CSV (*.csv)"
-            )
-            if not path:
+            chosen = self.ask_save_path("Save proxigram", "proxigram.csv", "CSV (*.csv)")
+            if chosen is None:
                 return None
-        out = self.profile.to_csv(path)
+            path = str(chosen)
+        with atomic_file(path) as tmp:
+            self.profile.to_csv(tmp)
         if self.cylinder is not None:
-            self.cylinder.to_csv(Path(path).with_name(Path(path).stem + "_cylinder.csv"))
-        self.status.setText(f"saved {out}")
-        return out
+            cyl = Path(path).with_name(Path(path).stem + "_cylinder.csv")
+            with atomic_file(cyl) as tmp:
+                self.cylinder.to_csv(tmp)
+        self.set_status(f"saved {path}")
+        return Path(path)
 
     # ------------------------------------------------------------ persistence
     def save_labels(self, path: str | None = None) -> Path | None:
-        """Write the (corrected) labels beside the dataset as ``<stem>.phases.tif``."""
+        """Write the (corrected) labels as a TIFF with the voxel grid; asks where unless ``path``."""
         from ..core.geometry import Grid
+        from ..core.outputs import atomic_file
         from ..io.apt_volume import write_volume_tiff
 
-        try:
-            layer = self.labels_layer()
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            return None
+        layer = self.labels_layer()
         src = layer.metadata.get("apt_source")
-        out = Path(path) if path else saved_labels_path(src)
-        write_volume_tiff(
-            out,
-            np.asarray(layer.data).astype(np.uint16),
-            Grid.from_dict(layer.metadata["grid"]),
-            {"apt_source": src, "method": layer.metadata.get("method"), "corrected": True},
-        )
-        self.status.setText(f"saved {out}")
+        if path is None:
+            suggested = saved_labels_path(src) if src else Path("phases.tif")
+            chosen = self.ask_save_path("Save phases", suggested, "TIFF (*.tif *.tiff)")
+            if chosen is None:
+                self.set_status("labels not saved")
+                return None
+            path = str(chosen)
+        out = Path(path)
+        with atomic_file(out) as tmp:
+            write_volume_tiff(
+                tmp,
+                np.asarray(layer.data).astype(np.uint16),
+                Grid.from_dict(layer.metadata["grid"]),
+                {
+                    "apt_source": src,
+                    "method": layer.metadata.get("method"),
+                    "phases": layer.metadata.get("phases"),
+                    "corrected": True,
+                },
+            )
+        self.set_status(f"saved {out}")
         return out
 
-    def reload_saved(self, path: str | None = None, sync: bool = True):
-        """Load ``<stem>.phases.tif`` of the current dataset as the phases layer."""
-        from ..io.apt_volume import read_volume_tiff
+    def reload_saved(self, path: str | None = None, sync: bool | None = None):
+        """Load saved labels of the current dataset (``<stem>.phases.tif`` by default).
 
-        try:
-            src = self.source_path()
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            return None
+        Re-voxelizing the dataset on the labels' grid runs in the background;
+        returns the Job (``None`` when there is no saved file).
+        """
+        from ..apt.workflows import reload_labels
+
+        src = self.source_path()
         p = Path(path) if path else saved_labels_path(src)
         if not p.is_file():
-            self.status.setText(f"no saved labels at {p}")
+            self.set_status(f"no saved labels at {p}")
             return None
-        vol = read_volume_tiff(p)
-        name = f"{Path(src).stem} phases"
-        atoms, volume = load_dataset(
-            src, self.ranges.text().strip() or None, float(vol.grid.spacing[0])
+        if sync is not None:
+            self.sync = sync
+        return self.run_job(
+            reload_labels,
+            str(p),
+            src,
+            self._range_path(),
+            on_done=self._on_reloaded,
+            description="Reload saved labels",
         )
-        self.datasets[name] = {"atoms": atoms, "volume": volume, "path": src}
-        meta = {"grid": vol.grid.to_dict(), "apt_source": src, "method": "saved"}
-        data = np.asarray(vol.data).astype(np.int32)
-        if name in self.viewer.layers:
-            self.viewer.layers[name].data = data
-            self.viewer.layers[name].metadata.update(meta)
-        else:
-            self.viewer.add_labels(
-                data, name=name, opacity=0.5, metadata=meta, **vol.grid.layer_kwargs()
-            )
-        self._refresh_layers()
-        self.labels_combo.setCurrentIndex(self.labels_combo.findText(name))
-        self.status.setText(f"reloaded {p}")
-        return self.viewer.layers[name]
+
+    def _on_reloaded(self, saved) -> None:
+        from ._layers import add_or_update_layer
+
+        ds = saved.dataset
+        phases = saved.metadata.get("phases") or []
+        meta = {
+            "grid": saved.grid.to_dict(),
+            "apt_source": ds.path,
+            "range_file": ds.provenance.get("range_file"),
+            "method": saved.metadata.get("method") or "saved",
+            "phases": phases,
+            "message": f"reloaded {Path(saved.path).name}",
+        }
+        layer = add_or_update_layer(
+            self.viewer,
+            saved.labels,
+            "labels",
+            name=f"{ds.stem} phases",
+            opacity=0.5,
+            metadata=meta,
+            **saved.grid.layer_kwargs(),
+        )
+        if phases:
+            layer.features = phase_features(phases, int(saved.labels.max()))
+            self._show_legend(layer, phases)
+        self._remember(layer, saved.atoms, saved.volume, ds.path)
+        self.labels.reset_choices()
+        self.labels.value = layer
+        self.reloaded = layer
+        self.set_status(f"reloaded {saved.path}")

@@ -48,6 +48,7 @@ __all__ = [
     "explore",
     "prepare_interfaces",
     "profiles",
+    "reload_labels",
     "segment_dataset",
 ]
 
@@ -460,6 +461,49 @@ def profiles(
         a, b = line_from_shape(line)
         cylinder = cylinder_profile(atoms, a, b, radius)
     return ProfilesResult(profile, cylinder, phase_table(labels, volume))
+
+
+@dataclass
+class SavedLabels:
+    """Result of :func:`reload_labels`: saved phases with the data to recompute profiles."""
+
+    labels: np.ndarray
+    grid: Grid
+    dataset: APTDataset
+    atoms: Any
+    volume: Any
+    path: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def reload_labels(
+    labels_path: str | os.PathLike,
+    data: APTDataset | str | os.PathLike,
+    ranges: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> SavedLabels:
+    """Saved (corrected) phase labels and the dataset voxelized on their grid.
+
+    The atoms and the composition volume are recomputed on the grid stored
+    in the TIFF (voxel size and origin), so profiles of the reloaded labels
+    match those computed before saving.
+    """
+    from ..core.errors import InputError
+    from ..io.apt_volume import read_volume_tiff
+
+    progress = as_progress(progress)
+    progress.start(None, "reading saved labels")
+    vol = read_volume_tiff(labels_path)
+    labels = np.asarray(vol.data)
+    if labels.ndim != 3 or labels.dtype.kind not in "iu":
+        raise InputError(f"{labels_path}: not a 3D labels volume (shape {labels.shape})")
+    g = vol.grid
+    ds, atoms, volume = prepare_interfaces(
+        data, ranges, float(g.spacing[0]), progress, grid=(g, tuple(labels.shape))
+    )
+    return SavedLabels(
+        labels.astype(np.int32), g, ds, atoms, volume, str(labels_path), dict(vol.metadata or {})
+    )
 
 
 def result_folder_names(files: list[str | os.PathLike]) -> list[str]:
