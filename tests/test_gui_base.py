@@ -353,3 +353,16 @@ def test_run_latest_debounces_and_newest_wins(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: dock.latest_idle("preview") and shown[-1] == 80, timeout=10_000)
     assert 70 not in shown or shown.index(70) < shown.index(80)
     assert shown[-1] == 80
+
+
+def test_choice_default_may_be_a_text_or_missing(make_napari_viewer):
+    from napari_interfaces._widgets._dock import Dock, select_choice
+
+    dock = Dock(None)
+    pairs = [("default model", "/w/default.pt"), ("tuned", "/w/tuned.pt")]
+    by_text = dock.add_param("model", "tuned", choices=pairs, tooltip="model")
+    assert by_text.value == "/w/tuned.pt"
+    missing = dock.add_param("model2", "gone", choices=lambda w: pairs, tooltip="model")
+    assert missing.value == "/w/default.pt"
+    assert select_choice(missing, "/w/tuned.pt") and missing.value == "/w/tuned.pt"
+    assert not select_choice(missing, "nope") and missing.value == "/w/tuned.pt"

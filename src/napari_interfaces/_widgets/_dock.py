@@ -102,13 +102,13 @@ from ._jobs import Job, notify_error, run_job
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["Dock", "theme_colors"]
+__all__ = ["Dock", "select_choice", "theme_colors"]
 
 log = logging.getLogger(__name__)
 
-#: Docks can shrink to this and scroll; several fit beside a 1920×1080 canvas.
+#: Docks can shrink to this and scroll: eight docks stacked beside the canvas fit in 1080 px.
 MIN_WIDTH = 300
-MIN_HEIGHT = 160
+MIN_HEIGHT = 100
 #: Upper default for float/int parameters given without ``max``.
 _BIG = 1e9
 
@@ -253,7 +253,10 @@ class Dock(Container):
         min, max, step : float, optional
             Numeric range (``max`` defaults to 1e9 rather than magicgui's 999).
         choices : sequence or callable, optional
-            ComboBox choices (values or ``(text, value)`` pairs).
+            ComboBox choices (values or ``(text, value)`` pairs; a callable
+            ``f(widget) -> list`` is re-evaluated by ``reset_choices``). The
+            ``default`` may be a value or a shown text; when it is neither, the
+            first choice is selected.
         mode : str, optional
             For paths: ``"r"`` (open file), ``"w"`` (save file), ``"d"`` (folder).
         filter : str, optional
@@ -294,12 +297,14 @@ class Dock(Container):
         if widget_type is not None:
             opts["widget_type"] = widget_type
         widget = create_widget(
-            value=default,
+            **({} if choices is not None else {"value": default}),
             annotation=ann,
             name=name,
             label=label if label is not None else name.replace("_", " "),
             options=opts,
         )
+        if choices is not None:
+            select_choice(widget, default)
         widget.tooltip = tooltip
         if ann is float and choices is None and hasattr(widget.native, "setDecimals"):
             # enough digits for small pixel sizes (magicgui derives 2 from the step)
@@ -665,6 +670,26 @@ class Dock(Container):
         except RuntimeError:
             pass
         notify_error(exc, what)
+
+
+def select_choice(widget: Any, value: Any) -> bool:
+    """Select ``value`` in a ComboBox: a choice value, else a choice's shown text.
+
+    Returns whether it was found (otherwise the selection is unchanged).
+    """
+    if value is None:
+        return False
+    try:
+        widget.value = value
+        return True
+    except (ValueError, KeyError, TypeError):
+        pass
+    native = widget.native
+    for i in range(native.count()):
+        if native.itemText(i) == str(value):
+            native.setCurrentIndex(i)
+            return True
+    return False
 
 
 def theme_colors(viewer: Any = None) -> dict[str, str]:
