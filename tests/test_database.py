@@ -301,3 +301,79 @@ def test_runner_local_cluster_back_pressure():
     info = run_tasks(pow, range(20), kwargs={"exp": 2}, on_result=out.append, workers=1)
     assert sorted(out) == [i * i for i in range(20)]
     assert info.scheduler == "LocalCluster(1x1)" and info.tasks == 20
+
+
+BILLION_LAUGHS = """\
+name: bomb
+sampler: synthetic
+description: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_yaml_alias_bomb_is_refused_and_leaves_no_store(tmp_path, capsys):
+    from napari_interfaces.cli import main
+    from napari_interfaces.core.errors import InputError
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    with pytest.raises(
+        InputError, match=r"bomb.yaml: line 4: YAML aliases \(\*a\) are not allowed"
+    ):
+        load_spec(str(bomb))
+    out = tmp_path / "db.zarr"
+    rc = main(["simulate", "database", str(bomb), "--n", "2", "--out", str(out), "--quiet"])
+    assert rc == 2 and "YAML aliases" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_empty_spec_and_bad_parameters_are_named(tmp_path, capsys):
+    import yaml
+
+    from napari_interfaces.cli import main
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n")
+    out = tmp_path / "db.zarr"
+    assert main(["simulate", "database", str(empty), "--out", str(out), "--quiet"]) == 2
+    assert "empty.yaml: the spec is empty" in capsys.readouterr().err
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(TINY))
+    base = [
+        "simulate",
+        "database",
+        str(spec),
+        "--out",
+        str(out),
+        "--quiet",
+        "--scheduler",
+        "inline",
+    ]
+    for bad, name in (
+        (["--n", "0"], "--n"),
+        (["--n", "-1"], "--n"),
+        (["--seed", "-1"], "--seed"),
+        (["--workers", "0"], "--workers"),
+        (["--threads-per-worker", "0"], "--threads-per-worker"),
+    ):
+        assert main(base + bad) == 2, bad
+        assert capsys.readouterr().err.startswith(f"napari-interfaces: error: {name}"), bad
+    assert not out.exists()
+    # the store may never be the spec itself
+    assert main(["simulate", "database", str(spec), "--out", str(spec), "--quiet"]) == 2
+    assert "one of the inputs" in capsys.readouterr().err
+    for output, msg in (
+        ({"pixel_size": 0, "crop": 32}, "output.pixel_size"),
+        ({"pixel_size": 0.5, "crop": 4}, "output.crop"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            DatabaseSpec.from_dict(dict(TINY, output=output))
+    with pytest.raises(ValueError, match="seed"):
+        DatabaseSpec.from_dict(dict(TINY, seed=-3))

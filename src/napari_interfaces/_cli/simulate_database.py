@@ -27,7 +27,10 @@ def register(groups: dict) -> None:
         "--scheduler",
         default=None,
         help="dask scheduler address (tcp://host:8786) of an existing cluster; 'inline' "
-        "computes in this process; default: a new local cluster",
+        "computes in this process; default: a new local cluster. A refused address fails "
+        "within seconds. Security: a dask scheduler can run code in this process (dask "
+        "unpickles results): connect only to a scheduler you started. Workers only compute; "
+        "this process writes the store",
     )
     p.add_argument(
         "--workers",
@@ -46,13 +49,32 @@ def register(groups: dict) -> None:
     p.set_defaults(func=run)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """All ``simulate database`` parameters checked in one place, before the store is touched."""
+    from ..core import params as P
+    from ..core.outputs import check_output
+
+    if args.n is not None:
+        P.positive("--n", args.n, integer=True, maximum=10**9)
+    if args.seed is not None:
+        P.non_negative("--seed", args.seed, integer=True, maximum=2**63 - 1)
+    if args.workers is not None:
+        P.positive("--workers", args.workers, integer=True, maximum=4096)
+    P.positive("--threads-per-worker", args.threads_per_worker, integer=True, maximum=4096)
+    spec = Path(args.spec)
+    # an existing store is resumed (that is not an overwrite), but never the spec itself
+    check_output(args.out, [spec] if spec.is_file() else [], overwrite=True, name="--out")
+    if args.out.exists() and not args.out.is_dir():
+        from ..core.errors import OutputExistsError
+
+        raise OutputExistsError(f"--out {args.out}: exists and is not a zarr store (a folder)")
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import ParameterError
     from ..core.progress import cli_progress
     from ..simulate.database import generate_database
 
-    if args.n is not None and args.n < 1:
-        raise ParameterError("--n", f"must be >= 1, got {args.n}")
+    validate(args)
     result = generate_database(
         args.spec,
         args.out,

@@ -1,8 +1,12 @@
 """npe2 reader for micrographs (TIFF, PNG, JPEG; DM3/DM4/EMD/MRC with rosettasciio).
 
-The Image layer's scale is the pixel size in Å when the file records one
-(``metadata["pixel_size"]`` too), so the "Segment micrograph" dock rescales
-it to the model's pixel size automatically.
+The layer's ``scale`` is the pixel size and its ``units`` are Å when the
+file records a plausible one (``metadata["pixel_size"]`` too), so the
+"Segment micrograph" dock rescales it to the model's pixel size
+automatically; otherwise the layer stays in pixels. Annotation masks
+(integer images with few values, or a few pure colours drawn over a grey
+micrograph, like the NASA ``*_mask.tif`` files) open as a Labels layer
+coloured like the file (:meth:`~napari_interfaces.io.micrograph.Micrograph.as_labels`).
 """
 
 from __future__ import annotations
@@ -27,21 +31,32 @@ def get_reader(path):
 
 
 def read_layers(path):
-    """LayerData tuples of one micrograph."""
+    """LayerData tuples of one micrograph (an Image, or Labels for an annotation mask)."""
     if isinstance(path, (list, tuple)):
         path = path[0]
     mic = read_micrograph(path)
-    kwargs = {
-        "name": Path(str(path)).stem,
-        "metadata": {
-            "pixel_size": mic.pixel_size,
-            "pixel_unit": "Å",
-            "pixel_size_source": mic.source,
-            "path": str(path),
-        },
+    metadata = {
+        "pixel_size": mic.pixel_size,
+        "pixel_unit": "Å",
+        "pixel_size_source": mic.source,
+        "path": str(path),
     }
+    if "ignored_pixel_size" in mic.metadata:
+        metadata["ignored_pixel_size"] = mic.metadata["ignored_pixel_size"]
+    kwargs = {"name": Path(str(path)).stem, "metadata": metadata}
     if mic.pixel_size:
         kwargs["scale"] = (mic.pixel_size, mic.pixel_size)
+        kwargs["units"] = ("Å", "Å")
+    labels = mic.as_labels()
+    if labels is not None:
+        data, colors = labels
+        if colors:
+            from napari.utils.colormaps import DirectLabelColormap
+
+            color_dict = {0: (0.0, 0.0, 0.0, 0.0), None: (0.0, 0.0, 0.0, 1.0), **colors}
+            kwargs["colormap"] = DirectLabelColormap(color_dict=color_dict)
+            metadata["label_colors"] = {int(k): list(v) for k, v in colors.items()}
+        return [(data, kwargs, "labels")]
     data = mic.data
     if data.ndim == 3:
         kwargs["rgb"] = True

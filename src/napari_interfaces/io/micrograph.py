@@ -5,9 +5,10 @@ Formats
 TIFF (``.tif``, ``.tiff``)
     via tifffile; the pixel size is read from, in order, OME-XML
     (``PhysicalSizeX`` + unit), ImageJ metadata (``unit`` with the
-    ``XResolution`` tag) and the TIFF resolution tags (inch / cm).
+    ``XResolution`` tag) and the TIFF resolution tags (inch / cm). A stack
+    gives its first frame (only that frame is read).
 PNG, JPEG (``.png``, ``.jpg``, ``.jpeg``)
-    via imageio / Pillow; these carry no reliable physical pixel size.
+    via Pillow; these carry no reliable physical pixel size.
 DM3, DM4, EMD, MRC (``.dm3``, ``.dm4``, ``.emd``, ``.mrc``)
     via rosettasciio (``pip install rosettasciio`` or the ``micrographs``
     extra), imported only when such a file is read; the pixel size comes
@@ -16,6 +17,28 @@ DM3, DM4, EMD, MRC (``.dm3``, ``.dm4``, ``.emd``, ``.mrc``)
 :func:`read_micrograph` returns a :class:`Micrograph`; pass its
 ``pixel_size`` to :func:`napari_interfaces.segment.inference.segment_image`
 so the image is rescaled to the model's pixel size.
+
+Safety
+------
+- **Size before allocation.** The declared size (TIFF page shape, PNG/JPEG
+  header, rosettasciio's lazy shape) is checked with
+  :func:`napari_interfaces.core.limits.check_pixels` before any pixel is
+  read: an 8 KB file that declares 40000 x 40000 pixels fails at once with
+  a one-line :class:`~napari_interfaces.core.errors.SizeLimitError`.
+  Legitimately big TIFFs can be opened lazily
+  (``read_micrograph(path, lazy=True)``: a dask array over tifffile's zarr
+  store, read tile by tile), for operations that stream.
+- **Plausible pixel sizes only** (:data:`PIXEL_SIZE_RANGE`). TIFF
+  resolution tags are mostly written by image editors (72, 96, 300 or even
+  1 dpi) and are not a calibration: a pixel size outside 0.001 Å to 1e5 Å
+  (10 µm, the coarsest optical or SEM pixel) is ignored (recorded in
+  ``metadata["ignored_pixel_size"]``). Every print/screen density up to
+  2540 dpi lies above 1e5 Å, so none of them can become a pixel size,
+  while real calibrations (sub-Å HRTEM to µm SEM pixels) all pass.
+- **Label images.** :meth:`Micrograph.as_labels` recognises annotation
+  masks (integer images with few values, or colour images whose coloured
+  pixels use a few pure colours over a grey background, like the NASA
+  ``*_mask.tif`` annotations) so the napari reader opens them as Labels.
 """
 
 from __future__ import annotations
@@ -27,13 +50,36 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError
+from ..core.limits import check_pixels
+
 __all__ = [
     "MICROGRAPH_SUFFIXES",
+    "PIXEL_SIZE_RANGE",
     "Micrograph",
+    "MissingDependencyError",
+    "plausible_pixel_size",
     "read_micrograph",
     "to_angstrom",
     "write_labels_tiff",
 ]
+
+#: Pixel sizes (Å) accepted from a file: 0.001 Å .. 10 µm (see the module docstring).
+PIXEL_SIZE_RANGE = (1e-3, 1e5)
+
+#: At most this many distinct values (or pure colours) make an image a label image.
+MAX_LABEL_VALUES = 32
+
+
+class MissingDependencyError(InputError, ImportError):
+    """An optional reader is not installed (the message says how to install it)."""
+
+
+def plausible_pixel_size(value: float | None) -> bool:
+    """Whether ``value`` (Å) lies in :data:`PIXEL_SIZE_RANGE`."""
+    lo, hi = PIXEL_SIZE_RANGE
+    return value is not None and bool(np.isfinite(value)) and lo <= value <= hi
+
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -92,17 +138,68 @@ class Micrograph:
             a = a[..., :3].astype(np.float32).mean(-1)
         return a.astype(np.float32, copy=False)
 
+    def as_labels(self) -> tuple[np.ndarray, dict[int, tuple[float, ...]]] | None:
+        """``(labels, colors)`` when the image is an annotation mask, else ``None``.
 
-def read_micrograph(path: str | Path) -> Micrograph:
+        - an integer ``(H, W)`` image with at most :data:`MAX_LABEL_VALUES`
+          distinct values: the values are the labels (``colors`` empty);
+        - a colour ``(H, W, 3|4)`` image whose non-grey pixels use at most
+          :data:`MAX_LABEL_VALUES` distinct colours (e.g. blue and red
+          annotations drawn over the grey micrograph): label ``i`` for the
+          ``i``-th colour by frequency, 0 for grey/black/white pixels;
+          ``colors`` maps each label to its RGBA (0..1).
+        """
+        a = self.data
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "iub":
+            return None
+        if a.ndim == 2:
+            values = np.unique(a)
+            if len(values) > MAX_LABEL_VALUES or values.min() < 0:
+                return None
+            return a.astype(np.uint16 if values.max() > 255 else np.uint8, copy=False), {}
+        if a.ndim != 3 or a.shape[-1] not in (3, 4):
+            return None
+        rgb = a[..., :3]
+        coloured = ~((rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2]))
+        if not coloured.any():
+            return None
+        colours, inverse, counts = np.unique(
+            rgb[coloured], axis=0, return_inverse=True, return_counts=True
+        )
+        if len(colours) > MAX_LABEL_VALUES:
+            return None
+        order = np.argsort(-counts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(1, len(order) + 1)
+        labels = np.zeros(a.shape[:2], np.uint8)
+        labels[coloured] = rank[np.asarray(inverse).ravel()]
+        scale = 255.0 if a.dtype == np.uint8 else float(np.iinfo(a.dtype).max)
+        colors = {
+            int(rank[i]): tuple(float(c) / scale for c in colours[i]) + (1.0,)
+            for i in range(len(colours))
+        }
+        return labels, colors
+
+
+def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
     """Read a micrograph and its pixel size.
+
+    Parameters
+    ----------
+    path : path-like
+    lazy : bool
+        TIFF only: return a dask array read tile by tile (no size limit;
+        for operations that stream). Other formats ignore it.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
-    ValueError
+    InputError
         For unsupported suffixes or unreadable files (message names the file).
-    ImportError
+    SizeLimitError
+        If the declared image is larger than the configured pixel limit.
+    MissingDependencyError
         For DM3/DM4/EMD/MRC when rosettasciio is not installed (message says
         how to install it).
     """
@@ -111,58 +208,109 @@ def read_micrograph(path: str | Path) -> Micrograph:
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
-        mic = _read_tiff(path)
+        mic = _read_tiff(path, lazy)
     elif suffix in PLAIN_SUFFIXES:
         mic = _read_plain(path)
     elif suffix in RSCIIO_SUFFIXES:
         mic = _read_rsciio(path)
     else:
-        raise ValueError(
+        raise InputError(
             f"{path}: unsupported micrograph format {suffix!r}; supported: {', '.join(MICROGRAPH_SUFFIXES)}"
         )
     mic.path = path
-    data = np.asarray(mic.data)
-    data = np.squeeze(data)
+    data = mic.data
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    while data.ndim > 2 and data.shape[-1] == 1:
+        data = data[..., 0]
     if data.ndim == 3 and data.shape[-1] not in (3, 4):
         data = data[0]  # first frame of a stack
     if data.ndim not in (2, 3):
-        raise ValueError(f"{path}: expected a 2D image, got shape {np.shape(mic.data)}")
-    mic.data = data
+        raise InputError(f"{path}: expected a 2D image, got shape {tuple(mic.data.shape)}")
+    mic.data = data if lazy else np.asarray(data)
+    if mic.pixel_size is not None and not plausible_pixel_size(mic.pixel_size):
+        mic.metadata["ignored_pixel_size"] = {"value_A": mic.pixel_size, "source": mic.source}
+        mic.pixel_size, mic.source = None, ""
     return mic
 
 
-def _read_tiff(path: Path) -> Micrograph:
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _read_tiff(path: Path, lazy: bool = False) -> Micrograph:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tf:
-            data = tf.asarray()
+            if not tf.pages:
+                raise InputError(f"{path}: the TIFF has no image")
             page = tf.pages[0]
-            ps, source = None, ""
-            if tf.is_ome and tf.ome_metadata:
-                ps = _ome_pixel_size(tf.ome_metadata)
-                source = "ome" if ps else ""
-            if ps is None and tf.is_imagej and tf.imagej_metadata is not None:
-                ij = tf.imagej_metadata
-                unit = ij.get("unit")
-                xres = _resolution(page, "XResolution")
-                if unit and xres:
-                    ps = to_angstrom(1.0 / xres, unit)
-                    source = "imagej" if ps else ""
-            if ps is None:
-                xres = _resolution(page, "XResolution")
-                runit = page.tags.get("ResolutionUnit")
-                runit = int(runit.value) if runit is not None else 1
-                if xres and runit in (2, 3):  # inch, cm
-                    ps = to_angstrom(1.0 / xres, "inch" if runit == 2 else "cm")
-                    # 72/96/300 dpi are screen/print defaults, not a calibration
-                    if runit == 2 and round(xres) in (72, 96, 150, 300, 600):
-                        ps = None
-                    source = "tiff resolution" if ps else ""
-            meta = {"shape": list(data.shape), "dtype": str(data.dtype)}
+            series = tf.series[0] if tf.series else None
+            shape = tuple(series.shape) if series is not None else tuple(page.shape)
+            frame = tuple(page.shape)
+            ps, source = _tiff_pixel_size(tf, page)
+            if lazy:
+                data = _lazy_tiff(path)
+            else:
+                # only the first frame of a stack is read: check its declared size
+                check_pixels(frame, str(path))
+                stack = (
+                    len(shape) > len(frame) and int(np.prod(shape[: len(shape) - len(frame)])) > 1
+                )
+                data = page.asarray() if stack else tf.asarray()
+            meta = {"shape": list(shape), "dtype": str(page.dtype)}
     except tifffile.TiffFileError as exc:
-        raise ValueError(f"{path}: not a readable TIFF: {exc}") from exc
+        raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
+    except (ValueError, KeyError, IndexError, OSError, RuntimeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
     return Micrograph(data=data, pixel_size=ps, source=source, metadata=meta)
+
+
+def _lazy_tiff(path: Path):
+    """A dask array over tifffile's zarr store of ``path`` (first series)."""
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    store = tifffile.imread(path, aszarr=True)
+    z = zarr.open(store, mode="r")
+    if hasattr(z, "shape"):
+        return da.from_zarr(z)
+    return da.from_zarr(z["0"])  # multiscale: full resolution
+
+
+def _tiff_pixel_size(tf, page) -> tuple[float | None, str]:
+    """Pixel size (Å) and its source from a TIFF's metadata (see the module docstring)."""
+    from .tiff import tiff_grid
+
+    grid = tiff_grid(tf)
+    if grid is not None:
+        ps = to_angstrom(float(grid.spacing[-1]), grid.unit)
+        if ps:
+            return ps, "napari-interfaces"
+    if tf.is_ome and tf.ome_metadata:
+        ps = _ome_pixel_size(tf.ome_metadata)
+        if ps:
+            return ps, "ome"
+    if tf.is_imagej and tf.imagej_metadata is not None:
+        unit = tf.imagej_metadata.get("unit")
+        xres = _resolution(page, "XResolution")
+        if unit and xres:
+            ps = to_angstrom(1.0 / xres, unit)
+            if ps:
+                return ps, "imagej"
+    xres = _resolution(page, "XResolution")
+    runit = page.tags.get("ResolutionUnit")
+    runit = int(runit.value) if runit is not None else 1
+    if xres and runit in (2, 3):  # inch, cm: kept only when plausible (read_micrograph)
+        ps = to_angstrom(1.0 / xres, "inch" if runit == 2 else "cm")
+        if ps:
+            return ps, "tiff resolution"
+    return None, ""
 
 
 def _resolution(page, name: str) -> float | None:
@@ -187,13 +335,21 @@ def _ome_pixel_size(xml: str) -> float | None:
 
 
 def _read_plain(path: Path) -> Micrograph:
-    try:
-        import imageio.v3 as iio
+    from PIL import Image, UnidentifiedImageError
 
-        data = iio.imread(path)
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{path}: not a readable image: {exc}") from exc
-    return Micrograph(data=np.asarray(data), pixel_size=None, source="")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size  # from the header: nothing decoded yet
+            check_pixels((h, w, len(im.getbands())), str(path))
+            im.load()
+            data = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: not a readable image: {_one_line(exc)}") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: {_one_line(exc)}") from None
+    return Micrograph(data=data, pixel_size=None, source="")
 
 
 def _read_rsciio(path: Path) -> Micrograph:
@@ -208,20 +364,29 @@ def _read_rsciio(path: Path) -> Micrograph:
         import importlib
 
         reader = importlib.import_module(module).file_reader
-    except ImportError as exc:
-        raise ImportError(
+    except ImportError:
+        raise MissingDependencyError(
             f"{path}: reading {suffix} files needs rosettasciio; install it with "
             "`pip install rosettasciio` (or `pip install napari-interfaces[micrographs]`)"
-        ) from exc
+        ) from None
     try:
-        signals = reader(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{path}: rosettasciio could not read it: {exc}") from exc
-    images = [s for s in signals if np.asarray(s["data"]).ndim >= 2]
+        signals = reader(str(path), lazy=True)  # shapes first, pixels later
+    except Exception as exc:
+        raise InputError(f"{path}: rosettasciio could not read it: {_one_line(exc)}") from None
+    images = [s for s in signals if len(np.shape(s["data"])) >= 2]
     if not images:
-        raise ValueError(f"{path}: no image in the file")
+        raise InputError(f"{path}: no image in the file")
     sig = images[0]
-    data = np.asarray(sig["data"])
+    shape = tuple(np.shape(sig["data"]))
+    frame = shape[-3:] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
+    check_pixels(frame, str(path))
+    lazy = sig["data"]
+    while len(lazy.shape) > len(frame):
+        lazy = lazy[0]  # first frame of a stack
+    try:
+        data = np.asarray(lazy.compute() if hasattr(lazy, "compute") else lazy)
+    except Exception as exc:
+        raise InputError(f"{path}: rosettasciio could not read it: {_one_line(exc)}") from None
     ps = None
     axes = [a for a in sig.get("axes", []) if a.get("navigate") is not True]
     if axes:
@@ -238,16 +403,11 @@ def _read_rsciio(path: Path) -> Micrograph:
 def write_labels_tiff(
     path: str | Path, labels: np.ndarray, pixel_size: float | None = None
 ) -> Path:
-    """Write labels as an ImageJ TIFF with the pixel size (Å) in its metadata."""
-    import tifffile
+    """Write labels as an ImageJ TIFF with the pixel size (Å), atomically.
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kw: dict[str, Any] = {}
-    if pixel_size:
-        kw = {"resolution": (1.0 / pixel_size, 1.0 / pixel_size), "metadata": {"unit": "angstrom"}}
-    data = np.asarray(labels)
-    if data.dtype == np.int64 or data.dtype == np.uint32:
-        data = data.astype(np.int32 if data.max(initial=0) >= 65535 else np.uint16)
-    tifffile.imwrite(path, data, imagej=True, **kw)
-    return path
+    Same as :func:`napari_interfaces.io.tiff.write_tiff` (the one TIFF
+    writer), kept for its callers.
+    """
+    from .tiff import write_tiff
+
+    return write_tiff(path, np.asarray(labels), pixel_size=pixel_size, unit="Å")

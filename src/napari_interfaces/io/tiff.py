@@ -42,7 +42,7 @@ import numpy as np
 from ..core.geometry import Grid
 from ..core.outputs import atomic_file
 
-__all__ = ["IMAGEJ_UNITS", "read_tiff_grid", "tiff_dtype", "write_tiff"]
+__all__ = ["IMAGEJ_UNITS", "read_tiff_grid", "tiff_dtype", "tiff_grid", "write_tiff"]
 
 #: Project unit -> the unit string written to ImageJ metadata.
 IMAGEJ_UNITS = {"Å": "angstrom", "A": "angstrom", "nm": "nm", "µm": "micron", "um": "micron"}
@@ -158,14 +158,22 @@ def read_tiff_grid(path: str | os.PathLike) -> Grid | None:
     import tifffile
 
     with tifffile.TiffFile(path) as tf:
-        texts = [(tf.imagej_metadata or {}).get("Info"), tf.pages[0].description]
+        return tiff_grid(tf)
+
+
+def tiff_grid(tf) -> Grid | None:
+    """:func:`read_tiff_grid` for an open ``tifffile.TiffFile``."""
+    texts = [(tf.imagej_metadata or {}).get("Info"), tf.pages[0].description if tf.pages else ""]
     for text in texts:
-        if not text:
+        if not text or not str(text).lstrip().startswith("{"):
             continue
         try:
             d = json.loads(text)
         except (json.JSONDecodeError, TypeError):
             continue
-        if isinstance(d, dict) and d.get("grid"):
-            return Grid.from_dict(d["grid"])
+        if isinstance(d, dict) and isinstance(d.get("grid"), dict):
+            try:
+                return Grid.from_dict(d["grid"])
+            except (KeyError, TypeError, ValueError):
+                return None
     return None

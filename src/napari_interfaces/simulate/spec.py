@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.params import in_range, non_negative, positive
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -267,10 +268,15 @@ class DatabaseSpec:
         sampler = str(d.get("sampler", "multislice"))
         if sampler not in SAMPLERS:
             raise InputError(f"{source}: sampler must be one of {SAMPLERS}, got {sampler!r}")
-        pixel_size = float(out.get("pixel_size", 0.2))
-        crop = int(out.get("crop", 256))
-        if pixel_size <= 0 or crop < 8:
-            raise InputError(f"{source}: output.pixel_size must be > 0 and output.crop >= 8")
+        try:
+            pixel_size = in_range("output.pixel_size", out.get("pixel_size", 0.2), 0.005, 100.0)
+            crop = in_range("output.crop", out.get("crop", 256), 8, 16384, integer=True)
+            seed = non_negative("seed", d.get("seed", 0), integer=True)
+            n = d.get("n")
+            if n is not None:
+                n = positive("n", n, integer=True, maximum=10**9)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
         classes = [str(c) for c in out.get("classes", ["background", "particle"])]
         if len(classes) < 2:
             raise InputError(f"{source}: output.classes needs at least 2 names (background first)")
@@ -278,16 +284,15 @@ class DatabaseSpec:
         if not isinstance(params, dict):
             raise InputError(f"{source}: parameters must be a mapping")
         validate_distributions(params)
-        n = d.get("n")
         return cls(
             name=str(d.get("name", Path(source).stem if source != "spec" else "database")),
-            seed=int(d.get("seed", 0)),
+            seed=seed,
             sampler=sampler,
             pixel_size=pixel_size,
             crop=crop,
             classes=classes,
             parameters=params,
-            n=int(n) if n is not None else None,
+            n=n,
             raw=copy.deepcopy(d),
         )
 
@@ -332,14 +337,17 @@ def load_spec(spec: str | Path | dict[str, Any] | DatabaseSpec) -> DatabaseSpec:
         return spec
     if isinstance(spec, dict):
         return DatabaseSpec.from_dict(spec)
-    import yaml
-
     text: str
     source = str(spec)
     p = Path(spec).expanduser()
     example = Path(__file__).parent / "examples" / f"{source}.yaml"
     if p.is_file():
-        text = p.read_text(encoding="utf-8")
+        if p.stat().st_size > 4 * MAX_SPEC_CHARS:
+            raise InputError(f"{p}: {p.stat().st_size:,} bytes is too large for a spec")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     elif example.is_file():
         text, source = example.read_text(encoding="utf-8"), str(example)
     elif isinstance(spec, str) and "\n" in spec:
@@ -348,11 +356,48 @@ def load_spec(spec: str | Path | dict[str, Any] | DatabaseSpec) -> DatabaseSpec:
         raise FileNotFoundError(
             f"{spec}: no such spec file (or shipped example: {list_examples()})"
         )
+    if len(text) > MAX_SPEC_CHARS:
+        raise InputError(
+            f"{source}: {len(text):,} characters; a spec is at most {MAX_SPEC_CHARS:,}"
+        )
+    data = _safe_load(text, source)
+    if data is None or data == {}:
+        raise InputError(
+            f"{source}: the spec is empty (see the shipped examples: {list_examples()})"
+        )
+    return DatabaseSpec.from_dict(data, source=source)
+
+
+#: Longest spec text accepted (characters).
+MAX_SPEC_CHARS = 1_000_000
+
+
+def _safe_load(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses aliases (``*name``): no "billion laughs" expansion.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line of the alias, or the YAML error.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                line = event.start_mark.line + 1
+                raise InputError(
+                    f"{source}: line {line}: YAML aliases (*{event.anchor}) are not allowed in "
+                    "a spec; write the values out"
+                )
+            return super().compose_node(parent, index)
+
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InputError(f"{source}: not valid YAML: {exc}") from exc
-    return DatabaseSpec.from_dict(data or {}, source=source)
+        msg = " ".join(str(exc).split())
+        raise InputError(f"{source}: not valid YAML: {msg}") from None
 
 
 def list_examples() -> list[str]:
