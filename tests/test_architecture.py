@@ -263,6 +263,7 @@ def test_open_as_dock_is_contributed():
 
 def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
     # what the readers no longer claim opens through the "Open as..." dock
+    pytest.importorskip("qtpy.QtWidgets", reason="the dock module needs a Qt binding")
     import numpy as np
     import tifffile
 
