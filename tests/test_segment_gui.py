@@ -31,32 +31,54 @@ def tiny_model():
 def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
     from napari_interfaces._widgets.segment import SegmentWidget
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     img = np.random.default_rng(0).random((96, 80)).astype(np.float32)
-    viewer.add_image(img, name="mic", metadata={"pixel_size": 0.5})
-    w = SegmentWidget(viewer)
-    assert w.pixel_size.value() == pytest.approx(0.5)
-    w.model_combo.setCurrentIndex(w.model_combo.findText("unet_tiny"))
-    assert "tiny" in w.model_info.text()
-    job = w.run(sync=True)
+    # a simulated 0.5 Å/px image: the pixel size comes from the layer's scale + units
+    viewer.add_image(img, name="mic", scale=(0.5, 0.5), units=("angstrom", "angstrom"))
+    w = SegmentWidget(viewer, sync=True)
+    assert w.pixel_size.value == pytest.approx(0.5)
+    w.model.value = str(tiny_model)
+    assert "tiny" in w.model_info.value
+    w.uncertainty.value = True
+    job = w.run()
     assert job.state == "done", job.error
-    labels = viewer.layers["mic labels"]
+    labels = viewer.layers["labels [mic]"]
     assert labels.data.shape == (96, 80)
+    # every result layer carries the image's scale and units
+    for name in ("labels [mic]", "particles [mic]", "uncertainty [mic]"):
+        layer = viewer.layers[name]
+        assert tuple(layer.scale) == (0.5, 0.5) and str(layer.units[-1]) == "angstrom"
+    assert "pixel size used: 0.5 Å" in w.used_label.value
+    res = w.result
+    assert res.pixel_size_source == "given" and res.uncertainty is not None
+    feats = viewer.layers["particles [mic]"].features
+    assert len(feats) == len(res.particles) and "equivalent_diameter_nm" in feats
+    assert w.least_certain_ids() == [
+        int(i)
+        for i in np.argsort(-res.particles["uncertainty"], kind="stable")[
+            : len(w.least_certain_ids())
+        ]
+        + 1
+    ]
+    # the user overrides the pixel size: 0 = unknown, no estimate -> the model's is assumed
+    w.pixel_size.value = 0.0
+    w.estimate.value = False
+    w.uncertainty.value = False
+    assert w.run().state == "done"
+    assert w.result.pixel_size_source == "assumed" and "not rescaled" in w.used_label.value
     # correct the labels: a painted disc, then fine-tune a new version
     yy, xx = np.mgrid[:96, :80]
     labels.data = ((yy - 48) ** 2 + (xx - 40) ** 2 < 20**2).astype(np.uint8)
-    w.labels_combo.setCurrentText("mic labels")
-    w.epochs.setValue(1)
-    job = w.fine_tune(sync=True)
+    w.labels.value = labels
+    w.epochs.value = 1
+    job = w.fine_tune()
     assert job.state == "done", job.error
     name, path = job.result
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["lineage"]["parent"] == "unet_tiny" and meta["lineage"]["n_images"] == 1
     assert meta["lineage"]["settings"]["freeze_encoder"] is True
     assert tiny_model.is_file()  # the previous model stays
-    names = [w.model_combo.itemText(i) for i in range(w.model_combo.count())]
-    assert "unet_tiny" in names and name in names
-    assert w.model_combo.currentText() == name
+    assert w.model.value == str(path) and w.model_name == name
 
 
 def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):

@@ -300,6 +300,7 @@ def run_segment(args: argparse.Namespace) -> int:
                 uncertainty=args.uncertainty,
                 particles=not args.no_particles,
                 min_particle_area=args.min_area,
+                split_depth=args.split_depth,
                 progress=progress,
             )
             source = res.pixel_size_source

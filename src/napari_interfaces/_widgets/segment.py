@@ -1,15 +1,22 @@
-"""The "Segment micrograph" dock: U-Net segmentation and fine-tuning from corrections.
+"""The "Segment micrograph" dock: U-Net segmentation, particles, uncertainty, fine-tuning.
 
-1. Pick an **image** layer and check its **pixel size** (Å; read from the
-   file when it records one, 0 = unknown: no rescaling).
+1. Pick an **image** layer; its **pixel size** (Å) is read from the layer
+   (``scale`` + ``units``, or the file's metadata) and can be overridden;
+   0 = unknown: it is then estimated from the lattice fringes (or the
+   model's own is assumed), and the dock shows which was used.
 2. Pick a **model** (the shipped default or any trained / fine-tuned one;
    its metadata is shown) and press **Segment**: tiled inference in the
-   background adds a Labels layer.
-3. Correct the Labels with napari's brush / fill / eraser, then press
-   **Fine-tune**: the model trains a few epochs on the corrected image
-   (optionally with a frozen encoder) in the background, with progress and
-   Cancel, and is saved as a new model version with its lineage. The
-   previous model stays in the list.
+   background adds the class labels, the particles (touching ones split; a
+   Labels layer whose ``features`` hold the particle table) and, with
+   *uncertainty*, an uncertainty Image layer; the size histogram and the
+   least certain particles (click one to go to it) appear in the dock.
+3. Correct the labels with napari's brush / fill / eraser (least certain
+   particles first), then press **Fine-tune**: the model trains a few epochs
+   on the corrected image in the background and is saved as a new model
+   version with its lineage. The previous model stays in the list.
+
+The engine work is :func:`segment_job` / :func:`finetune_job` (no Qt); the
+dock is the form plus layer glue.
 """
 
 from __future__ import annotations
@@ -17,21 +24,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
 
-from ._jobs import run_job
+from ._dock import Dock, theme_colors
 
 if TYPE_CHECKING:
     import napari
@@ -39,14 +33,30 @@ if TYPE_CHECKING:
 __all__ = ["SegmentWidget", "finetune_job", "segment_job"]
 
 
-def segment_job(image, model_name: str, pixel_size: float | None, progress=None):
-    """Engine work of **Segment**: ``(labels, model metadata)``."""
+def segment_job(
+    image,
+    model_name: str,
+    pixel_size: float | None,
+    estimate: bool = True,
+    uncertainty: bool = False,
+    particles: bool = True,
+    progress=None,
+):
+    """Engine work of **Segment**: ``(SegmentationResult, model metadata)``."""
     from ..segment.inference import segment_image
     from ..segment.models import load_model
 
     model = load_model(model_name)
-    labels = segment_image(image, model, pixel_size=pixel_size, progress=progress)
-    return labels, model.metadata
+    res = segment_image(
+        image,
+        model,
+        pixel_size=pixel_size,
+        estimate_pixel_size=estimate,
+        uncertainty=uncertainty,
+        particles=particles,
+        progress=progress,
+    )
+    return res, model.metadata
 
 
 def finetune_job(
@@ -74,220 +84,329 @@ def finetune_job(
     return model.name, path
 
 
-class SegmentWidget(QWidget):
-    """Segment micrographs with a U-Net; fine-tune it from corrected labels."""
+def _model_choices(*_: Any) -> list[tuple[str, str]]:
+    from ..segment.models import list_models
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job = None
-        self.models: list[Any] = []
-        layout = QVBoxLayout(self)
+    try:
+        return [(m.name, str(m.path)) for m in list_models()] or [("default", "default")]
+    except Exception:  # noqa: BLE001 - an unreadable models folder must not break the dock
+        return [("default", "default")]
 
-        box = QGroupBox("Segment")
-        form = QFormLayout(box)
-        self.image_combo = QComboBox()
-        form.addRow("image", self.image_combo)
-        self.pixel_size = QDoubleSpinBox()
-        self.pixel_size.setRange(0.0, 1e6)
-        self.pixel_size.setDecimals(4)
-        self.pixel_size.setSuffix(" Å/px")
-        self.pixel_size.setToolTip("pixel size of the image; 0 = unknown (no rescaling)")
-        form.addRow("pixel size", self.pixel_size)
-        row = QHBoxLayout()
-        self.model_combo = QComboBox()
-        self.refresh_button = QPushButton("↻")
-        self.refresh_button.setToolTip("rescan the models folder")
-        row.addWidget(self.model_combo, 1)
-        row.addWidget(self.refresh_button)
-        form.addRow("model", row)
-        self.model_info = QLabel("")
-        self.model_info.setWordWrap(True)
-        form.addRow(self.model_info)
-        self.segment_button = QPushButton("Segment")
-        form.addRow(self.segment_button)
-        layout.addWidget(box)
 
-        tune = QGroupBox("Fine-tune from corrected labels")
-        tform = QFormLayout(tune)
-        self.labels_combo = QComboBox()
-        tform.addRow("corrected labels", self.labels_combo)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 200)
-        self.epochs.setValue(5)
-        tform.addRow("epochs", self.epochs)
-        self.freeze = QCheckBox("freeze encoder (train the decoder only)")
-        self.freeze.setChecked(True)
-        tform.addRow(self.freeze)
-        self.finetune_button = QPushButton("Fine-tune")
-        tform.addRow(self.finetune_button)
-        layout.addWidget(tune)
+class SegmentWidget(Dock):
+    """Segment micrographs with a U-Net; particles, uncertainty; fine-tune from corrections."""
 
-        self.cancel_button = QPushButton("Cancel")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.cancel_button)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+    title = "Segment micrograph"
 
-        self.refresh_button.clicked.connect(self.refresh_models)
-        self.model_combo.currentIndexChanged.connect(self._show_model)
-        self.image_combo.currentIndexChanged.connect(self._image_changed)
-        self.segment_button.clicked.connect(lambda: self.run())
-        self.finetune_button.clicked.connect(lambda: self.fine_tune())
-        self.cancel_button.clicked.connect(self.cancel)
-        if self.viewer is not None:
-            self.viewer.layers.events.inserted.connect(self._refresh_layers)
-            self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self.refresh_models()
-        self._refresh_layers()
+    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, sync: bool = False):
+        import napari
 
-    # -- lists -------------------------------------------------------------
+        super().__init__(napari_viewer, sync=sync)
+        self.result = None
+        self._source = None
+        self.image = self.add_layer_choice(
+            "image", napari.layers.Image, tooltip="the micrograph to segment (2D, gray or RGB)"
+        )
+        self.pixel_size = self.add_param(
+            "pixel_size",
+            0.0,
+            label="pixel size (Å)",
+            min=0.0,
+            max=50.0,
+            step=0.001,
+            decimals=4,
+            tooltip="Å per pixel, read from the layer (scale + units) or the file; override it "
+            "if wrong. 0 = unknown: estimated from the lattice fringes, else the model's own",
+        )
+        self.link_pixel_size(self.image, self.pixel_size, unit="Å")
+        self.estimate = self.add_param(
+            "estimate",
+            True,
+            label="estimate when unknown",
+            tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
+            "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
+        )
+        self.model = self.add_param(
+            "model",
+            "default",
+            choices=_model_choices,
+            tooltip="the shipped default model or one you trained / fine-tuned "
+            "(napari-interfaces train, or Fine-tune below)",
+            on_change=self._show_model,
+        )
+        self.refresh_button = self.add_button(
+            "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
+        )
+        self.model_info = self.add_label("")
+        self.uncertainty = self.add_param(
+            "uncertainty",
+            False,
+            label="uncertainty (8× slower)",
+            tooltip="test-time augmentation over 8 flips/rotations: an uncertainty layer and "
+            "the least certain particles, to correct first",
+        )
+        self.particles = self.add_param(
+            "particles",
+            True,
+            label="particles",
+            tooltip="split touching particles (watershed) and measure each: particle Labels "
+            "with a features table, size histogram",
+        )
+        self.segment_button = self.add_button(
+            "Segment", self.run, tooltip="segment the image in the background"
+        )
+        self.used_label = self.add_label("")
+        # result views in the Segment section, shown once there is a result
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+        from qtpy.QtWidgets import QListWidget
+
+        self._plot = FigureCanvasQTAgg(Figure(figsize=(3.2, 2.2), dpi=90))
+        self._plot.setMinimumHeight(160)
+        self._plot.setToolTip("equivalent diameters of the particles (nm)")
+        self._plot_box = self.add_native(self._plot)
+        self._plot_box.visible = False
+        self._certain_list = QListWidget()
+        self._certain_list.setMinimumHeight(90)
+        self._certain_list.setToolTip("least certain particles first: click one to go to it")
+        self._certain_list.itemClicked.connect(self._go_to)
+        self._certain_box = self.add_native(self._certain_list)
+        self._certain_box.visible = False
+
+        self.add_section("Fine-tune from corrected labels")
+        self.labels = self.add_layer_choice(
+            "labels",
+            napari.layers.Labels,
+            label="corrected labels",
+            tooltip="the class labels you corrected (0 = background, 1 = particle)",
+        )
+        self.epochs = self.add_param(
+            "epochs", 5, min=1, max=200, tooltip="passes over random crops of the corrected image"
+        )
+        self.freeze = self.add_param(
+            "freeze_encoder",
+            True,
+            label="freeze encoder",
+            tooltip="train the decoder only (recommended with one or a few images)",
+        )
+        self.finetune_button = self.add_button(
+            "Fine-tune", self.fine_tune, tooltip="train a new model version on the corrections"
+        )
+        self._show_model()
+
+    # -- models ------------------------------------------------------------
     def refresh_models(self, select: str | None = None) -> None:
-        from ..segment.models import list_models
-
-        current = select or self.model_combo.currentData()
-        self.models = list_models()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for m in self.models:
-            self.model_combo.addItem(m.name, str(m.path))
-        self.model_combo.blockSignals(False)
-        if current:
-            i = self.model_combo.findData(current)
-            if i < 0:
-                i = self.model_combo.findText(str(current))
-            if i >= 0:
-                self.model_combo.setCurrentIndex(i)
-        if not self.models:
-            self.model_info.setText("no model found: train one with `napari-interfaces train`")
+        """Rescan the models folder (and select ``select``, a path or name)."""
+        self.model.reset_choices()
+        if select is not None:
+            for name, path in _model_choices():
+                if select in (name, path):
+                    self.model.value = path
+                    break
         self._show_model()
 
     def _show_model(self, *_: Any) -> None:
-        i = self.model_combo.currentIndex()
-        if 0 <= i < len(self.models):
-            m = self.models[i]
-            self.model_info.setText(m.summary())
-            self.model_combo.setToolTip(str(m.path))
+        from ..segment.models import model_info
 
-    def _refresh_layers(self, *_: Any) -> None:
-        if self.viewer is None:
-            return
-        from napari.layers import Image, Labels
+        try:
+            self.model_info.value = model_info(self.model.value or "default").summary()
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            self.model_info.value = f"model not usable: {str(exc).splitlines()[0]}"
 
-        for combo, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            for layer in self.viewer.layers:
-                if isinstance(layer, kind):
-                    combo.addItem(layer.name)
-            i = combo.findText(current)
-            if i >= 0:
-                combo.setCurrentIndex(i)
-            combo.blockSignals(False)
-        self._image_changed()
+    @property
+    def model_name(self) -> str:
+        """Name of the selected model (as the model list shows it)."""
+        for name, path in _model_choices():
+            if path == self.model.value:
+                return name
+        return str(self.model.value)
 
-    def _image_changed(self, *_: Any) -> None:
-        layer = self._layer(self.image_combo.currentText())
-        if layer is None:
-            return
-        ps = (layer.metadata or {}).get("pixel_size")
-        if ps:
-            self.pixel_size.setValue(float(ps))
+    # -- segment -------------------------------------------------------------
+    def run(self):
+        """Segment the chosen image (returns the job)."""
+        layer = self.require_layer(self.image)
+        if layer.rgb:
+            data = np.asarray(layer.data)
+        else:
+            data = np.asarray(layer.data)
+            if data.ndim != 2:
+                from ..core.errors import InputError
 
-    def _layer(self, name: str):
-        if self.viewer is None or not name or name not in self.viewer.layers:
-            return None
-        return self.viewer.layers[name]
-
-    # -- actions -----------------------------------------------------------
-    def _error(self, exc: BaseException) -> None:
-        self.status.setText(f"error: {exc}")
-
-    def _cancelled(self) -> None:
-        self.status.setText("cancelled")
-
-    def run(self, sync: bool = False):
-        layer = self._layer(self.image_combo.currentText())
-        if layer is None:
-            self.status.setText("choose an image layer first")
-            return None
-        model = self.model_combo.currentData() or "default"
-        ps = self.pixel_size.value() or None
-        self.status.setText("segmenting…")
+                raise InputError(f"{layer.name}: expected a 2D image, got shape {data.shape}")
         self._source = layer
-        self.job = run_job(
+        ps = float(self.pixel_size.value) or None
+        return self.run_job(
             segment_job,
-            np.asarray(layer.data),
-            model,
+            data,
+            self.model.value or "default",
             ps,
+            bool(self.estimate.value),
+            bool(self.uncertainty.value),
+            bool(self.particles.value),
             on_done=self._segmented,
-            on_error=self._error,
-            on_cancel=self._cancelled,
             description="segmenting micrograph",
-            sync=sync,
         )
-        return self.job
+
+    def _layer_kw(self, res) -> dict:
+        from ._layers import layer_kwargs, pixel_size_from_layer
+
+        src = self._source
+        size, unit = pixel_size_from_layer(src)
+        if size is not None and unit in ("Å", "nm"):
+            return layer_kwargs(source_layer=src, ndim=2)  # overlay on the image exactly
+        return layer_kwargs(res.grid)
 
     def _segmented(self, result) -> None:
-        labels, meta = result
+        from ._layers import add_or_update_layer, result_name
+
+        res, _meta = result
+        self.result = res
         src = self._source
-        name = f"{src.name} labels"
-        kw = {"scale": tuple(src.scale[-2:]), "translate": tuple(src.translate[-2:])}
+        kw = self._layer_kw(res)
         md = {
-            "model": self.model_combo.currentText(),
-            "pixel_size": self.pixel_size.value() or None,
+            "model": self.model_name,
+            "pixel_size": res.pixel_size,
+            "pixel_size_unit": "Å",
+            "pixel_size_source": res.pixel_size_source,
             "source_image": src.name,
         }
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            layer.data = labels
-            layer.metadata.update(md)
-        else:
-            layer = self.viewer.add_labels(labels, name=name, opacity=0.5, metadata=md, **kw)
-        self._refresh_layers()
-        self.labels_combo.setCurrentText(name)
-        frac = float((labels > 0).mean())
-        self.status.setText(f"{name}: {frac:.1%} foreground; correct it, then Fine-tune")
+        labels = add_or_update_layer(
+            self.viewer,
+            res.labels,
+            "labels",
+            name=result_name("labels", src),
+            opacity=0.5,
+            metadata=dict(md),
+            **kw,
+        )
+        if res.instances is not None:
+            layer = add_or_update_layer(
+                self.viewer,
+                res.instances,
+                "labels",
+                name=result_name("particles", src),
+                opacity=0.6,
+                metadata=dict(md),
+                **kw,
+            )
+            layer.features = res.particles.features()
+        if res.uncertainty is not None:
+            add_or_update_layer(
+                self.viewer,
+                res.uncertainty,
+                "image",
+                name=result_name("uncertainty", src),
+                colormap="magma",
+                opacity=0.6,
+                blending="additive",
+                contrast_limits=(0.0, 1.0),
+                metadata=dict(md),
+                **kw,
+            )
+        try:
+            self.labels.reset_choices()
+            self.labels.value = labels
+        except (ValueError, KeyError):
+            pass
+        how = {
+            "given": "from the layer / your entry",
+            "estimated": "estimated from lattice fringes",
+            "assumed": "unknown: the model's own assumed, not rescaled",
+        }[res.pixel_size_source]
+        text = f"pixel size used: {res.pixel_size:.4g} Å ({how}); {(res.labels > 0).mean():.1%} "
+        text += "foreground"
+        if res.particles is not None:
+            text += f"; {len(res.particles)} particles"
+        self.used_label.value = text
+        self.set_status(f"{text}. Correct the labels, then Fine-tune")
+        if res.particles is not None:
+            self._show_histogram(res.particles)
+        if res.particles is not None and res.uncertainty is not None:
+            self._show_least_certain(res.particles)
 
-    def fine_tune(self, sync: bool = False):
-        labels_layer = self._layer(self.labels_combo.currentText())
-        if labels_layer is None:
-            self.status.setText("choose the corrected Labels layer first")
-            return None
-        src_name = (labels_layer.metadata or {}).get(
-            "source_image"
-        ) or self.image_combo.currentText()
-        image_layer = self._layer(src_name)
-        if image_layer is None:
-            self.status.setText("the image of these labels is not in the viewer")
-            return None
-        model = self.model_combo.currentData() or "default"
-        ps = self.pixel_size.value() or None
-        self.status.setText("fine-tuning…")
-        self.job = run_job(
+    def _show_histogram(self, table) -> None:
+        colors = theme_colors(self.viewer)
+        self._plot_box.visible = True
+        fig = self._plot.figure
+        fig.clear()
+        fig.patch.set_facecolor(colors["background"])
+        ax = fig.add_subplot()
+        ax.set_facecolor(colors["background"])
+        d = np.asarray(table["equivalent_diameter_nm"])
+        if d.size:
+            ax.hist(d, bins=min(20, max(5, d.size // 2)), color=colors.get("highlight", "#4c72b0"))
+        ax.set_xlabel("equivalent diameter (nm)", color=colors["text"], fontsize=8)
+        ax.set_ylabel("particles", color=colors["text"], fontsize=8)
+        ax.tick_params(colors=colors["text"], labelsize=7)
+        for s in ax.spines.values():
+            s.set_color(colors["text"])
+        fig.tight_layout()
+        self._plot.draw_idle()
+
+    def _show_least_certain(self, table, fraction: float = 0.1) -> None:
+        from qtpy.QtWidgets import QListWidgetItem
+
+        from ..segment.uncertainty import least_certain
+
+        self._certain_box.visible = True
+        self._certain_list.clear()
+        ids = least_certain(table["uncertainty"], fraction, minimum=min(5, len(table)))
+        for pid in ids:
+            i = pid - 1
+            item = QListWidgetItem(
+                f"#{pid}: uncertainty {table['uncertainty'][i]:.3f}, "
+                f"{table['equivalent_diameter_nm'][i]:.2f} nm"
+            )
+            item.setData(256, (float(table["centroid_y_px"][i]), float(table["centroid_x_px"][i])))
+            self._certain_list.addItem(item)
+
+    def least_certain_ids(self) -> list[int]:
+        """Particle ids listed in the dock (least certain first)."""
+        return [
+            int(self._certain_list.item(i).text().split(":")[0][1:]) for i in range(self._certain_list.count())
+        ]
+
+    def _go_to(self, item) -> None:
+        if self.viewer is None or self._source is None:
+            return
+        y, x = item.data(256)
+        scale = self._source.scale[-2:]
+        trans = self._source.translate[-2:]
+        self.viewer.camera.center = (trans[0] + y * scale[0], trans[1] + x * scale[1])
+
+    # -- fine-tune -------------------------------------------------------------
+    def fine_tune(self):
+        """Fine-tune the selected model on the corrected labels (returns the job)."""
+        from ..core.errors import InputError
+
+        labels_layer = self.require_layer(self.labels, "the corrected Labels layer")
+        src_name = (labels_layer.metadata or {}).get("source_image")
+        if src_name and self.viewer is not None and src_name in self.viewer.layers:
+            image_layer = self.viewer.layers[src_name]
+        else:
+            image_layer = self.require_layer(self.image)
+        if np.shape(image_layer.data)[:2] != np.shape(labels_layer.data)[:2]:
+            raise InputError(
+                f"{labels_layer.name} and {image_layer.name} differ in shape; choose the labels "
+                "of this image"
+            )
+        ps = (labels_layer.metadata or {}).get("pixel_size") or (
+            float(self.pixel_size.value) or None
+        )
+        return self.run_job(
             finetune_job,
-            model,
+            self.model.value or "default",
             np.asarray(image_layer.data),
             np.asarray(labels_layer.data),
             ps,
-            self.epochs.value(),
-            self.freeze.isChecked(),
+            int(self.epochs.value),
+            bool(self.freeze.value),
             f"napari layers {image_layer.name!r} / {labels_layer.name!r}",
             on_done=self._tuned,
-            on_error=self._error,
-            on_cancel=self._cancelled,
             description="fine-tuning U-Net",
-            sync=sync,
         )
-        return self.job
 
     def _tuned(self, result) -> None:
         name, path = result
         self.refresh_models(select=str(path))
-        self.status.setText(f"saved new model {name} ({path}); the previous model is unchanged")
-
-    def cancel(self) -> None:
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+        self.set_status(f"saved new model {name} ({path}); the previous model is unchanged")

@@ -318,6 +318,7 @@ def segment_image(
     uncertainty: bool = False,
     particles: bool = False,
     min_particle_area: float = 0.5,
+    split_depth: float = 2.0,
     progress: Progress | None = None,
 ) -> SegmentationResult:
     """Segment a 2D micrograph of any size with tiled, blended inference.
@@ -357,6 +358,9 @@ def segment_image(
         (:func:`.particles.measure_particles`).
     min_particle_area : float
         Smallest particle kept, in nm² (``particles`` only).
+    split_depth : float
+        Å; touching particles are split where the neck is this much narrower
+        (see :func:`.particles.split_particles`).
     progress : Progress, optional
         One step per tile.
 
@@ -476,6 +480,7 @@ def segment_image(
             ps,
             image=_to_gray(image),
             uncertainty=unc,
+            split_depth=split_depth,
             min_area=min_particle_area,
         )
         seconds["particles"] = time.perf_counter() - t1

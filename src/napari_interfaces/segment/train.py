@@ -133,6 +133,9 @@ class TrainConfig:
         factor in this range (see :func:`~.augment.random_scale_crop`), so the
         model tolerates a pixel size wrong by that factor. Validation crops
         get a fixed factor per sample from the same range.
+    scale_prob : float
+        Share of the training crops that get the scale augmentation (the
+        others are shown at the database's pixel size).
     degrade_prob : float
         Probability of blurring a training image as a coarser sampling would
         (see :func:`~.augment.degrade_resolution`).
@@ -164,6 +167,7 @@ class TrainConfig:
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     scale_range: tuple[float, float] | None = None
+    scale_prob: float = 1.0
     degrade_prob: float = 0.0
     degrade_range: tuple[float, float] = (1.0, 8.0)
     init: str | None = None
@@ -194,6 +198,7 @@ class _CropMixin:
     crop: int | None
     augment: bool
     scale_range: tuple[float, float] | None = None
+    scale_prob: float = 1.0
     degrade_prob: float = 0.0
     degrade_range: tuple[float, float] = (1.0, 8.0)
     fixed: bool = False  # validation: the same draw for an index every epoch
@@ -204,7 +209,9 @@ class _CropMixin:
         if self.degrade_prob > 0 and rng.random() < self.degrade_prob:
             image = degrade_resolution(rng, image, self.degrade_range)
         image = normalize_image(image, self.normalization)
-        if self.scale_range is not None:
+        if self.scale_range is not None and (
+            self.scale_prob >= 1 or rng.random() < self.scale_prob
+        ):
             c = int(self.crop) if self.crop is not None else min(image.shape)
             image, labels = random_scale_crop(rng, image, labels, c, self.scale_range)
         elif self.crop is not None:
@@ -263,6 +270,7 @@ class ZarrDataset(_CropMixin):
         degrade_prob: float = 0.0,
         degrade_range: tuple[float, float] = (1.0, 8.0),
         fixed: bool = False,
+        scale_prob: float = 1.0,
     ) -> None:
         self.store = str(store)
         self.indices = [int(i) for i in indices]
@@ -274,6 +282,7 @@ class ZarrDataset(_CropMixin):
         self.degrade_prob = float(degrade_prob)
         self.degrade_range = tuple(degrade_range)
         self.fixed = fixed
+        self.scale_prob = float(scale_prob)
         self._group = None
 
     def __len__(self) -> int:
@@ -600,6 +609,7 @@ def train(
         augment=cfg.augment,
         seed=cfg.seed,
         scale_range=cfg.scale_range,
+        scale_prob=cfg.scale_prob,
         degrade_prob=cfg.degrade_prob,
         degrade_range=cfg.degrade_range,
     )
