@@ -191,10 +191,6 @@ class UNet(nn.Module):
         """Input sides are padded to a multiple of this (the total stride)."""
         return 2 ** (len(self.config.blocks) + 1)
 
-    def encoder_parameters(self):
-        """Parameters of the encoder (frozen for fine-tuning with ``freeze_encoder``)."""
-        return self.encoder.parameters()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         m = self.multiple
