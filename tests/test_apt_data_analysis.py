@@ -270,3 +270,89 @@ def test_bounds_follow_in_memory_edits():
     assert cloud.bounds()["x"][1] < 5
     cloud.xyz[0, 0] = 50.0
     assert cloud.bounds()["x"][1] == 50.0
+
+
+# ---------------------------------------------------------------------- one loader, one voxelizer
+def test_open_dataset_provenance_on_real_data(shared_data):
+    from napari_interfaces.apt.dataset import open_dataset
+
+    ds = open_dataset(shared_data / "apt" / "Si.pos")  # finds the range file beside it
+    p = ds.provenance
+    assert p["format"] == "pos" and p["n_ions"] == 945_211
+    assert p["range_file"].lower().endswith(".rrng")
+    assert ds.ranged_fraction == pytest.approx(0.927846, abs=1e-6)
+    assert ds.composition.atomic_percent["Cr"] == pytest.approx(16.6319, abs=1e-4)
+    assert ds.warnings == []
+
+
+def test_open_dataset_without_ranges(tmp_path):
+    from napari_interfaces.apt.dataset import open_dataset
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.io.apt_pointcloud import write_pos
+
+    cloud = PointCloud(
+        np.random.default_rng(0).random((50, 3), dtype=np.float32), np.full(50, 27, "f4")
+    )
+    path = write_pos(tmp_path / "x.pos", cloud)
+    ds = open_dataset(path)
+    assert ds.ranges is None and ds.ranged_fraction is None
+    with pytest.raises(InputError, match="no range file"):
+        open_dataset(path, require_ranges=True)
+
+
+def test_atoms_and_ions_voxelize_on_the_same_grid():
+    """The Interfaces pipeline (atoms) and the Explorer (ions) share one voxelizer and grid."""
+    from napari_interfaces.apt.dataset import APTDataset
+    from napari_interfaces.apt.interfaces import atoms_from_cloud, volume_from_atoms
+
+    s = synthesize("isolated", size_nm=(8, 8, 8), seed=3)
+    vox = voxelize(APTDataset.from_arrays(s.cloud, s.ranges), voxel_size=1.0)
+    from_ions = vox.composition_volume()
+    from_atoms = volume_from_atoms(atoms_from_cloud(s.cloud, s.ranges), 1.0)
+    assert from_atoms.grid == from_ions.grid == vox.grid
+    # edges at multiples of the voxel size
+    assert all(abs((o - 0.5) % 1.0) < 1e-9 for o in vox.grid.origin)
+    np.testing.assert_array_equal(from_atoms.counts, from_ions.counts)
+    assert from_ions.elements == list(s.ranges.elements)
+
+
+def test_voxelize_refuses_a_grid_over_the_memory_limit(monkeypatch):
+    from napari_interfaces.core.errors import SizeLimitError
+
+    s = synthesize("layered", size_nm=(8, 8, 8), seed=1)
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", "100000")
+    with pytest.raises(SizeLimitError, match="voxel grid"):
+        voxelize(s.cloud, s.ranges, voxel_size=0.2)
+
+
+def test_voxelize_stops_at_the_next_chunk_when_cancelled():
+    from napari_interfaces.core.progress import Cancelled, Progress
+
+    s = synthesize("layered", size_nm=(8, 8, 8), seed=1)
+    done = []
+
+    def cb(d, total, desc):
+        done.append(d)
+        if d >= 2:
+            progress.cancel()
+
+    progress = Progress(cb)
+    with pytest.raises(Cancelled):
+        voxelize(s.cloud, s.ranges, chunk_size=500, progress=progress)
+    n_chunks = -(-s.cloud.n_ions // 500)
+    assert max(done) < n_chunks
+
+
+def test_public_api_is_lazy():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, napari_interfaces.apt as a, napari_interfaces.io as i\n"
+        "[getattr(a, n) for n in a.__all__]; [getattr(i, n) for n in i.__all__]\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'dask', 'distributed', 'napari', 'qtpy')"
+        " if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

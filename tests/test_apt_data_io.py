@@ -462,3 +462,13 @@ def test_other_formats_reject_implausible_positions(tmp_path, fmt):
     p = writer(tmp_path / f"a.{fmt}", bad)
     with pytest.raises(AptFormatError, match="z = 5e[+]05 nm for ion 4"):
         read_pointcloud(p)
+
+
+def test_labelled_npz_rejects_implausible_masses(tmp_path):
+    cloud = _cloud(12)
+    mass = np.array(cloud.mass, dtype=np.float32)
+    mass[7] = -5.0
+    bad = PointCloud(np.array(cloud.xyz, dtype=np.float32), mass)
+    p = write_labelled_pointcloud(tmp_path / "l.npz", bad, np.zeros(12, np.int32))
+    with pytest.raises(AptFormatError, match="mass-to-charge -5 Da for ion 7"):
+        read_labelled_pointcloud(p)

@@ -264,21 +264,26 @@ def validate_voxelize(args: argparse.Namespace) -> dict:
 
 
 def run_voxelize(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ..apt.dataset import RangingWarning
     from ..apt.workflows import explore
     from ..core.progress import cli_progress
     from ..io.apt_volume import write_volume_tiff
 
     p = validate_voxelize(args)
     deloc = args.delocalization  # x, y, z
-    res = explore(
-        args.file,
-        p["ranges"],
-        p["voxel"],
-        None if deloc is None else tuple(deloc),
-        progress=cli_progress(),
-        elements=p["elements"],
-        spectrum=False,
-    )
+    with warnings.catch_warnings():  # printed once below, as one line
+        warnings.simplefilter("ignore", RangingWarning)
+        res = explore(
+            args.file,
+            p["ranges"],
+            p["voxel"],
+            None if deloc is None else tuple(deloc),
+            progress=cli_progress(),
+            elements=p["elements"],
+            spectrum=False,
+        )
     _print_warnings(res.dataset.warnings)
     vox = res.vox
     stem = Path(args.file).stem

@@ -100,11 +100,23 @@ def validate(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``apt segment``: validate everything, run the batch, print the summaries."""
+    import warnings
+
+    from ..apt.dataset import RangingWarning
+
+    p = validate(args)
+    with warnings.catch_warnings():  # printed once below (or kept in the JSON summaries)
+        warnings.simplefilter("ignore", RangingWarning)
+        summaries = _run(args, p)
+    return _report(args, summaries)
+
+
+def _run(args: argparse.Namespace, p: dict) -> list:
     from ..apt.batch import run_batch
     from ..core.progress import cli_progress
 
-    p = validate(args)
-    summaries = run_batch(
+    return run_batch(
         args.files,
         args.out,
         ranges=args.ranges,
@@ -119,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         bin_nm=p["bin_nm"],
     )
+
+
+def _report(args: argparse.Namespace, summaries: list) -> int:
     if args.json:
         print(json.dumps(summaries, indent=2))
         return 0

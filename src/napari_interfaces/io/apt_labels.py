@@ -97,4 +97,9 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
     cols["label"] = label
     meta["label_names"] = names
     meta.setdefault("format", "npz")
-    return PointCloud(xyz, mass, cols, source=str(path), metadata=meta)
+    cloud = PointCloud(xyz, mass, cols, source=str(path), metadata=meta)
+    if len(xyz):
+        from .apt_pointcloud import _check_cloud
+
+        _check_cloud(path, cloud, lambda ion, col: {})
+    return cloud
