@@ -1,4 +1,4 @@
-"""The "HRTEM simulator" dock in a real napari viewer, and the sample data."""
+"""The "HRTEM simulator" and "Simulated database" docks in a real, shown napari viewer."""
 
 from __future__ import annotations
 
@@ -8,45 +8,92 @@ import pytest
 pytestmark = pytest.mark.gui
 
 
+def _small(w) -> None:
+    for name, value in (("extent", 24.0), ("diameter", 12.0), ("substrate", 6.0),
+                        ("sampling", 0.2), ("device", "numpy")):  # fmt: skip
+        w.params[name].value = value
+
+
 def test_hrtem_dock_builds_simulates_and_updates_live(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "HRTEM simulator")
-    w.extent.setValue(30)
-    w.diameter.setValue(16)
-    w.substrate.setValue(8)
-    w.sampling.setValue(0.15)
-    w.build()
-    qtbot.waitUntil(lambda: w.job is not None and w.job.finished, timeout=60_000)
-    assert w.job.state == "done", w.status.text()
+    # every parameter explains itself
+    assert all(p.tooltip for p in w.params.values()), [
+        n for n, p in w.params.items() if not p.tooltip
+    ]
+    _small(w)
+    job = w.build()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "done", w.status.value
     pts = w.layers["atoms"]
-    assert pts.data.shape[1] == 3 and len(pts.data) == len(w.scene.atoms)
-    w.simulate()
-    qtbot.waitUntil(lambda: w.job.finished, timeout=120_000)
-    assert w.job.state == "done", w.status.text()
-    img = w.layers["image"]
-    lab = w.layers["labels"]
-    assert img.data.shape == lab.data.shape == (200, 200)
-    assert lab.data.max() == 1
-    before = img.data.copy()
+    # projected atoms: 2D points in Å, no meaningless z slider
+    assert pts.data.shape == (len(w.scene.atoms), 2) and viewer.dims.ndim == 2
+    assert [str(u) for u in pts.units] == ["angstrom", "angstrom"]
+    np.testing.assert_allclose(pts.features["z"], w.scene.atoms.positions[:, 2])
+
+    job = w.simulate()
+    assert not w.simulate_button.enabled and not w.build_button.enabled
+    assert w.simulate() is None  # a second click while running starts nothing
+    qtbot.waitUntil(lambda: job.finished, timeout=120_000)
+    assert job.state == "done", w.status.value
+    assert w.simulate_button.enabled
+    img, lab = w.layers["image"], w.layers["labels"]
+    assert img.data.shape == lab.data.shape == (120, 120)
+    for layer in (img, lab):
+        assert tuple(layer.scale) == pytest.approx((0.2, 0.2))
+        assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]
+        assert layer.metadata["pixel_size"] == pytest.approx(0.2)
+    assert lab.data.max() == 1 and viewer.dims.ndim == 2
+
+    before = np.array(img.data)
     calls = []
-    real = w.sim.exit_waves
-    w.sim.exit_waves = lambda *a, **k: calls.append(1) or real(*a, **k)
-    w.defocus.set_value(200)  # slider -> live update, exit wave reused
+    real = w.simulation.simulator.exit_waves
+    w.simulation.simulator.exit_waves = lambda *a, **k: calls.append(1) or real(*a, **k)
+    w.params["defocus"].value = 200.0  # slider -> debounced re-image off the GUI thread
+    w.params["dose"].value = 3.0  # 1000 e/Å²
+    assert "1000 e/Å²" in w.dose_label.value
+    qtbot.waitUntil(lambda: w.latest_idle("image") and w.latest_job("image") is not None,
+                    timeout=30_000)  # fmt: skip
+    qtbot.wait(50)
+    assert w.latest_job("image").state == "done"
     assert not np.allclose(before, img.data)
-    w.dose.set_value(3)  # 1000 e/Å²
-    assert img.data.std() > before.std() * 0.5
-    assert "1000" in w.dose.label.text()
-    assert calls  # re-imaged through the cache
-    assert w.sim._exit is not None
+    assert calls  # re-imaged through the cached exit waves, nothing re-simulated
+    assert w.layers["image"] is img  # updated in place
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert shot[..., :3].std() > 5
+
+
+def test_hrtem_dock_cancel_and_errors(make_napari_viewer, qtbot, monkeypatch):
+    from napari_interfaces._widgets import _dock
+
+    shown = []
+    monkeypatch.setattr(_dock, "notify_error", lambda exc, what: shown.append(str(exc)))
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "HRTEM simulator")
+    _small(w)
+    w.params["sampling"].value = 0.05  # slow enough to cancel
+    w.params["phonons"].value = 4
+    job = w.simulate()
+    w.cancel()
+    assert "cancelling" in w.status.value
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "cancelled" and "cancelled" in w.status.value
+    assert w.simulate_button.enabled and w.simulation is None
+    # bad input: a napari notification and the status line, no traceback
+    w.params["orientation"].value = "1 x 0"
+    w.simulate_button.changed.emit(True)
+    assert shown and shown[-1].startswith("orientation:")
+    assert "orientation" in w.status.value
 
 
 def test_hrtem_sample_data():
     from napari_interfaces._hooks.simulate import sample_hrtem_particle
 
     layers = sample_hrtem_particle()
-    (img, meta, kind), (lab, _, lkind) = layers
+    (img, meta, kind), (lab, lmeta, lkind) = layers
     assert kind == "image" and lkind == "labels"
     assert img.shape == lab.shape == (240, 240)
     assert 0.02 < (lab > 0).mean() < 0.6
+    for m in (meta, lmeta):
+        assert m["scale"] == pytest.approx((0.15, 0.15)) and m["units"] == ("Å", "Å")
+        assert m["metadata"]["pixel_size"] == pytest.approx(0.15)

@@ -1,16 +1,21 @@
-"""The "HRTEM simulator" dock.
+"""The "HRTEM simulator" dock: a magicgui form over :mod:`napari_interfaces.simulate.workflow`.
 
 1. **Structure**: element, shape, diameter, {111} defect, orientation, number
    of particles, amorphous-carbon substrate thickness and field of view.
-   **Build** makes the scene in the background and shows its atoms as a 3D
-   Points layer (Au gold, C grey; toggle napari's 3D view to rotate).
-2. **Simulate**: energy, sampling, slice thickness, frozen phonons and the
+   **Build structure** makes the scene in the background and shows its atoms
+   as a 2D Points layer (projected along the beam, Au gold, C grey; hidden by
+   default; their depth is the ``z`` feature).
+2. **Simulation**: energy, sampling, slice thickness, frozen phonons and the
    compute device. **Simulate** runs the multislice (background job with a
-   progress bar and Cancel) and adds an Image layer and a Labels layer
+   progress bar in napari's activity panel and Cancel; the button is
+   disabled while it runs) and adds an Image layer and a Labels layer
    (per-particle labels from the particle-only exit wave, or from the
-   projected atoms).
+   projected atoms). It builds the structure first when there is none.
 3. **Imaging** sliders (defocus, Cs, focal spread, dose) re-image from the
-   cached exit wave immediately; nothing is re-simulated.
+   cached exit wave, debounced and off the GUI thread (newest value wins);
+   nothing is re-simulated.
+
+Every layer carries ``scale`` in Å, ``units`` Å and ``metadata["pixel_size"]``.
 """
 
 from __future__ import annotations
@@ -18,23 +23,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSlider,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
 
-from ._jobs import run_job
+from ..core.errors import ParameterError
+from ..simulate.workflow import build_structure, simulate_scene
+from ._dock import Dock
+from ._layers import add_or_update_layer, layer_kwargs, was_edited
 
 if TYPE_CHECKING:
     import napari
@@ -42,297 +35,287 @@ if TYPE_CHECKING:
 __all__ = ["HRTEMWidget", "build_structure", "simulate_scene"]
 
 
-def build_structure(params: dict, progress=None):
-    """Engine work of **Build**: a :class:`~napari_interfaces.simulate.structures.Scene`."""
-    from ..core.progress import as_progress
-    from ..simulate.structures import build_scene
+def _device_choices() -> list[str]:
+    import sys
 
-    progress = as_progress(progress)
-    progress.start(None, "building structure")
-    return build_scene(**params)
+    out = ["cpu", "numpy", "auto"]
+    torch = sys.modules.get("torch")  # only if already imported: no multi-second import here
+    try:
+        if torch is not None and torch.cuda.is_available():
+            out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken CUDA setup: CPU choices only
+        pass
+    try:
+        from ..core.opencl import list_devices
 
-
-def simulate_scene(scene, params: dict, label_method: str = "exit_wave", progress=None):
-    """Engine work of **Simulate**: a simulator with cached exit waves and labels."""
-    from ..simulate.hrtem import HRTEMSimulator, make_labels
-
-    sim = HRTEMSimulator(scene.atoms, scene.particles, **params)
-    sim.exit_waves(progress)
-    mask, inst = make_labels(sim, label_method, progress=progress)
-    return sim, inst
-
-
-def _dspin(lo, hi, val, step=1.0, decimals=1, suffix=""):
-    w = QDoubleSpinBox()
-    w.setRange(lo, hi)
-    w.setDecimals(decimals)
-    w.setSingleStep(step)
-    w.setValue(val)
-    if suffix:
-        w.setSuffix(" " + suffix)
-    return w
+        out += [f"opencl:{d.index}" for d in list_devices()[0]]
+    except Exception:  # no OpenCL runtime
+        pass
+    return out
 
 
-class _Slider(QWidget):
-    """A labelled integer slider mapped to a float value."""
+def _simulate_job(
+    scene, structure: dict, params: dict, label_method: str, optics: dict, dose, progress=None
+):
+    """Build the scene if needed, simulate it and make the first image (one background job)."""
+    from ..simulate.workflow import image
 
-    def __init__(self, lo: float, hi: float, val: float, step: float, fmt: str) -> None:
-        super().__init__()
-        self.lo, self.step, self.fmt = lo, step, fmt
-        self.slider = QSlider(Qt.Horizontal)
-        self.slider.setRange(0, int(round((hi - lo) / step)))
-        self.label = QLabel()
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.slider)
-        lay.addWidget(self.label)
-        self.slider.valueChanged.connect(self._relabel)
-        self.set_value(val)
-
-    def value(self) -> float:
-        return self.lo + self.slider.value() * self.step
-
-    def set_value(self, v: float) -> None:
-        self.slider.setValue(int(round((v - self.lo) / self.step)))
-        self._relabel()
-
-    def _relabel(self, *_: Any) -> None:
-        self.label.setText(self.fmt.format(self.value()))
+    if scene is None:
+        scene = build_structure(progress=progress, **structure)
+    simulation = simulate_scene(scene, label_method=label_method, progress=progress, **params)
+    return simulation, image(simulation, dose=dose, rng=0, **optics)
 
 
-class HRTEMWidget(QWidget):
-    """Dock widget; see the module docs. ``sync = True`` runs jobs inline (tests)."""
+class HRTEMWidget(Dock):
+    """Build a nanoparticle scene, simulate it and image it live (see the module docs).
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.sync = False
-        self.job = None
-        self.scene = None
-        self.sim = None
-        self.labels = None
-        self.layers: dict[str, Any] = {}
-        lay = QVBoxLayout(self)
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer, optional
+    sync : bool
+        Run jobs in the calling thread (tests).
+    """
 
-        box = QGroupBox("Structure")
-        f = QFormLayout(box)
-        self.element = QLineEdit("Au")
-        self.shape = QComboBox()
+    title = "HRTEM simulator"
+
+    def __init__(self, napari_viewer: napari.Viewer | None = None, *, sync: bool = False) -> None:
+        super().__init__(napari_viewer, sync=sync)
         from ..simulate.structures import SHAPES
 
-        self.shape.addItems(SHAPES)
-        self.diameter = _dspin(5, 200, 30, 1, 1, "Å")
-        self.n_particles = QSpinBox()
-        self.n_particles.setRange(1, 20)
-        self.defect = QComboBox()
-        self.defect.addItems(["none", "twin", "stacking_fault"])
-        self.orientation = QLineEdit("1 1 0")
-        self.orientation.setToolTip("'random' or a zone axis like '1 1 0'")
-        self.substrate = _dspin(0, 200, 20, 5, 1, "Å")
-        self.extent = _dspin(10, 400, 48, 4, 1, "Å")
-        self.placement = QComboBox()
-        self.placement.addItems(["on", "embedded"])
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        for name, w in [("element", self.element), ("shape", self.shape),
-                        ("diameter", self.diameter), ("particles", self.n_particles),
-                        ("defect", self.defect), ("orientation", self.orientation),
-                        ("a-C thickness", self.substrate), ("field of view", self.extent),
-                        ("placement", self.placement), ("seed", self.seed)]:  # fmt: skip
-            f.addRow(name, w)
-        self.build_btn = QPushButton("Build structure")
-        self.build_btn.clicked.connect(self.build)
-        f.addRow(self.build_btn)
-        lay.addWidget(box)
+        self.scene = None
+        self.simulation = None
+        self.layers: dict[str, Any] = {}
 
-        box = QGroupBox("Simulation")
-        f = QFormLayout(box)
-        self.energy = _dspin(20, 1000, 200, 10, 0, "kV")
-        self.sampling = _dspin(0.02, 0.5, 0.125, 0.005, 3, "Å")
-        self.slice = _dspin(0.2, 20, 2, 0.5, 2, "Å")
-        self.phonons = QSpinBox()
-        self.phonons.setRange(1, 50)
-        self.device = QComboBox()
-        self.device.addItems(["cpu", "numpy", "auto"])
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                self.device.addItems([f"cuda:{i}" for i in range(torch.cuda.device_count())])
-        except Exception:
-            pass
-        try:
-            from ..core.opencl import list_devices
-
-            self.device.addItems([f"opencl:{d.index}" for d in list_devices()[0]])
-        except Exception:
-            pass
-        self.label_method = QComboBox()
-        self.label_method.addItems(["exit_wave", "atoms"])
-        self.label_method.setToolTip(
-            "exit_wave: phase > pi/12 of the particle-only exit wave (paper); "
-            "atoms: within 1.5 Å of projected particle atoms"
+        self.add_section("Structure")
+        p = self.add_param
+        p(
+            "element",
+            "Au",
+            tooltip="chemical symbol of the particles (fcc metals: Au, Ag, Pt, ...)",
         )
-        for name, w in [("energy", self.energy), ("sampling", self.sampling),
-                        ("slice thickness", self.slice), ("frozen phonons", self.phonons),
-                        ("device", self.device), ("labels", self.label_method)]:  # fmt: skip
-            f.addRow(name, w)
-        row = QHBoxLayout()
-        self.sim_btn = QPushButton("Simulate")
-        self.sim_btn.clicked.connect(self.simulate)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(self.cancel)
-        row.addWidget(self.sim_btn)
-        row.addWidget(self.cancel_btn)
-        f.addRow(row)
-        lay.addWidget(box)
+        p("shape", "sphere", choices=list(SHAPES),
+          tooltip="particle shape: a sphere cut from the crystal or a Wulff-type polyhedron")  # fmt: skip
+        p("diameter", 30.0, min=5.0, max=200.0, step=1.0, label="diameter (Å)",
+          tooltip="particle diameter in Å")  # fmt: skip
+        p("particles", 1, min=1, max=20,
+          tooltip="number of particles, placed at random without overlap")  # fmt: skip
+        p("defect", "none", choices=["none", "twin", "stacking_fault"],
+          tooltip="one {111} planar defect through the particle (spheres only)")  # fmt: skip
+        p("orientation", "1 1 0",
+          tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
+        p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
+          tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
+        p("extent", 48.0, min=10.0, max=400.0, step=4.0, label="field of view (Å)",
+          tooltip="side of the square simulation cell in Å")  # fmt: skip
+        p("placement", "on", choices=["on", "embedded"],
+          tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
+        p("seed", 0, min=0, max=2**31 - 1,
+          tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
+        self.build_button = self.add_button(
+            "Build structure", self.build, tooltip="build the scene in the background"
+        )
 
-        box = QGroupBox("Imaging (live, from the cached exit wave)")
-        f = QFormLayout(box)
-        self.defocus = _Slider(-500, 500, -60, 5, "{:.0f} Å")
-        self.cs = _Slider(-50, 50, -20, 0.5, "{:.1f} µm")
-        self.focal = _Slider(0, 100, 20, 1, "{:.0f} Å")
-        self.dose = _Slider(0, 6, 0, 0.1, "")
-        self.dose.fmt = "{:.0f}"
-        self.dose._relabel = self._dose_label
-        self.dose.slider.valueChanged.connect(self._dose_label)
-        self._dose_label()
-        for name, w in [("defocus (= -C10)", self.defocus), ("Cs", self.cs),
-                        ("focal spread σ", self.focal), ("dose", self.dose)]:  # fmt: skip
-            f.addRow(name, w)
-            w.slider.valueChanged.connect(self.update_image)
-        lay.addWidget(box)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
+        self.add_section("Simulation")
+        p("energy", 200.0, min=20.0, max=1000.0, step=10.0, label="energy (kV)",
+          tooltip="accelerating voltage in kV")  # fmt: skip
+        p("sampling", 0.125, min=0.02, max=0.5, step=0.005, label="sampling (Å)",
+          tooltip="multislice pixel size in Å; finer is more accurate and slower (0.1-0.2 Å)")  # fmt: skip
+        p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
+          tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
+        p("phonons", 1, min=1, max=50, label="frozen phonons",
+          tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
+        p("device", "cpu", choices=_device_choices(),
+          tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
+          "cuda:N or opencl:N")  # fmt: skip
+        p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
+          tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
+          "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
+        self.simulate_button = self.add_button(
+            "Simulate", self.simulate,
+            tooltip="multislice exit waves + labels in the background (builds the structure first "
+            "if needed)",
+        )  # fmt: skip
 
-    # -- helpers -------------------------------------------------------------
+        self.add_section("Imaging (live, from the cached exit wave)")
+        live = self.update_image
+        p("defocus", -60.0, min=-500.0, max=500.0, step=5.0, widget_type="FloatSlider",
+          label="defocus (Å)", on_change=live,
+          tooltip="defocus = -C10 in Å; positive is underfocus (Scherzer at 200 kV, Cs 1.3 mm: 700 Å)")  # fmt: skip
+        p("cs", -20.0, min=-50.0, max=50.0, step=0.5, widget_type="FloatSlider",
+          label="Cs (µm)", on_change=live,
+          tooltip="spherical aberration C30 in µm (aberration-corrected: a few µm)")  # fmt: skip
+        p("focal_spread", 20.0, min=0.0, max=100.0, step=1.0, widget_type="FloatSlider",
+          label="focal spread σ (Å)", on_change=live,
+          tooltip="standard deviation of the defocus (temporal coherence) in Å")  # fmt: skip
+        p("dose", 0.0, min=0.0, max=6.0, step=0.1, widget_type="FloatSlider",
+          label="log₁₀ dose (e/Å²)", on_change=live,
+          tooltip="electron dose as log10(e/Å²): 3 = 1000 e/Å² with Poisson noise; 0 = no noise")  # fmt: skip
+        self.dose_label = self.add_label(self._dose_text())
+        self.params["dose"].changed.connect(lambda *_: self._update_dose_label())
+
+    # -- parameters ------------------------------------------------------------
+    def _v(self, name: str) -> Any:
+        return self.params[name].value
+
     def dose_value(self) -> float | None:
-        v = self.dose.value()
+        """The dose in e/Å² (``None``: noise-free)."""
+        v = float(self._v("dose"))
         return None if v <= 0 else float(10**v)
 
-    def _dose_label(self, *_: Any) -> None:
+    def _dose_text(self) -> str:
         d = self.dose_value()
-        self.dose.label.setText("no noise" if d is None else f"{d:.0f} e/Å²")
+        return "dose: no noise" if d is None else f"dose: {d:.0f} e/Å²"
+
+    def _update_dose_label(self) -> None:
+        self.dose_label.value = self._dose_text()
 
     def structure_params(self) -> dict:
-        orient = self.orientation.text().strip() or "random"
-        if orient != "random":
-            orient = tuple(int(x) for x in orient.replace(",", " ").split())
-        defect = self.defect.currentText()
+        """:func:`~napari_interfaces.simulate.structures.build_scene` keyword arguments."""
+        orient = str(self._v("orientation")).strip() or "random"
+        if orient not in ("random", "none"):
+            try:
+                axis = tuple(int(x) for x in orient.replace(",", " ").split())
+            except ValueError:
+                axis = ()
+            if len(axis) != 3 or not any(axis):
+                raise ParameterError(
+                    "orientation", f"give a zone axis 'u v w' or 'random', got {orient!r}"
+                )
+            orient = axis
+        defect = self._v("defect")
+        extent = float(self._v("extent"))
         return dict(
-            extent=(self.extent.value(), self.extent.value()),
-            substrate_thickness=self.substrate.value(),
-            n_particles=self.n_particles.value(),
-            element=self.element.text().strip() or "Au",
-            shape=self.shape.currentText(),
-            particle_diameter=self.diameter.value(),
+            extent=(extent, extent),
+            substrate_thickness=float(self._v("substrate")),
+            n_particles=int(self._v("particles")),
+            element=str(self._v("element")).strip() or "Au",
+            shape=self._v("shape"),
+            particle_diameter=float(self._v("diameter")),
             defects=None if defect == "none" else defect,
             orientation=orient,
-            placement=self.placement.currentText(),
-            rng=self.seed.value(),
+            placement=self._v("placement"),
+            rng=int(self._v("seed")),
         )
 
     def sim_params(self) -> dict:
+        """:class:`~napari_interfaces.simulate.hrtem.HRTEMSimulator` keyword arguments."""
         return dict(
-            energy_kv=self.energy.value(),
-            sampling=self.sampling.value(),
-            slice_thickness=self.slice.value(),
-            frozen_phonons=self.phonons.value(),
-            seed=self.seed.value(),
-            device=self.device.currentText(),
+            energy_kv=float(self._v("energy")),
+            sampling=float(self._v("sampling")),
+            slice_thickness=float(self._v("slice_thickness")),
+            frozen_phonons=int(self._v("phonons")),
+            seed=int(self._v("seed")),
+            device=self._v("device"),
         )
 
     def optics(self) -> dict:
+        """CTF fields of the imaging sliders."""
         return dict(
-            defocus=self.defocus.value(),
-            cs=self.cs.value() * 1e4,
-            focal_spread=self.focal.value(),
-            dose=self.dose_value(),
-            rng=0,
+            defocus=float(self._v("defocus")),
+            cs=float(self._v("cs")) * 1e4,
+            focal_spread=float(self._v("focal_spread")),
         )
 
-    def _set_layer(self, key: str, kind: str, data, **kwargs):
-        if self.viewer is None:
-            return None
-        layer = self.layers.get(key)
-        if layer is not None and layer in self.viewer.layers:
-            layer.data = data
-            for k, v in kwargs.items():
-                if k != "name":
-                    setattr(layer, k, v)
-            return layer
-        layer = getattr(self.viewer, f"add_{kind}")(data, **kwargs)
-        self.layers[key] = layer
-        return layer
-
-    def _error(self, exc: BaseException) -> None:
-        self.status.setText(f"error: {exc}")
-
-    # -- actions -------------------------------------------------------------
-    def build(self) -> None:
-        try:
-            params = self.structure_params()
-        except ValueError as exc:
-            self.status.setText(f"error: bad orientation ({exc})")
-            return
-        self.status.setText("building structure ...")
-        self.job = run_job(build_structure, params, on_done=self._built, on_error=self._error,
-                           description="HRTEM structure", sync=self.sync)  # fmt: skip
+    # -- actions ---------------------------------------------------------------
+    def build(self):
+        """Build the structure in the background; returns the job."""
+        params = self.structure_params()
+        return self.run_job(build_structure, on_done=self._built,
+                            description="HRTEM structure", **params)  # fmt: skip
 
     def _built(self, scene) -> None:
         self.scene = scene
-        self.sim = None
-        pos = scene.atoms.positions[:, ::-1]
-        heavy = scene.atoms.numbers != 6
-        colors = np.where(heavy[:, None], [[1.0, 0.8, 0.0, 1.0]], [[0.55, 0.55, 0.55, 0.6]])
-        self._set_layer("atoms", "points", pos, name="HRTEM atoms", size=1.2,
-                        face_color=colors, border_width=0)  # fmt: skip
-        self.status.setText(
+        self.simulation = None
+        self._show_atoms(scene)
+        self.set_status(
             f"{len(scene.atoms)} atoms ({scene.info['n_particle_atoms']} in particles); "
             "press Simulate"
         )
 
-    def simulate(self) -> None:
-        if self.scene is None:
-            self.build()
-            if self.scene is None:
-                if self.sync:
-                    return
-                # build runs in the background: chain the simulation
-                job = self.job
-                job.worker.returned.connect(lambda *_: self.simulate())
-                return
-        self.status.setText("simulating ...")
-        self.job = run_job(simulate_scene, self.scene, self.sim_params(),
-                           self.label_method.currentText(), on_done=self._simulated,
-                           on_error=self._error, description="HRTEM multislice",
-                           sync=self.sync)  # fmt: skip
+    def simulate(self):
+        """Simulate (building the structure first if needed); returns the job."""
+        structure = self.structure_params() if self.scene is None else {}
+        return self.run_job(
+            _simulate_job, self.scene, structure, self.sim_params(), self._v("label_method"),
+            self.optics(), self.dose_value(), on_done=self._simulated,
+            description="HRTEM multislice",
+        )  # fmt: skip
 
     def _simulated(self, result) -> None:
-        self.sim, self.labels = result
-        ew = self.sim.exit_waves()
-        t = ", ".join(f"{k} {v:.2f} s" for k, v in ew.timings.items())
-        self.status.setText(f"exit wave {ew.shape[1]}x{ew.shape[0]} ({ew.backend}): {t}")
-        self.update_image()
-        ds = ew.sampling
-        self._set_layer("labels", "labels", self.labels, name="HRTEM labels", scale=(ds[1], ds[0]),
-                        opacity=0.4)  # fmt: skip
+        simulation, first_image = result
+        if self.scene is not simulation.scene:
+            self.scene = simulation.scene
+            self._show_atoms(simulation.scene)
+        self.simulation = simulation
+        ny, nx = simulation.labels.shape
+        t = ", ".join(
+            f"{k} {v:.2f} s" for k, v in simulation.timings.items() if isinstance(v, float)
+        )
+        backend = simulation.simulator.exit_waves().backend
+        self.set_status(f"exit wave {nx}x{ny} ({backend}): {t}")
+        self._show_image(first_image)
+        self._put("labels", simulation.labels, "labels",
+                  **self._kwargs(simulation.grid, "HRTEM labels", opacity=0.4))  # fmt: skip
 
     def update_image(self, *_: Any) -> None:
-        """Re-image from the cached exit wave with the slider values."""
-        if self.sim is None:
+        """Re-image from the cached exit wave (debounced, off the GUI thread)."""
+        if self.simulation is None or self.viewer is None:
             return
-        result = self.sim.image(**self.optics())
-        img = result.data
-        ds = (result.grid.spacing[1], result.grid.spacing[0])
-        self._set_layer("image", "image", img, name="HRTEM image", scale=(ds[1], ds[0]),
-                        colormap="gray")  # fmt: skip
-        layer = self.layers.get("image")
-        if layer is not None:
-            layer.contrast_limits = (float(img.min()), float(img.max()) + 1e-6)
+        from ..simulate.workflow import image
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        self.run_latest(
+            "image", image, self.simulation, dose=self.dose_value(), rng=0,
+            on_done=self._show_image, **self.optics(),
+        )  # fmt: skip
+
+    # -- layers -----------------------------------------------------------------
+    def _put(self, key: str, data: Any, kind: str, **kwargs: Any) -> Any:
+        """Update this dock's own layer ``key`` in place, else add one (never over user edits).
+
+        (``add_or_update_layer`` alone misses the layer when the viewer is
+        napari's PublicOnlyProxy, as for npe2 docks: its kind check uses
+        ``type(layer)``.)
+        """
+        layer = self.layers.get(key)
+        if layer is not None and layer in self.viewer.layers and not was_edited(layer):
+            for attr in ("scale", "translate", "units"):
+                if attr in kwargs:
+                    setattr(layer, attr, kwargs[attr])
+            layer.metadata.update(kwargs.get("metadata") or {})
+            layer.data = data
+        else:
+            layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
+        self.layers[key] = layer
+        return layer
+
+    @staticmethod
+    def _kwargs(grid, name: str, **extra: Any) -> dict:
+        kw = layer_kwargs(grid, name=name, **extra)
+        kw["metadata"] = {
+            "pixel_size": float(grid.spacing[-1]),
+            "pixel_unit": "Å",
+            "grid": grid.to_dict(),
+        }
+        return kw
+
+    def _show_image(self, img) -> None:
+        if self.viewer is None:
+            return
+        data = img.data
+        layer = self._put("image", data, "image",
+                          **self._kwargs(img.grid, "HRTEM image", colormap="gray"))  # fmt: skip
+        layer.contrast_limits = (float(data.min()), float(data.max()) + 1e-6)
+
+    def _show_atoms(self, scene) -> None:
+        if self.viewer is None:
+            return
+        pos = np.asarray(scene.atoms.positions)
+        heavy = scene.atoms.numbers != 6
+        colors = np.where(heavy[:, None], [[1.0, 0.8, 0.0, 1.0]], [[0.55, 0.55, 0.55, 0.6]])
+        layer = self._put(
+            "atoms", pos[:, 1::-1], "points",  # (y, x) in Å: projected, no z slider
+            **layer_kwargs(None, "Å", ndim=2, name="HRTEM atoms"),
+            size=1.2, border_width=0, visible=False,
+        )  # fmt: skip
+        layer.features = {"z": pos[:, 2], "element": scene.atoms.get_chemical_symbols()}
+        layer.face_color = colors
