@@ -235,3 +235,68 @@ def test_hed_pipeline_small(layered):
     single, _ = two_phase("single", size_nm=(10.0, 10.0, 10.0), density=30.0, seed=2)
     r1 = find_interfaces(volume_from_atoms(single, 1.0), "hed", weights="finetuned", axes="z")
     assert r1.message == "no interface found"
+
+
+# ---------------------------------------------------------------- small precipitates
+@pytest.fixture(scope="module")
+def small_precipitates():
+    from napari_interfaces.apt.interfaces import atoms_from_cloud
+    from napari_interfaces.apt.synthetic import synthesize_particles
+
+    s = synthesize_particles(
+        "precipitates",
+        size_nm=(18.0, 18.0, 24.0),
+        seed=41,
+        number_density_m3=1e24,
+        radius_nm=(1.5, 3.0),
+    )
+    atoms = atoms_from_cloud(s.cloud, s.ranges)
+    return s, atoms, volume_from_atoms(atoms, 1.0)
+
+
+def test_auto_finds_small_precipitates(small_precipitates):
+    from napari_interfaces.apt.auto import auto_interfaces
+
+    s, atoms, vol = small_precipitates
+    res = auto_interfaces(vol)
+    assert res.method == "auto" and res.n_phases == 2
+    pm = metrics.particle_metrics(s, res)
+    assert pm["n_big"] == len(s.params["particles"]) >= 6
+    assert pm["found_big"] >= 0.9 * pm["n_big"]
+    assert pm["iou"] >= 0.88 and pm["iou_precipitate"] >= 0.78
+    # the iso-concentration detection alone shrinks them (curvature of the smoothed field)
+    iso = metrics.particle_metrics(s, find_interfaces(vol, "iso"))
+    assert pm["iou_precipitate"] > iso["iou_precipitate"] + 0.03
+    # one solute-excess estimate per precipitate, radii within 25 % of the truth
+    est = sorted(p["radius_nm"] for p in res.info["particles"])
+    true = sorted(p["radius_nm"] for p in s.params["particles"])
+    assert len(est) == len(true)
+    np.testing.assert_allclose(est, true, rtol=0.25)
+
+
+def test_particle_proxigram_and_core_composition(small_precipitates):
+    from napari_interfaces.apt.auto import auto_interfaces
+    from napari_interfaces.apt.proxigram import particle_profiles
+
+    s, atoms, vol = small_precipitates
+    res = auto_interfaces(vol)
+    sizes = np.bincount(res.labels.ravel())
+    ppt = 1 if sizes[1] < sizes[2] else 2
+    pp = particle_profiles(res.labels, res.grid, atoms, ppt, core_nm=0.5)
+    assert len(pp.particles) == len(s.params["particles"])
+    cr = pp.elements.index("Cr")
+    for p in pp.particles:
+        if p["radius_nm"] >= 2.2:  # a core deeper than 0.5 nm with >= 300 atoms
+            # true core 65 at.% Cr, lowered by the 0.35 nm lateral blur near the edge
+            assert 57.0 < p["core"]["Cr"] < 68.0 and p["core_err"]["Cr"] < 3.0
+    av = pp.average()
+    d, pct, err = av.distance_nm, av.at_pct[:, cr], av.err_pct[:, cr]
+    out = (d < -1.0) & (d > -2.5)
+    assert np.all(np.abs(pct[out] - 15.0) < 4 * err[out] + 0.5)  # matrix 15 at.% Cr
+    inside = (d > 0.5) & (d < 1.0)
+    assert np.all((pct[inside] > 58.0) & (pct[inside] < 68.0))
+    # the 50 % crossing of the averaged profile lies at the interface (+- 0.25 nm)
+    mid = 0.5 * (15.0 + 65.0)
+    k = np.flatnonzero((pct[:-1] < mid) & (pct[1:] >= mid))[0]
+    x = d[k] + (mid - pct[k]) / (pct[k + 1] - pct[k]) * (d[k + 1] - d[k])
+    assert abs(x) < 0.25
