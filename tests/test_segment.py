@@ -316,3 +316,246 @@ def test_finetune_saves_new_version(tiny_db, tmp_path):
     enc_old = load_model(base).net.encoder.state_dict()
     enc_new = new.net.encoder.state_dict()
     assert all(torch.equal(enc_old[k], enc_new[k]) for k in enc_old)  # frozen encoder
+
+
+# -- issue 16: pixel size, particles, uncertainty; issue 11: safe CLI ---------------------
+def _cli(argv, capsys):
+    from napari_interfaces.cli import main
+
+    rc = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (dict(pixel_size=0), "pixel_size"),
+        (dict(pixel_size=1e-5), "pixel_size"),
+        (dict(tile=0), "tile"),
+        (dict(tile=256, overlap=256), "overlap"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(precision="half"), "precision"),
+    ],
+)
+def test_segment_parameters_are_validated(args, name):
+    from napari_interfaces.core.errors import ParameterError
+    from napari_interfaces.segment.inference import validate_segment_params
+
+    with pytest.raises(ParameterError, match=f"^{name}:"):
+        validate_segment_params(**args)
+
+
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--val-fraction", "1.5"], "--val-fraction"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--crop", "50"], "--crop"),
+        (["--scale-range", "2", "1"], "--scale-range"),
+    ],
+)
+def test_cli_train_rejects_bad_values(tiny_db, tmp_path, capsys, extra, name):
+    out = tmp_path / "m.pt"
+    rc, _, err = _cli(["train", "--data", tiny_db, "--out", out, "--quiet", *extra], capsys)
+    assert rc == 2 and name in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_cli_train_out_folder_and_overwrite(tiny_db, tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    rc, _, err = _cli(["train", "--data", tiny_db, "--out", folder, "--quiet"], capsys)
+    assert rc == 2 and "is a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]  # nothing beside it
+    old = save_model(UNet(UNetConfig(width=4)), tmp_path / "m.pt", {"pixel_size": 0.5})
+    rc, _, err = _cli(["train", "--data", tiny_db, "--out", old, "--quiet"], capsys)
+    assert rc == 2 and "--overwrite" in err
+
+
+def test_killed_training_keeps_the_previous_model(tiny_db, tmp_path, monkeypatch):
+    from napari_interfaces.core.outputs import TMP_MARK
+    from napari_interfaces.segment import train as train_mod
+
+    out = tmp_path / "m.pt"
+    save_model(UNet(UNetConfig(width=4)), out, {"pixel_size": 0.5, "description": "previous"})
+    before = (out.read_bytes(), out.with_suffix(".json").read_bytes())
+    stale = tmp_path / f".m.pt.{TMP_MARK}-deadbeef"
+    stale.write_bytes(b"half a model")
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "fit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_db, out, TrainConfig(epochs=1, width=4, crop=None, threads=1))
+    assert (out.read_bytes(), out.with_suffix(".json").read_bytes()) == before
+    assert not stale.exists()  # temp files of a killed run are removed on start-up
+    assert load_model(out).metadata["description"] == "previous"
+
+
+def test_mismatched_model_files_fail_on_load(tmp_path):
+    from napari_interfaces.core.weights import WeightsError
+
+    a = save_model(UNet(UNetConfig(width=4)), tmp_path / "a.pt", {})
+    torch.manual_seed(1)
+    b = save_model(UNet(UNetConfig(width=4)), tmp_path / "b.pt", {})
+    a.write_bytes(b.read_bytes())  # a .pt out of step with its .json
+    with pytest.raises(WeightsError, match="a.pt"):
+        load_model(a)
+
+
+def test_cli_segment_safe_outputs_and_bad_model(tmp_path, capsys):
+    import tifffile
+
+    net = UNet(UNetConfig(width=4))
+    model = save_model(net, tmp_path / "tiny.pt", {"pixel_size": 0.5})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    img = np.random.default_rng(0).random((40, 48)).astype(np.float32)
+    for d in ("a", "b"):
+        tifffile.imwrite(tmp_path / d / "mic.tif", img)
+    out = tmp_path / "seg"
+    args = ["segment", tmp_path / "a" / "mic.tif", tmp_path / "b" / "mic.tif", "--model", model]
+    rc, text, _ = _cli([*args, "--out", out, "--quiet", "--no-estimate"], capsys)
+    assert rc == 0
+    # same-named inputs get their own files; no pixel size: the model's is assumed, and said
+    names = sorted(p.name for p in out.iterdir())
+    assert "a_mic_labels.tif" in names and "b_mic_labels.tif" in names
+    assert "assumed" in text and "summary.json" in names
+    summary = json.loads((out / "summary.json").read_text())
+    assert [e["pixel_size_source"] for e in summary["images"]] == ["assumed", "assumed"]
+    # an existing output folder needs --overwrite; a stale file does not survive it
+    rc, _, err = _cli([*args, "--out", out, "--quiet"], capsys)
+    assert rc == 2 and "--overwrite" in err
+    (out / "stale.txt").write_text("old")
+    rc, _, _ = _cli([*args, "--out", out, "--quiet", "--overwrite", "--pixel-size", "0.5"], capsys)
+    assert rc == 0 and not (out / "stale.txt").exists()
+    # bad values and bad model files: one line naming the parameter or the file
+    for extra, name in (
+        (["--pixel-size", "0"], "--pixel-size"),
+        (["--pixel-size", "1e-5"], "--pixel-size"),
+        (["--tile", "0"], "--tile"),
+        (["--tile", "64", "--overlap", "64"], "--overlap"),
+    ):
+        rc, _, err = _cli([*args, "--out", tmp_path / "x", *extra], capsys)
+        assert rc == 2 and name in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    bad.with_suffix(".json").write_text('{"format": "napari-interfaces/unet"}')
+    rc, _, err = _cli(
+        ["segment", tmp_path / "a" / "mic.tif", "--model", bad, "--out", tmp_path / "y"], capsys
+    )
+    assert rc == 2 and "bad.pt" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_particles_split_and_measured():
+    from napari_interfaces.segment.particles import match_instances, measure_particles
+
+    yy, xx = np.mgrid[:100, :160]
+    a = (yy - 50) ** 2 + (xx - 45) ** 2 < 30**2
+    b = (yy - 50) ** 2 + (xx - 103) ** 2 < 30**2  # touches a (a 2 px neck)
+    c = (yy - 5) ** 2 + (xx - 150) ** 2 < 14**2  # cut by the image edge
+    img = np.where(a | b, 2.0, 0.0) + np.where(c, 5.0, 0.0)
+    inst, table = measure_particles(a | b | c, pixel_size=0.5, image=img)
+    assert len(table) == 3 and inst.max() == 3
+    d = np.sort(table["equivalent_diameter_nm"])
+    # two 60 px discs at 0.5 Å/px = 3 nm each (the watershed line shaves a little)
+    assert d[1:] == pytest.approx([3.0, 3.0], abs=0.08)
+    edge = table["touches_edge"]
+    assert edge.sum() == 1 and table["mean_intensity"][edge][0] == pytest.approx(5.0)
+    assert np.all(table["circularity"][~edge] > 0.85)
+    feats = table.features()
+    assert list(feats["index"]) == [1, 2, 3]
+    truth = np.zeros_like(inst)
+    truth[a], truth[b & ~a], truth[c] = 1, 2, 3
+    m = match_instances(inst, truth, 0.5)
+    assert (m["tp"], m["fp"], m["fn"]) == (3, 0, 0)
+    # without the split the two touching discs are one instance: one of them is missed
+    from scipy import ndimage
+
+    m = match_instances(ndimage.label(a | b | c)[0], truth, 0.5)
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 0, 1)
+
+
+def test_uncertainty_tta_and_correction_gain():
+    from napari_interfaces.segment.uncertainty import (
+        correction_gain,
+        dihedral_tta,
+        entropy_map,
+        least_certain,
+        particle_uncertainty,
+    )
+
+    # an orientation-equivariant "network": TTA gives its output and no disagreement
+    x = torch.rand(2, 1, 16, 16)
+
+    def forward(t):
+        p = torch.sigmoid(4 * (t - 0.5))
+        return torch.cat([1 - p, p], 1)
+
+    mean, sq = dihedral_tta(forward, x)
+    assert torch.allclose(mean, forward(x), atol=1e-6)
+    assert torch.allclose(sq, mean[:, 1] ** 2, atol=1e-6)
+    assert entropy_map(np.stack([np.ones((2, 2)), np.zeros((2, 2))])).max() < 1e-4
+    # two predicted particles; the uncertain one (id 2) is the wrong one
+    truth = np.zeros((40, 80), bool)
+    truth[10:30, 5:25] = True
+    truth[10:30, 50:70] = True
+    inst = np.zeros((40, 80), int)
+    inst[10:30, 5:25] = 1
+    inst[12:20, 50:58] = 2
+    unc = np.zeros((40, 80), np.float32)
+    unc[10:30, 48:72] = 0.8
+    scores = particle_uncertainty(inst, unc)
+    assert scores[1] > scores[0] and list(least_certain(scores, 0.5)) == [2]
+    g = correction_gain([(inst, truth, scores)], fraction=0.5)
+    assert g["f1_before"] < 0.8 and g["f1_uncertain"] == pytest.approx(1.0)
+    assert g["n_corrected"] == 1 and g["f1_random"] < g["f1_uncertain"]
+
+
+def test_scale_augmentation_magnifies_image_and_labels():
+    from napari_interfaces.segment.augment import random_scale_crop
+
+    yy, xx = np.mgrid[:128, :128]
+    disc = ((yy - 64) ** 2 + (xx - 64) ** 2 < 16**2).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    img, lab = random_scale_crop(rng, disc.astype(np.float32), disc, 64, (2.0, 2.0))
+    assert img.shape == lab.shape == (64, 64)
+    # magnified 2x: the disc's area is 4x (where it is fully inside the crop it is ~4*804 px)
+    area = lab.sum()
+    assert area <= 4 * disc.sum() * 1.05
+    img, lab = random_scale_crop(rng, disc.astype(np.float32), disc, 128, (0.5, 0.5))
+    assert lab.shape == (128, 128)
+    # shrunk 2x, padded by reflection: every copy of the disc has a quarter of the area
+    from scipy import ndimage
+
+    lbl, n = ndimage.label(lab)
+    full = [s for s in ndimage.sum(lab, lbl, range(1, n + 1)) if s > 150]
+    assert full and all(abs(s - disc.sum() / 4) < 0.1 * disc.sum() / 4 for s in full)
+
+
+def test_pixel_size_estimated_from_fringes_and_reported():
+    from napari_interfaces.segment.scale import estimate_pixel_size
+
+    yy, xx = np.mgrid[:256, :256]
+    rng = np.random.default_rng(0)
+    for ps in (0.1, 0.25, 0.6):
+        img = rng.normal(0, 1, (256, 256))
+        img += (
+            0.6
+            * np.cos(2 * np.pi * (0.8 * xx + 0.6 * yy) * ps / 2.3546)
+            * ((xx - 128) ** 2 + (yy - 128) ** 2 < 60**2)
+        )
+        assert estimate_pixel_size(img).pixel_size == pytest.approx(ps, rel=0.03)
+    assert estimate_pixel_size(rng.normal(0, 1, (256, 256))).pixel_size is None
+    # segment_image reports the estimated pixel size and where it came from
+    net = UNet(UNetConfig(width=4)).eval()
+    model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
+    img = rng.normal(0, 1, (256, 256)) + np.cos(2 * np.pi * 0.25 * xx / 2.3546)
+    res = segment_image(img, model, tile=128, precision="float32")
+    assert res.pixel_size_source == "estimated" and res.pixel_size == pytest.approx(0.25, rel=0.03)
+    assert res.scale == pytest.approx(0.5, rel=0.03) and res.labels.shape == (256, 256)
+    assert res.summary()["pixel_size_source"] == "estimated"

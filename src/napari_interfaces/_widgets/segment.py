@@ -363,7 +363,8 @@ class SegmentWidget(Dock):
     def least_certain_ids(self) -> list[int]:
         """Particle ids listed in the dock (least certain first)."""
         return [
-            int(self._certain_list.item(i).text().split(":")[0][1:]) for i in range(self._certain_list.count())
+            int(self._certain_list.item(i).text().split(":")[0][1:])
+            for i in range(self._certain_list.count())
         ]
 
     def _go_to(self, item) -> None:

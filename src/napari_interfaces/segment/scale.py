@@ -89,7 +89,7 @@ def _spectrum(image: np.ndarray, tile: int) -> np.ndarray:
 def estimate_pixel_size(
     image: np.ndarray,
     spacing: float = AU_111,
-    min_confidence: float = 12.0,
+    min_confidence: float = 20.0,
     tile: int = 512,
     pixel_size_range: tuple[float, float] = (0.03, 1.1),
 ) -> PixelSizeEstimate:
