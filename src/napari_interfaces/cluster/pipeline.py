@@ -376,7 +376,21 @@ def _grid(img, chip, stride, border) -> tuple[ChipGrid, dict]:
             f"{chip_} px is larger than the image ({h}x{w} pixels): the image is smaller "
             "than one chip; use a smaller chip",
         )
-    return make_grid(img.shape, chip_, stride_, border), info
+    grid = make_grid(img.shape, chip_, stride_, border)
+    check_chip_memory(grid.n_chips, img.shape[-1])
+    return grid, info
+
+
+def check_chip_memory(n_chips: int, channels: int = 1, k: int = 10, dims: int = 64) -> None:
+    """Refuse a chip grid whose features and graph would not fit in memory (before computing).
+
+    About ``n_chips x (3 feature copies of dims x channels float32 + k edges x 24 B)``;
+    a stride of 1 px on a large image asks for millions of chips.
+    """
+    from ..core.limits import check_bytes
+
+    per_chip = 3 * 4 * dims * max(1, channels) + 24 * 2 * k + 64
+    check_bytes(int(n_chips) * per_chip, f"{n_chips} chips (use a larger --stride or --chip)")
 
 
 def segment_by_communities(
