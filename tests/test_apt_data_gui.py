@@ -107,7 +107,7 @@ def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path, qtb
     layer = viewer.layers["spec.pos Al at.%"]
     assert layer.scale.tolist() == [2.0, 2.0, 2.0] and layer.data.shape == (8, 6, 6)
     assert [str(u) for u in layer.units] == ["nanometer"] * 3
-    vox = job.result.vox
+    vox = w.result.vox
     # the slab (4 nm = 2 voxels along x) is averaged off the GUI thread
     assert viewer.dims.order[0] == 2
     raw = vox.composition("Al")

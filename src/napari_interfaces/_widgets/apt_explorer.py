@@ -26,7 +26,7 @@ from ._dock import Dock, theme_colors
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["AptExplorer", "slab_means"]
+__all__ = ["AptExplorer", "PlotView", "explore_and_plot", "render_figure", "slab_means"]
 
 _CLOUD_FILTER = "*.pos *.epos *.apt *.ato *.csv *.txt *.npz"
 _RANGE_FILTER = "*.rrng *.rng *.env *.RRNG *.RNG *.ENV"
@@ -53,6 +53,90 @@ def slab_means(
         )
         progress.advance()
     return out
+
+
+def render_figure(draw, width_px: int, height_px: int, colors: dict | None = None, dpi: int = 90):
+    """Draw a matplotlib figure off-screen (Agg; safe on a worker thread).
+
+    ``draw(figure)`` adds the axes; ``colors`` (napari's theme colours, read
+    on the GUI thread) style them. Returns ``(rgba array, figure)``: the GUI
+    thread only shows the pixels (:class:`PlotView`), so a slow first draw
+    (text layout) never stalls the viewer.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(width_px, 100) / dpi, max(height_px, 80) / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    draw(fig)
+    bg, fg = (colors or {}).get("foreground"), (colors or {}).get("text")
+    if bg:
+        fig.set_facecolor(bg)
+    for ax in fig.axes:
+        if bg:
+            ax.set_facecolor(bg)
+        if fg:
+            for spine in ax.spines.values():
+                spine.set_color(fg)
+            ax.tick_params(colors=fg, labelsize="small")
+            ax.xaxis.label.set_color(fg)
+            ax.yaxis.label.set_color(fg)
+            ax.title.set_color(fg)
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.get_frame().set_facecolor(bg or "none")
+                for text in legend.get_texts():
+                    text.set_color(fg)
+    fig.tight_layout()
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy(), fig
+
+
+class PlotView:
+    """A QLabel showing a figure rendered by :func:`render_figure`."""
+
+    def __init__(self, min_height: int = 180) -> None:
+        from qtpy.QtWidgets import QLabel
+
+        self.widget = QLabel()
+        self.widget.setMinimumHeight(min_height)
+        self.image: np.ndarray | None = None
+
+    def size(self) -> tuple[int, int]:
+        w = self.widget.width() if self.widget.width() > 150 else 380
+        return w, max(self.widget.minimumHeight(), 180)
+
+    def show(self, rgba: np.ndarray) -> None:
+        from qtpy.QtGui import QImage, QPixmap
+
+        self.image = np.ascontiguousarray(rgba)
+        h, w = self.image.shape[:2]
+        qimg = QImage(self.image.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        self.widget.setPixmap(QPixmap.fromImage(qimg))
+
+
+def explore_and_plot(path, ranges, voxel_size, delocalization_xyz, colors, size, progress=None):
+    """The explorer's job: :func:`~napari_interfaces.apt.workflows.explore` + the spectrum figure."""
+    from ..apt.spectrum import plot_spectrum
+    from ..apt.workflows import explore
+
+    res = explore(path, ranges, voxel_size, delocalization_xyz, progress=progress)
+
+    def draw(fig) -> None:
+        ax = fig.add_subplot(111)
+        edges, counts = res.spectrum
+        plot_spectrum(ax, edges, counts, res.ranges)
+        ax.set_title(f"{res.dataset.name}: {res.dataset.n_ions:,} ions", fontsize="small")
+
+    img, fig = render_figure(draw, *size, colors)
+    return res, img, fig
+
+
+def _colors(viewer) -> dict:
+    try:
+        return theme_colors(viewer)
+    except Exception:  # no napari settings (plain Qt): matplotlib's defaults
+        return {}
 
 
 class AptExplorer(Dock):
@@ -147,14 +231,9 @@ class AptExplorer(Dock):
             on_change=self._apply_slicing,
         )
         self.add_section("Mass spectrum")
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 2.4), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(180)
-        self.ax = self.figure.add_subplot(111)
-        self.add_native(self.canvas)
+        self.plot = PlotView(180)
+        self.figure = self.ax = None
+        self.add_native(self.plot.widget)
         self.set_status("Choose a point cloud and a range file.")
         if self.viewer is not None:
             self._pick_up_layer()
@@ -229,8 +308,6 @@ class AptExplorer(Dock):
     # ------------------------------------------------------------------ compute
     def compute(self, sync: bool | None = None):
         """Start (or with ``sync``) read + range + voxelize; returns the Job."""
-        from ..apt.workflows import explore
-
         path, rpath = self._path(self.file), self._path(self.range_file)
         if not path or not rpath:
             self.set_status("Choose a point cloud and a range file first.")
@@ -238,18 +315,21 @@ class AptExplorer(Dock):
         if sync is not None:
             self.sync = sync
         return self.run_job(
-            explore,
+            explore_and_plot,
             path,
             rpath,
             float(self.voxel.value),
             self.delocalization_xyz(),
+            _colors(self.viewer),
+            self.plot.size(),
             on_done=self._on_done,
             description="APT explorer",
         )
 
-    def _on_done(self, result) -> None:
-        from ..apt.spectrum import plot_spectrum
-
+    def _on_done(self, out) -> None:
+        result, img, self.figure = out
+        self.ax = self.figure.axes[0] if self.figure.axes else None
+        self.plot.show(img)
         self.result = result
         vox, ds = result.vox, result.dataset
         self._ranges = ds.ranges
@@ -291,13 +371,6 @@ class AptExplorer(Dock):
                     )
                 self.layers[key] = layer
             self._apply_slicing()
-        if result.spectrum is not None:
-            edges, counts = result.spectrum
-            self._style_axes()
-            plot_spectrum(self.ax, edges, counts, ds.ranges)
-            self._style_axes()
-            self.ax.set_title(f"{name}: {ds.n_ions:,} ions", fontsize="small")
-            self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
         d = vox.delocalization_nm
         text = (
             f"{ds.n_ions:,} ions ({ds.ranged_fraction:.1%} ranged); grid {vox.shape} (z, y, x) "
@@ -310,22 +383,6 @@ class AptExplorer(Dock):
                 show_warning(w)
             text += "; " + "; ".join(ds.warnings)
         self.set_status(text)
-
-    def _style_axes(self) -> None:
-        """napari's theme colours on the plot (no white box in the dark theme)."""
-        try:
-            c = theme_colors(self.viewer)
-        except Exception:  # no napari settings (plain Qt test): keep matplotlib's
-            return
-        bg, fg = c.get("foreground", "#262930"), c.get("text", "#f0f1f2")
-        self.figure.set_facecolor(bg)
-        self.ax.set_facecolor(bg)
-        for spine in self.ax.spines.values():
-            spine.set_color(fg)
-        self.ax.tick_params(colors=fg, labelsize="small")
-        self.ax.xaxis.label.set_color(fg)
-        self.ax.yaxis.label.set_color(fg)
-        self.ax.title.set_color(fg)
 
     # ------------------------------------------------------------------ slab view
     def _apply_slicing(self, *_: Any) -> None:

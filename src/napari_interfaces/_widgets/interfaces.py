@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._dock import Dock, theme_colors
+from ._dock import Dock
+from .apt_explorer import PlotView, _colors, render_figure
 
 if TYPE_CHECKING:
     import napari
@@ -90,6 +91,27 @@ def phase_features(phases: list[dict[str, Any]], n_labels: int | None = None) ->
             ]
         )
     return feats
+
+
+def profiles_and_plot(
+    labels, grid, atoms, volume, reference, line, radius, colors, size, progress=None
+):
+    """The dock's profile job: :func:`~napari_interfaces.apt.workflows.profiles` + its figure."""
+    from ..apt.workflows import profiles
+
+    out = profiles(labels, grid, atoms, volume, reference, line, radius, progress=progress)
+
+    def draw(fig) -> None:
+        n = 2 if out.cylinder is not None else 1
+        ax = fig.add_subplot(n, 1, 1)
+        out.profile.plot(ax, title="proxigram")
+        if out.cylinder is not None:
+            ax2 = fig.add_subplot(n, 1, 2)
+            out.cylinder.plot(ax2, title="cylinder profile")
+            ax2.set_xlabel("distance along the line (nm)")
+
+    img, fig = render_figure(draw, *size, colors)
+    return out, img, fig
 
 
 class InterfacesWidget(Dock):
@@ -217,13 +239,9 @@ class InterfacesWidget(Dock):
         )
         self.legend = self.add_label("")
         self.legend.tooltip = "phases of the chosen labels layer, with their colours"
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self.figure = Figure(figsize=(4, 3), dpi=90)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(240)
-        self.add_native(self.canvas)
+        self.plot = PlotView(240)
+        self.figure = None
+        self.add_native(self.plot.widget)
 
     # ------------------------------------------------------------ inputs
     @staticmethod
@@ -366,7 +384,6 @@ class InterfacesWidget(Dock):
         when it finishes. Returns the Job; ``sync=True`` runs it to
         completion first (tests).
         """
-        from ..apt.workflows import profiles
         from ..core.geometry import Grid
 
         layer = self.labels_layer()
@@ -381,7 +398,7 @@ class InterfacesWidget(Dock):
         if sync is not None:
             self.sync = sync
         return self.run_job(
-            profiles,
+            profiles_and_plot,
             labels,
             grid,
             eng["atoms"],
@@ -389,12 +406,16 @@ class InterfacesWidget(Dock):
             ref,
             line,
             float(self.radius.value),
+            _colors(self.viewer),
+            self.plot.size(),
             on_done=lambda out: self._on_profiles(layer, out),
             on_error=lambda exc: setattr(self, "profile", None),
             description="Profiles",
         )
 
-    def _on_profiles(self, layer, out) -> None:
+    def _on_profiles(self, layer, job_out) -> None:
+        out, img, self.figure = job_out
+        self.plot.show(img)
         self.profile, self.cylinder = out.profile, out.cylinder
         if layer in self.viewer.layers:
             layer.metadata["phases"] = out.phases
@@ -407,38 +428,6 @@ class InterfacesWidget(Dock):
             (f"{method}: {msg}; " if msg else "")
             + f"proxigram about phase {self.profile.phase} updated"
         )
-        self._plot()
-
-    def _plot(self) -> None:
-        self.figure.clear()
-        try:
-            c = theme_colors(self.viewer)
-        except Exception:  # no napari settings: matplotlib's defaults
-            c = {}
-        bg, fg = c.get("foreground"), c.get("text")
-        if bg:
-            self.figure.set_facecolor(bg)
-        n = 2 if self.cylinder is not None else 1
-        ax = self.figure.add_subplot(n, 1, 1)
-        self.profile.plot(ax, title="proxigram")
-        axes = [ax]
-        if self.cylinder is not None:
-            ax2 = self.figure.add_subplot(n, 1, 2)
-            self.cylinder.plot(ax2, title="cylinder profile")
-            ax2.set_xlabel("distance along the line (nm)")
-            axes.append(ax2)
-        for a in axes:
-            if bg:
-                a.set_facecolor(bg)
-            if fg:
-                for spine in a.spines.values():
-                    spine.set_color(fg)
-                a.tick_params(colors=fg)
-                a.xaxis.label.set_color(fg)
-                a.yaxis.label.set_color(fg)
-                a.title.set_color(fg)
-        self.figure.tight_layout()
-        self.canvas.draw()  # synchronous: a deferred draw can outlive a closed dock
 
     def export_csv(self, path: str | None = None) -> Path | None:
         """Save the proxigram (and cylinder profile) as CSV; asks where unless ``path``."""
