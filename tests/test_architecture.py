@@ -51,9 +51,22 @@ def test_engine_modules_are_found():
     assert all(m.startswith("napari_interfaces.") for m in mods)
 
 
+#: Modules that may fail to import outside a source checkout (a shim that points
+#: tests at tests/_apt_interfaces_synth.py; it should leave the wheel, issue 12.5).
+SOURCE_CHECKOUT_ONLY = {"napari_interfaces.apt.interfaces_synth"}
+
+
 def test_engine_imports_no_gui():
     mods = engine_modules()
-    statement = "\n".join(f"import {m}" for m in mods)
+    statement = (
+        "import importlib\n"
+        f"for m in {mods!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except ImportError:\n"
+        f"        if m not in {sorted(SOURCE_CHECKOUT_ONLY)!r}:\n"
+        "            raise\n"
+    )
     top = _imported_after(statement)
     leaked = sorted(top & set(FORBIDDEN_GUI))
     assert not leaked, f"engine modules imported GUI packages: {leaked}"
@@ -263,7 +276,10 @@ def test_open_as_dock_is_contributed():
 
 def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
     # what the readers no longer claim opens through the "Open as..." dock
-    pytest.importorskip("qtpy.QtWidgets", reason="the dock module needs a Qt binding")
+    try:
+        import qtpy.QtWidgets  # noqa: F401
+    except Exception:  # qtpy raises its own error without a binding (plain install)
+        pytest.skip("the dock module needs a Qt binding")
     import numpy as np
     import tifffile
 

@@ -227,6 +227,7 @@ OUT = {
     "apt synth": "out/synth",
     "apt voxelize": "out/vox",
     "apt segment": "out/seg",
+    "apt clusters": "out/clusters",
     "simulate structure": "out/scene.xyz",
     "simulate image": "out/image.tif",
     "simulate database": "out/db.zarr",
@@ -251,6 +252,7 @@ INPUTS = {
     "apt info": ["in/cloud.pos"],
     "apt voxelize": ["in/cloud.pos"],
     "apt segment": ["in/cloud.pos"],
+    "apt clusters": ["in/cloud.pos", "--ranges", "in/ranges.rrng", "--solutes", "Si"],
     "simulate image": ["in/scene.xyz"],
     "simulate database": ["in/spec.yaml"],
     "segment": ["in/image.tif"],
@@ -379,6 +381,11 @@ BYTES_CASES = {
         "cloud.pos",
         ["apt", "segment", "in/cloud.pos", "--ranges", "in/ranges.rrng", "--method", "iso",
          "--out", "out/seg"],
+    ),
+    "apt clusters": (
+        "cloud.pos",
+        ["apt", "clusters", "in/cloud.pos", "--ranges", "in/ranges.rrng", "--solutes", "Si",
+         "--out", "out/clusters"],
     ),
     "simulate image": ("scene.xyz", ["simulate", "image", "in/scene.xyz", "--out", "out/i.tif"]),
     "simulate database": (

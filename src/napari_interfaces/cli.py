@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "demo",
     "apt_data",
     "apt_interfaces",
+    "apt_clusters",
     "simulate_hrtem",
     "simulate_database",
     "segment",
