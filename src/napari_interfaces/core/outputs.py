@@ -102,9 +102,7 @@ def check_output(
             )
     if out.exists() and not overwrite:
         kind = "folder" if out.is_dir() else "file"
-        raise OutputExistsError(
-            f"{name} {out}: {kind} exists; pass --overwrite to replace it"
-        )
+        raise OutputExistsError(f"{name} {out}: {kind} exists; pass --overwrite to replace it")
     return out
 
 
@@ -158,10 +156,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and old.exists():
-            if final.exists():
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-            else:  # replacing failed: put the old result back
+            if not final.exists():  # replacing failed: put the old result back
                 os.replace(old, final)
+            elif old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
 
 
 def cleanup_stale(folder: str | os.PathLike) -> list[Path]:
