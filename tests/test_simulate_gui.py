@@ -97,3 +97,56 @@ def test_hrtem_sample_data():
     for m in (meta, lmeta):
         assert m["scale"] == pytest.approx((0.15, 0.15)) and m["units"] == ("Å", "Å")
         assert m["metadata"]["pixel_size"] == pytest.approx(0.15)
+
+
+def test_database_dock_generates_resumes_cancels_and_browses(make_napari_viewer, qtbot, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    from napari_interfaces._widgets import _dock
+
+    shown = []
+    monkeypatch.setattr(_dock, "notify_error", lambda exc, what: shown.append(str(exc)))
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "Simulated database")
+    assert all(p.tooltip for p in w.params.values())
+    assert "tiny_synthetic" in w.editor.value
+    out = tmp_path / "gui.zarr"
+    w.params["out"].value = out
+    w.params["n"].value = 3
+    job = w.run()
+    assert not w.generate_button.enabled and w.run() is None  # one job at a time
+    qtbot.waitUntil(lambda: job.finished, timeout=120_000)
+    assert job.state == "done", w.status.value
+    assert job.result.computed == 3 and "3 samples (3 computed" in w.status.value
+    qtbot.waitUntil(lambda: w.latest_idle("sample") and "database image" in viewer.layers,
+                    timeout=30_000)  # fmt: skip
+    img, lab = viewer.layers["database image"], viewer.layers["database labels"]
+    for layer in (img, lab):
+        assert tuple(layer.scale) == pytest.approx((0.4, 0.4))  # tiny_synthetic: 0.4 Å/px
+        assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]
+        assert layer.metadata["pixel_size"] == pytest.approx(0.4)
+    first = np.array(img.data)
+    w.params["index"].value = 2  # browse: read off the GUI thread
+    qtbot.waitUntil(lambda: w.latest_idle("sample") and not np.array_equal(first, img.data),
+                    timeout=30_000)  # fmt: skip
+    assert w.meta.value.startswith("sample 2:")
+
+    # the same settings again: resumed, nothing recomputed
+    job = w.run()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.result.computed == 0 and job.result.skipped == 3
+
+    # cancel a bigger run: visible cancelled state, the store stays resumable
+    w.params["n"].value = 400
+    job = w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "cancelled" and "cancelled" in w.status.value
+    assert w.generate_button.enabled
+
+    # a YAML alias bomb: one-line notification, no store left behind
+    w.editor.value = "a: &a [1, 2]\nb: [*a, *a]\n"
+    w.params["out"].value = tmp_path / "bomb.zarr"
+    job = w.run()
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    assert job.state == "error" and "aliases" in shown[-1] and "aliases" in w.status.value
+    assert not (tmp_path / "bomb.zarr").exists()

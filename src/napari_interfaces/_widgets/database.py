@@ -1,39 +1,33 @@
-"""The "Simulated database" dock: edit a spec, generate, browse samples.
+"""The "Simulated database" dock: a magicgui form over :func:`~napari_interfaces.simulate.database.generate_database`.
 
-1. Start from a shipped example spec (or type your own YAML) and edit it.
-2. Choose the number of samples, seed, output store and where to compute
-   (this process, a local dask cluster, or a dask scheduler address), then
-   **Generate**: background job with progress and Cancel; re-running the
-   same settings resumes an interrupted store.
-3. **Browse**: pick a sample index to show its image and labels (and its
-   drawn parameters).
+1. **Spec**: start from a shipped example (or type your own YAML) and edit it.
+2. **Generate**: number of samples, seed, output store and where to compute
+   (this process, a local dask cluster, or a dask scheduler address; a
+   scheduler can run code in this process, so use only one you started).
+   A background job with progress in napari's activity panel and Cancel;
+   the button is disabled while it runs; re-running the same settings
+   resumes an interrupted store.
+3. **Browse**: the sample index shows that sample's image and labels (read
+   off the GUI thread) with their pixel size in Å, and its drawn parameters.
+
+The form sits in a scroll area (the :class:`~._dock.Dock` base), so it
+neither clips nor overlaps other docks on a small screen.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
-
-from ._jobs import run_job
+from ..core.errors import InputError
+from ._dock import Dock, select_choice
+from ._layers import add_or_update_layer, layer_kwargs, was_edited
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["DatabaseWidget", "generate_job"]
+__all__ = ["DatabaseWidget", "generate_job", "read_sample_job"]
 
 SCHEDULERS = ("this process", "local dask cluster", "dask scheduler address")
 
@@ -41,191 +35,178 @@ SCHEDULERS = ("this process", "local dask cluster", "dask scheduler address")
 def generate_job(
     spec_text: str, out: str, n: int, seed: int, scheduler, workers: int, progress=None
 ):
-    """Engine work of **Generate** (parses the YAML text, then generates)."""
-    import yaml
-
+    """Engine work of **Generate**: the spec is YAML text (see :func:`~napari_interfaces.simulate.spec.load_spec`)."""
     from ..simulate.database import generate_database
-    from ..simulate.spec import DatabaseSpec
 
-    try:
-        data = yaml.safe_load(spec_text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"spec is not valid YAML: {exc}") from exc
-    spec = DatabaseSpec.from_dict(data or {})
+    text = spec_text if spec_text.endswith("\n") else spec_text + "\n"
     return generate_database(
-        spec, out, n=n, seed=seed, scheduler=scheduler, workers=workers, progress=progress
+        text, out, n=n, seed=seed, scheduler=scheduler, workers=workers, progress=progress
     )
 
 
-class DatabaseWidget(QWidget):
-    """Generate simulated HRTEM databases and browse their samples."""
+def read_sample_job(store: str, index: int, progress=None) -> dict[str, Any]:
+    """One sample of a store with its pixel size (Å): ``image``, ``labels``, ``meta``, ``pixel_size``."""
+    from ..simulate.database import read_attrs, read_sample
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer | None = None) -> None:
-        super().__init__()
+    image, labels, meta = read_sample(store, int(index))
+    ps = float(read_attrs(store).get("pixel_size") or 1.0)
+    return {"image": image, "labels": labels, "meta": meta, "pixel_size": ps, "index": int(index)}
+
+
+class DatabaseWidget(Dock):
+    """Generate simulated HRTEM databases and browse their samples (see the module docs).
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer, optional
+    sync : bool
+        Run jobs in the calling thread (tests).
+    """
+
+    title = "Simulated database"
+
+    def __init__(self, napari_viewer: napari.Viewer | None = None, *, sync: bool = False) -> None:
+        super().__init__(napari_viewer, sync=sync)
         from ..core import config
         from ..simulate.spec import list_examples
 
-        self.viewer = napari_viewer
-        self.job = None
-        layout = QVBoxLayout(self)
+        examples = list_examples()
+        default = "tiny_synthetic" if "tiny_synthetic" in examples else examples[0]
+        self._layers: dict[str, Any] = {}
+        self.add_section("Spec")
+        p = self.add_param
+        p("example", default, choices=examples, on_change=lambda *_: self.load_example(),
+          tooltip="a shipped spec to start from: tiny_synthetic (fast toy images), "
+          "hrtem_default (the default model's database), rangel_dacosta_2024 (the paper's)")  # fmt: skip
+        self.editor = p(
+            "spec", "", widget_type="TextEdit", label="YAML",
+            tooltip="the database spec: distributions of structures, imaging conditions and "
+            "dose (see docs/hrtem_segmentation.md); YAML aliases are not allowed",
+        )  # fmt: skip
+        self.editor.native.setMinimumHeight(160)
 
-        box = QGroupBox("Spec")
-        form = QFormLayout(box)
-        self.example = QComboBox()
-        self.example.addItems(list_examples())
-        form.addRow("example", self.example)
-        self.editor = QPlainTextEdit()
-        self.editor.setMinimumHeight(180)
-        form.addRow(self.editor)
-        layout.addWidget(box)
-
-        gen = QGroupBox("Generate")
-        gform = QFormLayout(gen)
-        self.n = QSpinBox()
-        self.n.setRange(1, 10_000_000)
-        self.n.setValue(8)
-        gform.addRow("samples", self.n)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        gform.addRow("seed", self.seed)
-        self.out = QLineEdit(str(config.cache_dir() / "databases" / "database.zarr"))
-        gform.addRow("store", self.out)
-        self.scheduler = QComboBox()
-        self.scheduler.addItems(SCHEDULERS)
-        gform.addRow("compute on", self.scheduler)
-        self.address = QLineEdit("")
-        self.address.setPlaceholderText("tcp://host:8786")
-        gform.addRow("address", self.address)
-        self.workers = QSpinBox()
-        self.workers.setRange(1, 1024)
-        self.workers.setValue(1)
-        gform.addRow("local workers", self.workers)
-        self.generate_button = QPushButton("Generate")
-        self.cancel_button = QPushButton("Cancel")
-        gform.addRow(self.generate_button)
-        gform.addRow(self.cancel_button)
-        layout.addWidget(gen)
-
-        browse = QGroupBox("Browse")
-        bform = QFormLayout(browse)
-        self.index = QSpinBox()
-        self.index.setRange(0, 0)
-        bform.addRow("sample", self.index)
-        self.show_button = QPushButton("Show sample")
-        bform.addRow(self.show_button)
-        self.meta = QLabel("")
-        self.meta.setWordWrap(True)
-        bform.addRow(self.meta)
-        layout.addWidget(browse)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
-
-        self.example.currentTextChanged.connect(self.load_example)
-        self.generate_button.clicked.connect(lambda: self.run())
-        self.cancel_button.clicked.connect(self.cancel)
-        self.show_button.clicked.connect(lambda: self.show_sample())
-        self.index.valueChanged.connect(lambda *_: self.show_sample())
-        default = (
-            "tiny_synthetic" if "tiny_synthetic" in list_examples() else self.example.currentText()
+        self.add_section("Generate")
+        p("n", 8, min=1, max=10_000_000, label="samples",
+          tooltip="number of samples in the store; a larger n grows an existing store")  # fmt: skip
+        p("seed", 0, min=0, max=2**31 - 1,
+          tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
+        p("out", config.cache_dir() / "databases" / "database.zarr", mode="w", label="store",
+          tooltip="output zarr store (a folder); an existing store with the same spec and seed "
+          "is resumed")  # fmt: skip
+        p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
+          tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
+          "dask scheduler (can run code here: use only one you started)")  # fmt: skip
+        p("address", "", label="address",
+          tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
+        p("workers", 1, min=1, max=1024, label="local workers",
+          tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
+        self.generate_button = self.add_button(
+            "Generate", self.run, tooltip="simulate the missing samples into the store"
         )
-        self.example.setCurrentText(default)
-        self.load_example(default)
 
-    def load_example(self, name: str) -> None:
+        self.add_section("Browse")
+        p("index", 0, min=0, max=0, label="sample", on_change=lambda *_: self.show_sample(),
+          tooltip="index of the sample to show (image + labels layers)")  # fmt: skip
+        self.add_button("Show sample", self.show_sample, job=False,
+                        tooltip="show the chosen sample's image and labels")  # fmt: skip
+        self.meta = self.add_label("")
+        self.load_example()
+
+    # -- parameters -----------------------------------------------------------
+    def _v(self, name: str) -> Any:
+        return self.params[name].value
+
+    def load_example(self, name: str | None = None) -> None:
+        """Put a shipped example's text, seed and store name into the form."""
         from ..simulate import spec as spec_module
         from ..simulate.spec import load_spec
 
+        if name is not None:
+            select_choice(self.params["example"], name)
+        name = self._v("example")
         path = Path(spec_module.__file__).parent / "examples" / f"{name}.yaml"
-        if path.is_file():
-            self.editor.setPlainText(path.read_text(encoding="utf-8"))
-            spec = load_spec(str(path))
-            self.seed.setValue(spec.seed)
-            if spec.n:
-                self.n.setValue(min(spec.n, 8))
-            self.out.setText(str(Path(self.out.text()).with_name(f"{spec.name}.zarr")))
+        if not path.is_file():
+            return
+        self.editor.value = path.read_text(encoding="utf-8")
+        spec = load_spec(str(path))
+        self.params["seed"].value = spec.seed
+        if spec.n:
+            self.params["n"].value = min(spec.n, 8)
+        self.params["out"].value = Path(self._v("out")).with_name(f"{spec.name}.zarr")
 
-    def _scheduler(self):
-        choice = self.scheduler.currentText()
+    def scheduler(self) -> Any:
+        """The ``scheduler`` argument of ``generate_database`` for the form's choice."""
+        choice = self._v("scheduler")
         if choice == SCHEDULERS[0]:
             return "inline"
         if choice == SCHEDULERS[1]:
             return None
-        addr = self.address.text().strip()
+        addr = str(self._v("address")).strip()
         if not addr:
-            raise ValueError("give the dask scheduler address (tcp://host:8786)")
+            raise InputError("address: give the dask scheduler address (tcp://host:8786)")
         return addr
 
-    def run(self, sync: bool = False):
-        try:
-            scheduler = self._scheduler()
-        except ValueError as exc:
-            self.status.setText(str(exc))
-            return None
-        self.status.setText("generating…")
-        self.job = run_job(
-            generate_job,
-            self.editor.toPlainText(),
-            self.out.text(),
-            self.n.value(),
-            self.seed.value(),
-            scheduler,
-            self.workers.value(),
-            on_done=self._generated,
-            on_error=self._error,
-            on_cancel=self._cancelled,
-            description="simulated database",
-            sync=sync,
-        )
-        return self.job
-
-    def _error(self, exc: BaseException) -> None:
-        self.status.setText(f"error: {exc}")
+    # -- actions ----------------------------------------------------------------
+    def run(self):
+        """Generate (or resume) the store in the background; returns the job."""
+        text = str(self.editor.value)
+        if not text.strip():
+            raise InputError("spec: the spec is empty; pick an example or type YAML")
+        return self.run_job(
+            generate_job, text, str(self._v("out")), int(self._v("n")), int(self._v("seed")),
+            self.scheduler(), int(self._v("workers")), on_done=self._generated,
+            on_cancel=self._cancelled, description="simulated database",
+        )  # fmt: skip
 
     def _cancelled(self) -> None:
-        self.status.setText("cancelled; Generate again to resume")
+        self.set_status("simulated database: cancelled; Generate again to resume")
 
     def _generated(self, result) -> None:
-        self.status.setText(
-            f"{result.path}: {result.n} samples ({result.computed} computed, {result.skipped} resumed)"
+        self.set_status(
+            f"{result.path}: {result.n} samples ({result.computed} computed, "
+            f"{result.skipped} resumed) on {result.scheduler}"
         )
-        self.index.setRange(0, max(0, result.n - 1))
-        self.show_sample()
+        index = self.params["index"]
+        index.max = max(0, result.n - 1)
+        try:  # one chunk of the store: milliseconds, so the layers exist when the job is done
+            self._show(read_sample_job(str(result.path), int(index.value)))
+        except (IndexError, OSError, ValueError) as exc:
+            self.meta.value = str(exc)
 
-    def show_sample(self, index: int | None = None) -> None:
-        from ..simulate.database import read_attrs, read_sample
-
-        store = self.out.text()
-        i = self.index.value() if index is None else int(index)
-        try:
-            image, labels, meta = read_sample(store, i)
-            ps = float(read_attrs(store).get("pixel_size") or 1.0)
-        except (FileNotFoundError, ValueError, IndexError) as exc:
-            self.meta.setText(str(exc))
+    def show_sample(self, *_: Any) -> None:
+        """Show the chosen sample (read off the GUI thread)."""
+        store = str(self._v("out"))
+        if not Path(store).exists():
+            self.meta.value = f"{store}: no store yet; press Generate"
             return
-        if self.viewer is not None:
-            for name, data, kind in (
-                ("database image", image, "image"),
-                ("database labels", labels, "labels"),
-            ):
-                if name in self.viewer.layers:
-                    self.viewer.layers[name].data = data
-                    self.viewer.layers[name].scale = (ps, ps)
-                elif kind == "image":
-                    self.viewer.add_image(
-                        data,
-                        name=name,
-                        scale=(ps, ps),
-                        colormap="gray",
-                        metadata={"pixel_size": ps},
-                    )
-                else:
-                    self.viewer.add_labels(
-                        data, name=name, scale=(ps, ps), opacity=0.4, metadata={"pixel_size": ps}
-                    )
-        self.meta.setText(f"sample {i}: " + json.dumps(meta.get("parameters", {}))[:600])
+        self.run_latest("sample", read_sample_job, store, int(self._v("index")),
+                        on_done=self._show, delay_ms=50)  # fmt: skip
 
-    def cancel(self) -> None:
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+    def _put(self, key: str, data: Any, kind: str, **kwargs: Any) -> Any:
+        layer = self._layers.get(key)
+        if layer is not None and layer in self.viewer.layers and not was_edited(layer):
+            for attr in ("scale", "translate", "units"):
+                if attr in kwargs:
+                    setattr(layer, attr, kwargs[attr])
+            layer.metadata.update(kwargs.get("metadata") or {})
+            layer.data = data
+        else:
+            layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
+        self._layers[key] = layer
+        return layer
+
+    def _show(self, sample: dict) -> None:
+        ps = sample["pixel_size"]
+        self.meta.value = (
+            f"sample {sample['index']}: " + json.dumps(sample["meta"].get("parameters", {}))[:600]
+        )
+        if self.viewer is None:
+            return
+        md = {"pixel_size": ps, "pixel_unit": "Å", "store": str(self._v("out"))}
+        img = self._put("image", sample["image"], "image",
+                        **layer_kwargs(ps, "Å", ndim=2, name="database image", colormap="gray",
+                                       metadata=dict(md)))  # fmt: skip
+        img.contrast_limits = (float(sample["image"].min()), float(sample["image"].max()) + 1e-6)
+        self._put("labels", sample["labels"], "labels",
+                  **layer_kwargs(ps, "Å", ndim=2, name="database labels", opacity=0.4,
+                                 metadata=dict(md)))  # fmt: skip
