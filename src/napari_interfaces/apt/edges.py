@@ -93,8 +93,9 @@ def edge_probability(
     weights: str = "auto",
     model=None,
     zoom: int = 2,
-    batch_size: int = 8,
+    batch_size: int = 32,
     combine: str = "max",
+    precision: str = "fp32",
     progress: Progress | None = None,
 ) -> np.ndarray:
     """3D edge probability (Z, Y, X) in [0, 1] from composition channels (C, Z, Y, X).
@@ -110,6 +111,9 @@ def edge_probability(
     zoom : int
         Upsampling of each slice before HED.
     combine : ``"max"`` or ``"mean"`` over the axes.
+    batch_size : int
+        Slices per forward pass.
+    precision : ``"fp32"`` or ``"bf16"`` (see :func:`~napari_interfaces.segment.hed.predict_edges`).
     """
     import torch
 
@@ -132,7 +136,9 @@ def edge_probability(
     for a in axes:
         ax = "zyx".index(a)
         imgs = _zoom_stack(slice_images(rgb, ax), zoom)
-        e = predict_edges(model, imgs, batch_size=batch_size, rgb=True, progress=progress)
+        e = predict_edges(
+            model, imgs, batch_size=batch_size, rgb=True, progress=progress, precision=precision
+        )
         e = np.moveaxis(_unzoom(e, zoom), 0, ax)
         if result is None:
             result = e

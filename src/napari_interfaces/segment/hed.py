@@ -117,7 +117,12 @@ def preprocess(image: np.ndarray) -> np.ndarray:
 
 
 def predict_edges(
-    model: HED, images: np.ndarray, batch_size: int = 8, rgb: bool = False, progress=None
+    model: HED,
+    images: np.ndarray,
+    batch_size: int = 32,
+    rgb: bool = False,
+    progress=None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Fused edge probability of one image or a stack with ``model``.
 
@@ -128,8 +133,13 @@ def predict_edges(
         ``(H, W)`` / ``(N, H, W)`` grey, or with ``rgb=True`` ``(H, W, 3)`` /
         ``(N, H, W, 3)``. Float in [0, 1] or integer 0..255.
     batch_size : int
+        Images per forward pass (larger batches use the CPU's vector units
+        better: 32 slices of 50 x 50 px run about twice as fast per image as 8).
     progress : Progress, optional
         Advanced once per batch (raises ``Cancelled`` when cancelled).
+    precision : ``"fp32"`` or ``"bf16"``
+        ``"bf16"`` runs the convolutions in bfloat16 (CPU autocast; faster on
+        CPUs with AVX512-BF16/AMX, probabilities differ by ~1e-2).
 
     Returns
     -------
@@ -139,14 +149,24 @@ def predict_edges(
     single = arr.ndim == (3 if rgb else 2)
     if single:
         arr = arr[None]
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     param = next(model.parameters())
+    cpu = param.device.type == "cpu"
+    if cpu:  # NHWC convolutions (oneDNN): ~1.5x faster than NCHW on CPUs
+        model.to(memory_format=torch.channels_last)
     out = np.empty(arr.shape[:3], np.float32)
     model.eval()
-    with torch.no_grad():
+    use_bf16 = precision == "bf16"
+    with torch.inference_mode():
         for i in range(0, len(arr), batch_size):
             x = np.stack([preprocess(a) for a in arr[i : i + batch_size]])
             t = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
-            out[i : i + len(x)] = model.predict(t)[:, 0].float().cpu().numpy()
+            if cpu:
+                t = t.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(param.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                p = model.predict(t)
+            out[i : i + len(x)] = p[:, 0].float().cpu().numpy()
             if progress is not None:
                 progress.advance()
     return out[0] if single else out
