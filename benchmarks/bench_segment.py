@@ -181,7 +181,11 @@ def instances(model, n: int = 48, split_depth: float = 2.0) -> dict:
     from scipy import ndimage
 
     from napari_interfaces.segment.inference import segment_image
-    from napari_interfaces.segment.particles import match_instances, measure_particles
+    from napari_interfaces.segment.particles import (
+        match_instances,
+        measure_particles,
+        split_particles,
+    )
     from napari_interfaces.segment.uncertainty import correction_gain, particle_uncertainty
     from napari_interfaces.simulate.database import completed_indices, read_sample
 
@@ -206,7 +210,8 @@ def instances(model, n: int = 48, split_depth: float = 2.0) -> dict:
         _, t_table = measure_particles(true_inst, ps, split=False)
         for key, inst in (
             ("split", r.instances),
-            ("no split", ndimage.label(r.labels > 0)[0]),
+            # same hole filling and minimum area, one instance per connected component
+            ("no split", split_particles(r.labels > 0, ps, split_depth=1e9)),
         ):
             m = match_instances(inst, true_inst, 0.5)
             c = counts[key]

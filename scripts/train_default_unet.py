@@ -19,7 +19,8 @@ One command (CPU, about 1 h on a quiet 2-core machine)::
    i.e. a pixel size wrong by up to that factor) and resolution degradation
    (30 % of the images blurred as a 1–10× coarser sampling would: 0.2–2
    Å/px); (b) a short refinement with half the crops at the database's
-   scale (``REFINE_SETTINGS``), for accuracy at the right pixel size;
+   scale (``REFINE_SETTINGS``), validated at the database's pixel size, for
+   accuracy at the right pixel size;
 4. evaluates it on the held-out set at the database's pixel size and, when
    held-out F1 >= 0.95 (``--install``), writes the weights and metadata
    (sha256, settings of both stages, lineage, validation and held-out
@@ -83,6 +84,7 @@ REFINE_SETTINGS = dict(
     scale_prob=0.5,
     degrade_prob=0.15,
     degrade_range=(1.0, 10.0),
+    val_scale=False,  # keep the epoch most accurate at the right pixel size
 )
 #: held-out F1 at the database's pixel size a candidate needs to be installed
 MIN_HELDOUT_F1 = 0.95

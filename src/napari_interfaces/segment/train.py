@@ -133,6 +133,10 @@ class TrainConfig:
         factor in this range (see :func:`~.augment.random_scale_crop`), so the
         model tolerates a pixel size wrong by that factor. Validation crops
         get a fixed factor per sample from the same range.
+    val_scale : bool
+        Validate at fixed per-sample scales from ``scale_range`` (robustness
+        decides which epoch is kept) or, when False, at the database's own
+        pixel size (accuracy at the right pixel size decides).
     scale_prob : float
         Share of the training crops that get the scale augmentation (the
         others are shown at the database's pixel size).
@@ -171,6 +175,7 @@ class TrainConfig:
     degrade_prob: float = 0.0
     degrade_range: tuple[float, float] = (1.0, 8.0)
     init: str | None = None
+    val_scale: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -620,7 +625,7 @@ def train(
             crop=None,
             augment=False,
             seed=cfg.seed + 1,
-            scale_range=cfg.scale_range,
+            scale_range=cfg.scale_range if cfg.val_scale else None,
             fixed=True,
         )
         if val_idx
