@@ -695,3 +695,15 @@ def test_cli_watch_with_timeout(tmp_path, capsys):
     ]
     a, b = tifffile.imread(out / "ref_labels.tif"), tifffile.imread(out / "next_labels.tif")
     assert np.mean(a[64:, 64:] == b[:256, :256]) >= 0.9
+
+
+def test_segment_series_names_the_bad_image():
+    from napari_interfaces.cluster.series import segment_series
+    from napari_interfaces.core.errors import InputError
+
+    img, _ = texture_mosaic((256, 256), n_classes=3, seed=4)
+    res = segment_series(img, [img[16:, 16:]], chip=32, stride=16, merge_to=3)
+    assert [r.grid.chip for r in res] == [32, 32]
+    assert res[1].settings["chip_source"] == "reference"
+    with pytest.raises(InputError, match="^tiny: chip: 32 px"):
+        segment_series(img, [img[:20, :20]], names=["big", "tiny"], chip=32, merge_to=3)

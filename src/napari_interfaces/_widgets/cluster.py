@@ -276,6 +276,7 @@ class ChipCommunitiesWidget(Dock):
             ref,
             [self._data(o) for o in others],
             pixel_sizes=sizes,
+            names=[s.name for s in sources],
             on_done=lambda results: self._done(results, sources),
             description="chip communities",
             **kw,
@@ -326,18 +327,19 @@ class ChipCommunitiesWidget(Dock):
 
     def _show_labels(self, res, src):
         """Labels named after ``src`` with its scale and units (never replaces user edits)."""
-        size, _ = pixel_size_from_layer(src)
-        if size is None and res.pixel_size:
-            kw = layer_kwargs(res.pixel_size, res.unit, ndim=2)
-        else:
-            kw = layer_kwargs(source_layer=src, ndim=2)
+        kw = layer_kwargs(source_layer=src, ndim=2)  # overlays its image exactly
         return add_or_update_layer(
             self.viewer,
             res.labels,
             "labels",
             name=result_name(LABELS_PREFIX, src),
             opacity=0.5,
-            metadata={"source": src.name, "settings": res.settings},
+            metadata={
+                "source": src.name,
+                "settings": res.settings,
+                "pixel_size": res.pixel_size,
+                "pixel_size_unit": res.unit,
+            },
             **kw,
         )
 

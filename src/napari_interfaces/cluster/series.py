@@ -370,6 +370,7 @@ def segment_series(
     progress: Progress | None = None,
     *,
     pixel_sizes=None,
+    names=None,
     learn_new: bool = True,
     **kwargs,
 ) -> list:
@@ -386,6 +387,8 @@ def segment_series(
         Further images of the series (each like ``reference``).
     pixel_sizes : sequence of float or None, optional
         Pixel size of ``reference`` then of each of ``others`` (in ``unit``).
+    names : sequence of str, optional
+        Names of ``reference`` then of each of ``others``, for error messages.
     **kwargs
         Passed to :func:`.pipeline.segment_by_communities` for the reference.
 
@@ -407,8 +410,12 @@ def segment_series(
     if others:
         series = SeriesReference.from_result(first)
         progress.start(len(others), "labelling the other images")
-        for img, ps in zip(others, sizes[1:]):
-            out.append(series.label(img, learn_new=learn_new, pixel_size=ps, unit=unit))
+        names = list(names) if names is not None else [f"image {i + 1}" for i in range(len(sizes))]
+        for img, ps, name in zip(others, sizes[1:], names[1:]):
+            try:
+                out.append(series.label(img, learn_new=learn_new, pixel_size=ps, unit=unit))
+            except InputError as exc:
+                raise InputError(f"{name}: {exc}") from None
             progress.advance()
     return out
 
