@@ -248,7 +248,10 @@ def particle_metrics(synth, result, min_radius_nm: float = 1.5, min_found: float
     grid, shape = result.grid, result.labels.shape
     centres_zyx = synth._centres(grid, shape)
     c = np.asarray(synth.params["centres_nm"], float).reshape(-1, 3)
-    r = np.asarray(synth.params["radii_nm"], float).reshape(-1)
+    if "radii_nm" in synth.params:
+        r = np.asarray(synth.params["radii_nm"], float).reshape(-1)
+    else:  # synthesize("isolated"): one radius for all spheres
+        r = np.full(len(c), float(synth.params["radius_nm"]))
     from scipy.spatial import cKDTree
 
     k = min(8, len(c))
