@@ -39,10 +39,6 @@ COMMAND_MODULES = (
 )
 
 
-#: Deprecated alias kept until every caller raises :class:`InputError` directly.
-CLIError = InputError
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered command."""
     from . import __version__

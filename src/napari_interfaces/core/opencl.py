@@ -49,11 +49,11 @@ def list_devices() -> tuple[list[DeviceInfo], str]:
     """
     try:
         import pyopencl as cl
-    except Exception as exc:  # noqa: BLE001 - ImportError or a broken ICD loader
+    except Exception as exc:  # ImportError or a broken ICD loader
         return [], f"pyopencl unavailable ({exc}); using the NumPy backend"
     try:
         platforms = cl.get_platforms()
-    except Exception as exc:  # noqa: BLE001 - cl.LogicError when no ICD is installed
+    except Exception as exc:  # cl.LogicError when no ICD is installed
         return [], (
             f"no OpenCL platform found ({exc}); using the NumPy backend. "
             'Install a driver, e.g. pip install "pyopencl[pocl]"'
@@ -62,7 +62,7 @@ def list_devices() -> tuple[list[DeviceInfo], str]:
     for platform in platforms:
         try:
             devs = platform.get_devices()
-        except Exception:  # noqa: BLE001 - a platform without devices
+        except Exception:  # a platform without devices
             continue
         for d in devs:
             devices.append(
