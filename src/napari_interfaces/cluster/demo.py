@@ -75,8 +75,8 @@ def save_figure(path, image, labels, truth=None, title: str = "") -> None:
 
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list:
-    import tifffile
-
+    """Run the demo into ``out_dir`` (the caller makes it atomic); return napari layer tuples."""
+    from ..io.tiff import write_tiff
     from .pipeline import segment_by_communities
     from .synthetic import CLASS_NAMES, order_disorder_micrograph
 
@@ -95,9 +95,9 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list:
         progress=progress,
     )
     sc = scores(res.labels, truth)
-    tifffile.imwrite(out / "image.tif", image)
-    tifffile.imwrite(out / "truth.tif", truth.astype(np.uint16))
-    tifffile.imwrite(out / "labels.tif", res.labels.astype(np.uint16))
+    write_tiff(out / "image.tif", image)
+    write_tiff(out / "truth.tif", truth.astype(np.uint16))
+    write_tiff(out / "labels.tif", res.labels.astype(np.uint16))
     with open(out / "communities.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "area_fraction", "chips", "mean_intensity", "representative_chip"])
