@@ -152,6 +152,12 @@ def test_big_tiff_reads_lazily(tmp_path, monkeypatch):
     assert not isinstance(m.data, np.ndarray) and m.data.shape == (300, 200)
     assert float(m.data.mean().compute()) == pytest.approx(float(img.mean()), rel=1e-6)
     assert m.pixel_size == pytest.approx(10.0)
+    # the napari reader opens it lazily instead of refusing it
+    from napari_interfaces._hooks.micrograph import read_layers
+
+    ((data, kw, kind),) = read_layers(str(p))
+    assert kind == "image" and kw["metadata"]["lazy"] and data.shape == (300, 200)
+    assert kw["scale"] == pytest.approx((10.0, 10.0)) and kw["units"] == ("Å", "Å")
 
 
 @pytest.mark.parametrize(

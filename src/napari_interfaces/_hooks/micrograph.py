@@ -7,12 +7,15 @@ automatically; otherwise the layer stays in pixels. Annotation masks
 (integer images with few values, or a few pure colours drawn over a grey
 micrograph, like the NASA ``*_mask.tif`` files) open as a Labels layer
 coloured like the file (:meth:`~napari_interfaces.io.micrograph.Micrograph.as_labels`).
+A TIFF larger than the memory limit (``NAPARI_INTERFACES_MAX_PIXELS``) opens
+lazily: a dask array over its tiles, read as napari shows them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import SizeLimitError
 from ..io.micrograph import MICROGRAPH_SUFFIXES, read_micrograph
 
 __all__ = ["get_reader", "read_layers"]
@@ -34,7 +37,12 @@ def read_layers(path):
     """LayerData tuples of one micrograph (an Image, or Labels for an annotation mask)."""
     if isinstance(path, (list, tuple)):
         path = path[0]
-    mic = read_micrograph(path)
+    try:
+        mic = read_micrograph(path)
+    except SizeLimitError:
+        if Path(str(path)).suffix.lower() not in (".tif", ".tiff"):
+            raise
+        return _lazy_layers(path)  # too big for memory: napari streams the tiles it shows
     metadata = {
         "pixel_size": mic.pixel_size,
         "pixel_unit": "Å",
@@ -60,6 +68,38 @@ def read_layers(path):
     data = mic.data
     if data.ndim == 3:
         kwargs["rgb"] = True
+    else:
+        kwargs["colormap"] = "gray"
+    return [(data, kwargs, "image")]
+
+
+def _lazy_layers(path):
+    """An Image layer over a dask array for a TIFF larger than the memory limit."""
+    import numpy as np
+
+    mic = read_micrograph(path, lazy=True)
+    data = mic.data
+    kwargs = {
+        "name": Path(str(path)).stem,
+        "metadata": {
+            "pixel_size": mic.pixel_size,
+            "pixel_unit": "Å",
+            "pixel_size_source": mic.source,
+            "path": str(path),
+            "lazy": True,
+        },
+    }
+    if mic.pixel_size:
+        kwargs["scale"] = (mic.pixel_size, mic.pixel_size)
+        kwargs["units"] = ("Å", "Å")
+    # contrast from one central tile, not from the whole (too large) image
+    h, w = data.shape[:2]
+    tile = np.asarray(data[h // 2 : h // 2 + 512, w // 2 : w // 2 + 512])
+    lo, hi = float(np.nanmin(tile)), float(np.nanmax(tile))
+    kwargs["contrast_limits"] = (lo, hi if hi > lo else lo + 1.0)
+    if data.ndim == 3:
+        kwargs["rgb"] = True
+        kwargs.pop("contrast_limits")
     else:
         kwargs["colormap"] = "gray"
     return [(data, kwargs, "image")]
