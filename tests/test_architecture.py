@@ -313,3 +313,21 @@ def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
     assert len(points) == len(xyzm)
     with pytest.raises(InputError, match="no such range file"):
         point_cloud_layers(csv, tmp_path / "missing.rrng")
+
+
+@pytest.mark.gui
+def test_open_as_dock_adds_layers(make_napari_viewer, tmp_path):
+    import numpy as np
+    import tifffile
+
+    viewer = make_napari_viewer(show=True)
+    _, dock = viewer.window.add_plugin_dock_widget("napari-interfaces", "Open as...")
+    dock.sync = True  # the jobs run in the test's thread
+    tifffile.imwrite(tmp_path / "plain.tif", np.ones((32, 40), np.float32))
+    dock.image_path.value = tmp_path / "plain.tif"
+    dock.pixel_size.value = 0.5
+    dock.open_micrograph()
+    [layer] = viewer.layers
+    assert layer.name == "plain" and tuple(layer.scale) == (0.5, 0.5)
+    assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]
+    assert layer.metadata["pixel_size_source"] == "typed"
