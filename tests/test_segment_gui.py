@@ -37,6 +37,13 @@ def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
     viewer.add_image(img, name="mic", scale=(0.5, 0.5), units=("angstrom", "angstrom"))
     w = SegmentWidget(viewer, sync=True)
     assert w.pixel_size.value == pytest.approx(0.5)
+    # an implausible pixel size (here 100 Å; a 1-dpi TIFF tag gives 2.54e8 Å) is not used
+    viewer.add_image(img, name="dpi", scale=(100.0, 100.0), units=("angstrom", "angstrom"))
+    w.image.value = viewer.layers["dpi"]
+    assert w.pixel_size.value == 0 and "implausible" in w.status.value
+    w.image.value = viewer.layers["mic"]
+    assert w.pixel_size.value == pytest.approx(0.5)
+    viewer.layers.remove("dpi")
     w.model.value = str(tiny_model)
     assert "tiny" in w.model_info.value
     w.uncertainty.value = True

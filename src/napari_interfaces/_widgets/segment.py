@@ -112,13 +112,15 @@ class SegmentWidget(Dock):
             0.0,
             label="pixel size (Å)",
             min=0.0,
-            max=50.0,
+            max=1e9,  # any layer value fits; implausible ones are reset below
             step=0.001,
             decimals=4,
             tooltip="Å per pixel, read from the layer (scale + units) or the file; override it "
             "if wrong. 0 = unknown: estimated from the lattice fringes, else the model's own",
         )
         self.link_pixel_size(self.image, self.pixel_size, unit="Å")
+        self.image.changed.connect(self._check_pixel_size)
+        self._check_pixel_size()
         self.estimate = self.add_param(
             "estimate",
             True,
@@ -193,6 +195,25 @@ class SegmentWidget(Dock):
             "Fine-tune", self.fine_tune, tooltip="train a new model version on the corrections"
         )
         self._show_model()
+
+    def _check_pixel_size(self, *_: Any) -> None:
+        """A layer pixel size outside 0.005–50 Å (e.g. a 1-dpi TIFF tag) counts as unknown."""
+        from ..segment.inference import PIXEL_SIZE_RANGE
+        from ._layers import pixel_size_from_layer, to_angstrom
+
+        layer = self.image.value
+        if layer is None:
+            return
+        size, unit = pixel_size_from_layer(layer)
+        if size is None or unit not in ("Å", "nm"):
+            return
+        a = to_angstrom(size, unit)
+        if not PIXEL_SIZE_RANGE[0] <= a <= PIXEL_SIZE_RANGE[1]:
+            self.pixel_size.value = 0.0
+            self.set_status(
+                f"{layer.name}: pixel size {a:.3g} Å is implausible for HRTEM; treated as "
+                "unknown (enter it if you know it)"
+            )
 
     # -- models ------------------------------------------------------------
     def refresh_models(self, select: str | None = None) -> None:
