@@ -472,3 +472,13 @@ def test_labelled_npz_rejects_implausible_masses(tmp_path):
     p = write_labelled_pointcloud(tmp_path / "l.npz", bad, np.zeros(12, np.int32))
     with pytest.raises(AptFormatError, match="mass-to-charge -5 Da for ion 7"):
         read_labelled_pointcloud(p)
+
+
+@pytest.mark.parametrize("shape", [(8, 9), (2, 3, 4, 5)])
+def test_volume_tiff_must_be_3d(tmp_path, shape):
+    import tifffile
+
+    p = tmp_path / "v.tif"
+    tifffile.imwrite(p, np.zeros(shape, np.uint8))
+    with pytest.raises(AptFormatError, match="expected a 3D volume"):
+        read_volume_tiff(p)

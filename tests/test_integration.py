@@ -40,3 +40,41 @@ def test_simulated_tiff_carries_pixel_size_to_micrograph_reader(tmp_path):
     assert data.std() > 0.005
     # 4 single Au atoms are too weak for exit-wave labels: projected-atom labels
     assert set(np.unique(np.asarray(lab.data)).tolist()) == {0, 1}
+
+
+def test_apt_files_keep_geometry_from_synth_to_segment_to_reload(tmp_path, capsys):
+    """apt synth -> apt voxelize / apt segment -> the docks' workflows: one grid throughout."""
+    from napari_interfaces.apt.workflows import explore, profiles, reload_labels, segment_dataset
+    from napari_interfaces.cli import main
+    from napari_interfaces.io.apt_volume import read_volume_tiff
+
+    syn, vox, seg = tmp_path / "syn", tmp_path / "vox", tmp_path / "seg"
+    argv = ["apt", "synth", "--size", "10", "10", "14", "--seed", "5", "--out", str(syn)]
+    assert main(argv) == 0
+    pos = syn / "synthetic_layered_seed5.pos"
+    argv = ["apt", "voxelize", str(pos), "--voxel", "1", "--elements", "Cr", "--out", str(vox)]
+    assert main(argv) == 0
+    argv = ["apt", "segment", str(pos), "--method", "iso", "--scheduler", "inline"]
+    assert main([*argv, "--out", str(seg)]) == 0
+    capsys.readouterr()
+
+    ex = explore(pos, voxel_size=1.0, spectrum=False)  # the APT explorer's workflow
+    cr = read_volume_tiff(vox / "synthetic_layered_seed5_Cr_at_pct.tif")
+    assert cr.grid == ex.grid
+    np.testing.assert_allclose(cr.data, ex.composition("Cr"))
+
+    run = segment_dataset(pos, method="iso")  # the Interfaces dock's workflow
+    saved = reload_labels(seg / "synthetic_layered_seed5" / "phases.tif", pos)
+    assert saved.grid == run.grid == ex.grid
+    np.testing.assert_array_equal(saved.labels, run.labels)
+    assert run.message == "1 interface(s) between 2 phases"
+    # the proxigram of the reloaded labels is the one the batch wrote
+    ref = run.proxigram.phase
+    prof = profiles(saved.labels, saved.grid, saved.atoms, saved.volume, reference=ref).profile
+    csv = np.loadtxt(
+        seg / "synthetic_layered_seed5" / "proxigram.csv", delimiter=",", skiprows=1, ndmin=2
+    )
+    rows = {round(float(d), 6): float(n) for d, n in zip(prof.distance_nm, prof.total)}
+    assert len(csv) >= 10
+    for d, n in zip(csv[:, 0], csv[:, -1]):  # the CSV keeps the bins with atoms
+        assert rows[round(float(d), 6)] == n

@@ -202,6 +202,7 @@ def write_points(path: str, data: np.ndarray, attributes: dict) -> list[str]:
     Masses come from the ``mass`` feature (0 when absent); ``.npz`` keeps the
     ``label`` feature (or species) as per-ion labels.
     """
+    from ..core.outputs import atomic_file
     from ..io.apt_labels import write_labelled_pointcloud
     from ..io.apt_pointcloud import write_pointcloud
 
@@ -225,11 +226,13 @@ def write_points(path: str, data: np.ndarray, attributes: dict) -> list[str]:
             labels = np.searchsorted(np.array(names), sp).astype(np.int32)
         else:
             labels = np.zeros(len(zyx), np.int32)
-        write_labelled_pointcloud(
-            p, cloud, labels, names or None, {"layer": attributes.get("name")}
-        )
+        with atomic_file(p) as tmp:
+            write_labelled_pointcloud(
+                tmp, cloud, labels, names or None, {"layer": attributes.get("name")}
+            )
     else:
-        write_pointcloud(p, cloud)
+        with atomic_file(p) as tmp:
+            write_pointcloud(tmp, cloud)
     return [str(p)]
 
 
@@ -245,7 +248,8 @@ def _grid_from_attributes(attributes: dict):
 
 
 def write_labels_tiff(path: str, data: np.ndarray, attributes: dict) -> list[str]:
-    """Write a 3D Labels layer as TIFF with its voxel size and origin (nm)."""
+    """Write a 3D Labels layer as TIFF with its voxel size and origin (nm), atomically."""
+    from ..core.outputs import atomic_file
     from ..io.apt_volume import write_volume_tiff
 
     data = np.asarray(data)
@@ -255,25 +259,24 @@ def write_labels_tiff(path: str, data: np.ndarray, attributes: dict) -> list[str
         data = data.astype(np.uint8)
     elif data.min(initial=0) >= 0 and data.max(initial=0) < 65536:
         data = data.astype(np.uint16)
-    write_volume_tiff(
-        path, data, _grid_from_attributes(attributes), {"layer": attributes.get("name")}
-    )
+    with atomic_file(path) as tmp:
+        write_volume_tiff(
+            tmp, data, _grid_from_attributes(attributes), {"layer": attributes.get("name")}
+        )
     return [path]
 
 
 def write_image_tiff(path: str, data: np.ndarray, attributes: dict) -> list[str]:
-    """Write a 3D Image layer (e.g. composition) as float32 TIFF with voxel size."""
+    """Write a 3D Image layer (e.g. composition) as float32 TIFF with voxel size, atomically."""
+    from ..core.outputs import atomic_file
     from ..io.apt_volume import write_volume_tiff
 
     data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"expected a 3D volume (z, y, x), got shape {data.shape}")
-    write_volume_tiff(
-        path,
-        data.astype(np.float32),
-        _grid_from_attributes(attributes),
-        {"layer": attributes.get("name"), **(attributes.get("metadata") or {})},
-    )
+    meta = {"layer": attributes.get("name"), **(attributes.get("metadata") or {})}
+    with atomic_file(path) as tmp:
+        write_volume_tiff(tmp, data.astype(np.float32), _grid_from_attributes(attributes), meta)
     return [path]
 
 

@@ -16,6 +16,7 @@ __all__ = ["write_phases"]
 def write_phases(path: str, data: np.ndarray, attributes: dict) -> list[str]:
     """Write a 3D phases Labels layer as a TIFF with voxel size and origin."""
     from ..core.geometry import Grid
+    from ..core.outputs import atomic_file
     from ..io.apt_volume import write_volume_tiff
 
     data = np.asarray(data)
@@ -30,15 +31,12 @@ def write_phases(path: str, data: np.ndarray, attributes: dict) -> list[str]:
         grid = Grid(translate, scale, "nm", "zyx")
     if not path.lower().endswith((".tif", ".tiff")):
         path = path + ".phases.tif"
-    write_volume_tiff(
-        path,
-        data.astype(np.uint16),
-        grid,
-        {
-            "layer": attributes.get("name"),
-            "apt_source": meta.get("apt_source"),
-            "method": meta.get("method"),
-            "phases": meta.get("phases"),
-        },
-    )
+    info = {
+        "layer": attributes.get("name"),
+        "apt_source": meta.get("apt_source"),
+        "method": meta.get("method"),
+        "phases": meta.get("phases"),
+    }
+    with atomic_file(path) as tmp:  # never a half-written file under the final name
+        write_volume_tiff(tmp, data.astype(np.uint16), grid, info)
     return [path]

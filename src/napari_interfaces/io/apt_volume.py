@@ -56,12 +56,26 @@ def write_volume_tiff(
 
 
 def read_volume_tiff(path: str | os.PathLike) -> GriddedArray:
-    """Read a volume written by :func:`write_volume_tiff` (or any ImageJ TIFF)."""
+    """Read a volume written by :func:`write_volume_tiff` (or any 3D ImageJ TIFF).
+
+    Raises
+    ------
+    AptFormatError
+        Not a readable TIFF, not 3D (z, y, x), or a malformed grid.
+    SizeLimitError
+        The declared size is over the ``max_pixels`` limit (checked before reading).
+    """
     import tifffile
+
+    from ..core.limits import check_pixels
 
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tf:
+            shape = tuple(tf.series[0].shape) if tf.series else ()
+            if len(shape) != 3:
+                raise AptFormatError(path, f"expected a 3D volume (z, y, x), got shape {shape}")
+            check_pixels(shape, f"{path.name}: volume")
             data = tf.asarray()
             ij = tf.imagej_metadata or {}
             info = ij.get("Info")
@@ -79,10 +93,20 @@ def read_volume_tiff(path: str | os.PathLike) -> GriddedArray:
         except (json.JSONDecodeError, TypeError):
             continue
         if isinstance(d, dict) and "grid" in d:
-            grid = Grid.from_dict(d["grid"])
-            meta = d.get("metadata", {})
+            try:
+                grid = Grid.from_dict(d["grid"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise AptFormatError(path, f"malformed grid in the metadata ({exc})") from None
+            meta = d.get("metadata", {}) if isinstance(d.get("metadata"), dict) else {}
             break
     if grid is None:
-        vz = float(ij.get("spacing", 1.0))
-        grid = Grid((0.0,) * 3, (vz, 1.0, 1.0), ij.get("unit", "nm"), "zyx")
+        try:
+            vz = float(ij.get("spacing", 1.0))
+        except (TypeError, ValueError):
+            vz = 1.0
+        grid = Grid((0.0,) * 3, (vz, 1.0, 1.0), str(ij.get("unit", "nm")), "zyx")
+    if grid.ndim != 3 or not all(np.isfinite(v) and v > 0 for v in grid.spacing):
+        raise AptFormatError(path, f"voxel size must be 3 positive numbers, got {grid.spacing}")
+    if data.ndim != 3:
+        raise AptFormatError(path, f"expected a 3D volume (z, y, x), got shape {data.shape}")
     return GriddedArray(data, grid, meta)
