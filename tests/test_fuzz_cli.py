@@ -464,7 +464,22 @@ def _readers():
         "read_env": (ranges.read_env, ".env", RRNG),
         "read_ranges": (ranges.read_ranges, ".rrng", RRNG),
         "load_spec": (_load_spec, ".yaml", SPEC),
+        "hook_apt_data": (_hook("apt_data"), ".pos", pos),
+        "hook_micrograph": (_hook("micrograph"), ".tif", VALID["image.tif"]),
     }
+
+
+def _hook(module: str):
+    """The npe2 reader hook: ``get_reader(path)`` then the reader it returns."""
+
+    def read(path):
+        import importlib
+
+        hook = importlib.import_module(f"napari_interfaces._hooks.{module}")
+        reader = hook.get_reader(str(path))
+        return None if reader is None else reader(str(path))
+
+    return read
 
 
 def _load_spec(path):
@@ -477,6 +492,7 @@ READERS = [
     "read_pos", "read_epos", "read_apt", "read_ato", "read_csv", "read_pointcloud",
     "read_labelled_pointcloud", "read_volume_tiff", "read_micrograph", "read_micrograph_png",
     "read_rrng", "read_rng", "read_env", "read_ranges", "load_spec",
+    "hook_apt_data", "hook_micrograph",
 ]  # fmt: skip
 KNOWN_READERS: dict[str, str] = {
     "read_volume_tiff": "H1: ValueError from GriddedArray for a 2-D TIFF",
