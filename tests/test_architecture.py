@@ -331,3 +331,20 @@ def test_open_as_dock_adds_layers(make_napari_viewer, tmp_path):
     assert layer.name == "plain" and tuple(layer.scale) == (0.5, 0.5)
     assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]
     assert layer.metadata["pixel_size_source"] == "typed"
+
+
+def test_napari_offers_one_reader_for_plain_files():
+    # what napari itself resolves: a plain TIFF/PNG/CSV/NPZ has napari's reader
+    # only (no reader choice); APT and DM files have ours
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    pm.discover()
+
+    def plugins(name):
+        return {r.plugin_name for r in pm.iter_compatible_readers([name])}
+
+    for name in PLAIN:
+        assert "napari-interfaces" not in plugins(name), name
+    for name in ("a.pos", "a.epos", "a.apt", "a.ato", "a.rrng", "a.dm3", "a.emd", "a.mrc"):
+        assert "napari-interfaces" in plugins(name), name
