@@ -151,7 +151,7 @@ def test_limit_defaults_and_bad_settings(monkeypatch):
     monkeypatch.delenv("NAPARI_INTERFACES_MAX_BYTES", raising=False)
     assert limits.max_bytes() == limits.available_memory() // 2 > 0
     assert 0 < limits.max_pixels() <= 2**31
-    for bad in ("abc", "-5", "0"):
+    for bad in ("abc", "-5", "0", "inf", "nan"):
         monkeypatch.setenv("NAPARI_INTERFACES_MAX_PIXELS", bad)
         with pytest.raises(SizeLimitError, match="NAPARI_INTERFACES_MAX_PIXELS"):
             limits.max_pixels()

@@ -51,7 +51,7 @@ def _configured(key: str) -> int | None:
         return None
     try:
         n = int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise SizeLimitError(
             f"{config.ENV_PREFIX}{key.upper()}: expected a number, got {value!r}"
         ) from None
