@@ -48,35 +48,19 @@ def write_outputs(out: Path, result, prox, extra: dict[str, Any] | None = None) 
     this in :func:`napari_interfaces.core.outputs.atomic_dir`).
     """
     from ..io.apt_volume import write_volume_tiff
+    from .workflows import result_summary
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    g = result.grid
     write_volume_tiff(
         out / "phases.tif",
         result.labels.astype("uint16"),
-        g,
+        result.grid,
         {"phases": result.phases, "method": result.method},
     )
     if prox is not None:
         prox.to_csv(out / "proxigram.csv")
-    shape = list(result.labels.shape)
-    summary = {
-        "grid": {
-            "axes": g.axes,
-            "origin_nm": [float(v) for v in g.origin],
-            "voxel_size_nm": [float(v) for v in g.spacing],
-            "shape_voxels": shape,
-            "shape_nm": [float(n * s) for n, s in zip(shape, g.spacing)],
-        },
-        "method": result.method,
-        "message": result.message,
-        "interfaces_found": len(result.interfaces),
-        "interfaces": [list(p) for p in result.interfaces],
-        "phases": result.phases,
-        "proxigram_reference_phase": None if prox is None else prox.phase,
-        **(extra or {}),
-    }
+    summary = {**result_summary(result, prox), **(extra or {})}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -113,11 +97,10 @@ def segment_file(
         path, ranges, method, axis, voxel, weights, bin_nm, progress=as_progress(progress)
     )
     out = Path(out_dir) / (name or path.stem)
-    summary = run.summary()
+    extra = run.summary()
+    extra["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     with atomic_dir(out) as tmp:
-        write_outputs(tmp, run.result, run.proxigram)
-        summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary = write_outputs(tmp, run.result, run.proxigram, extra)
     summary["out_dir"] = str(out)
     return summary
 

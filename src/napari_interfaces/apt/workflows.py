@@ -49,6 +49,7 @@ __all__ = [
     "prepare_interfaces",
     "profiles",
     "reload_labels",
+    "result_summary",
     "segment_dataset",
 ]
 
@@ -326,22 +327,8 @@ class InterfacesRun:
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary ``apt segment`` writes (grid, phases, interfaces, provenance)."""
-        g, res, prox = self.grid, self.result, self.proxigram
-        shape = list(res.labels.shape)
         return {
-            "grid": {
-                "axes": g.axes,
-                "origin_nm": [float(v) for v in g.origin],
-                "voxel_size_nm": [float(v) for v in g.spacing],
-                "shape_voxels": shape,
-                "shape_nm": [float(n * s) for n, s in zip(shape, g.spacing)],
-            },
-            "method": res.method,
-            "message": res.message,
-            "interfaces_found": len(res.interfaces),
-            "interfaces": [list(p) for p in res.interfaces],
-            "phases": res.phases,
-            "proxigram_reference_phase": None if prox is None else prox.phase,
+            **result_summary(self.result, self.proxigram),
             "input": self.dataset.path,
             "range_file": self.dataset.provenance.get("range_file"),
             "n_ions": int(self.dataset.n_ions),
@@ -352,6 +339,27 @@ class InterfacesRun:
             "axes": self.parameters.get("axes"),
             "seconds": dict(self.seconds),
         }
+
+
+def result_summary(result, prox=None) -> dict[str, Any]:
+    """Grid (origin, voxel size, shape in voxels and nm), method, message, phases, interfaces."""
+    g = result.grid
+    shape = list(result.labels.shape)
+    return {
+        "grid": {
+            "axes": g.axes,
+            "origin_nm": [float(v) for v in g.origin],
+            "voxel_size_nm": [float(v) for v in g.spacing],
+            "shape_voxels": shape,
+            "shape_nm": [float(n * s) for n, s in zip(shape, g.spacing)],
+        },
+        "method": result.method,
+        "message": result.message,
+        "interfaces_found": len(result.interfaces),
+        "interfaces": [list(p) for p in result.interfaces],
+        "phases": result.phases,
+        "proxigram_reference_phase": None if prox is None else prox.phase,
+    }
 
 
 def segment_dataset(

@@ -1,7 +1,7 @@
 """File formats (no Qt, no napari): APT point clouds, range files, volumes, micrographs.
 
-The public API is exported here, scikit-image style, and loaded lazily (a
-name's module is imported on first use). Readers return the engine's data
+The public API is exported here, scikit-image style (``lazy_loader.attach``),
+and loaded lazily (a name's module is imported on first use). Readers return the engine's data
 model (:class:`napari_interfaces.apt.PointCloud`,
 :class:`~napari_interfaces.apt.RangeTable`, ...): ``io`` imports those
 types, they never import ``io``.
@@ -15,8 +15,7 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
 #: Public name -> submodule that defines it.
 _EXPORTS: dict[str, str] = {
@@ -50,17 +49,10 @@ _EXPORTS: dict[str, str] = {
     "read_micrograph": "micrograph",
 }
 
-__all__ = sorted(_EXPORTS)
+_SUBMODULES: dict[str, list[str]] = {}
+for _name, _mod in _EXPORTS.items():
+    _SUBMODULES.setdefault(_mod, []).append(_name)
 
-
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{mod}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
+del _name, _mod
