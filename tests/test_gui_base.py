@@ -366,3 +366,14 @@ def test_choice_default_may_be_a_text_or_missing(make_napari_viewer):
     assert missing.value == "/w/default.pt"
     assert select_choice(missing, "/w/tuned.pt") and missing.value == "/w/tuned.pt"
     assert not select_choice(missing, "nope") and missing.value == "/w/tuned.pt"
+
+
+def test_dock_from_plugin_menu_keeps_layer_identity(make_napari_viewer):
+    """npe2 passes a PublicOnlyProxy viewer; the Dock unwraps it so `is` works on layers."""
+    viewer = make_napari_viewer(show=True)
+    _, dock = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
+    assert dock.viewer is viewer
+    from napari_interfaces._widgets._layers import add_or_update_layer
+
+    layer = add_or_update_layer(dock.viewer, np.zeros((4, 4), np.uint8), "labels", name="x")
+    assert layer is dock.viewer.layers["x"] is viewer.layers["x"]

@@ -108,7 +108,7 @@ log = logging.getLogger(__name__)
 
 #: Docks can shrink to this and scroll: eight docks stacked beside the canvas fit in 1080 px.
 MIN_WIDTH = 300
-MIN_HEIGHT = 100
+MIN_HEIGHT = 80
 #: Upper default for float/int parameters given without ``max``.
 _BIG = 1e9
 
@@ -129,6 +129,8 @@ class Dock(Container):
     Attributes
     ----------
     viewer : napari.Viewer or None
+        The real viewer (unwrapped from napari's ``PublicOnlyProxy``, so layer
+        identity holds: ``chooser.value is viewer.layers[name]``).
     job : Job or None
         The last job started by :meth:`run_job`.
     params : dict
@@ -148,7 +150,10 @@ class Dock(Container):
         title: str | None = None,
     ) -> None:
         super().__init__(scrollable=True, labels=False)
-        self.viewer = napari_viewer
+        # npe2 hands plugin widgets a PublicOnlyProxy of the viewer, which wraps
+        # every layer it returns in a new proxy: `layer is other` and id(layer)
+        # then fail between two accesses of the same layer. Use the real viewer.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.sync = sync
         self.job: Job | None = None
         self.params: dict[str, Any] = {}
