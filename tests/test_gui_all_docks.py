@@ -297,6 +297,31 @@ def test_apt_interfaces_find_then_recompute(all_docks, qtbot, tmp_path_factory):
     hb.check()
 
 
+def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
+    from napari_interfaces.apt.synthetic import synthesize
+
+    viewer, _ = all_docks
+    dock = _dock(all_docks, "APT explorer")
+    s = synthesize("layered", size_nm=(10.0, 10.0, 16.0), seed=5)
+    files = s.write(tmp_path_factory.mktemp("apt_explorer"), stem="exp")
+    if hasattr(dock, "set_file"):
+        dock.set_file(str(files["pos"]))
+    else:
+        setp(dock, "point_cloud|file", files["pos"])
+    setp(dock, "voxel_size|voxel", 2.0)
+    with Heartbeat() as hb:
+        job = act(qtbot, dock, "compute")
+        assert_done(job, dock)
+        setp(dock, "slice_axis|axis", "x")  # slab changes must not block the GUI thread
+        setp(dock, "thickness", 4.0)
+        qtbot.wait(300)
+    record("apt explorer", hb)
+    vols = [ly for ly in viewer.layers if ly.name.startswith("exp.pos") and "at.%" in ly.name]
+    assert vols and tuple(vols[0].scale) == (2.0, 2.0, 2.0)
+    assert str(vols[0].units[-1]) == "nanometer"
+    hb.check()
+
+
 def test_hrtem_build_simulate_preview(all_docks, qtbot):
     viewer, _ = all_docks
     dock = _dock(all_docks, "HRTEM simulator")
