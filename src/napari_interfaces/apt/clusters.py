@@ -21,8 +21,11 @@ Maximum separation method (Hyde & English 2000; Vaumousse et al. 2003):
    overshoots the cluster's edge by about ``L``).
 
 DBSCAN (``eps = dmax``, ``min_samples = k + 1``) and HDBSCAN
-(``min_cluster_size = n_min``) from scikit-learn replace steps 1-2; steps
-3-5 are the same for all three methods.
+(``min_cluster_size = min_samples = n_min``) from scikit-learn replace steps
+1-2; steps 3-5 are the same for all three methods. HDBSCAN has no distance
+scale: in a dilute matrix it also returns the densest random groups of
+solutes as clusters (see the benchmark); prefer maximum separation or DBSCAN
+with the randomized-label check there.
 
 Labels: ``0`` matrix, ``1..N`` cluster (numbered by decreasing size),
 ``-1`` unranged ions (not analysed).
@@ -250,7 +253,7 @@ def cluster_ions(
     elif method == "dbscan":
         comp = dbscan_clusters(s, dmax, order + 1)
     elif method == "hdbscan":
-        comp = hdbscan_clusters(s, n_min, order + 1)
+        comp = hdbscan_clusters(s, n_min, max(order + 1, n_min))
     else:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(CLUSTER_METHODS)}")
     sol_lab = _filter_and_number(comp, n_min)
