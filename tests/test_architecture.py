@@ -348,3 +348,64 @@ def test_napari_offers_one_reader_for_plain_files():
         assert "napari-interfaces" not in plugins(name), name
     for name in ("a.pos", "a.epos", "a.apt", "a.ato", "a.rrng", "a.dm3", "a.emd", "a.mrc"):
         assert "napari-interfaces" in plugins(name), name
+
+
+# ------------------------------------------------------------ honest dependencies
+#: Imported only inside a guard, with a message saying how to install them.
+OPTIONAL_IMPORTS = {"igraph", "leidenalg"}
+
+
+def _third_party_imports() -> set[str]:
+    names = set()
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "napari_interfaces"}
+
+
+def _declared() -> tuple[set[str], set[str]]:
+    """Normalised distribution names: (base dependencies, all incl. extras)."""
+    import re
+
+    import tomllib
+
+    def norm(req: str) -> str:
+        return re.split(r"[\s<>=!~;\[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("no pyproject.toml beside the tests")
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    base = {norm(r) for r in project["dependencies"]}
+    extras = {norm(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+    return base, base | extras
+
+
+def test_every_import_is_a_declared_dependency():
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    base, declared = _declared()
+    missing = []
+    for name in sorted(_third_party_imports() - OPTIONAL_IMPORTS):
+        provided = {d.lower().replace("_", "-") for d in dists.get(name, [name])}
+        if not provided & declared:
+            missing.append(f"{name} ({', '.join(sorted(provided))})")
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_every_base_dependency_is_used():
+    # declared-but-unused dependencies go (napari's plugin manager installs them all)
+    from importlib.metadata import packages_distributions
+
+    modules_of: dict[str, set[str]] = {}
+    for module, dists in packages_distributions().items():
+        for d in dists:
+            modules_of.setdefault(d.lower().replace("_", "-"), set()).add(module)
+    imported = _third_party_imports()
+    base, _ = _declared()
+    unused = sorted(d for d in base if not modules_of.get(d, {d}) & imported)
+    assert not unused, f"declared but never imported: {unused}"
