@@ -7,9 +7,13 @@ stays cheap (no torch, dask or scipy until needed).
 Layers, bottom up: the data model (:class:`PointCloud`, :class:`Range`,
 :class:`RangeTable`, elements) imports nothing else of the package;
 :func:`open_dataset` (readers of :mod:`napari_interfaces.io`) gives an
-:class:`APTDataset`; :func:`voxelize` is the one voxelizer; the workflows
+:class:`APTDataset`; ``voxelize.voxelize`` is the one voxelizer; the workflows
 (:func:`explore`, :func:`segment_dataset`, :func:`profiles`,
 :func:`dataset_info`) are what the CLI, the dask batch and the docks call.
+
+Functions named like their module (``voxelize.voxelize``,
+``proxigram.proxigram``) are not re-exported here, so that
+``napari_interfaces.apt.voxelize`` always names the module.
 
 Examples
 --------
@@ -42,7 +46,6 @@ _EXPORTS: dict[str, str] = {
     "RangingWarning": "dataset",
     "open_dataset": "dataset",
     "VoxelCounts": "voxelize",
-    "voxelize": "voxelize",
     "grid_for_bounds": "voxelize",
     "delocalize": "voxelize",
     # analysis
@@ -56,7 +59,6 @@ _EXPORTS: dict[str, str] = {
     "find_interfaces": "interfaces",
     "volume_from_atoms": "interfaces",
     "Proxigram": "proxigram",
-    "proxigram": "proxigram",
     "cylinder_profile": "profile",
     "synthesize": "synthetic",
     # workflows (CLI, batch and docks)
