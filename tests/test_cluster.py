@@ -117,7 +117,7 @@ def test_filterbank_shape_and_values():
     img = _fringes(128, 4.0)[..., None]
     g = make_grid(img.shape[:2], 32, 32)
     f = get_extractor("filterbank")(img, g)
-    assert f.shape == (16, 2 + 3 * 3 * 2)
+    assert f.shape == (16, 2 + 3 * 3 * 2 + 3)  # + 3 grey-level quantiles (H6, issue 15)
     assert np.allclose(f[:, 0], 0.5, atol=0.02)
     assert np.all(np.isfinite(f))
 
@@ -143,7 +143,7 @@ def test_resnet50_from_local_state_dict(tmp_path):
     res = segment_by_communities(
         img, chip=32, stride=32, features="resnet50", weights=str(path), k=2
     )
-    assert res.features.shape == (3, 2048)
+    assert res.features.shape == (3, 2048 + 3)  # + 3 grey-level quantiles
     assert np.all(np.isfinite(res.features)) and res.features.std() > 0
     assert res.settings["features"]["sha256"] == sha256(path)
 
@@ -260,10 +260,25 @@ def test_paint_votes_and_table():
 # ------------------------------------------------------------------ pipeline accuracy (pinned)
 def test_pipeline_order_disorder_ari():
     img, truth = order_disorder_micrograph((512, 512), n_regions=9, seed=0)
-    res = segment_by_communities(img, chip=32, stride=16, features="fft", merge_to=3, seed=0)
+    # issue 7's method (no quantiles, columns standardized one by one): pins unchanged
+    old = {"name": "fft", "quantiles": []}
+    res = segment_by_communities(
+        img, chip=32, stride=16, features=old, merge_to=3, seed=0, feature_weights=None
+    )
     assert res.n_communities == 3
     assert res.n_detected == 7
     assert ari(truth, res.labels) == pytest.approx(0.886, abs=0.01)
+    assert res.settings["feature_weighting"]["mode"] == "columns"
+    # the defaults (quantiles, auto group weights, lift) and chip 'auto'
+    new = segment_by_communities(img, chip=32, stride=16, merge_to=3, seed=0)
+    assert new.n_detected == 6
+    assert ari(truth, new.labels) == pytest.approx(0.879, abs=0.01)
+    rep = new.settings["feature_weighting"]
+    assert rep["mode"] == "auto" and set(rep["groups"]) == {"texture", "intensity"}
+    assert sum(g["variance_share"] for g in rep["groups"].values()) == pytest.approx(1, abs=1e-3)
+    auto = segment_by_communities(img, merge_to=3, seed=0)
+    assert auto.settings["chip_source"] == "auto" and 16 <= auto.grid.chip <= 128
+    assert ari(truth, auto.labels) >= 0.85  # 0.912 (chip 24) when pinned
     assert set(res.timings) >= {"features", "graph", "communities", "paint", "total"}
     assert sum(r["area_fraction"] for r in res.table) == pytest.approx(1.0, abs=1e-5)
 
@@ -283,7 +298,7 @@ def test_multichannel_pipeline():
     img, truth = texture_mosaic((256, 256), n_classes=3, seed=4)
     res = segment_by_communities([img, 1 - img], chip=32, stride=16, merge_to=3)
     assert res.image.shape == (256, 256, 2)
-    assert res.features.shape[1] == 2 * 26
+    assert res.features.shape[1] == 2 * 29  # 26 fft + 3 quantiles per channel
     assert len(res.table[0]["mean_intensity"]) == 2
 
 
@@ -370,7 +385,7 @@ def test_learned_extractor_shipped():
         pytest.skip("learned encoder weights not built")
     img, truth = order_disorder_micrograph((256, 256), seed=3)
     res = segment_by_communities(img, chip=32, stride=16, features=ext.settings(), merge_to=3)
-    assert res.features.shape[1] == 34
+    assert res.features.shape[1] == 37  # 34 + 3 quantiles
     assert len(res.settings["features"]["sha256"]) == 64
 
 

@@ -49,10 +49,11 @@ def register(groups: dict) -> None:
     )
     p.add_argument(
         "--feature-weights",
-        default=None,
-        metavar="GROUP=W,...",
-        help="relative weights of the feature groups, e.g. texture=1,intensity=0.5 "
-        "(groups are balanced first so neither dominates)",
+        default="auto",
+        metavar="auto|equal|none|GROUP=W,...",
+        help="weights of the texture and intensity feature groups (balanced first so neither "
+        "dominates): auto (default: from a first clustering), equal, none (columns one by one, "
+        "no groups), or e.g. texture=1,intensity=0.5",
     )
     p.add_argument(
         "--weights", default=None, metavar="FILE", help="weights file for resnet50/learned"
@@ -142,11 +143,11 @@ def register(groups: dict) -> None:
 
 
 # ------------------------------------------------------------------ validation
-def _feature_weights(text: str | None) -> dict[str, float] | None:
+def _feature_weights(text: str | None):
     from ..core.errors import ParameterError
 
-    if text is None:
-        return None
+    if text is None or text.strip().lower() in ("auto", "equal", "none"):
+        return None if text is None else text.strip().lower()
     out = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
@@ -156,7 +157,8 @@ def _feature_weights(text: str | None) -> dict[str, float] | None:
             sep = ""
         if not sep or not name.strip():
             raise ParameterError(
-                "--feature-weights", f"expected GROUP=WEIGHT[,GROUP=WEIGHT], got {text!r}"
+                "--feature-weights",
+                f"expected auto, equal, none or GROUP=WEIGHT[,GROUP=WEIGHT], got {text!r}",
             )
     return out
 
@@ -181,13 +183,10 @@ def validate(args: argparse.Namespace) -> dict:
         seed=args.seed,
         method=args.method,
         spatial_weight=args.spatial_weight,
+        feature_weights=_feature_weights(args.feature_weights),
         cli=True,
     )
     kw.pop("pixel_size")
-    kw["feature_weights"] = _feature_weights(args.feature_weights)
-    for name, v in kw["feature_weights"].items() if kw["feature_weights"] else ():
-        if v < 0 or v != v:
-            raise ParameterError("--feature-weights", f"{name} must be >= 0, got {v}")
     series = args.apply_to or args.watch
     if args.apply_to and args.watch:
         raise ParameterError("--watch", "use either --apply-to or --watch, not both")
@@ -285,7 +284,7 @@ def _print_result(res, out: Path, as_json: bool) -> None:
             f"{g} w={r['weight']:g} share={r['variance_share']:.2f}"
             for g, r in fw["groups"].items()
         ]
-        print("feature weighting: " + "; ".join(parts))
+        print(f"feature weighting ({fw.get('mode')}): " + "; ".join(parts))
     print(f"{'id':>3} {'area':>7} {'chips':>6}  mean intensity")
     for row in res.table:
         mi = ", ".join(f"{v:.3f}" for v in row["mean_intensity"])

@@ -46,11 +46,15 @@ TIPS = {
     "(Gaussian derivatives), learned (this project's encoder) or resnet50 (needs a local "
     "weights file). All include the chip's intensity statistics.",
     "weights": "Weights file for resnet50 (torchvision layout) or a custom learned encoder.",
-    "balance": "Balance the texture and intensity feature groups so that neither dominates "
-    "by its number of columns, with the two weights below (off: the extractor's default).",
-    "texture_weight": "Relative weight of the texture features (with 'balance groups').",
-    "intensity_weight": "Relative weight of the intensity features (mean, spread, quantiles "
-    "of the grey level) (with 'balance groups'). Raise it when regions differ in brightness.",
+    "weighting": "How the texture and intensity feature groups are weighted (each is first "
+    "balanced so that neither dominates by its number of columns): auto = from a first "
+    "clustering (groups that separate regions count more), equal, manual (the two weights "
+    "below), off = every column on its own (the original method). The shares used are shown "
+    "after a run.",
+    "texture_weight": "Relative weight of the texture features (with weighting = manual).",
+    "intensity_weight": "Relative weight of the intensity features: mean, spread and "
+    "quantiles of the grey level (with weighting = manual). Raise it when regions differ in "
+    "brightness rather than texture.",
     "clahe": "Contrast-limited adaptive histogram equalization before chipping "
     "(evens out uneven illumination).",
     "k": "Neighbours per chip in the similarity graph. Larger k links more chips: fewer, "
@@ -129,8 +133,12 @@ class ChipCommunitiesWidget(Dock):
             tooltip=TIPS["features"],
         )
         self.weights = self.add_param("weights", "", label="weights file", tooltip=TIPS["weights"])
-        self.balance = self.add_param(
-            "balance", False, label="balance groups", tooltip=TIPS["balance"]
+        self.weighting = self.add_param(
+            "weighting",
+            "auto",
+            choices=["auto", "equal", "manual", "off"],
+            label="feature weighting",
+            tooltip=TIPS["weighting"],
         )
         self.texture_weight = self.add_param(
             "texture_weight", 1.0, min=0.0, max=100.0, step=0.1, tooltip=TIPS["texture_weight"]
@@ -212,11 +220,14 @@ class ChipCommunitiesWidget(Dock):
             spatial_weight=self.spatial_weight.value,
             refine=self.refine.value,
         )
-        if self.balance.value:
+        mode = self.weighting.value
+        if mode == "manual":
             kw["feature_weights"] = {
                 "texture": self.texture_weight.value,
                 "intensity": self.intensity_weight.value,
             }
+        else:
+            kw["feature_weights"] = None if mode == "off" else mode
         return kw
 
     def _data(self, layer) -> np.ndarray:
@@ -317,8 +328,9 @@ class ChipCommunitiesWidget(Dock):
         )
         fw = s.get("feature_weighting")
         if fw and fw.get("groups"):
-            text += "; variance share " + ", ".join(
-                f"{g} {r['variance_share']:.2f}" for g, r in fw["groups"].items()
+            text += f"; weighting {fw.get('mode')}: " + ", ".join(
+                f"{g} w {r['weight']:.2f} (share {r['variance_share']:.2f})"
+                for g, r in fw["groups"].items()
             )
         if extra:
             text += f"; applied to {extra} more image{'s' if extra > 1 else ''}"

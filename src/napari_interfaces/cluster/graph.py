@@ -54,6 +54,11 @@ class FeatureTransform:
     report : dict
         ``{"method", "groups": {name: {"columns", "weight", "scale",
         "variance_share"}}}``.
+    lift : float
+        Constant column appended before the L2 normalization (``lift`` x the
+        reference's RMS row norm; 0 = none): cosine neighbours then
+        approximate Euclidean ones, so a region whose features sit near the
+        mean is not lost (see :func:`.features.prepare_weighted`).
     """
 
     columns: np.ndarray
@@ -63,6 +68,7 @@ class FeatureTransform:
     n_features: int = 0
     grouped: bool = False
     report: dict = field(default_factory=dict)
+    lift: float = 0.0
 
     @classmethod
     def fit(
@@ -71,8 +77,12 @@ class FeatureTransform:
         pca: int | None = 10,
         groups: dict[str, np.ndarray] | None = None,
         weights: dict[str, float] | None = None,
+        lift: float = 1.0,
     ) -> FeatureTransform:
-        """Fit on ``(N, D)`` raw features (N >= 2)."""
+        """Fit on ``(N, D)`` raw features (N >= 2).
+
+        ``lift`` applies with ``groups`` only (the plain path is issue 7's cosine).
+        """
         x = np.asarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[0] < 2:
             raise InputError(
@@ -82,7 +92,7 @@ class FeatureTransform:
             raise InputError("features contain NaN or infinite values")
         if groups is None:
             return cls._fit_plain(x, pca)
-        return cls._fit_groups(x, pca, groups, weights)
+        return cls._fit_groups(x, pca, groups, weights, lift)
 
     @classmethod
     def _fit_plain(cls, x: np.ndarray, pca: int | None) -> FeatureTransform:
@@ -103,7 +113,7 @@ class FeatureTransform:
         return t
 
     @classmethod
-    def _fit_groups(cls, x, pca, groups, weights) -> FeatureTransform:
+    def _fit_groups(cls, x, pca, groups, weights, lift=1.0) -> FeatureTransform:
         weights = dict(weights or {})
         unknown = set(weights) - set(groups)
         if unknown:
@@ -160,6 +170,11 @@ class FeatureTransform:
         tot = float(share.sum()) or 1.0
         for name in report:
             report[name]["variance_share"] = round(float(share[names == name].sum()) / tot, 4)
+        if lift > 0:
+            z = z @ t.components if t.components is not None else z
+            r = float(np.sqrt(np.mean(np.sum(z * z, axis=1))))
+            t.lift = float(lift) * max(r, 1e-12)
+        t.report = {"method": method, "lift": float(lift), "groups": report}
         return t
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
@@ -176,6 +191,8 @@ class FeatureTransform:
             z = (x[:, self.columns].astype(np.float64) - self.mean) / self.scale
             if self.components is not None:
                 z = z @ self.components
+            if self.lift > 0:
+                z = np.concatenate([z, np.full((len(z), 1), self.lift)], axis=1)
             z = z.astype(np.float32)
         else:
             z = (x[:, self.columns] - self.mean) / self.scale
@@ -194,6 +211,7 @@ class FeatureTransform:
             "components": np.asarray(comp, np.float64),
             "n_features": np.asarray(self.n_features),
             "grouped": np.asarray(self.grouped),
+            "lift": np.asarray(self.lift),
         }
 
     @classmethod
@@ -209,6 +227,7 @@ class FeatureTransform:
             int(a["n_features"]),
             grouped,
             dict(report or {}),
+            float(a["lift"]) if "lift" in a else 0.0,
         )
 
 

@@ -67,6 +67,7 @@ CLI_NAMES = {
     "pca": "--pca",
     "border": "--border",
     "pixel_size": "--pixel-size",
+    "feature_weights": "--feature-weights",
 }
 
 
@@ -170,6 +171,7 @@ def check_parameters(
     pca: int | None = 10,
     border: str = "shift",
     pixel_size: float | None = None,
+    feature_weights: dict[str, float] | str | None = "auto",
     image_shape: Sequence[int] | None = None,
     cli: bool = False,
 ) -> dict[str, Any]:
@@ -249,7 +251,20 @@ def check_parameters(
     out["pca"] = None if not pca else positive(_n("pca", cli), pca, integer=True)
     out["border"] = one_of(_n("border", cli), border, BORDERS)
     out["pixel_size"] = None if pixel_size is None else positive(_n("pixel_size", cli), pixel_size)
+    out["feature_weights"] = _check_weights(feature_weights, _n("feature_weights", cli))
     return out
+
+
+def _check_weights(w, name: str):
+    if w is None or (isinstance(w, str) and w.lower() in ("none", "off")):
+        return None
+    if isinstance(w, str):
+        return one_of(name, w.lower(), ("auto", "equal", "none"))
+    if not isinstance(w, dict) or not w:
+        raise ParameterError(
+            name, f"expected 'auto', 'equal', None or {{group: weight}}, got {w!r}"
+        )
+    return {str(g): non_negative(f"{name} {g}", v) for g, v in w.items()}
 
 
 def choose_chip(image: np.ndarray, stride: int | None = None) -> dict[str, Any]:
@@ -413,7 +428,7 @@ def segment_by_communities(
     refine: bool = False,
     reference_labels: np.ndarray | None = None,
     feature_options: dict | None = None,
-    feature_weights: dict[str, float] | None = None,
+    feature_weights: dict[str, float] | str | None = "auto",
     pixel_size: float | None = None,
     unit: str = "Å",
 ) -> ClusterResult:
@@ -463,14 +478,17 @@ def segment_by_communities(
         Previous labelling of the same image: IDs are matched to it (stable colours).
     feature_options : dict, optional
         Extra extractor settings (``batch``, ``device``, ``input_size`` ...).
-    feature_weights : dict, optional
-        Relative weights of the extractor's feature groups, e.g.
-        ``{"texture": 1, "intensity": 0.5}``: each group is first balanced
-        so that neither dominates by its number of columns (see
-        :class:`.graph.FeatureTransform`); the weighting actually used is
-        reported in ``settings["feature_weighting"]``. Default: balanced
-        groups when the extractor asks for it (``extractor.balance``),
-        plain standardized columns otherwise.
+    feature_weights : ``"auto"``, ``"equal"``, dict or None
+        Weighting of the extractor's feature groups (texture vs intensity).
+        Each group is first balanced so that neither dominates by its number
+        of columns, and a constant "lift" column keeps regions of mid-range
+        features apart (:class:`.graph.FeatureTransform`). ``"auto"``
+        (default): weights from a first clustering with equal weights (the
+        share of each group's variance between communities,
+        :func:`.features.auto_group_weights`); ``"equal"``: 1 each; a dict
+        such as ``{"texture": 1, "intensity": 0.5}``: as given; ``None``:
+        columns standardized one by one, no groups (issue 7's method). The
+        weighting used is reported in ``settings["feature_weighting"]``.
     pixel_size : float, optional
         Pixel size in ``unit``; default: read from the first image file (Å).
     unit : str
@@ -500,6 +518,7 @@ def segment_by_communities(
         pca=pca,
         border=border,
         pixel_size=pixel_size,
+        feature_weights=feature_weights,
     )
     progress = as_progress(progress)
     timings: dict[str, float] = {}
@@ -515,7 +534,9 @@ def segment_by_communities(
 
     progress.start(3, "similarity graph")
     t = time.perf_counter()
-    transform = fit_transform(extractor, feats, img.shape[-1], p["pca"], feature_weights)
+    transform = fit_transform(
+        extractor, feats, img.shape[-1], p, feature_weights=p["feature_weights"]
+    )
     prepared = transform(feats)
     adj = knn_graph(
         prepared, k=p["k"], prepared=True, grid=grid, spatial_weight=p["spatial_weight"]
@@ -562,11 +583,11 @@ def segment_by_communities(
         settings["chip_auto"] = {
             k: v for k, v in chip_info.items() if k not in ("chip", "stride", "source")
         }
+    settings["feature_weighting"] = {**transform.report, "mode": _mode(p["feature_weights"])}
     if transform.grouped:
         settings["feature_weights"] = {
             g: r["weight"] for g, r in transform.report.get("groups", {}).items()
         }
-        settings["feature_weighting"] = transform.report
     return ClusterResult(
         labels.astype(np.int32),
         chip_labels,
@@ -585,18 +606,43 @@ def segment_by_communities(
     )
 
 
-def fit_transform(extractor, feats, n_channels: int, pca, feature_weights=None):
-    """The :class:`.graph.FeatureTransform` for ``extractor``'s features (groups if any)."""
-    groups_fn = getattr(extractor, "groups", None)
-    use_groups = groups_fn is not None and (
-        feature_weights is not None or bool(getattr(extractor, "balance", False))
-    )
-    if feature_weights is not None and groups_fn is None:
+def fit_transform(extractor, feats, n_channels: int, params: dict, feature_weights="auto"):
+    """The :class:`.graph.FeatureTransform` for ``extractor``'s features.
+
+    ``feature_weights``: see :func:`segment_by_communities`; ``params`` are
+    the checked parameters (``pca``, ``k``, ``seed``, ``merge_to``).
+    """
+    pca = params.get("pca", 10)
+    if feature_weights is None:
+        return FeatureTransform.fit(feats, pca=pca)
+    try:
+        groups = extractor.groups(n_channels)
+    except (AttributeError, NotImplementedError):
+        if feature_weights == "auto":
+            return FeatureTransform.fit(feats, pca=pca)
         raise ParameterError(
             "feature_weights", f"the {extractor.name!r} features have no feature groups"
+        ) from None
+    if feature_weights == "auto":
+        from .features import auto_group_weights
+
+        weights = auto_group_weights(
+            feats,
+            groups,
+            n_regions=params.get("merge_to"),
+            k=params.get("k", 10),
+            seed=params.get("seed", 0),
+            pca=pca,
         )
-    groups = groups_fn(n_channels) if use_groups else None
-    return FeatureTransform.fit(feats, pca=pca, groups=groups, weights=feature_weights)
+    elif feature_weights == "equal":
+        weights = None
+    else:
+        weights = dict(feature_weights)
+    return FeatureTransform.fit(feats, pca=pca, groups=groups, weights=weights)
+
+
+def _mode(w) -> str:
+    return "columns" if w is None else (w if isinstance(w, str) else "given")
 
 
 def _match_reference(labels, chip_labels, reference_labels):

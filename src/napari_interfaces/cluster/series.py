@@ -108,10 +108,11 @@ class SeriesReference:
     settings: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     learned: list = field(default_factory=list)
+    novelty: float = 2.0
 
     # ------------------------------------------------------------ building
     @classmethod
-    def from_result(cls, result, novelty: float = 1.0) -> SeriesReference:
+    def from_result(cls, result, novelty: float = 2.0) -> SeriesReference:
         """Centroids of the communities of a :class:`.pipeline.ClusterResult`.
 
         Parameters
@@ -149,6 +150,7 @@ class SeriesReference:
             refine=bool(s.get("refine", False)),
             settings=dict(s),
             source=dict(result.provenance),
+            novelty=float(novelty),
         )
 
     @property
@@ -179,6 +181,7 @@ class SeriesReference:
                 resolution=float(self.settings.get("resolution", 1.0)),
                 seed=int(self.settings.get("seed", 0)),
             )
+            comm = self._merge_new(comm, x[idx])
             nxt = int(self.ids.max()) + 1
             for c in np.unique(comm):
                 members = idx[comm == c]
@@ -189,13 +192,31 @@ class SeriesReference:
                 if learn_new:
                     cen = _unit_rows(x[members].mean(0, keepdims=True))
                     d = 1.0 - x[members] @ cen[0]
-                    r = max(float(np.quantile(d, 0.99)), 0.02)
+                    r = self.novelty * max(float(np.quantile(d, 0.99)), 0.02)
                     self.centroids = np.concatenate([self.centroids, cen.astype(np.float32)])
                     self.ids = np.append(self.ids, nxt)
                     self.radius = np.append(self.radius, r)
                     self.learned.append(nxt)
                 nxt += 1
         return lab, new_ids
+
+    def _merge_new(self, comm: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Join new communities closer to each other than a known community's own spread.
+
+        Louvain splits a new region into pieces; average-linkage on their
+        centroids (cosine) merges pieces closer than the median radius of the
+        reference's communities, so one new kind of region gets one new ID.
+        """
+        ids, comm = np.unique(comm, return_inverse=True)
+        if len(ids) < 2:
+            return comm
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        cents = _unit_rows(np.stack([x[comm == i].mean(0) for i in range(len(ids))]))
+        thr = float(np.median(self.radius)) / max(self.novelty, 1e-9)
+        z = linkage(cents.astype(np.float64), method="average", metric="cosine")
+        group = fcluster(z, t=thr, criterion="distance") - 1
+        return group[comm]
 
     def label(
         self,
@@ -304,6 +325,7 @@ class SeriesReference:
             "refine": self.refine,
             "settings": self.settings,
             "source": self.source,
+            "novelty": self.novelty,
             "feature_weighting": self.transform.report,
         }
         arrays = {f"transform_{k}": v for k, v in self.transform.to_arrays().items()}
@@ -351,6 +373,7 @@ class SeriesReference:
                 refine=bool(meta.get("refine", False)),
                 settings=dict(meta.get("settings", {})),
                 source=dict(meta.get("source", {})),
+                novelty=float(meta.get("novelty", 2.0)),
             )
         except (KeyError, ValueError, OSError) as exc:
             raise InputError(f"{npz}: not a valid series reference: {exc}") from None
