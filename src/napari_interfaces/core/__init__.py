@@ -11,4 +11,55 @@
 - :mod:`.opencl`: discovery of OpenCL platforms and devices (lazy pyopencl).
 - :mod:`.runner`: the one dask runner (back-pressure, cancellation).
 - :mod:`.sysinfo`: what ``napari-interfaces info`` and the System info dock report.
+
+The main names are exported here and loaded on first use:
+
+>>> from napari_interfaces import core
+>>> issubclass(core.ParameterError, core.InputError)
+True
+>>> core.positive("--tile", "256", integer=True)
+256
 """
+
+from __future__ import annotations
+
+import lazy_loader as lazy
+
+#: Public name -> submodule that defines it (loaded on first use, scikit-image style).
+_EXPORTS: dict[str, str] = {
+    "InputError": "errors",
+    "ParameterError": "errors",
+    "OutputExistsError": "errors",
+    "SizeLimitError": "errors",
+    "check_output": "outputs",
+    "atomic_file": "outputs",
+    "atomic_dir": "outputs",
+    "cleanup_stale": "outputs",
+    "check_pixels": "limits",
+    "check_bytes": "limits",
+    "max_pixels": "limits",
+    "max_bytes": "limits",
+    "positive": "params",
+    "non_negative": "params",
+    "in_range": "params",
+    "fraction": "params",
+    "one_of": "params",
+    "Progress": "progress",
+    "Cancelled": "progress",
+    "as_progress": "progress",
+    "cli_progress": "progress",
+    "Grid": "geometry",
+    "GriddedArray": "geometry",
+    "WeightsError": "weights",
+    "find_weights": "weights",
+    "load_torch_state": "weights",
+    "cache_dir": "config",
+    "config_dir": "config",
+    "load_config": "config",
+}
+
+_SUBMODULES: dict[str, list[str]] = {}
+for _name, _mod in _EXPORTS.items():
+    _SUBMODULES.setdefault(_mod, []).append(_name)
+
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
