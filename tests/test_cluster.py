@@ -486,6 +486,9 @@ def test_cli_writer_by_suffix(tmp_path, capsys):
         (["--seed", "-3"], "--seed"),
         (["--feature-weights", "texture"], "--feature-weights"),
         (["--watch-timeout", "5"], "--watch-timeout"),
+        (["--pixel-size", "0"], "--pixel-size"),
+        (["--pixel-size", "-1"], "--pixel-size"),
+        (["--feature-weights", "texture=-1"], "--feature-weights texture"),
     ],
 )
 def test_cli_rejects_nonsense_parameters(tmp_path, capsys, args, name):
@@ -550,6 +553,11 @@ def test_pixel_size_travels_from_file_to_labels(tmp_path):
     from napari_interfaces.io.micrograph import read_micrograph
 
     assert read_micrograph(out).pixel_size == pytest.approx(5.0, rel=1e-3)
+    out2 = tmp_path / "lab2.tif"
+    assert (
+        main(["cluster", str(src), "--chip", "32", "--pixel-size", "2.5", "--out", str(out2)]) == 0
+    )
+    assert read_micrograph(out2).pixel_size == pytest.approx(2.5, rel=1e-3)
 
 
 # ------------------------------------------------------------------ series (issue 15 item 4)

@@ -86,6 +86,13 @@ def register(groups: dict) -> None:
         default=0.0,
         help="weight of edges between adjacent chips (default 0; higher = more compact regions)",
     )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="Å",
+        help="pixel size in Å written with the labels (default: read from the image file)",
+    )
     p.add_argument("--clahe", action="store_true", help="CLAHE contrast normalization first")
     p.add_argument("--refine", action="store_true", help="refine community boundaries per pixel")
     series = p.add_argument_group("series (consistent labels across images)")
@@ -184,9 +191,9 @@ def validate(args: argparse.Namespace) -> dict:
         method=args.method,
         spatial_weight=args.spatial_weight,
         feature_weights=_feature_weights(args.feature_weights),
+        pixel_size=args.pixel_size,
         cli=True,
     )
-    kw.pop("pixel_size")
     series = args.apply_to or args.watch
     if args.apply_to and args.watch:
         raise ParameterError("--watch", "use either --apply-to or --watch, not both")
@@ -447,7 +454,9 @@ def _run_series(args, kw) -> int:
         with atomic_dir(out) as tmp:
             if ref_result is not None:
                 emit(tmp, ref_path, ref_result)
-            label_folder(reference, todo, lambda p, r: emit(tmp, p, r))
+            label_folder(
+                reference, todo, lambda p, r: emit(tmp, p, r), pixel_size=kw["pixel_size"]
+            )
             finish(tmp)
         print(f"{len(summary['images'])} images labelled -> {out}")
         return 0
@@ -464,7 +473,7 @@ def _run_series(args, kw) -> int:
     def on_image(p: Path) -> None:
         if ref_path is not None and same_file(p, ref_path):
             return
-        emit(out, p, reference.label(p))
+        emit(out, p, reference.label(p, pixel_size=kw["pixel_size"]))
         finish(out)
 
     def on_error(p: Path, exc: Exception) -> None:

@@ -461,13 +461,17 @@ def label_folder(
     files: list[Path],
     on_result: Callable[[Path, Any], None],
     progress: Progress | None = None,
+    pixel_size: float | None = None,
 ) -> list[Path]:
-    """Label ``files`` in order with ``reference``; ``on_result(path, result)`` writes each."""
+    """Label ``files`` in order with ``reference``; ``on_result(path, result)`` writes each.
+
+    ``pixel_size`` (Å) overrides the files' own.
+    """
     progress = as_progress(progress)
     progress.start(len(files), "labelling the series")
     done = []
     for f in files:
-        on_result(f, reference.label(f))
+        on_result(f, reference.label(f, pixel_size=pixel_size))
         done.append(f)
         progress.advance()
     return done
