@@ -146,7 +146,11 @@ def test_segment_same_named_inputs_get_own_folders_and_no_stale_files(tmp_path, 
     assert _segment([a, b], out) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "d1_small" / "stale.txt").is_file()
-    # with --overwrite the folder is replaced in one step: no stale file survives
+    # with --overwrite the folder is replaced in one step: no stale file survives,
+    # and temporary folders of a killed run are removed
+    from napari_interfaces.core.outputs import TMP_MARK
+
+    (out / f".d1_small.{TMP_MARK}-deadbeef").mkdir()
     assert _segment([a, b], out, "--overwrite") == 0
     capsys.readouterr()
     assert not (out / "d1_small" / "stale.txt").exists()

@@ -172,7 +172,10 @@ def run_batch(
     progress = as_progress(progress)
     files = [str(Path(f)) for f in files]
     check_outputs(files, out_dir, ranges, overwrite)
+    from ..core.outputs import cleanup_stale
+
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    cleanup_stale(out_dir)  # temporary result folders of a killed run
     items = list(zip(files, result_folder_names(files)))
     progress.start(len(items), f"segmenting {len(files)} file(s)")
     results: dict[str, dict] = {}
