@@ -50,7 +50,7 @@ from napari_interfaces.cluster.features import (  # noqa: E402
 )
 from napari_interfaces.cluster.graph import knn_graph, prepare_features  # noqa: E402
 from napari_interfaces.cluster.images import prepare_images, read_mask_rgba  # noqa: E402
-from napari_interfaces.cluster.paint import paint_labels  # noqa: E402
+from napari_interfaces.cluster.paint import chip_labels_from_image, paint_labels  # noqa: E402
 from napari_interfaces.cluster.scale import choose_chip  # noqa: E402
 
 SHARED = (
@@ -104,7 +104,7 @@ def _particles():
     return img.astype(np.float32), lab.astype(np.int32) + 1
 
 
-def cluster(img, truth_k, chip, stride, extractor, weighted=True, seed=0):
+def cluster(img, truth_k, chip, stride, extractor, weighted=True, seed=0, refine=False):
     """Chips -> features -> group weights (two-pass) -> prep -> kNN -> Louvain -> merge to K -> Labels."""
     x = img[..., None]
     grid = make_grid(x.shape, chip, stride)
@@ -118,7 +118,16 @@ def cluster(img, truth_k, chip, stride, extractor, weighted=True, seed=0):
     adj = knn_graph(prepared, k=10, prepared=True)
     lab = detect_communities(adj, seed=seed)
     lab = merge_to(lab, prepared, truth_k)
-    return paint_labels(lab + 1, grid, image=x), report
+    labels = paint_labels(lab + 1, grid, image=x)
+    if refine:
+        report = {**report, "refined": paint_labels(lab + 1, grid, image=x, refine=True)}
+    return labels, report
+
+
+def ceiling(truth, chip, stride) -> float:
+    """ARI of the truth itself painted through the chip grid (majority label per chip)."""
+    grid = make_grid(truth.shape, chip, stride)
+    return scores(paint_labels(chip_labels_from_image(truth, grid), grid), truth)["ari"]
 
 
 def table(header, rows):
@@ -134,6 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="512² synthetic images")
     ap.add_argument("--features", nargs="*", default=["fft", "filterbank", "learned"])
     ap.add_argument("--only", default="", help="run images whose name contains this")
+    ap.add_argument("--learned-weights", default=None, help="another encoder file for 'learned'")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     print(
@@ -148,35 +158,43 @@ def main(argv=None) -> int:
         k = int(len(np.unique(truth)))
         choice = choose_chip(img)
         settings = [*FIXED, (choice.chip, choice.stride)]
+        ceil = ceiling(truth, choice.chip, choice.stride)
         rows = []
         for feat in args.features:
+            opts = (
+                {"weights": args.learned_weights}
+                if feat == "learned" and args.learned_weights
+                else {}
+            )
             try:
-                ext = get_extractor(feat)
+                ext = get_extractor(feat, **opts)
             except Exception as exc:  # noqa: BLE001 - e.g. weights not built
                 print(f"({feat} skipped: {exc})\n")
                 continue
-            aris, weights = [], ""
-            for chip, stride in settings:
+            aris, weights, refined = [], "", float("nan")
+            for i, (chip, stride) in enumerate(settings):
                 if chip > min(img.shape):
                     aris.append(float("nan"))
                     continue
-                lab, rep = cluster(img, k, chip, stride, ext)
+                last = i == len(settings) - 1
+                lab, rep = cluster(img, k, chip, stride, ext, refine=last)
                 aris.append(scores(lab, truth)["ari"])
-                if (chip, stride) == settings[-1]:
+                if last:
+                    refined = scores(rep["refined"], truth)["ari"]
                     g = rep.get("groups", {})
                     weights = " / ".join(
                         f"{g[n]['weight']:.2f} ({g[n]['variance_share']:.2f})"
                         for n in ("texture", "intensity")
                         if n in g
                     )
-            old_ext = get_extractor(feat, quantiles=())
+            old_ext = get_extractor(feat, quantiles=(), **opts)
             old, _ = cluster(img, k, 64, 32, old_ext, weighted=False)
             old_ari = scores(old, truth)["ari"]
             best = int(np.nanargmax(aris[:-1]))
             rows.append(
                 [feat]
                 + [f"{a:.3f}" if np.isfinite(a) else "-" for a in aris]
-                + [f"{old_ari:.3f}", weights]
+                + [f"{refined:.3f}", f"{old_ari:.3f}", weights]
             )
             summary.append(
                 [
@@ -184,12 +202,14 @@ def main(argv=None) -> int:
                     feat,
                     f"{choice.chip}/{choice.stride}",
                     f"{aris[-1]:.3f}",
+                    f"{refined:.3f}",
+                    f"{ceil:.3f}",
                     f"{FIXED[best][0]}/{FIXED[best][1]}",
                     f"{aris[best]:.3f}",
                     f"{aris[-1] - aris[best]:+.3f}",
                     f"{old_ari:.3f}",
                     "yes" if aris[-1] >= aris[best] - 0.05 else "**no**",
-                    ("yes" if aris[-1] >= 0.8 else "**no**") if distinct else "n/a",
+                    ("yes" if max(aris[-1], refined) >= 0.8 else "**no**") if distinct else "n/a",
                 ]
             )
         print(
@@ -213,14 +233,21 @@ def main(argv=None) -> int:
             "features",
             "auto chip",
             "auto ARI",
+            "auto + refine",
+            "chip ceiling",
             "best fixed",
             "best fixed ARI",
             "auto − best",
             "old default",
             "within 0.05",
-            "≥ 0.8",
+            "≥ 0.8 (auto or + refine)",
         ],
         summary,
+    )
+    print(
+        "chip ceiling: the truth itself painted through the automatic chip grid (one "
+        "label per chip, the pipeline's vote painting); no chip labelling can score much "
+        "above it without refinement.\n"
     )
     print(f"Total {time.perf_counter() - t_start:.0f} s.")
     return 0
