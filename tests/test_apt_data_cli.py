@@ -295,3 +295,16 @@ def test_refused_scheduler_fails_fast_and_help_warns(tmp_path, capsys):
         main(["apt", "segment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "OWN file systems" in text and "run code" in text
+
+
+def test_voxelize_may_write_beside_its_input(tmp_path, capsys):
+    files = _small_dataset(tmp_path / "in")
+    folder = files["pos"].parent
+    assert main(["apt", "voxelize", str(files["pos"]), "--out", str(folder)]) == 0
+    assert (folder / "small_Cr_at_pct.tif").is_file()
+    assert files["pos"].is_file() and files["rrng"].is_file()
+    capsys.readouterr()
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    assert main(["apt", "voxelize", str(files["pos"]), "--out", str(not_a_folder)]) == 2
+    assert "is a file" in capsys.readouterr().err

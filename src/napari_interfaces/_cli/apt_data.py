@@ -103,7 +103,10 @@ def _write_files(
 
     from ..core.outputs import TMP_MARK, check_output, cleanup_stale
 
-    check_output(out, inputs, overwrite=True)  # the folder itself is never an input
+    if out.exists() and not out.is_dir():
+        from ..core.errors import OutputExistsError
+
+        raise OutputExistsError(f"--out {out}: is a file, expected a folder")
     for nm in names:
         check_output(out / nm, inputs, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,8 +260,7 @@ def validate_voxelize(args: argparse.Namespace) -> dict:
 
     inputs = [args.file, str(rf)]
     out = Path(args.out)
-    check_output(out, inputs, overwrite=True)
-    for nm in names:
+    for nm in names:  # the folder may hold the inputs; no output may be one
         check_output(out / nm, inputs, overwrite=args.overwrite)
     return {**p, "ranges": rt, "elements": elements, "names": names, "inputs": inputs}
 
