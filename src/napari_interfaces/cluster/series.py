@@ -158,9 +158,7 @@ class SeriesReference:
         return int(self.ids.size)
 
     # ------------------------------------------------------------ labelling
-    def assign(
-        self, prepared: np.ndarray, grid=None, learn_new: bool = True
-    ) -> tuple[np.ndarray, list[int]]:
+    def assign(self, prepared: np.ndarray, learn_new: bool = True) -> tuple[np.ndarray, list[int]]:
         """Labels of chips already in the reference space; returns ``(labels, new ids)``."""
         x = np.asarray(prepared, np.float32)
         dist = 1.0 - x @ self.centroids.T  # (N, K) cosine distance
@@ -269,7 +267,7 @@ class SeriesReference:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         prepared = self.transform(feats)
-        chip_labels, new_ids = self.assign(prepared, grid, learn_new=learn_new)
+        chip_labels, new_ids = self.assign(prepared, learn_new=learn_new)
         timings["communities"] = time.perf_counter() - t
         t = time.perf_counter()
         labels = paint_labels(chip_labels, grid, image=img, refine=self.refine)
