@@ -109,6 +109,8 @@ log = logging.getLogger(__name__)
 #: Docks can shrink to this and scroll: eight docks stacked beside the canvas fit in 1080 px.
 MIN_WIDTH = 300
 MIN_HEIGHT = 80
+#: A dock widens to its form's minimum width up to this, then scrolls sideways.
+MAX_WIDTH = 480
 #: Upper default for float/int parameters given without ``max``.
 _BIG = 1e9
 
@@ -164,8 +166,10 @@ class Dock(Container):
         if heading:
             head = Label(value=f"<b>{heading}</b>")
             super().append(head)
-        self.body = Container(labels=True)
-        self.footer = Container(labels=False)
+        # body/sections are unlabelled columns; parameters go into labelled
+        # groups inside them, buttons/labels/plots span the full width
+        self.body = _plain()
+        self.footer = _plain()
         super().append(self.body)
         super().append(self.footer)
         row = Container(layout="horizontal", labels=False)
@@ -176,11 +180,14 @@ class Dock(Container):
         row.append(self.cancel_button)
         self.footer.append(row)
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
-        self.status.native.setMinimumWidth(10)
+        _wrap(self.status)
         self.footer.append(self.status)
-        self._target = self.body
+        self._section = self.body
+        self._group: Container | None = None
+        self.form_widget.layout().addStretch(1)  # extra height below the form, not inside it
         self._apply_min_size()
+        self._fitter = _FitWidth(self)
+        self.native.installEventFilter(self._fitter)
         self._connect_viewer()
         # Disconnect viewer events when the Qt widget goes away.
         ref = weakref.ref(self)
@@ -201,18 +208,38 @@ class Dock(Container):
         return self._widget._mgui_get_native_widget()
 
     # -- form building -------------------------------------------------------
-    def append(self, widget: Any) -> None:  # type: ignore[override]
-        """Add a widget to the form (above the Cancel/status footer)."""
-        self._target.append(widget)
+    def append(self, widget: Any, full_width: bool = False) -> None:  # type: ignore[override]
+        """Add a widget to the form (above the Cancel/status footer).
+
+        By default it becomes a labelled row (its ``label`` on the left);
+        ``full_width=True`` spans the dock (buttons, text, plots).
+        """
+        if full_width:
+            self._section.append(widget)
+            self._group = None
+            return
+        if self._group is None:
+            self._group = Container(labels=True, label="")
+            self._group.margins = (0, 0, 0, 0)
+            self._section.append(self._group)
+        self._group.append(widget)
 
     def add_section(self, title: str) -> Container:
         """Start a new titled group; later parameters and buttons go into it."""
-        box = Container(labels=True, label="")
-        box.append(Label(value=f"<b>{title}</b>"))
+        box = _plain()
+        box.append(Label(value=f"<b>{title}</b>", label=""))
         super().insert(len(self) - 1, box)  # before the footer
         self._apply_min_size()
-        self._target = box
+        self._section = box
+        self._group = None
         return box
+
+    def fit_width(self) -> None:
+        """Widen the dock to its form (up to ``MAX_WIDTH``) so no horizontal scroll bar."""
+        scroll = self.root_native_widget
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        need = self.form_widget.minimumSizeHint().width() + bar + 2 * scroll.frameWidth() + 2
+        scroll.setMinimumWidth(int(min(MAX_WIDTH, max(MIN_WIDTH, need))))
 
     def _apply_min_size(self) -> None:
         """Small minimum size + scroll bars: several docks fit on one screen."""
@@ -398,22 +425,21 @@ class Dock(Container):
         button.changed.connect(_clicked)
         if job:
             self._job_buttons.append(button)
-        self.append(button)
+        self.append(button, full_width=True)
         return button
 
     def add_label(self, text: str = "") -> Label:
         """Add a read-only text line (word-wrapped) to the form."""
         lab = Label(value=text, label="")
-        lab.native.setWordWrap(True)
-        lab.native.setMinimumWidth(10)
-        self.append(lab)
+        _wrap(lab)
+        self.append(lab, full_width=True)
         return lab
 
     def add_native(self, qwidget: Any) -> Container:
         """Add a plain Qt widget (table, plot canvas, gallery) to the form."""
-        box = Container(labels=False, label="")
+        box = _plain()
         box.native.layout().addWidget(qwidget)
-        self.append(box)
+        self.append(box, full_width=True)
         return box
 
     # -- layers ---------------------------------------------------------------
@@ -675,6 +701,43 @@ class Dock(Container):
         except RuntimeError:
             pass
         notify_error(exc, what)
+
+
+def _wrap(label: Label) -> None:
+    """Word-wrapped text that takes the dock's full width (not a narrow column)."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.native.setWordWrap(True)
+    label.native.setMinimumWidth(10)
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+
+def _plain() -> Container:
+    """An unlabelled, margin-less column."""
+    box = Container(labels=False, label="")
+    box.margins = (0, 0, 0, 0)
+    return box
+
+
+class _FitWidth:
+    """Event filter: fit the dock's width to its form when it is first shown."""
+
+    def __new__(cls, dock: Dock) -> Any:
+        from qtpy.QtCore import QEvent, QObject
+
+        class _Filter(QObject):
+            def __init__(self) -> None:
+                super().__init__()
+                self._dock = weakref.ref(dock)
+
+            def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt API
+                if event.type() in (QEvent.Type.Show, QEvent.Type.Polish):
+                    d = self._dock()
+                    if d is not None:
+                        d.fit_width()
+                return False
+
+        return _Filter()
 
 
 def select_choice(widget: Any, value: Any) -> bool:
