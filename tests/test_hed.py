@@ -119,3 +119,26 @@ def test_finetuned_weights_shipped_and_verified():
     col = e[8:40].mean(axis=0)
     assert 22 <= int(np.argmax(col)) <= 25
     assert col[23:25].mean() > 0.5 and col[:12].mean() < 0.2 and col[36:].mean() < 0.2
+
+
+def test_predict_edges_batching_and_precision_keep_the_result():
+    """channels-last batches of any size give the NCHW one-by-one result; bf16 is close."""
+    import numpy as np
+    import torch
+
+    from napari_interfaces.segment.hed import HED, predict_edges, preprocess
+
+    torch.manual_seed(0)
+    model = HED()
+    for s in model.side:  # non-trivial side outputs
+        torch.nn.init.normal_(s.weight, std=0.05)
+    imgs = np.random.default_rng(0).random((5, 24, 20, 3)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch.sigmoid(model(torch.from_numpy(np.stack([preprocess(a) for a in imgs])))[-1])
+    ref = ref[:, 0].numpy()
+    for bs in (1, 2, 32):
+        np.testing.assert_allclose(
+            predict_edges(model, imgs, batch_size=bs, rgb=True), ref, atol=1e-5
+        )
+    bf = predict_edges(model, imgs, rgb=True, precision="bf16")
+    assert np.abs(bf - ref).max() < 0.05
