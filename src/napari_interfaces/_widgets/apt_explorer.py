@@ -26,33 +26,10 @@ from ._dock import Dock, theme_colors
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["AptExplorer", "PlotView", "explore_and_plot", "render_figure", "slab_means"]
+__all__ = ["AptExplorer", "PlotView", "explore_and_plot", "render_figure"]
 
 _CLOUD_FILTER = "*.pos *.epos *.apt *.ato *.csv *.txt *.npz"
 _RANGE_FILTER = "*.rrng *.rng *.env *.RRNG *.RNG *.ENV"
-
-
-def slab_means(
-    volumes: dict[str, np.ndarray], axis: int, width_vox: int, progress=None
-) -> dict[str, np.ndarray]:
-    """Each volume averaged over a slab of ``width_vox`` voxels along ``axis`` (engine side).
-
-    Every plane of the result is the mean of the slab centred on it
-    (borders reflect), so napari shows a slab by slicing one plane.
-    """
-    from scipy.ndimage import uniform_filter1d
-
-    from ..core.progress import as_progress
-
-    progress = as_progress(progress)
-    progress.start(len(volumes), "slab mean")
-    out = {}
-    for key, vol in volumes.items():
-        out[key] = (
-            vol if width_vox <= 1 else uniform_filter1d(vol, width_vox, axis=axis, mode="reflect")
-        )
-        progress.advance()
-    return out
 
 
 def render_figure(draw, width_px: int, height_px: int, colors: dict | None = None, dpi: int = 90):
@@ -398,6 +375,8 @@ class AptExplorer(Dock):
         self.viewer.dims.order = tuple(order)
         spacing = float(self.result.grid.spacing[axis]) if self.result is not None else 1.0
         width = max(1, int(round(float(self.thickness.value) / spacing)))
+        from ..apt.slicing import slab_means
+
         raw = dict(self._raw)
         self.run_latest(
             "slab view",

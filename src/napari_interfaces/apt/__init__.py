@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "mass_spectrum": "spectrum",
     "slab": "slicing",
     "slab_points": "slicing",
+    "slab_means": "slicing",
     "AtomSet": "interfaces",
     "CompositionVolume": "interfaces",
     "InterfaceResult": "interfaces",
