@@ -730,3 +730,26 @@ def test_segment_series_names_the_bad_image():
     assert res[1].settings["chip_source"] == "reference"
     with pytest.raises(InputError, match="^tiny: chip: 32 px"):
         segment_series(img, [img[:20, :20]], names=["big", "tiny"], chip=32, merge_to=3)
+
+
+def test_cli_cluster_apply_refuses_existing_folder(tmp_path, capsys):
+    from napari_interfaces.cli import main
+    from napari_interfaces.cluster.corrections import learn_from_corrections
+
+    img, truth = texture_mosaic((256, 256), n_classes=3, seed=2)
+    res = segment_by_communities(img, chip=32, stride=16)
+    model, _, _ = learn_from_corrections(res, truth)
+    js, _ = model.save(tmp_path / "model")
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, (img * 60000).astype(np.uint16))
+    out = tmp_path / "applied"
+    assert main(["cluster-apply", str(js), str(src), "--out", str(out)]) == 0
+    assert ari(truth, tifffile.imread(out / "a_labels.tif")) >= 0.74
+    assert main(["cluster-apply", str(js), str(src), "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["cluster-apply", str(js), str(src), "--out", str(out), "--overwrite"]) == 0
+    (out / "mine.txt").write_text("a file the user put there")
+    assert main(["cluster-apply", str(js), str(src), "--out", str(out), "--overwrite"]) == 2
+    assert "did not write" in capsys.readouterr().err and (out / "mine.txt").exists()
+    assert main(["cluster-apply", str(js), str(src), "--out", str(tmp_path)]) == 2  # holds inputs
+    assert _no_temp_files(tmp_path)

@@ -512,6 +512,7 @@ def run_apply(args: argparse.Namespace) -> int:
         inputs=[*files, *[p for p in items if p.is_dir()], Path(args.model)],
         overwrite=args.overwrite,
     )
+    _check_ours(out)
     written = []
     with atomic_dir(out) as tmp:
         for p in items:
