@@ -221,6 +221,7 @@ def main(argv=None) -> int:
             + [f"{c}/{s}" for c, s in FIXED]
             + [
                 f"auto {choice.chip}/{choice.stride}",
+                "auto + refine",
                 "old 64/32 (issue 7)",
                 "texture / intensity weight (variance share), auto",
             ],
