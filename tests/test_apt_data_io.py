@@ -482,3 +482,16 @@ def test_volume_tiff_must_be_3d(tmp_path, shape):
     tifffile.imwrite(p, np.zeros(shape, np.uint8))
     with pytest.raises(AptFormatError, match="expected a 3D volume"):
         read_volume_tiff(p)
+
+
+def test_text_and_npz_sizes_checked_before_reading(tmp_path, monkeypatch):
+    from napari_interfaces.core.errors import SizeLimitError
+
+    cloud = _cloud(200)
+    csv = write_csv(tmp_path / "a.csv", cloud)
+    npz = write_labelled_pointcloud(tmp_path / "a.npz", cloud, np.zeros(200, np.int32))
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", "2000")
+    with pytest.raises(SizeLimitError, match="text point cloud"):
+        read_csv(csv)
+    with pytest.raises(SizeLimitError, match="labelled point cloud"):
+        read_labelled_pointcloud(npz)

@@ -70,6 +70,14 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    from ..core.limits import check_bytes
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise AptFormatError(path, f"not a readable .npz archive ({exc})") from None
+    check_bytes(declared, f"{path.name}: labelled point cloud ({declared:,} bytes unpacked)")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = {"xyz", "mass", "label"} - set(z.files)

@@ -593,6 +593,10 @@ def _split(line: str) -> list[str]:
     return line.split()
 
 
+#: Memory per byte of a text point cloud while parsing (Python lists of floats).
+_TEXT_BYTES_PER_BYTE = 10
+
+
 def read_csv(path: str | os.PathLike) -> PointCloud:
     """Read a text point cloud with x, y, z (nm) and m (Da) columns.
 
@@ -600,9 +604,14 @@ def read_csv(path: str | os.PathLike) -> PointCloud:
     ``y``, ``z`` and ``m``/``mass``/``da``/``m/n``/``mz`` are picked by
     name, otherwise the first four columns are used. ``#`` starts a comment.
     """
+    from ..core.limits import check_bytes
+
     path = Path(path)
-    if _file_size(path) == 0:
+    size = _file_size(path)
+    if size == 0:
         raise AptFormatError(path, "file is empty", line=1)
+    # text is parsed into Python floats: about 10 bytes of memory per byte of file
+    check_bytes(size * _TEXT_BYTES_PER_BYTE, f"{path.name}: text point cloud of {size:,} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
