@@ -479,7 +479,7 @@ def test_volume_tiff_must_be_3d(tmp_path, shape):
     import tifffile
 
     p = tmp_path / "v.tif"
-    tifffile.imwrite(p, np.zeros(shape, np.uint8))
+    tifffile.imwrite(p, np.zeros(shape, np.uint8), photometric="minisblack")
     with pytest.raises(AptFormatError, match="expected a 3D volume"):
         read_volume_tiff(p)
 
