@@ -189,6 +189,7 @@ class Dock(Container):
         self._fitter = _FitWidth(self)
         self.native.installEventFilter(self._fitter)
         self._connect_viewer()
+        _warm_progress(self.viewer)
         # Disconnect viewer events when the Qt widget goes away.
         ref = weakref.ref(self)
         self.native.destroyed.connect(lambda *_: (d := ref()) is not None and d._disconnect())
@@ -701,6 +702,32 @@ class Dock(Container):
         except RuntimeError:
             pass
         notify_error(exc, what)
+
+
+_WARMED: set[int] = set()
+
+
+def _warm_progress(viewer: Any) -> None:
+    """Make and close one progress bar when the first dock opens in a viewer.
+
+    napari builds its activity-panel widgets on the first ``progress`` bar
+    (~0.3 s on the GUI thread with software OpenGL); paying that while the
+    dock opens keeps it out of the first job.
+    """
+    if viewer is None or id(viewer) in _WARMED:
+        return
+    _WARMED.add(id(viewer))
+    from qtpy.QtCore import QTimer
+
+    def _warm() -> None:
+        try:
+            from napari.utils import progress
+
+            progress(total=0, desc="").close()
+        except Exception:  # noqa: BLE001 - an optimisation only
+            log.debug("progress warm-up failed", exc_info=True)
+
+    QTimer.singleShot(0, _warm)
 
 
 def _wrap(label: Label) -> None:
