@@ -300,3 +300,12 @@ def test_particle_proxigram_and_core_composition(small_precipitates):
     k = np.flatnonzero((pct[:-1] < mid) & (pct[1:] >= mid))[0]
     x = d[k] + (mid - pct[k]) / (pct[k + 1] - pct[k]) * (d[k + 1] - d[k])
     assert abs(x) < 0.25
+
+
+def test_auto_single_phase_says_no_interface():
+    from napari_interfaces.apt.auto import auto_interfaces
+
+    atoms, _ = two_phase("single", size_nm=(10.0, 10.0, 10.0), density=30.0, seed=2)
+    res = auto_interfaces(volume_from_atoms(atoms, 1.0))
+    assert res.message == "no interface found" and res.n_phases == 1
+    assert res.info["particles"] == []
