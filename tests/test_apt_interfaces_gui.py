@@ -92,7 +92,9 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
     assert np.array_equal(viewer.layers["lay phases"].data, edited)
     dock2 = InterfacesWidget(viewer, sync=True)
     viewer.layers.remove("lay phases")
-    job = dock2.reload_saved(str(target))
+    # no <stem>.phases.tif beside the dataset: the dock asks which file to load
+    monkeypatch.setattr(InterfacesWidget, "ask_open_path", lambda self, *a, **k: target)
+    job = dock2.reload_saved()
     assert job.state == "done", job.error
     reloaded = dock2.reloaded
     assert np.array_equal(np.asarray(reloaded.data), edited)

@@ -483,7 +483,8 @@ class InterfacesWidget(Dock):
         return out
 
     def reload_saved(self, path: str | None = None, sync: bool | None = None):
-        """Load saved labels of the current dataset (``<stem>.phases.tif`` by default).
+        """Load saved labels of the current dataset (``<stem>.phases.tif`` beside it,
+        else the file the user picks).
 
         Re-voxelizing the dataset on the labels' grid runs in the background;
         returns the Job (``None`` when there is no saved file).
@@ -492,6 +493,12 @@ class InterfacesWidget(Dock):
 
         src = self.source_path()
         p = Path(path) if path else saved_labels_path(src)
+        if path is None and not p.is_file():
+            chosen = self.ask_open_path("Saved phases", p.parent, "TIFF (*.tif *.tiff)")
+            if chosen is None:
+                self.set_status(f"no saved labels chosen (none at {p})")
+                return None
+            p = chosen
         if not p.is_file():
             self.set_status(f"no saved labels at {p}")
             return None
@@ -505,6 +512,13 @@ class InterfacesWidget(Dock):
             on_done=self._on_reloaded,
             description="Reload saved labels",
         )
+
+    def ask_open_path(self, caption: str, folder: str | Path = "", filter: str = ""):  # noqa: A002
+        """Ask which file to open; ``None`` if cancelled (tests monkeypatch this)."""
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, caption, str(folder), filter)
+        return Path(path) if path else None
 
     def _on_reloaded(self, saved) -> None:
         from ._layers import add_or_update_layer
