@@ -100,6 +100,9 @@ def pixel_size_robustness(models: dict, n: int = 32) -> list[tuple]:
     samples = [read_sample(test, i)[:2] for i in range(n)]
     rows = []
     for name, model in models.items():
+        kw = {}
+        if isinstance(model, tuple):
+            model, kw = model
         for ps in RENDER:
             rendered = [
                 _render(np.asarray(a, np.float32), np.asarray(b), ps / 0.2) for a, b in samples
@@ -110,11 +113,11 @@ def pixel_size_robustness(models: dict, n: int = 32) -> list[tuple]:
                 used = []
                 for img, lab in rendered:
                     if given == "none (not rescaled)":
-                        r = segment_image(img, model, None, estimate_pixel_size=False)
+                        r = segment_image(img, model, None, estimate_pixel_size=False, **kw)
                     elif given == "none (estimated)":
-                        r = segment_image(img, model, None, estimate_pixel_size=True)
+                        r = segment_image(img, model, None, estimate_pixel_size=True, **kw)
                     else:
-                        r = segment_image(img, model, ps * given)
+                        r = segment_image(img, model, ps * given, **kw)
                     used.append(r.pixel_size if r.pixel_size_source != "assumed" else np.nan)
                     pred, t = r.labels > 0, lab > 0
                     tp += int((pred & t).sum())
@@ -330,6 +333,9 @@ def main(argv=None) -> int:
     ap.add_argument("--old", default=None, help="old model for --pixel-size")
     ap.add_argument("--new", default="default", help="new model for --pixel-size")
     ap.add_argument("--n", type=int, default=32, help="images per cell (--pixel-size)")
+    ap.add_argument(
+        "--multiscale", action="store_true", help="--pixel-size: add the new model, multi-scale"
+    )
     ap.add_argument("--instances", action="store_true", help="particles + uncertainty")
     ap.add_argument("--uncertainty-speed", action="store_true", help="4096² with --uncertainty")
     ap.add_argument("--model", default="default", help="model for the other sections")
@@ -384,9 +390,15 @@ def main(argv=None) -> int:
         if args.old:
             models["old"] = load_model(args.old, device="cpu")
         models["new"] = load_model(args.new, device="cpu")
+        if args.multiscale:
+            from napari_interfaces.segment.inference import MULTISCALE
+
+            models["new, multi-scale"] = (models["new"], {"scales": MULTISCALE})
+            if args.old is None:
+                del models["new"]
         print("\n| fringe estimate | rendered at (Å/px) | estimated | median | within 30 % |")
         print("|---|---:|---:|---:|---:|")
-        for ps, frac, med, within in estimate_accuracy(args.n):
+        for ps, frac, med, within in estimate_accuracy(args.n) if args.old else []:
             print(f"| | {ps} | {frac:.0%} | {med:.3f} | {within:.0%} |")
         cols = [f"×{w:g}" for w in WRONG] + ["none, not rescaled", "none, estimated"]
         print("\n| model | true Å/px | " + " | ".join(cols) + " |")

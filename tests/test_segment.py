@@ -559,3 +559,19 @@ def test_pixel_size_estimated_from_fringes_and_reported():
     assert res.pixel_size_source == "estimated" and res.pixel_size == pytest.approx(0.25, rel=0.03)
     assert res.scale == pytest.approx(0.5, rel=0.03) and res.labels.shape == (256, 256)
     assert res.summary()["pixel_size_source"] == "estimated"
+
+
+def test_multiscale_inference_averages_scales():
+    from napari_interfaces.segment.inference import MULTISCALE
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(width=4)).eval()
+    model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
+    img = np.random.default_rng(2).random((90, 70)).astype(np.float32)
+    kw = dict(tile=64, precision="float32")
+    one = segment_image(img, model, 0.5, **kw)
+    parts = [segment_image(img, model, 0.5 * f, **kw).probabilities for f in MULTISCALE]
+    ms = segment_image(img, model, 0.5, scales=MULTISCALE, **kw)
+    assert ms.pixel_size == one.pixel_size == 0.5 and ms.probabilities.shape == (2, 90, 70)
+    assert np.allclose(ms.probabilities, np.mean(parts, axis=0), atol=1e-5)
+    assert np.allclose(ms.probabilities.sum(0), 1, atol=1e-5)

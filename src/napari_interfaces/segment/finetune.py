@@ -37,8 +37,8 @@ def _to_model_grid(image, labels, scale: float):
             round(image.shape[0] * scale) / image.shape[0],
             round(image.shape[1] * scale) / image.shape[1],
         )
-        image = ndimage.zoom(image, zoom, order=1, prefilter=False)
-        labels = ndimage.zoom(labels, zoom, order=0, prefilter=False)
+        image = ndimage.zoom(image, zoom, order=1, prefilter=False, mode="nearest")
+        labels = ndimage.zoom(labels, zoom, order=0, prefilter=False, mode="nearest")
     return image, labels
 
 

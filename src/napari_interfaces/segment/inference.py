@@ -35,6 +35,7 @@ import numpy as np
 from ..core.progress import Progress, as_progress
 
 __all__ = [
+    "MULTISCALE",
     "PIXEL_SIZE_RANGE",
     "SegmentationResult",
     "blend_window",
@@ -107,6 +108,9 @@ def _bf16_supported() -> bool:
     except Exception:  # noqa: BLE001
         return False
 
+
+#: Factors of :func:`segment_image`'s ``scales`` for an uncertain pixel size.
+MULTISCALE = (0.7, 1.0, 1.4)
 
 #: Pixel sizes (Å/px) accepted for HRTEM micrographs; outside this a value
 #: is taken as a mistake (a unit mix-up) and refused.
@@ -297,7 +301,10 @@ def _resample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     h0, w0 = img.shape[-2:]
     if (h0, w0) == tuple(shape):
         return img
-    out = ndimage.zoom(img, (shape[0] / h0, shape[1] / w0), order=1, prefilter=False)
+    # mode "nearest": with the default "constant" a rounding error can zero the last row
+    out = ndimage.zoom(
+        img, (shape[0] / h0, shape[1] / w0), order=1, prefilter=False, mode="nearest"
+    )
     out = out[: shape[0], : shape[1]]
     if out.shape != tuple(shape):  # zoom rounding
         out = np.pad(out, ((0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1])), "edge")
@@ -319,6 +326,7 @@ def segment_image(
     particles: bool = False,
     min_particle_area: float = 0.5,
     split_depth: float = 2.0,
+    scales: tuple[float, ...] = (1.0,),
     progress: Progress | None = None,
 ) -> SegmentationResult:
     """Segment a 2D micrograph of any size with tiled, blended inference.
@@ -361,6 +369,10 @@ def segment_image(
     split_depth : float
         Å; touching particles are split where the neck is this much narrower
         (see :func:`.particles.split_particles`).
+    scales : tuple of float
+        Multi-scale inference: run at the pixel size times each factor and
+        average the probabilities (e.g. ``MULTISCALE = (0.7, 1.0, 1.4)``
+        for an uncertain pixel size; about 3.5× the time).
     progress : Progress, optional
         One step per tile.
 
@@ -394,26 +406,7 @@ def segment_image(
         img, p["pixel_size"], model.pixel_size, estimate_pixel_size, lattice_spacing
     )
     scale = rescale_factor(ps, model.pixel_size)
-    if scale != 1.0:
-        shape = (max(1, round(h0 * scale)), max(1, round(w0 * scale)))
-        check_pixels((model.n_classes + 2, *shape), "image resampled to the model's pixel size")
-        img = _resample(img, shape)
-    img = normalize_image(img, model.normalization)
-    h, w = img.shape
-    multiple = getattr(net, "multiple", 32)
-    tile = int(math.ceil(min(tile, max(h, w)) / multiple) * multiple)
-    overlap = min(int(overlap), tile // 4)
-    # pad small images up to one tile
-    ph, pw = max(0, tile - h), max(0, tile - w)
-    if ph or pw:
-        img = np.pad(img, ((0, ph), (0, pw)), mode="reflect" if (ph < h and pw < w) else "edge")
-    H, W = img.shape
-    ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
-    window = blend_window(tile, overlap)
     n_classes = model.n_classes
-    acc = np.zeros((n_classes, H, W), np.float32)
-    acc_sq = np.zeros((H, W), np.float32) if uncertainty else None
-    wsum = np.zeros((H, W), np.float32)
     precision = p["precision"]
     if precision == "auto":
         precision = "bfloat16" if (dev.type == "cpu" and _bf16_supported()) else "float32"
@@ -429,37 +422,75 @@ def segment_image(
             logits = net(xb)
         return torch.softmax(logits.float(), dim=1)
 
-    coords = [(y, x) for y in ys for x in xs]
-    progress.start(len(coords), "segmenting" + (" (8 transforms)" if uncertainty else ""))
-    wt = torch.from_numpy(window)
     fg = slice(1, None) if n_classes > 1 else slice(0, 1)
-    with torch.inference_mode():
-        for b in range(0, len(coords), batch_size):
-            chunk = coords[b : b + batch_size]
-            batch = np.stack([img[y : y + tile, x : x + tile] for y, x in chunk])[:, None]
-            xb = torch.from_numpy(batch).to(dev)
-            if uncertainty:
-                from .uncertainty import dihedral_tta
+    gray = img
 
-                prob, sq = dihedral_tta(forward, xb, fg)
-                sq = (sq.cpu() * wt).numpy()
-            else:
-                prob = forward(xb)
-            prob = (prob.cpu() * wt).numpy()
-            for k, (y, x) in enumerate(chunk):
-                acc[:, y : y + tile, x : x + tile] += prob[k]
-                wsum[y : y + tile, x : x + tile] += window
-                if acc_sq is not None:
-                    acc_sq[y : y + tile, x : x + tile] += sq[k]
-            progress.advance(len(chunk))
-    acc = acc[:, :h, :w] / wsum[None, :h, :w]
-    if acc_sq is not None:
-        acc_sq = acc_sq[:h, :w] / wsum[:h, :w]
-    t_net = time.perf_counter() - t0
-    if (h, w) != (h0, w0):
-        acc = np.stack([_resample(a, (h0, w0)) for a in acc])
+    def run_at(zoom: float):
+        """Class probabilities (and mean squared foreground) on the image grid."""
+        img = gray
+        if zoom != 1.0:
+            shape = (max(1, round(h0 * zoom)), max(1, round(w0 * zoom)))
+            check_pixels((n_classes + 2, *shape), "image resampled to the model's pixel size")
+            img = _resample(img, shape)
+        img = normalize_image(img, model.normalization)
+        h, w = img.shape
+        multiple = getattr(net, "multiple", 32)
+        t = int(math.ceil(min(tile, max(h, w)) / multiple) * multiple)
+        ov = min(int(overlap), t // 4)
+        # pad small images up to one tile
+        ph, pw = max(0, t - h), max(0, t - w)
+        if ph or pw:
+            mode = "reflect" if (ph < h and pw < w) else "edge"
+            img = np.pad(img, ((0, ph), (0, pw)), mode=mode)
+        H, W = img.shape
+        ys, xs = tile_starts(H, t, ov), tile_starts(W, t, ov)
+        window = blend_window(t, ov)
+        acc = np.zeros((n_classes, H, W), np.float32)
+        acc_sq = np.zeros((H, W), np.float32) if uncertainty else None
+        wsum = np.zeros((H, W), np.float32)
+        coords = [(y, x) for y in ys for x in xs]
+        progress.start(len(coords), "segmenting" + (" (8 transforms)" if uncertainty else ""))
+        wt = torch.from_numpy(window)
+        with torch.inference_mode():
+            for b in range(0, len(coords), batch_size):
+                chunk = coords[b : b + batch_size]
+                batch = np.stack([img[y : y + t, x : x + t] for y, x in chunk])[:, None]
+                xb = torch.from_numpy(batch).to(dev)
+                if uncertainty:
+                    from .uncertainty import dihedral_tta
+
+                    prob, sq = dihedral_tta(forward, xb, fg)
+                    sq = (sq.cpu() * wt).numpy()
+                else:
+                    prob = forward(xb)
+                prob = (prob.cpu() * wt).numpy()
+                for k, (y, x) in enumerate(chunk):
+                    acc[:, y : y + t, x : x + t] += prob[k]
+                    wsum[y : y + t, x : x + t] += window
+                    if acc_sq is not None:
+                        acc_sq[y : y + t, x : x + t] += sq[k]
+                progress.advance(len(chunk))
+        acc = acc[:, :h, :w] / wsum[None, :h, :w]
         if acc_sq is not None:
-            acc_sq = _resample(acc_sq, (h0, w0))
+            acc_sq = acc_sq[:h, :w] / wsum[:h, :w]
+        if (h, w) != (h0, w0):
+            acc = np.stack([_resample(a, (h0, w0)) for a in acc])
+            if acc_sq is not None:
+                acc_sq = _resample(acc_sq, (h0, w0))
+        return acc, acc_sq
+
+    acc = acc_sq = None
+    factors = tuple(float(f) for f in scales) or (1.0,)
+    for f in factors:
+        a, a_sq = run_at(rescale_factor(ps * f, model.pixel_size))
+        acc = a if acc is None else acc + a
+        if a_sq is not None:
+            acc_sq = a_sq if acc_sq is None else acc_sq + a_sq
+    if len(factors) > 1:
+        acc /= len(factors)
+        if acc_sq is not None:
+            acc_sq /= len(factors)
+    t_net = time.perf_counter() - t0
     labels = acc.argmax(axis=0).astype(np.uint8)
     seconds = {"network": t_net}
     unc = dis = None
