@@ -193,9 +193,11 @@ def assert_done(job: Any, dock: Any) -> None:
     assert job.state == "done", f"{job.state}: {job.error!r} / status: {status_of(dock)}"
 
 
-def record(name: str, hb: Heartbeat) -> None:
+def record(name: str, hb: Heartbeat, dock: Any = None) -> None:
     hb.name = name
+    glue = {k: round(v) for k, v in (getattr(dock, "glue_ms", None) or {}).items()}
     HEARTBEAT[name] = {
+        "on_done_ms": glue,
         "max_gap_ms": round(hb.max_gap_ms),
         "gui_busy_ms": round(hb.busy_ms),
         "idle_process_gap_ms": round(hb.control_gap_ms),
@@ -290,7 +292,7 @@ def test_apt_interfaces_find_then_recompute(all_docks, qtbot, tmp_path_factory):
         )
         job = act(qtbot, dock, "recompute_profiles")
         assert_done(job, dock)
-    record("apt interfaces", hb)
+    record("apt interfaces", hb, dock)
     phases = [ly for ly in viewer.layers if ly.name.endswith("phases") or "phases" in ly.name]
     assert phases and int(np.asarray(phases[-1].data).max()) == 2
     assert str(phases[-1].units[0]) == "nanometer"
@@ -315,7 +317,7 @@ def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
         setp(dock, "slice_axis|axis", "x")  # slab changes must not block the GUI thread
         setp(dock, "thickness", 4.0)
         qtbot.wait(300)
-    record("apt explorer", hb)
+    record("apt explorer", hb, dock)
     vols = [ly for ly in viewer.layers if ly.name.startswith("exp.pos") and "at.%" in ly.name]
     assert vols and tuple(vols[0].scale) == (2.0, 2.0, 2.0)
     assert str(vols[0].units[-1]) == "nanometer"
@@ -343,7 +345,7 @@ def test_hrtem_build_simulate_preview(all_docks, qtbot):
         while np.allclose(before, img.data) and time.perf_counter() < deadline:
             qtbot.wait(20)
         qtbot.wait(300)
-    record("hrtem", hb)
+    record("hrtem", hb, dock)
     assert not np.allclose(before, img.data)
     assert str(img.units[-1]) in ("angstrom", "nanometer"), img.units
     hb.check()
@@ -385,7 +387,7 @@ def test_segment_micrograph(all_docks, qtbot, tiny_model):
     with Heartbeat() as hb:
         job = act(qtbot, dock, "run")
         assert_done(job, dock)
-    record("segment", hb)
+    record("segment", hb, dock)
     labels = [ly for ly in viewer.layers if ly.__class__.__name__ == "Labels" and "mic" in ly.name]
     assert labels and labels[-1].data.shape == (96, 80)
     assert tuple(labels[-1].scale) == (0.5, 0.5)
@@ -400,7 +402,7 @@ def test_database_tiny(all_docks, qtbot, tmp_path):
     with Heartbeat() as hb:
         job = act(qtbot, dock, "run", timeout=120_000)
         assert_done(job, dock)
-    record("database", hb)
+    record("database", hb, dock)
     assert job.result.computed == 3
     assert any(ly.name.startswith("database image") for ly in viewer.layers)
     hb.check()
@@ -424,7 +426,7 @@ def test_chip_communities(all_docks, qtbot):
     with Heartbeat() as hb:
         job = act(qtbot, dock, "run")
         assert_done(job, dock)
-    record("cluster", hb)
+    record("cluster", hb, dock)
     labels = [ly for ly in viewer.layers if ly.__class__.__name__ == "Labels"]
     assert labels and labels[-1].data.shape == (192, 192)
     hb.check()

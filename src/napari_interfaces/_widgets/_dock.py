@@ -89,6 +89,7 @@ and call ``dock.run()``; in threaded mode wait with
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -137,6 +138,9 @@ class Dock(Container):
         The last job started by :meth:`run_job`.
     params : dict
         Parameter and layer-chooser widgets by name.
+    glue_ms : dict
+        Per job description, the longest time its ``on_done`` (adding or
+        updating layers) took on the GUI thread, in ms (diagnostics, tests).
     status : magicgui.widgets.Label
         The status line.
     cancel_button : magicgui.widgets.PushButton
@@ -159,6 +163,8 @@ class Dock(Container):
         self.sync = sync
         self.job: Job | None = None
         self.params: dict[str, Any] = {}
+        #: longest GUI-thread time of each job's ``on_done`` (layer glue), ms
+        self.glue_ms: dict[str, float] = {}
         self._job_buttons: list[PushButton] = []
         self._layer_choosers: list[Any] = []
         self._connected = False
@@ -543,10 +549,14 @@ class Dock(Container):
             self._set_running(False)
             self.set_status(f"{desc}: done")
             if on_done is not None:
+                t0 = time.perf_counter()
                 try:
                     on_done(result)
                 except Exception as exc:  # noqa: BLE001 - shown to the user
                     self._show_error(exc, desc)
+                ms = (time.perf_counter() - t0) * 1e3
+                self.glue_ms[desc] = max(ms, self.glue_ms.get(desc, 0.0))
+                log.debug("%s: result shown in %.0f ms on the GUI thread", desc, ms)
 
         def _error(exc: BaseException) -> None:
             self._set_running(False)
