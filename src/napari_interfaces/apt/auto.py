@@ -64,8 +64,8 @@ def _projection(volume, labels: np.ndarray, matrix: int, ppt: int, channels=None
 def split_touching(
     pieces: np.ndarray, frac: np.ndarray, max_voxels: float, h: float = 0.25
 ) -> tuple[np.ndarray, int]:
-    """Split pieces (at most ``max_voxels``, not spanning the volume along two
-    axes like a layer) that hold several maxima
+    """Split pieces (at most ``max_voxels``, not a layer: spanning two axes
+    and filling >= 30 % of the bounding box) that hold several maxima
     of the precipitate fraction deeper than ``h`` (e.g. particles on a grain
     boundary bridged by the smoothing) by a watershed of the fraction;
     larger pieces (layers, networks) are kept whole. Returns relabelled
@@ -81,7 +81,9 @@ def split_touching(
             continue
         m = pieces[sl] == k
         ext = [(s.stop - s.start) / dim for s, dim in zip(sl, pieces.shape)]
-        layer = sum(e >= 0.8 for e in ext) >= 2
+        # a layer or network spans two axes and fills much of its box; a chain
+        # of particles along a boundary plane spans them too but fills little
+        layer = sum(e >= 0.8 for e in ext) >= 2 and m.mean() >= 0.3
         if 8 <= m.sum() <= max_voxels and not layer:
             f = np.where(m, frac[sl], frac[sl][m].min())
             peaks, npk = ndimage.label(h_maxima(f, h).astype(bool) & m)
