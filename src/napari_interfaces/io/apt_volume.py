@@ -26,33 +26,18 @@ __all__ = ["write_volume_tiff", "read_volume_tiff"]
 def write_volume_tiff(
     path: str | os.PathLike, data: np.ndarray, grid: Grid, metadata: dict[str, Any] | None = None
 ) -> Path:
-    """Write a ``(nz, ny, nx)`` volume with its grid (axes zyx).
+    """Write a ``(nz, ny, nx)`` volume with its grid (axes zyx), atomically.
 
-    Integer label volumes are stored as uint8/uint16/int32 as given; float
-    volumes as float32.
+    A thin check around :func:`napari_interfaces.io.tiff.write_tiff`, the one
+    TIFF writer: integer label volumes are stored as uint8/uint16 when they
+    fit (int32 otherwise), float volumes as float32.
     """
-    import tifffile
+    from .tiff import write_tiff
 
-    path = Path(path)
     data = np.asarray(data)
     if data.ndim != 3 or grid.ndim != 3:
         raise ValueError(f"expected a 3D volume with a 3D grid, got {data.shape} and {grid}")
-    if data.dtype.kind == "f":
-        data = data.astype(np.float32)
-    elif data.dtype == np.int64 or data.dtype == np.uint64:
-        data = data.astype(np.int32)
-    elif data.dtype == bool:
-        data = data.astype(np.uint8)
-    vz, vy, vx = grid.spacing
-    info = json.dumps({"grid": grid.to_dict(), "metadata": metadata or {}})
-    tifffile.imwrite(
-        path,
-        data,
-        imagej=data.dtype in (np.uint8, np.uint16, np.float32),
-        resolution=(1.0 / vx, 1.0 / vy),
-        metadata={"axes": "ZYX", "spacing": vz, "unit": grid.unit, "Info": info},
-    )
-    return path
+    return write_tiff(path, data, grid, metadata=metadata)
 
 
 def read_volume_tiff(path: str | os.PathLike) -> GriddedArray:
