@@ -324,6 +324,38 @@ def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
     hb.check()
 
 
+def _dock_by_class(all_docks, cls_name: str) -> Any:
+    viewer, docks = all_docks
+    for _dw, inner in docks.values():
+        if type(inner).__name__ == cls_name:
+            return inner
+    pytest.skip(f"{cls_name} is not a widget of napari.yaml yet")
+
+
+def test_apt_clusters(all_docks, qtbot, tmp_path):
+    from napari_interfaces.apt.synthetic import synthesize_particles
+    from napari_interfaces.io.apt_pointcloud import write_pos
+    from napari_interfaces.io.ranges import write_rrng
+
+    viewer, _ = all_docks
+    dock = _dock_by_class(all_docks, "AptClustersDock")
+    s = synthesize_particles(
+        "clusters", size_nm=(12, 12, 16), seed=35, n_particles=3, solutes_per_cluster=(30, 50)
+    )
+    pos = write_pos(tmp_path / "c.pos", s.cloud)
+    write_rrng(tmp_path / "c.rrng", s.ranges)
+    setp(dock, "file|point_cloud", pos)
+    setp(dock, "dmax", 0.7)
+    setp(dock, "nmin", 11)
+    with Heartbeat() as hb:
+        job = act(qtbot, dock, "run")
+        assert_done(job, dock)
+    record("apt clusters", hb, dock)
+    layer = viewer.layers["clusters [c]"]
+    assert set(np.asarray(layer.features["cluster"]).tolist()) == {1, 2, 3}
+    hb.check()
+
+
 def test_hrtem_build_simulate_preview(all_docks, qtbot):
     viewer, _ = all_docks
     dock = _dock(all_docks, "HRTEM simulator")
