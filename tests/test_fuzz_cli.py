@@ -65,9 +65,7 @@ WATCHDOG_S = 30
 MEMORY_HEADROOM = 6 << 30
 
 #: Commands still failing a property, with the finding (the lead re-checks these).
-KNOWN: dict[str, str] = {
-    "segment": "H4: a missing --model gives a bare ValueError; tifffile errors escape",
-}
+KNOWN: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------- inputs
@@ -409,11 +407,7 @@ BYTES_CASES = {
     "cluster-apply": ("model.pt", ["cluster-apply", "in/model.pt", "in/image.tif", "--out",
                                    "out/applied"]),
 }  # fmt: skip
-KNOWN_BYTES: dict[str, str] = {
-    "simulate database": "H3: UnicodeDecodeError for a spec that is not UTF-8",
-    "segment": "H3/H4: TiffFileError / ValueError instead of InputError for a bad TIFF",
-    "segment weights": "H4: a .pt without its .json gives a bare ValueError",
-}
+KNOWN_BYTES: dict[str, str] = {}
 
 
 def _bytes_params():
@@ -494,12 +488,7 @@ READERS = [
     "read_rrng", "read_rng", "read_env", "read_ranges", "load_spec",
     "hook_apt_data", "hook_micrograph",
 ]  # fmt: skip
-KNOWN_READERS: dict[str, str] = {
-    "read_volume_tiff": "H1: ValueError from GriddedArray for a 2-D TIFF",
-    "read_micrograph": "H3: ValueError (not InputError) for an unreadable TIFF",
-    "read_micrograph_png": "H3: ValueError (not InputError) for an unreadable PNG",
-    "load_spec": "H3: UnicodeDecodeError for a spec that is not UTF-8",
-}
+KNOWN_READERS: dict[str, str] = {}
 
 
 def _reader_params():
