@@ -21,7 +21,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader as lazy
 
 #: Public name -> submodule that defines it.
 _EXPORTS = {
@@ -61,16 +61,9 @@ _EXPORTS = {
     "order_disorder_micrograph": "synthetic",
 }
 
-__all__ = sorted(_EXPORTS)
+_SUBMODULES: dict[str, list[str]] = {}
+for _name, _module in _EXPORTS.items():
+    _SUBMODULES.setdefault(_module, []).append(_name)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)

@@ -27,8 +27,7 @@ name is its module's.)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
 _EXPORTS = {
     "build_scene": "structures",
@@ -52,17 +51,9 @@ _EXPORTS = {
     "completed_indices": "database",
 }
 
-__all__ = sorted(_EXPORTS)
+_SUBMODULES: dict[str, list[str]] = {}
+for _name, _module in _EXPORTS.items():
+    _SUBMODULES.setdefault(_module, []).append(_name)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
+__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
