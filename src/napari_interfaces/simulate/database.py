@@ -51,12 +51,11 @@ import numpy as np
 
 from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
-from ..core.runner import WORKER_ENV, cap_workers, check_scheduler_address, run_tasks
+from ..core.runner import check_scheduler_address, run_tasks
 from .spec import DatabaseSpec, load_spec, sample_rng
 
 __all__ = [
     "FORMAT",
-    "WORKER_ENV",
     "DatabaseResult",
     "completed_indices",
     "compute_sample",
@@ -251,11 +250,6 @@ def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None, device=
     return int(index), image, labels, meta
 
 
-def compute_samples(spec_dict: dict, seed: int, indices, sampler=None, device=None) -> list:
-    """:func:`compute_sample` for several indices (one dask task)."""
-    return [compute_sample(spec_dict, seed, int(i), sampler, device) for i in indices]
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -403,11 +397,6 @@ class DatabaseResult:
     @property
     def samples_per_minute(self) -> float:
         return 60.0 * self.computed / self.seconds if self.seconds > 0 else 0.0
-
-
-def _cap_workers(workers: int | None, threads_per_worker: int) -> int:
-    """Deprecated alias of :func:`napari_interfaces.core.runner.cap_workers`."""
-    return cap_workers(workers, threads_per_worker)
 
 
 def generate_database(

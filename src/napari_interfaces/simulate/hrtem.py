@@ -350,11 +350,6 @@ class HRTEMSimulator:
         return GriddedArray(img, grid, meta)
 
 
-def _resize_nearest(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Deprecated alias of :func:`.labels.resize_labels`."""
-    return resize_labels(labels, shape)
-
-
 def make_labels(
     simulator: HRTEMSimulator,
     method: str = "exit_wave",
