@@ -62,7 +62,7 @@ def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
     assert len(feats) == len(res.particles) and "equivalent_diameter_nm" in feats
     assert w.least_certain_ids() == [
         int(i)
-        for i in np.argsort(-res.particles["uncertainty"], kind="stable")[
+        for i in np.argsort(-res.particles["uncertain_area_nm2"], kind="stable")[
             : len(w.least_certain_ids())
         ]
         + 1
@@ -89,21 +89,21 @@ def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
 
 
 def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
-    from napari_interfaces._widgets.database import DatabaseWidget
+    from napari_interfaces._widgets.database import DatabaseWidget, read_sample_job
 
-    viewer = make_napari_viewer()
-    w = DatabaseWidget(viewer)
-    assert "tiny_synthetic" in w.editor.toPlainText()
-    w.out.setText(str(tmp_path / "gui.zarr"))
-    w.n.setValue(3)
-    job = w.run(sync=True)
+    viewer = make_napari_viewer(show=True)
+    w = DatabaseWidget(viewer, sync=True)
+    assert "tiny_synthetic" in w.editor.value
+    w.params["out"].value = tmp_path / "gui.zarr"
+    w.params["n"].value = 3
+    job = w.run()
     assert job.state == "done", job.error
     assert job.result.computed == 3
     assert viewer.layers["database image"].data.shape == (64, 64)
-    w.index.setValue(2)
+    w._show(read_sample_job(str(tmp_path / "gui.zarr"), 2))
     assert viewer.layers["database labels"].data.max() == 1
-    assert "sample 2" in w.meta.text()
+    assert "sample 2" in w.meta.value
     # a broken spec is reported, not raised
-    w.editor.setPlainText("parameters: {r: {uniform: [3, 1]}}")
-    job = w.run(sync=True)
-    assert job.state == "error" and "error" in w.status.text()
+    w.editor.value = "parameters: {r: {uniform: [3, 1]}}"
+    job = w.run()
+    assert job.state == "error" and "error" in w.status.value

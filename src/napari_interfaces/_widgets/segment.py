@@ -371,11 +371,11 @@ class SegmentWidget(Dock):
 
         self._certain_box.visible = True
         self._certain_list.clear()
-        ids = least_certain(table["uncertainty"], fraction, minimum=min(5, len(table)))
+        ids = least_certain(table["uncertain_area_nm2"], fraction, minimum=min(5, len(table)))
         for pid in ids:
             i = pid - 1
             item = QListWidgetItem(
-                f"#{pid}: uncertainty {table['uncertainty'][i]:.3f}, "
+                f"#{pid}: uncertain area {table['uncertain_area_nm2'][i]:.3f} nm², "
                 f"{table['equivalent_diameter_nm'][i]:.2f} nm"
             )
             item.setData(256, (float(table["centroid_y_px"][i]), float(table["centroid_x_px"][i])))

@@ -52,6 +52,7 @@ COLUMNS = {
     "mean_intensity": "",
     "touches_edge": "",
     "uncertainty": "",
+    "uncertain_area_nm2": "nm²",
 }
 
 
@@ -172,7 +173,10 @@ def measure_particles(
     image : (H, W), optional
         For ``mean_intensity``.
     uncertainty : (H, W), optional
-        Per-pixel uncertainty (:mod:`.uncertainty`) for the ``uncertainty`` column.
+        Per-pixel uncertainty (:mod:`.uncertainty`) for the ``uncertainty``
+        (mean over the particle and a 2 px rim) and ``uncertain_area_nm2``
+        (its sum: the expected wrong area, which ranks what to correct first)
+        columns.
     split_depth, min_area : see :func:`split_particles`.
 
     Returns
@@ -221,8 +225,12 @@ def measure_particles(
         from .uncertainty import particle_uncertainty
 
         cols["uncertainty"] = list(particle_uncertainty(inst, uncertainty))
+        cols["uncertain_area_nm2"] = list(
+            particle_uncertainty(inst, uncertainty, reduce="sum") * ps_nm**2
+        )
     else:
         cols["uncertainty"] = [np.nan] * n
+        cols["uncertain_area_nm2"] = [np.nan] * n
     dtypes = {"id": np.int32, "touches_edge": bool}
     table = ParticleTable(
         {k: np.asarray(v, dtype=dtypes.get(k, np.float64)) for k, v in cols.items()},
