@@ -149,11 +149,15 @@ def chip_quantiles(
     q = np.asarray(quantiles, np.float64)
     step = max(1, s // 16)
     out = np.empty((n, c * len(q)), np.float32)
+    offs = np.arange(0, s, step)
+    org = grid.origins
     for start in range(0, n, batch):
         stop = min(n, start + batch)
-        chips = extract_chips(img, grid, slice(start, stop))[:, ::step, ::step, :]
+        yy = org[start:stop, 0, None] + offs  # (B, m): only the subsampled pixels are copied
+        xx = org[start:stop, 1, None] + offs
+        chips = img[yy[:, :, None], xx[:, None, :]]  # (B, m, m, C)
         b = stop - start
-        v = np.moveaxis(chips, -1, 1).reshape(b, c, -1)
+        v = np.moveaxis(chips, -1, 1).reshape(b, c, -1).astype(np.float32, copy=False)
         out[start:stop] = np.moveaxis(np.quantile(v, q, axis=-1), 0, -1).reshape(b, -1)
     return out
 
