@@ -122,7 +122,7 @@ def _toy_dock_class():
             self.steps = self.add_param("steps", 5, min=1, max=10_000, tooltip="number of steps")
             self.pixel = self.add_param("pixel_size", 0.125, tooltip="Å per pixel")
             self.method = self.add_param("method", "fft", choices=["fft", "gabor"], tooltip="how")
-            self.add_section("More")
+            self.more = self.add_section("More")
             self.flag = self.add_param("flag", True, tooltip="a switch")
             self.record: list = []
             self.results: list = []
@@ -377,3 +377,22 @@ def test_dock_from_plugin_menu_keeps_layer_identity(make_napari_viewer):
 
     layer = add_or_update_layer(dock.viewer, np.zeros((4, 4), np.uint8), "labels", name="x")
     assert layer is dock.viewer.layers["x"] is viewer.layers["x"]
+
+
+def test_dock_layout_full_width_rows_and_no_sideways_scrolling(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    dock = _toy_dock_class()(viewer)
+    note = dock.add_label("a long explanation " * 10)
+    viewer.window.add_dock_widget(dock, name="toy")
+    qtbot.wait(50)
+    scroll = dock.native
+    assert not scroll.horizontalScrollBar().isVisible()
+    form_w = dock.form_widget.width()
+    # buttons and text span the dock; parameters are labelled rows
+    assert dock.run_button.native.width() > 0.8 * form_w
+    assert note.native.width() > 0.8 * form_w
+    assert dock.status.native.width() > 0.8 * form_w
+    # the section title sits at the left edge, not in the value column
+    head = dock.more[0]
+    assert "More" in head.value
+    assert head.native.mapTo(dock.form_widget, head.native.rect().topLeft()).x() < 30
