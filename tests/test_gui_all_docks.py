@@ -446,7 +446,7 @@ def test_chip_communities(all_docks, qtbot):
     viewer, _ = all_docks
     dock = _dock(all_docks, "Chip communities")
     (img, kw, _), _truth = sample_texture_mosaic()
-    viewer.add_image(img[:192, :192], name="mosaic")
+    viewer.add_image(img[:192, :192], name="mosaic", scale=(0.5, 0.5), units="nm")
     if isinstance(getattr(dock, "params", None), dict) and "image" in dock.params:
         setp(dock, "image", viewer.layers["mosaic"])
     if hasattr(dock, "layers") and hasattr(dock.layers, "count"):  # QListWidget
@@ -461,7 +461,22 @@ def test_chip_communities(all_docks, qtbot):
     record("cluster", hb, dock)
     labels = [ly for ly in viewer.layers if ly.__class__.__name__ == "Labels"]
     assert labels and labels[-1].data.shape == (192, 192)
+    assert "mosaic" in labels[-1].name  # named after its source
+    assert tuple(labels[-1].scale) == (0.5, 0.5) and str(labels[-1].units[-1]) == "nanometer"
     hb.check()
+
+
+def test_every_layer_has_physical_units(all_docks):
+    """Every layer in the viewer after all workflows carries scale + units in Å or nm."""
+    viewer, _ = all_docks
+    if len(viewer.layers) < 5:
+        pytest.skip("run with the workflow tests")
+    bad = {
+        ly.name: [str(u) for u in ly.units]
+        for ly in viewer.layers
+        if any(str(u) not in ("angstrom", "nanometer") for u in ly.units)
+    }
+    assert not bad, f"layers without physical units: {bad}"
 
 
 def test_report_heartbeats():
