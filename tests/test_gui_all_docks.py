@@ -466,6 +466,40 @@ def test_chip_communities(all_docks, qtbot):
     hb.check()
 
 
+def _start_and_cancel(qtbot, dock: Any, method: str) -> float:
+    """Start ``dock.method()`` threaded, press Cancel once it runs; seconds to stop."""
+    getattr(dock, method)()
+    job = dock.job
+    assert job is not None and not job.finished, status_of(dock)
+    buttons = getattr(dock, "_job_buttons", [])
+    assert buttons and not any(b.enabled for b in buttons), "Run stays enabled while running"
+    qtbot.wait(300)
+    t0 = time.perf_counter()
+    dock.cancel_button.clicked.emit()
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    latency = time.perf_counter() - t0
+    assert job.state == "cancelled", (job.state, status_of(dock))
+    assert "cancelled" in status_of(dock)
+    assert all(b.enabled for b in buttons) and not dock.cancel_button.enabled
+    return latency
+
+
+def test_cancel_is_visible_hrtem_and_database(all_docks, qtbot, tmp_path):
+    """Cancel stops real jobs; the status says so and Run comes back (issue 13, item 4)."""
+    hrtem = _dock(all_docks, "HRTEM simulator")
+    setp(hrtem, "extent", 96.0)
+    setp(hrtem, "sampling", 0.05)  # a long multislice
+    hrtem.build()
+    qtbot.waitUntil(lambda: hrtem.job.finished, timeout=60_000)
+    t_hrtem = _start_and_cancel(qtbot, hrtem, "simulate")
+    db = _dock(all_docks, "Simulated database")
+    setp(db, "out", str(tmp_path / "cancel.zarr"))
+    setp(db, "n", 500)
+    t_db = _start_and_cancel(qtbot, db, "run")
+    HEARTBEAT["cancel latency s"] = {"hrtem": round(t_hrtem, 2), "database": round(t_db, 2)}
+    print(f"\ncancel latency: HRTEM {t_hrtem:.2f} s, database {t_db:.2f} s")
+
+
 def test_every_layer_has_physical_units(all_docks):
     """Every layer in the viewer after all workflows carries scale + units in Å or nm."""
     viewer, _ = all_docks
