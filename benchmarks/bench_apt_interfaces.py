@@ -3,7 +3,7 @@
 Accuracy: synthetic layered / isolated / interconnected specimens from
 ``apt.synthetic.synthesize`` (default parameters, 20 x 20 x 40 nm, 1 nm
 10-90 % interface width, 0.3 nm lateral noise, 3 % background), seeds 101+
-(held out: fine-tuning used ``apt.interfaces_synth`` specimens with seeds
+(held out: fine-tuning used ``tests/_apt_interfaces_synth.py`` specimens with seeds
 1000+). Metrics from ``apt.metrics``: edge F (1-voxel tolerance), phase IoU
 (Hungarian), interface position error (nm), proxigram RMSE vs the true
 profile within +-3 nm (bins with >= 100 atoms).

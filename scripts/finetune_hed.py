@@ -3,7 +3,7 @@
 Transfer learning as in Madireddy et al. (2019), then one step further: the
 natural-image HED is trained a little more on slices whose true interfaces
 are known. Training specimens come from
-:func:`napari_interfaces.apt.interfaces_synth.two_phase` with randomized
+``two_phase`` of ``tests/_apt_interfaces_synth.py`` with randomized
 geometry (tilted layers, 1-3 spheres, gyroid networks, and single-phase
 specimens as negatives), random compositions, densities and interface widths,
 seeds 1000+ (the benchmark uses seeds < 100: disjoint). The slices are
@@ -21,6 +21,7 @@ blocks frozen, a few hundred Adam steps. Writes an fp16 state dict (about
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -29,10 +30,12 @@ import torch
 
 from napari_interfaces.apt.edges import composition_images, normalize_channels
 from napari_interfaces.apt.interfaces import volume_from_atoms
-from napari_interfaces.apt.interfaces_synth import two_phase
 from napari_interfaces.apt.phases import select_channels
 from napari_interfaces.segment.hed import HED, hed_loss, preprocess
 from napari_interfaces.segment.hed_weights import bsds500_state_dict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _apt_interfaces_synth import two_phase  # test helper, source checkout only
 
 ELEMENTS = ["Al", "Cr", "Ni"]
 

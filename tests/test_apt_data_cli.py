@@ -245,7 +245,8 @@ def test_bad_weights_file_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a torch file")
     rc = main(
-        ["apt", "segment", str(files["pos"]), "--out", str(tmp_path / "o"), "--weights", str(bad)]
+        ["apt", "segment", str(files["pos"]), "--out", str(tmp_path / "o"), "--method", "hed"]
+        + ["--weights", str(bad)]
     )
     assert rc == 2
     err = capsys.readouterr().err
@@ -258,6 +259,8 @@ def test_bad_weights_file_is_one_line(tmp_path, capsys):
                 str(files["pos"]),
                 "--out",
                 str(tmp_path / "o"),
+                "--method",
+                "hed",
                 "--weights",
                 str(tmp_path / "missing.pt"),
             ]

@@ -1,6 +1,6 @@
 """APT interfaces: voxels -> phases (HED, iso, GMM) -> proxigram, metrics, batch.
 
-Small synthetic two-phase boxes (``apt.interfaces_synth``) with known truth;
+Small synthetic two-phase boxes (``tests/_apt_interfaces_synth.py``) with known truth;
 numbers are pinned for fixed seeds.
 """
 
@@ -11,13 +11,13 @@ import json
 import numpy as np
 import pytest
 
+from _apt_interfaces_synth import true_profile, two_phase
 from napari_interfaces.apt import metrics
 from napari_interfaces.apt.interfaces import (
     AtomSet,
     find_interfaces,
     volume_from_atoms,
 )
-from napari_interfaces.apt.interfaces_synth import true_profile, two_phase
 from napari_interfaces.apt.profile import cylinder_profile
 from napari_interfaces.apt.proxigram import proxigram, signed_distance_field
 from napari_interfaces.core.geometry import Grid

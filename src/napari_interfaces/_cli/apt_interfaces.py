@@ -31,7 +31,13 @@ def register(groups: dict) -> None:
     p.add_argument("--ranges", help="range file for all inputs (default: same stem beside each)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
-    p.add_argument("--method", choices=("hed", "iso", "gmm"), default="hed")
+    p.add_argument(
+        "--method",
+        choices=("auto", "hed", "iso", "gmm"),
+        default="auto",
+        help="auto (default): iso-concentration detection + mass-conserving precipitates; "
+        "hed: deep-learning edges (HED fine-tuned on synthetic APT); iso; gmm",
+    )
     p.add_argument(
         "--axis",
         default="zyx",
@@ -85,6 +91,7 @@ def validate(args: argparse.Namespace) -> dict:
     """Every parameter of ``apt segment``, checked before anything is read or written."""
     from ..apt.batch import check_outputs
     from ..apt.workflows import check_segment_params
+    from ..core.errors import ParameterError
     from ..core.params import positive
     from ..core.runner import check_scheduler_address
 
@@ -96,6 +103,8 @@ def validate(args: argparse.Namespace) -> dict:
         check_scheduler_address(args.scheduler)
     if p["method"] == "hed":
         _check_weights(args.weights)
+    elif args.weights not in (None, "auto"):
+        raise ParameterError("--weights", f"is used only with --method hed, not {p['method']}")
     return p
 
 

@@ -42,6 +42,7 @@ __all__ = ["InterfacesWidget", "METHOD_NAMES", "phase_features", "saved_labels_p
 
 #: Method shown in the form -> engine method.
 METHOD_NAMES = {
+    "auto (iso + mass-conserving precipitates)": "auto",
     "HED edges (deep learning)": "hed",
     "iso-concentration": "iso",
     "Gaussian mixture": "gmm",
@@ -154,9 +155,11 @@ class InterfacesWidget(Dock):
         )
         self.method = self.add_param(
             "method",
-            "hed",
+            "auto",
             choices=[(k, v) for k, v in METHOD_NAMES.items()],
-            tooltip="HED: deep-learning edge detection on composition slices (fine-tuned on "
+            tooltip="auto (default): iso-concentration detection, touching particles split, "
+            "each precipitate re-drawn with the volume of its solute excess (best on small "
+            "precipitates); HED: deep-learning edge detection on composition slices (fine-tuned on "
             "APT); iso-concentration: threshold of the most varying element; Gaussian "
             "mixture: clusters of voxel compositions",
         )

@@ -18,20 +18,13 @@ from ..core.progress import Progress, as_progress
 
 __all__ = ["DEFAULT_METHOD", "run_demo"]
 
-#: The default method of the pipeline (HED; fine-tuned weights when shipped).
-DEFAULT_METHOD = "hed"
+#: The default method of the pipeline (see :func:`.interfaces.find_interfaces`).
+DEFAULT_METHOD = "auto"
 
 
 def _default_method() -> str:
-    """HED when its weights are available here, else the iso-concentration baseline."""
-    try:
-        from ..segment.hed_weights import available
-
-        if any(available().values()):
-            return DEFAULT_METHOD
-    except Exception:  # torch missing or broken: fall back
-        pass
-    return "iso"
+    """The method the demo runs (the pipeline's default)."""
+    return DEFAULT_METHOD
 
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:

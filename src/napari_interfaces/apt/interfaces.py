@@ -35,7 +35,7 @@ __all__ = [
     "volume_from_atoms",
 ]
 
-METHODS = ("hed", "iso", "gmm")
+METHODS = ("auto", "hed", "iso", "gmm")
 NO_INTERFACE = "no interface found"
 
 
@@ -233,7 +233,7 @@ def atoms_from_cloud(
 
 def find_interfaces(
     volume: CompositionVolume,
-    method: str = "hed",
+    method: str = "auto",
     *,
     elements: list[str] | None = None,
     axes: str = "zyx",
@@ -264,6 +264,17 @@ def find_interfaces(
     method = method.lower()
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "auto":
+        from .auto import auto_interfaces
+
+        return auto_interfaces(
+            volume,
+            elements=elements,
+            sigma_vox=sigma_vox,
+            refine_sigma=refine_sigma,
+            progress=progress,
+            **kwargs,
+        )
     from . import phases as ph
 
     mask = volume.specimen_mask()
@@ -297,7 +308,7 @@ def find_interfaces(
 def analyse(
     volume: CompositionVolume,
     atoms: AtomSet | None,
-    method: str = "hed",
+    method: str = "auto",
     *,
     bin_nm: float = 0.25,
     range_nm: tuple[float, float] = (-5.0, 5.0),

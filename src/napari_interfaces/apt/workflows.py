@@ -36,6 +36,7 @@ import numpy as np
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
 from .dataset import APTDataset, open_dataset
+from .interfaces import METHODS  # the one list of methods
 
 __all__ = [
     "METHODS",
@@ -53,7 +54,6 @@ __all__ = [
     "segment_dataset",
 ]
 
-METHODS = ("hed", "iso", "gmm")
 #: Largest voxel edge accepted (nm); a tip is at most a few hundred nm wide.
 MAX_VOXEL_NM = 100.0
 #: Largest delocalization distance accepted (nm).
@@ -86,7 +86,7 @@ def check_voxelize_params(
 
 
 def check_segment_params(
-    method: str = "hed",
+    method: str = "auto",
     axes: str = "zyx",
     voxel: float = 1.0,
     bin_nm: float = 0.25,
@@ -365,7 +365,7 @@ def result_summary(result, prox=None) -> dict[str, Any]:
 def segment_dataset(
     data: APTDataset | str | os.PathLike,
     ranges: str | os.PathLike | None = None,
-    method: str = "hed",
+    method: str = "auto",
     axes: str = "zyx",
     voxel: float = 1.0,
     weights: str = "auto",
@@ -382,7 +382,8 @@ def segment_dataset(
     data : path-like or APTDataset
         Point cloud file (its range file is found beside it unless ``ranges``).
     ranges : path-like, optional
-    method : ``"hed"``, ``"iso"`` or ``"gmm"``
+    method : ``"auto"`` (default), ``"hed"``, ``"iso"`` or ``"gmm"``
+        See :func:`napari_interfaces.apt.interfaces.find_interfaces`.
     axes : str
         HED slicing axes (``"z"``, ``"zyx"``, ...).
     voxel : float
