@@ -51,22 +51,9 @@ def test_engine_modules_are_found():
     assert all(m.startswith("napari_interfaces.") for m in mods)
 
 
-#: Modules that may fail to import outside a source checkout (a shim that points
-#: tests at tests/_apt_interfaces_synth.py; it should leave the wheel, issue 12.5).
-SOURCE_CHECKOUT_ONLY = {"napari_interfaces.apt.interfaces_synth"}
-
-
 def test_engine_imports_no_gui():
     mods = engine_modules()
-    statement = (
-        "import importlib\n"
-        f"for m in {mods!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(m)\n"
-        "    except ImportError:\n"
-        f"        if m not in {sorted(SOURCE_CHECKOUT_ONLY)!r}:\n"
-        "            raise\n"
-    )
+    statement = f"import importlib\nfor m in {mods!r}:\n    importlib.import_module(m)\n"
     top = _imported_after(statement)
     leaked = sorted(top & set(FORBIDDEN_GUI))
     assert not leaked, f"engine modules imported GUI packages: {leaked}"
