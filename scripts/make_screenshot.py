@@ -9,6 +9,8 @@ small, seeded inputs made here (nothing is downloaded):
   composition volumes, mass spectrum and a slab view;
 * ``gui_apt_interfaces.png`` — Interfaces: phases found on the same specimen,
   proxigram recomputed from the (correctable) phases layer;
+* ``gui_apt_clusters.png`` — APT cluster analysis: solute clusters in a
+  synthetic Fe-Cr-Ni-Cu specimen, points coloured by cluster + table;
 * ``gui_hrtem.png`` — HRTEM simulator: an Au particle on amorphous carbon,
   image + labels + atoms;
 * ``gui_segment.png`` — Segment micrograph: the shipped U-Net on that image;
@@ -43,6 +45,7 @@ WORKFLOWS = (
     "all_docks",
     "apt_explorer",
     "apt_interfaces",
+    "apt_clusters",
     "hrtem",
     "segment",
     "database",
@@ -168,6 +171,30 @@ def shot_apt_interfaces(out: Path, work: Path, readme: bool = False) -> list[Pat
     paths = [_save(viewer, "gui_apt_interfaces.png", out)]
     if readme:
         paths.append(_save(viewer, "screenshot.png", out))
+    viewer.close()
+    return paths
+
+
+def shot_apt_clusters(out: Path, work: Path) -> list[Path]:
+    from napari_interfaces.apt.synthetic import synthesize_particles
+    from napari_interfaces.io.apt_pointcloud import write_pos
+    from napari_interfaces.io.ranges import write_rrng
+
+    s = synthesize_particles(
+        "clusters", size_nm=(20, 20, 24), seed=35, n_particles=8, solutes_per_cluster=(30, 50)
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    pos = write_pos(work / "clusters.pos", s.cloud)
+    write_rrng(work / "clusters.rrng", s.ranges)
+    viewer = _viewer()
+    dock = _dock(viewer, "APT cluster analysis")
+    _setp(dock, "point_cloud", pos)
+    _setp(dock, "dmax", 0.7)
+    _setp(dock, "nmin", 11)
+    _check(dock.run(), dock)
+    viewer.dims.ndisplay = 3
+    viewer.reset_view()
+    paths = [_save(viewer, "gui_apt_clusters.png", out)]
     viewer.close()
     return paths
 
