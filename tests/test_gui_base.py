@@ -396,3 +396,16 @@ def test_dock_layout_full_width_rows_and_no_sideways_scrolling(make_napari_viewe
     head = dock.more[0]
     assert "More" in head.value
     assert head.native.mapTo(dock.form_widget, head.native.rect().topLeft()).x() < 30
+
+
+def test_add_or_update_layer_through_napari_proxy(make_napari_viewer):
+    """The viewer npe2 hands to widgets is a PublicOnlyProxy; updating still works."""
+    from napari.utils._proxies import PublicOnlyProxy
+
+    from napari_interfaces._widgets._layers import add_or_update_layer
+
+    viewer = make_napari_viewer()
+    proxy = PublicOnlyProxy(viewer)
+    first = add_or_update_layer(proxy, np.zeros((4, 4), np.uint8), "labels", name="r")
+    again = add_or_update_layer(proxy, np.ones((4, 4), np.uint8), "labels", name="r")
+    assert again is first and len(viewer.layers) == 1 and int(first.data.sum()) == 16

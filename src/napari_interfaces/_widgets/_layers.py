@@ -357,8 +357,12 @@ def add_or_update_layer(
     -------
     napari.layers.Layer
     """
+    # napari's PublicOnlyProxy (the viewer npe2 gives plugin widgets) wraps every
+    # layer in a new proxy: work on the real objects so kinds and identity hold
+    viewer = getattr(viewer, "__wrapped__", viewer)
     existing = viewer.layers[name] if name in viewer.layers else None
     if existing is not None:
+        existing = getattr(existing, "__wrapped__", existing)
         same_kind = type(existing).__name__.lower() == kind.lower()
         ours = _EDITED_KEY in (existing.metadata or {})
         if same_kind and ours and not was_edited(existing):
