@@ -263,9 +263,7 @@ def test_open_as_dock_is_contributed():
 
 def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
     # what the readers no longer claim opens through the "Open as..." dock
-    try:
-        import qtpy.QtWidgets  # noqa: F401
-    except Exception:  # qtpy raises its own error without a binding (plain install)
+    if not _has_qt():
         pytest.skip("the dock module needs a Qt binding")
     import numpy as np
     import tifffile
@@ -302,7 +300,16 @@ def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
         point_cloud_layers(csv, tmp_path / "missing.rrng")
 
 
+def _has_qt() -> bool:
+    try:
+        import qtpy.QtWidgets  # noqa: F401
+    except Exception:  # qtpy raises its own error without a binding (plain install)
+        return False
+    return True
+
+
 @pytest.mark.gui
+@pytest.mark.skipif(not _has_qt(), reason="needs a Qt binding (pip install napari-interfaces[qt])")
 def test_open_as_dock_adds_layers(make_napari_viewer, tmp_path):
     import numpy as np
     import tifffile
