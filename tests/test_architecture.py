@@ -403,3 +403,17 @@ def test_every_base_dependency_is_used():
     base, _ = _declared()
     unused = sorted(d for d in base if not modules_of.get(d, {d}) & imported)
     assert not unused, f"declared but never imported: {unused}"
+
+
+def test_readme_and_hub_links_are_absolute():
+    # PyPI and the napari hub render these files outside the repository
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("README.md", ".napari-hub/DESCRIPTION.md"):
+        path = root / name
+        if not path.is_file():
+            pytest.skip(f"{name} not beside the tests")
+        links = re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8"))
+        relative = [link for link in links if not link.startswith(("https://", "http://", "#"))]
+        assert links and not relative, (name, relative)
