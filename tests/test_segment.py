@@ -432,6 +432,13 @@ def test_cli_segment_safe_outputs_and_bad_model(tmp_path, capsys):
     (out / "stale.txt").write_text("old")
     rc, _, _ = _cli([*args, "--out", out, "--quiet", "--overwrite", "--pixel-size", "0.5"], capsys)
     assert rc == 0 and not (out / "stale.txt").exists()
+    # a 1-dpi resolution tag (2.54e8 Å/px) is not taken as the pixel size
+    dpi = tmp_path / "dpi.tif"
+    tifffile.imwrite(dpi, img, resolution=(1.0, 1.0), resolutionunit="INCH")
+    rc, _, err = _cli(["segment", dpi, "--model", model, "--out", tmp_path / "d", "--quiet",
+                       "--no-estimate"], capsys)  # fmt: skip
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert rc == 0 and summary["images"][0]["pixel_size_source"] == "assumed"
     # bad values and bad model files: one line naming the parameter or the file
     for extra, name in (
         (["--pixel-size", "0"], "--pixel-size"),

@@ -278,7 +278,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..io.micrograph import read_micrograph
     from ..io.tiff import write_tiff
-    from ..segment.inference import MULTISCALE, segment_image
+    from ..segment.inference import MULTISCALE, PIXEL_SIZE_RANGE, segment_image
     from ..segment.particles import write_size_histogram
 
     p = validate_segment(args)
@@ -294,7 +294,15 @@ def run_segment(args: argparse.Namespace) -> int:
     with atomic_dir(args.out) as tmp:
         for path, stem in zip(args.images, _output_stems(list(args.images))):
             mic = read_micrograph(path)
-            given = p["pixel_size"] or mic.pixel_size
+            from_file = mic.pixel_size
+            if from_file and not PIXEL_SIZE_RANGE[0] <= from_file <= PIXEL_SIZE_RANGE[1]:
+                print(
+                    f"note: {path}: the file's pixel size {from_file:.3g} Å is implausible for "
+                    "HRTEM (a resolution tag in inches?); treated as unknown",
+                    file=sys.stderr,
+                )
+                from_file = None
+            given = p["pixel_size"] or from_file
             res = segment_image(
                 mic.data,
                 model,
