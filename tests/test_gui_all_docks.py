@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -188,6 +189,24 @@ def act(qtbot, dock: Any, method: str, *args: Any, timeout: int = 60_000) -> Any
     return job
 
 
+def shot(viewer: Any, name: str) -> np.ndarray:
+    """Screenshot of the whole window; not blank; saved when NAPARI_INTERFACES_SCREENSHOT_DIR is set.
+
+    ``scripts/make_screenshot.py`` makes the docs' images (docs/images/gui_*.png)
+    with the same workflows and larger inputs.
+    """
+    img = viewer.screenshot(canvas_only=False, flash=False)
+    rgb = img[..., :3].astype(float)
+    assert rgb.std() > 10 and len(np.unique(rgb.reshape(-1, 3)[::7], axis=0)) > 50, name
+    folder = os.environ.get("NAPARI_INTERFACES_SCREENSHOT_DIR")
+    if folder:
+        from skimage.io import imsave
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        imsave(Path(folder) / f"{name}.png", img, check_contrast=False)
+    return img
+
+
 def assert_done(job: Any, dock: Any) -> None:
     assert job is not None, status_of(dock)
     assert job.state == "done", f"{job.state}: {job.error!r} / status: {status_of(dock)}"
@@ -259,6 +278,7 @@ def test_all_docks_fit_on_a_1920x1080_screen(all_docks, qapp):
             f"{hint.width()}x{hint.height()} (widgets overlap / clip; put it in a scroll area)"
         )
         rects[name] = r
+    shot(viewer, "all_docks")
     names = list(rects)
     for i, a in enumerate(names):
         tabbed = {d.windowTitle() for d in win.tabifiedDockWidgets(docks[a][0])}
@@ -293,6 +313,7 @@ def test_apt_interfaces_find_then_recompute(all_docks, qtbot, tmp_path_factory):
         job = act(qtbot, dock, "recompute_profiles")
         assert_done(job, dock)
     record("apt interfaces", hb, dock)
+    shot(viewer, "apt_interfaces")
     phases = [ly for ly in viewer.layers if ly.name.endswith("phases") or "phases" in ly.name]
     assert phases and int(np.asarray(phases[-1].data).max()) == 2
     assert str(phases[-1].units[0]) == "nanometer"
@@ -318,6 +339,7 @@ def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
         setp(dock, "thickness", 4.0)
         qtbot.wait(300)
     record("apt explorer", hb, dock)
+    shot(viewer, "apt_explorer")
     vols = [ly for ly in viewer.layers if ly.name.startswith("exp.pos") and "at.%" in ly.name]
     assert vols and tuple(vols[0].scale) == (2.0, 2.0, 2.0)
     assert str(vols[0].units[-1]) == "nanometer"
@@ -351,6 +373,7 @@ def test_apt_clusters(all_docks, qtbot, tmp_path):
         job = act(qtbot, dock, "run")
         assert_done(job, dock)
     record("apt clusters", hb, dock)
+    shot(viewer, "apt_clusters")
     layer = viewer.layers["clusters [c]"]
     assert set(np.asarray(layer.features["cluster"]).tolist()) == {1, 2, 3}
     hb.check()
@@ -378,6 +401,7 @@ def test_hrtem_build_simulate_preview(all_docks, qtbot):
             qtbot.wait(20)
         qtbot.wait(300)
     record("hrtem", hb, dock)
+    shot(viewer, "hrtem")
     assert not np.allclose(before, img.data)
     assert str(img.units[-1]) in ("angstrom", "nanometer"), img.units
     hb.check()
@@ -420,6 +444,7 @@ def test_segment_micrograph(all_docks, qtbot, tiny_model):
         job = act(qtbot, dock, "run")
         assert_done(job, dock)
     record("segment", hb, dock)
+    shot(viewer, "segment")
     labels = [ly for ly in viewer.layers if ly.__class__.__name__ == "Labels" and "mic" in ly.name]
     assert labels and labels[-1].data.shape == (96, 80)
     assert tuple(labels[-1].scale) == (0.5, 0.5)
@@ -435,6 +460,7 @@ def test_database_tiny(all_docks, qtbot, tmp_path):
         job = act(qtbot, dock, "run", timeout=120_000)
         assert_done(job, dock)
     record("database", hb, dock)
+    shot(viewer, "database")
     assert job.result.computed == 3
     assert any(ly.name.startswith("database image") for ly in viewer.layers)
     hb.check()
@@ -459,6 +485,7 @@ def test_chip_communities(all_docks, qtbot):
         job = act(qtbot, dock, "run")
         assert_done(job, dock)
     record("cluster", hb, dock)
+    shot(viewer, "cluster")
     labels = [ly for ly in viewer.layers if ly.__class__.__name__ == "Labels"]
     assert labels and labels[-1].data.shape == (192, 192)
     assert "mosaic" in labels[-1].name  # named after its source
