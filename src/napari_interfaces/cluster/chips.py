@@ -63,11 +63,6 @@ class ChipGrid:
         yy, xx = np.meshgrid(self.ys, self.xs, indexing="ij")
         return np.stack([yy.ravel(), xx.ravel()], axis=1)
 
-    @property
-    def centers(self) -> np.ndarray:
-        """``(N, 2)`` chip centres ``(y, x)`` in pixels."""
-        return self.origins + (self.chip - 1) / 2.0
-
     def rc(self) -> tuple[np.ndarray, np.ndarray]:
         """Grid row and column index of every chip (row-major)."""
         r, c = np.divmod(np.arange(self.n_chips), self.cols)

@@ -311,7 +311,9 @@ def prepare_weighted(
     whatever its number of columns; ``weights`` then scale that variance
     (default 1 for every group). PCA to ``pca`` components and row
     L2-normalization follow, as in :func:`.graph.prepare_features`, whose
-    result this equals when ``groups`` is ``None``.
+    result this equals when ``groups`` is ``None``. The work is done by
+    :class:`.graph.FeatureTransform` (fitted on these chips and applied to
+    them); use it directly to apply one image's transform to another's chips.
 
     ``lift``: before the L2 normalization a constant column of ``lift`` times
     the RMS row norm is appended. Without it, cosine similarity of centred
@@ -346,69 +348,10 @@ def prepare_weighted(
         "variance_share"}}}``; ``variance_share`` is the group's share of
         the variance kept by the PCA (what the graph effectively sees).
     """
-    from .graph import prepare_features
+    from .graph import FeatureTransform
 
-    x = np.asarray(features, dtype=np.float32)
-    if groups is None:
-        return prepare_features(x, pca=pca), {"method": "standardized columns", "groups": {}}
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"need a (chips, features) array with at least 2 chips, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("features contain NaN or infinite values")
-    weights = dict(weights or {})
-    unknown = set(weights) - set(groups)
-    if unknown:
-        raise ValueError(
-            f"weights for unknown feature groups {sorted(unknown)}; groups: {sorted(groups)}"
-        )
-    blocks, names, report = [], [], {}
-    for name, idx in groups.items():
-        idx = np.asarray(idx, np.int64)
-        w = float(weights.get(name, 1.0))
-        if w < 0:
-            raise ValueError(f"feature group weight must be >= 0, got {name}={w}")
-        entry = {"columns": int(idx.size), "weight": w, "scale": 0.0, "variance_share": 0.0}
-        report[name] = entry
-        if idx.size == 0 or w == 0:
-            continue
-        b = x[:, idx].astype(np.float64)
-        mu, sd = b.mean(0), b.std(0)
-        keep = sd > 1e-6 * max(1.0, float(np.abs(mu).max(initial=0.0)))
-        if not keep.any():
-            continue
-        b = (b[:, keep] - mu[keep]) / sd[keep]
-        lam1 = float(np.linalg.eigvalsh((b.T @ b) / len(b))[-1]) if b.shape[1] > 1 else 1.0
-        scale = np.sqrt(w / max(lam1, 1e-12))
-        entry["scale"] = round(float(scale), 6)
-        blocks.append(b * scale)
-        names += [name] * b.shape[1]
-    if not blocks:
-        return np.ones((x.shape[0], 1), np.float32), {"method": "MFA", "groups": report}
-    z = np.concatenate(blocks, axis=1)
-    names = np.asarray(names)
-    if pca and z.shape[1] > pca:
-        cov = (z.T @ z) / len(z)
-        ev, v = np.linalg.eigh(cov)
-        order = np.argsort(ev)[::-1][:pca]
-        ev, v = ev[order], v[:, order]
-        v *= np.sign(v[np.abs(v).argmax(0), np.arange(v.shape[1])])
-        share = (v**2) * ev[None, :]  # variance of each kept component by column
-        z = z @ v
-    else:
-        share = np.diag(np.var(z, axis=0))
-    tot = float(share.sum()) or 1.0
-    for name in report:
-        report[name]["variance_share"] = round(float(share[names == name].sum()) / tot, 4)
-    if lift > 0:
-        r = float(np.sqrt(np.mean(np.sum(z * z, axis=1))))
-        z = np.concatenate([z, np.full((len(z), 1), lift * max(r, 1e-12))], axis=1)
-    z = z.astype(np.float32)
-    n = np.linalg.norm(z, axis=1, keepdims=True)
-    return z / np.maximum(n, 1e-12), {
-        "method": "MFA: standardized columns, each group / sqrt(its first eigenvalue) x sqrt(weight)",
-        "lift": float(lift),
-        "groups": report,
-    }
+    transform = FeatureTransform.fit(features, pca=pca, groups=groups, weights=weights, lift=lift)
+    return transform(features), transform.report
 
 
 # --------------------------------------------------------------------- fft

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import InputError
+
 __all__ = ["load_image", "normalize", "prepare_images", "to_gray", "read_mask_rgba"]
 
 ImageLike = "str | Path | np.ndarray"
@@ -62,13 +64,13 @@ def load_image(path: str | Path, as_gray: bool = True) -> np.ndarray:
 
             data = io.imread(path)
     except Exception as exc:  # noqa: BLE001 - readers raise many kinds
-        raise ValueError(f"{path}: cannot read as an image: {exc}") from exc
+        raise InputError(f"{path}: cannot read as an image: {exc}") from exc
     data = np.asarray(data)
     data = np.squeeze(data)
     if data.ndim == 3 and data.shape[0] in (3, 4) and data.shape[-1] not in (3, 4):
         data = np.moveaxis(data, 0, -1)  # planar RGB
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[-1] > 4):
-        raise ValueError(
+        raise InputError(
             f"{path}: expected a 2-D grayscale or RGB(A) image, got shape {data.shape}"
         )
     if data.ndim == 3 and as_gray:
@@ -107,7 +109,7 @@ def normalize(
     x = np.asarray(image, dtype=np.float32)
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise ValueError(f"{name}: contains {bad} NaN or infinite pixels; fill or crop them first")
+        raise InputError(f"{name}: contains {bad} NaN or infinite pixels; fill or crop them first")
     # percentiles on a subsample: exact enough and fast for 4096^2 images
     step = max(1, int(np.sqrt(x.size / 262144)))
     sample = x.ravel()[:: step * step]
@@ -115,7 +117,7 @@ def normalize(
     if not hi > lo:
         lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
-        raise ValueError(f"{name}: the image is constant (all pixels {lo:g}); nothing to segment")
+        raise InputError(f"{name}: the image is constant (all pixels {lo:g}); nothing to segment")
     out = np.subtract(x, np.float32(lo), dtype=np.float32)
     out *= np.float32(1.0 / (hi - lo))
     np.clip(out, -0.5, 1.5, out=out)
@@ -151,7 +153,7 @@ def prepare_images(
         images = [images]
     items = list(images)
     if not items:
-        raise ValueError("no images given")
+        raise InputError("no images given")
     channels: list[np.ndarray] = []
     names: list[str] = []
     for i, item in enumerate(items):
@@ -169,7 +171,7 @@ def prepare_images(
             else:
                 planes = [arr[..., c] for c in range(arr.shape[-1])]
         else:
-            raise ValueError(
+            raise InputError(
                 f"{name}: expected a 2-D image or (H, W, C<=4), got shape {arr.shape}"
             )
         for p in planes:
@@ -178,7 +180,7 @@ def prepare_images(
     shape = channels[0].shape
     for c, n in zip(channels, names):
         if c.shape != shape:
-            raise ValueError(
+            raise InputError(
                 f"channel shapes differ: {names[0]} is {shape[0]}x{shape[1]} but {n} is "
                 f"{c.shape[0]}x{c.shape[1]}; co-registered images must have the same size"
             )

@@ -276,7 +276,8 @@ def choose_chip(image: np.ndarray, stride: int | None = None) -> dict[str, Any]:
     -------
     dict
         ``chip``, ``stride`` (pixels), ``source="auto"``, ``length_scale_px``
-        and ``method`` (``"spectrum"`` or ``"size"``).
+        and ``method`` (``"user"``, ``"coherence"`` or ``"size"``) and the ``scores``
+        of the candidate chip sizes.
     """
     from .scale import choose_chip as _choose
 
@@ -330,19 +331,9 @@ def _provenance(inputs: list[str]) -> dict[str, Any]:
     }
 
 
-def _as_input_error(exc: Exception) -> Exception:
-    """A reader's ValueError about the user's file as the project's one-line error."""
-    if isinstance(exc, InputError) or not isinstance(exc, ValueError):
-        return exc
-    return InputError(str(exc))
-
-
 def _prepare(images, clahe: bool, pixel_size, unit):
-    try:
-        items, ps_file, inputs = load_images(images)
-        img = prepare_images(items)
-    except ValueError as exc:
-        raise _as_input_error(exc) from exc
+    items, ps_file, inputs = load_images(images)  # InputError for a bad file
+    img = prepare_images(items)
     if clahe:
         img = apply_clahe(img)
     if pixel_size is None and ps_file is not None:
