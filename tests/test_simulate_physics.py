@@ -306,7 +306,10 @@ def test_agreement_with_abtem_small():
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.98
 
 
-def test_auto_device_choice_is_measured_once_and_cached(monkeypatch):
+def test_auto_device_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
+    # a cache folder of its own: other tests may already have measured and cached 'auto'
+    monkeypatch.setenv("NAPARI_INTERFACES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(backends, "_BACKENDS", {})
     calls = []
     monkeypatch.setattr(
         backends, "_measure_auto", lambda devices: calls.append(1) or backends.NumpyBackend()
