@@ -95,6 +95,8 @@ def random_scale_crop(
     (linear for the image, nearest for the labels). Regions larger than the
     sample are reflect-padded (image and labels alike).
 
+    Examples
+    --------
     >>> import numpy as np
     >>> img, lab = np.zeros((64, 64), np.float32), np.zeros((64, 64), np.uint8)
     >>> [a.shape for a in random_scale_crop(np.random.default_rng(0), img, lab, 32)]

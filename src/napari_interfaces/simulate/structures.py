@@ -476,6 +476,8 @@ def build_scene(
     position : (x, y) of the single particle's centre (default: random/centre)
     vacuum : Å above and below
 
+    Notes
+    -----
     The beam enters at z = 0: vacuum, particles, substrate, vacuum.
     """
     from ase import Atoms
