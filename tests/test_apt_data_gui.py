@@ -21,7 +21,14 @@ def synth_files(tmp_path_factory):
 
 def test_reader_hook_layers(synth_files):
     s, paths, lonely = synth_files
-    assert hooks.get_reader(str(paths["rrng"])) is None
+    # a dropped range file opens the point cloud with its stem, ranged by that file
+    from_ranges = hooks.get_reader(str(paths["rrng"]))(str(paths["rrng"]))
+    assert [t[2] for t in from_ranges] == ["image", "image", "image", "points"]
+    assert from_ranges[3][1]["metadata"]["range_file"] == str(paths["rrng"])
+    alone = lonely.parent / "alone" / "x.rrng"
+    alone.parent.mkdir(exist_ok=True)
+    alone.write_bytes(paths["rrng"].read_bytes())
+    assert hooks.get_reader(str(alone)) is None  # no cloud beside it: not ours
     assert hooks.get_reader(str(paths["profile"])) is None  # a csv that is not a cloud
     reader = hooks.get_reader(str(paths["pos"]))
     layers = reader(str(paths["pos"]))

@@ -33,6 +33,7 @@ __all__ = [
 #: Points shown at most (random, spread over the whole acquisition).
 MAX_POINTS = 200_000
 _BINARY = (".pos", ".epos", ".apt", ".ato")
+_RANGES = (".rrng", ".rng", ".env")
 _UNRANGED_RGBA = (0.6, 0.6, 0.6, 0.5)
 
 
@@ -72,7 +73,29 @@ def get_reader(path: str | list[str]):
         return read_apt_layers
     if suffix == ".npz" and _looks_like_labelled_npz(p):
         return read_apt_layers
+    if suffix in _RANGES and cloud_for_range_file(p) is not None:
+        return read_range_file_layers
     return None
+
+
+def cloud_for_range_file(path: str | Path) -> Path | None:
+    """The point cloud with the same stem beside a range file (``.pos``, ``.epos``, ...)."""
+    p = Path(path)
+    for suffix in _BINARY:
+        for cand in (p.with_suffix(suffix), p.with_suffix(suffix.upper())):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def read_range_file_layers(path: str | list[str]) -> list[tuple]:
+    """A dropped range file: the point cloud with its stem, ranged by this file."""
+    if isinstance(path, list):
+        path = path[0]
+    cloud = cloud_for_range_file(path)
+    if cloud is None:  # pragma: no cover - get_reader checked it
+        return []
+    return read_apt_layers(str(cloud), ranges=str(path))
 
 
 def _hex_to_rgba(color: str, alpha: float = 1.0) -> tuple[float, float, float, float]:
@@ -166,13 +189,13 @@ def cloud_layers(
     return layers
 
 
-def read_apt_layers(path: str | list[str]) -> list[tuple]:
-    """Read a point cloud and the range file with the same stem into layers."""
+def read_apt_layers(path: str | list[str], ranges: str | None = None) -> list[tuple]:
+    """Read a point cloud and its range file (``ranges``, else the one with its stem)."""
     from ..apt.dataset import open_dataset
 
     if isinstance(path, list):
         path = path[0]
-    ds = open_dataset(path, warn=False)
+    ds = open_dataset(path, ranges, warn=False)
     name = ds.name
     rf = ds.provenance.get("range_file")
     _notify(
