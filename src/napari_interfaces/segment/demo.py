@@ -89,15 +89,9 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
     t_seg = time.perf_counter() - t1
     s = scores(pred, truth)
     ps = spec.pixel_size
-    import tifffile
+    from ..io.tiff import write_tiff
 
-    tifffile.imwrite(
-        out_dir / "image.tif",
-        image.astype(np.float32),
-        imagej=True,
-        resolution=(1 / ps, 1 / ps),
-        metadata={"unit": "angstrom"},
-    )
+    write_tiff(out_dir / "image.tif", image.astype(np.float32), pixel_size=ps, unit="Å")
     write_labels_tiff(out_dir / "labels.tif", pred, ps)
     write_labels_tiff(out_dir / "truth.tif", truth, ps)
     title = (
