@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from .chips import make_grid
 from .paint import chip_labels_from_image, paint_labels
+from .pairfile import load_pair, pair_paths, save_pair
 
 __all__ = [
     "CorrectionModel",
@@ -80,8 +80,6 @@ class CorrectionModel:
     # ---------------------------------------------------------------- files
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.npz`` (each atomically); returns both paths."""
-        path = Path(path)
-        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -95,15 +93,16 @@ class CorrectionModel:
             "n_features": int(self.mean.shape[0]),
             "extra": self.extra,
         }
-        from ..core.outputs import atomic_file
-
-        with atomic_file(npz) as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept
-            )
-        with atomic_file(js) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return js, npz
+        return save_pair(
+            path,
+            meta,
+            {
+                "mean": self.mean,
+                "scale": self.scale,
+                "coef": self.coef,
+                "intercept": self.intercept,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> CorrectionModel:
@@ -114,24 +113,12 @@ class CorrectionModel:
         InputError
             Not such a model, or the two files disagree.
         """
-        path = Path(path)
-        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
-        for p in (js, npz):
-            if not p.is_file():
-                raise FileNotFoundError(
-                    f"{p}: missing (a corrections model is a .json + .npz pair)"
-                )
+        meta, raw = load_pair(path, FORMAT, "cluster corrections model")
+        js, npz = pair_paths(path)
         try:
-            meta = json.loads(js.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{js}: not valid JSON: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise InputError(f"{js}: not a napari-interfaces cluster corrections model")
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                arrays = {
-                    k: np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
-                }
+            arrays = {
+                k: np.asarray(raw[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
+            }
             classes = np.asarray(meta["classes"], np.int64)
             nf = int(meta["n_features"])
         except (KeyError, ValueError, TypeError, OSError) as exc:

@@ -36,7 +36,6 @@ True
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from ..core.progress import Progress, as_progress
 from .chips import make_grid
 from .graph import FeatureTransform, knn_graph
 from .paint import community_table, paint_labels
+from .pairfile import load_pair, pair_paths, save_pair
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -308,10 +308,6 @@ class SeriesReference:
     # ------------------------------------------------------------ files
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write ``<stem>.json`` (settings) and ``<stem>.npz`` (numbers), each atomically."""
-        from ..core.outputs import atomic_file
-
-        path = Path(path)
-        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -328,32 +324,14 @@ class SeriesReference:
         }
         arrays = {f"transform_{k}": v for k, v in self.transform.to_arrays().items()}
         arrays.update(centroids=self.centroids, ids=self.ids, radius=self.radius)
-        with atomic_file(npz) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        with atomic_file(js) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=_json_default), encoding="utf-8")
-        return js, npz
+        return save_pair(path, meta, arrays, default=_json_default)
 
     @classmethod
     def load(cls, path: str | Path) -> SeriesReference:
         """Read a reference saved by :meth:`save` (never executes code: no pickle)."""
-        path = Path(path)
-        js, npz = path.with_suffix(".json"), path.with_suffix(".npz")
-        for p in (js, npz):
-            if not p.is_file():
-                raise FileNotFoundError(
-                    f"{p}: missing (a series reference is a .json + .npz pair)"
-                )
+        meta, a = load_pair(path, FORMAT, "cluster series reference")
+        _, npz = pair_paths(path)
         try:
-            meta = json.loads(js.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{js}: not valid JSON: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise InputError(f"{js}: not a napari-interfaces cluster series reference")
-        try:
-            with np.load(npz, allow_pickle=False) as z:
-                a = {k: z[k] for k in z.files}
             t = FeatureTransform.from_arrays(
                 {k[len("transform_") :]: v for k, v in a.items() if k.startswith("transform_")},
                 meta.get("feature_weighting"),
