@@ -198,17 +198,6 @@ class SyntheticAPT:
         d, grid = self.distance_volume(grid, shape, voxel_size)
         return (d > 0).astype(np.uint8), grid
 
-    def composition_volume(
-        self,
-        element: str,
-        grid: Grid | None = None,
-        shape: tuple[int, int, int] | None = None,
-        voxel_size: float | Sequence[float] = 1.0,
-    ) -> tuple[np.ndarray, Grid]:
-        """True at.% of ``element`` at voxel centres (noise-free), float32."""
-        d, grid = self.distance_volume(grid, shape, voxel_size)
-        return self.true_profile(d, element).astype(np.float32), grid
-
     # ------------------------------------------------------------------ files
     def write(
         self, out_dir: str | os.PathLike, stem: str | None = None, voxel_size: float = 1.0
@@ -425,6 +414,18 @@ def _range_table(
 
 
 # ---------------------------------------------------------------------- generator
+def _check_instrument(size_nm, efficiency: float, background: float) -> tuple[float, ...]:
+    """The box size (x, y, z nm) after checking the size and the detector parameters."""
+    sx, sy, sz = (float(v) for v in size_nm)
+    if min(sx, sy, sz) <= 0:
+        raise ValueError(f"size_nm must be positive, got {size_nm!r}")
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
+    if not 0 <= background < 1:
+        raise ValueError(f"background must be in [0, 1), got {background}")
+    return sx, sy, sz
+
+
 def synthesize(
     geometry: str = "layered",
     size_nm: Sequence[float] = (20.0, 20.0, 40.0),
@@ -481,13 +482,7 @@ def synthesize(
     progress = as_progress(progress)
     if geometry not in GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
-    sx, sy, sz = (float(v) for v in size_nm)
-    if min(sx, sy, sz) <= 0:
-        raise ValueError(f"size_nm must be positive, got {size_nm!r}")
-    if not 0 < efficiency <= 1:
-        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
-    if not 0 <= background < 1:
-        raise ValueError(f"background must be in [0, 1), got {background}")
+    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
     rng = np.random.default_rng(seed)
     progress.start(5, "synthetic APT")
     box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
@@ -701,13 +696,7 @@ def synthesize_particles(
     progress = as_progress(progress)
     if geometry not in PARTICLE_GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; choose one of {PARTICLE_GEOMETRIES}")
-    sx, sy, sz = (float(v) for v in size_nm)
-    if min(sx, sy, sz) <= 0:
-        raise ValueError(f"size_nm must be positive, got {size_nm!r}")
-    if not 0 < efficiency <= 1:
-        raise ValueError(f"efficiency must be in (0, 1], got {efficiency}")
-    if not 0 <= background < 1:
-        raise ValueError(f"background must be in [0, 1), got {background}")
+    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
     rng = np.random.default_rng(seed)
     progress.start(5, f"synthetic APT ({geometry})")
     box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
