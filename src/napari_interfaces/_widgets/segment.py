@@ -89,7 +89,7 @@ def _model_choices(*_: Any) -> list[tuple[str, str]]:
 
     try:
         return [(m.name, str(m.path)) for m in list_models()] or [("default", "default")]
-    except Exception:  # noqa: BLE001 - an unreadable models folder must not break the dock
+    except Exception:  # an unreadable models folder must not break the dock
         return [("default", "default")]
 
 
@@ -231,7 +231,7 @@ class SegmentWidget(Dock):
 
         try:
             self.model_info.value = model_info(self.model.value or "default").summary()
-        except Exception as exc:  # noqa: BLE001 - shown, not raised
+        except Exception as exc:  # shown, not raised
             self.model_info.value = f"model not usable: {str(exc).splitlines()[0]}"
 
     @property

@@ -71,12 +71,6 @@ def exit_wave_labels(
     return ndimage.binary_fill_holes(mask).astype(np.uint8)
 
 
-def _pixel_coords(shape, sampling):
-    ny, nx = shape
-    dx, dy = sampling
-    return (np.arange(ny) + 0.0) * dy, (np.arange(nx) + 0.0) * dx
-
-
 def atom_labels(positions, shape, sampling, radius: float = 1.5) -> np.ndarray:
     """Binary mask (uint8) of pixels within ``radius`` Å of projected atoms (periodic)."""
     from scipy import ndimage
