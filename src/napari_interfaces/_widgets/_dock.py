@@ -165,6 +165,8 @@ class Dock(Container):
         self.params: dict[str, Any] = {}
         #: longest GUI-thread time of each job's ``on_done`` (layer glue), ms
         self.glue_ms: dict[str, float] = {}
+        #: this dock's own result layers by role (see :meth:`put_layer`)
+        self.own_layers: dict[str, Any] = {}
         self._job_buttons: list[PushButton] = []
         self._layer_choosers: list[Any] = []
         self._connected = False
@@ -426,7 +428,7 @@ class Dock(Container):
                 return
             try:
                 callback()
-            except Exception as exc:  # noqa: BLE001 - shown to the user
+            except Exception as exc:  # shown to the user
                 dock._show_error(exc, text)
 
         button.changed.connect(_clicked)
@@ -512,6 +514,28 @@ class Dock(Container):
         self._connected = False
 
     # -- jobs -----------------------------------------------------------------
+    def put_layer(self, key: str, data: Any, kind: str, **kwargs: Any) -> Any:
+        """Show ``data`` as this dock's own layer ``key`` (a role, e.g. ``"image"``).
+
+        The layer this dock made for ``key`` earlier is updated in place (data,
+        scale, translate, units, metadata) while it is still in the viewer and
+        the user has not painted on it, even if the user renamed it; otherwise
+        :func:`._layers.add_or_update_layer` adds one (never over user edits).
+        """
+        from ._layers import add_or_update_layer, was_edited
+
+        layer = self.own_layers.get(key)
+        if layer is not None and layer in self.viewer.layers and not was_edited(layer):
+            for attr in ("scale", "translate", "units"):
+                if attr in kwargs:
+                    setattr(layer, attr, kwargs[attr])
+            layer.metadata.update(kwargs.get("metadata") or {})
+            layer.data = data
+        else:
+            layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
+        self.own_layers[key] = layer
+        return layer
+
     @property
     def busy(self) -> bool:
         """Whether a job of this dock is running."""
@@ -552,7 +576,7 @@ class Dock(Container):
                 t0 = time.perf_counter()
                 try:
                     on_done(result)
-                except Exception as exc:  # noqa: BLE001 - shown to the user
+                except Exception as exc:  # shown to the user
                     self._show_error(exc, desc)
                 ms = (time.perf_counter() - t0) * 1e3
                 self.glue_ms[desc] = max(ms, self.glue_ms.get(desc, 0.0))
@@ -635,7 +659,7 @@ class Dock(Container):
             if on_done is not None and slot["pending"] is None:
                 try:
                     on_done(result)
-                except Exception as exc:  # noqa: BLE001 - shown to the user
+                except Exception as exc:  # shown to the user
                     self._show_error(exc, key)
             _finished()
 
@@ -734,7 +758,7 @@ def _warm_progress(viewer: Any) -> None:
             from napari.utils import progress
 
             progress(total=0, desc="").close()
-        except Exception:  # noqa: BLE001 - an optimisation only
+        except Exception:  # an optimisation only
             log.debug("progress warm-up failed", exc_info=True)
 
     QTimer.singleShot(0, _warm)

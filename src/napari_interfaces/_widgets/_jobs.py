@@ -44,7 +44,7 @@ def notify_error(exc: BaseException, what: str = "") -> None:
     log.error("%sfailed", prefix, exc_info=(type(exc), exc, exc.__traceback__))
     try:
         notification_manager.dispatch(Notification.from_exception(exc))
-    except Exception:  # noqa: BLE001 - never fail while reporting a failure
+    except Exception:  # never fail while reporting a failure
         show_error(f"{prefix}{type(exc).__name__}: {exc}")
 
 
@@ -141,7 +141,7 @@ def run_job(
     if sync:
         try:
             result = func(*args, progress=job.progress_obj, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - forwarded to on_error
+        except BaseException as exc:  # forwarded to on_error
             _error(exc)
         else:
             _done(result)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InputError
 from ._dock import Dock, select_choice
-from ._layers import add_or_update_layer, layer_kwargs, was_edited
+from ._layers import layer_kwargs
 
 if TYPE_CHECKING:
     import napari
@@ -72,7 +72,6 @@ class DatabaseWidget(Dock):
 
         examples = list_examples()
         default = "tiny_synthetic" if "tiny_synthetic" in examples else examples[0]
-        self._layers: dict[str, Any] = {}
         self.add_section("Spec")
         p = self.add_param
         p("example", default, choices=examples, on_change=lambda *_: self.load_example(),
@@ -182,19 +181,6 @@ class DatabaseWidget(Dock):
         self.run_latest("sample", read_sample_job, store, int(self._v("index")),
                         on_done=self._show, delay_ms=50)  # fmt: skip
 
-    def _put(self, key: str, data: Any, kind: str, **kwargs: Any) -> Any:
-        layer = self._layers.get(key)
-        if layer is not None and layer in self.viewer.layers and not was_edited(layer):
-            for attr in ("scale", "translate", "units"):
-                if attr in kwargs:
-                    setattr(layer, attr, kwargs[attr])
-            layer.metadata.update(kwargs.get("metadata") or {})
-            layer.data = data
-        else:
-            layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
-        self._layers[key] = layer
-        return layer
-
     def _show(self, sample: dict) -> None:
         ps = sample["pixel_size"]
         self.meta.value = (
@@ -203,10 +189,10 @@ class DatabaseWidget(Dock):
         if self.viewer is None:
             return
         md = {"pixel_size": ps, "pixel_unit": "Å", "store": str(self._v("out"))}
-        img = self._put("image", sample["image"], "image",
+        img = self.put_layer("image", sample["image"], "image",
                         **layer_kwargs(ps, "Å", ndim=2, name="database image", colormap="gray",
                                        metadata=dict(md)))  # fmt: skip
         img.contrast_limits = (float(sample["image"].min()), float(sample["image"].max()) + 1e-6)
-        self._put("labels", sample["labels"], "labels",
+        self.put_layer("labels", sample["labels"], "labels",
                   **layer_kwargs(ps, "Å", ndim=2, name="database labels", opacity=0.4,
                                  metadata=dict(md)))  # fmt: skip

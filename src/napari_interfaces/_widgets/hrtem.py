@@ -27,7 +27,7 @@ import numpy as np
 from ..core.errors import ParameterError
 from ..simulate.workflow import build_structure, simulate_scene
 from ._dock import Dock
-from ._layers import add_or_update_layer, layer_kwargs, was_edited
+from ._layers import layer_kwargs
 
 if TYPE_CHECKING:
     import napari
@@ -84,7 +84,7 @@ class HRTEMWidget(Dock):
 
         self.scene = None
         self.simulation = None
-        self.layers: dict[str, Any] = {}
+        self.layers = self.own_layers  # role -> this dock's layer
 
         self.add_section("Structure")
         p = self.add_param
@@ -254,7 +254,7 @@ class HRTEMWidget(Dock):
         backend = simulation.simulator.exit_waves().backend
         self.set_status(f"exit wave {nx}x{ny} ({backend}): {t}")
         self._show_image(first_image)
-        self._put("labels", simulation.labels, "labels",
+        self.put_layer("labels", simulation.labels, "labels",
                   **self._kwargs(simulation.grid, "HRTEM labels", opacity=0.4))  # fmt: skip
 
     def update_image(self, *_: Any) -> None:
@@ -269,25 +269,6 @@ class HRTEMWidget(Dock):
         )  # fmt: skip
 
     # -- layers -----------------------------------------------------------------
-    def _put(self, key: str, data: Any, kind: str, **kwargs: Any) -> Any:
-        """Update this dock's own layer ``key`` in place, else add one (never over user edits).
-
-        (``add_or_update_layer`` alone misses the layer when the viewer is
-        napari's PublicOnlyProxy, as for npe2 docks: its kind check uses
-        ``type(layer)``.)
-        """
-        layer = self.layers.get(key)
-        if layer is not None and layer in self.viewer.layers and not was_edited(layer):
-            for attr in ("scale", "translate", "units"):
-                if attr in kwargs:
-                    setattr(layer, attr, kwargs[attr])
-            layer.metadata.update(kwargs.get("metadata") or {})
-            layer.data = data
-        else:
-            layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
-        self.layers[key] = layer
-        return layer
-
     @staticmethod
     def _kwargs(grid, name: str, **extra: Any) -> dict:
         kw = layer_kwargs(grid, name=name, **extra)
@@ -302,7 +283,7 @@ class HRTEMWidget(Dock):
         if self.viewer is None:
             return
         data = img.data
-        layer = self._put("image", data, "image",
+        layer = self.put_layer("image", data, "image",
                           **self._kwargs(img.grid, "HRTEM image", colormap="gray"))  # fmt: skip
         layer.contrast_limits = (float(data.min()), float(data.max()) + 1e-6)
 
@@ -312,7 +293,7 @@ class HRTEMWidget(Dock):
         pos = np.asarray(scene.atoms.positions)
         heavy = scene.atoms.numbers != 6
         colors = np.where(heavy[:, None], [[1.0, 0.8, 0.0, 1.0]], [[0.55, 0.55, 0.55, 0.6]])
-        layer = self._put(
+        layer = self.put_layer(
             "atoms", pos[:, 1::-1], "points",  # (y, x) in Å: projected, no z slider
             **layer_kwargs(None, "Å", ndim=2, name="HRTEM atoms"),
             size=1.2, border_width=0, visible=False,
