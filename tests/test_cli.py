@@ -95,7 +95,7 @@ def _parser_with(monkeypatch, func):
     [
         InputError("bad.pos: offset 12: record size 16 does not divide 13 bytes"),
         FileNotFoundError(2, "No such file or directory", "missing.tif"),
-        PermissionError(13, "Permission denied", "/root/x"),
+        PermissionError(13, "Permission denied", "locked/x"),
         IsADirectoryError(21, "Is a directory", "somewhere"),
         InputError("first line\nsecond line"),
     ],
