@@ -148,9 +148,10 @@ def test_segment_same_named_inputs_get_own_folders_and_no_stale_files(tmp_path, 
     assert (out / "d1_small" / "stale.txt").is_file()
     # with --overwrite the folder is replaced in one step: no stale file survives,
     # and temporary folders of a killed run are removed
-    from napari_interfaces.core.outputs import TMP_MARK
+    from napari_interfaces.core.outputs import TMP_MARK, _host
 
-    (out / f".d1_small.{TMP_MARK}-deadbeef").mkdir()
+    # (a run of this host whose process is gone: pid above Linux's pid_max)
+    (out / f".d1_small.{TMP_MARK}-aptsegment-{_host()}-4194305-deadbeef").mkdir()
     assert _segment([a, b], out, "--overwrite") == 0
     capsys.readouterr()
     assert not (out / "d1_small" / "stale.txt").exists()

@@ -114,14 +114,204 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
 
 
-def test_cleanup_stale(tmp_path):
-    (tmp_path / f".x.tif.{TMP_MARK}-1234abcd.tif").write_text("half")
-    (tmp_path / f".res.{TMP_MARK}-1234abcd").mkdir()
+def _stale(folder: Path, name: str, pid: int, host: str | None = None, cmd: str = "segment"):
+    from napari_interfaces.core.outputs import _host
+
+    return folder / f".{name}.{TMP_MARK}-{cmd}-{host or _host()}-{pid}-abcd1234"
+
+
+#: A process id above Linux's largest pid_max: never a live process.
+DEAD_PID = 4194305
+
+
+def test_cleanup_stale_removes_only_our_dead_runs(tmp_path):
+    (_stale(tmp_path, "x.tif", DEAD_PID)).write_text("half")  # ours, process gone
+    _stale(tmp_path, "res", DEAD_PID).mkdir()
+    alive = _stale(tmp_path, "live", os.getppid())  # a running process's folder
+    alive.mkdir()
+    other_host = _stale(tmp_path, "far", DEAD_PID, host="otherhost")  # another machine's
+    other_host.mkdir()
+    legacy = tmp_path / f".old.{TMP_MARK}-1234abcd"  # no owner in the name: left alone
+    legacy.mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    link = _stale(tmp_path, "lnk", DEAD_PID)
+    link.symlink_to(victim)  # a planted link is unlinked, never followed
     (tmp_path / "keep.tif").write_text("x")
     removed = cleanup_stale(tmp_path)
-    assert len(removed) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.tif"]
+    assert len(removed) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, other_host.name, legacy.name, "keep.tif", "victim"]
+    )
+    assert (victim / "keep.txt").read_text() == "keep"
     assert cleanup_stale(tmp_path / "missing") == []
+
+
+def test_temp_names_say_who_owns_them_and_are_unpredictable(tmp_path):
+    from napari_interfaces.core.outputs import _TMP_RE, _host
+
+    names = []
+    for _ in range(2):
+        with atomic_file(tmp_path / "a.tif") as tmp:
+            m = _TMP_RE.search(tmp.name)
+            assert m and m["host"] == _host() and int(m["pid"]) == os.getpid()
+            assert tmp.is_file() and (tmp.stat().st_mode & 0o077) == 0  # made by mkstemp
+            names.append(tmp.name)
+            tmp.write_bytes(b"x")
+    assert names[0] != names[1]
+
+
+def test_a_symlink_at_the_output_is_replaced_not_written_through(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "result.tif").symlink_to(victim)
+    with atomic_file(out / "result.tif") as tmp:
+        tmp.write_bytes(b"new")
+    assert victim.read_text() == "precious"
+    assert not (out / "result.tif").is_symlink() and (out / "result.tif").read_bytes() == b"new"
+    # a folder result over a link to a folder: the link goes, the folder it names stays
+    (out / "res").symlink_to(tmp_path)
+    with atomic_dir(out / "res") as tmp:
+        (tmp / "a.txt").write_text("1")
+    assert victim.read_text() == "precious" and (out / "res" / "a.txt").is_file()
+    assert not (out / "res").is_symlink()
+
+
+def test_safe_names_and_output_paths(tmp_path):
+    from napari_interfaces.core.outputs import output_path, safe_name, safe_names
+
+    for hostile in ("x/../../../victim", "../victim", "..", "a\\b", "a\x00b", "\n", "-rf"):
+        name = safe_name(hostile)
+        assert "/" not in name and "\\" not in name and "\x00" not in name
+        assert not name.startswith(".") and not name.startswith("-") and name
+        assert output_path(tmp_path, name).parent == tmp_path
+    assert safe_name("Al2O3+") == "Al2O3+" and safe_name("Name:x/../v") == "Name_x_.._v"
+    assert len(safe_name("a" * 1000)) <= 120
+    assert safe_names(["Al", "Al", "al"]) == ["Al", "Al_2", "al_3"]
+    for bad in ("../x", "a/b", "..", ""):
+        with pytest.raises(InputError, match="not a plain file name"):
+            output_path(tmp_path, bad)
+    (tmp_path / "esc").symlink_to("/tmp")
+    with pytest.raises(InputError, match="outside"):
+        output_path(tmp_path, "esc")
+
+
+def test_voxelize_counts_never_writes_outside_out(tmp_path, capsys):
+    """Issue 22.1: an ion named with ``/../`` in a range file stays inside --out."""
+    import numpy as np
+
+    from napari_interfaces.cli import main
+    from napari_interfaces.io.apt_pointcloud import write_pos
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    xyz = rng.uniform(0, 5, (n, 3)).astype(np.float32)
+    m = np.where(rng.random(n) < 0.5, 27.0, 13.5).astype(np.float32)
+    from napari_interfaces.apt.pointcloud import PointCloud
+
+    write_pos(tmp_path / "d.pos", PointCloud(xyz, m))
+    (tmp_path / "d.rrng").write_text(
+        "[Ions]\nNumber=2\nIon1=Al\nIon2=Name:x/../../../victim\n[Ranges]\nNumber=2\n"
+        "Range1=26.5 27.5 Vol:0.01 Al:1 Color:FF0000\n"
+        "Range2=13.0 14.0 Vol:0.01 Name:x/../../../victim Color:00FF00\n"
+    )
+    victim = tmp_path / "victim_counts.tif"
+    victim.write_text("precious")
+    out = tmp_path / "a" / "b" / "c" / "out"
+    argv = ["apt", "voxelize", str(tmp_path / "d.pos"), "--out", str(out), "--counts"]
+    rc = main([*argv, "--voxel", "1"])
+    err = capsys.readouterr().err
+    assert victim.read_text() == "precious"
+    assert not list(tmp_path.glob("a/*victim*")) and not list(tmp_path.glob("a/b/*victim*"))
+    if rc == 0:
+        assert all(p.parent == out for p in out.rglob("*"))
+        assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    else:
+        assert rc == 2 and "\n" not in err.strip()
+
+
+def test_signal_removes_the_runs_temporaries(tmp_path):
+    """Issue 22.10: SIGTERM/SIGINT during a write leave no temporary behind."""
+    import signal
+    import time
+
+    code = (
+        "import sys, time, pathlib\n"
+        "from napari_interfaces.core.outputs import atomic_dir, atomic_file\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "with atomic_dir(out / 'res') as d, atomic_file(out / 'f.tif') as f:\n"
+        "    (d / 'a.txt').write_text('x')\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "ready"
+        assert len(list(tmp_path.iterdir())) == 2
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        assert proc.returncode != 0
+        time.sleep(0.05)
+        assert list(tmp_path.iterdir()) == [], sig
+
+
+def test_atomic_dir_refuses_to_publish_a_folder_another_process_removed(tmp_path):
+    import shutil
+
+    from napari_interfaces.core.outputs import WriteError, verify_files
+
+    out = tmp_path / "res"
+    with pytest.raises(WriteError, match="removed or replaced"), atomic_dir(out) as tmp:
+        (tmp / "a.txt").write_text("1")
+        shutil.rmtree(tmp)  # what a careless cleanup of another run did
+        tmp.mkdir()
+        (tmp / "b.txt").write_text("1")
+    assert not out.exists()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "a.tif").write_text("1")
+    verify_files(tmp_path / "x", ["a.tif"])
+    with pytest.raises(WriteError, match="1 file.*missing.*b.tif"):
+        verify_files(tmp_path / "x", ["a.tif", "b.tif"])
+
+
+def test_write_failures_name_the_file(tmp_path, monkeypatch):
+    """Issue 22.11: a full disk or a file-size limit is one line naming the file."""
+    import errno
+
+    from napari_interfaces.core.outputs import WriteError
+
+    out = tmp_path / "big.bin"
+    with pytest.raises(WriteError, match=r"big.bin: cannot write: No space left"):
+        with atomic_file(out) as tmp, open(tmp, "wb"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert list(tmp_path.iterdir()) == []
+    code = (
+        "import resource, sys, pathlib\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "from napari_interfaces.core.outputs import atomic_file, WriteError\n"
+        "try:\n"
+        "    with atomic_file(pathlib.Path(sys.argv[1]) / 'big.bin') as t:\n"
+        "        t.write_bytes(b'x' * 100000)\n"
+        "except WriteError as e:\n"
+        "    print(e)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert "big.bin: cannot write: File too large" in res.stdout, res.stderr
+    assert list(tmp_path.iterdir()) == []
+    # checked before any work: a path under a file, a read-only folder, a full disk
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(WriteError, match="not a folder"):
+        check_output(tmp_path / "f" / "out.tif")
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    with pytest.raises(WriteError, match="--out .*cannot write in"):
+        check_output(tmp_path / "new" / "out.tif")
 
 
 # ---------------------------------------------------------------- limits
@@ -212,26 +402,56 @@ def test_bad_config_file_is_an_input_error(tmp_path, monkeypatch):
     assert config.get("device") == "torch"  # the environment wins
 
 
-def test_numba_cache_goes_to_the_user_cache(tmp_path):
-    # numba's cache=True kernels must not be written into site-packages
+def test_importing_the_package_leaves_numba_settings_alone(tmp_path):
+    """Issue 20.5: only the CLI process points numba's cache at the user cache."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["NAPARI_INTERFACES_CACHE_DIR"] = str(tmp_path)
     code = (
-        "import os, sys, napari_interfaces;"
-        "assert 'numba' not in sys.modules;"
-        "import numba;"
-        "print(os.environ['NUMBA_CACHE_DIR']); print(numba.config.CACHE_DIR)"
+        "import os, sys, napari_interfaces, napari_interfaces.io, napari_interfaces.apt;"
+        "assert os.environ.get('NUMBA_CACHE_DIR', '') == sys.argv[1], 'changed on import';"
+        "from napari_interfaces.core.config import configure_numba_cache;"
+        "configure_numba_cache(); print(os.environ['NUMBA_CACHE_DIR'])"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == [str(tmp_path / "numba")] * 2
-    # a user's own NUMBA_CACHE_DIR wins
-    env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == [str(tmp_path / "mine")] * 2
+    res = subprocess.run([sys.executable, "-c", code, ""], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-800:]
+    out = res.stdout.split()
+    assert out == [str(tmp_path / "numba")]
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "mine")  # a user's own setting wins
+    res = subprocess.run(
+        [sys.executable, "-c", code, env["NUMBA_CACHE_DIR"]],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-800:]
+    out = res.stdout.split()
+    assert out == [str(tmp_path / "mine")]
+
+
+def test_numba_cache_write_failure_is_not_fatal(tmp_path):
+    """Issue 22.11: under ``ulimit -f`` a kernel still runs (its cache is not written)."""
+    pytest.importorskip("numba")
+    (tmp_path / "kern.py").write_text(
+        "import numba\n@numba.njit(cache=True)\ndef f(n):\n"
+        "    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    )
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))\n"
+        "from napari_interfaces.core.config import configure_numba_cache\n"
+        "configure_numba_cache()\n"
+        "import kern\nprint(kern.f(10))\n"
+    )
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]),
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0 and res.stdout.strip() == "45", res.stderr[-500:]
+    assert "cache not written" in res.stderr
 
 
 def test_sysinfo_collect_is_json(monkeypatch):
@@ -262,7 +482,10 @@ def test_atomic_dir_restores_the_old_result_when_the_swap_fails(tmp_path, monkey
         return real(src, dst)
 
     monkeypatch.setattr(outputs.os, "replace", flaky)
-    with pytest.raises(OSError, match="disk full"), atomic_dir(out) as tmp:
+    with (
+        pytest.raises(outputs.WriteError, match="result: cannot write: disk full"),
+        atomic_dir(out) as tmp,
+    ):
         (tmp / "a.txt").write_text("new")
     monkeypatch.setattr(outputs.os, "replace", real)
     assert (out / "a.txt").read_text() == "old"

@@ -375,13 +375,13 @@ def test_cli_train_out_folder_and_overwrite(tiny_db, tmp_path, capsys):
 
 
 def test_killed_training_keeps_the_previous_model(tiny_db, tmp_path, monkeypatch):
-    from napari_interfaces.core.outputs import TMP_MARK
+    from napari_interfaces.core.outputs import TMP_MARK, _host
     from napari_interfaces.segment import train as train_mod
 
     out = tmp_path / "m.pt"
     save_model(UNet(UNetConfig(width=4)), out, {"pixel_size": 0.5, "description": "previous"})
     before = (out.read_bytes(), out.with_suffix(".json").read_bytes())
-    stale = tmp_path / f".m.pt.{TMP_MARK}-deadbeef"
+    stale = tmp_path / f".m.pt.{TMP_MARK}-train-{_host()}-4194305-deadbeef"  # process gone
     stale.write_bytes(b"half a model")
 
     def killed(*a, **k):

@@ -16,10 +16,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0.0.0+unknown"
 
-# numba's cache=True kernels go to the user cache folder, not site-packages
-# (must run before anything imports numba; numba itself is not imported here).
-from .core.config import configure_numba_cache as _configure_numba_cache
-
-_configure_numba_cache()
-
 __all__ = ["__version__"]

@@ -78,6 +78,9 @@ def one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-interfaces`` console script."""
+    from .core.config import configure_numba_cache
+
+    configure_numba_cache()  # this process only; never on a plain import of the package
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

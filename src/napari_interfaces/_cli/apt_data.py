@@ -98,34 +98,29 @@ def _write_files(
     name; the temporary folder is removed on failure).
     """
     import os
-    import shutil
-    import tempfile
 
-    from ..core.outputs import TMP_MARK, check_output, cleanup_stale
+    from ..core.outputs import check_output, cleanup_stale, output_path, temp_dir
 
     if out.exists() and not out.is_dir():
         from ..core.errors import OutputExistsError
 
         raise OutputExistsError(f"--out {out}: is a file, expected a folder")
     for nm in names:
-        check_output(out / nm, inputs, overwrite=overwrite)
+        check_output(output_path(out, nm), inputs, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     cleanup_stale(out)
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=f".{out.name or 'out'}.{TMP_MARK}-"))
-    try:
+    with temp_dir(out / (out.name or "out")) as tmp:
         write(tmp)
         produced = sorted(p.name for p in tmp.iterdir())
         unexpected = sorted(set(produced) - set(names))
         if unexpected:  # a writer named a file differently: check it too
             for nm in unexpected:
-                check_output(out / nm, inputs, overwrite=overwrite)
+                check_output(output_path(out, nm), inputs, overwrite=overwrite)
         written = []
         for nm in produced:
-            os.replace(tmp / nm, out / nm)
+            os.replace(tmp / nm, output_path(out, nm))
             written.append(out / nm)
         return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _print_warnings(warnings: list[str]) -> None:
@@ -185,7 +180,9 @@ def validate_synth(args: argparse.Namespace) -> dict:
         "noise_depth": non_negative("--noise-depth", args.noise_depth, maximum=100.0),
         "background": fraction("--background", args.background),
         "radius": positive("--radius", args.radius, maximum=1000.0),
-        "period": None if args.period is None else positive("--period", args.period),
+        "period": None
+        if args.period is None
+        else in_range("--period", args.period, 1.0, 4 * max(size)),
         "voxel": positive("--voxel", args.voxel, maximum=100.0),
         "seed": non_negative("--seed", args.seed, integer=True),
     }
@@ -252,17 +249,29 @@ def validate_voxelize(args: argparse.Namespace) -> dict:
     unknown = [e for e in elements if e not in rt.elements]
     if unknown:
         raise ParameterError("--elements", f"{unknown} are not in the ranges (have {rt.elements})")
-    stem = Path(args.file).stem
-    names = [f"{stem}_{el}_at_pct.tif" for el in elements]
-    if args.counts:
-        names += [f"{stem}_{sp}_counts.tif" for sp in rt.species]
-    from ..core.outputs import check_output
+    from ..core.outputs import check_output, output_path, safe_names
 
+    # element and species names come from the range file: one safe file name each
+    stem = Path(args.file).stem
+    files = {el: f"{stem}_{nm}_at_pct.tif" for el, nm in zip(elements, safe_names(elements))}
+    counts = {}
+    if args.counts:
+        sp = rt.species
+        counts = {s: f"{stem}_{nm}_counts.tif" for s, nm in zip(sp, safe_names(sp))}
+    names = [*files.values(), *counts.values()]
     inputs = [args.file, str(rf)]
     out = Path(args.out)
     for nm in names:  # the folder may hold the inputs; no output may be one
-        check_output(out / nm, inputs, overwrite=args.overwrite)
-    return {**p, "ranges": rt, "elements": elements, "names": names, "inputs": inputs}
+        check_output(output_path(out, nm), inputs, overwrite=args.overwrite)
+    return {
+        **p,
+        "ranges": rt,
+        "elements": elements,
+        "names": names,
+        "files": files,
+        "count_files": counts,
+        "inputs": inputs,
+    }
 
 
 def run_voxelize(args: argparse.Namespace) -> int:
@@ -288,7 +297,6 @@ def run_voxelize(args: argparse.Namespace) -> int:
         )
     _print_warnings(res.dataset.warnings)
     vox = res.vox
-    stem = Path(args.file).stem
     meta = {
         "source": str(args.file),
         "ranges": str(p["ranges"].source),
@@ -298,7 +306,7 @@ def run_voxelize(args: argparse.Namespace) -> int:
     def write(tmp: Path) -> None:
         for el in p["elements"]:
             write_volume_tiff(
-                tmp / f"{stem}_{el}_at_pct.tif",
+                tmp / p["files"][el],
                 vox.composition(el),
                 vox.grid,
                 {**meta, "quantity": f"{el} at.%"},
@@ -306,7 +314,7 @@ def run_voxelize(args: argparse.Namespace) -> int:
         if args.counts:
             for sp in vox.species:
                 write_volume_tiff(
-                    tmp / f"{stem}_{sp}_counts.tif",
+                    tmp / p["count_files"][sp],
                     vox.species_counts(sp),
                     vox.grid,
                     {**meta, "quantity": f"{sp} ions"},

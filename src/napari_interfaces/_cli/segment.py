@@ -274,7 +274,7 @@ def _output_stems(paths: list[Path]) -> list[str]:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from ..core.outputs import atomic_dir
+    from ..core.outputs import atomic_dir, verify_files
     from ..core.progress import cli_progress
     from ..io.micrograph import read_micrograph
     from ..io.tiff import write_tiff
@@ -340,6 +340,8 @@ def run_segment(args: argparse.Namespace) -> int:
             n = len(res.particles) if res.particles is not None else None
             d = float(res.particles["equivalent_diameter_nm"].mean()) if n else float("nan")
             rows.append((path.name, res.pixel_size, source, res.scale, res.labels, n, d, res))
+        listed = [f for e in summary["images"] for f in e["files"].values()]
+        verify_files(tmp, listed)  # another process may not have removed any of them
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(
         f"{'image':<28} {'pixel size':>12} {'from':<12} {'scale':>6} {'fg':>6} "

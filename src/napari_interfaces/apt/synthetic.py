@@ -56,6 +56,9 @@ from .elements import ISOTOPES
 from .pointcloud import PointCloud
 from .ranging import Range, RangeTable
 
+#: Shortest plate or network period (nm): a few lattice planes.
+MIN_PERIOD_NM = 1.0
+
 __all__ = [
     "GEOMETRIES",
     "PARTICLE_GEOMETRIES",
@@ -498,6 +501,14 @@ def synthesize(
         "mass_resolving_power": float(mass_resolving_power),
         "lattice_nm": LATTICE_NM,
     }
+    if period_nm is not None and not MIN_PERIOD_NM <= float(period_nm) <= 4 * max(sx, sy, sz):
+        from ..core.errors import ParameterError
+
+        raise ParameterError(
+            "period_nm",
+            f"must be between {MIN_PERIOD_NM:g} nm (a few lattice planes) and 4x the specimen "
+            f"size, got {period_nm!r}",
+        )
     if geometry == "layered":
         period = float(period_nm or sz / 2)
         thick = float(thickness_nm or period / 2)

@@ -37,6 +37,7 @@ __all__ = [
     "config_file",
     "configure_numba_cache",
     "get",
+    "guard_numba_cache",
     "load_config",
 ]
 
@@ -80,14 +81,21 @@ def cache_dir() -> Path:
 def configure_numba_cache() -> str:
     """Point numba's on-disk cache (``cache=True`` kernels) at the user cache folder.
 
-    Without this numba writes compiled kernels into ``__pycache__`` beside
-    the installed modules (``site-packages``), where ``pip uninstall``
-    leaves them behind and a read-only install cannot write at all. Sets
-    ``NUMBA_CACHE_DIR`` to ``<cache_dir>/numba`` unless the user set it;
-    numba reads the variable when it is first imported, so the package
-    calls this on import, before any numba import (numba is not imported
-    here). Returns the folder in effect.
+    For the command line only: the CLI is its own process, so it may set
+    ``NUMBA_CACHE_DIR`` (to ``<cache_dir>/numba``, unless the user set it)
+    before anything imports numba. Importing the package never calls this:
+    a napari process keeps its own numba settings, and nothing in the
+    package relies on the variable (numba falls back to ``__pycache__`` or
+    its user-wide cache). When the process may not be able to write the
+    cache (a file-size limit, ``ulimit -f``), a failed cache write is made
+    harmless with :func:`guard_numba_cache`. Returns the folder in effect.
     """
+    with _suppress():
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            guard_numba_cache()
     current = os.environ.get("NUMBA_CACHE_DIR")
     if current:
         return current
@@ -99,6 +107,56 @@ def configure_numba_cache() -> str:
     folder = str(base / "numba")
     os.environ["NUMBA_CACHE_DIR"] = folder
     return folder
+
+
+def _suppress():
+    import contextlib
+
+    return contextlib.suppress(ImportError, OSError, ValueError, AttributeError)
+
+
+_numba_guarded = False
+
+
+def guard_numba_cache() -> bool:
+    """Make a failed numba cache write a warning instead of a crash.
+
+    numba writes compiled ``cache=True`` kernels after compiling them; a
+    full disk, a read-only cache or a file-size limit makes that write fail
+    (an ``OSError`` from the kernel's first call). The kernel itself is
+    compiled and correct, so the write failure is reported once as a
+    warning and the run goes on uncached. Imports numba; returns whether
+    the guard is in place.
+    """
+    global _numba_guarded
+    if _numba_guarded:
+        return True
+    try:
+        from numba.core import caching
+    except ImportError:
+        return False
+    original = caching.Cache.save_overload
+    warned: list[bool] = []
+
+    def save_overload(self, sig, data):
+        try:
+            return original(self, sig, data)
+        except OSError as exc:
+            if not warned:
+                import warnings
+
+                warned.append(True)
+                warnings.warn(
+                    f"numba kernel cache not written ({exc.strerror or exc}); "
+                    "kernels are compiled again next time",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return None
+
+    caching.Cache.save_overload = save_overload
+    _numba_guarded = True
+    return True
 
 
 def config_file() -> Path:

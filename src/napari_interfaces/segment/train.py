@@ -459,15 +459,7 @@ def fit(
     start_epoch = 0
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        best_state = state["best_state"]
-        history = json.loads(state["history"])
-        best = json.loads(state["best"])
-        start_epoch = int(state["epoch"]) + 1
-        torch.set_rng_state(state["torch_rng"])
+        (best_state, history, best, start_epoch) = _resume(ckpt, net, opt, sched, device)
 
     steps = len(train_loader)
     progress.start(max(0, cfg.epochs - start_epoch) * steps, "training")
@@ -521,21 +513,22 @@ def fit(
         else:
             bad_epochs += 1
         if ckpt is not None:
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save(
-                {
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "best_state": best_state,
-                    "history": json.dumps(history),
-                    "best": json.dumps(best),
-                    "epoch": epoch,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp,
-            )
-            tmp.replace(ckpt)
+            from ..core.outputs import atomic_file
+
+            with atomic_file(ckpt) as tmp:  # unpredictable, exclusive temp name
+                torch.save(
+                    {
+                        "model": net.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "best_state": best_state,
+                        "history": json.dumps(history),
+                        "best": json.dumps(best),
+                        "epoch": epoch,
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                    tmp,
+                )
         if val_loader is not None and bad_epochs >= cfg.patience:
             stopped_early = True
             break
@@ -553,6 +546,37 @@ def fit(
         images_per_second=n_images / seconds if seconds > 0 else 0.0,
         stopped_early=stopped_early,
     )
+
+
+def _resume(ckpt: Path, net, opt, sched, device) -> tuple[dict, list, dict, int]:
+    """Load a resumable checkpoint; one line naming the file when it is not ours."""
+    import torch
+
+    from ..core.errors import InputError
+
+    try:
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"expected a mapping, got {type(state).__name__}")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        best_state = state["best_state"]
+        if set(best_state) != set(net.state_dict()):
+            raise KeyError("best_state does not match the network")
+        history = json.loads(state["history"])
+        best = json.loads(state["best"])
+        if not isinstance(history, list) or not isinstance(best, dict):
+            raise TypeError("history/best have the wrong type")
+        start_epoch = int(state["epoch"]) + 1
+        torch.set_rng_state(state["torch_rng"])
+    except Exception as exc:  # torch raises many kinds on a foreign or damaged file
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(
+            f"{ckpt}: not a usable training checkpoint for this model ({reason}); "
+            "delete it or pass --no-resume"
+        ) from None
+    return best_state, history, best, start_epoch
 
 
 def split_indices(indices, val_fraction: float) -> tuple[list[int], list[int]]:
