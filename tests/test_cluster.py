@@ -47,7 +47,7 @@ def test_prepare_images_channels_and_16bit(tmp_path):
     "images, message",
     [
         ([np.zeros((64, 64)) + 3.0], "constant"),
-        ([np.where(np.eye(64) > 0, np.nan, 1.0)], "NaN"),
+        ([np.full((64, 64), np.nan)], "NaN"),  # no finite pixel (some are filled)
         ([np.ones((64, 64)) * np.arange(64), np.ones((64, 65)) * np.arange(65)], "shapes differ"),
         ([], "no images"),
     ],

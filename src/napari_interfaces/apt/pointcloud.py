@@ -34,10 +34,9 @@ CHUNK_IONS = 4_000_000
 
 def n_threads() -> int:
     """Worker threads for chunked passes (``NAPARI_INTERFACES_THREADS``, default: CPUs, max 8)."""
-    env = os.environ.get("NAPARI_INTERFACES_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, min(8, os.cpu_count() or 1))
+    from ..core.config import env_int
+
+    return env_int("NAPARI_INTERFACES_THREADS", max(1, min(8, os.cpu_count() or 1)))
 
 
 def _find_mmap(arr: np.ndarray):

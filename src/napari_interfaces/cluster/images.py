@@ -49,22 +49,24 @@ def load_image(path: str | Path, as_gray: bool = True) -> np.ndarray:
     FileNotFoundError, ValueError
         Missing file, or not a 2-D (optionally multi-channel) image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
+    from ..core.limits import check_regular_file
+    from ..io.micrograph import MICROGRAPH_SUFFIXES, fill_non_finite, read_micrograph
 
-            with tifffile.TiffFile(path) as tif:
-                data = tif.pages[0].asarray()
-        else:
+    path = Path(path)
+    check_regular_file(path)  # no FIFO, device or folder
+    suffix = path.suffix.lower()
+    if suffix in MICROGRAPH_SUFFIXES:
+        # the one image reader: declared bytes checked before decoding, first
+        # page only, non-finite pixels filled with a warning (or refused)
+        data = read_micrograph(path).data
+    else:
+        try:
             from skimage import io
 
             data = io.imread(path)
-    except Exception as exc:  # noqa: BLE001 - readers raise many kinds
-        raise InputError(f"{path}: cannot read as an image: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - readers raise many kinds
+            raise InputError(f"{path}: cannot read as an image: {_first(exc)}") from None
+        data, _ = fill_non_finite(np.asarray(data), str(path))
     data = np.asarray(data)
     data = np.squeeze(data)
     if data.ndim == 3 and data.shape[0] in (3, 4) and data.shape[-1] not in (3, 4):
@@ -78,6 +80,11 @@ def load_image(path: str | Path, as_gray: bool = True) -> np.ndarray:
     elif data.ndim == 3 and data.shape[-1] == 4:
         data = data[..., :3]
     return data
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -101,15 +108,20 @@ def normalize(
 ) -> np.ndarray:
     """Scale one channel to about ``[0, 1]`` by robust percentiles, as ``float32``.
 
+    Non-finite pixels follow :func:`napari_interfaces.io.micrograph.fill_non_finite`
+    (filled with the median and a warning; an image without a finite pixel
+    is refused).
+
     Raises
     ------
     ValueError
-        If the image holds NaN/inf or is constant (nothing to segment).
+        If the image has no finite pixel or is constant (nothing to segment).
     """
-    x = np.asarray(image, dtype=np.float32)
-    if not np.all(np.isfinite(x)):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise InputError(f"{name}: contains {bad} NaN or infinite pixels; fill or crop them first")
+    from ..io.micrograph import fill_non_finite
+
+    # the one non-finite rule of every image command (io.micrograph.fill_non_finite)
+    x, _ = fill_non_finite(np.asarray(image, dtype=np.float32), name)
+    x = np.asarray(x, dtype=np.float32)
     # percentiles on a subsample: exact enough and fast for 4096^2 images
     step = max(1, int(np.sqrt(x.size / 262144)))
     sample = x.ravel()[:: step * step]

@@ -36,6 +36,7 @@ __all__ = [
     "config_dir",
     "config_file",
     "configure_numba_cache",
+    "env_int",
     "get",
     "guard_numba_cache",
     "load_config",
@@ -157,6 +158,26 @@ def guard_numba_cache() -> bool:
     caching.Cache.save_overload = save_overload
     _numba_guarded = True
     return True
+
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """An integer from the environment variable ``name`` (``default`` when unset or empty).
+
+    Raises
+    ------
+    InputError
+        One line naming the variable when it is not an integer >= ``minimum``.
+    """
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return int(default)
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise InputError(f"{name}={raw!r}: expected an integer >= {minimum}") from None
+    if value < minimum:
+        raise InputError(f"{name}={raw!r}: expected an integer >= {minimum}")
+    return value
 
 
 def config_file() -> Path:

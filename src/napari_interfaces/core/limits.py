@@ -22,12 +22,27 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Sequence
 
 from . import config
 from .errors import SizeLimitError
 
-__all__ = ["available_memory", "check_bytes", "check_pixels", "max_bytes", "max_pixels"]
+__all__ = [
+    "WORK_BYTES_PER_PIXEL",
+    "available_memory",
+    "check_bytes",
+    "check_image_bytes",
+    "check_pixels",
+    "check_regular_file",
+    "max_bytes",
+    "max_pixels",
+    "read_bounded",
+]
+
+#: Bytes per pixel an image command needs besides the decoded pixels (float32
+#: copies: normalised image, rescaled image, probabilities, labels).
+WORK_BYTES_PER_PIXEL = 16
 
 
 def available_memory() -> int:
@@ -116,3 +131,68 @@ def check_bytes(nbytes: float, what: str, limit: int | None = None) -> None:
             f"{what}: needs about {_fmt_bytes(nbytes)}, more than the limit of "
             f"{_fmt_bytes(lim)} (raise it with {config.ENV_PREFIX}MAX_BYTES)"
         )
+
+
+def check_image_bytes(shape: Sequence[int], itemsize: int, what: str) -> int:
+    """Check a declared image before decoding: pixels, decoded bytes and working bytes.
+
+    ``itemsize`` is the stored type's size (a float64 image needs eight
+    bytes a pixel, a uint8 one); commands then work on float32 copies
+    (:data:`WORK_BYTES_PER_PIXEL`). A compressed file that declares a huge
+    image (a zlib or LZMA "bomb") fails here, before a byte is inflated.
+    """
+    n = check_pixels(shape, what)
+    if n == 0:
+        raise SizeLimitError(f"{what}: empty image (shape {tuple(int(s) for s in shape)})")
+    check_bytes(n * (int(itemsize) + WORK_BYTES_PER_PIXEL), f"{what} ({n:,} pixels)")
+    return n
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: str | os.PathLike, what: str | None = None) -> int:
+    """Refuse anything but a regular file (a FIFO would hang, ``/dev/zero`` never ends).
+
+    Symlinks are followed (a link to a regular file is fine). Returns the
+    file's size in bytes.
+
+    Raises
+    ------
+    FileNotFoundError
+        The path does not exist.
+    InputError
+        A folder, FIFO, device or socket; one line naming the path.
+    """
+    from .errors import InputError
+
+    name = what or str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
+        raise InputError(f"{name}: is {kind}, expected a regular file")
+    return int(st.st_size)
+
+
+def read_bounded(path: str | os.PathLike, limit: int | None = None, what: str | None = None):
+    """The bytes of a regular file of at most ``limit`` bytes (default ``max_bytes``)."""
+    size = check_regular_file(path, what)
+    lim = limit if limit is not None else max_bytes()
+    if size > lim:
+        raise SizeLimitError(
+            f"{what or path}: {_fmt_bytes(size)} is more than the limit of {_fmt_bytes(lim)}"
+        )
+    with open(path, "rb") as fh:
+        data = fh.read(lim + 1)
+    if len(data) > lim:
+        raise SizeLimitError(f"{what or path}: grew past the limit of {_fmt_bytes(lim)}")
+    return data

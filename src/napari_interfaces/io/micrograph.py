@@ -28,6 +28,21 @@ Safety
   Legitimately big TIFFs can be opened lazily
   (``read_micrograph(path, lazy=True)``: a dask array over tifffile's zarr
   store, read tile by tile), for operations that stream.
+- **Declared bytes before decoding.** The stored type counts too: a
+  float64 image needs eight bytes a pixel and the image commands work on
+  float32 copies (:func:`~napari_interfaces.core.limits.check_image_bytes`),
+  so a 420 KB zlib TIFF or a 6 KB EMD declaring 30000 x 30000 float64
+  pixels fails before anything is inflated. Only the first TIFF page is
+  parsed (a file with 100 000 pages opens at once); an MRC header's
+  declared size is checked against the file's length.
+- **Regular files only.** A FIFO, a device or a folder is refused before
+  it is opened (:func:`~napari_interfaces.core.limits.check_regular_file`).
+- **Non-finite pixels** (NaN, ±inf) follow one rule for every image
+  command (segment, cluster, classify, evaluate, the napari reader): an
+  image with no finite pixel is refused; otherwise each non-finite pixel
+  is replaced by the median of the finite ones and a
+  :class:`NonFiniteWarning` says how many (also recorded in
+  ``metadata["non_finite_filled"]``). See :func:`fill_non_finite`.
 - **Plausible pixel sizes only** (:data:`PIXEL_SIZE_RANGE`). TIFF
   resolution tags are mostly written by image editors (72, 96, 300 or even
   1 dpi) and are not a calibration: a pixel size outside 0.001 Å to 1e5 Å
@@ -51,13 +66,15 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.limits import check_pixels
+from ..core.limits import check_image_bytes, check_regular_file
 
 __all__ = [
     "MICROGRAPH_SUFFIXES",
     "PIXEL_SIZE_RANGE",
     "Micrograph",
     "MissingDependencyError",
+    "NonFiniteWarning",
+    "fill_non_finite",
     "plausible_pixel_size",
     "read_micrograph",
     "to_angstrom",
@@ -73,6 +90,46 @@ MAX_LABEL_VALUES = 32
 
 class MissingDependencyError(InputError, ImportError):
     """An optional reader is not installed (the message says how to install it)."""
+
+
+class NonFiniteWarning(UserWarning):
+    """Non-finite pixels were replaced (the message says how many and by what)."""
+
+
+def fill_non_finite(data: np.ndarray, what: str = "image") -> tuple[np.ndarray, int]:
+    """Apply the one non-finite rule of every image command; return the data and the count.
+
+    An integer image is returned as is. A float image with no finite pixel
+    is an :class:`~napari_interfaces.core.errors.InputError`; otherwise the
+    non-finite pixels (NaN, ±inf) of each channel are replaced by the median
+    of its finite pixels, with a :class:`NonFiniteWarning` naming how many.
+    """
+    data = np.asarray(data)
+    if data.dtype.kind not in "fc":
+        return data, 0
+    bad = ~np.isfinite(data)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return data, 0
+    if n_bad == data.size:
+        raise InputError(f"{what}: no finite pixel (all {data.size:,} are NaN or infinite)")
+    out = np.array(data, copy=True)
+    if out.ndim == 3 and out.shape[-1] in (3, 4):
+        for c in range(out.shape[-1]):
+            ch, b = out[..., c], bad[..., c]
+            if b.any():
+                ch[b] = np.median(ch[~b]) if (~b).any() else 0
+    else:
+        out[bad] = np.median(out[~bad])
+    import warnings
+
+    warnings.warn(
+        f"{what}: {n_bad:,} of {data.size:,} pixels are NaN or infinite; "
+        "replaced by the median of the finite pixels",
+        NonFiniteWarning,
+        stacklevel=3,
+    )
+    return out, n_bad
 
 
 def plausible_pixel_size(value: float | None) -> bool:
@@ -204,8 +261,7 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
         how to install it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    check_regular_file(path)
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         mic = _read_tiff(path, lazy)
@@ -227,7 +283,12 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
         data = data[0]  # first frame of a stack
     if data.ndim not in (2, 3):
         raise InputError(f"{path}: expected a 2D image, got shape {tuple(mic.data.shape)}")
-    mic.data = data if lazy else np.asarray(data)
+    if lazy:
+        mic.data = data
+    else:
+        mic.data, n_bad = fill_non_finite(np.asarray(data), str(path))
+        if n_bad:
+            mic.metadata["non_finite_filled"] = n_bad
     if mic.pixel_size is not None and not plausible_pixel_size(mic.pixel_size):
         mic.metadata["ignored_pixel_size"] = {"value_A": mic.pixel_size, "source": mic.source}
         mic.pixel_size, mic.source = None, ""
@@ -244,26 +305,24 @@ def _read_tiff(path: Path, lazy: bool = False) -> Micrograph:
 
     try:
         with tifffile.TiffFile(path) as tf:
-            if not tf.pages:
+            # only the first page is parsed: a file of 100 000 pages opens at once
+            # (tifffile's series parsing of every page is what takes long)
+            page = tf.pages.first if hasattr(tf.pages, "first") else tf.pages[0]
+            if page is None:
                 raise InputError(f"{path}: the TIFF has no image")
-            page = tf.pages[0]
-            series = tf.series[0] if tf.series else None
-            shape = tuple(series.shape) if series is not None else tuple(page.shape)
-            frame = tuple(page.shape)
+            frame = tuple(int(n) for n in page.shape)
             ps, source = _tiff_pixel_size(tf, page)
             if lazy:
                 data = _lazy_tiff(path)
             else:
-                # only the first frame of a stack is read: check its declared size
-                check_pixels(frame, str(path))
-                stack = (
-                    len(shape) > len(frame) and int(np.prod(shape[: len(shape) - len(frame)])) > 1
-                )
-                data = page.asarray() if stack else tf.asarray()
-            meta = {"shape": list(shape), "dtype": str(page.dtype)}
+                check_image_bytes(frame, np.dtype(page.dtype).itemsize, str(path))
+                data = page.asarray()
+            meta = {"shape": list(frame), "dtype": str(page.dtype)}
     except tifffile.TiffFileError as exc:
         raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
-    except (ValueError, KeyError, IndexError, OSError, RuntimeError) as exc:
+    except MemoryError:
+        raise InputError(f"{path}: not enough memory to decode the TIFF") from None
+    except Exception as exc:  # codecs (zlib, LZMA, JPEG...) raise their own types
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
@@ -340,7 +399,8 @@ def _read_plain(path: Path) -> Micrograph:
     try:
         with Image.open(path) as im:
             w, h = im.size  # from the header: nothing decoded yet
-            check_pixels((h, w, len(im.getbands())), str(path))
+            per_band = 4 if im.mode in ("I", "F") else 2 if im.mode.startswith("I;16") else 1
+            check_image_bytes((h, w, len(im.getbands())), per_band, str(path))
             im.load()
             data = np.asarray(im)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -369,6 +429,8 @@ def _read_rsciio(path: Path) -> Micrograph:
             f"{path}: reading {suffix} files needs rosettasciio; install it with "
             "`pip install rosettasciio` (or `pip install napari-interfaces[micrographs]`)"
         ) from None
+    if suffix == ".mrc":
+        _check_mrc_header(path)
     try:
         signals = reader(str(path), lazy=True)  # shapes first, pixels later
     except Exception as exc:
@@ -379,12 +441,14 @@ def _read_rsciio(path: Path) -> Micrograph:
     sig = images[0]
     shape = tuple(np.shape(sig["data"]))
     frame = shape[-3:] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:]
-    check_pixels(frame, str(path))
     lazy = sig["data"]
+    check_image_bytes(frame, np.dtype(getattr(lazy, "dtype", np.float64)).itemsize, str(path))
     while len(lazy.shape) > len(frame):
         lazy = lazy[0]  # first frame of a stack
     try:
         data = np.asarray(lazy.compute() if hasattr(lazy, "compute") else lazy)
+    except MemoryError:
+        raise InputError(f"{path}: not enough memory to read the image") from None
     except Exception as exc:
         raise InputError(f"{path}: rosettasciio could not read it: {_one_line(exc)}") from None
     ps = None
@@ -398,6 +462,37 @@ def _read_rsciio(path: Path) -> Micrograph:
         source="rosettasciio" if ps else "",
         metadata={"original_metadata_keys": sorted(sig.get("original_metadata", {}))[:20]},
     )
+
+
+#: MRC modes -> bytes per value (0 int8, 1 int16, 2 float32, 3 complex int16,
+#: 4 complex64, 6 uint16, 12 float16; 101 is 4-bit, counted as one byte).
+_MRC_ITEMSIZE = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 1}
+
+
+def _check_mrc_header(path: Path) -> None:
+    """Refuse an MRC whose header declares more data than the file holds."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if len(head) < 1024:
+        raise InputError(f"{path}: not an MRC file (header of {len(head)} bytes, need 1024)")
+    for order in ("<", ">"):
+        nx, ny, nz, mode = struct.unpack(order + "4i", head[:16])
+        if mode in _MRC_ITEMSIZE and 0 < nx < 1 << 24 and 0 < ny < 1 << 24:
+            break
+    else:
+        raise InputError(f"{path}: not an MRC file (bad dimensions or mode in the header)")
+    nsym = struct.unpack(order + "i", head[92:96])[0]
+    if nz < 0 or nsym < 0:
+        raise InputError(f"{path}: MRC header declares negative sizes (nz {nz}, extended {nsym})")
+    declared = nx * ny * max(nz, 1) * _MRC_ITEMSIZE[mode]
+    if 1024 + nsym + declared > size:
+        raise InputError(
+            f"{path}: the MRC header declares {nx}x{ny}x{nz} values ({declared:,} bytes) "
+            f"but the file has {size:,} bytes"
+        )
 
 
 def write_labels_tiff(

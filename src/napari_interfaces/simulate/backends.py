@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 
+from ..core.config import env_int
 from ..core.errors import InputError
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Threads for scipy.fft (pocketfft).
-FFT_WORKERS = int(os.environ.get("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2))
+FFT_WORKERS = env_int("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2)
 
 _AUTO_CACHE: dict = {}
 _BACKENDS: dict = {}
