@@ -551,7 +551,7 @@ def evaluate_store(
     dict
         ``{"f1": ..., "iou": ..., "n": ..., "per_image_f1_mean": ...}``
     """
-    from ..simulate.database import completed_indices, open_database
+    from ..simulate.database import completed_indices, open_database, read_arrays
     from .metrics import ConfusionCounter, scores
     from .models import LoadedModel, load_model
 
@@ -569,8 +569,7 @@ def evaluate_store(
     per_image = []
     progress.start(len(idx), "evaluating")
     for i in idx:
-        image = np.asarray(g["image"][i])
-        truth = np.asarray(g["labels"][i])
+        image, truth = read_arrays(g, store, i, model.n_classes)  # checked chunks and labels
         pred = segment_image(image, model, pixel_size=pixel_size, **kwargs).labels
         counter.update(pred, truth)
         per_image.append(scores(pred, truth, model.n_classes)["f1"])

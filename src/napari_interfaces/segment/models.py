@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import re
 import uuid
@@ -152,10 +153,63 @@ def _read_metadata(pt: Path) -> dict[str, Any]:
         meta = json.loads(js.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise weights.WeightsError(f"{js}: not valid JSON: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise weights.WeightsError(
-            f"{js}: not a napari-interfaces U-Net model (format {meta.get('format')!r})"
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise weights.WeightsError(f"{js}: not a napari-interfaces U-Net model (format {fmt!r})")
+    validate_metadata(js, meta)
+    return meta
+
+
+#: Bounds of the architecture fields a model file may declare (the shipped and
+#: trained models use width 8..64 and 4 stages of 1..3 blocks): a tampered file
+#: cannot make the loader build a network of gigabytes before the weights are checked.
+ARCH_LIMITS = {"in_channels": (1, 4), "n_classes": (2, 255), "width": (2, 256)}
+MAX_STAGES = 6
+MAX_BLOCKS = 16
+
+
+def validate_metadata(js: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Check a model's metadata before anything is built (one line naming the file and key)."""
+
+    def bad(key: str, value: Any, want: str) -> weights.WeightsError:
+        where = f"{js.with_suffix('.pt')} (metadata {js.name})"
+        return weights.WeightsError(f"{where}: {key} = {value!r}: expected {want}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    ps = meta.get("pixel_size")
+    if ps is not None and not (
+        isinstance(ps, (int, float)) and not isinstance(ps, bool) and math.isfinite(ps) and ps > 0
+    ):
+        raise bad("pixel_size", ps, "a positive number of Å per pixel (or null)")
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict):
+        raise bad("architecture", arch, "a mapping")
+    unknown = set(arch) - {*ARCH_LIMITS, "blocks"}
+    if unknown:
+        raise bad("architecture", sorted(unknown), f"only {sorted({*ARCH_LIMITS, 'blocks'})}")
+    for key, (lo, hi) in ARCH_LIMITS.items():
+        v = arch.get(key)
+        if key in arch and not (is_int(v) and lo <= v <= hi):
+            raise bad(f"architecture.{key}", v, f"an integer in [{lo}, {hi}]")
+    blocks = arch.get("blocks")
+    if "blocks" in arch and not (
+        isinstance(blocks, list)
+        and 1 <= len(blocks) <= MAX_STAGES
+        and all(is_int(b) and 1 <= b <= MAX_BLOCKS for b in blocks)
+    ):
+        raise bad(
+            "architecture.blocks", blocks, f"1 to {MAX_STAGES} stages of 1 to {MAX_BLOCKS} blocks"
         )
+    classes = meta.get("classes")
+    n = arch.get("n_classes", 2)
+    if classes is not None and not (
+        isinstance(classes, list)
+        and len(classes) == n
+        and all(isinstance(c, str) for c in classes)
+    ):
+        raise bad("classes", classes, f"a list of {n} class names (architecture.n_classes)")
     return meta
 
 
@@ -231,15 +285,45 @@ def load_model(model: str | Path = "default", device: str = "cpu") -> LoadedMode
     info = model_info(model)
     meta = info.metadata
     state = weights.load_torch_state(info.path, expected_sha256=meta.get("sha256"))
+    _check_shapes(info.path, meta["architecture"], state)  # before allocating the network
     net = build_unet(meta["architecture"])
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise weights.WeightsError(
-            f"{info.path}: weights do not fit the architecture in its metadata: {exc}"
-        ) from exc
+            f"{info.path}: weights do not fit the architecture in its metadata: "
+            f"{' '.join(str(exc).split())[:200]}"
+        ) from None
     net.to(resolve_device(device)).eval()
     return LoadedModel(net=net, metadata=meta, path=info.path, name=info.name)
+
+
+def _check_shapes(path: Path, arch: dict[str, Any], state: Any) -> None:
+    """Compare the declared architecture with the weights' own shapes, allocating nothing.
+
+    The network is built on torch's ``meta`` device (shapes only), so a
+    file whose JSON declares another architecture than its weights fails
+    with one line before any memory is spent on parameters.
+    """
+    import torch
+
+    from .unet import build_unet
+
+    if not isinstance(state, dict):
+        raise weights.WeightsError(f"{path}: expected a state dict of tensors")
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build_unet(arch).state_dict().items()}
+    except (ValueError, TypeError) as exc:
+        raise weights.WeightsError(f"{path}: bad architecture in its metadata: {exc}") from None
+    got = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+    if shapes != got:
+        diff = sorted(set(shapes) ^ set(got)) or [k for k in shapes if shapes[k] != got.get(k)]
+        k = diff[0]
+        raise weights.WeightsError(
+            f"{path}: weights do not fit the architecture in its metadata "
+            f"(e.g. {k}: expected {shapes.get(k)}, file has {got.get(k)})"
+        )
 
 
 def save_model(

@@ -301,9 +301,12 @@ class ZarrDataset(_CropMixin):
         return self._group["image"], self._group["labels"]
 
     def __getitem__(self, i: int):
-        images, labels = self._arrays()
+        from ..simulate.database import read_arrays
+
+        self._arrays()
         idx = self.indices[i]
-        return self._prepare(np.asarray(images[idx]), np.asarray(labels[idx]), self._rng(idx))
+        image, labels = read_arrays(self._group, self.store, idx)  # checked chunks and labels
+        return self._prepare(image, labels, self._rng(idx))
 
     def __getstate__(self):  # picklable for DataLoader workers
         d = self.__dict__.copy()

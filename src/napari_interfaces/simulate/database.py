@@ -290,6 +290,7 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
             raise InputError(
                 f"{out}: exists and is not a napari-interfaces database; choose another --out"
             )
+        validate_attrs(out, old)
         same = (
             old.get("spec", {}).get("parameters") == attrs_new["spec"]["parameters"]
             and old.get("spec", {}).get("output") == attrs_new["spec"]["output"]
@@ -351,7 +352,99 @@ def open_database(store: str | Path):
         raise InputError(
             f"{store}: not a napari-interfaces database (format {g.attrs.get('format')!r})"
         )
+    validate_attrs(store, dict(g.attrs))
+    for name in ("image", "labels", "meta", "done"):
+        try:
+            arr = g[name]
+        except Exception:  # noqa: BLE001 - zarr raises KeyError or its own errors
+            raise InputError(f"{store}: the {name!r} array is missing or damaged") from None
+        if name in ("image", "labels") and (
+            len(arr.shape) != 3 or arr.shape[0] != g["done"].shape[0]
+        ):
+            raise InputError(f"{store}: the {name!r} array has shape {arr.shape}")
     return g
+
+
+def validate_attrs(store: str | Path, attrs: dict[str, Any]) -> dict[str, Any]:
+    """Check a store's attributes (tampered or damaged metadata -> one line naming the key)."""
+
+    def bad(key: str, want: str) -> InputError:
+        return InputError(f"{store}: attribute {key!r} = {attrs.get(key)!r}: expected {want}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not is_int(attrs.get("n")) or attrs["n"] < 0:
+        raise bad("n", "a non-negative integer")
+    if not is_int(attrs.get("seed")):
+        raise bad("seed", "an integer")
+    spec = attrs.get("spec")
+    if not isinstance(spec, dict) or not all(
+        isinstance(spec.get(k, {}), dict) for k in ("parameters", "output")
+    ):
+        raise bad("spec", "a mapping with 'parameters' and 'output' mappings")
+    shape = attrs.get("shape")
+    if shape is not None and not (
+        isinstance(shape, list) and len(shape) == 2 and all(is_int(v) and v > 0 for v in shape)
+    ):
+        raise bad("shape", "two positive integers")
+    ps = attrs.get("pixel_size")
+    if ps is not None and not (
+        isinstance(ps, (int, float)) and not isinstance(ps, bool) and np.isfinite(ps) and ps > 0
+    ):
+        raise bad("pixel_size", "a positive number")
+    classes = attrs.get("classes")
+    if classes is not None and not (
+        isinstance(classes, list)
+        and 2 <= len(classes) <= 255
+        and all(isinstance(c, str) for c in classes)
+    ):
+        raise bad("classes", "a list of 2 to 255 class names")
+    return attrs
+
+
+def _chunk_exists(arr, index: int) -> bool:
+    from zarr.core.sync import sync
+
+    key = arr.metadata.encode_chunk_key((int(index),) + (0,) * (len(arr.shape) - 1))
+    sp = arr.store_path
+    return bool(sync(sp.store.exists(f"{sp.path}/{key}" if sp.path else key)))
+
+
+def read_arrays(
+    g, store: str | Path, index: int, n_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, labels)`` of a completed sample, checked.
+
+    A missing chunk (which zarr would silently read as zeros), a chunk that
+    does not decode, non-finite image pixels or a label value outside the
+    classes is an :class:`InputError` naming the store and the sample.
+    """
+    out = []
+    for name in ("image", "labels"):
+        arr = g[name]
+        if not _chunk_exists(arr, index):
+            raise InputError(
+                f"{store}: sample {index} is marked complete but its {name} chunk is missing"
+            )
+        try:
+            out.append(np.asarray(arr[index]))
+        except Exception as exc:  # noqa: BLE001 - codecs raise many kinds
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise InputError(
+                f"{store}: sample {index}: {name} chunk is damaged ({reason})"
+            ) from None
+    image, labels = out
+    if not np.all(np.isfinite(image)):
+        raise InputError(f"{store}: sample {index}: the image holds NaN or infinite pixels")
+    if n_classes is None:
+        n_classes = len(g.attrs.get("classes") or ["background", "particle"])
+    top = int(labels.max(initial=0))
+    if top >= n_classes:
+        raise InputError(
+            f"{store}: sample {index}: label value {top} is outside the {n_classes} classes"
+        )
+    return image, labels
 
 
 def read_attrs(store: str | Path) -> dict[str, Any]:
@@ -362,7 +455,18 @@ def read_attrs(store: str | Path) -> dict[str, Any]:
 def completed_indices(store: str | Path) -> list[int]:
     """Indices of the samples whose completion marker is set."""
     g = open_database(store)
-    return [int(i) for i in np.flatnonzero(np.asarray(g["done"][:]))]
+    try:
+        done = [int(i) for i in np.flatnonzero(np.asarray(g["done"][:]))]
+    except Exception as exc:  # noqa: BLE001 - a damaged completion array
+        raise InputError(f"{store}: the completion markers cannot be read ({exc})") from None
+    for name in ("image", "labels"):
+        missing = [i for i in done if not _chunk_exists(g[name], i)]
+        if missing:
+            raise InputError(
+                f"{store}: {len(missing)} of {len(done)} completed samples have no {name} "
+                f"chunk (e.g. sample {missing[0]}); the store is damaged: regenerate them"
+            )
+    return done
 
 
 def read_sample(store: str | Path, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -376,9 +480,13 @@ def read_sample(store: str | Path, index: int) -> tuple[np.ndarray, np.ndarray, 
     g = open_database(store)
     if not 0 <= index < g["done"].shape[0] or not int(g["done"][index]):
         raise IndexError(f"{store}: sample {index} is not complete")
+    image, labels = read_arrays(g, store, index)
     meta_s = g["meta"][index]
-    meta = json.loads(str(meta_s.item() if hasattr(meta_s, "item") else meta_s))
-    return np.asarray(g["image"][index]), np.asarray(g["labels"][index]), meta
+    try:
+        meta = json.loads(str(meta_s.item() if hasattr(meta_s, "item") else meta_s))
+    except (ValueError, TypeError):
+        raise InputError(f"{store}: sample {index}: its metadata is not JSON") from None
+    return image, labels, meta
 
 
 # -- generation ----------------------------------------------------------------
