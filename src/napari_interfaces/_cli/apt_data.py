@@ -138,11 +138,25 @@ def info_dict(file: str, ranges: str | None = None, progress=None) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    import math
+    import warnings
+
     from ..core.progress import cli_progress
 
-    info = info_dict(args.file, args.ranges, progress=cli_progress(enabled=not args.json))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow: reported below, one line
+        info = info_dict(args.file, args.ranges, progress=cli_progress(enabled=not args.json))
+    comp = info.get("composition_at_pct") or {}
+    bad = sorted(el for el, v in comp.items() if not math.isfinite(float(v)))
+    if bad:
+        from ..core.errors import InputError
+
+        raise InputError(
+            f"{info.get('range_file') or args.ranges}: the composition of {', '.join(bad)} is not "
+            "a finite number (an element count in the range file is too large)"
+        )
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(info, allow_nan=False))
         return 0
     _print_warnings(info.get("warnings", []))
     print(f"{args.file}: {info['ions']:,} ions")

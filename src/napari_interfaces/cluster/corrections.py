@@ -125,6 +125,19 @@ class CorrectionModel:
             raise InputError(f"{npz}: not a valid corrections model: {exc}") from None
         if arrays["mean"].shape != (nf,) or arrays["coef"].shape[-1] != nf:
             raise InputError(f"{npz}: arrays do not match {js.name} ({nf} features)")
+        from .pairfile import check_settings
+
+        check_settings(js, meta, "cluster corrections model")
+        rows = 1 if len(classes) == 2 else len(classes)
+        if (
+            len(classes) < 2
+            or arrays["coef"].shape != (rows, nf)
+            or arrays["intercept"].shape != (rows,)
+        ):
+            raise InputError(
+                f"{npz}: {len(classes)} classes in {js.name} but coef {arrays['coef'].shape} "
+                f"and intercept {arrays['intercept'].shape}; the two files do not match"
+            )
         return cls(
             extractor=meta["extractor"],
             chip=int(meta["chip"]),

@@ -50,7 +50,7 @@ from ..core.progress import Progress, as_progress
 from .chips import make_grid
 from .graph import FeatureTransform, knn_graph
 from .paint import community_table, paint_labels
-from .pairfile import load_pair, pair_paths, save_pair
+from .pairfile import check_settings, load_pair, pair_paths, save_pair
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -330,7 +330,17 @@ class SeriesReference:
     def load(cls, path: str | Path) -> SeriesReference:
         """Read a reference saved by :meth:`save` (never executes code: no pickle)."""
         meta, a = load_pair(path, FORMAT, "cluster series reference")
-        _, npz = pair_paths(path)
+        js, npz = pair_paths(path)
+        check_settings(js, meta, "cluster series reference")
+        try:
+            n_ref = np.shape(a["centroids"])[0] if np.ndim(a["centroids"]) == 2 else -1
+            if n_ref < 1 or np.shape(a["ids"]) != (n_ref,) or np.shape(a["radius"]) != (n_ref,):
+                raise InputError(
+                    f"{npz}: centroids {np.shape(a['centroids'])}, ids {np.shape(a['ids'])} "
+                    f"and radius {np.shape(a['radius'])} do not match; not a valid series reference"
+                )
+        except KeyError as exc:
+            raise InputError(f"{npz}: not a valid series reference: no array {exc}") from None
         try:
             t = FeatureTransform.from_arrays(
                 {k[len("transform_") :]: v for k, v in a.items() if k.startswith("transform_")},
@@ -351,7 +361,9 @@ class SeriesReference:
                 source=dict(meta.get("source", {})),
                 novelty=float(meta.get("novelty", 2.0)),
             )
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            if isinstance(exc, InputError):
+                raise
             raise InputError(f"{npz}: not a valid series reference: {exc}") from None
 
 

@@ -93,7 +93,9 @@ def _file_size(path: Path) -> int:
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise AptFormatError(path, "is a directory, not a point cloud file")
-    return os.path.getsize(path)
+    from ..core.limits import check_regular_file
+
+    return check_regular_file(path)  # a FIFO or a device would hang or never end
 
 
 def _check_records(path: Path, size: int, header: int, record: int) -> int:
@@ -386,6 +388,7 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
         sections: dict[str, np.ndarray] = {}
         units: dict[str, str] = {}
         data_offsets: dict[str, int] = {}
+        seen: set[str] = set()
         offset = hsize
         while offset < size:
             fh.seek(offset)
@@ -422,6 +425,11 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
                     offset=data_start,
                 )
             sname = _utf16(name)
+            if sname in sections or (sname in ("Position", "Mass") and sname in seen):
+                raise AptFormatError(
+                    path, f"duplicate section {sname!r} (which one is meant?)", offset=offset
+                )
+            seen.add(sname)
             kind = _APT_DTYPES.get(dtype_code)
             if (
                 rtype == 1
@@ -451,7 +459,16 @@ def read_apt(path: str | os.PathLike, validate: bool = True) -> PointCloud:
             raise AptFormatError(path, f"no {required!r} section", offset=size)
     xyz, mass = sections.pop("Position"), sections.pop("Mass")
     if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.dtype.kind != "f":
-        raise AptFormatError(path, "Position section is not 3 floats per ion", offset=hsize)
+        raise AptFormatError(
+            path, "Position section is not 3 floats per ion", offset=data_offsets["Position"]
+        )
+    if mass.ndim != 1 or mass.dtype.kind != "f":
+        width = mass.shape[1] if mass.ndim == 2 else 1
+        raise AptFormatError(
+            path,
+            f"Mass section has {width} components per ion, expected one float",
+            offset=data_offsets["Mass"],
+        )
     if validate:
         for sname, arr, width in (("Position", xyz, 12), ("Mass", mass, 4)):
             for start in range(0, len(arr), CHUNK_IONS):
