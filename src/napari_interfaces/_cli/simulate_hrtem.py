@@ -96,6 +96,26 @@ def _particles_path(out: Path) -> Path:
     return out.with_name(out.stem + "_particles" + out.suffix)
 
 
+def _check_element(element: str) -> None:
+    """``--element``: a chemical symbol with a reference crystal structure in ase."""
+    from ase.data import atomic_numbers, reference_states
+
+    from ..core.errors import ParameterError
+
+    z = atomic_numbers.get(str(element))
+    if z is None or not 0 < z < len(reference_states):
+        raise ParameterError("--element", f"{element!r} is not a chemical symbol (e.g. Au, Pt)")
+    if not reference_states[z] or reference_states[z].get("symmetry") not in (
+        "fcc",
+        "bcc",
+        "hcp",
+        "diamond",
+    ):
+        raise ParameterError(
+            "--element", f"{element!r} has no reference crystal structure to build particles from"
+        )
+
+
 def validate_structure(args: argparse.Namespace) -> dict:
     """All ``simulate structure`` parameters checked in one place; ``build_scene`` kwargs."""
     from ..core import params as P
@@ -131,6 +151,7 @@ def validate_structure(args: argparse.Namespace) -> dict:
         raise ParameterError(
             "--out", f"{out}: use an .xyz (extended xyz) file or another ase format"
         )
+    _check_element(args.element)
     check_output(out, overwrite=args.overwrite)
     check_output(_particles_path(out), overwrite=args.overwrite)
     diam = args.diameter[0] if len(args.diameter) == 1 else list(args.diameter)

@@ -218,6 +218,30 @@ def _with_device(params: dict[str, Any], device: str) -> dict[str, Any]:
     return out
 
 
+def _load_spec_checked(spec):
+    """:func:`load_spec`, with a YAML nested too deeply as one line naming the file."""
+    try:
+        return load_spec(spec)
+    except RecursionError:
+        where = spec if isinstance(spec, (str, Path)) else "spec"
+        raise InputError(f"{where}: nested too deeply to be a database spec") from None
+
+
+def _unknown_distribution(tree: Any, where: str = "parameters") -> str | None:
+    """Where a drawn parameter tree still holds a one-key mapping of numbers (an
+    unknown distribution such as ``{gauss: [5, 9]}``), or ``None``."""
+    if isinstance(tree, dict):
+        if len(tree) == 1:
+            ((k, v),) = tree.items()
+            if isinstance(v, (list, tuple, int, float)) and not isinstance(v, bool):
+                return f"{where}: {{{k}: {v!r}}}"
+        for k, v in tree.items():
+            found = _unknown_distribution(v, f"{where}.{k}")
+            if found:
+                return found
+    return None
+
+
 def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None, device=None):
     """Compute sample ``index`` (run on a dask worker; pure function of its inputs).
 
@@ -233,7 +257,18 @@ def compute_sample(spec_dict: dict, seed: int, index: int, sampler=None, device=
     params = spec.draw(rng)
     if device and spec.sampler == "multislice" and sampler is None:
         params = _with_device(params, device)
-    image, labels, info = fn(params, spec.output, rng)
+    try:
+        image, labels, info = fn(params, spec.output, rng)
+    except (TypeError, ValueError) as exc:
+        found = None if isinstance(exc, InputError) else _unknown_distribution(params)
+        if found is None:
+            raise
+        from .spec import DISTRIBUTIONS
+
+        raise InputError(
+            f"{found} is not a value the {spec.sampler} sampler accepts; an unknown "
+            f"distribution? (known: {', '.join(DISTRIBUTIONS)})"
+        ) from None
     image = np.asarray(image, dtype=np.float32)
     labels = np.asarray(labels).astype(np.uint8)
     n = spec.crop
@@ -552,7 +587,7 @@ def generate_database(
         for bit with the same backend.
     """
     progress = as_progress(progress)
-    spec = load_spec(spec)
+    spec = _load_spec_checked(spec)
     seed = spec.seed if seed is None else int(seed)
     n = spec.n if n is None else int(n)
     if n is None or n < 1:
