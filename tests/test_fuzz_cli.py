@@ -533,3 +533,241 @@ def test_watchdog_catches_a_hang():
             time.sleep(5)
     finally:
         WATCHDOG_S = old
+
+
+# ------------------------------------------------------- tampered metadata (issue 22)
+#: Values a tampered metadata file holds instead of the real one.
+HOSTILE = [0, -1, -0.57, 3000, 1e308, "abc", "../../victim", None, [], {}, [200000, 2], True]
+
+
+@pytest.fixture(scope="module")
+def metadata_template(tmp_path_factory):
+    """A small real database, model and series reference to tamper with (built once)."""
+    import tifffile
+
+    from napari_interfaces.segment.models import save_model
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    base = tmp_path_factory.mktemp("meta-template")
+    inp = base / "in"
+    inp.mkdir()
+    (inp / "spec.yaml").write_bytes(SPEC)
+    rng = np.random.default_rng(1)
+    (inp / "series").mkdir()
+    for i in range(2):
+        img = rng.normal(100, 10, (96, 96)).astype("float32")
+        img[:, :48] += 30 * np.sin(np.arange(96)[:, None] * 1.3)
+        tifffile.imwrite(inp / "series" / f"s{i}.tif", img)
+    tifffile.imwrite(inp / "image.tif", img)
+    save_model(UNet(UNetConfig(width=4, blocks=(1, 1))), inp / "m.pt", {"pixel_size": 0.5})
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert (
+            cli.main(
+                [
+                    "simulate",
+                    "database",
+                    str(inp / "spec.yaml"),
+                    "--n",
+                    "3",
+                    "--out",
+                    str(inp / "db.zarr"),
+                    "--scheduler",
+                    "inline",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+        assert cli.main(["cluster", str(inp / "image.tif"), "--apply-to", str(inp / "series"),
+                         "--out", str(base / "ser")]) == 0  # fmt: skip
+    for name in ("reference.json", "reference.npz"):
+        shutil.copy(base / "ser" / name, inp / name)
+    return base
+
+
+def _tampered_ws(template: Path) -> Path:
+    ws = Path(tempfile.mkdtemp(prefix="fuzz-meta-"))
+    shutil.copytree(template / "in", ws / "in")
+    return ws
+
+
+def _paths(tree, prefix=()):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield (*prefix, k)
+            yield from _paths(v, (*prefix, k))
+
+
+def _set(tree, path, value):
+    import copy
+
+    tree = copy.deepcopy(tree)
+    node = tree
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return tree
+
+
+#: (file to tamper, the part of its JSON that is metadata, argv)
+META_CASES = {
+    "zarr attrs": ("db.zarr/zarr.json", "attributes",
+                   ["evaluate", "--data", "in/db.zarr", "--model", "in/m.pt"]),
+    "model json": ("m.json", None,
+                   ["segment", "in/image.tif", "--model", "in/m.pt", "--out", "out/l", "--quiet"]),
+    "reference json": ("reference.json", None,
+                       ["cluster", "--reference", "in/reference.json", "--apply-to", "in/series",
+                        "--out", "out/ser"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(META_CASES), ids=lambda c: c.replace(" ", "-"))
+def test_cli_tampered_metadata(case, metadata_template):
+    import json
+
+    rel, part, argv = META_CASES[case]
+    doc = json.loads((metadata_template / "in" / rel).read_text())
+    meta = doc[part] if part else doc
+    paths = sorted(_paths(meta), key=str)
+
+    @FUZZ
+    @given(path=st.sampled_from(paths), value=st.sampled_from(HOSTILE))
+    def check(path, value):
+        ws = _tampered_ws(metadata_template)
+        try:
+            new = _set(meta, path, value)
+            full = {**doc, part: new} if part else new
+            (ws / "in" / rel).write_text(json.dumps(full))
+            run_cli(argv, ws)
+        finally:
+            shutil.rmtree(ws, ignore_errors=True)
+
+    check()
+
+
+def _npz_mutations():
+    """(array name, replacement): wrong shapes, wrong types, a huge declared header."""
+    return st.tuples(
+        st.sampled_from(["centroids", "ids", "radius", "transform_mean", "nonexistent"]),
+        st.sampled_from(["empty", "wrong-shape", "strings", "huge-header", "drop"]),
+    )
+
+
+def _write_npz(path: Path, name: str, how: str) -> None:
+    import zipfile
+
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    if how == "drop":
+        arrays.pop(name, None)
+    elif how == "empty":
+        arrays[name] = np.zeros((0,))
+    elif how == "wrong-shape":
+        arrays[name] = np.ones((3, 5, 7))
+    elif how == "strings":
+        arrays[name] = np.array(["a", "b"])
+    np.savez_compressed(path, **arrays)
+    if how == "huge-header":  # a member whose header declares 8 GB, stored in a few bytes
+        hdr = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            hdr, {"descr": "<f8", "fortran_order": False, "shape": (1 << 30,)}
+        )
+        with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"{name}_big.npy", b"\x93NUMPY\x01\x00" + hdr.getvalue()[8:] + b"\0" * 64)
+
+
+def test_cli_tampered_reference_npz(metadata_template):
+    argv = ["cluster", "--reference", "in/reference.json", "--apply-to", "in/series",
+            "--out", "out/ser"]  # fmt: skip
+
+    @FUZZ
+    @given(mutation=_npz_mutations())
+    def check(mutation):
+        ws = _tampered_ws(metadata_template)
+        try:
+            _write_npz(ws / "in" / "reference.npz", *mutation)
+            run_cli(argv, ws)
+        finally:
+            shutil.rmtree(ws, ignore_errors=True)
+
+    check()
+
+
+# ------------------------------------------------ symlinks at output and temp paths
+def test_cli_never_writes_through_planted_symlinks(metadata_template):
+    """A link at the output, at the old predictable checkpoint temp name and at a
+    guessed temporary name: the files they point at stay untouched."""
+    from napari_interfaces.core.outputs import _host
+
+    ws = _tampered_ws(metadata_template)
+    try:
+        victim = ws / "in" / "victim.bin"
+        victim.write_bytes(b"precious")
+        out = ws / "out"
+        out.mkdir()
+        (out / "labels.tif").symlink_to(victim)
+        (out / "model.pt.ckpt.tmp").symlink_to(victim)
+        tag = f"cluster-{_host()}-{os.getpid()}"
+        for i in range(3):
+            (out / f".labels.tif.{TMP_MARK}-{tag}-guess{i:03d}.tif").symlink_to(victim)
+        planted = sorted(p.name for p in out.iterdir())
+        err, cwd = io.StringIO(), os.getcwd()
+        os.chdir(ws)
+        try:
+            with _guarded(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(err):
+                code = cli.main(["cluster", "in/image.tif", "--out", "out/labels.tif",
+                                 "--overwrite"])  # fmt: skip
+        finally:
+            os.chdir(cwd)
+        err = err.getvalue()
+        assert code == 0, err
+        assert victim.read_bytes() == b"precious"
+        assert not (out / "labels.tif").is_symlink()  # replaced, not written through
+        left = sorted(p.name for p in out.iterdir())
+        assert set(planted) - {"labels.tif"} <= set(left)  # others' files are left alone
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+# --------------------------------------------- two commands on one output folder
+def test_two_commands_at_once_on_one_output_folder(tmp_path):
+    """Each run cleans up only its own temporaries: both finish, every listed file exists."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.pos").write_bytes(VALID["cloud.pos"])
+    (tmp_path / "a.rrng").write_bytes(RRNG)
+    (tmp_path / "b.pos").write_bytes(VALID["cloud.pos"][::-1][::-1])
+    (tmp_path / "b.rrng").write_bytes(RRNG)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "napari_interfaces",
+                "apt",
+                "voxelize",
+                str(tmp_path / f"{s}.pos"),
+                "--counts",
+                "--out",
+                str(out),
+                "--voxel",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for s in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-1000:]
+    names = sorted(p.name for p in out.iterdir())
+    for s in ("a", "b"):
+        for part in ("Si_at_pct", "Si_counts"):
+            assert f"{s}_{part}.tif" in names, names
+    assert not [n for n in names if TMP_MARK in n], names

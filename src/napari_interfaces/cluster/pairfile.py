@@ -155,6 +155,20 @@ def check_settings(js: Path, meta: dict[str, Any], what: str) -> None:
         raise InputError(f"{js}: chip = {chip!r}: expected an integer in [4, 8192] ({what})")
     if not (is_int(stride) and 1 <= stride <= chip):
         raise InputError(f"{js}: stride = {stride!r}: expected an integer in [1, chip={chip}]")
+    if meta.get("border", "shift") not in ("shift", "drop"):
+        raise InputError(f"{js}: border = {meta.get('border')!r}: expected 'shift' or 'drop'")
+    for key in ("clahe", "refine"):
+        if not isinstance(meta.get(key, False), bool):
+            raise InputError(f"{js}: {key} = {meta.get(key)!r}: expected true or false")
+    for key in ("settings", "source", "extra"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise InputError(f"{js}: {key} = {meta.get(key)!r}: expected a mapping")
+    nov = meta.get("novelty", 2.0)
+    if not (isinstance(nov, (int, float)) and not isinstance(nov, bool) and 0 < nov < 1e6):
+        raise InputError(f"{js}: novelty = {nov!r}: expected a positive number")
+    fw = meta.get("feature_weighting")
+    if fw is not None and not isinstance(fw, dict):
+        raise InputError(f"{js}: feature_weighting = {fw!r}: expected a mapping")
     ext = meta.get("extractor")
     if not isinstance(ext, dict) or str(ext.get("name", "")).lower() not in EXTRACTORS:
         name = ext.get("name") if isinstance(ext, dict) else ext

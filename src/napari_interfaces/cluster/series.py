@@ -346,6 +346,16 @@ class SeriesReference:
                 {k[len("transform_") :]: v for k, v in a.items() if k.startswith("transform_")},
                 meta.get("feature_weighting"),
             )
+            # a dry run of the stored transform: its arrays must agree with each
+            # other and with the centroids (a tampered file fails here, not mid-series)
+            if not 0 < t.n_features <= 1 << 20:
+                raise ValueError(f"n_features {t.n_features}")
+            probe = t(np.zeros((1, t.n_features), np.float32))
+            if probe.shape[1] != np.shape(a["centroids"])[1]:
+                raise ValueError(
+                    f"the transform gives {probe.shape[1]} values per chip, the centroids "
+                    f"have {np.shape(a['centroids'])[1]}"
+                )
             return cls(
                 extractor=meta["extractor"],
                 chip=int(meta["chip"]),
@@ -361,10 +371,11 @@ class SeriesReference:
                 source=dict(meta.get("source", {})),
                 novelty=float(meta.get("novelty", 2.0)),
             )
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:
             if isinstance(exc, InputError):
                 raise
-            raise InputError(f"{npz}: not a valid series reference: {exc}") from None
+            reason = " ".join(str(exc).split())[:200]
+            raise InputError(f"{npz}: not a valid series reference: {reason}") from None
 
 
 def _json_default(o: Any):

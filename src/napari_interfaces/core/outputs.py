@@ -255,7 +255,8 @@ def _default_command() -> str:
     argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
     words = [a for a in sys.argv[1:3] if a and not a.startswith("-")]
     if "napari" in argv0 and "interfaces" in argv0 or argv0 == "__main__.py":
-        return _tag("".join(words[:2]) or "cli")
+        n = 2 if words[:1] in (["apt"], ["simulate"]) else 1  # command groups
+        return _tag("".join(words[:n]) or "cli")
     return _tag(Path(argv0).stem)
 
 

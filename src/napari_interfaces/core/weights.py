@@ -75,6 +75,8 @@ def verify(path: str | Path, expected_sha256: str | None, how_to_get: str = "") 
     WeightsError
         On mismatch, naming the file and both digests.
     """
+    if expected_sha256 is not None and not isinstance(expected_sha256, str):
+        raise WeightsError(f"{path}: expected sha256 {expected_sha256!r} is not a hex digest")
     digest = sha256(path)
     if expected_sha256 is not None and digest != expected_sha256.lower():
         raise WeightsError(

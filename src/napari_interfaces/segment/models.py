@@ -178,6 +178,12 @@ def validate_metadata(js: Path, meta: dict[str, Any]) -> dict[str, Any]:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
+    sha = meta.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+        raise bad("sha256", sha, "a hex SHA-256 digest")
+    for key in ("description", "normalization"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise bad(key, meta[key], "text")
     ps = meta.get("pixel_size")
     if ps is not None and not (
         isinstance(ps, (int, float)) and not isinstance(ps, bool) and math.isfinite(ps) and ps > 0
