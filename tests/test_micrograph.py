@@ -236,3 +236,126 @@ def test_nasa_mask_is_labels_with_no_absurd_pixel_size(shared_data):
     # pinned: blue (label 1) covers most of the field, red (2) the small particles
     assert len(counts) == 3 and counts[1] > counts[2] > 0
     assert kw["metadata"]["label_colors"] == {1: [0.0, 0.0, 1.0, 1.0], 2: [1.0, 0.0, 0.0, 1.0]}
+
+
+# ---------------------------------------------------------------- issue 22: hostile images
+def test_one_nan_rule_for_every_image(tmp_path):
+    """Non-finite pixels are filled with a warning naming how many; all-NaN is refused."""
+    import tifffile
+
+    from napari_interfaces.cluster.images import load_image, normalize
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.io.micrograph import NonFiniteWarning, read_micrograph
+
+    img = np.random.default_rng(0).normal(100, 10, (64, 64)).astype(np.float32)
+    bad = img.copy()
+    bad[3, 4], bad[10, 10], bad[20, 5] = np.nan, np.inf, -np.inf
+    tifffile.imwrite(tmp_path / "bad.tif", bad)
+    with pytest.warns(NonFiniteWarning, match="3 of 4,096 pixels"):
+        mic = read_micrograph(tmp_path / "bad.tif")
+    assert np.isfinite(mic.data).all() and mic.metadata["non_finite_filled"] == 3
+    assert mic.data[3, 4] == pytest.approx(np.median(img[np.isfinite(bad)]))
+    np.testing.assert_array_equal(mic.data[np.isfinite(bad)], img[np.isfinite(bad)])
+    with pytest.warns(NonFiniteWarning):  # cluster reads through the same rule
+        assert np.isfinite(load_image(tmp_path / "bad.tif")).all()
+    with pytest.warns(NonFiniteWarning):  # and so do arrays handed over directly
+        assert np.isfinite(normalize(bad)).all()
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((8, 8), np.nan, np.float32))
+    for fn in (read_micrograph, load_image):
+        with pytest.raises(InputError, match="no finite pixel"):
+            fn(tmp_path / "nan.tif")
+
+
+def test_segment_is_not_blinded_by_one_nan(tmp_path, capsys):
+    """Issue 22.4: one NaN pixel gave 0 % foreground; now the result matches the clean image."""
+    import json
+
+    import tifffile
+
+    from napari_interfaces.cli import main
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:96]
+    img = 1.0 + 0.05 * rng.standard_normal((96, 96))
+    disc = (yy - 48) ** 2 + (xx - 48) ** 2 < 20**2
+    img[disc] += 0.3 * np.cos(2 * np.pi * xx[disc] / 5.0)
+    img = img.astype(np.float32)
+    one = img.copy()
+    one[7, 7] = np.nan
+    tifffile.imwrite(tmp_path / "clean.tif", img)
+    tifffile.imwrite(tmp_path / "one.tif", one)
+    fg = {}
+    for name in ("clean", "one"):
+        out = tmp_path / f"out_{name}"
+        argv = ["segment", str(tmp_path / f"{name}.tif"), "--out", str(out), "--quiet"]
+        assert main([*argv, "--pixel-size", "0.5", "--no-particles"]) == 0
+        s = json.loads((out / "summary.json").read_text())["images"][0]
+        fg[name] = tifffile.imread(out / s["files"]["labels"]).astype(bool).mean()
+    capsys.readouterr()
+    assert abs(fg["one"] - fg["clean"]) < 0.01, fg
+
+
+def test_declared_bytes_are_checked_before_decoding(tmp_path, monkeypatch):
+    """Issue 22.6: a small zlib TIFF declaring a big float64 image fails before inflating."""
+    import tifffile
+
+    from napari_interfaces.core.errors import SizeLimitError
+    from napari_interfaces.io.micrograph import read_micrograph
+
+    tifffile.imwrite(tmp_path / "bomb.tif", np.zeros((1000, 1000)), compression="zlib")
+    assert (tmp_path / "bomb.tif").stat().st_size < 100_000  # 8 MB of pixels
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", str(4 << 20))
+    with pytest.raises(SizeLimitError, match="bomb.tif"):
+        read_micrograph(tmp_path / "bomb.tif")
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", str(64 << 20))
+    assert read_micrograph(tmp_path / "bomb.tif").data.shape == (1000, 1000)
+
+
+def test_many_pages_zero_width_and_foreign_codecs(tmp_path):
+    """Issue 22.9/22.12: only the first page is parsed; empty and undecodable TIFFs are one line."""
+    import tifffile
+
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.io.micrograph import read_micrograph
+
+    with tifffile.TiffWriter(tmp_path / "many.tif") as tw:
+        for i in range(3000):
+            tw.write(np.full((2, 3), i % 251, np.uint8), contiguous=False)
+    mic = read_micrograph(tmp_path / "many.tif")
+    assert mic.data.shape == (2, 3) and mic.data[0, 0] == 0
+    tifffile.imwrite(tmp_path / "zero.tif", np.zeros((5, 0), np.uint8))
+    with pytest.raises(InputError, match="zero.tif"):
+        read_micrograph(tmp_path / "zero.tif")
+    # compression 34925 (LZMA) with data that is not LZMA
+    tifffile.imwrite(tmp_path / "lzma.tif", np.ones((16, 16), np.uint8))
+    with tifffile.TiffFile(tmp_path / "lzma.tif") as tf:
+        tag = tf.pages[0].tags["Compression"]
+        where, dtype = tag.valueoffset, tag.dtype
+    raw = bytearray((tmp_path / "lzma.tif").read_bytes())
+    assert dtype == 3  # SHORT
+    raw[where : where + 2] = (34925).to_bytes(2, "little")
+    (tmp_path / "lzma.tif").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="lzma.tif: not a readable TIFF"):
+        read_micrograph(tmp_path / "lzma.tif")
+
+
+def test_non_regular_files_and_lying_mrc_headers(tmp_path):
+    """Issue 22.9: a FIFO or a device is refused at once; an MRC declaring nz=2e9 too."""
+    import os
+    import struct
+
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.io.micrograph import read_micrograph
+
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="pipe.tif: is a FIFO"):
+        read_micrograph(fifo)
+    (tmp_path / "zero.tif").symlink_to("/dev/zero")
+    with pytest.raises(InputError, match="character device"):
+        read_micrograph(tmp_path / "zero.tif")
+    head = bytearray(1024)
+    head[0:16] = struct.pack("<4i", 64, 64, 2_000_000_000, 2)
+    (tmp_path / "big.mrc").write_bytes(bytes(head) + b"\0" * 16000)
+    with pytest.raises(InputError, match="big.mrc: the MRC header declares 64x64x2000000000"):
+        read_micrograph(tmp_path / "big.mrc")

@@ -420,6 +420,8 @@ def _read_rsciio(path: Path) -> Micrograph:
         ".emd": "rsciio.emd",
         ".mrc": "rsciio.mrc",
     }[suffix]
+    if suffix == ".mrc":  # before anything else: a header declaring nz = 2e9 must not hang
+        _check_mrc_header(path)
     try:
         import importlib
 
@@ -429,8 +431,6 @@ def _read_rsciio(path: Path) -> Micrograph:
             f"{path}: reading {suffix} files needs rosettasciio; install it with "
             "`pip install rosettasciio` (or `pip install napari-interfaces[micrographs]`)"
         ) from None
-    if suffix == ".mrc":
-        _check_mrc_header(path)
     try:
         signals = reader(str(path), lazy=True)  # shapes first, pixels later
     except Exception as exc:
