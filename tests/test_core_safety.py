@@ -537,3 +537,288 @@ def test_every_shipped_weights_file_has_a_model_card(pt):
     missing = [k for k in CARD_KEYS if not has[k]]
     assert not missing, f"{pt.name}: model card lacks {missing} (training: the command)"
     assert card["sha256"] == sha256(pt)
+
+
+# ---------------------------------------------------------------- issue 22 regressions
+def _cloud(n: int = 500):
+    import numpy as np
+
+    from napari_interfaces.apt.pointcloud import PointCloud
+
+    rng = np.random.default_rng(0)
+    return PointCloud(rng.uniform(0, 5, (n, 3)).astype("f4"), rng.uniform(1, 60, n).astype("f4"))
+
+
+def test_apt_duplicate_sections_and_two_component_mass(tmp_path):
+    import numpy as np
+
+    from napari_interfaces.io.apt_errors import AptFormatError
+    from napari_interfaces.io.apt_pointcloud import _sec_header, read_apt, write_apt
+
+    cloud = _cloud()
+    p = write_apt(tmp_path / "a.apt", cloud)
+    n = cloud.n_ions
+    mass = _sec_header("Mass", 3, 32, 4, "Da", n) + np.full(n, 99.0, "<f4").tobytes()
+    (tmp_path / "dup.apt").write_bytes(p.read_bytes() + mass)
+    with pytest.raises(AptFormatError, match=r"dup.apt.*duplicate section 'Mass'"):
+        read_apt(tmp_path / "dup.apt")
+    raw = p.read_bytes()
+    cut = raw.index(_sec_header("Mass", 3, 32, 4, "Da", n))
+    two = _sec_header("Mass", 3, 32, 8, "Da", n) + np.ones((n, 2), "<f4").tobytes()
+    (tmp_path / "two.apt").write_bytes(raw[:cut] + two)
+    with pytest.raises(AptFormatError, match="Mass section has 2 components"):
+        read_apt(tmp_path / "two.apt")
+
+
+def test_huge_element_counts_are_an_error_not_nan_json(tmp_path, capsys):
+    from napari_interfaces.cli import main
+    from napari_interfaces.io.apt_pointcloud import write_pos
+
+    write_pos(tmp_path / "d.pos", _cloud())
+    (tmp_path / "d.rrng").write_text(
+        "[Ions]\nNumber=1\nIon1=Al\n[Ranges]\nNumber=1\n"
+        "Range1=1.0 60.0 Vol:0.01 Al:1e308 Color:FF0000\n"
+    )
+    rc = main(
+        ["apt", "info", str(tmp_path / "d.pos"), "--ranges", str(tmp_path / "d.rrng"), "--json"]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2 and "NaN" not in out and "d.rrng" in err and "not a finite number" in err
+
+
+def test_env_integers_name_the_variable(monkeypatch):
+    from napari_interfaces.apt.pointcloud import n_threads
+    from napari_interfaces.core.config import env_int
+
+    monkeypatch.setenv("NAPARI_INTERFACES_THREADS", "abc")
+    with pytest.raises(InputError, match="NAPARI_INTERFACES_THREADS='abc'"):
+        n_threads()
+    monkeypatch.setenv("NAPARI_INTERFACES_FFT_WORKERS", "0")
+    with pytest.raises(InputError, match="NAPARI_INTERFACES_FFT_WORKERS"):
+        env_int("NAPARI_INTERFACES_FFT_WORKERS", 2)
+    monkeypatch.setenv("NAPARI_INTERFACES_THREADS", "3")
+    assert n_threads() == 3
+    code = "import napari_interfaces.simulate.backends"
+    env = dict(os.environ, NAPARI_INTERFACES_FFT_WORKERS="abc")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "NAPARI_INTERFACES_FFT_WORKERS='abc'" in res.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["simulate", "structure", "--element", "Xx"], "--element: 'Xx' is not a chemical"),
+        (["apt", "synth", "--period", "1e-6", "--size", "10", "10", "10"], "--period"),
+    ],
+)
+def test_bad_parameters_are_one_line(argv, match, tmp_path, capsys):
+    from napari_interfaces.cli import main
+
+    assert main([*argv, "--out", str(tmp_path / "o.xyz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1
+    from napari_interfaces.apt.synthetic import synthesize
+
+    with pytest.raises(ParameterError, match="period_nm"):
+        synthesize("layered", size_nm=(10, 10, 10), period_nm=1e-6)
+
+
+def test_database_spec_errors(tmp_path, capsys):
+    from napari_interfaces.cli import main
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    argv = ["--n", "1", "--scheduler", "inline", "--quiet", "--out"]
+    assert main(["simulate", "database", str(deep), *argv, str(tmp_path / "d.zarr")]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+    from napari_interfaces.simulate import spec as spec_mod
+
+    example = Path(spec_mod.__file__).parent / "examples" / "tiny_synthetic.yaml"
+    text = example.read_text().replace("radius: {uniform: [5, 9]}", "radius: {gauss: [5, 9]}")
+    assert "gauss" in text
+    (tmp_path / "u.yaml").write_text(text)
+    assert (
+        main(["simulate", "database", str(tmp_path / "u.yaml"), *argv, str(tmp_path / "u.zarr")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "parameters.particle.radius: {gauss: [5, 9]}" in err and "unknown distribution" in err
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    from napari_interfaces.simulate.database import generate_database
+    from napari_interfaces.simulate.spec import load_spec
+
+    spec = load_spec("tiny_synthetic").to_dict()
+    spec["output"]["crop"] = 32
+    out = tmp_path_factory.mktemp("db") / "db.zarr"
+    generate_database(spec, out, n=3, scheduler="inline")
+    return out
+
+
+def _copy_db(small_db, tmp_path):
+    import shutil
+
+    dst = tmp_path / "db.zarr"
+    shutil.copytree(small_db, dst)
+    return dst
+
+
+def test_tampered_database_stores(small_db, tmp_path):
+    import json
+
+    import numpy as np
+
+    from napari_interfaces.simulate.database import completed_indices, read_sample
+
+    for key, value, match in (("n", "abc", "'n'"), ("spec", ["a"], "'spec'"),
+                              ("pixel_size", -0.5, "'pixel_size'")):  # fmt: skip
+        db = _copy_db(small_db, tmp_path / key)
+        meta = json.loads((db / "zarr.json").read_text())
+        meta["attributes"][key] = value
+        (db / "zarr.json").write_text(json.dumps(meta))
+        with pytest.raises(InputError, match=match):
+            completed_indices(db)
+    db = _copy_db(small_db, tmp_path / "chunks")
+    assert completed_indices(db) == [0, 1, 2]
+    (db / "image" / "c" / "1" / "0" / "0").unlink()  # a missing chunk reads as zeros in zarr
+    with pytest.raises(InputError, match="1 of 3 completed samples have no image chunk"):
+        completed_indices(db)
+    db = _copy_db(small_db, tmp_path / "garbage")
+    (db / "image" / "c" / "2" / "0" / "0").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="sample 2: image chunk is damaged"):
+        read_sample(db, 2)
+    import zarr
+
+    db = _copy_db(small_db, tmp_path / "labels")
+    zarr.open_group(str(db), mode="r+")["labels"][0] = np.full((32, 32), 7, np.uint8)
+    with pytest.raises(InputError, match="label value 7 is outside the 2 classes"):
+        read_sample(db, 0)
+
+
+def test_evaluate_refuses_missing_image_chunks(small_db, tmp_path, capsys):
+    """Issue 22.5: all image chunks deleted gave F1 0.40 'over 6 samples'."""
+    import shutil
+
+    from napari_interfaces.cli import main
+    from napari_interfaces.segment.models import save_model
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    db = _copy_db(small_db, tmp_path)
+    shutil.rmtree(db / "image" / "c")
+    save_model(UNet(UNetConfig(width=4, blocks=(1, 1))), tmp_path / "m.pt", {"pixel_size": 0.4})
+    rc = main(["evaluate", "--data", str(db), "--model", str(tmp_path / "m.pt")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "F1" not in out and "no image chunk" in err
+
+
+def _tiny_model(tmp_path, name="m"):
+    from napari_interfaces.segment.models import save_model
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    return save_model(UNet(UNetConfig(width=4, blocks=(1, 1))), tmp_path / f"{name}.pt",
+                      {"pixel_size": 0.5})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("pixel_size", -0.57, "pixel_size = -0.57"),
+        ("pixel_size", 0, "pixel_size = 0"),
+        (("architecture", "width"), 3000, "architecture.width = 3000"),
+        (("architecture", "blocks"), [200000, 2], "architecture.blocks"),
+        (("architecture", "n_classes"), 3, "do not fit|classes"),
+        ("classes", ["a", "b", "c"], "classes"),
+    ],
+)
+def test_tampered_model_json(tmp_path, key, value, match):
+    import json
+    import time
+
+    from napari_interfaces.core.weights import WeightsError
+    from napari_interfaces.segment.models import load_model
+
+    pt = Path(_tiny_model(tmp_path))
+    js = pt.with_suffix(".json")
+    meta = json.loads(js.read_text())
+    if isinstance(key, tuple):
+        meta[key[0]][key[1]] = value
+    else:
+        meta[key] = value
+    js.write_text(json.dumps(meta))
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsError, match=match):
+        load_model(pt)
+    assert time.perf_counter() - t0 < 10  # refused before anything big is built
+
+
+def test_train_checkpoint_temp_is_unpredictable_and_resume_is_checked(tmp_path, small_db):
+    """Issue 22.2 and 22.12: a link at MODEL.pt.ckpt.tmp is never written through; a
+    garbage, pickled or wrong-width checkpoint is one line naming it."""
+    import pickle
+
+    import torch
+
+    from napari_interfaces.segment.train import TrainConfig, train
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious")
+    out = tmp_path / "m.pt"
+    (tmp_path / "m.pt.ckpt.tmp").symlink_to(victim)
+    cfg = TrainConfig(epochs=1, width=4, crop=None, threads=1, batch_size=2)
+    train(small_db, out, cfg)
+    assert victim.read_bytes() == b"precious" and out.is_file()
+    ckpt = tmp_path / "m.pt.ckpt"
+    wrong = {"model": UNet(UNetConfig(width=8)).state_dict()}
+    for content in (b"garbage", pickle.dumps({"model": 1}), None):
+        if content is None:
+            torch.save(wrong, ckpt)
+        else:
+            ckpt.write_bytes(content)
+        with pytest.raises(InputError, match=r"m.pt.ckpt: not a usable training checkpoint"):
+            train(small_db, tmp_path / "m.pt", cfg)
+
+
+def test_cluster_model_files_are_validated(tmp_path):
+    import json
+
+    import numpy as np
+
+    from napari_interfaces.cluster.corrections import CorrectionModel
+    from napari_interfaces.cluster.pairfile import load_pair, save_pair
+
+    nf = 4
+    good = dict(extractor={"name": "fft"}, chip=32, stride=16, classes=[1, 2], border="shift",
+                clahe=False, n_features=nf, extra={})  # fmt: skip
+    arrays = dict(
+        mean=np.zeros(nf), scale=np.ones(nf), coef=np.ones((1, nf)), intercept=np.zeros(1)
+    )
+    from napari_interfaces.cluster import corrections
+
+    base = {"format": corrections.FORMAT, **good}
+    save_pair(tmp_path / "ok", base, arrays)
+    assert CorrectionModel.load(tmp_path / "ok").chip == 32
+    for change, match in (
+        ({"chip": 0}, "chip = 0"),
+        ({"stride": 0}, "stride = 0"),
+        ({"extractor": {"name": "evil"}}, "extractor 'evil' is unknown"),
+        ({"classes": [1, 2, 3]}, "3 classes"),
+    ):
+        save_pair(tmp_path / "bad", {**base, **change}, arrays)
+        with pytest.raises(InputError, match=match):
+            CorrectionModel.load(tmp_path / "bad")
+    # an npz whose header declares 8 GB in a few bytes
+    import io
+    import zipfile
+
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        hdr, {"descr": "<f8", "fortran_order": False, "shape": (1 << 30,)}
+    )
+    with zipfile.ZipFile(tmp_path / "ok.npz", "a") as zf:
+        zf.writestr("big.npy", b"\x93NUMPY\x01\x00" + hdr.getvalue()[8:])
+    with pytest.raises(InputError, match="big.npy declares"):
+        load_pair(tmp_path / "ok", corrections.FORMAT, "model")
+    json.dumps(good)
