@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.errors import InputError
 
-__all__ = ["check_npz", "check_settings", "load_pair", "pair_paths", "save_pair"]
+__all__ = ["check_settings", "load_pair", "pair_paths", "save_pair"]
 
 
 def pair_paths(path: str | Path) -> tuple[Path, Path]:
@@ -73,6 +73,8 @@ def load_pair(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], di
         raise InputError(f"{js}: not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise InputError(f"{js}: not a napari-interfaces {what}")
+    from ..core.limits import check_npz
+
     check_npz(npz, what)  # declared bytes, before anything is inflated
     try:
         with np.load(npz, allow_pickle=False) as z:
@@ -87,53 +89,6 @@ def load_pair(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], di
 def _first(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:200] or type(exc).__name__
-
-
-def check_npz(npz: str | Path, what: str = "array file") -> int:
-    """Check every array's declared dtype x shape in an ``.npz`` before decoding any.
-
-    A small compressed file can declare gigabytes; each ``.npy`` header (a
-    few bytes) is read, the total is checked with
-    :func:`~napari_interfaces.core.limits.check_bytes`, and a member whose
-    stored size disagrees with its header is refused. Returns the total.
-    """
-    import zipfile
-
-    from ..core.limits import check_bytes, check_regular_file
-
-    npz = Path(npz)
-    check_regular_file(npz)
-    total = 0
-    try:
-        with zipfile.ZipFile(npz) as zf:
-            for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                with zf.open(info) as fh:
-                    fmt = np.lib.format
-                    version = fmt.read_magic(fh)
-                    read = (
-                        fmt.read_array_header_1_0
-                        if version == (1, 0)
-                        else (fmt.read_array_header_2_0)
-                    )
-                    shape, _fortran, dtype = read(fh, max_header_size=10000)
-                    if dtype.hasobject:
-                        raise InputError(f"{npz}: {info.filename} holds Python objects (pickle)")
-                    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-                    head = fh.tell()
-                if info.file_size != head + nbytes:
-                    raise InputError(
-                        f"{npz}: {info.filename} declares {shape} {dtype} ({nbytes:,} bytes) "
-                        f"but holds {max(info.file_size - head, 0):,}; not a valid {what}"
-                    )
-                total += nbytes
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"{npz}: not a valid {what}: {_first(exc)}") from None
-    check_bytes(total, f"{npz} (the arrays it declares)")
-    return total
 
 
 def check_settings(js: Path, meta: dict[str, Any], what: str) -> None:

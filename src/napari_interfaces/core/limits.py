@@ -33,6 +33,7 @@ __all__ = [
     "available_memory",
     "check_bytes",
     "check_image_bytes",
+    "check_npz",
     "check_pixels",
     "check_regular_file",
     "max_bytes",
@@ -196,3 +197,54 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None, what: str | 
     if len(data) > lim:
         raise SizeLimitError(f"{what or path}: grew past the limit of {_fmt_bytes(lim)}")
     return data
+
+
+def check_npz(npz: str | os.PathLike, what: str = "array file") -> int:
+    """Check every array's declared dtype x shape in an ``.npz`` before decoding any.
+
+    A small compressed file can declare gigabytes; each ``.npy`` header (a
+    few bytes) is read, the total is checked with
+    :func:`check_bytes`, and a member whose
+    stored size disagrees with its header is refused. Returns the total.
+    """
+    import zipfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from .errors import InputError
+
+    npz = Path(npz)
+    check_regular_file(npz)
+    total = 0
+    try:
+        with zipfile.ZipFile(npz) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    fmt = np.lib.format
+                    version = fmt.read_magic(fh)
+                    read = (
+                        fmt.read_array_header_1_0
+                        if version == (1, 0)
+                        else (fmt.read_array_header_2_0)
+                    )
+                    shape, _fortran, dtype = read(fh, max_header_size=10000)
+                    if dtype.hasobject:
+                        raise InputError(f"{npz}: {info.filename} holds Python objects (pickle)")
+                    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    head = fh.tell()
+                if info.file_size != head + nbytes:
+                    raise InputError(
+                        f"{npz}: {info.filename} declares {shape} {dtype} ({nbytes:,} bytes) "
+                        f"but holds {max(info.file_size - head, 0):,}; not a valid {what}"
+                    )
+                total += nbytes
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(f"{npz}: not a valid {what}: {reason}") from None
+    check_bytes(total, f"{npz} (the arrays it declares)")
+    return total

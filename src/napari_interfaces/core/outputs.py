@@ -400,6 +400,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(exc, final) from exc
+    cleanup_stale(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
     tmp = _new_temp(final, "".join(final.suffixes[-1:]))
     created = tmp.lstat().st_mtime_ns
     try:
@@ -435,6 +436,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(exc, final) from exc
+    cleanup_stale(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
     tmp = _new_temp(final, folder=True)
     # an open handle keeps the folder's inode from being reused if it is removed
     fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

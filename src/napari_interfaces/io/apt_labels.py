@@ -70,7 +70,8 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    from ..core.limits import check_bytes
+    from ..core.errors import InputError, SizeLimitError
+    from ..core.limits import check_bytes, check_npz
 
     try:
         with zipfile.ZipFile(path) as zf:
@@ -78,6 +79,12 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise AptFormatError(path, f"not a readable .npz archive ({exc})") from None
     check_bytes(declared, f"{path.name}: labelled point cloud ({declared:,} bytes unpacked)")
+    try:
+        check_npz(path, "labelled point cloud")  # every array's header, before decoding
+    except SizeLimitError:
+        raise
+    except InputError as exc:
+        raise AptFormatError(path, str(exc).removeprefix(f"{path}: ")) from None
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = {"xyz", "mass", "label"} - set(z.files)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.geometry import Grid, GriddedArray
 from .apt_errors import AptFormatError
 
@@ -52,22 +53,33 @@ def read_volume_tiff(path: str | os.PathLike) -> GriddedArray:
     """
     import tifffile
 
-    from ..core.limits import check_pixels
+    from ..core.limits import check_bytes, check_pixels, check_regular_file
 
     path = Path(path)
+    check_regular_file(path)
     try:
         with tifffile.TiffFile(path) as tf:
             shape = tuple(tf.series[0].shape) if tf.series else ()
             if len(shape) != 3:
                 raise AptFormatError(path, f"expected a 3D volume (z, y, x), got shape {shape}")
-            check_pixels(shape, f"{path.name}: volume")
+            n = check_pixels(shape, f"{path.name}: volume")
+            if n == 0:
+                raise AptFormatError(path, f"empty volume (shape {shape})")
+            check_bytes(n * np.dtype(tf.series[0].dtype).itemsize, f"{path.name}: volume")
             data = tf.asarray()
             ij = tf.imagej_metadata or {}
             info = ij.get("Info")
             page = tf.pages[0]
             desc = page.description
     except (tifffile.TiffFileError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise AptFormatError(path, f"not a readable TIFF ({exc})") from None
+    except MemoryError:
+        raise AptFormatError(path, "not enough memory to decode the volume") from None
+    except Exception as exc:  # noqa: BLE001 - codecs (zlib, LZMA...) raise their own kinds
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise AptFormatError(path, f"not a readable TIFF ({reason})") from None
     grid = None
     meta: dict[str, Any] = {}
     for text in (info, desc):
