@@ -822,3 +822,15 @@ def test_cluster_model_files_are_validated(tmp_path):
     with pytest.raises(InputError, match="big.npy declares"):
         load_pair(tmp_path / "ok", corrections.FORMAT, "model")
     json.dumps(good)
+
+
+def test_next_write_removes_a_killed_runs_own_leftovers(tmp_path):
+    """Issue 22.10: leftovers of a run that was killed are removed by the next write there."""
+    stale = _stale(tmp_path, "o", DEAD_PID)
+    stale.mkdir()
+    (stale / "half.tif").write_bytes(b"half")
+    alive = _stale(tmp_path, "o", os.getppid())
+    alive.mkdir()
+    with atomic_dir(tmp_path / "o") as tmp:
+        (tmp / "a.txt").write_text("1")
+    assert not stale.exists() and alive.exists()
