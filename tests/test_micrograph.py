@@ -359,3 +359,15 @@ def test_non_regular_files_and_lying_mrc_headers(tmp_path):
     (tmp_path / "big.mrc").write_bytes(bytes(head) + b"\0" * 16000)
     with pytest.raises(InputError, match="big.mrc: the MRC header declares 64x64x2000000000"):
         read_micrograph(tmp_path / "big.mrc")
+
+
+def test_napari_reader_refuses_an_empty_tiff(tmp_path):
+    import tifffile
+
+    from napari_interfaces._hooks.micrograph import read_layers
+    from napari_interfaces.core.errors import InputError, SizeLimitError
+
+    tifffile.imwrite(tmp_path / "zero.tif", np.zeros((0, 7), np.uint8))
+    with pytest.raises(InputError, match="empty image") as exc:
+        read_layers(str(tmp_path / "zero.tif"))
+    assert not isinstance(exc.value, SizeLimitError)  # no lazy fallback for nothing

@@ -143,8 +143,10 @@ def check_image_bytes(shape: Sequence[int], itemsize: int, what: str) -> int:
     image (a zlib or LZMA "bomb") fails here, before a byte is inflated.
     """
     n = check_pixels(shape, what)
-    if n == 0:
-        raise SizeLimitError(f"{what}: empty image (shape {tuple(int(s) for s in shape)})")
+    if n == 0:  # not a size problem (no lazy fallback): the file holds no pixel
+        from .errors import InputError
+
+        raise InputError(f"{what}: empty image (shape {tuple(int(s) for s in shape)})")
     check_bytes(n * (int(itemsize) + WORK_BYTES_PER_PIXEL), f"{what} ({n:,} pixels)")
     return n
 
