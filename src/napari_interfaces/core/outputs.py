@@ -400,7 +400,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(exc, final) from exc
-    cleanup_stale(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
+    _cleanup_once(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
     tmp = _new_temp(final, "".join(final.suffixes[-1:]))
     created = tmp.lstat().st_mtime_ns
     try:
@@ -436,7 +436,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(exc, final) from exc
-    cleanup_stale(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
+    _cleanup_once(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
     tmp = _new_temp(final, folder=True)
     # an open handle keeps the folder's inode from being reused if it is removed
     fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -500,6 +500,19 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
+
+
+_cleaned: set[str] = set()
+
+
+def _cleanup_once(folder: Path) -> None:
+    """:func:`cleanup_stale` of ``folder``, once per process (writes of many files stay O(n))."""
+    key = os.path.abspath(folder)
+    if key in _cleaned:
+        return
+    with contextlib.suppress(OSError):
+        cleanup_stale(folder)
+    _cleaned.add(key)
 
 
 def cleanup_stale(folder: str | os.PathLike) -> list[Path]:
