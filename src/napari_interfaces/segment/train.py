@@ -619,6 +619,9 @@ def train(
     cfg = cfg or TrainConfig()
     progress = as_progress(progress)
     data = Path(data)
+    from ..core.outputs import check_writable
+
+    check_writable(out, name="--out")  # a read-only or full folder fails now, not after an epoch
     attrs = read_attrs(data)
     indices = completed_indices(data)
     if cfg.max_samples:
