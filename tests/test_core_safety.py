@@ -834,3 +834,17 @@ def test_next_write_removes_a_killed_runs_own_leftovers(tmp_path):
     with atomic_dir(tmp_path / "o") as tmp:
         (tmp / "a.txt").write_text("1")
     assert not stale.exists() and alive.exists()
+
+
+def test_train_refuses_an_unwritable_output_before_any_epoch(tmp_path, small_db, monkeypatch):
+    """Issue 22.11: a read-only output folder failed only after a full epoch."""
+    from napari_interfaces.core.outputs import WriteError
+    from napari_interfaces.segment import train as train_mod
+
+    def no_fit(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_mod, "fit", no_fit)
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    with pytest.raises(WriteError, match="cannot write in"):
+        train_mod.train(small_db, tmp_path / "ro" / "m.pt", train_mod.TrainConfig(epochs=1))
