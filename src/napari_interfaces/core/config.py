@@ -37,6 +37,7 @@ __all__ = [
     "config_file",
     "configure_numba_cache",
     "env_int",
+    "file_size_limited",
     "get",
     "guard_numba_cache",
     "load_config",
@@ -117,6 +118,21 @@ def _suppress():
 
 
 _numba_guarded = False
+
+
+def file_size_limited() -> bool:
+    """Whether this process runs under a file-size limit (``ulimit -f``).
+
+    Native compilers (the OpenCL driver's LLVM) abort the whole process with
+    "LLVM ERROR: IO failure" when a write hits the limit, so callers skip
+    them (the multislice ``auto`` device does) instead of crashing.
+    """
+    try:
+        import resource
+
+        return resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError, AttributeError):
+        return False
 
 
 def guard_numba_cache() -> bool:

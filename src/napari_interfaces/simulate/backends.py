@@ -41,7 +41,7 @@ import warnings
 
 import numpy as np
 
-from ..core.config import env_int
+from ..core.config import env_int, file_size_limited
 from ..core.errors import InputError
 
 __all__ = [
@@ -470,6 +470,10 @@ def _opencl_or_fallback(index: int) -> Backend:
     if not devices:
         notice(f"{message}")
         return NumpyBackend()
+    if file_size_limited():  # the OpenCL compiler aborts the process on EFBIG
+        notice("a file-size limit (ulimit -f) is set: OpenCL kernels cannot be compiled "
+               "safely; using the NumPy backend")  # fmt: skip
+        return NumpyBackend()
     try:
         return OpenCLBackend(index)
     except ValueError:
@@ -568,11 +572,12 @@ def _choose_auto() -> Backend:
                     return NumpyBackend()
                 if choice == "torch" or choice.startswith("cuda:"):
                     return TorchBackend("cpu" if choice == "torch" else choice)
-                return OpenCLBackend(int(choice.split(":")[1]))
+                if not file_size_limited():  # else measured again without OpenCL
+                    return OpenCLBackend(int(choice.split(":")[1]))
         except Exception as exc:  # stale or broken cache: measure again
             log.info("auto-device cache ignored: %s", exc)
     best = _measure_auto(devices)
-    if path is not None:
+    if path is not None and not file_size_limited():
         try:
             path.write_text(json.dumps({"key": key, "choice": best.name, "timings": _AUTO_CACHE}))
         except OSError:
@@ -597,7 +602,7 @@ def _measure_auto(devices) -> Backend:
             candidates.append(TorchBackend(dev))
         except Exception as exc:
             log.info("torch %s skipped: %s", dev, exc)
-    for d in devices:
+    for d in [] if file_size_limited() else devices:  # compiler aborts on EFBIG
         try:
             candidates.append(OpenCLBackend(d.index))
         except Exception as exc:
