@@ -398,7 +398,7 @@ def _run_series(args, kw) -> int:
         watch_folder,
     )
     from ..core.errors import InputError, OutputExistsError
-    from ..core.outputs import atomic_dir, check_output, cleanup_stale, same_file
+    from ..core.outputs import TMP_MARK, atomic_dir, check_output, cleanup_stale, same_file
 
     folder = Path(args.apply_to or args.watch)
     out = Path(args.out)
@@ -446,6 +446,9 @@ def _run_series(args, kw) -> int:
             )
 
     def finish(dest: Path) -> None:
+        from ..core.outputs import verify_files
+
+        verify_files(dest, [row["labels"] for row in summary["images"]])  # none removed
         reference.save(dest / "reference.json")
         _write_json(dest / "summary.json", summary)
 
@@ -465,7 +468,8 @@ def _run_series(args, kw) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cleanup_stale(out)
     for old in out.iterdir():  # --overwrite: no stale results of an earlier run survive
-        old.unlink()
+        if TMP_MARK not in old.name and not old.is_dir():  # another run's temporaries stay
+            old.unlink()
     if ref_result is not None:
         emit(out, ref_path, ref_result)
     finish(out)
