@@ -371,3 +371,21 @@ def test_napari_reader_refuses_an_empty_tiff(tmp_path):
     with pytest.raises(InputError, match="empty image") as exc:
         read_layers(str(tmp_path / "zero.tif"))
     assert not isinstance(exc.value, SizeLimitError)  # no lazy fallback for nothing
+
+
+def test_segment_image_applies_the_rule_to_arrays():
+    """Arrays from napari layers get the same rule as files (no silent 0 % foreground)."""
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.io.micrograph import NonFiniteWarning
+    from napari_interfaces.segment.inference import segment_image
+    from napari_interfaces.segment.models import load_model
+
+    model = load_model("default")
+    img = np.random.default_rng(0).normal(1, 0.1, (64, 64)).astype(np.float32)
+    clean = segment_image(img, model, pixel_size=model.pixel_size, estimate_pixel_size=False)
+    img[5, 5] = np.nan
+    with pytest.warns(NonFiniteWarning, match="1 of 4,096"):
+        one = segment_image(img, model, pixel_size=model.pixel_size, estimate_pixel_size=False)
+    assert abs((one.labels > 0).mean() - (clean.labels > 0).mean()) < 0.01
+    with pytest.raises(InputError, match="no finite pixel"):
+        segment_image(np.full((64, 64), np.nan), model, pixel_size=model.pixel_size)

@@ -400,7 +400,9 @@ def segment_image(
     net = model.net
     dev = torch.device(device) if device else next(net.parameters()).device
     net.to(dev).eval()
-    img = _to_gray(image)
+    from ..io.micrograph import fill_non_finite
+
+    img, _ = fill_non_finite(_to_gray(image), "image")  # the one non-finite rule
     h0, w0 = img.shape
     ps, source, est = resolve_pixel_size(
         img, p["pixel_size"], model.pixel_size, estimate_pixel_size, lattice_spacing
