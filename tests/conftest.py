@@ -69,3 +69,27 @@ def cli_cmd() -> list[str]:
     """
     exe = console_script()
     return [str(exe)] if exe else [sys.executable, "-m", "napari_interfaces"]
+
+
+def _gui_unavailable() -> str | None:
+    """Why GUI tests cannot run here (a plain wheel install has no Qt binding), or None."""
+    import importlib.util
+
+    try:
+        import qtpy.QtWidgets  # noqa: F401
+    except Exception:  # qtpy raises its own error without a binding
+        return 'needs a Qt binding (pip install "napari-interfaces[qt]")'
+    if importlib.util.find_spec("pytestqt") is None:
+        return "needs pytest-qt (the testing extra)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``gui`` tests, with the reason, where there is no Qt (e.g. a plain install)."""
+    if not any(item.get_closest_marker("gui") for item in items):
+        return
+    reason = _gui_unavailable()
+    if reason:
+        for item in items:
+            if item.get_closest_marker("gui"):
+                item.add_marker(pytest.mark.skip(reason=reason))

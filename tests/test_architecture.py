@@ -261,7 +261,7 @@ def test_open_as_dock_is_contributed():
     assert commands["napari-interfaces.make_open_as_widget"].endswith("open_as:OpenAsDock")
 
 
-def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
+def test_open_as_reads_plain_files_explicitly(tmp_path):
     # what the readers no longer claim opens through the "Open as..." dock
     if not _has_qt():
         pytest.skip("the dock module needs a Qt binding")
@@ -285,13 +285,15 @@ def test_open_as_reads_plain_files_explicitly(tmp_path, test_data):
         micrograph_layers(tmp_path / "plain.tif", pixel_size=float("nan"))
 
     # a CSV point cloud with a range file chosen explicitly
+    from _apt_excerpt import write_excerpt
     from napari_interfaces.io import read_pos
 
-    cloud = read_pos(test_data / "apt_Si_excerpt.pos")
+    ex = write_excerpt(tmp_path)
+    cloud = read_pos(ex.pos)
     xyzm = np.column_stack([np.asarray(cloud.xyz), np.asarray(cloud.mass)])
     csv = tmp_path / "cloud.csv"
     np.savetxt(csv, xyzm, delimiter=",", header="x,y,z,m", comments="")
-    layers = point_cloud_layers(csv, test_data / "apt_Si_excerpt.RRNG")
+    layers = point_cloud_layers(csv, ex.rrng)
     kinds = [k for _, _, k in layers]
     assert kinds.count("points") == 1 and "image" in kinds
     points = next(d for d, _, k in layers if k == "points")

@@ -202,6 +202,7 @@ def test_grow_store(tmp_path):
 
 @pytest.mark.slow
 def test_dask_local_cluster_matches_inline(tmp_path):
+    pytest.importorskip("distributed")  # the `distributed` extra
     a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
     generate_database(TINY, a, n=4, scheduler="inline")
     r = generate_database(TINY, b, n=4, workers=2)
@@ -295,6 +296,7 @@ def test_runner_inline_and_cancel():
 
 @pytest.mark.slow
 def test_runner_local_cluster_back_pressure():
+    pytest.importorskip("distributed")  # the `distributed` extra
     from napari_interfaces.core.runner import run_tasks
 
     out = []

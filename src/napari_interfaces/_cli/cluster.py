@@ -77,7 +77,7 @@ def register(groups: dict) -> None:
     p.add_argument(
         "--method",
         default="louvain",
-        choices=["louvain", "networkx", "leiden"],
+        choices=["louvain", "leiden"],
         help="community detection (leiden needs the optional leidenalg)",
     )
     p.add_argument(

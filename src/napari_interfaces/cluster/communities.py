@@ -3,9 +3,10 @@
 * :func:`louvain` -- our own Louvain (Blondel et al. 2008) on a
   ``scipy.sparse`` adjacency: seeded node order, resolution parameter,
   aggregation with sparse products. The local-moving loop is compiled with
-  numba (a dependency; compiled on first use and cached on disk).
-* ``method="networkx"`` -- :func:`networkx.community.louvain_communities`
-  (slower, for cross-checking).
+  numba (a dependency; compiled on first use and cached on disk). The one
+  Louvain in the package: the tests cross-check its modularity against
+  :func:`networkx.community.louvain_communities` (networkx is a test-time
+  reference here, not a dependency of this module).
 * ``method="leiden"`` -- ``leidenalg`` + ``igraph`` if installed (GPL,
   optional; never required).
 * :func:`merge_to` -- size-weighted Ward merging of communities on their mean
@@ -36,7 +37,7 @@ __all__ = [
     "METHODS",
 ]
 
-METHODS = ("louvain", "networkx", "leiden")
+METHODS = ("louvain", "leiden")
 
 
 def modularity(adj: sp.spmatrix, labels: np.ndarray, resolution: float = 1.0) -> float:
@@ -192,17 +193,6 @@ def detect_communities(
     method = method.lower()
     if method == "louvain":
         return louvain(adj, resolution, seed)
-    if method == "networkx":
-        import networkx as nx
-
-        g = nx.from_scipy_sparse_array(sp.csr_matrix(adj))
-        comms = nx.community.louvain_communities(
-            g, weight="weight", resolution=resolution, seed=seed
-        )
-        lab = np.empty(adj.shape[0], np.int64)
-        for c, members in enumerate(comms):
-            lab[list(members)] = c
-        return lab
     if method == "leiden":
         try:
             import igraph as ig

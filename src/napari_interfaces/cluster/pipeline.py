@@ -460,7 +460,7 @@ def segment_by_communities(
         Weight of edges between 4-adjacent chips (0 = none): higher values
         favour spatially compact communities.
     method : str
-        ``louvain`` (default), ``networkx`` or ``leiden`` (optional extra).
+        ``louvain`` (default) or ``leiden`` (optional, GPL, if installed).
     pca : int or None
         Components kept for the graph.
     refine : bool

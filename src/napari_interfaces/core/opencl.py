@@ -49,7 +49,12 @@ def list_devices() -> tuple[list[DeviceInfo], str]:
     """
     try:
         import pyopencl as cl
-    except Exception as exc:  # ImportError or a broken ICD loader
+    except ImportError:  # the `opencl`/`pocl` extras; a plain install has no pyopencl
+        return [], (
+            "pyopencl is not installed; using the NumPy backend. For OpenCL: "
+            'pip install "napari-interfaces[pocl]"'
+        )
+    except Exception as exc:  # a broken ICD loader
         return [], f"pyopencl unavailable ({exc}); using the NumPy backend"
     try:
         platforms = cl.get_platforms()

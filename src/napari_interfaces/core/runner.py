@@ -70,6 +70,9 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 #: Seconds to wait for a scheduler before giving up.
 CONNECT_TIMEOUT = 5.0
 
+#: ``RunInfo.scheduler`` of a local run without the ``distributed`` package (plain install)
+NO_DISTRIBUTED = 'inline (no parallel workers: pip install "napari-interfaces[distributed]")'
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -242,8 +245,24 @@ def run_tasks(
     if isinstance(scheduler, str) and scheduler not in ("local",):
         check_scheduler_address(scheduler, connect_timeout, scheduler_name)
 
+    try:  # the `distributed` extra; without it a local run computes here, one by one
+        from distributed import Client, LocalCluster, wait
+    except ImportError:
+        if scheduler is None or scheduler == "local":
+            info = run_tasks(
+                fn,
+                pending_items,
+                on_result=on_result,
+                kwargs=kwargs,
+                scheduler="inline",
+                progress=progress,
+            )
+            return RunInfo(NO_DISTRIBUTED, 1, info.tasks, time.perf_counter() - t0)
+        raise InputError(
+            f"{scheduler_name} {scheduler}: connecting to a dask scheduler needs the "
+            'distributed package: pip install "napari-interfaces[distributed]"'
+        ) from None
     import dask
-    from distributed import Client, LocalCluster, wait
 
     cluster = None
     own_client = False
