@@ -88,7 +88,9 @@ class APTDataset:
             comp = composition_of_cloud(cloud, ranges, progress=progress)
             prov["n_ranged"] = comp.ranged
             prov["ranged_fraction"] = comp.ranged_fraction
-            if comp.ranged_fraction < MIN_RANGED_FRACTION:
+            prov["known_unranged"] = dict(comp.known_unranged)
+            n_known = sum(comp.known_unranged.values())
+            if (comp.ranged + n_known) / max(comp.n_ions, 1) < MIN_RANGED_FRACTION:
                 src = Path(ranges.source).name if ranges.source else "the ranges"
                 msg = (
                     f"{comp.ranged:,} of {comp.n_ions:,} ions ranged by {src}"
