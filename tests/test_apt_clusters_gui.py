@@ -26,6 +26,7 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
         assert widget.tooltip, name
     dock.file.value = pos
     dock.dmax.value = 0.7
+    dock.order.value = 1
     dock.nmin.value = 11
     job = dock.run()
     assert job.state == "done", job.error
@@ -34,7 +35,7 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
     assert set(ids.tolist()) == {1, 2, 3}
     assert [str(u) for u in layer.units] == ["nanometer"] * 3
     assert dock.table.rowCount() == 3 and dock.table.columnCount() == 8
-    assert "3 clusters" in dock.status.value and "suggested" in dock.status.value.lower()
+    assert "3 clusters" in dock.status.value and "are clustered" in dock.status.value
     # same cluster -> same colour
     fc = np.asarray(layer.face_color)
     assert np.allclose(fc[ids == 1], fc[ids == 1][0])
@@ -48,6 +49,12 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
         "nn_check.png",
         "summary.json",
     ]
+    # defaults (0): the engine chooses order, dmax and Nmin, as the CLI does
+    dock.dmax.value, dock.order.value, dock.nmin.value = 0.0, 0, 0
+    job = dock.run()
+    assert job.state == "done", job.error
+    assert "chosen from the data" in dock.status.value
+    assert not ("0 clusters" in dock.status.value and "are clustered" in dock.status.value)
     # no file: a one-line InputError before any job starts
     from napari_interfaces.core.errors import InputError
 

@@ -6,7 +6,7 @@ Form and layer glue only: the engine is
 Points layer (zyx, nm) coloured by cluster id with the id in the layer's
 features; a table lists the clusters (solute atoms, Guinier radius,
 composition ± counting error) and the status line gives the randomized-label
-verdict and the suggested dmax / Nmin.
+verdict and the parameters chosen (order, dmax, Nmin: 0 = chosen from the data).
 """
 
 from __future__ import annotations
@@ -77,18 +77,28 @@ class AptClustersDock(Dock):
         )
         self.dmax = self.add_param(
             "dmax",
-            0.5,
+            0.0,
             label="dmax (nm)",
-            min=0.05,
+            min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="maximum separation of linked solute ions (nm); see the suggestion after a run",
+            tooltip="maximum separation of linked solute ions (nm); 0 = chosen from the data "
+            "against shuffled labels (as the CLI's default)",
         )
         self.order = self.add_param(
-            "order", 1, min=1, max=50, tooltip="order k: a core solute has k solute neighbours"
+            "order",
+            0,
+            min=0,
+            max=50,
+            tooltip="order k: a core solute has k solute neighbours; 0 = chosen from the data",
         )
         self.nmin = self.add_param(
-            "nmin", 10, label="Nmin", min=1, max=100000, tooltip="minimum solute ions per cluster"
+            "nmin",
+            0,
+            label="Nmin",
+            min=0,
+            max=100000,
+            tooltip="minimum solute ions per cluster; 0 = chosen from the data",
         )
         self.envelope = self.add_param(
             "envelope",
@@ -97,7 +107,8 @@ class AptClustersDock(Dock):
             min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="matrix ions within L of a cluster's solutes join it; 0 = dmax",
+            tooltip="matrix ions within L of a cluster's solutes join it; 0 = automatic "
+            "(1.4 x ion spacing with automatic parameters, else dmax)",
         )
         self.erosion = self.add_param(
             "erosion",
@@ -106,7 +117,8 @@ class AptClustersDock(Dock):
             min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="envelope ions within this distance of unclustered ions are removed again",
+            tooltip="envelope ions within this distance of unclustered ions are removed again; "
+            "0 = automatic (2 x ion spacing with automatic parameters)",
         )
         self.run_button = self.add_button(
             "Find clusters", self.run, tooltip="run the cluster analysis in the background"
@@ -131,13 +143,15 @@ class AptClustersDock(Dock):
         from ..apt.clusters import validate
 
         env = float(self.envelope.value)
+        ero = float(self.erosion.value)
+        dmax, order, nmin = float(self.dmax.value), int(self.order.value), int(self.nmin.value)
         return validate(
             self.method.value,
-            float(self.dmax.value),
-            int(self.order.value),
-            int(self.nmin.value),
+            dmax if dmax > 0 else None,
+            order if order > 0 else None,
+            nmin if nmin > 0 else None,
             env if env > 0 else None,
-            float(self.erosion.value),
+            ero if ero > 0 else None,
         )
 
     def run(self):
@@ -185,7 +199,7 @@ class AptClustersDock(Dock):
         ids = res.labels[sel]
         zyx = np.asarray(ds.cloud.xyz[sel], np.float32)[:, ::-1].copy()
         name = f"clusters [{Path(str(ds.provenance.get('path') or 'cloud')).stem}]"
-        if self.viewer is not None:
+        if self.viewer is not None and len(ids):  # no empty Points layer when nothing is found
             self.layer = add_or_update_layer(
                 self.viewer,
                 zyx,
@@ -205,12 +219,12 @@ class AptClustersDock(Dock):
         self._fill_table(res)
         s = res.summary
         msg = f"{s['n_clusters']} clusters, {s['number_density_m3']:.3g} m⁻³"
+        par = s["parameters"]
+        msg += f" (order {par['order']}, dmax {par['dmax']:g} nm, Nmin {par['n_min']}" + (
+            ", chosen from the data)" if par.get("chosen_from_data") else ")"
+        )
         if "random_check" in s:
-            sug = s["suggested"]
-            msg += (
-                f". {s['random_check']['verdict']}. Suggested dmax {sug['dmax_nm']} nm, "
-                f"Nmin {sug['n_min']}"
-            )
+            msg += f". {s['random_check']['verdict']}"
         self.set_status(msg)
 
     def _fill_table(self, res) -> None:
