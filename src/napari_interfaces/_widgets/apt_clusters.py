@@ -22,6 +22,27 @@ from ._dock import Dock
 __all__ = ["AptClustersDock", "cluster_colors"]
 
 TABLE_COLUMNS = ("cluster", "n_solute_atoms", "n_atoms", "guinier_radius_nm")
+#: Readable table headers (and their tooltips) for the summary columns.
+TABLE_HEADERS = {
+    "cluster": ("Cluster", "cluster id (1 = largest)"),
+    "n_solute_atoms": ("Solute atoms", "solute atoms in the cluster (molecular ions decomposed)"),
+    "n_atoms": ("Atoms", "all atoms in the cluster, envelope included"),
+    "guinier_radius_nm": ("Guinier radius (nm)", "sqrt(5/3) x radius of gyration of the solutes"),
+}
+#: Opacity of the source point cloud while clusters are shown (3D: clusters on top).
+DIM_OPACITY = 0.08
+
+
+def default_solutes(elements: list[str], counts: dict[str, float] | None = None) -> list[str]:
+    """Every ranged element but the matrix (the most abundant one; the first listed
+    when no counts are known)."""
+    if not elements:
+        return []
+    if counts and any(counts.get(e, 0) > 0 for e in elements):
+        matrix = max(elements, key=lambda e: counts.get(e, 0.0))
+    else:
+        matrix = elements[0]
+    return [e for e in elements if e != matrix]
 
 
 def cluster_colors(ids: np.ndarray) -> np.ndarray:
@@ -63,7 +84,10 @@ class AptClustersDock(Dock):
             tooltip="range file; empty = the file with the same stem beside the point cloud",
         )
         self.solutes = self.add_param(
-            "solutes", "Cu Ni", tooltip="solute elements to cluster, separated by spaces"
+            "solutes",
+            "",
+            tooltip="solute elements to cluster, separated by spaces; filled from the open "
+            "dataset's ranged elements (all but the matrix element)",
         )
         self.method = self.add_param(
             "method",
@@ -137,6 +161,51 @@ class AptClustersDock(Dock):
         self.result = None
         self.dataset = None
         self.layer = None
+        self._dimmed: list[tuple[Any, float]] = []
+        if self.viewer is not None:
+            self._pick_up_layer()
+
+    # -- inputs from the open dataset ----------------------------------------
+    def reset_choices(self, *args: Any) -> None:
+        super().reset_choices(*args)
+        if getattr(self, "viewer", None) is not None and hasattr(self, "solutes"):
+            self._pick_up_layer()
+
+    def _pick_up_layer(self) -> None:
+        """Fill the file, range file and solutes from the newest point cloud our
+        reader opened (layer metadata ``apt_source``), when they are empty."""
+        for layer in reversed(list(self.viewer.layers)):
+            md = getattr(layer, "metadata", None) or {}
+            src = md.get("apt_source")
+            if not src or md.get("what") == "clusters":
+                continue
+            if not _text(self.file.value):
+                self.file.value = Path(src)
+            if not _text(self.ranges.value) and md.get("range_file"):
+                self.ranges.value = Path(md["range_file"])
+            if not str(self.solutes.value).strip():
+                self._default_solutes(layer, md.get("range_file"))
+            return
+
+    def _default_solutes(self, layer, range_file: str | None) -> None:
+        from ..io.ranges import read_ranges
+
+        if not range_file:
+            return
+        try:
+            rt = read_ranges(range_file)
+        except (OSError, ValueError):
+            return
+        counts: dict[str, float] = {}
+        feats = getattr(layer, "features", None)
+        if feats is not None and "species" in feats:
+            names, n = np.unique(np.asarray(feats["species"]).astype(str), return_counts=True)
+            for sp, c in zip(names.tolist(), n.tolist()):
+                for el, k in rt.species_composition.get(sp, {}).items():
+                    counts[el] = counts.get(el, 0.0) + k * c
+        sol = default_solutes(list(rt.elements), counts)
+        if sol:
+            self.solutes.value = " ".join(sol)
 
     # -- actions ------------------------------------------------------------
     def parameters(self) -> dict[str, Any]:
@@ -162,7 +231,14 @@ class AptClustersDock(Dock):
         rng = rng if rng and rng != "." else None
         solutes = [s for s in str(self.solutes.value).replace(",", " ").split() if s]
         if not solutes:
-            raise InputError("solutes: give at least one element, e.g. Cu Ni")
+            from ..io.ranges import find_range_file, read_ranges
+
+            rf = rng or find_range_file(path)
+            if rf is not None:
+                solutes = default_solutes(list(read_ranges(rf).elements))
+                self.solutes.value = " ".join(solutes)
+        if not solutes:
+            raise InputError("solutes: give at least one element of the range file")
         params = self.parameters()
         return self.run_job(
             _run,
@@ -214,8 +290,10 @@ class AptClustersDock(Dock):
                     face_color=cluster_colors(ids) if len(ids) else "white",
                     features={"cluster": ids.astype(np.int32)},
                     metadata={"apt_source": ds.provenance.get("path"), "what": "clusters"},
+                    blending="translucent_no_depth",  # drawn over the ions in 3D
                 ),
             )
+            self._dim_sources(ds.provenance.get("path"))
         self._fill_table(res)
         s = res.summary
         msg = f"{s['n_clusters']} clusters, {s['number_density_m3']:.3g} m⁻³"
@@ -227,17 +305,42 @@ class AptClustersDock(Dock):
             msg += f". {s['random_check']['verdict']}"
         self.set_status(msg)
 
+    def _dim_sources(self, source: str | None) -> None:
+        """Dim the ions of the analysed cloud and keep the clusters layer on top."""
+        if self.viewer is None or self.layer is None:
+            return
+        for layer in list(self.viewer.layers):
+            md = getattr(layer, "metadata", None) or {}
+            if layer is self.layer or md.get("what") == "clusters":
+                continue
+            if source and md.get("apt_source") == source and layer.opacity > DIM_OPACITY:
+                self._dimmed.append((layer, float(layer.opacity)))
+                layer.opacity = DIM_OPACITY
+        layers = self.viewer.layers
+        i = layers.index(self.layer)
+        if i != len(layers) - 1:
+            layers.move(i, len(layers))
+
     def _fill_table(self, res) -> None:
         from qtpy.QtWidgets import QTableWidgetItem
 
         els = res.elements
-        cols = [*TABLE_COLUMNS, *[f"{e} at.%" for e in els]]
+        heads = [TABLE_HEADERS[c] for c in TABLE_COLUMNS]
+        heads += [(f"{e} (at.%)", f"{e} concentration ± counting error") for e in els]
         self.table.clear()
-        self.table.setColumnCount(len(cols))
-        self.table.setHorizontalHeaderLabels(cols)
+        self.table.setColumnCount(len(heads))
+        self.table.setHorizontalHeaderLabels([h for h, _ in heads])
+        for j, (_, tip) in enumerate(heads):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setRowCount(len(res.clusters))
         for i, r in enumerate(res.clusters):
             vals = [str(r[c]) for c in TABLE_COLUMNS]
             vals += [f"{r[f'{e}_at%']:.1f} ± {r[f'{e}_err_at%']:.1f}" for e in els]
             for j, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
+        self.table.resizeColumnsToContents()
+
+
+def _text(value: Any) -> str:
+    text = str(value) if value is not None else ""
+    return "" if text in ("", ".") else text
