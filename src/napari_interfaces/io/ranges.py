@@ -97,6 +97,23 @@ MAX_RANGE_FILE_BYTES = 128 * 2**20
 #: Line numbers named per kind of note; the rest are counted.
 _LINES_SHOWN = 8
 
+_SECTION = re.compile(r"\[\s*(\w+)\s*\]")
+_RANGE_KEY = re.compile(r"range\d+")
+_COLOR = re.compile(r"[0-9a-fA-F]{6}")
+_CHARGE = re.compile(r"[+\-]+$")
+_FORMULAS: dict[tuple, str] = {}
+
+
+def _formula(comp: dict[str, int]) -> str:
+    """:func:`formula`, memoized (bounded) for files with many ranges of few ions."""
+    key = tuple(comp.items())
+    f = _FORMULAS.get(key)
+    if f is None:
+        f = formula(comp)
+        if len(_FORMULAS) < 10_000:
+            _FORMULAS[key] = f
+    return f
+
 
 def _text_lines(path: Path) -> list[str]:
     try:
@@ -152,7 +169,7 @@ def _element_key(key: str) -> str:
 
 def _color(tok: str) -> str | None:
     tok = tok.strip().lstrip("#")
-    if re.fullmatch(r"[0-9a-fA-F]{6}", tok):
+    if _COLOR.fullmatch(tok):
         return "#" + tok.lower()
     return None
 
@@ -209,7 +226,7 @@ def _make(
         if not name:
             raise _Skip("neither element counts nor a Name")
         try:
-            comp = parse_formula(re.sub(r"[+\-]+$", "", name))
+            comp = parse_formula(_CHARGE.sub("", name))
         except ValueError:
             notes.add(
                 "species without elements kept as unranged-but-known ions "
@@ -219,7 +236,7 @@ def _make(
             )
             comp = {}
     try:
-        return Range(lo, hi, name or formula(comp), comp, color, vol)
+        return Range(lo, hi, name or _formula(comp), comp, color, vol)
     except ValueError as exc:
         raise _Skip(str(exc)) from None
 
@@ -327,7 +344,7 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
         s = line.strip()
         if not s or s[0] in "#;":
             continue
-        m = re.fullmatch(r"\[\s*(\w+)\s*\]", s)
+        m = _SECTION.fullmatch(s) if s[0] == "[" else None
         if m:
             section = m.group(1).lower()
             found_ranges |= section == "ranges"
@@ -349,7 +366,7 @@ def read_rrng(path: str | os.PathLike) -> RangeTable:
                 continue
             declared_line = lineno
             continue
-        if not re.fullmatch(r"range\d+", key.lower()):
+        if not _RANGE_KEY.fullmatch(key.lower()):
             notes.add("unexpected keys in [Ranges] skipped", lineno, repr(key))
             continue
         n_lines += 1
