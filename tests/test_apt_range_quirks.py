@@ -118,9 +118,11 @@ def test_apt_info_lists_unranged_but_known(tmp_path):
     xyz = np.zeros((4, 3), np.float32)
     c = PointCloud(xyz, np.array([28.0, 26.0, 59.9, 59.9], np.float32))
     p = write_pos(tmp_path / "a.pos", c)
-    with pytest.warns(RangeFileWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # kept for the one-line CLI print, not re-warned
         info = dataset_info(p, QUIRKS / "apsuite_unknown_peak_no_counts.rrng")
     assert info["known_unranged"] == {"unknown60": 2}
+    assert len(info["warnings"]) == 1 and "unknown60" in info["warnings"][0]
     assert info["composition_at_pct"] == {"Fe": 50.0, "Cr": 50.0}
 
 
@@ -180,3 +182,17 @@ def test_oversized_range_file_refused(tmp_path, monkeypatch):
     p.write_text("[Ranges]\n" + "Range1=10 11 Al:1\n" * 20)
     with pytest.raises(AptFormatError, match="larger than a range file"):
         read_rrng(p)
+
+
+def test_open_dataset_warns_once_as_a_ranging_warning(tmp_path):
+    from napari_interfaces.apt.dataset import RangingWarning, open_dataset
+    from napari_interfaces.apt.pointcloud import PointCloud
+    from napari_interfaces.io.apt_pointcloud import write_pos
+
+    c = PointCloud(np.zeros((3, 3), np.float32), np.array([28.0, 26.0, 59.9], np.float32))
+    p = write_pos(tmp_path / "a.pos", c)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        ds = open_dataset(p, QUIRKS / "apsuite_unknown_peak_no_counts.rrng")
+    assert [w.category for w in rec] == [RangingWarning]
+    assert ds.composition.known_unranged == {"unknown60": 1}
