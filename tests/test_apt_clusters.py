@@ -210,3 +210,23 @@ def test_verdict_never_calls_zero_clusters_clustered():
     assert not v["clustered"] and "not distinguishable" in v["verdict"]
     v = randomized_verdict(30, 0.0)
     assert v["clustered"] and v["significance_p"] < 1e-10
+
+
+def test_split_linked_separates_particles_joined_through_the_matrix():
+    from napari_interfaces.apt.clusters import _filter_and_number, link_solutes, split_linked
+
+    rng = np.random.default_rng(3)
+    a = rng.normal((0.0, 0.0, 0.0), 0.4, (150, 3))
+    b = rng.normal((5.0, 0.0, 0.0), 0.4, (150, 3))
+    neck = np.column_stack([np.arange(0.9, 4.2, 0.42), np.zeros(8), np.zeros(8)])
+    s = np.concatenate([a, b, neck])
+    comp = link_solutes(s, 0.5, 1)
+    assert _filter_and_number(comp, 10).max() == 1  # one cluster through the neck
+    lab = _filter_and_number(split_linked(s, comp, 1, 0.5, 10), 10)
+    assert lab.max() == 2
+    la, lb = lab[:150][lab[:150] > 0], lab[150:300][lab[150:300] > 0]
+    assert len(set(la.tolist())) == 1 and len(la) >= 145  # an outlier or two stay unlinked
+    assert len(set(lb.tolist())) == 1 and len(lb) >= 145 and la[0] != lb[0]
+    # one dense blob: never split
+    one = link_solutes(a, 0.5, 1)
+    assert _filter_and_number(split_linked(a, one, 1, 0.5, 10), 10).max() == 1

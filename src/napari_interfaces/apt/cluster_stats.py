@@ -382,8 +382,9 @@ N_RANDOM_DRAWS = 2
 #: ``n_min`` is this factor times the largest cluster of the shuffled draws, + 1
 #: (the largest of a few draws underestimates the tail of random cluster sizes).
 NMIN_MARGIN = 1.2
-#: Fewer clusters than this at an order are not evidence for choosing it.
-MIN_STABLE_CLUSTERS = 3
+#: An order is a candidate only when its clusters hold at least this share of the
+#: largest clustered solute fraction of any order.
+MIN_SHARE = 0.25
 
 
 def _link_pre(s: np.ndarray, dk: np.ndarray, dmax: float) -> np.ndarray:
@@ -421,11 +422,20 @@ def _sizes(comp: np.ndarray) -> np.ndarray:
     return np.bincount(ok) if len(ok) else np.zeros(0, np.int64)
 
 
-def _mutual(a: np.ndarray, b: np.ndarray) -> int:
-    """Clusters (labels > 0) of ``a`` and ``b`` that are each other's best overlap."""
+def _mutual(a: np.ndarray, b: np.ndarray, n_min_b: int | None = None) -> int:
+    """Clusters (labels > 0) of ``a`` and ``b`` that are each other's best overlap,
+    plus (with ``n_min_b``) clusters of ``a`` smaller than ``n_min_b`` that have no
+    counterpart in ``b`` at all (gone only because ``b`` needs more solutes)."""
     both = (a > 0) & (b > 0)
+    gone = 0
+    if n_min_b is not None and (a > 0).any():
+        sizes = np.bincount(a[a > 0])
+        ids = np.flatnonzero(sizes)
+        seen = np.zeros(len(sizes), bool)
+        seen[np.unique(a[both])] = True
+        gone = int(np.sum(~seen[ids] & (sizes[ids] < n_min_b)))
     if not both.any():
-        return 0
+        return gone
     pairs, cnt = np.unique(np.stack([a[both], b[both]]), axis=1, return_counts=True)
     best_b: dict[int, tuple[int, int]] = {}
     best_a: dict[int, tuple[int, int]] = {}
@@ -434,7 +444,7 @@ def _mutual(a: np.ndarray, b: np.ndarray) -> int:
             best_b[x] = (y, c)
         if c > best_a.get(y, (0, 0))[1]:
             best_a[y] = (x, c)
-    return sum(1 for x, (y, _) in best_b.items() if best_a[y][0] == x)
+    return gone + sum(1 for x, (y, _) in best_b.items() if best_a[y][0] == x)
 
 
 def choose_parameters(
@@ -457,13 +467,19 @@ def choose_parameters(
       concentration;
     - ``n_min(k)``: one more than the largest cluster the method finds in the
       shuffled data with ``(k, dmax(k))``, so random fluctuations give none;
-    - ``k``: the lowest order in :data:`AUTO_ORDERS` on the plateau of the
-      cluster count (the number of clusters of at least ``n_min(k)`` that
-      most orders agree on; without a plateau, the order that puts the most
-      solute ions into clusters). In a concentrated matrix low orders need a
-      tiny ``dmax`` and fragment precipitates into many pieces, so ``k``
-      rises by itself; in a dilute one a low order already reaches the
-      plateau and keeps small clusters.
+    - ``k``: the most *stable* order of :data:`AUTO_ORDERS` (the lowest on a
+      tie): clusters that persist one-to-one (each other's largest overlap)
+      at both neighbouring orders count for it, clusters that split or merge
+      against it (score ``3 persistent - clusters``); a cluster that is
+      absent at a neighbouring order only because it is smaller than that
+      order's ``n_min`` counts as persistent. Only orders whose
+      clusters hold at least :data:`MIN_SHARE` of the largest clustered
+      solute fraction are candidates, and not the highest order (it has one
+      neighbour). In a concentrated matrix low orders need a tiny ``dmax``
+      and fragment precipitates into many pieces that change from order to
+      order, so ``k`` rises by itself; in a dilute one a low order is
+      already stable and keeps small clusters. Without a positive score the
+      lowest order is used (a random solid solution then gives none).
 
     Values given (``order``, ``dmax``, ``n_min``) are kept and only the others
     chosen. Returns the chosen values, the reasons (``why``) and the table
@@ -532,41 +548,42 @@ def choose_parameters(
         }
     best = max(r["solute_fraction_clustered"] for r in rows)
     for i, r in enumerate(rows):  # clusters that persist one-to-one into the neighbour orders
-        nb = [labs[j] for j in (i - 1, i + 1) if 0 <= j < len(rows)]
-        r["persistent"] = min((_mutual(labs[i], b) for b in nb), default=0)
-        r["stability"] = 2 * r["persistent"] - r["clusters"]
-    stable = [r for r in rows if r["clusters"] >= MIN_STABLE_CLUSTERS]
-    if stable:
-        top = max(r["stability"] for r in stable)
-        stable = [r for r in stable if r["stability"] == top]
-    enough = [r for r in rows if r["clusters"] >= MIN_STABLE_CLUSTERS]
-    if order is not None or (not stable and enough):
-        pick = max(enough or rows, key=lambda r: r["solute_fraction_clustered"])
-        rule = "puts the most solute ions into clusters"
-    elif not stable:
+        nb = [j for j in (i - 1, i + 1) if 0 <= j < len(rows)]
+        r["persistent"] = min((_mutual(labs[i], labs[j], rows[j]["n_min"]) for j in nb), default=0)
+        r["stability"] = 3 * r["persistent"] - r["clusters"]
+    # candidates: not the highest order (it has one neighbour only), holding a real
+    # share of the solutes (tiny clusters of a few ions are not the structure)
+    cand = [
+        r
+        for r in rows[: max(len(rows) - 1, 1)]
+        if r["clusters"] > 0 and r["solute_fraction_clustered"] >= MIN_SHARE * best
+    ]
+    top = max((r["stability"] for r in cand), default=0)
+    if order is not None:
         pick = rows[0]
-        rule = f"no order finds {MIN_STABLE_CLUSTERS} or more clusters: the lowest"
+        rule = "given"
+    elif best <= 0 or top <= 0:
+        pick = rows[0]
+        rule = "no order finds clusters that persist across orders: the lowest"
     else:
-        pick = stable[0]
+        pick = next(r for r in cand if r["stability"] == top)
         rule = (
             "most stable order: the most clusters that persist one-to-one at the "
             "neighbouring orders, fewest that split or merge"
         )
-    if best <= 0 and order is None:
-        pick = rows[0]
-        rule = "no order finds clusters above the shuffled-label sizes: the lowest"
     why = {
         "order": (
             "given (--order)"
             if order is not None
-            else f"{rule} (k = {pick['order']}: {pick['clusters']} clusters holding "
+            else f"{rule} (k = {pick['order']}: {pick['clusters']} "
+            f"cluster{'' if pick['clusters'] == 1 else 's'} holding "
             f"{100 * pick['solute_fraction_clustered']:.1f} % of the solutes; orders tried "
             f"{', '.join(str(r['order']) for r in rows)})"
         ),
         "dmax": (
             "given (--dmax)"
             if dmax is not None
-            else f"{100 * RANDOM_CORE_FRACTION:g} % quantile of the {pick['order']}-th NN distance "
+            else f"{100 * RANDOM_CORE_FRACTION:g} % quantile of the k-th (k = {pick['order']}) NN distance "
             "with shuffled labels (random solutes are cores 1 % of the time)"
         ),
         "n_min": (
@@ -601,26 +618,38 @@ def envelope_from_spacing(positions: np.ndarray, seed: int = 0) -> tuple[float, 
 
 
 def randomized_verdict(
-    n_found: int, n_random: float, ks_pvalue: float | None = None
+    n_found: int,
+    n_random: float,
+    ks_pvalue: float | None = None,
+    solute_fraction: float | None = None,
 ) -> dict[str, Any]:
     """A consistent verdict from the cluster counts (found vs shuffled labels).
 
-    ``significance`` is the Poisson probability of finding ``n_found`` or
+    ``significance_p`` is the Poisson probability of finding ``n_found`` or
     more clusters when the shuffled-label mean is ``n_random`` (at least
-    0.1). Never calls the solutes clustered when no cluster was found.
+    0.1). Clustered: clusters were found and p < 1e-3, or (few large
+    clusters) they hold at least 5 % of the solute ions while the
+    nearest-neighbour distances differ from shuffled labels (KS p < 1e-3).
+    Never calls the solutes clustered when no cluster was found.
     """
     from scipy.stats import poisson
 
     lam = max(float(n_random), 0.1)
     p = float(poisson.sf(n_found - 1, lam)) if n_found > 0 else 1.0
-    clustered = n_found > 0 and p < 1e-3
+    ks_ok = ks_pvalue is not None and np.isfinite(ks_pvalue) and ks_pvalue < 1e-3
+    share = solute_fraction is not None and solute_fraction >= 0.05
+    clustered = n_found > 0 and (p < 1e-3 or (share and ks_ok))
     nn = ""
     if ks_pvalue is not None and np.isfinite(ks_pvalue):
         nn = f"; NN distances vs shuffled: KS p = {ks_pvalue:.2g}"
+    held = ""
+    if solute_fraction is not None and n_found > 0:
+        held = f" holding {100 * solute_fraction:.1f} % of the solute ions"
+    word = "cluster" if n_found == 1 else "clusters"
     if clustered:
         text = (
-            f"solutes are clustered: {n_found} clusters found vs {n_random:g} expected with "
-            f"shuffled labels (p = {p:.2g}){nn}"
+            f"solutes are clustered: {n_found} {word}{held} found vs {n_random:g} expected "
+            f"with shuffled labels (p = {p:.2g}){nn}"
         )
     elif n_found == 0:
         text = (
@@ -629,13 +658,14 @@ def randomized_verdict(
         )
     else:
         text = (
-            f"not distinguishable from random: {n_found} clusters found vs {n_random:g} with "
-            f"shuffled labels (p = {p:.2g}){nn}"
+            f"not distinguishable from random: {n_found} {word}{held} found vs {n_random:g} "
+            f"with shuffled labels (p = {p:.2g}){nn}"
         )
     return {
         "clusters_found": int(n_found),
         "clusters_in_shuffled": float(n_random),
         "significance_p": p,
+        "solute_fraction_in_clusters": solute_fraction,
         "clustered": bool(clustered),
         "verdict": text,
     }

@@ -119,6 +119,10 @@ def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndar
     return out
 
 
+#: A dense group must hold this share of a cluster's dense cores to split it off.
+SPLIT_SHARE = 0.1
+
+
 def split_linked(
     solute_xyz: np.ndarray, comp: np.ndarray, order: int, dmax: float, n_min: int
 ) -> np.ndarray:
@@ -127,8 +131,9 @@ def split_linked(
 
     In each component of at least ``2 n_min`` solutes the *dense* cores (k-th
     NN within ``0.7 dmax``) are linked again at ``0.7 dmax``; when this gives two
-    or more groups of at least ``n_min`` dense cores each, with centres more than
-    ``2 dmax`` apart, every solute of the
+    or more groups of at least ``n_min`` dense cores and :data:`SPLIT_SHARE` of
+    the component's dense cores each, with centres more than ``2 dmax``
+    apart, every solute of the
     component goes to the group of its nearest dense core. Returns new
     component labels (``-1`` kept).
     """
@@ -157,7 +162,9 @@ def split_linked(
         g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
         _, sub = connected_components(g, directed=False)
         sid, scnt = np.unique(sub, return_counts=True)
-        big = sid[scnt >= max(n_min, 2)]
+        # groups that are a real part of the cluster (a continuous phase falls apart
+        # into many small dense groups: no split)
+        big = sid[scnt >= max(n_min, 2, int(np.ceil(SPLIT_SHARE * m)))]
         if len(big) < 2:
             continue
         # only groups whose centres are more than 2 dmax apart (separate particles,
@@ -559,7 +566,8 @@ def find_clusters(
             )
             n_rand = float(sug.pop("random_clusters_at_chosen"))
             summary["suggested"] = sug
-        v = cs.randomized_verdict(len(table), n_rand, rc.get("ks_pvalue"))
+        frac = float(np.mean(labels[sol] > 0)) if sol.any() else 0.0
+        v = cs.randomized_verdict(len(table), n_rand, rc.get("ks_pvalue"), frac)
         rc["nn_distances_shorter"] = rc.pop("clustered")
         rc.update(v)
         summary["random_check"] = rc
