@@ -162,6 +162,8 @@ class AptClustersDock(Dock):
         self.dataset = None
         self.layer = None
         self._dimmed: list[tuple[Any, float]] = []
+        self._auto: dict[str, str] = {}  # fields filled from an open dataset
+        self.file.changed.connect(self._file_changed)
         if self.viewer is not None:
             self._pick_up_layer()
 
@@ -179,13 +181,25 @@ class AptClustersDock(Dock):
             src = md.get("apt_source")
             if not src or md.get("what") == "clusters":
                 continue
+            if _text(self.file.value) and _text(self.file.value) != str(src):
+                return  # the user chose another file: leave the form alone
             if not _text(self.file.value):
                 self.file.value = Path(src)
             if not _text(self.ranges.value) and md.get("range_file"):
                 self.ranges.value = Path(md["range_file"])
+                self._auto["ranges"] = _text(self.ranges.value)
             if not str(self.solutes.value).strip():
                 self._default_solutes(layer, md.get("range_file"))
+                self._auto["solutes"] = str(self.solutes.value)
             return
+
+    def _file_changed(self, *_: Any) -> None:
+        """A new point cloud: forget the range file and solutes taken from the old one."""
+        if self._auto.get("ranges") and _text(self.ranges.value) == self._auto["ranges"]:
+            self.ranges.value = Path("")
+        if self._auto.get("solutes") and str(self.solutes.value) == self._auto["solutes"]:
+            self.solutes.value = ""
+        self._auto.clear()
 
     def _default_solutes(self, layer, range_file: str | None) -> None:
         from ..io.ranges import read_ranges
