@@ -16,8 +16,8 @@ def register(groups: dict) -> None:
         description="Writes OUT/clusters.csv (per cluster: ions, atoms, solute atoms, centre, "
         "radius of gyration, Guinier radius, volume, at.%% and counting error per element), "
         "OUT/summary.json (parameters, number density, matrix composition, size distribution, "
-        "randomized-label check, the parameters chosen and why), OUT/labels.npz (the point cloud with a "
-        "cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th nearest-"
+        "randomized-label check, the parameters chosen and why), OUT/labels.npz (the point "
+        "cloud with a cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th nearest-"
         "neighbour distances of the solutes vs shuffled labels).",
     )
     p.add_argument("file", metavar="FILE", help="point cloud: .pos .epos .apt ...")
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2, default=str))
         return 0
     print(
-        f"{args.file}: {s['n_clusters']} clusters, number density "
-        f"{s['number_density_m3']:.3g} m^-3 -> {args.out}"
+        f"{args.file}: {s['n_clusters']} cluster{'' if s['n_clusters'] == 1 else 's'}, "
+        f"number density {s['number_density_m3']:.3g} m^-3 -> {args.out}"
     )
     par = s["parameters"]
     print(
