@@ -196,3 +196,14 @@ def test_open_dataset_warns_once_as_a_ranging_warning(tmp_path):
         ds = open_dataset(p, QUIRKS / "apsuite_unknown_peak_no_counts.rrng")
     assert [w.category for w in rec] == [RangingWarning]
     assert ds.composition.known_unranged == {"unknown60": 1}
+
+
+def test_too_many_species_is_a_one_line_error(tmp_path):
+    lines = ["[Ranges]", "Number=33000"]
+    lines += [
+        f"Range{i + 1}={1 + i * 0.01:.3f} {1.005 + i * 0.01:.4f} O:{i + 1}" for i in range(33000)
+    ]
+    p = tmp_path / "many_species.rrng"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AptFormatError, match="33,000 distinct ion species"):
+        read_rrng(p)

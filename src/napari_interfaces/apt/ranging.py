@@ -57,6 +57,9 @@ class RangeOverlapWarning(RangeFileWarning):
     """Two ranges overlap; the one listed first in the file wins."""
 
 
+#: Species indices are int16 (-1 = unranged).
+MAX_SPECIES = 32_000
+
 #: Overlapping pairs named one by one in a warning; the rest are counted.
 _PAIRS_SHOWN = 5
 
@@ -193,6 +196,11 @@ class RangeTable:
                     if len(renamed) > _PAIRS_SHOWN
                     else ""
                 )
+            )
+        if len(self.species) > MAX_SPECIES:
+            raise ValueError(
+                f"{len(self.species):,} distinct ion species (at most {MAX_SPECIES:,}): "
+                "not a range table"
             )
         self._range_species = np.array(range_species, dtype=np.int16)
         self._build_lookup()

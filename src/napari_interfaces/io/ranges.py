@@ -279,7 +279,10 @@ def _finish(
             continue
         interval[(r.lo, r.hi)] = (line, r)
         out.append(r)
-    table = RangeTable(out, source=str(path), warn=False)
+    try:
+        table = RangeTable(out, source=str(path), warn=False)
+    except ValueError as exc:
+        raise AptFormatError(path, str(exc)) from None
     table.notes = notes.texts() + table.notes
     if table.notes:
         overlap = any("overlap" in n for n in table.notes)
