@@ -212,7 +212,7 @@ def clusters(seeds, rows):
     # the same alloy without clusters: the randomized-label check must say so
     s = synthesize_particles("clusters", seed=seeds[0], n_particles=0)
     sp = s.ranges.species_of(s.cloud.mass)
-    res = find_clusters(s.cloud.xyz, sp, s.ranges, ["Cu", "Ni"], dmax=0.7, n_min=11)
+    res = find_clusters(s.cloud.xyz, sp, s.ranges, ["Cu", "Ni"], dmax=0.7, order=1, n_min=11)
     rows.append(
         {
             "seed": seeds[0],

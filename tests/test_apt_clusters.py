@@ -68,7 +68,7 @@ def test_randomized_check_tells_clusters_from_noise(clustered):
     # the same alloy without clusters: nothing beyond random
     r = synthesize_particles("clusters", size_nm=BOX, seed=33, n_particles=0)
     sp = r.ranges.species_of(r.cloud.mass)
-    none = find_clusters(r.cloud.xyz, sp, r.ranges, ["Cu", "Ni"], dmax=0.7, n_min=11)
+    none = find_clusters(r.cloud.xyz, sp, r.ranges, ["Cu", "Ni"], dmax=0.7, order=1, n_min=11)
     assert none.n_clusters <= 1
     assert not none.summary["random_check"]["clustered"]
     assert none.summary["random_check"]["ks_pvalue"] > 1e-3
@@ -140,7 +140,7 @@ def test_cli_writes_table_summary_labels_plot(tmp_path, capsys):
     rr = write_rrng(tmp_path / "c.rrng", s.ranges)
     out = tmp_path / "out"
     argv = ["apt", "clusters", str(pos), "--ranges", str(rr), "--solutes", "Cu", "Ni"]
-    argv += ["--dmax", "0.7", "--nmin", "11", "--out", str(out)]
+    argv += ["--dmax", "0.7", "--order", "1", "--nmin", "11", "--out", str(out)]
     assert _cli_main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "clusters.csv",
@@ -161,3 +161,72 @@ def test_cli_writes_table_summary_labels_plot(tmp_path, capsys):
     assert "--dmax" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     assert _cli_main([*argv[:-2], "--out", str(tmp_path / "o3"), "--solutes", "Xe"]) == 2
     assert "Xe" in capsys.readouterr().err and not (tmp_path / "o3").exists()
+
+
+# ----------------------------------------------------------------- issue 25: automatic parameters
+@pytest.mark.parametrize(
+    "case, size, n, seed",
+    [
+        ("concentrated", (18.0, 18.0, 24.0), 10, 41),
+        ("concentrated", (18.0, 18.0, 24.0), 10, 42),
+        ("dilute", (16.0, 16.0, 20.0), 12, 43),
+        ("dilute", (16.0, 16.0, 20.0), 12, 44),
+        ("random", (14.0, 14.0, 18.0), None, 45),
+    ],
+)
+def test_defaults_choose_parameters_fecr(case, size, n, seed):
+    """Defaults (no dmax/order/nmin): Fe-12Cr with 84Cr precipitates, Fe-2Cr with Cr
+    clusters, a random Fe-12Cr solid solution (synthetic truth, held-out seeds)."""
+    from napari_interfaces.apt.synthetic import synthesize_fecr_clusters
+
+    s = synthesize_fecr_clusters(case, size_nm=size, seed=seed, n_particles=n)
+    sp = s.ranges.species_of(s.cloud.mass)
+    res = find_clusters(s.cloud.xyz, sp, s.ranges, ["Cr"], seed=seed)
+    auto = res.summary["auto_parameters"]
+    assert set(auto["why"]) >= {"order", "dmax", "n_min", "envelope_erosion"}
+    assert res.summary["parameters"]["chosen_from_data"]
+    rc = res.summary["random_check"]
+    n_true = len(s.params["particles"])
+    if case == "random":
+        assert res.n_clusters == 0 and not rc["clustered"]
+        assert rc["verdict"].startswith("no clusters found")
+        return
+    m = match_clusters(res.labels, s.cloud.columns["true_cluster"])
+    assert rc["clustered"] and rc["significance_p"] < 1e-3
+    assert abs(res.n_clusters - n_true) <= max(1, round(0.1 * n_true)), (res.n_clusters, n_true)
+    assert len(m["found"]) >= n_true - 1
+    if case == "concentrated":
+        assert auto["chosen"]["order"] >= 4  # a concentrated matrix raises k
+        cr = np.median([r["Cr_at%"] for r in res.clusters])
+        assert 70.0 <= cr <= 95.0  # truth: 84 at.% cores blurred by the reconstruction
+
+
+def test_verdict_never_calls_zero_clusters_clustered():
+    from napari_interfaces.apt.cluster_stats import randomized_verdict
+
+    v = randomized_verdict(0, 0.0, ks_pvalue=1e-30)
+    assert not v["clustered"] and "are clustered" not in v["verdict"]
+    v = randomized_verdict(23, 458.0)
+    assert not v["clustered"] and "not distinguishable" in v["verdict"]
+    v = randomized_verdict(30, 0.0)
+    assert v["clustered"] and v["significance_p"] < 1e-10
+
+
+def test_split_linked_separates_particles_joined_through_the_matrix():
+    from napari_interfaces.apt.clusters import _filter_and_number, link_solutes, split_linked
+
+    rng = np.random.default_rng(3)
+    a = rng.normal((0.0, 0.0, 0.0), 0.4, (150, 3))
+    b = rng.normal((5.0, 0.0, 0.0), 0.4, (150, 3))
+    neck = np.column_stack([np.arange(0.9, 4.2, 0.42), np.zeros(8), np.zeros(8)])
+    s = np.concatenate([a, b, neck])
+    comp = link_solutes(s, 0.5, 1)
+    assert _filter_and_number(comp, 10).max() == 1  # one cluster through the neck
+    lab = _filter_and_number(split_linked(s, comp, 1, 0.5, 10), 10)
+    assert lab.max() == 2
+    la, lb = lab[:150][lab[:150] > 0], lab[150:300][lab[150:300] > 0]
+    assert len(set(la.tolist())) == 1 and len(la) >= 145  # an outlier or two stay unlinked
+    assert len(set(lb.tolist())) == 1 and len(lb) >= 145 and la[0] != lb[0]
+    # one dense blob: never split
+    one = link_solutes(a, 0.5, 1)
+    assert _filter_and_number(split_linked(a, one, 1, 0.5, 10), 10).max() == 1

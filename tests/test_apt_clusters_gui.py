@@ -25,7 +25,9 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
     for name, widget in dock.params.items():
         assert widget.tooltip, name
     dock.file.value = pos
+    dock.solutes.value = "Cu Ni"
     dock.dmax.value = 0.7
+    dock.order.value = 1
     dock.nmin.value = 11
     job = dock.run()
     assert job.state == "done", job.error
@@ -34,7 +36,7 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
     assert set(ids.tolist()) == {1, 2, 3}
     assert [str(u) for u in layer.units] == ["nanometer"] * 3
     assert dock.table.rowCount() == 3 and dock.table.columnCount() == 8
-    assert "3 clusters" in dock.status.value and "suggested" in dock.status.value.lower()
+    assert "3 clusters" in dock.status.value and "are clustered" in dock.status.value
     # same cluster -> same colour
     fc = np.asarray(layer.face_color)
     assert np.allclose(fc[ids == 1], fc[ids == 1][0])
@@ -48,9 +50,60 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
         "nn_check.png",
         "summary.json",
     ]
+    # defaults (0): the engine chooses order, dmax and Nmin, as the CLI does
+    dock.dmax.value, dock.order.value, dock.nmin.value = 0.0, 0, 0
+    job = dock.run()
+    assert job.state == "done", job.error
+    assert "chosen from the data" in dock.status.value
+    assert not ("0 clusters" in dock.status.value and "are clustered" in dock.status.value)
     # no file: a one-line InputError before any job starts
     from napari_interfaces.core.errors import InputError
 
     dock.file.value = tmp_path / "missing.pos"
     with pytest.raises(InputError, match="point cloud"):
         dock.run()
+
+
+def test_dock_fills_inputs_from_open_dataset_and_shows_clusters_on_top(
+    make_napari_viewer, tmp_path
+):
+    """Issue 21.6: file, range file and solutes from the open dataset; readable headers;
+    the analysed ions dimmed under the clusters; no Points layer when nothing is found."""
+    from napari_interfaces._hooks.apt_data import read_apt_layers
+    from napari_interfaces._widgets.apt_clusters import AptClustersDock, default_solutes
+    from napari_interfaces.apt.synthetic import synthesize_fecr_clusters
+    from napari_interfaces.io.apt_pointcloud import write_pos
+    from napari_interfaces.io.ranges import write_rrng
+
+    assert default_solutes(["Si", "Cr", "O"], {"Si": 10, "Cr": 2, "O": 20}) == ["Si", "Cr"]
+    assert default_solutes(["Fe", "Cr"]) == ["Cr"]
+    s = synthesize_fecr_clusters("dilute", size_nm=(12, 12, 14), seed=51, n_particles=4)
+    pos = write_pos(tmp_path / "d.pos", s.cloud)
+    write_rrng(tmp_path / "d.rrng", s.ranges)
+    viewer = make_napari_viewer(show=True)
+    for data, meta, kind in read_apt_layers(str(pos)):
+        viewer._add_layer_from_data(data, meta, kind)
+    source = [ly for ly in viewer.layers if (ly.metadata or {}).get("apt_source")][0]
+    dock = AptClustersDock(viewer, sync=True)
+    assert str(dock.file.value) == str(pos)
+    assert str(dock.ranges.value) == str(tmp_path / "d.rrng")
+    assert dock.solutes.value == "Cr"  # Fe is the matrix
+    job = dock.run()
+    assert job.state == "done", job.error
+    assert dock.result.n_clusters >= 3
+    assert viewer.layers[-1] is dock.layer and dock.layer.blending == "translucent_no_depth"
+    assert source.opacity < 0.2
+    heads = [dock.table.horizontalHeaderItem(j).text() for j in range(dock.table.columnCount())]
+    assert heads[:4] == ["Cluster", "Solute atoms", "Atoms", "Guinier radius (nm)"]
+    assert "Cr (at.%)" in heads
+    # a random solid solution: no clusters, no empty layer, a consistent verdict
+    r = synthesize_fecr_clusters("random_dilute", size_nm=(10, 10, 12), seed=52)
+    rpos = write_pos(tmp_path / "r.pos", r.cloud)
+    write_rrng(tmp_path / "r.rrng", r.ranges)
+    n_layers = len(viewer.layers)
+    dock.file.value = rpos
+    dock.ranges.value = tmp_path / "r.rrng"
+    job = dock.run()
+    assert job.state == "done", job.error
+    assert dock.result.n_clusters == 0 and len(viewer.layers) == n_layers
+    assert "no clusters found" in dock.status.value and "are clustered" not in dock.status.value

@@ -21,11 +21,12 @@ def test_apt_info_json_on_real_data(shared_data, capsys):
         "mass_range_da",
         "composition_at_pct",
         "ranged_fraction",
+        "known_unranged",
         "format",
         "range_file",
         "warnings",
     }
-    assert info["format"] == "pos" and info["warnings"] == []
+    assert info["format"] == "pos" and info["warnings"] == [] and info["known_unranged"] == {}
     assert info["ions"] == 945_211
     assert info["bounds_nm"]["z"] == pytest.approx([-75.0807, -0.0200], abs=1e-4)
     assert info["composition_at_pct"]["Cr"] == pytest.approx(16.6319, abs=1e-4)

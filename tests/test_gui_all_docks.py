@@ -367,7 +367,9 @@ def test_apt_clusters(all_docks, qtbot, tmp_path):
     pos = write_pos(tmp_path / "c.pos", s.cloud)
     write_rrng(tmp_path / "c.rrng", s.ranges)
     setp(dock, "file|point_cloud", pos)
+    setp(dock, "solutes", "Cu Ni")
     setp(dock, "dmax", 0.7)
+    setp(dock, "order", 1)
     setp(dock, "nmin", 11)
     with Heartbeat() as hb:
         job = act(qtbot, dock, "run")

@@ -16,8 +16,8 @@ def register(groups: dict) -> None:
         description="Writes OUT/clusters.csv (per cluster: ions, atoms, solute atoms, centre, "
         "radius of gyration, Guinier radius, volume, at.%% and counting error per element), "
         "OUT/summary.json (parameters, number density, matrix composition, size distribution, "
-        "randomized-label check, suggested dmax/Nmin), OUT/labels.npz (the point cloud with a "
-        "cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th nearest-"
+        "randomized-label check, the parameters chosen and why), OUT/labels.npz (the point "
+        "cloud with a cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th nearest-"
         "neighbour distances of the solutes vs shuffled labels).",
     )
     p.add_argument("file", metavar="FILE", help="point cloud: .pos .epos .apt ...")
@@ -29,12 +29,29 @@ def register(groups: dict) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--method", choices=CLUSTER_METHODS, default="maxsep")
     p.add_argument(
-        "--dmax", type=float, default=0.5, help="max. separation / DBSCAN eps in nm (0.5)"
+        "--dmax",
+        type=float,
+        help="max. separation / DBSCAN eps in nm (default: chosen from the data against "
+        "shuffled labels; DBSCAN/HDBSCAN 0.5)",
     )
-    p.add_argument("--order", type=int, default=1, help="order k of the method (default 1)")
-    p.add_argument("--nmin", type=int, default=10, help="min. solute ions per cluster (10)")
-    p.add_argument("--envelope", type=float, help="envelope distance L in nm (default dmax)")
-    p.add_argument("--erosion", type=float, default=0.0, help="erosion distance in nm (0)")
+    p.add_argument(
+        "--order", type=int, help="order k of the method (default: chosen from the data)"
+    )
+    p.add_argument(
+        "--nmin", type=int, help="min. solute ions per cluster (default: chosen from the data)"
+    )
+    p.add_argument(
+        "--envelope",
+        type=float,
+        help="envelope distance L in nm (default: 1.4 x the ion spacing when chosen from the "
+        "data, else dmax)",
+    )
+    p.add_argument(
+        "--erosion",
+        type=float,
+        help="erosion distance in nm (default: 2 x the ion spacing when chosen from the data, "
+        "else 0)",
+    )
     p.add_argument("--efficiency", type=float, help="detection efficiency (for volumes)")
     p.add_argument(
         "--atomic-volume", type=float, help="atomic volume in nm^3 (Fe: 0.01178; for volumes)"
@@ -98,11 +115,19 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2, default=str))
         return 0
     print(
-        f"{args.file}: {s['n_clusters']} clusters, number density "
-        f"{s['number_density_m3']:.3g} m^-3 -> {args.out}"
+        f"{args.file}: {s['n_clusters']} cluster{'' if s['n_clusters'] == 1 else 's'}, "
+        f"number density {s['number_density_m3']:.3g} m^-3 -> {args.out}"
     )
+    par = s["parameters"]
+    print(
+        f"  parameters: order {par['order']}, dmax {par['dmax']:g} nm, nmin {par['n_min']}, "
+        f"envelope {par['envelope_nm']:g} nm, erosion {par['erosion_nm']:g} nm"
+    )
+    for key, why in s.get("auto_parameters", {}).get("why", {}).items():
+        print(f"    {key}: {why}")
     if "random_check" in s:
-        sug = s["suggested"]
         print(f"  {s['random_check']['verdict']}")
-        print(f"  suggested: --dmax {sug['dmax_nm']} --nmin {sug['n_min']}")
+        sug = s.get("suggested")
+        if sug:
+            print(f"  suggested: --dmax {sug['dmax_nm']} --nmin {sug['n_min']}")
     return 0

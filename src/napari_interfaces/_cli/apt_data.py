@@ -169,6 +169,8 @@ def run_info(args: argparse.Namespace) -> int:
         for el, v in sorted(info["composition_at_pct"].items(), key=lambda t: -t[1]):
             print(f"  {el:>3}: {v:8.4f}")
         print(f"ranged fraction: {info['ranged_fraction']:.4f}")
+        for sp, n in (info.get("known_unranged") or {}).items():
+            print(f"  unranged-but-known {sp}: {n:,} ions (not in the composition)")
     return 0
 
 

@@ -6,7 +6,7 @@ Form and layer glue only: the engine is
 Points layer (zyx, nm) coloured by cluster id with the id in the layer's
 features; a table lists the clusters (solute atoms, Guinier radius,
 composition ± counting error) and the status line gives the randomized-label
-verdict and the suggested dmax / Nmin.
+verdict and the parameters chosen (order, dmax, Nmin: 0 = chosen from the data).
 """
 
 from __future__ import annotations
@@ -22,6 +22,27 @@ from ._dock import Dock
 __all__ = ["AptClustersDock", "cluster_colors"]
 
 TABLE_COLUMNS = ("cluster", "n_solute_atoms", "n_atoms", "guinier_radius_nm")
+#: Readable table headers (and their tooltips) for the summary columns.
+TABLE_HEADERS = {
+    "cluster": ("Cluster", "cluster id (1 = largest)"),
+    "n_solute_atoms": ("Solute atoms", "solute atoms in the cluster (molecular ions decomposed)"),
+    "n_atoms": ("Atoms", "all atoms in the cluster, envelope included"),
+    "guinier_radius_nm": ("Guinier radius (nm)", "sqrt(5/3) x radius of gyration of the solutes"),
+}
+#: Opacity of the source point cloud while clusters are shown (3D: clusters on top).
+DIM_OPACITY = 0.08
+
+
+def default_solutes(elements: list[str], counts: dict[str, float] | None = None) -> list[str]:
+    """Every ranged element but the matrix (the most abundant one; the first listed
+    when no counts are known)."""
+    if not elements:
+        return []
+    if counts and any(counts.get(e, 0) > 0 for e in elements):
+        matrix = max(elements, key=lambda e: counts.get(e, 0.0))
+    else:
+        matrix = elements[0]
+    return [e for e in elements if e != matrix]
 
 
 def cluster_colors(ids: np.ndarray) -> np.ndarray:
@@ -63,7 +84,10 @@ class AptClustersDock(Dock):
             tooltip="range file; empty = the file with the same stem beside the point cloud",
         )
         self.solutes = self.add_param(
-            "solutes", "Cu Ni", tooltip="solute elements to cluster, separated by spaces"
+            "solutes",
+            "",
+            tooltip="solute elements to cluster, separated by spaces; filled from the open "
+            "dataset's ranged elements (all but the matrix element)",
         )
         self.method = self.add_param(
             "method",
@@ -77,18 +101,28 @@ class AptClustersDock(Dock):
         )
         self.dmax = self.add_param(
             "dmax",
-            0.5,
+            0.0,
             label="dmax (nm)",
-            min=0.05,
+            min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="maximum separation of linked solute ions (nm); see the suggestion after a run",
+            tooltip="maximum separation of linked solute ions (nm); 0 = chosen from the data "
+            "against shuffled labels (as the CLI's default)",
         )
         self.order = self.add_param(
-            "order", 1, min=1, max=50, tooltip="order k: a core solute has k solute neighbours"
+            "order",
+            0,
+            min=0,
+            max=50,
+            tooltip="order k: a core solute has k solute neighbours; 0 = chosen from the data",
         )
         self.nmin = self.add_param(
-            "nmin", 10, label="Nmin", min=1, max=100000, tooltip="minimum solute ions per cluster"
+            "nmin",
+            0,
+            label="Nmin",
+            min=0,
+            max=100000,
+            tooltip="minimum solute ions per cluster; 0 = chosen from the data",
         )
         self.envelope = self.add_param(
             "envelope",
@@ -97,7 +131,8 @@ class AptClustersDock(Dock):
             min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="matrix ions within L of a cluster's solutes join it; 0 = dmax",
+            tooltip="matrix ions within L of a cluster's solutes join it; 0 = automatic "
+            "(1.4 x ion spacing with automatic parameters, else dmax)",
         )
         self.erosion = self.add_param(
             "erosion",
@@ -106,7 +141,8 @@ class AptClustersDock(Dock):
             min=0.0,
             max=10.0,
             step=0.05,
-            tooltip="envelope ions within this distance of unclustered ions are removed again",
+            tooltip="envelope ions within this distance of unclustered ions are removed again; "
+            "0 = automatic (2 x ion spacing with automatic parameters)",
         )
         self.run_button = self.add_button(
             "Find clusters", self.run, tooltip="run the cluster analysis in the background"
@@ -125,19 +161,80 @@ class AptClustersDock(Dock):
         self.result = None
         self.dataset = None
         self.layer = None
+        self._dimmed: list[tuple[Any, float]] = []
+        self._auto: dict[str, str] = {}  # fields filled from an open dataset
+        self.file.changed.connect(self._file_changed)
+        if self.viewer is not None:
+            self._pick_up_layer()
+
+    # -- inputs from the open dataset ----------------------------------------
+    def reset_choices(self, *args: Any) -> None:
+        super().reset_choices(*args)
+        if getattr(self, "viewer", None) is not None and hasattr(self, "solutes"):
+            self._pick_up_layer()
+
+    def _pick_up_layer(self) -> None:
+        """Fill the file, range file and solutes from the newest point cloud our
+        reader opened (layer metadata ``apt_source``), when they are empty."""
+        for layer in reversed(list(self.viewer.layers)):
+            md = getattr(layer, "metadata", None) or {}
+            src = md.get("apt_source")
+            if not src or md.get("what") == "clusters":
+                continue
+            if _text(self.file.value) and _text(self.file.value) != str(src):
+                return  # the user chose another file: leave the form alone
+            if not _text(self.file.value):
+                self.file.value = Path(src)
+            if not _text(self.ranges.value) and md.get("range_file"):
+                self.ranges.value = Path(md["range_file"])
+                self._auto["ranges"] = _text(self.ranges.value)
+            if not str(self.solutes.value).strip():
+                self._default_solutes(layer, md.get("range_file"))
+                self._auto["solutes"] = str(self.solutes.value)
+            return
+
+    def _file_changed(self, *_: Any) -> None:
+        """A new point cloud: forget the range file and solutes taken from the old one."""
+        if self._auto.get("ranges") and _text(self.ranges.value) == self._auto["ranges"]:
+            self.ranges.value = Path("")
+        if self._auto.get("solutes") and str(self.solutes.value) == self._auto["solutes"]:
+            self.solutes.value = ""
+        self._auto.clear()
+
+    def _default_solutes(self, layer, range_file: str | None) -> None:
+        from ..io.ranges import read_ranges
+
+        if not range_file:
+            return
+        try:
+            rt = read_ranges(range_file)
+        except (OSError, ValueError):
+            return
+        counts: dict[str, float] = {}
+        feats = getattr(layer, "features", None)
+        if feats is not None and "species" in feats:
+            names, n = np.unique(np.asarray(feats["species"]).astype(str), return_counts=True)
+            for sp, c in zip(names.tolist(), n.tolist()):
+                for el, k in rt.species_composition.get(sp, {}).items():
+                    counts[el] = counts.get(el, 0.0) + k * c
+        sol = default_solutes(list(rt.elements), counts)
+        if sol:
+            self.solutes.value = " ".join(sol)
 
     # -- actions ------------------------------------------------------------
     def parameters(self) -> dict[str, Any]:
         from ..apt.clusters import validate
 
         env = float(self.envelope.value)
+        ero = float(self.erosion.value)
+        dmax, order, nmin = float(self.dmax.value), int(self.order.value), int(self.nmin.value)
         return validate(
             self.method.value,
-            float(self.dmax.value),
-            int(self.order.value),
-            int(self.nmin.value),
+            dmax if dmax > 0 else None,
+            order if order > 0 else None,
+            nmin if nmin > 0 else None,
             env if env > 0 else None,
-            float(self.erosion.value),
+            ero if ero > 0 else None,
         )
 
     def run(self):
@@ -148,7 +245,14 @@ class AptClustersDock(Dock):
         rng = rng if rng and rng != "." else None
         solutes = [s for s in str(self.solutes.value).replace(",", " ").split() if s]
         if not solutes:
-            raise InputError("solutes: give at least one element, e.g. Cu Ni")
+            from ..io.ranges import find_range_file, read_ranges
+
+            rf = rng or find_range_file(path)
+            if rf is not None:
+                solutes = default_solutes(list(read_ranges(rf).elements))
+                self.solutes.value = " ".join(solutes)
+        if not solutes:
+            raise InputError("solutes: give at least one element of the range file")
         params = self.parameters()
         return self.run_job(
             _run,
@@ -185,7 +289,7 @@ class AptClustersDock(Dock):
         ids = res.labels[sel]
         zyx = np.asarray(ds.cloud.xyz[sel], np.float32)[:, ::-1].copy()
         name = f"clusters [{Path(str(ds.provenance.get('path') or 'cloud')).stem}]"
-        if self.viewer is not None:
+        if self.viewer is not None and len(ids):  # no empty Points layer when nothing is found
             self.layer = add_or_update_layer(
                 self.viewer,
                 zyx,
@@ -200,30 +304,57 @@ class AptClustersDock(Dock):
                     face_color=cluster_colors(ids) if len(ids) else "white",
                     features={"cluster": ids.astype(np.int32)},
                     metadata={"apt_source": ds.provenance.get("path"), "what": "clusters"},
+                    blending="translucent_no_depth",  # drawn over the ions in 3D
                 ),
             )
+            self._dim_sources(ds.provenance.get("path"))
         self._fill_table(res)
         s = res.summary
         msg = f"{s['n_clusters']} clusters, {s['number_density_m3']:.3g} m⁻³"
+        par = s["parameters"]
+        msg += f" (order {par['order']}, dmax {par['dmax']:g} nm, Nmin {par['n_min']}" + (
+            ", chosen from the data)" if par.get("chosen_from_data") else ")"
+        )
         if "random_check" in s:
-            sug = s["suggested"]
-            msg += (
-                f". {s['random_check']['verdict']}. Suggested dmax {sug['dmax_nm']} nm, "
-                f"Nmin {sug['n_min']}"
-            )
+            msg += f". {s['random_check']['verdict']}"
         self.set_status(msg)
+
+    def _dim_sources(self, source: str | None) -> None:
+        """Dim the ions of the analysed cloud and keep the clusters layer on top."""
+        if self.viewer is None or self.layer is None:
+            return
+        for layer in list(self.viewer.layers):
+            md = getattr(layer, "metadata", None) or {}
+            if layer is self.layer or md.get("what") == "clusters":
+                continue
+            if source and md.get("apt_source") == source and layer.opacity > DIM_OPACITY:
+                self._dimmed.append((layer, float(layer.opacity)))
+                layer.opacity = DIM_OPACITY
+        layers = self.viewer.layers
+        i = layers.index(self.layer)
+        if i != len(layers) - 1:
+            layers.move(i, len(layers))
 
     def _fill_table(self, res) -> None:
         from qtpy.QtWidgets import QTableWidgetItem
 
         els = res.elements
-        cols = [*TABLE_COLUMNS, *[f"{e} at.%" for e in els]]
+        heads = [TABLE_HEADERS[c] for c in TABLE_COLUMNS]
+        heads += [(f"{e} (at.%)", f"{e} concentration ± counting error") for e in els]
         self.table.clear()
-        self.table.setColumnCount(len(cols))
-        self.table.setHorizontalHeaderLabels(cols)
+        self.table.setColumnCount(len(heads))
+        self.table.setHorizontalHeaderLabels([h for h, _ in heads])
+        for j, (_, tip) in enumerate(heads):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setRowCount(len(res.clusters))
         for i, r in enumerate(res.clusters):
             vals = [str(r[c]) for c in TABLE_COLUMNS]
             vals += [f"{r[f'{e}_at%']:.1f} ± {r[f'{e}_err_at%']:.1f}" for e in els]
             for j, v in enumerate(vals):
                 self.table.setItem(i, j, QTableWidgetItem(v))
+        self.table.resizeColumnsToContents()
+
+
+def _text(value: Any) -> str:
+    text = str(value) if value is not None else ""
+    return "" if text in ("", ".") else text

@@ -40,6 +40,9 @@ __all__ = [
     "nn_check",
     "plot_nn_check",
     "suggest_parameters",
+    "choose_parameters",
+    "envelope_from_spacing",
+    "randomized_verdict",
 ]
 
 GUINIER = float(np.sqrt(5.0 / 3.0))
@@ -366,3 +369,303 @@ def plot_nn_check(nn: NNCheck, ax=None, dmax: float | None = None, suggested: fl
     ax.set_ylabel("probability density (1/nm)")
     ax.legend(fontsize=8)
     return ax
+
+
+# ---------------------------------------------------------------------- automatic parameters
+#: Orders ``k`` tried by :func:`choose_parameters`.
+AUTO_ORDERS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20)
+#: Fraction of randomly labelled solutes allowed to be cores: ``dmax`` is this
+#: quantile of the k-th NN distance with shuffled labels.
+RANDOM_CORE_FRACTION = 0.01
+#: Randomized-label draws that set ``n_min`` (1.2 x the largest random cluster + 1).
+N_RANDOM_DRAWS = 2
+#: ``n_min`` is this factor times the largest cluster of the shuffled draws, + 1
+#: (the largest of a few draws underestimates the tail of random cluster sizes).
+NMIN_MARGIN = 1.2
+#: An order is a candidate only when its clusters hold at least this share of the
+#: largest clustered solute fraction of any order.
+MIN_SHARE = 0.25
+
+
+def _link_pre(s: np.ndarray, dk: np.ndarray, dmax: float) -> np.ndarray:
+    """:func:`~napari_interfaces.apt.clusters.link_solutes` with the k-th NN
+    distances ``dk`` already known (``order > 1`` semantics when ``dk`` is given
+    for k > 1; for k = 1 every solute is a core)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(s)
+    out = np.full(n, -1, np.int64)
+    core = np.flatnonzero(dk <= dmax)
+    if len(core) < 2:
+        return out
+    ctree = cKDTree(s[core])
+    pairs = ctree.query_pairs(dmax, output_type="ndarray")
+    m = len(core)
+    g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+    _, comp = connected_components(g, directed=False)
+    deg = np.bincount(pairs.ravel(), minlength=m) if len(pairs) else np.zeros(m, np.int64)
+    comp = np.where(deg > 0, comp, -1)
+    out[core] = comp
+    rest = np.flatnonzero(out < 0)
+    if len(rest):
+        d, j = ctree.query(s[rest], k=1, distance_upper_bound=dmax, workers=-1)
+        ok = np.isfinite(d) & (j < m)
+        jj = np.minimum(j, m - 1)
+        out[rest[ok & (comp[jj] >= 0)]] = comp[jj[ok & (comp[jj] >= 0)]]
+    return out
+
+
+def _sizes(comp: np.ndarray) -> np.ndarray:
+    ok = comp[comp >= 0]
+    return np.bincount(ok) if len(ok) else np.zeros(0, np.int64)
+
+
+def _mutual(a: np.ndarray, b: np.ndarray, n_min_b: int | None = None) -> int:
+    """Clusters (labels > 0) of ``a`` and ``b`` that are each other's best overlap,
+    plus (with ``n_min_b``) clusters of ``a`` smaller than ``n_min_b`` that have no
+    counterpart in ``b`` at all (gone only because ``b`` needs more solutes)."""
+    both = (a > 0) & (b > 0)
+    gone = 0
+    if n_min_b is not None and (a > 0).any():
+        sizes = np.bincount(a[a > 0])
+        ids = np.flatnonzero(sizes)
+        seen = np.zeros(len(sizes), bool)
+        seen[np.unique(a[both])] = True
+        gone = int(np.sum(~seen[ids] & (sizes[ids] < n_min_b)))
+    if not both.any():
+        return gone
+    pairs, cnt = np.unique(np.stack([a[both], b[both]]), axis=1, return_counts=True)
+    best_b: dict[int, tuple[int, int]] = {}
+    best_a: dict[int, tuple[int, int]] = {}
+    for (x, y), c in zip(pairs.T.tolist(), cnt.tolist()):
+        if c > best_b.get(x, (0, 0))[1]:
+            best_b[x] = (y, c)
+        if c > best_a.get(y, (0, 0))[1]:
+            best_a[y] = (x, c)
+    return gone + sum(1 for x, (y, _) in best_b.items() if best_a[y][0] == x)
+
+
+def choose_parameters(
+    solute_xyz: np.ndarray,
+    positions: np.ndarray,
+    order: int | None = None,
+    dmax: float | None = None,
+    n_min: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Order ``k``, ``dmax`` and ``n_min`` of the maximum separation method from the data.
+
+    Following Stephenson et al. (2007) and Jägle, Choi & Raabe (2014), each
+    parameter is set against the same positions with the solute labels
+    shuffled (``N_RANDOM_DRAWS + 1`` independent shuffles):
+
+    - ``dmax(k)``: the :data:`RANDOM_CORE_FRACTION` quantile (1 %) of the
+      k-th nearest-neighbour distance with shuffled labels, so randomly
+      placed solutes are cores with 1 % probability at any matrix
+      concentration;
+    - ``n_min(k)``: one more than the largest cluster the method finds in the
+      shuffled data with ``(k, dmax(k))``, so random fluctuations give none;
+    - ``k``: the most *stable* order of :data:`AUTO_ORDERS` (the lowest on a
+      tie): clusters that persist one-to-one (each other's largest overlap)
+      at both neighbouring orders count for it, clusters that split or merge
+      against it (score ``3 persistent - clusters``); a cluster that is
+      absent at a neighbouring order only because it is smaller than that
+      order's ``n_min`` counts as persistent. Only orders whose
+      clusters hold at least :data:`MIN_SHARE` of the largest clustered
+      solute fraction are candidates, and not the highest order (it has one
+      neighbour). In a concentrated matrix low orders need a tiny ``dmax``
+      and fragment precipitates into many pieces that change from order to
+      order, so ``k`` rises by itself; in a dilute one a low order is
+      already stable and keeps small clusters. Without a positive score the
+      lowest order is used (a random solid solution then gives none).
+
+    Values given (``order``, ``dmax``, ``n_min``) are kept and only the others
+    chosen. Returns the chosen values, the reasons (``why``) and the table
+    of candidates (``candidates``).
+    """
+    from scipy.spatial import cKDTree
+
+    s = np.asarray(solute_xyz, np.float64)
+    pos = np.asarray(positions)
+    n = len(s)
+    orders = [order] if order is not None else [k for k in AUTO_ORDERS if k <= max(n - 2, 1)]
+    kmax = max(orders)
+    rng = np.random.default_rng(seed + 7)
+
+    def knn(p: np.ndarray) -> np.ndarray:
+        kk = min(kmax + 1, len(p))
+        d, _ = cKDTree(p).query(p, k=kk, workers=-1)
+        return d.reshape(len(p), kk)
+
+    dm = knn(s)
+    draws = []
+    for _ in range(N_RANDOM_DRAWS + 1):
+        r = np.asarray(pos[rng.choice(len(pos), size=min(n, len(pos)), replace=False)], np.float64)
+        draws.append((r, knn(r)))
+    from .clusters import _filter_and_number
+
+    rows = []
+    labs: list[np.ndarray] = []
+    for k in orders:
+        if k >= dm.shape[1]:
+            continue
+        d = (
+            float(dmax)
+            if dmax is not None
+            else float(np.quantile(draws[0][1][:, k], RANDOM_CORE_FRACTION))
+        )
+        col = (lambda a, k=k: a[:, k]) if k > 1 else (lambda a: np.zeros(len(a)))
+        rand_sizes = [_sizes(_link_pre(r, col(dr), d)) for r, dr in draws[1:]]
+        largest = max((int(z.max()) if len(z) else 0) for z in rand_sizes)
+        nm = int(n_min) if n_min is not None else max(int(np.ceil(NMIN_MARGIN * largest)) + 1, 2)
+        comp = _link_pre(s, col(dm), d)
+        meas = _sizes(comp)
+        labs.append(_filter_and_number(comp, nm))
+        frac = float(meas[meas >= nm].sum()) / max(n, 1)
+        n_rand = float(np.mean([int((z >= nm).sum()) for z in rand_sizes]))
+        rows.append(
+            {
+                "order": k,
+                "dmax_nm": round(d, 4),
+                "n_min": nm,
+                "largest_random_cluster": largest,
+                "clusters": int((meas >= nm).sum()),
+                "clusters_random": n_rand,
+                "solute_fraction_clustered": round(frac, 4),
+                "core_fraction": round(float(np.mean(col(dm) <= d)), 4),
+            }
+        )
+    if not rows:
+        k = order or 1
+        return {
+            "order": k,
+            "dmax": float(dmax or 0.5),
+            "n_min": int(n_min or 10),
+            "why": {"order": "too few solute ions to choose parameters"},
+            "candidates": [],
+        }
+    best = max(r["solute_fraction_clustered"] for r in rows)
+    for i, r in enumerate(rows):  # clusters that persist one-to-one into the neighbour orders
+        nb = [j for j in (i - 1, i + 1) if 0 <= j < len(rows)]
+        r["persistent"] = min((_mutual(labs[i], labs[j], rows[j]["n_min"]) for j in nb), default=0)
+        r["stability"] = 3 * r["persistent"] - r["clusters"]
+    # candidates: not the highest order (it has one neighbour only), holding a real
+    # share of the solutes (tiny clusters of a few ions are not the structure)
+    cand = [
+        r
+        for r in rows[: max(len(rows) - 1, 1)]
+        if r["clusters"] > 0 and r["solute_fraction_clustered"] >= MIN_SHARE * best
+    ]
+    top = max((r["stability"] for r in cand), default=0)
+    if order is not None:
+        pick = rows[0]
+        rule = "given"
+    elif best <= 0 or top <= 0:
+        pick = rows[0]
+        rule = "no order finds clusters that persist across orders: the lowest"
+    else:
+        pick = next(r for r in cand if r["stability"] == top)
+        rule = (
+            "most stable order: the most clusters that persist one-to-one at the "
+            "neighbouring orders, fewest that split or merge"
+        )
+    why = {
+        "order": (
+            "given (--order)"
+            if order is not None
+            else f"{rule} (k = {pick['order']}: {pick['clusters']} "
+            f"cluster{'' if pick['clusters'] == 1 else 's'} holding "
+            f"{100 * pick['solute_fraction_clustered']:.1f} % of the solutes; orders tried "
+            f"{', '.join(str(r['order']) for r in rows)})"
+        ),
+        "dmax": (
+            "given (--dmax)"
+            if dmax is not None
+            else f"{100 * RANDOM_CORE_FRACTION:g} % quantile of the k-th (k = {pick['order']}) NN distance "
+            "with shuffled labels (random solutes are cores 1 % of the time)"
+        ),
+        "n_min": (
+            "given (--nmin)"
+            if n_min is not None
+            else f"{NMIN_MARGIN:g} x the largest cluster in {N_RANDOM_DRAWS} shuffled-label "
+            f"draws ({pick['largest_random_cluster']}) + 1"
+        ),
+    }
+    return {
+        "order": int(pick["order"]),
+        "dmax": float(pick["dmax_nm"]),
+        "n_min": int(pick["n_min"]),
+        "why": why,
+        "candidates": rows,
+        "clusters_random": pick["clusters_random"],
+    }
+
+
+def envelope_from_spacing(positions: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Envelope ``L`` and erosion ``e`` (nm) from the median nearest-neighbour
+    distance ``a`` of all analysed ions: ``L = 1.4 a``, ``e = 2 a`` (one shell of
+    ions round the solutes, then the shell touching the matrix removed).
+    Returns ``(L, e, a)``."""
+    pos = np.asarray(positions)
+    rng = np.random.default_rng(seed + 3)
+    sub = pos[rng.choice(len(pos), size=min(len(pos), 200_000), replace=False)]
+    d = knn_distances(sub, 1)
+    # a subsample of fraction f is sparser: scale back to the full density
+    a = float(np.median(d)) * (len(sub) / max(len(pos), 1)) ** (1 / 3) if len(d) else 0.2
+    return round(1.4 * a, 3), round(2.0 * a, 3), round(a, 4)
+
+
+def randomized_verdict(
+    n_found: int,
+    n_random: float,
+    ks_pvalue: float | None = None,
+    solute_fraction: float | None = None,
+) -> dict[str, Any]:
+    """A consistent verdict from the cluster counts (found vs shuffled labels).
+
+    ``significance_p`` is the Poisson probability of finding ``n_found`` or
+    more clusters when the shuffled-label mean is ``n_random`` (at least
+    0.1). Clustered: clusters were found and p < 1e-3, or (few large
+    clusters) they hold at least 5 % of the solute ions while the
+    nearest-neighbour distances differ from shuffled labels (KS p < 1e-3).
+    Never calls the solutes clustered when no cluster was found.
+    """
+    from scipy.stats import poisson
+
+    lam = max(float(n_random), 0.1)
+    p = float(poisson.sf(n_found - 1, lam)) if n_found > 0 else 1.0
+    ks_ok = ks_pvalue is not None and np.isfinite(ks_pvalue) and ks_pvalue < 1e-3
+    share = solute_fraction is not None and solute_fraction >= 0.05
+    clustered = n_found > 0 and (p < 1e-3 or (share and ks_ok))
+    nn = ""
+    if ks_pvalue is not None and np.isfinite(ks_pvalue):
+        nn = f"; NN distances vs shuffled: KS p = {ks_pvalue:.2g}"
+    held = ""
+    if solute_fraction is not None and n_found > 0:
+        held = f" holding {100 * solute_fraction:.1f} % of the solute ions"
+    word = "cluster" if n_found == 1 else "clusters"
+    if clustered:
+        text = (
+            f"solutes are clustered: {n_found} {word}{held} found vs {n_random:g} expected "
+            f"with shuffled labels (p = {p:.2g}){nn}"
+        )
+    elif n_found == 0:
+        text = (
+            f"no clusters found ({n_random:g} with shuffled labels): no clusters of at least "
+            f"n_min solute ions{nn}"
+        )
+    else:
+        text = (
+            f"not distinguishable from random: {n_found} {word}{held} found vs {n_random:g} "
+            f"with shuffled labels (p = {p:.2g}){nn}"
+        )
+    return {
+        "clusters_found": int(n_found),
+        "clusters_in_shuffled": float(n_random),
+        "significance_p": p,
+        "solute_fraction_in_clusters": solute_fraction,
+        "clustered": bool(clustered),
+        "verdict": text,
+    }

@@ -119,6 +119,76 @@ def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndar
     return out
 
 
+#: A dense group must hold this share of a cluster's dense cores to split it off.
+SPLIT_SHARE = 0.1
+
+
+def split_linked(
+    solute_xyz: np.ndarray, comp: np.ndarray, order: int, dmax: float, n_min: int
+) -> np.ndarray:
+    """Split clusters that are joined only through the matrix (a neck of a few
+    solutes between two dense cores).
+
+    In each component of at least ``2 n_min`` solutes the *dense* cores (k-th
+    NN within ``0.7 dmax``) are linked again at ``0.7 dmax``; when this gives two
+    or more groups of at least ``n_min`` dense cores and :data:`SPLIT_SHARE` of
+    the component's dense cores each, with centres more than ``2 dmax``
+    apart, every solute of the
+    component goes to the group of its nearest dense core. Returns new
+    component labels (``-1`` kept).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    s = np.asarray(solute_xyz, np.float64)
+    out = comp.copy()
+    if not (comp >= 0).any():
+        return out
+    strict = 0.7 * dmax
+    nxt = int(comp.max()) + 1
+    ids, cnt = np.unique(comp[comp >= 0], return_counts=True)
+    for cid in ids[cnt >= 2 * n_min]:
+        mem = np.flatnonzero(comp == cid)
+        p = s[mem]
+        kk = min(max(order, 1) + 1, len(p))
+        dk, _ = cKDTree(p).query(p, k=kk)
+        dense = np.flatnonzero(dk.reshape(len(p), kk)[:, -1] <= strict)
+        if len(dense) < 2 * max(n_min, 2):
+            continue
+        tree = cKDTree(p[dense])
+        pairs = tree.query_pairs(strict, output_type="ndarray")
+        m = len(dense)
+        g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+        _, sub = connected_components(g, directed=False)
+        sid, scnt = np.unique(sub, return_counts=True)
+        # groups that are a real part of the cluster (a continuous phase falls apart
+        # into many small dense groups: no split)
+        big = sid[scnt >= max(n_min, 2, int(np.ceil(SPLIT_SHARE * m)))]
+        if len(big) < 2:
+            continue
+        # only groups whose centres are more than 2 dmax apart (separate particles,
+        # not lobes of one noisy cluster), largest first
+        big = big[np.argsort(-scnt[np.searchsorted(sid, big)], kind="stable")]
+        cen = [p[dense[sub == b]].mean(axis=0) for b in big]
+        acc: list[int] = []
+        for i in range(len(big)):
+            if all(np.linalg.norm(cen[i] - cen[j]) > 2 * dmax for j in acc):
+                acc.append(i)
+        big = big[acc]
+        if len(big) < 2:
+            continue
+        keep = np.isin(sub, big)
+        _, j = cKDTree(p[dense[keep]]).query(p, k=1)
+        group = sub[keep][j]
+        for gi, g_id in enumerate(np.unique(group)):
+            if gi == 0:
+                continue
+            out[mem[group == g_id]] = nxt
+            nxt += 1
+    return out
+
+
 def dbscan_clusters(solute_xyz: np.ndarray, eps: float, min_samples: int = 2) -> np.ndarray:
     """DBSCAN labels of solute positions (``-1`` noise), scikit-learn."""
     from sklearn.cluster import DBSCAN
@@ -306,26 +376,31 @@ class ClusterAnalysis:
 
 def validate(
     method: str,
-    dmax: float,
-    order: int,
-    n_min: int,
+    dmax: float | None,
+    order: int | None,
+    n_min: int | None,
     envelope_nm: float | None,
-    erosion_nm: float,
+    erosion_nm: float | None,
     efficiency: float | None = None,
     atomic_volume_nm3: float | None = None,
 ) -> dict[str, Any]:
-    """All parameters of :func:`find_clusters` checked in one place (ParameterError)."""
+    """All parameters of :func:`find_clusters` checked in one place (ParameterError).
+
+    ``None`` for ``dmax``, ``order``, ``n_min``, ``envelope_nm`` or
+    ``erosion_nm`` means "choose from the data" (:func:`find_clusters`)."""
     from ..core.params import fraction
 
     out = {
         "method": one_of("--method", method, CLUSTER_METHODS),
-        "dmax": positive("--dmax", dmax, maximum=10.0),
-        "order": positive("--order", order, integer=True, maximum=50),
-        "n_min": positive("--nmin", n_min, integer=True),
+        "dmax": None if dmax is None else positive("--dmax", dmax, maximum=10.0),
+        "order": None if order is None else positive("--order", order, integer=True, maximum=50),
+        "n_min": None if n_min is None else positive("--nmin", n_min, integer=True),
         "envelope_nm": None
         if envelope_nm is None
         else non_negative("--envelope", envelope_nm, maximum=10.0),
-        "erosion_nm": non_negative("--erosion", erosion_nm, maximum=10.0),
+        "erosion_nm": None
+        if erosion_nm is None
+        else non_negative("--erosion", erosion_nm, maximum=10.0),
         "efficiency": None if efficiency is None else fraction("--efficiency", efficiency),
         "atomic_volume_nm3": None
         if atomic_volume_nm3 is None
@@ -344,11 +419,11 @@ def find_clusters(
     ranges,
     solutes: list[str],
     method: str = "maxsep",
-    dmax: float = 0.5,
-    order: int = 1,
-    n_min: int = 10,
+    dmax: float | None = None,
+    order: int | None = None,
+    n_min: int | None = None,
     envelope_nm: float | None = None,
-    erosion_nm: float = 0.0,
+    erosion_nm: float | None = None,
     efficiency: float | None = None,
     atomic_volume_nm3: float | None = None,
     random_check: bool = True,
@@ -364,7 +439,17 @@ def find_clusters(
     ranges : RangeTable
     solutes : elements whose ions are clustered (e.g. ``["Cu", "Ni"]``)
     method, dmax, order, n_min, envelope_nm, erosion_nm
-        See :func:`cluster_ions`.
+        See :func:`cluster_ions`. ``None`` (the default) chooses the value from
+        the data: for maximum separation ``order``, ``dmax`` and ``n_min``
+        against shuffled labels
+        (:func:`~napari_interfaces.apt.cluster_stats.choose_parameters`), then
+        clusters joined only through the matrix are split
+        (:func:`split_linked`); ``envelope_nm`` and ``erosion_nm`` from the ion
+        spacing (:func:`~napari_interfaces.apt.cluster_stats.envelope_from_spacing`).
+        Values given are kept. Without any automatic value (all three of
+        ``dmax``, ``order``, ``n_min`` given) the envelope is ``dmax`` and the
+        erosion 0, as before. DBSCAN/HDBSCAN use dmax 0.5, order 1, n_min 10
+        where not given.
     efficiency, atomic_volume_nm3 : float, optional
         Detection efficiency and atomic volume (nm³): give cluster volumes
         from atom counts and the analysed volume from the ion count; without
@@ -392,18 +477,52 @@ def find_clusters(
     sol = solute_mask(species, ranges, list(solutes)) & analysed
     if sol.sum() < 2:
         raise InputError(f"fewer than 2 solute ions ({', '.join(solutes)}) in the data")
-    progress.advance(description="linking solutes")
-    labels = cluster_ions(
-        xyz,
-        sol,
-        p["method"],
-        p["dmax"],
-        p["order"],
-        p["n_min"],
-        p["envelope_nm"],
-        p["erosion_nm"],
-        analysed,
-    )
+    auto: dict[str, Any] | None = None
+    if p["method"] == "maxsep" and None in (p["dmax"], p["order"], p["n_min"]):
+        progress.advance(description="choosing order, dmax, n_min (shuffled labels)")
+        auto = cs.choose_parameters(
+            xyz[sol], xyz[analysed], p["order"], p["dmax"], p["n_min"], seed=seed
+        )
+        p["order"], p["dmax"], p["n_min"] = auto["order"], auto["dmax"], auto["n_min"]
+        if p["envelope_nm"] is None or p["erosion_nm"] is None:
+            L, e, a = cs.envelope_from_spacing(xyz[analysed], seed=seed)
+            auto["why"]["envelope_erosion"] = (
+                f"median ion spacing a = {a:g} nm: envelope 1.4 a, erosion 2 a"
+            )
+            if p["envelope_nm"] is None:
+                p["envelope_nm"] = L
+            if p["erosion_nm"] is None:
+                p["erosion_nm"] = e
+    else:
+        progress.advance(description="linking solutes")
+        p["dmax"] = 0.5 if p["dmax"] is None else p["dmax"]
+        p["order"] = 1 if p["order"] is None else p["order"]
+        p["n_min"] = 10 if p["n_min"] is None else p["n_min"]
+        p["erosion_nm"] = 0.0 if p["erosion_nm"] is None else p["erosion_nm"]
+    if auto is not None:
+        idx = np.flatnonzero(sol)
+        comp = split_linked(
+            xyz[idx],
+            link_solutes(xyz[idx], p["dmax"], p["order"]),
+            p["order"],
+            p["dmax"],
+            p["n_min"],
+        )
+        core = np.zeros(len(sol), np.int32)
+        core[idx] = _filter_and_number(comp, p["n_min"])
+        labels = envelope_and_erode(xyz, core, analysed, p["envelope_nm"], p["erosion_nm"])
+    else:
+        labels = cluster_ions(
+            xyz,
+            sol,
+            p["method"],
+            p["dmax"],
+            p["order"],
+            p["n_min"],
+            p["envelope_nm"],
+            p["erosion_nm"],
+            analysed,
+        )
     labels[~analysed] = -1
     progress.advance(description="statistics")
     table = cs.cluster_table(
@@ -425,31 +544,33 @@ def find_clusters(
         atomic_volume_nm3=p["atomic_volume_nm3"],
     )
     summary["parameters"] = {"solutes": list(solutes), **p}
+    if p["envelope_nm"] is None:
+        summary["parameters"]["envelope_nm"] = p["dmax"]
+    summary["parameters"]["chosen_from_data"] = auto is not None
+    if auto is not None:
+        summary["auto_parameters"] = {
+            "chosen": {k: p[k] for k in ("order", "dmax", "n_min", "envelope_nm", "erosion_nm")},
+            "why": auto["why"],
+            "candidates": auto["candidates"],
+        }
     progress.advance(description="randomized-label check")
     nn = None
     if random_check:
         nn = cs.nn_check(xyz[sol], xyz[analysed], order=p["order"], seed=seed)
-        summary["random_check"] = nn.summary(p["dmax"])
-        sug = cs.suggest_parameters(
-            nn, xyz[analysed], p["order"], p["dmax"], p["n_min"], seed=seed
-        )
-        summary["suggested"] = sug
-        rc = summary["random_check"]
-        n_rand = sug.pop("random_clusters_at_chosen")
-        rc["clusters_found"] = len(table)
-        rc["clusters_in_shuffled"] = n_rand
-        more = len(table) > n_rand + 3.0 * np.sqrt(n_rand + 1.0)
-        rc["clustered"] = bool(rc["clustered"] or more)
-        if rc["clustered"]:
-            rc["verdict"] = (
-                f"solutes are clustered: {len(table)} clusters vs {n_rand} with shuffled "
-                f"labels; NN distances KS p = {rc['ks_pvalue']:.2g}"
-            )
+        rc = nn.summary(p["dmax"])
+        if auto is not None:
+            n_rand = float(auto.get("clusters_random", 0.0))
         else:
-            rc["verdict"] = (
-                f"no clustering beyond random: {len(table)} clusters vs {n_rand} with "
-                f"shuffled labels; NN distances KS p = {rc['ks_pvalue']:.2g}"
+            sug = cs.suggest_parameters(
+                nn, xyz[analysed], p["order"], p["dmax"], p["n_min"], seed=seed
             )
+            n_rand = float(sug.pop("random_clusters_at_chosen"))
+            summary["suggested"] = sug
+        frac = float(np.mean(labels[sol] > 0)) if sol.any() else 0.0
+        v = cs.randomized_verdict(len(table), n_rand, rc.get("ks_pvalue"), frac)
+        rc["nn_distances_shorter"] = rc.pop("clustered")
+        rc.update(v)
+        summary["random_check"] = rc
     progress.advance()
     return ClusterAnalysis(labels, table, summary, nn, list(ranges.elements))
 

@@ -88,7 +88,9 @@ class APTDataset:
             comp = composition_of_cloud(cloud, ranges, progress=progress)
             prov["n_ranged"] = comp.ranged
             prov["ranged_fraction"] = comp.ranged_fraction
-            if comp.ranged_fraction < MIN_RANGED_FRACTION:
+            prov["known_unranged"] = dict(comp.known_unranged)
+            n_known = sum(comp.known_unranged.values())
+            if (comp.ranged + n_known) / max(comp.n_ions, 1) < MIN_RANGED_FRACTION:
                 src = Path(ranges.source).name if ranges.source else "the ranges"
                 msg = (
                     f"{comp.ranged:,} of {comp.n_ions:,} ions ranged by {src}"
@@ -137,6 +139,21 @@ class APTDataset:
         return self.ranges
 
 
+def _read_ranges_noting(read_ranges, path, notes: list[str]) -> RangeTable:
+    """``read_ranges(path)`` with its one :class:`RangeFileWarning` kept in ``notes``."""
+    from .ranging import RangeFileWarning
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always", RangeFileWarning)
+        table = read_ranges(path)
+    for w in rec:
+        if issubclass(w.category, RangeFileWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return table
+
+
 def open_dataset(
     path: str | os.PathLike,
     ranges: str | os.PathLike | RangeTable | None = None,
@@ -178,14 +195,17 @@ def open_dataset(
     path = Path(path)
     cloud = read_pointcloud(path)
     table: RangeTable | None
+    notes: list[str] = []
     if isinstance(ranges, RangeTable):
         table = ranges
-    elif ranges:
-        table = read_ranges(ranges)
     else:
-        found = find_range_file(path) if find_ranges else None
-        table = read_ranges(found) if found is not None else None
+        found = ranges if ranges else (find_range_file(path) if find_ranges else None)
+        table = _read_ranges_noting(read_ranges, found, notes) if found else None
     ds = APTDataset.from_arrays(cloud, table, progress=progress, warn=warn)
+    # what the range reader skipped or merged: one line each, with the other warnings
+    ds.provenance["warnings"][:0] = notes
+    for msg in notes if warn else []:
+        warnings.warn(msg, RangingWarning, stacklevel=2)
     if require_ranges:
         ds.require_ranges()
     return ds

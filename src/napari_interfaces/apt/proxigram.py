@@ -10,6 +10,19 @@ field between close interfaces) and interpolated
 trilinearly at **every atom** (not only voxel centres). Atoms are then binned
 by distance; per bin and element the composition is ``c = n / N`` with the
 counting-statistics (binomial) error ``sqrt(c (1 - c) / N)``.
+
+Honest statistics in sparse bins
+--------------------------------
+Deep bins inside small precipitates hold a handful of atoms, where the
+binomial error is wrong (a bin of 2 Cr atoms would read 100 ± 0 at.%). The
+interval reported and plotted is therefore the **Wilson score interval**
+(``z = 1``, the 68 % interval matching ± 1 standard error): with
+``p = c``, ``centre = (p + z²/2N) / (1 + z²/N)`` and half width
+``z sqrt(p (1 - p) / N + z² / 4N²) / (1 + z²/N)``. It is never zero-width
+at 0 or 100 % (2 of 2 atoms gives 100 % with 67-100 %). Bins with fewer
+than :data:`MIN_BIN_ATOMS` atoms are flagged (``low_count`` in the CSV,
+open grey markers in the plot, said in the legend); their compositions are
+kept, not dropped, so no counts are lost.
 """
 
 from __future__ import annotations
@@ -23,6 +36,8 @@ import numpy as np
 from ..core.geometry import Grid
 
 __all__ = [
+    "MIN_BIN_ATOMS",
+    "wilson_interval",
     "ParticleProfiles",
     "Proxigram",
     "default_reference_phase",
@@ -30,6 +45,30 @@ __all__ = [
     "proxigram",
     "signed_distance_field",
 ]
+
+
+#: Bins with fewer atoms are flagged as low-count (CSV ``low_count``, open markers).
+MIN_BIN_ATOMS = 10
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (fractions 0..1) for ``k`` successes of ``n``; NaN where ``n = 0``.
+
+    >>> lo, hi = wilson_interval(np.array([2, 0]), np.array([2, 10]))
+    >>> [round(float(v), 3) for v in lo], [round(float(v), 3) for v in hi]
+    ([0.667, 0.0], [1.0, 0.091])
+    """
+    k = np.asarray(k, np.float64)
+    n = np.asarray(n, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        den = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+        lo = np.clip(centre - half, 0.0, 1.0)
+        hi = np.clip(centre + half, 0.0, 1.0)
+    bad = ~(n > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
 @dataclass
@@ -49,6 +88,18 @@ class Proxigram:
     elements: list[str]
     phase: int
     bin_nm: float
+    min_atoms: int = MIN_BIN_ATOMS
+
+    @property
+    def low_count(self) -> np.ndarray:
+        """(B,) bool: bins with atoms but fewer than ``min_atoms``."""
+        return (self.total > 0) & (self.total < self.min_atoms)
+
+    @property
+    def wilson_pct(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B, E) lower and upper 68 % Wilson bounds (at.%), never zero-width at 0/100 %."""
+        lo, hi = wilson_interval(self.counts, self.total[:, None])
+        return 100.0 * lo, 100.0 * hi
 
     @property
     def total(self) -> np.ndarray:
@@ -69,23 +120,32 @@ class Proxigram:
     def columns(self) -> list[str]:
         cols = ["distance_nm"]
         for e in self.elements:
-            cols += [f"{e}_at%", f"{e}_err_at%"]
-        return cols + ["n_atoms"]
+            cols += [f"{e}_at%", f"{e}_err_at%", f"{e}_wilson_lo_at%", f"{e}_wilson_hi_at%"]
+        return cols + ["low_count", "n_atoms"]
 
     def rows(self) -> list[list[float]]:
         pct, err = self.at_pct, self.err_pct
+        lo, hi = self.wilson_pct
+        low = self.low_count
         out = []
         for b, d in enumerate(self.distance_nm):
             if self.total[b] <= 0:
                 continue
             row = [round(float(d), 4)]
             for i in range(len(self.elements)):
-                row += [round(float(pct[b, i]), 4), round(float(err[b, i]), 4)]
-            out.append(row + [int(self.total[b])])
+                row += [
+                    round(float(pct[b, i]), 4),
+                    round(float(err[b, i]), 4),
+                    round(float(lo[b, i]), 4),
+                    round(float(hi[b, i]), 4),
+                ]
+            out.append(row + [int(low[b]), int(self.total[b])])
         return out
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write ``distance_nm``, then each element's at.% and its error, then ``n_atoms``."""
+        """Write ``distance_nm``; per element at.%, its binomial error and the 68 % Wilson
+        bounds; ``low_count`` (1 for bins with fewer than ``min_atoms`` atoms, whose
+        numbers are kept but unreliable); ``n_atoms``. A comment-free header row."""
         path = Path(path)
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
@@ -94,7 +154,8 @@ class Proxigram:
         return path
 
     def plot(self, ax=None, elements: list[str] | None = None, title: str | None = None):
-        """Plot at.% vs distance with error bars on a matplotlib axes."""
+        """Plot at.% vs distance with 68 % Wilson error bars on a matplotlib axes;
+        bins with fewer than ``min_atoms`` atoms as open markers (said in the legend)."""
         if ax is None:
             import matplotlib
 
@@ -102,13 +163,46 @@ class Proxigram:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(5, 3.5))
-        pct, err = self.at_pct, self.err_pct
+        pct = self.at_pct
+        lo, hi = self.wilson_pct
         ok = self.total > 0
+        good = ok & ~self.low_count
+        low = self.low_count
         for i, e in enumerate(self.elements):
             if elements and e not in elements:
                 continue
-            ax.errorbar(
-                self.distance_nm[ok], pct[ok, i], yerr=err[ok, i], label=e, capsize=2, lw=1
+            yerr = np.stack([pct[:, i] - lo[:, i], hi[:, i] - pct[:, i]])
+            line = ax.errorbar(
+                self.distance_nm[good],
+                pct[good, i],
+                yerr=yerr[:, good],
+                label=e,
+                capsize=2,
+                lw=1,
+            )
+            if low.any():
+                col = line[0].get_color()
+                ax.errorbar(
+                    self.distance_nm[low],
+                    pct[low, i],
+                    yerr=yerr[:, low],
+                    fmt="o",
+                    mfc="none",
+                    mec=col,
+                    ecolor="0.6",
+                    ms=4,
+                    capsize=2,
+                    lw=0.8,
+                )
+        if low.any():
+            ax.plot(
+                [],
+                [],
+                "o",
+                mfc="none",
+                mec="0.4",
+                ms=4,
+                label=f"< {self.min_atoms} atoms/bin ({int(low.sum())} bins)",
             )
         ax.axvline(0, color="0.5", lw=0.8, ls="--")
         ax.set_xlabel(f"distance to interface (nm), + inside phase {self.phase}")

@@ -139,6 +139,7 @@ def dataset_info(
         "mass_range_da": list(ds.cloud.mass_range()),
         "composition_at_pct": None if comp is None else dict(comp.atomic_percent),
         "ranged_fraction": ds.ranged_fraction,
+        "known_unranged": None if comp is None else dict(comp.known_unranged),
         "format": ds.provenance.get("format"),
         "range_file": ds.provenance.get("range_file"),
         "warnings": ds.warnings,

@@ -34,24 +34,53 @@ for ranges with the same ``lo hi``.
 ``# Definition of`` and one starting ``# Atom probe definition`` (or every
 such row when those markers are absent).
 
-A mass ``m`` belongs to a range when ``lo <= m < hi``. Malformed lines and
-unknown elements raise :class:`~napari_interfaces.io.apt_errors.AptFormatError`
-naming the file and line.
+A mass ``m`` belongs to a range when ``lo <= m < hi``.
+
+Files from other labs (read as AP Suite reads them)
+---------------------------------------------------
+- An **unknown or placeholder species** (AP Suite ``Name:unknown60`` with
+  no element counts, ``X23``/``Hyd`` in ``.env``, an ``unknown`` or ``All``
+  column in ``.rng``) becomes an *unranged-but-known* ion: a
+  :class:`~napari_interfaces.apt.ranging.Range` with an empty composition.
+  Its ions are counted and listed, never added to an element composition,
+  and it yields to every range with elements where they overlap (so a
+  catch-all ``All`` 0-400 Da only takes otherwise unranged masses).
+- Text before the first section (``mq1 mq2 volume element color``) and
+  malformed range lines (too short, unreadable bounds, ``lo >= hi``, an
+  unknown element key) are skipped.
+- Identical ranges are kept once; a later range on the **same mass
+  interval** with another composition is dropped (the first line wins, as
+  in AP Suite's first-match ranging).
+- An ion name reused with two compositions is counted by composition
+  (the second gets the name of its formula).
+
+Everything skipped, merged or reinterpreted is reported in **one**
+:class:`~napari_interfaces.apt.ranging.RangeFileWarning` per file (a
+:class:`~napari_interfaces.apt.ranging.RangeOverlapWarning` when ranges
+overlap), naming the line numbers; the text is kept in ``RangeTable.notes``.
+A file is refused with an
+:class:`~napari_interfaces.io.apt_errors.AptFormatError` naming the file and
+line only when no range can be read from it, when it is truncated
+(``Number=`` larger than the lines present), when it is not a regular file
+(a FIFO, a device such as ``/dev/zero`` behind a symlink) or when it is
+larger than :data:`MAX_RANGE_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
 from ..apt.elements import formula, is_element, parse_formula
-from ..apt.ranging import Range, RangeTable
+from ..apt.ranging import Range, RangeFileWarning, RangeOverlapWarning, RangeTable
 from .apt_errors import AptFormatError
 
 __all__ = [
     "RANGE_SUFFIXES",
+    "MAX_RANGE_FILE_BYTES",
     "read_ranges",
     "read_rrng",
     "read_rng",
@@ -62,11 +91,56 @@ __all__ = [
 
 RANGE_SUFFIXES = (".rrng", ".rng", ".env")
 
+#: Largest range file read (bytes); real ones are a few kB (1 M lines is about 60 MB).
+MAX_RANGE_FILE_BYTES = 128 * 2**20
+
+#: Line numbers named per kind of note; the rest are counted.
+_LINES_SHOWN = 8
+
+_SECTION = re.compile(r"\[\s*(\w+)\s*\]")
+_RANGE_KEY = re.compile(r"range\d+")
+_COLOR = re.compile(r"[0-9a-fA-F]{6}")
+_CHARGE = re.compile(r"[+\-]+$")
+_FORMULAS: dict[tuple, str] = {}
+
+
+def _formula(comp: dict[str, int]) -> str:
+    """:func:`formula`, memoized (bounded) for files with many ranges of few ions."""
+    key = tuple(comp.items())
+    f = _FORMULAS.get(key)
+    if f is None:
+        f = formula(comp)
+        if len(_FORMULAS) < 10_000:
+            _FORMULAS[key] = f
+    return f
+
 
 def _text_lines(path: Path) -> list[str]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    raw = path.read_bytes()
+    try:
+        st = os.stat(path)  # follows symlinks: a link to /dev/zero is a device
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a device or special file"
+        )
+        raise AptFormatError(path, f"not a regular file ({kind}); give a range file")
+    if st.st_size > MAX_RANGE_FILE_BYTES:
+        raise AptFormatError(
+            path,
+            f"{st.st_size:,} bytes is larger than a range file can be "
+            f"({MAX_RANGE_FILE_BYTES:,} bytes at most)",
+        )
+    with open(path, "rb") as fh:  # bounded even if the file grows while read
+        raw = fh.read(MAX_RANGE_FILE_BYTES + 1)
+    if len(raw) > MAX_RANGE_FILE_BYTES:
+        raise AptFormatError(
+            path, f"larger than a range file can be ({MAX_RANGE_FILE_BYTES:,} bytes at most)"
+        )
     if not raw.strip():
         raise AptFormatError(path, "range file is empty", line=1)
     if b"\x00" in raw:
@@ -95,132 +169,228 @@ def _element_key(key: str) -> str:
 
 def _color(tok: str) -> str | None:
     tok = tok.strip().lstrip("#")
-    if re.fullmatch(r"[0-9a-fA-F]{6}", tok):
+    if _COLOR.fullmatch(tok):
         return "#" + tok.lower()
     return None
 
 
-def _dedupe(path: Path, ranges: list[tuple[int, Range]]) -> list[Range]:
-    seen: dict[tuple, int] = {}
-    out = []
-    for line, r in ranges:
-        key = (r.lo, r.hi, tuple(sorted(r.composition.items())))
-        if key in seen:
-            warnings.warn(
-                f"{path} line {line}: duplicate of the range at line {seen[key]} "
-                f"({r.label()}); kept once",
-                UserWarning,
-                stacklevel=3,
-            )
-            continue
-        seen[key] = line
-        out.append(r)
-    return out
+class _Skip(ValueError):
+    """A range line that cannot be read (skipped with a note)."""
+
+
+class _Notes:
+    """What a reader skipped or reinterpreted, grouped by kind, with line numbers."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, tuple[list[int], list[str]]] = {}
+        self.first_skip: tuple[int, str] | None = None
+        self.last_skip: tuple[int, str] | None = None
+
+    def add(self, kind: str, line: int, detail: str | None = None) -> None:
+        lines, details = self.kinds.setdefault(kind, ([], []))
+        lines.append(line)
+        if detail is not None and detail not in details:
+            details.append(detail)
+
+    def skip(self, line: int, reason: str) -> None:
+        if self.first_skip is None:
+            self.first_skip = (line, reason)
+        self.last_skip = (line, reason)
+        self.add("malformed range lines skipped", line, reason)
+
+    def texts(self) -> list[str]:
+        out = []
+        for kind, (lines, details) in self.kinds.items():
+            shown = ", ".join(str(n) for n in lines[:_LINES_SHOWN])
+            more = f" and {len(lines) - _LINES_SHOWN} more" if len(lines) > _LINES_SHOWN else ""
+            word = "line" if len(lines) == 1 else "lines"
+            extra = ""
+            if details:
+                extra = " (" + "; ".join(details[:3]) + ("; ..." if len(details) > 3 else "") + ")"
+            out.append(f"{word} {shown}{more}: {kind}{extra}")
+        return out
 
 
 def _make(
-    path: Path,
-    lineno: int,
     lo: float,
     hi: float,
     comp: dict[str, int],
     name: str | None,
     color: str | None,
     vol: float | None,
+    notes: _Notes,
+    lineno: int,
 ) -> Range:
+    """A range; an unknown name without element counts becomes unranged-but-known."""
+    if not comp:
+        if not name:
+            raise _Skip("neither element counts nor a Name")
+        try:
+            comp = parse_formula(_CHARGE.sub("", name))
+        except ValueError:
+            notes.add(
+                "species without elements kept as unranged-but-known ions "
+                "(counted and listed, not in element compositions)",
+                lineno,
+                repr(name),
+            )
+            comp = {}
     try:
-        if not comp:
-            if not name:
-                raise ValueError("range has neither element counts nor a Name")
-            comp = parse_formula(re.sub(r"[+\-]+$", "", name))
-        return Range(lo, hi, name or formula(comp), comp, color, vol)
+        return Range(lo, hi, name or _formula(comp), comp, color, vol)
     except ValueError as exc:
-        raise AptFormatError(path, str(exc), line=lineno) from None
+        raise _Skip(str(exc)) from None
+
+
+def _finish(
+    path: Path, ranges: list[tuple[int, Range]], notes: _Notes, lines: list[str]
+) -> RangeTable:
+    """Dedupe, drop same-interval conflicts, build the table and warn once."""
+    if notes.last_skip is not None and lines[-1].strip():
+        ln, reason = notes.last_skip
+        if ln == len(lines):  # the last line, cut without its line end: a truncated file
+            raise AptFormatError(path, f"{reason} (truncated file?)", line=ln)
+    if not ranges:
+        if notes.first_skip is not None:
+            ln, reason = notes.first_skip
+            raise AptFormatError(path, f"{reason} (no readable range in the file)", line=ln)
+        raise AptFormatError(path, "no ranges found", line=_last_line(lines))
+    seen: dict[tuple, int] = {}
+    interval: dict[tuple[float, float], tuple[int, Range]] = {}
+    out = []
+    for line, r in ranges:
+        key = (
+            r.lo,
+            r.hi,
+            r.ion if r.known_unranged else None,
+            tuple(sorted(r.composition.items())),
+        )
+        if key in seen:
+            notes.add("duplicate ranges kept once", line, f"{r.label()} as at line {seen[key]}")
+            continue
+        seen[key] = line
+        first = interval.get((r.lo, r.hi))
+        if first is not None:
+            notes.add(
+                "same mass interval as an earlier line with another ion: merged, the first "
+                "line's ion kept",
+                line,
+                f"[{r.lo:g}, {r.hi:g}) {r.ion} vs {first[1].ion} at line {first[0]}",
+            )
+            continue
+        interval[(r.lo, r.hi)] = (line, r)
+        out.append(r)
+    try:
+        table = RangeTable(out, source=str(path), warn=False)
+    except ValueError as exc:
+        raise AptFormatError(path, str(exc)) from None
+    table.notes = notes.texts() + table.notes
+    if table.notes:
+        overlap = any("overlap" in n for n in table.notes)
+        warnings.warn(
+            f"{path}: " + "; ".join(table.notes),
+            RangeOverlapWarning if overlap else RangeFileWarning,
+            stacklevel=3,
+        )
+    return table
 
 
 # --------------------------------------------------------------------------- .rrng
+def _rrng_range(value: str, notes: _Notes, lineno: int) -> Range:
+    toks = value.split()
+    bare = [t for t in toks if ":" not in t]
+    fields = [t for t in toks if ":" in t]
+    if len(bare) != 2 or not fields:
+        raise _Skip(f"range needs 'lo hi' and key:value fields, got {value!r}")
+    try:
+        lo, hi = _num(bare[0]), _num(bare[1])
+    except ValueError:
+        raise _Skip(f"bad range bounds in {value!r}") from None
+    comp: dict[str, int] = {}
+    name = color = None
+    vol = None
+    for tok in fields:
+        k, _, v = tok.partition(":")
+        kl = k.lower()
+        try:
+            if kl == "vol":
+                vol = _num(v)
+            elif kl == "color" or kl == "colour":
+                color = _color(v)
+            elif kl == "name":
+                name = v
+            else:
+                el = _element_key(k)
+                if not is_element(el):
+                    raise _Skip(f"unknown element {k!r}")
+                n = int(round(_num(v)))
+                if n > 0:
+                    comp[el] = comp.get(el, 0) + n
+        except ValueError as exc:
+            if isinstance(exc, _Skip):
+                raise
+            raise _Skip(f"bad value in field {tok!r}") from None
+    return _make(lo, hi, comp, name, color, vol, notes, lineno)
+
+
 def read_rrng(path: str | os.PathLike) -> RangeTable:
     """Read an ``.rrng`` file (see module docs for the accepted variants)."""
     path = Path(path)
     lines = _text_lines(path)
+    notes = _Notes()
     section = None
     found_ranges = False
     declared: int | None = None
     declared_line = 0
+    n_lines = 0
     ranges: list[tuple[int, Range]] = []
     for lineno, line in enumerate(lines, 1):
         s = line.strip()
         if not s or s[0] in "#;":
             continue
-        m = re.fullmatch(r"\[(\w+)\]", s)
+        m = _SECTION.fullmatch(s) if s[0] == "[" else None
         if m:
             section = m.group(1).lower()
             found_ranges |= section == "ranges"
             continue
+        if section is None:
+            notes.add("text before the first section skipped", lineno)
+            continue
         if "=" not in s:
-            raise AptFormatError(path, f"expected key=value, got {s!r}", line=lineno)
+            notes.add("line without key=value skipped", lineno)
+            continue
         key, _, value = (t.strip() for t in s.partition("="))
-        if section == "ranges" and key.lower() == "number":
+        if section != "ranges":
+            continue
+        if key.lower() == "number":
             try:
                 declared = int(value)
             except ValueError:
-                raise AptFormatError(path, f"bad Number={value!r}", line=lineno) from None
+                notes.add(f"unreadable Number={value!r} ignored", lineno)
+                continue
             declared_line = lineno
             continue
-        if section != "ranges":
+        if not _RANGE_KEY.fullmatch(key.lower()):
+            notes.add("unexpected keys in [Ranges] skipped", lineno, repr(key))
             continue
-        if not re.fullmatch(r"range\d+", key.lower()):
-            raise AptFormatError(path, f"unexpected key {key!r} in [Ranges]", line=lineno)
-        toks = value.split()
-        bare = [t for t in toks if ":" not in t]
-        fields = [t for t in toks if ":" in t]
-        if len(bare) != 2 or not fields:
-            raise AptFormatError(
-                path, f"range needs 'lo hi' and key:value fields, got {value!r}", line=lineno
-            )
+        n_lines += 1
         try:
-            lo, hi = _num(bare[0]), _num(bare[1])
-        except ValueError:
-            raise AptFormatError(path, f"bad range bounds in {value!r}", line=lineno) from None
-        comp: dict[str, int] = {}
-        name = color = None
-        vol = None
-        for tok in fields:
-            k, _, v = tok.partition(":")
-            kl = k.lower()
-            try:
-                if kl == "vol":
-                    vol = _num(v)
-                elif kl == "color" or kl == "colour":
-                    color = _color(v)
-                elif kl == "name":
-                    name = v
-                else:
-                    el = _element_key(k)
-                    if not is_element(el):
-                        raise AptFormatError(path, f"unknown element {k!r}", line=lineno)
-                    n = int(round(_num(v)))
-                    if n > 0:
-                        comp[el] = comp.get(el, 0) + n
-            except AptFormatError:
-                raise
-            except ValueError:
-                raise AptFormatError(path, f"bad value in field {tok!r}", line=lineno) from None
-        ranges.append((lineno, _make(path, lineno, lo, hi, comp, name, color, vol)))
+            ranges.append((lineno, _rrng_range(value, notes, lineno)))
+        except _Skip as exc:
+            notes.skip(lineno, str(exc))
     if not found_ranges:
         raise AptFormatError(
             path, "no [Ranges] section (not an .rrng file)", line=_last_line(lines)
         )
-    if declared is not None and declared != len(ranges):
+    if declared is not None and declared > n_lines:
         raise AptFormatError(
             path,
-            f"[Ranges] declares Number={declared} but {len(ranges)} range lines follow "
+            f"[Ranges] declares Number={declared} but {n_lines} range lines follow "
             "(truncated file?)",
             line=declared_line,
         )
-    if not ranges:
-        raise AptFormatError(path, "no ranges in [Ranges]", line=_last_line(lines))
-    return RangeTable(_dedupe(path, ranges), source=str(path))
+    if declared is not None and declared < n_lines:
+        notes.add(f"Number={declared} but {n_lines} range lines: all read", declared_line)
+    return _finish(path, ranges, notes, lines)
 
 
 def write_rrng(path: str | os.PathLike, ranges: RangeTable) -> Path:
@@ -245,11 +415,25 @@ def write_rrng(path: str | os.PathLike, ranges: RangeTable) -> Path:
 
 # --------------------------------------------------------------------------- .rng
 def read_rng(path: str | os.PathLike) -> RangeTable:
-    """Read an Oak Ridge ``.rng`` file (with its optional polyatomic extension)."""
+    """Read an Oak Ridge ``.rng`` file (with its optional polyatomic extension).
+
+    Species that are not elements (``unknown``, ``All``, ``X23``) are
+    placeholders: a range counted only in such columns is an
+    unranged-but-known ion named after the column.
+    """
     path = Path(path)
     lines = _text_lines(path)
+    notes = _Notes()
     rows = [(i + 1, ln.strip()) for i, ln in enumerate(lines)]
     pos = 0
+    while pos < len(rows) and not re.fullmatch(r"\d+\s+\d+", rows[pos][1]):
+        if rows[pos][1]:
+            notes.add("text before the '<n_species> <n_ranges>' line skipped", rows[pos][0])
+        pos += 1
+    if pos == len(rows):
+        raise AptFormatError(
+            path, "no '<n_species> <n_ranges>' line (not an .rng file)", line=_last_line(lines)
+        )
 
     def next_row():
         nonlocal pos
@@ -261,7 +445,7 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
         pos += 1
         return r
 
-    def block(expect_elements: bool):
+    def block():
         ln, s = next_row()
         toks = s.split()
         try:
@@ -276,8 +460,6 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
         for _ in range(n_sp):
             ln, s = next_row()
             name = s.split()[0]
-            if expect_elements and not is_element(name):
-                raise AptFormatError(path, f"unknown element {name!r}", line=ln)
             ln, s = next_row()
             t = s.split()
             try:
@@ -310,48 +492,61 @@ def read_rng(path: str | os.PathLike) -> RangeTable:
                 lo, hi = _num(t[1]), _num(t[2])
                 counts = [int(round(_num(x))) for x in t[3:]]
             except (ValueError, IndexError):
-                raise AptFormatError(
-                    path, f"expected '. lo hi' and {len(cols)} counts, got {s!r}", line=ln
-                ) from None
+                notes.skip(ln, f"expected '. lo hi' and {len(cols)} counts, got {s!r}")
+                continue
             out.append((ln, lo, hi, {c: n for c, n in zip(cols, counts) if n > 0}, colors))
         return out
 
-    main = block(True)
+    main = block()
     names: dict[tuple[float, float], tuple[str, str | None]] = {}
     rest = [r for r in rows[pos:] if r[1]]
     if rest and "polyatomic" in rest[0][1].lower():
         while rows[pos][1].lower().find("polyatomic") < 0:
             pos += 1
         pos += 1
-        for _ln, lo, hi, comp, colors in block(False):
+        for _ln, lo, hi, comp, colors in block():
             if len(comp) == 1:
                 (nm,) = comp
                 names[(lo, hi)] = (nm, colors.get(nm))
     ranges = []
-    for ln, lo, hi, comp, colors in main:
+    for ln, lo, hi, counts, colors in main:
+        comp = {c: n for c, n in counts.items() if is_element(c)}
+        placeholders = [c for c in counts if not is_element(c)]
         nm, col = names.get((lo, hi), (None, None))
-        if col is None and len(comp) == 1:
-            col = colors.get(next(iter(comp)))
-        if nm is not None:
+        if placeholders and comp:
+            notes.add("placeholder columns ignored beside elements", ln, str(placeholders))
+        elif placeholders and nm is None:
+            nm = "+".join(placeholders)
+        if col is None and len(counts) == 1:
+            col = colors.get(next(iter(counts)))
+        if nm is not None and comp:
             try:
                 named = parse_formula(nm)
             except ValueError:
                 named = None  # a free-form name: keep it with the counts of the main block
             if named is not None and named != comp:
-                raise AptFormatError(
-                    path,
-                    f"polyatomic name {nm!r} disagrees with the counts {comp} of range {lo}-{hi}",
-                    line=ln,
+                notes.add(
+                    f"polyatomic name {nm!r} disagrees with the counts {comp}: counts kept",
+                    ln,
                 )
-        ranges.append((ln, _make(path, ln, lo, hi, comp, nm, col, None)))
-    return RangeTable(_dedupe(path, ranges), source=str(path))
+                nm = None
+        try:
+            ranges.append((ln, _make(lo, hi, comp, nm, col, None, notes, ln)))
+        except _Skip as exc:
+            notes.skip(ln, str(exc))
+    return _finish(path, ranges, notes, lines)
 
 
 # --------------------------------------------------------------------------- .env
 def read_env(path: str | os.PathLike) -> RangeTable:
-    """Read the range definitions of a GPM/Rouen ``.env`` file."""
+    """Read the range definitions of a GPM/Rouen ``.env`` file.
+
+    A species that is not a formula (``X23``, ``Hyd``) is an
+    unranged-but-known ion.
+    """
     path = Path(path)
     lines = _text_lines(path)
+    notes = _Notes()
     start = next(
         (i for i, ln in enumerate(lines) if ln.strip().startswith("# Definition of")), None
     )
@@ -369,24 +564,18 @@ def read_env(path: str | os.PathLike) -> RangeTable:
         if not s or s.startswith("#"):
             continue
         t = s.split()
-        if len(t) < 3:
-            if start is None:
-                continue
-            raise AptFormatError(path, f"expected 'Formula lo hi', got {s!r}", line=i + 1)
         try:
-            lo, hi = _num(t[1]), _num(t[2])
-        except ValueError:
-            if start is None:
-                continue
-            raise AptFormatError(path, f"bad range bounds in {s!r}", line=i + 1) from None
-        try:
-            comp = parse_formula(t[0])
-        except ValueError as exc:
-            raise AptFormatError(path, str(exc), line=i + 1) from None
-        ranges.append((i + 1, _make(path, i + 1, lo, hi, comp, t[0], None, None)))
-    if not ranges:
-        raise AptFormatError(path, "no range definitions found", line=_last_line(lines))
-    return RangeTable(_dedupe(path, ranges), source=str(path))
+            if len(t) < 3:
+                raise _Skip(f"expected 'Formula lo hi', got {s!r}")
+            try:
+                lo, hi = _num(t[1]), _num(t[2])
+            except ValueError:
+                raise _Skip(f"bad range bounds in {s!r}") from None
+            ranges.append((i + 1, _make(lo, hi, {}, t[0], None, None, notes, i + 1)))
+        except _Skip as exc:
+            if start is not None:  # without the markers, other rows are not ranges
+                notes.skip(i + 1, str(exc))
+    return _finish(path, ranges, notes, lines)
 
 
 # --------------------------------------------------------------------------- dispatch
