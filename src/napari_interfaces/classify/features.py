@@ -108,11 +108,9 @@ class FeatureSettings:
 
 
 def _to_angstrom(value: float | None, unit: str) -> float | None:
-    if value is None or not value:
-        return None
-    u = (unit or "").strip()
-    factor = {"Å": 1.0, "A": 1.0, "angstrom": 1.0, "nm": 10.0, "µm": 1e4, "um": 1e4}.get(u)
-    return None if factor is None else float(value) * factor
+    from ..io.micrograph import to_angstrom
+
+    return to_angstrom(value, unit) if value else None
 
 
 def feature_names(settings: FeatureSettings) -> list[str]:
