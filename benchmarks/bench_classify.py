@@ -78,7 +78,9 @@ def benchmark_set(quick: bool = False) -> list[tuple[str, np.ndarray, np.ndarray
         ("nasa_Super1_val_spot1_0d_1", "nasa_Super1_val_annot_spot1_0d_1_mask"),
     ):
         truth = read_mask_rgba(SHARED / f"{mask}.tif")
-        out.append((f"Super1 {stem.split('_')[3]}", tifffile.imread(SHARED / f"{stem}.tif"), truth))
+        out.append(
+            (f"Super1 {stem.split('_')[3]}", tifffile.imread(SHARED / f"{stem}.tif"), truth)
+        )
     ebc = sorted(SHARED.glob("nasa_EBC1_*_mask.tif"))
     for m in ebc[:1] if quick else ebc:
         img = tifffile.imread(m.with_name(m.name.replace("_mask", "")))
@@ -219,8 +221,10 @@ def main(argv=None) -> int:
             + ", ".join(f"class {c}: {x:.2f} / {y:.2f}" for c, (x, y) in enumerate(zip(a, b)))
         )
     if chips:
-        print("\n| image | chip communities (defaults, merged to K) mean IoU | chip (px) "
-              "| narrowest class width (px) | verdict |")
+        print(
+            "\n| image | chip communities (defaults, merged to K) mean IoU | chip (px) "
+            "| narrowest class width (px) | verdict |"
+        )
         print("|---|---|---|---|---|")
         for name, miou, chip, thin, verdict in chips:
             print(f"| {name} | {miou:.3f} | {chip} | {thin:.0f} | {verdict} |")

@@ -45,7 +45,9 @@ def register(groups: dict) -> None:
         "--save-model", metavar="MODEL.json", help="save the classifier (MODEL.json + MODEL.npz)"
     )
     p.add_argument(
-        "--out", metavar="LABELS.tif", help="output labels of IMAGE (.tif; class values as painted)"
+        "--out",
+        metavar="LABELS.tif",
+        help="output labels of IMAGE (.tif; class values as painted)",
     )
     p.add_argument(
         "--confidence",
@@ -170,8 +172,10 @@ def plan(args: argparse.Namespace) -> dict:
             raise ParameterError(
                 "--out", f"labels are written as .tif/.tiff, got {lab.suffix or '(none)'!r}"
             )
-        conf = Path(args.confidence) if args.confidence else lab.with_name(
-            f"{lab.stem}_confidence{lab.suffix}"
+        conf = (
+            Path(args.confidence)
+            if args.confidence
+            else lab.with_name(f"{lab.stem}_confidence{lab.suffix}")
         )
         if conf.suffix.lower() not in LABEL_SUFFIXES:
             raise ParameterError("--confidence", "the confidence is written as .tif/.tiff")
@@ -185,8 +189,10 @@ def plan(args: argparse.Namespace) -> dict:
         out["model"] = claim(js, "--save-model")
         claim(npz, "--save-model")
     if apply_files:
-        folder = Path(args.apply_out) if args.apply_out else (
-            Path(args.out).parent if args.out else None
+        folder = (
+            Path(args.apply_out)
+            if args.apply_out
+            else (Path(args.out).parent if args.out else None)
         )
         if folder is None:
             raise InputError("--apply-out FOLDER is required with --apply-to and no --out")

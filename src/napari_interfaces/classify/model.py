@@ -90,8 +90,7 @@ class PixelClassifier:
         classes = np.unique(y)
         if len(classes) < 2:
             raise InputError(
-                "scribbles: paint at least two classes (found "
-                f"{len(classes)}: {classes.tolist()})"
+                f"scribbles: paint at least two classes (found {len(classes)}: {classes.tolist()})"
             )
         if len(y) > MAX_TRAINING:  # keep refits sub-second: a class-stratified subsample
             rng = np.random.default_rng(self.seed)

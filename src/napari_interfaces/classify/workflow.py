@@ -77,7 +77,9 @@ class ClassifyResult:
         vals, counts = np.unique(self.labels, return_counts=True)
         return {
             "classes": [int(v) for v in self.model.classes],
-            "fractions": {int(v): round(float(c) / self.labels.size, 4) for v, c in zip(vals, counts)},
+            "fractions": {
+                int(v): round(float(c) / self.labels.size, 4) for v, c in zip(vals, counts)
+            },
             "mean_confidence": round(float(self.confidence.mean()), 4),
             "low_confidence_fraction": round(float((self.confidence < 0.6).mean()), 4),
             "pixel_size": self.pixel_size,
