@@ -137,8 +137,40 @@ def train_classifier(
     return model.fit(x, y)
 
 
-def _predict(model, feats, progress) -> tuple[np.ndarray, np.ndarray]:
-    proba = model.predict_proba(feats)
+def predict_proba_fast(model: PixelClassifier, feats: np.ndarray, margin: float = 0.75):
+    """Class probabilities of every pixel, exact where it matters, at about 1/3 of the cost.
+
+    The forest first labels every second pixel of every second row; those
+    probabilities are spread to their 2 x 2 blocks. Every pixel whose block
+    is uncertain (top probability below ``margin``) or next to a block with
+    another label is then predicted on its own features. Pixels inside
+    confident, uniform areas keep their block's (exact, neighbouring)
+    probabilities; every boundary and every doubtful pixel is exact.
+    """
+    from scipy import ndimage as ndi
+
+    h, w, nf = feats.shape
+    if h < 16 or w < 16:
+        return model.predict_proba(feats)
+    coarse = model.predict_proba(feats[::2, ::2])
+    k = coarse.shape[-1]
+    lab = coarse.argmax(-1)
+    edge = np.zeros(lab.shape, bool)
+    edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
+    edge[:, :-1] |= lab[:, 1:] != lab[:, :-1]
+    edge[1:, :] |= lab[1:, :] != lab[:-1, :]
+    edge[:-1, :] |= lab[1:, :] != lab[:-1, :]
+    redo_c = ndi.binary_dilation(edge) | (coarse.max(-1) < margin)
+    proba = np.repeat(np.repeat(coarse, 2, 0), 2, 1)[:h, :w]
+    redo = np.repeat(np.repeat(redo_c, 2, 0), 2, 1)[:h, :w]
+    redo[::2, ::2] = False  # those were predicted exactly
+    if redo.any():
+        proba[redo] = model.predict_proba(feats[redo].reshape(-1, nf)).reshape(-1, k)
+    return proba
+
+
+def _predict(model, feats, progress, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    proba = model.predict_proba(feats) if exact else predict_proba_fast(model, feats)
     progress.advance()
     idx = proba.argmax(-1)
     conf = np.take_along_axis(proba, idx[..., None], -1)[..., 0].astype(np.float32)
