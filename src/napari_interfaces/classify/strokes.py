@@ -154,13 +154,14 @@ def initial_strokes(
 
 def _paint_within(out, pts, radius, value, region, max_px) -> None:
     """Paint the stroke, shortened so that it adds at most ``max_px`` pixels."""
-    trial = out.copy()
-    _paint(trial, pts, radius, value, region)
-    added = int((trial != out).sum())
-    if added > max_px and len(pts) > 2:
-        keep = max(2, int(len(pts) * max_px / added))
+    keep = len(pts)
+    while True:
         trial = out.copy()
         _paint(trial, pts[:keep], radius, value, region)
+        added = int((trial != out).sum())
+        if added <= max_px or keep <= 2:
+            break
+        keep = max(2, min(keep - 1, int(keep * max_px / added)))
     out[...] = trial
 
 
