@@ -148,7 +148,7 @@ def plan(args: argparse.Namespace) -> dict:
         if p and not Path(p).is_file():
             raise InputError(f"{name} {p}: no such file")
     if args.model:
-        from ..cluster.pairfile import pair_paths
+        from ..classify.model import pair_paths
 
         for f in pair_paths(args.model):
             if not f.is_file():
@@ -183,7 +183,7 @@ def plan(args: argparse.Namespace) -> dict:
     elif args.confidence:
         raise ParameterError("--confidence", "only with IMAGE and --out")
     if args.save_model:
-        from ..cluster.pairfile import pair_paths
+        from ..classify.model import pair_paths
 
         js, npz = pair_paths(args.save_model)
         out["model"] = claim(js, "--save-model")

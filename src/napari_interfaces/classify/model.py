@@ -31,11 +31,53 @@ import numpy as np
 from ..core.errors import InputError
 from .features import FeatureSettings
 
-__all__ = ["PixelClassifier", "FORMAT"]
+__all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
 
 FORMAT = "napari-interfaces/pixel-classifier"
 VERSION = 1
 MAX_TRAINING = 200_000
+
+
+def pair_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(<stem>.json, <stem>.npz)`` for a ``.json``/``.npz`` path or a stem."""
+    path = Path(path)
+    return path.with_suffix(".json"), path.with_suffix(".npz")
+
+
+def save_pair(path: str | Path, meta: dict, arrays: dict) -> tuple[Path, Path]:
+    """Write ``meta`` as JSON and ``arrays`` as ``.npz``, each atomically."""
+    import json
+
+    from ..core.outputs import atomic_file
+
+    js, npz = pair_paths(path)
+    with atomic_file(npz) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    with atomic_file(js) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return js, npz
+
+
+def load_pair(path: str | Path, fmt: str, what: str) -> tuple[dict, dict]:
+    """Read a pair written by :func:`save_pair` (no pickle); one-line errors naming the file."""
+    import json
+
+    js, npz = pair_paths(path)
+    for p in (js, npz):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (a {what} is a .json + .npz pair)")
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{js}: not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise InputError(f"{js}: not a napari-interfaces {what}")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{npz}: not a valid {what}: {' '.join(str(exc).split())}") from None
+    return meta, arrays
 
 
 @dataclass
@@ -144,8 +186,6 @@ class PixelClassifier:
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write ``<stem>.json`` + ``<stem>.npz`` atomically; returns both paths."""
-        from ..cluster.pairfile import save_pair
-
         if not self.fitted:
             raise InputError("the pixel classifier is not trained yet: nothing to save")
         return save_pair(path, self.to_meta(), {"x": self.x, "y": self.y})
@@ -153,8 +193,6 @@ class PixelClassifier:
     @classmethod
     def load(cls, path: str | Path) -> PixelClassifier:
         """Read a pair written by :meth:`save` and refit (identical forest)."""
-        from ..cluster.pairfile import load_pair, pair_paths
-
         meta, arrays = load_pair(path, FORMAT, "pixel classifier")
         js = pair_paths(path)[0]
         try:
