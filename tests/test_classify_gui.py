@@ -110,3 +110,14 @@ def test_paint_to_segment_errors_are_one_line(make_napari_viewer):
     assert job is None or job.state == "error"
     with pytest.raises(Exception, match="train first"):
         w.apply()
+
+
+def test_opens_as_a_tab_beside_chip_communities(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window.add_plugin_dock_widget("napari-interfaces", "Chip communities")
+    dw, _ = viewer.window.add_plugin_dock_widget("napari-interfaces", "Paint to segment")
+    win = viewer.window._qt_window
+    qtbot.waitUntil(lambda: bool(win.tabifiedDockWidgets(dw)), timeout=5000)
+    assert [d.windowTitle() for d in win.tabifiedDockWidgets(dw)] == [
+        "Chip communities (napari-interfaces)"
+    ]

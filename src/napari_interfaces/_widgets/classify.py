@@ -54,6 +54,16 @@ def _physical(layer) -> tuple[float | None, str]:
     return float(size), canonical_unit(unit)
 
 
+def _fit_screen(win) -> None:
+    """Shrink the main window back onto its screen (it may have grown when a dock was added)."""
+    try:
+        screen = win.screen().availableGeometry() if win.screen() else None
+        if screen is not None and win.height() > screen.height():
+            win.resize(win.width(), screen.height())
+    except RuntimeError:  # window closed meanwhile
+        pass
+
+
 class PaintToSegmentWidget(Dock):
     """Dock: image + scribbles -> live classes and confidence; save; apply to other layers."""
 
@@ -121,6 +131,49 @@ class PaintToSegmentWidget(Dock):
         )
         self.info = self.add_label("Paint at least two classes.")
         self._watch_scribbles()
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._tab_with_chip_communities)
+
+    def _tab_with_chip_communities(self) -> None:
+        """Open as a tab beside the Chip communities dock when that one is open.
+
+        The two docks are one workflow (communities, then corrections or
+        strokes); a tab keeps the dock column usable on a 1080 px screen.
+        """
+        try:
+            from qtpy.QtCore import QTimer
+            from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+            mine = self.native.parent()
+            while mine is not None and not isinstance(mine, QDockWidget):
+                mine = mine.parent()
+            win = mine.parent() if mine is not None else None
+            if not isinstance(win, QMainWindow):
+                return
+            others = [
+                d
+                for d in win.findChildren(QDockWidget)
+                if d is not mine
+                and d.isVisible()
+                and not d.isFloating()
+                and win.dockWidgetArea(d) == win.dockWidgetArea(mine)
+                and "(napari-interfaces)" in d.windowTitle()
+            ]
+            # beside Chip communities when open (one workflow: proposal, then corrections)
+            other = next(
+                (d for d in others if d.windowTitle().startswith("Chip communities")), None
+            )
+            if other is None:
+                return
+            win.tabifyDockWidget(other, mine)
+            mine.raise_()
+            # adding this dock to the column may have grown the window past the screen;
+            # as a tab it needs no extra height
+            _fit_screen(win)
+            QTimer.singleShot(0, lambda: _fit_screen(win))
+        except RuntimeError:  # the dock was closed before the timer fired
+            return
 
     # ------------------------------------------------------------ layers
     def _image_changed(self, *_: Any) -> None:
