@@ -18,7 +18,7 @@ import pytest
 
 import napari_interfaces
 
-ENGINE = ("core", "io", "apt", "simulate", "segment", "cluster")
+ENGINE = ("core", "io", "apt", "simulate", "segment", "cluster", "classify")
 FORBIDDEN_GUI = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicgui", "vispy")
 
 

@@ -56,6 +56,7 @@ def test_chip_communities_dock(make_napari_viewer, tmp_path):
     assert len(w.gallery_pixmaps) > 0
     # corrections: the user repaints the labels to the truth, the dock learns and relabels
     layer.data = truth.copy()
+    w.learn_with.value = "chip classifier"  # the chip path (the pixel path: test_cluster_gui_form)
     job = w.learn()
     assert job.state == "done", job.error
     corrected = viewer.layers["corrected communities [mosaic]"]

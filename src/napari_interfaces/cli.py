@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "simulate_database",
     "segment",
     "cluster",
+    "classify",
 )
 
 

@@ -16,6 +16,7 @@ features relabels everything; *Save model* writes it (JSON + npz) for
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,16 +124,37 @@ class ChipCommunitiesWidget(Dock):
 
         self.add_section("Chips and features")
         self.chip = self.add_param("chip", 0, min=0, max=1024, step=8, tooltip=TIPS["chip"])
-        self.chip.native.setSpecialValueText("auto")
+        _special_text(self.chip, "auto")
         self.stride = self.add_param("stride", 0, min=0, max=1024, step=8, tooltip=TIPS["stride"])
-        self.stride.native.setSpecialValueText("auto")
+        _special_text(self.stride, "auto")
         self.features = self.add_param(
             "features",
             "fft",
             choices=["fft", "filterbank", "learned", "resnet50"],
             tooltip=TIPS["features"],
         )
-        self.weights = self.add_param("weights", "", label="weights file", tooltip=TIPS["weights"])
+        self.weights = self.add_param(
+            "weights",
+            Path(""),
+            label="weights file",
+            mode="r",
+            filter="*.pt *.pth *.safetensors *.npz",
+            tooltip=TIPS["weights"],
+        )
+        self.merge = self.add_param(
+            "merge", 0, min=0, max=100, label="merge to", tooltip=TIPS["merge"]
+        )
+        _special_text(self.merge, "off")
+        self.chip_info = self.add_label("")
+        # advanced options: collapsed, so the form fits a 1080 px screen with its Run button
+        self.advanced_toggle = self.add_param(
+            "advanced",
+            False,
+            label="advanced options",
+            tooltip="show the feature weighting, graph and community options",
+            on_change=lambda v: setattr(self.advanced_box, "visible", bool(v)),
+        )
+        self.advanced_box = self.add_section("Advanced")
         self.weighting = self.add_param(
             "weighting",
             "auto",
@@ -152,17 +174,10 @@ class ChipCommunitiesWidget(Dock):
             tooltip=TIPS["intensity_weight"],
         )
         self.clahe = self.add_param("clahe", False, label="CLAHE", tooltip=TIPS["clahe"])
-        self.chip_info = self.add_label("")
-
-        self.add_section("Graph and communities")
         self.k = self.add_param("k", 10, min=1, max=200, label="k neighbours", tooltip=TIPS["k"])
         self.resolution = self.add_param(
             "resolution", 1.0, min=0.01, max=20.0, step=0.1, tooltip=TIPS["resolution"]
         )
-        self.merge = self.add_param(
-            "merge", 0, min=0, max=100, label="merge to", tooltip=TIPS["merge"]
-        )
-        self.merge.native.setSpecialValueText("off")
         self.seed = self.add_param("seed", 0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
         self.spatial_weight = self.add_param(
             "spatial_weight", 0.0, min=0.0, max=10.0, step=0.1, tooltip=TIPS["spatial_weight"]
@@ -176,6 +191,8 @@ class ChipCommunitiesWidget(Dock):
         self.all_images = self.add_param(
             "all_images", False, label="apply to all open images", tooltip=TIPS["all_images"]
         )
+        self.advanced_box.visible = False
+        self.add_section("Run")
         self.run_button = self.add_button(
             "Run", self.run, tooltip="segment the chosen image (in the background)"
         )
@@ -190,15 +207,32 @@ class ChipCommunitiesWidget(Dock):
         self.gallery.setLayout(QGridLayout())
         self.gallery_pixmaps: list = []
         self.add_native(self.gallery)
+        self.learn_with = self.add_param(
+            "learn_with",
+            "pixel classifier",
+            choices=["pixel classifier", "chip classifier"],
+            label="learn with",
+            tooltip="pixel classifier: trained on exactly the pixels you painted (a new label "
+            "on a few pixels spreads to every similar region; full resolution); chip "
+            "classifier: each chip takes its footprint's majority label (older, blocky)",
+        )
+        self.learn_confident = self.add_param(
+            "learn_confident",
+            True,
+            label="also confident regions",
+            tooltip="pixel classifier: also learn from unedited pixels deep inside communities "
+            "you did not paint a new label into (half a chip from any boundary)",
+        )
         self.learn_button = self.add_button(
             "Learn from corrections",
             self.learn,
-            tooltip="fit a classifier on the chip features to your edited labels and relabel",
+            tooltip="train on your edits of the communities layer and relabel every pixel",
         )
         self.save_button = self.add_button(
             "Save model…",
             self.save_model,
-            tooltip="save the corrections model (JSON + npz) for `napari-interfaces cluster-apply`",
+            tooltip="save the model (JSON + npz): a pixel classifier for `napari-interfaces "
+            "classify --model`, a chip classifier for `napari-interfaces cluster-apply`",
             job=False,
         )
         self.learn_button.enabled = False
@@ -215,7 +249,7 @@ class ChipCommunitiesWidget(Dock):
             resolution=self.resolution.value,
             merge_to=self.merge.value or None,
             seed=self.seed.value,
-            weights=str(self.weights.value).strip() or None,
+            weights=_path_or_none(self.weights.value),
             clahe=self.clahe.value,
             spatial_weight=self.spatial_weight.value,
             refine=self.refine.value,
@@ -247,10 +281,13 @@ class ChipCommunitiesWidget(Dock):
     def run(self):
         """Start the segmentation (and the series labelling) as this dock's job."""
         from ..cluster.pipeline import check_parameters
-        from ..cluster.series import segment_series
 
         src = self.require_layer(self.image, "an image layer")
         kw = self.settings()
+        if kw["weights"] is not None and not Path(kw["weights"]).is_file():
+            from ..core.errors import InputError
+
+            raise InputError(f"weights file {kw['weights']}: no such file")
         check_parameters(
             **{
                 k: kw[k]
@@ -283,7 +320,7 @@ class ChipCommunitiesWidget(Dock):
         ]
         sources = [src, *others]
         return self.run_job(
-            segment_series,
+            _segment_series,
             ref,
             [self._data(o) for o in others],
             pixel_sizes=sizes,
@@ -322,6 +359,14 @@ class ChipCommunitiesWidget(Dock):
         self.chip_info.value = (
             f"chip {res.grid.chip} px, stride {res.grid.stride} px ({how}{scale})"
         )
+        ls = auto.get("length_scale_px")
+        if ls and ls < res.grid.chip / 2:
+            self.chip_info.value += (
+                f". Features of about {ls:g} px are narrower than a chip: their boundaries "
+                "come out blocky and thin ones (cracks, pores, thin layers) vanish. Correct a "
+                "few pixels and press Learn from corrections (pixel classifier), or use the "
+                "Paint to segment dock."
+            )
         text = (
             f"{res.n_communities} communities ({res.n_detected} detected), {res.grid.n_chips} "
             f"chips of {res.grid.chip} px ({how}), {t['total']:.2f} s"
@@ -340,6 +385,38 @@ class ChipCommunitiesWidget(Dock):
     def _show_labels(self, res, src):
         """Labels named after ``src`` with its scale and units (never replaces user edits)."""
         kw = layer_kwargs(source_layer=src, ndim=2)  # overlays its image exactly
+        layer = self._add_labels(res, src, kw)
+        self._track_paint(layer)
+        return layer
+
+    def _track_paint(self, layer) -> None:
+        """Record every pixel painted on ``layer`` (even with the label it already had)."""
+        self.painted = np.zeros(np.asarray(layer.data).shape, bool)
+        if getattr(self, "_painted_layer", None) is layer:
+            return
+        self._painted_layer = layer
+        em = getattr(layer.events, "paint", None)
+        if em is not None:
+            em.connect(self._on_paint)
+
+    def _on_paint(self, event) -> None:
+        painted = getattr(self, "painted", None)
+        if painted is None:
+            return
+        for atom in getattr(event, "value", None) or []:
+            key = getattr(atom, "slice_key", None)
+            if key is None:
+                continue
+            mask = getattr(atom, "mask", None)
+            try:
+                if mask is None:
+                    painted[key] = True
+                else:
+                    painted[key] |= np.asarray(mask, bool)
+            except (IndexError, ValueError, TypeError):
+                continue
+
+    def _add_labels(self, res, src, kw):
         return add_or_update_layer(
             self.viewer,
             res.labels,
@@ -409,13 +486,72 @@ class ChipCommunitiesWidget(Dock):
 
     # -------------------------------------------------------- corrections
     def learn(self):
-        """Fit a classifier to the edited labels of the last result and relabel."""
-        from ..cluster.corrections import learn_from_corrections
+        """Train on the edited labels of the last result and relabel (pixel or chip classifier)."""
         from ..core.errors import InputError
 
         layer = self.result_layer()
         if self.result is None or layer is None:
             raise InputError("run first, then edit the labels")
+        if self.learn_with.value == "chip classifier":
+            return self._learn_chips(layer)
+        from ..cluster.corrections import learn_pixels_from_corrections
+
+        corrected = np.asarray(layer.data).copy()
+        result = self.result
+        painted = getattr(self, "painted", None)
+        changed = corrected != np.asarray(result.labels)
+        painted = (
+            changed if painted is None or painted.shape != changed.shape else painted | changed
+        )
+        confident = self.learn_confident.value
+
+        def _learn(progress=None):
+            return learn_pixels_from_corrections(
+                result, corrected, painted=painted, include_confident=confident, progress=progress
+            )
+
+        def _done(out):
+            self.model = out.model
+            self._show_corrected(out.labels)
+            src = self._source_layer()
+            kw = layer_kwargs(source_layer=src, ndim=2) if src is not None else {}
+            conf = add_or_update_layer(
+                self.viewer,
+                out.confidence,
+                "image",
+                name=result_name("confidence", self.source_name),
+                metadata={"pixel_classifier": out.summary()},
+                **kw,
+            )
+            conf.visible = False
+            self.save_button.enabled = True
+            self.set_status(
+                f"relabelled every pixel with a pixel classifier ({out.notes[-1]}; "
+                f"{len(out.model.classes)} classes)"
+            )
+
+        return self.run_job(_learn, on_done=_done, description="learn from corrections")
+
+    def _source_layer(self):
+        if self.viewer is not None and self.source_name in self.viewer.layers:
+            return self.viewer.layers[self.source_name]
+        return None
+
+    def _show_corrected(self, labels) -> None:
+        src = self._source_layer()
+        kw = layer_kwargs(source_layer=src, ndim=2) if src is not None else {}
+        add_or_update_layer(
+            self.viewer,
+            labels,
+            "labels",
+            name=result_name("corrected " + LABELS_PREFIX, self.source_name),
+            opacity=0.5,
+            **kw,
+        )
+
+    def _learn_chips(self, layer):
+        from ..cluster.corrections import learn_from_corrections
+
         corrected = np.asarray(layer.data).copy()
         result, refine = self.result, self.refine.value
 
@@ -427,20 +563,7 @@ class ChipCommunitiesWidget(Dock):
             self.model = model
             self.result.chip_labels = chip_labels
             self.result.labels = labels
-            src = (
-                self.viewer.layers[self.source_name]
-                if self.source_name in self.viewer.layers
-                else None
-            )
-            kw = layer_kwargs(source_layer=src, ndim=2) if src is not None else {}
-            add_or_update_layer(
-                self.viewer,
-                labels,
-                "labels",
-                name=result_name("corrected " + LABELS_PREFIX, self.source_name),
-                opacity=0.5,
-                **kw,
-            )
+            self._show_corrected(labels)
             self.save_button.enabled = True
             self.set_status(
                 f"relabelled with a classifier fitted on {model.extra.get('n_train_chips')} chips "
@@ -464,6 +587,56 @@ class ChipCommunitiesWidget(Dock):
         js, npz = self.model.save(path)
         self.set_status(f"saved {js.name} + {npz.name}")
         return js
+
+
+def _segment_series(*args, **kwargs):
+    """The engine's ``segment_series``; a missing or unreadable file is a one-line input error."""
+    from ..cluster.series import segment_series
+    from ..core.errors import InputError
+
+    try:
+        return segment_series(*args, **kwargs)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        msg = " ".join(str(exc).split())
+        if kwargs.get("features") in ("resnet50", "learned") and not kwargs.get("weights"):
+            msg = (
+                f"features={kwargs['features']} needs a weights file (choose one under "
+                f"'weights file'): {msg}"
+            )
+        raise InputError(msg) from None
+
+
+def _path_or_none(value) -> str | None:
+    """The weights path, or None for an empty picker (magicgui gives ``Path('.')``)."""
+    text = str(value or "").strip()
+    return None if text in ("", ".") else text
+
+
+def _special_text(widget, text: str) -> None:
+    """Show ``text`` (e.g. "auto", "off") instead of the minimum value 0 in a spin box.
+
+    magicgui's integer box (superqt's QLargeIntSpinBox) ignores Qt's
+    ``specialValueText``; the line edit is rewritten whenever the value is at
+    its minimum.
+    """
+    native = widget.native
+    native.setSpecialValueText(text)
+    edit = native.lineEdit()
+
+    def _show(*_):
+        if widget.value == native.minimum() and edit.text() != text:
+            edit.setText(text)
+
+    update = getattr(native, "_updateEdit", None)
+    if update is not None:
+
+        def _update_edit():
+            update()
+            _show()
+
+        native._updateEdit = _update_edit
+    widget.changed.connect(_show)
+    _show()
 
 
 def _is_2d(layer) -> bool:

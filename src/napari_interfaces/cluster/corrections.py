@@ -43,6 +43,8 @@ __all__ = [
     "learn_from_corrections",
     "apply_model",
     "apply_to_folder",
+    "confident_pixels",
+    "learn_pixels_from_corrections",
 ]
 
 FORMAT = "napari-interfaces/cluster-corrections"
@@ -219,6 +221,133 @@ def learn_from_corrections(
     new = model.predict(result.features)
     labels = paint_labels(new, result.grid, image=result.image, refine=refine)
     return model, labels, new
+
+
+def confident_pixels(
+    labels: np.ndarray,
+    margin: float,
+    exclude: np.ndarray | None = None,
+    max_pixels: int = 20_000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Unedited pixels whose community label can be trusted: far from every boundary.
+
+    A pixel is confident when it lies at least ``margin`` pixels inside its
+    community (chip boundaries are blocky, so about half a chip); pixels in
+    ``exclude`` (the edited ones and the communities the user split by
+    painting a new label into them) never are. At most ``max_pixels``,
+    sampled evenly over the labels (seeded).
+    """
+    from scipy import ndimage as ndi
+
+    lab = np.asarray(labels)
+    inside = np.zeros(lab.shape, bool)
+    for v in np.unique(lab):
+        if v == 0:
+            continue
+        inside |= ndi.distance_transform_edt(lab == v) >= margin
+    if exclude is not None:
+        inside &= ~exclude
+    idx = np.flatnonzero(inside)
+    if len(idx) > max_pixels:
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(idx, max_pixels, replace=False))
+    mask = np.zeros(lab.size, bool)
+    mask[idx] = True
+    return mask.reshape(lab.shape)
+
+
+def learn_pixels_from_corrections(
+    result,
+    corrected_labels: np.ndarray,
+    *,
+    painted: np.ndarray | None = None,
+    include_confident: bool = False,
+    cache=None,
+    progress: Progress | None = None,
+):
+    """Train the pixel classifier on exactly the edited pixels of a communities result.
+
+    Chip communities are a first proposal; the user repaints some pixels
+    (a new label, or another community's label) and this fits the
+    stroke-trained pixel classifier (:mod:`napari_interfaces.classify`) on
+    those pixels only, then labels every pixel: a new label painted on a few
+    pixels spreads to every similar region of the image.
+
+    Parameters
+    ----------
+    result : ClusterResult
+        The communities the user corrected (``result.labels`` is the proposal).
+    corrected_labels : ndarray
+        The Labels layer after the user's edits.
+    painted : ndarray of bool, optional
+        The pixels the user painted (default: where ``corrected_labels``
+        differs from ``result.labels``). Painting a community's own label
+        over it counts only when given here (the dock records paint events).
+    include_confident : bool
+        Also train on unedited pixels deep inside communities the user did
+        not paint a new label into (:func:`confident_pixels`), with their
+        community label.
+    cache : FeatureCache, optional
+        Features of ``result.image`` kept between calls.
+
+    Returns
+    -------
+    ClassifyResult
+        ``labels`` (corrected class values on every pixel), ``confidence``,
+        ``model`` (a :class:`~napari_interfaces.classify.model.PixelClassifier`)
+        and ``notes`` (how many edited and confident pixels it learnt from).
+
+    Raises
+    ------
+    InputError
+        Shapes differ, nothing was edited, or fewer than two classes to learn.
+    """
+    from ..classify.workflow import classify_image
+
+    original = np.asarray(result.labels)
+    corr = np.asarray(corrected_labels)
+    if corr.shape != original.shape:
+        raise InputError(
+            f"corrected labels {corr.shape} and communities {original.shape} differ in shape"
+        )
+    edited = (corr != original) if painted is None else np.asarray(painted, bool)
+    if edited.shape != original.shape:
+        raise InputError(f"painted mask {edited.shape} and labels {original.shape} differ")
+    edited = edited & (corr > 0)
+    if not edited.any():
+        raise InputError("no edited pixels: paint corrections on the communities layer first")
+    scribbles = np.where(edited, corr, 0).astype(np.int64)
+    n_edit = int(edited.sum())
+    n_conf = 0
+    img = getattr(result, "_gray", None)
+    if img is None:  # one array per result, so a FeatureCache hits on the next call
+        img = np.asarray(result.image)
+        img = img.mean(-1) if img.ndim == 3 else img
+        result._gray = img
+    if cache is None:
+        from ..classify.features import FeatureCache
+
+        cache = result.__dict__.setdefault("_feature_cache", FeatureCache(1))
+    kw = {"pixel_size": result.pixel_size, "unit": result.unit, "cache": cache}
+    if include_confident:
+        # a community the user painted another label into is split: not trusted any more
+        # (paint a stroke of its own label where it stays, see ``painted``)
+        split = np.unique(original[edited & (corr != original)])
+        exclude = edited | np.isin(original, split)
+        conf = confident_pixels(original, max(2.0, result.grid.chip / 2.0), exclude)
+        scribbles[conf] = original[conf]
+        n_conf = int(conf.sum())
+    classes = np.unique(scribbles[scribbles > 0])
+    if len(classes) < 2:
+        hint = "" if include_confident else " or ask to learn from confident unedited regions"
+        raise InputError(
+            f"the edits hold one label ({classes.tolist()}); paint at least two labels{hint}"
+        )
+    out = classify_image(img, scribbles, progress=progress, **kw)
+    out.notes.append(f"learnt from {n_edit} edited pixels and {n_conf} confident unedited ones")
+    out.model.extra.update({"n_edited": n_edit, "n_confident": n_conf})
+    return out
 
 
 def apply_model(

@@ -1,0 +1,235 @@
+"""Paint to segment (issue 24): a simulated user on real micrographs; prints Markdown tables.
+
+Images (``../shared/data/micrographs``, see its README):
+
+* NASA Ni superalloy SEM, 512 x 512, two images; 3 classes from the RGBA
+  masks (matrix, secondary gamma-prime = blue, tertiary gamma-prime = red);
+* NASA environmental-barrier-coating SEM cross-sections, 1024 x 1024, four
+  images; 3 classes from the uint8 masks (background = substrate + top
+  layers, the coating layer, cracks and pores in it).
+
+The simulated user (:mod:`napari_interfaces.classify.strokes`, seeded by the
+image index, identical for both methods):
+
+* round 1 -- a few random-walk strokes inside every visually distinct region
+  (every connected region of a class covering >= 1 % of the image, at least
+  4 strokes per class, in its largest regions), brush radius 2, at most
+  1.5 % of the pixels;
+* round 2 -- the round-1 strokes plus one stroke in each of the 6 largest
+  connected regions that the method labelled wrongly (at most 1 % more
+  pixels). Each method gets the strokes for *its own* errors (same
+  generator and seed), as a user would paint where they see mistakes.
+
+Methods, on the same grey image (mean of the RGB channels, 0.5/99.5 %
+percentiles to [0, 1]):
+
+* ``skimage``: scikit-image's trainable segmentation as in its gallery
+  example -- ``multiscale_basic_features(intensity, texture, no edges,
+  sigma 1..16)`` + ``RandomForestClassifier(n_estimators=50, max_depth=10,
+  max_samples=0.05)`` via ``future.fit_segmenter`` / ``predict_segmenter``;
+* ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
+  with its defaults (7 scales 1..64 px, 7 features per scale on an image
+  pyramid, a class-balanced forest of 50 trees of depth 10).
+
+Times are features + training + prediction of the whole image, on the
+machine as it is (both methods in the same process, one after the other).
+
+``--chips`` adds chip communities at their defaults (auto chip, merged to
+the true number of classes) and says where the chips are wider than the
+image's thin features.
+
+Usage::
+
+    python benchmarks/bench_classify.py [--quick] [--chips]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from napari_interfaces.classify.features import normalize_image  # noqa: E402
+from napari_interfaces.classify.strokes import correction_strokes, initial_strokes  # noqa: E402
+from napari_interfaces.classify.workflow import classify_image  # noqa: E402
+from napari_interfaces.cluster.images import read_mask_rgba  # noqa: E402
+
+SHARED = (
+    Path(os.environ.get("NAPARI_INTERFACES_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "micrographs"
+)
+
+
+def benchmark_set(quick: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, grey image, truth classes 0..K-1)`` for every image with a mask."""
+    import tifffile
+
+    out = []
+    for stem, mask in (
+        ("nasa_Super1_test_spot2_0d_0", "nasa_Super1_test_annot_spot2_0d_0_mask"),
+        ("nasa_Super1_val_spot1_0d_1", "nasa_Super1_val_annot_spot1_0d_1_mask"),
+    ):
+        truth = read_mask_rgba(SHARED / f"{mask}.tif")
+        out.append(
+            (f"Super1 {stem.split('_')[3]}", tifffile.imread(SHARED / f"{stem}.tif"), truth)
+        )
+    ebc = sorted(SHARED.glob("nasa_EBC1_*_mask.tif"))
+    for m in ebc[:1] if quick else ebc:
+        img = tifffile.imread(m.with_name(m.name.replace("_mask", "")))
+        out.append((f"EBC1 {m.name.split('_')[3]}", img, tifffile.imread(m).astype(np.int32)))
+    return out
+
+
+def iou_per_class(pred: np.ndarray, truth: np.ndarray) -> list[float]:
+    """IoU of every truth class (pred and truth in the same values)."""
+    res = []
+    for c in np.unique(truth):
+        a, b = pred == c, truth == c
+        res.append(float((a & b).sum()) / max(1, int((a | b).sum())))
+    return res
+
+
+def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.ndarray:
+    """scikit-image's trainable segmentation (gallery settings); labels in scribble values."""
+    from skimage import feature, future
+    from sklearn.ensemble import RandomForestClassifier
+
+    feats = feature.multiscale_basic_features(
+        gray, intensity=True, edges=False, texture=True, sigma_min=1, sigma_max=16
+    )
+    clf = RandomForestClassifier(
+        n_estimators=50, n_jobs=-1, max_depth=10, max_samples=0.05, random_state=seed
+    )
+    clf = future.fit_segmenter(scribbles, feats, clf)
+    return future.predict_segmenter(feats, clf)
+
+
+def run_ours(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.ndarray:
+    return classify_image(gray, scribbles).labels
+
+
+METHODS = {"skimage": run_skimage, "ours": run_ours}
+
+
+def chip_report(gray: np.ndarray, truth: np.ndarray) -> tuple[float, int, float, str]:
+    """Chip communities at defaults: (mean IoU after matching, chip, thin width px, verdict)."""
+    from scipy import ndimage as ndi
+    from scipy.optimize import linear_sum_assignment
+
+    from napari_interfaces.cluster.pipeline import segment_by_communities
+
+    k = len(np.unique(truth))
+    res = segment_by_communities(gray, merge_to=k)
+    lab = np.asarray(res.labels)
+    vals = np.unique(lab)
+    cost = np.array([[-((lab == v) & (truth == c)).sum() for c in range(k)] for v in vals])
+    r, c = linear_sum_assignment(cost)
+    mapped = np.full(lab.shape, -1)
+    for i, j in zip(r, c):
+        mapped[lab == vals[i]] = j
+    miou = float(np.mean(iou_per_class(mapped, truth)))
+    chip = int(res.grid.chip)
+    # the narrowest class: twice the median distance to its boundary (its typical width)
+    widths = []
+    for cl in range(k):
+        d = ndi.distance_transform_edt(truth == cl)
+        inside = d[truth == cl]
+        widths.append(2.0 * float(np.median(inside)) if inside.size else 0.0)
+    thin = min(widths)
+    verdict = "thin features narrower than a chip" if thin < chip / 2 else "ok"
+    return miou, chip, thin, verdict
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one EBC image only")
+    ap.add_argument("--chips", action="store_true", help="also chip communities at defaults")
+    args = ap.parse_args(argv)
+    if not SHARED.is_dir():
+        print(f"shared data not found at {SHARED}: nothing to benchmark")
+        return 0
+    print(
+        f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d')})\n"
+    )
+    rows, chips = [], []
+    for i, (name, img, truth) in enumerate(benchmark_set(args.quick)):
+        gray = normalize_image(img)
+        s1 = initial_strokes(truth, seed=i)
+        row = {"name": name, "size": f"{gray.shape[0]}²", "paint1": (s1 > 0).mean()}
+        for mname, fn in METHODS.items():
+            t = time.perf_counter()
+            p1 = fn(gray, s1)
+            t1 = time.perf_counter() - t
+            s2 = correction_strokes(truth, p1, s1, seed=100 + i)
+            t = time.perf_counter()
+            p2 = fn(gray, s2)
+            t2 = time.perf_counter() - t
+            row[mname] = (
+                iou_per_class(p1 - 1, truth),
+                iou_per_class(p2 - 1, truth),
+                t1,
+                t2,
+                (s2 > 0).mean(),
+            )
+        rows.append(row)
+        line = f"{name}: " + ", ".join(
+            f"{m} r1 {np.mean(row[m][0]):.3f} r2 {np.mean(row[m][1]):.3f} ({row[m][2]:.1f}s)"
+            for m in METHODS
+        )
+        print(line, flush=True)
+        if args.chips:
+            chips.append((name, *chip_report(gray, truth)))
+    print(
+        "\n| image | painted r1 / r2 | scikit-image r1 | ours r1 | scikit-image r2 | ours r2 "
+        "| time skimage (s) | time ours (s) | ours / skimage |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    agg = {m: [[], [], [], []] for m in METHODS}
+    for r in rows:
+        sk, us = r["skimage"], r["ours"]
+        for m in METHODS:
+            agg[m][0].append(np.mean(r[m][0]))
+            agg[m][1].append(np.mean(r[m][1]))
+            agg[m][2].append(r[m][2])
+            agg[m][3].append(r[m][3])
+        print(
+            f"| {r['name']} ({r['size']}) | {100 * r['paint1']:.2f} % / {100 * us[4]:.2f} % "
+            f"| {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** "
+            f"| {np.mean(sk[1]):.3f} | **{np.mean(us[1]):.3f}** "
+            f"| {sk[2]:.1f} | {us[2]:.1f} | {us[2] / sk[2]:.2f} |"
+        )
+    sk, us = agg["skimage"], agg["ours"]
+    print(
+        f"| **mean** | | {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** | {np.mean(sk[1]):.3f} "
+        f"| **{np.mean(us[1]):.3f}** | {np.mean(sk[2]):.1f} | {np.mean(us[2]):.1f} "
+        f"| {np.sum(us[2]) / np.sum(sk[2]):.2f} |"
+    )
+    print("\nPer-class IoU, round 1 / round 2 (ours):")
+    for r in rows:
+        a, b = r["ours"][0], r["ours"][1]
+        print(
+            f"- {r['name']}: "
+            + ", ".join(f"class {c}: {x:.2f} / {y:.2f}" for c, (x, y) in enumerate(zip(a, b)))
+        )
+    if chips:
+        print(
+            "\n| image | chip communities (defaults, merged to K) mean IoU | chip (px) "
+            "| narrowest class width (px) | verdict |"
+        )
+        print("|---|---|---|---|---|")
+        for name, miou, chip, thin, verdict in chips:
+            print(f"| {name} | {miou:.3f} | {chip} | {thin:.0f} | {verdict} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""``napari-interfaces classify``: segmentation from a few brush strokes (pixel classifier).
+
+``classify IMAGE --scribbles SCRIBBLES.tif --out LABELS.tif`` trains a
+pixel classifier on the painted pixels of SCRIBBLES (0 = unpainted, k =
+class k) and labels every pixel of IMAGE with the same class values; a
+per-pixel confidence is written beside it. ``--save-model`` keeps the
+classifier (JSON + npz, no pickle), ``--model`` reuses one instead of
+scribbles, ``--apply-to`` labels more images (files or folders) with it.
+
+Every parameter and path is checked before anything is read or written;
+outputs are never an input, existing ones are replaced only with
+``--overwrite``, and every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+LABEL_SUFFIXES = (".tif", ".tiff")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".dm3", ".dm4", ".emd", ".mrc")
+
+
+def register(groups: dict) -> None:
+    p = groups["root"].add_parser(
+        "classify",
+        help="segment from a few brush strokes: a pixel classifier trained on scribbles",
+        description="Train a pixel classifier (multi-scale intensity, gradient, Hessian, "
+        "structure-tensor and texture features; random forest) on the painted pixels of "
+        "SCRIBBLES and label every pixel of IMAGE with the painted class values. Writes the "
+        "labels and a per-pixel confidence (probability of the chosen class).",
+    )
+    p.add_argument("image", nargs="?", metavar="IMAGE", help="image file (grey or RGB)")
+    p.add_argument(
+        "--scribbles",
+        metavar="SCRIBBLES.tif",
+        help="label image of strokes: 0 = unpainted, k = class k (at least two classes)",
+    )
+    p.add_argument(
+        "--model", metavar="MODEL.json", help="use a saved classifier instead of --scribbles"
+    )
+    p.add_argument(
+        "--save-model", metavar="MODEL.json", help="save the classifier (MODEL.json + MODEL.npz)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="LABELS.tif",
+        help="output labels of IMAGE (.tif; class values as painted)",
+    )
+    p.add_argument(
+        "--confidence",
+        metavar="CONF.tif",
+        help="output confidence (float32, 0..1; default: LABELS_confidence.tif)",
+    )
+    p.add_argument(
+        "--apply-to",
+        nargs="+",
+        default=[],
+        metavar="IMAGE_OR_FOLDER",
+        help="also label these images (every image of a folder); writes STEM_labels.tif and "
+        "STEM_confidence.tif into --apply-out",
+    )
+    p.add_argument(
+        "--apply-out", metavar="FOLDER", help="output folder for --apply-to (default: --out's)"
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="Å",
+        help="pixel size of IMAGE in Å (default: read from the file; unknown = pixels)",
+    )
+    p.add_argument(
+        "--sigmas",
+        default=None,
+        metavar="S,S,...",
+        help="feature scales in pixels (default 1,2,4,8,16,32,64)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def _sigmas(text: str | None):
+    from ..core.errors import ParameterError
+
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        vals = ()
+    if not vals or any(not (0 < v <= 1024) for v in vals):
+        raise ParameterError("--sigmas", f"expected positive numbers like 1,2,4,8, got {text!r}")
+    return vals
+
+
+def _apply_inputs(items: list[str]) -> list[Path]:
+    from ..core.errors import InputError
+
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise InputError(f"--apply-to {p}: no images ({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"--apply-to {p}: no such file or folder")
+    return files
+
+
+def plan(args: argparse.Namespace) -> dict:
+    """Check every parameter and path before anything is read or written.
+
+    Returns the outputs: ``{"labels", "confidence", "model", "apply": [(src, labels, conf)]}``.
+    """
+    from ..core.errors import InputError, ParameterError
+    from ..core.outputs import check_output
+    from ..core.params import positive
+
+    if args.scribbles and args.model:
+        raise ParameterError("--model", "give either --scribbles (train) or --model (reuse)")
+    if not args.scribbles and not args.model:
+        raise InputError("no --scribbles (strokes to train on) and no --model given")
+    if args.scribbles and not args.image:
+        raise InputError("--scribbles needs the IMAGE it was painted on")
+    if args.model and args.save_model:
+        raise ParameterError("--save-model", "the classifier comes from --model already")
+    if args.pixel_size is not None:
+        positive("--pixel-size", args.pixel_size)
+    if args.sigmas is not None and args.model:
+        raise ParameterError("--sigmas", "a saved --model keeps its own feature scales")
+    _sigmas(args.sigmas)
+    if args.image and not args.out:
+        raise InputError("--out LABELS.tif is required with IMAGE")
+    if not args.image and not args.apply_to:
+        raise InputError("nothing to label: give IMAGE (with --out) or --apply-to")
+    inputs = [p for p in (args.image, args.scribbles) if p]
+    for name, p in (("IMAGE", args.image), ("--scribbles", args.scribbles)):
+        if p and not Path(p).is_file():
+            raise InputError(f"{name} {p}: no such file")
+    if args.model:
+        from ..classify.model import pair_paths
+
+        for f in pair_paths(args.model):
+            if not f.is_file():
+                raise InputError(f"--model {f}: no such file (a classifier is a .json + .npz)")
+    apply_files = _apply_inputs(args.apply_to)
+    inputs += [str(f) for f in apply_files]
+    out = {"labels": None, "confidence": None, "model": None, "apply": []}
+    seen: set[Path] = set()
+
+    def claim(path: Path, name: str) -> Path:
+        p = check_output(path, inputs=inputs, overwrite=args.overwrite, name=name)
+        key = p.resolve()
+        if key in seen:
+            raise ParameterError(name, f"{p} would be written twice; choose other names")
+        seen.add(key)
+        return p
+
+    if args.image:
+        lab = Path(args.out)
+        if lab.suffix.lower() not in LABEL_SUFFIXES:
+            raise ParameterError(
+                "--out", f"labels are written as .tif/.tiff, got {lab.suffix or '(none)'!r}"
+            )
+        conf = (
+            Path(args.confidence)
+            if args.confidence
+            else lab.with_name(f"{lab.stem}_confidence{lab.suffix}")
+        )
+        if conf.suffix.lower() not in LABEL_SUFFIXES:
+            raise ParameterError("--confidence", "the confidence is written as .tif/.tiff")
+        out["labels"], out["confidence"] = claim(lab, "--out"), claim(conf, "--confidence")
+    elif args.confidence:
+        raise ParameterError("--confidence", "only with IMAGE and --out")
+    if args.save_model:
+        from ..classify.model import pair_paths
+
+        js, npz = pair_paths(args.save_model)
+        out["model"] = claim(js, "--save-model")
+        claim(npz, "--save-model")
+    if apply_files:
+        folder = (
+            Path(args.apply_out)
+            if args.apply_out
+            else (Path(args.out).parent if args.out else None)
+        )
+        if folder is None:
+            raise InputError("--apply-out FOLDER is required with --apply-to and no --out")
+        if folder.exists() and not folder.is_dir():
+            raise ParameterError("--apply-out", f"{folder} is a file, not a folder")
+        for f in apply_files:
+            out["apply"].append(
+                (
+                    f,
+                    claim(folder / f"{f.stem}_labels.tif", "--apply-out"),
+                    claim(folder / f"{f.stem}_confidence.tif", "--apply-out"),
+                )
+            )
+    elif args.apply_out:
+        raise ParameterError("--apply-out", "only with --apply-to")
+    return out
+
+
+def _read(path, pixel_size=None):
+    from ..io.micrograph import read_micrograph
+
+    mic = read_micrograph(path)
+    ps = pixel_size if pixel_size is not None else mic.pixel_size
+    return mic.data, (float(ps) if ps else None)
+
+
+def _read_scribbles(path, shape):
+    import numpy as np
+
+    from ..classify.workflow import check_scribbles
+    from ..io.micrograph import read_micrograph
+
+    data = np.asarray(read_micrograph(path).data)
+    return check_scribbles(data, shape, name=str(path))
+
+
+def _write(lab_path: Path, conf_path: Path, result) -> None:
+    from ..io.tiff import write_tiff
+
+    kw = {"pixel_size": result.pixel_size, "unit": "Å"} if result.pixel_size else {}
+    write_tiff(lab_path, result.labels, **kw)
+    write_tiff(conf_path, result.confidence.astype("float32"), **kw)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..classify.features import FeatureSettings
+    from ..classify.model import PixelClassifier
+    from ..classify.workflow import apply_classifier, classify_image
+    from ..core.errors import InputError
+
+    outs = plan(args)
+    summaries = {}
+    if args.model:
+        model = PixelClassifier.load(args.model)
+        if args.image:
+            img, ps = _read(args.image, args.pixel_size)
+            res = apply_classifier(model, img, pixel_size=ps, unit="Å")
+            _write(outs["labels"], outs["confidence"], res)
+            summaries[str(outs["labels"])] = res.summary()
+    else:
+        img, ps = _read(args.image, args.pixel_size)
+        scrib = _read_scribbles(args.scribbles, img.shape)
+        sig = _sigmas(args.sigmas)
+        settings = FeatureSettings(sig) if sig else None
+        try:
+            res = classify_image(img, scrib, pixel_size=ps, unit="Å", settings=settings)
+        except InputError as exc:
+            raise InputError(f"{args.scribbles}: {exc}") from None
+        model = res.model
+        _write(outs["labels"], outs["confidence"], res)
+        summaries[str(outs["labels"])] = res.summary()
+        if outs["model"]:
+            model.extra["trained_on"] = str(Path(args.image).name)
+            model.save(outs["model"])
+    for src, lab, conf in outs["apply"]:
+        img, ps = _read(src)
+        r = apply_classifier(model, img, pixel_size=ps, unit="Å")
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        _write(lab, conf, r)
+        summaries[str(lab)] = r.summary()
+    if args.json:
+        print(json.dumps(summaries, indent=2, default=str))
+    else:
+        for path, s in summaries.items():
+            fr = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in s["fractions"].items())
+            notes = f" ({'; '.join(s['notes'])})" if s["notes"] else ""
+            print(
+                f"{path}: classes {fr}; mean confidence {s['mean_confidence']:.2f}{notes}",
+                file=sys.stdout,
+            )
+        if outs["model"]:
+            print(f"classifier saved: {outs['model']} (+ .npz)")
+    return 0

@@ -1,0 +1,217 @@
+"""The pixel classifier: a random forest on per-pixel features, trained from strokes.
+
+Saving never pickles: a classifier is stored as its *training set* (the
+feature vectors of the painted pixels and their labels, ``.npz`` read with
+``allow_pickle=False``) plus the settings (``.json``: feature sigmas, pixel
+size and unit, forest parameters, seed). Loading refits the forest with the
+same seed, which gives the identical forest (scikit-learn forests are
+deterministic for a fixed ``random_state``); a few thousand painted pixels
+refit in a fraction of a second.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_interfaces.classify.model import PixelClassifier
+>>> rng = np.random.default_rng(0)
+>>> x = np.r_[rng.normal(0, 1, (50, 3)), rng.normal(4, 1, (50, 3))].astype(np.float32)
+>>> y = np.r_[np.full(50, 3), np.full(50, 7)]
+>>> clf = PixelClassifier().fit(x, y)
+>>> clf.classes.tolist(), clf.predict(np.array([[4.0, 4, 4]], np.float32)).tolist()
+([3, 7], [7])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from .features import FeatureSettings
+
+__all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
+
+FORMAT = "napari-interfaces/pixel-classifier"
+VERSION = 1
+MAX_TRAINING = 200_000
+
+
+def pair_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(<stem>.json, <stem>.npz)`` for a ``.json``/``.npz`` path or a stem."""
+    path = Path(path)
+    return path.with_suffix(".json"), path.with_suffix(".npz")
+
+
+def save_pair(path: str | Path, meta: dict, arrays: dict) -> tuple[Path, Path]:
+    """Write ``meta`` as JSON and ``arrays`` as ``.npz``, each atomically."""
+    import json
+
+    from ..core.outputs import atomic_file
+
+    js, npz = pair_paths(path)
+    with atomic_file(npz) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    with atomic_file(js) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return js, npz
+
+
+def load_pair(path: str | Path, fmt: str, what: str) -> tuple[dict, dict]:
+    """Read a pair written by :func:`save_pair` (no pickle); one-line errors naming the file."""
+    import json
+
+    js, npz = pair_paths(path)
+    for p in (js, npz):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (a {what} is a .json + .npz pair)")
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{js}: not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise InputError(f"{js}: not a napari-interfaces {what}")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{npz}: not a valid {what}: {' '.join(str(exc).split())}") from None
+    return meta, arrays
+
+
+@dataclass
+class PixelClassifier:
+    """Random forest over :func:`~.features.pixel_features`.
+
+    Attributes
+    ----------
+    settings : FeatureSettings
+        Feature sigmas and the training image's pixel size.
+    n_estimators, max_depth : int
+        Forest size (scikit-image's trainable-segmentation defaults: 50 trees
+        of depth 10, each on a bootstrap of 25 % of the samples).
+    seed : int
+        ``random_state`` of the forest (and of the training subsample).
+    """
+
+    settings: FeatureSettings = field(default_factory=FeatureSettings)
+    n_estimators: int = 50
+    max_depth: int = 10
+    max_samples: float = 0.25
+    seed: int = 0
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    _forest: Any = None
+
+    @property
+    def classes(self) -> np.ndarray:
+        if self._forest is None:
+            raise InputError("the pixel classifier is not trained yet: paint strokes first")
+        return self._forest.classes_
+
+    @property
+    def fitted(self) -> bool:
+        return self._forest is not None
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> PixelClassifier:
+        """Fit on feature rows ``x (n, F)`` with labels ``y (n,)`` (all > 0).
+
+        Raises
+        ------
+        InputError
+            Fewer than two classes, or mismatched sizes.
+        """
+        from sklearn.ensemble import RandomForestClassifier
+
+        x = np.asarray(x, np.float32)
+        y = np.asarray(y).astype(np.int64).ravel()
+        if x.ndim != 2 or len(x) != len(y):
+            raise InputError(f"training data: {x.shape} features for {y.shape} labels")
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise InputError(
+                f"scribbles: paint at least two classes (found {len(classes)}: {classes.tolist()})"
+            )
+        if len(y) > MAX_TRAINING:  # keep refits sub-second: a class-stratified subsample
+            rng = np.random.default_rng(self.seed)
+            keep = np.sort(rng.choice(len(y), MAX_TRAINING, replace=False))
+            x, y = x[keep], y[keep]
+        self.x, self.y = x, y
+        forest = RandomForestClassifier(
+            n_estimators=int(self.n_estimators),
+            max_depth=int(self.max_depth),
+            max_samples=float(self.max_samples) if len(y) > 50 else None,
+            class_weight="balanced",
+            n_jobs=-1,
+            random_state=int(self.seed),
+        )
+        forest.fit(x, y)
+        self._forest = forest
+        return self
+
+    def predict_proba(self, features: np.ndarray, chunk: int = 262_144) -> np.ndarray:
+        """Class probabilities ``(..., n_classes)`` for features ``(..., F)``."""
+        f = np.asarray(features, np.float32)
+        n = int(self._forest.n_features_in_) if self.fitted else self.settings.n_features
+        if f.shape[-1] != n:
+            raise InputError(f"the classifier expects {n} features per pixel, got {f.shape[-1]}")
+        flat = f.reshape(-1, f.shape[-1])
+        out = np.empty((len(flat), len(self.classes)), np.float32)
+        for i in range(0, len(flat), chunk):
+            out[i : i + chunk] = self._forest.predict_proba(flat[i : i + chunk])
+        return out.reshape(*f.shape[:-1], len(self.classes))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class values (as painted) for features ``(..., F)``."""
+        return self.classes[self.predict_proba(features).argmax(-1)]
+
+    # ------------------------------------------------------------ save / load
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "features": self.settings.to_dict(),
+            "forest": {
+                "n_estimators": int(self.n_estimators),
+                "max_depth": int(self.max_depth),
+                "max_samples": float(self.max_samples),
+                "seed": int(self.seed),
+            },
+            "classes": [int(c) for c in self.classes],
+            "n_training_pixels": int(len(self.y)),
+            "extra": self.extra,
+        }
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` + ``<stem>.npz`` atomically; returns both paths."""
+        if not self.fitted:
+            raise InputError("the pixel classifier is not trained yet: nothing to save")
+        return save_pair(path, self.to_meta(), {"x": self.x, "y": self.y})
+
+    @classmethod
+    def load(cls, path: str | Path) -> PixelClassifier:
+        """Read a pair written by :meth:`save` and refit (identical forest)."""
+        meta, arrays = load_pair(path, FORMAT, "pixel classifier")
+        js = pair_paths(path)[0]
+        try:
+            settings = FeatureSettings.from_dict(meta["features"])
+            forest = meta["forest"]
+            x, y = arrays["x"], arrays["y"]
+            model = cls(
+                settings,
+                int(forest["n_estimators"]),
+                int(forest["max_depth"]),
+                float(forest["max_samples"]),
+                int(forest["seed"]),
+                extra=dict(meta.get("extra", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{js}: not a valid pixel classifier ({exc})") from None
+        if x.ndim != 2 or x.shape[1] != settings.n_features or len(x) != len(y):
+            raise InputError(
+                f"{js}: training arrays {x.shape}/{y.shape} do not match "
+                f"{settings.n_features} features"
+            )
+        return model.fit(x, y)

@@ -1,0 +1,211 @@
+"""Paint to segment engine and CLI (issue 24): features, classifier, save/load, pixel sizes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_interfaces.classify.features import (
+    FeatureCache,
+    FeatureSettings,
+    feature_names,
+    pixel_features,
+)
+from napari_interfaces.classify.model import PixelClassifier
+from napari_interfaces.classify.strokes import correction_strokes, initial_strokes
+from napari_interfaces.classify.workflow import apply_classifier, classify_image
+from napari_interfaces.cli import main
+from napari_interfaces.core.errors import InputError
+
+
+def _mosaic(n=128, seed=1):
+    from napari_interfaces.cluster.synthetic import texture_mosaic
+
+    img, truth = texture_mosaic((n, n), n_regions=6, n_classes=3, seed=seed)
+    truth = np.unique(truth, return_inverse=True)[1].reshape(truth.shape)
+    return img.astype(np.float32), truth
+
+
+def _miou(pred, truth):
+    return np.mean(
+        [((pred == c) & (truth == c)).sum() / ((pred == c) | (truth == c)).sum() for c in range(3)]
+    )
+
+
+def test_features_physics():
+    """Each feature responds to what it is named after."""
+    s = FeatureSettings(sigmas=(2.0, 8.0))
+    assert feature_names(s)[:3] == ["intensity", "smooth@2", "gradient@2"]
+    y, x = np.mgrid[:64, :96].astype(np.float32)
+    ramp = x / 95.0  # constant gradient, no curvature
+    f = pixel_features(ramp, s, normalized=True)
+    assert f.shape == (64, 96, 15) and f.dtype == np.float32
+    names = feature_names(s)
+    g = f[20:44, 30:66, names.index("gradient@2")]
+    assert np.allclose(g, 2.0 / 95.0, rtol=0.05)  # sigma * |grad|
+    assert np.abs(f[20:44, 30:66, names.index("hessian_1@2")]).max() < 1e-3
+    # a bright line: negative curvature across it, texture (std) along its sides
+    line = np.zeros((64, 64), np.float32)
+    line[:, 31:33] = 1.0
+    f = pixel_features(line, s, normalized=True)
+    assert f[32, 32, names.index("hessian_2@2")] < -0.05
+    assert f[32, 32, names.index("std@8")] > f[32, 5, names.index("std@8")]
+    # the pyramid scale (8 px) is centred like the full-resolution one
+    sm = f[..., names.index("smooth@8")]
+    xs = np.arange(64)
+    assert abs((sm[32] * xs).sum() / sm[32].sum() - 31.5) < 0.3
+
+
+def test_sigmas_follow_pixel_size():
+    s = FeatureSettings(pixel_size=2.0, unit="Å")
+    assert s.sigmas_for(4.0, "Å") == tuple(v / 2 for v in s.sigmas)
+    assert s.sigmas_for(0.1, "nm") == tuple(v * 2 for v in s.sigmas)
+    assert s.sigmas_for(None) == s.sigmas
+    assert FeatureSettings().sigmas_for(1.0, "Å") == FeatureSettings().sigmas
+    with pytest.raises(InputError, match="sigmas"):
+        FeatureSettings(sigmas=(1.0, -2.0))
+
+
+def test_classify_accuracy_values_and_cache():
+    img, truth = _mosaic()
+    scrib = initial_strokes(truth, seed=0) * 10  # classes 10, 20, 30
+    assert 0 < (scrib > 0).mean() < 0.02
+    cache = FeatureCache()
+    r = classify_image(img, scrib, cache=cache)
+    assert set(np.unique(r.labels)) <= {10, 20, 30} and r.labels.dtype == np.uint8
+    assert _miou(r.labels // 10 - 1, truth) > 0.55  # chance ~0.2
+    assert r.confidence.min() >= 1 / 3 - 1e-6 and r.confidence.max() <= 1 + 1e-6
+    # where it is wrong it is less sure
+    wrong = r.labels // 10 - 1 != truth
+    assert r.confidence[wrong].mean() < r.confidence[~wrong].mean()
+    # a second stroke set re-uses the cached features
+    feats = cache.get(img, r.model.settings)
+    s2 = correction_strokes(truth, r.labels // 10, scrib // 10, seed=1) * 10
+    r2 = classify_image(img, s2, cache=cache)
+    assert cache.get(img, r2.model.settings) is feats
+    assert _miou(r2.labels // 10 - 1, truth) >= _miou(r.labels // 10 - 1, truth) - 0.02
+
+
+def test_bad_scribbles_one_line():
+    img, truth = _mosaic(64)
+    with pytest.raises(InputError, match="two classes"):
+        classify_image(img, (truth == 1).astype(np.uint8))
+    with pytest.raises(InputError, match="shape"):
+        classify_image(img, np.zeros((10, 10), np.uint8))
+    with pytest.raises(InputError, match=">= 0"):
+        classify_image(img, truth.astype(np.int32) - 1)
+    with pytest.raises(InputError, match="NaN"):
+        bad = img.copy()
+        bad[0, 0] = np.nan
+        classify_image(bad, truth + 1)
+
+
+def test_save_load_no_pickle_identical(tmp_path):
+    img, truth = _mosaic()
+    r = classify_image(img, initial_strokes(truth, seed=0), pixel_size=0.5, unit="nm")
+    js, npz = r.model.save(tmp_path / "clf")
+    meta = json.loads(js.read_text())
+    assert meta["features"]["pixel_size"] == 0.5 and meta["features"]["unit"] == "nm"
+    back = PixelClassifier.load(js)
+    again = apply_classifier(back, img, pixel_size=0.5, unit="nm")
+    assert np.array_equal(again.labels, r.labels)
+    # a pickled array in the npz is refused, not executed
+    np.savez(npz, x=np.array([object()], dtype=object), y=np.array([1]))
+    with pytest.raises(InputError, match="not a valid"):
+        PixelClassifier.load(js)
+
+
+def test_apply_other_pixel_size():
+    """A classifier trained at 1 nm/px labels the same specimen imaged at 2 nm/px."""
+    img, truth = _mosaic(192)
+    r = classify_image(img, initial_strokes(truth, seed=0), pixel_size=1.0, unit="nm")
+    half = img[::2, ::2]
+    scaled = apply_classifier(r.model, half, pixel_size=2.0, unit="nm")
+    assert "x0.5" in scaled.notes[0]
+    same = apply_classifier(r.model, half)  # no pixel size: assumed equal (and said so)
+    assert "assumed" in same.notes[0]
+    t = truth[::2, ::2]
+    assert _miou(scaled.labels - 1, t) > _miou(same.labels - 1, t) - 0.02
+
+
+def _files(tmp_path, n=96):
+    img, truth = _mosaic(n)
+    ip, sp = tmp_path / "img.tif", tmp_path / "s.tif"
+    tifffile.imwrite(ip, (img * 60000).astype(np.uint16))
+    tifffile.imwrite(sp, (initial_strokes(truth, seed=0) * 7).astype(np.uint8))
+    return ip, sp, truth
+
+
+def test_cli_classify_roundtrip(tmp_path, capsys):
+    ip, sp, truth = _files(tmp_path)
+    out = tmp_path / "lab.tif"
+    assert main(["classify", str(ip), "--scribbles", str(sp), "--out", str(out),
+                 "--save-model", str(tmp_path / "m.json")]) == 0  # fmt: skip
+    lab = tifffile.imread(out)
+    assert set(np.unique(lab)) <= {7, 14, 21} and lab.shape == truth.shape
+    conf = tifffile.imread(tmp_path / "lab_confidence.tif")
+    assert conf.dtype == np.float32 and conf.max() <= 1.0
+    # never overwrite without --overwrite, and say so in one line
+    capsys.readouterr()
+    assert main(["classify", str(ip), "--scribbles", str(sp), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # reuse the model, also on another image through --apply-to
+    (tmp_path / "more").mkdir()
+    tifffile.imwrite(tmp_path / "more" / "b.tif", tifffile.imread(ip))
+    assert main(["classify", str(ip), "--model", str(tmp_path / "m.json"),
+                 "--out", str(tmp_path / "lab2.tif"), "--apply-to", str(tmp_path / "more"),
+                 "--apply-out", str(tmp_path / "app"), "--json"]) == 0  # fmt: skip
+    assert np.array_equal(tifffile.imread(tmp_path / "lab2.tif"), lab)
+    assert np.array_equal(tifffile.imread(tmp_path / "app" / "b_labels.tif"), lab)
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {str(tmp_path / "lab2.tif"), str(tmp_path / "app" / "b_labels.tif")}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "m.json"], "either --scribbles"),
+        (["--sigmas", "1,-2"], "--sigmas"),
+        (["--pixel-size", "-1"], "pixel-size"),
+        (["--confidence", "c.png"], "confidence"),
+    ],
+)
+def test_cli_bad_parameters(tmp_path, capsys, extra, message):
+    ip, sp, _ = _files(tmp_path, 64)
+    rc = main(["classify", str(ip), "--scribbles", str(sp), "--out", str(tmp_path / "o.tif"),
+               *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_cli_one_class_scribbles(tmp_path, capsys):
+    ip, _, truth = _files(tmp_path, 64)
+    sp = tmp_path / "one.tif"
+    tifffile.imwrite(sp, (truth == 1).astype(np.uint8))
+    rc = main(["classify", str(ip), "--scribbles", str(sp), "--out", str(tmp_path / "o.tif")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "two classes" in err and "one.tif" in err
+    assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.shared_data
+def test_real_superalloy_strokes(shared_data):
+    """NASA Super1 (3 classes) from < 2 % painted pixels: measured 0.61 mean IoU (skimage 0.64)."""
+    from napari_interfaces.cluster.images import read_mask_rgba
+
+    d = shared_data / "micrographs"
+    img = tifffile.imread(d / "nasa_Super1_val_spot1_0d_1.tif")
+    truth = read_mask_rgba(d / "nasa_Super1_val_annot_spot1_0d_1_mask.tif")
+    s = initial_strokes(truth, seed=1)
+    assert (s > 0).mean() < 0.02
+    r = classify_image(img, s)
+    pred = r.labels.astype(int) - 1
+    ious = [
+        ((pred == c) & (truth == c)).sum() / ((pred == c) | (truth == c)).sum() for c in range(3)
+    ]
+    assert np.mean(ious) > 0.55, ious
+    assert ious[0] > 0.65 and ious[1] > 0.7  # matrix and secondary gamma-prime
