@@ -268,14 +268,18 @@ def test_dock_sync_mode_and_disconnect_on_close(make_napari_viewer, qtbot):
 
 
 def test_dock_from_npe2_contribution_is_accepted(make_napari_viewer):
-    """An npe2 widget command may return a Dock: napari wraps its scroll area."""
+    """An npe2 widget command may return a Dock: napari docks its scroll area + footer."""
     from qtpy.QtWidgets import QScrollArea
 
     viewer = make_napari_viewer(show=True)
     dock = _toy_dock_class()(viewer)
     dw = viewer.window.add_dock_widget(dock, name="toy")
-    assert isinstance(dock.native, QScrollArea)
-    assert dw.widget() is not None
+    assert dw.widget() is dock.native
+    assert isinstance(dock.scroll_area, QScrollArea)
+    assert dock.scroll_area.parentWidget() is dock.native
+    # the footer (Cancel, status) is outside the scroll area
+    assert not dock.scroll_area.isAncestorOf(dock.cancel_button.native)
+    assert dw.inner_widget() is dock
 
 
 def test_docstring_example_dock_works(make_napari_viewer):
@@ -385,11 +389,14 @@ def test_dock_layout_full_width_rows_and_no_sideways_scrolling(make_napari_viewe
     note = dock.add_label("a long explanation " * 10)
     viewer.window.add_dock_widget(dock, name="toy")
     qtbot.wait(50)
-    scroll = dock.native
+    scroll = dock.scroll_area
     assert not scroll.horizontalScrollBar().isVisible()
     form_w = dock.form_widget.width()
     # buttons and text span the dock; parameters are labelled rows
-    assert dock.run_button.native.width() > 0.8 * form_w
+    # the main action sits in the footer beside Cancel, the two span the dock
+    assert dock.action_button is dock.run_button
+    assert not dock.scroll_area.isAncestorOf(dock.run_button.native)
+    assert dock.run_button.native.width() + dock.cancel_button.native.width() > 0.8 * form_w
     assert note.native.width() > 0.8 * form_w
     assert dock.status.native.width() > 0.8 * form_w
     # the section title sits at the left edge, not in the value column
