@@ -416,3 +416,71 @@ def test_add_or_update_layer_through_napari_proxy(make_napari_viewer):
     first = add_or_update_layer(proxy, np.zeros((4, 4), np.uint8), "labels", name="r")
     again = add_or_update_layer(proxy, np.ones((4, 4), np.uint8), "labels", name="r")
     assert again is first and len(viewer.layers) == 1 and int(first.data.sum()) == 16
+
+
+def test_scale_bar_turns_on_with_physical_units(make_napari_viewer):
+    """Issue 21 #7: a layer with physical units turns napari's scale bar on (pixels do not)."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8)), name="pixels")
+    _toy_dock_class()(viewer)
+    bar = viewer.canvas.overlays.scale_bar
+    assert not bar.visible
+    viewer.add_image(np.zeros((8, 8)), name="nm", scale=(0.2, 0.2), units="nm")
+    assert bar.visible
+    bar.visible = False  # the user hides it: it stays hidden
+    viewer.add_image(np.zeros((8, 8)), name="nm2", scale=(0.2, 0.2), units="nm")
+    assert not bar.visible
+
+
+def test_dock_progress_advanced_group_and_footer(make_napari_viewer, qtbot):
+    """Issue 21 #2/#7: the job's bar, step and time left show in the dock's footer; an
+    Advanced group is collapsed at first; the main action stays outside the scroll area."""
+    import threading
+
+    from napari_interfaces._widgets._dock import Dock
+
+    gate = threading.Event()
+    seen = []
+
+    def work(progress=None):
+        progress.start(4, "step one")
+        progress.advance()
+        gate.wait(10)
+        progress.advance(1, "step two")
+        return 1
+
+    class Adv(Dock):
+        title = "adv"
+
+        def __init__(self, viewer):
+            super().__init__(viewer)
+            self.a = self.add_param("a", 1, tooltip="basic")
+            with self.advanced() as self.adv:
+                self.b = self.add_param("b", 2, tooltip="advanced")
+            self.c = self.add_param("c", 3, tooltip="basic again")
+            self.go = self.add_button(
+                "Go", lambda: self.run_job(work, description="working"), tooltip="go"
+            )
+
+    viewer = make_napari_viewer(show=True)
+    dock = Adv(viewer)
+    viewer.window.add_dock_widget(dock, name="adv")
+    qtbot.wait(20)
+    assert dock.action_button is dock.go
+    assert not dock.scroll_area.isAncestorOf(dock.go.native)
+    assert not dock.adv.expanded and not dock.b.native.isVisible()
+    assert dock.a.native.isVisible() and dock.c.native.isVisible()
+    assert dock.adv.content.native.isAncestorOf(dock.b.native)
+    assert not dock.adv.content.native.isAncestorOf(dock.c.native)
+    dock.adv.expanded = True
+    qtbot.wait(10)
+    assert dock.b.native.isVisible()
+    dock.go.native.click()
+    qtbot.waitUntil(lambda: dock.progress_bar.maximum() == 4, timeout=5000)
+    assert dock.progress_bar.isVisible() and dock.progress_bar.value() == 1
+    assert "step one (1/4)" in dock.progress_text.value
+    seen.append(dock.progress_text.value)
+    gate.set()
+    qtbot.waitUntil(lambda: dock.job.finished, timeout=5000)
+    qtbot.wait(20)
+    assert not dock.progress_bar.isVisible()

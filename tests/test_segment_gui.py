@@ -107,3 +107,52 @@ def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
     w.editor.value = "parameters: {r: {uniform: [3, 1]}}"
     job = w.run()
     assert job.state == "error" and "error" in w.status.value
+
+
+def test_png_from_napari_reader_segmented_results_keep_image_units(
+    make_napari_viewer, tiny_model, tmp_path
+):
+    """Issue 21 #1: an uncalibrated PNG (napari's own reader) segmented from the plugin dock:
+    labels, particles and uncertainty have exactly the image's scale and units (pixels), the
+    dock and the metadata say which pixel size the engine assumed, and Apply calibrates all."""
+    import warnings
+
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(1)
+    img = (rng.random((96, 80)) * 255).astype(np.uint8)
+    path = tmp_path / "uncalibrated.png"
+    PILImage.fromarray(img).save(path)
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(path, plugin="napari")  # napari's own reader: pixels
+    assert layer.data.shape == (96, 80)
+    assert all(str(u) == "pixel" for u in layer.units)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
+    w.sync = True
+    assert w.image.value is layer and w.pixel_size.value == 0  # unknown
+    w.model.value = str(tiny_model)
+    w.uncertainty.value = True
+    w.estimate.value = False  # the model's own pixel size is assumed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # napari: "Inconsistent units across layers"
+        job = w.run()
+        assert job.state == "done", job.error
+    names = [f"{k} [{layer.name}]" for k in ("labels", "particles", "uncertainty")]
+    for name in names:
+        res = viewer.layers[name]
+        assert tuple(res.scale) == tuple(layer.scale) == (1.0, 1.0), name
+        assert tuple(map(str, res.units)) == tuple(map(str, layer.units)), name
+        assert tuple(res.translate) == tuple(layer.translate)
+        assert res.data.shape[-2:] == (96, 80)
+        assert res.metadata["pixel_size_source"] == "assumed"
+        assert res.metadata["pixel_size_used"] == pytest.approx(0.5)
+        assert "pixel_size" not in res.metadata  # no physical size claimed
+    assert "no physical pixel size" in w.used_label.value
+    assert not w.apply_button.native.isHidden()  # offered (the dock may be a hidden tab)
+    # the dock offers the assumed/estimated size: applying it calibrates image and results
+    w.apply_pixel_size()
+    for lay in [layer] + [viewer.layers[n] for n in names]:
+        assert tuple(lay.scale) == pytest.approx((0.5, 0.5))
+        assert tuple(map(str, lay.units)) == ("angstrom", "angstrom")
+    assert w.pixel_size.value == pytest.approx(0.5)
+    assert viewer.canvas.overlays.scale_bar.visible

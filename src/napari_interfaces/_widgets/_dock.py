@@ -564,6 +564,7 @@ class Dock(Container):
             if emitter is not None:
                 emitter.connect(self.reset_choices)
         self._connected = True
+        _watch_scale_bar(self.viewer)
 
     def _disconnect(self) -> None:
         """Drop every viewer connection (also napari's own reset_choices ones)."""
@@ -859,6 +860,21 @@ class Dock(Container):
 
 
 _WARMED: set[int] = set()
+
+
+def _watch_scale_bar(viewer: Any) -> None:
+    """Turn napari's scale bar on when a layer with physical units is (or gets) open."""
+    from ._layers import show_scale_bar_if_physical
+
+    if getattr(viewer, "_napari_interfaces_scale_watch", False):
+        return
+    try:
+        viewer._napari_interfaces_scale_watch = True
+        ref = weakref.ref(viewer)
+        viewer.layers.events.inserted.connect(lambda *_: show_scale_bar_if_physical(ref()))
+        show_scale_bar_if_physical(viewer)
+    except Exception:  # a convenience only
+        log.debug("scale bar watch failed", exc_info=True)
 
 
 def _warm_progress(viewer: Any) -> None:

@@ -41,15 +41,8 @@ __all__ = [
     "was_edited",
 ]
 
-#: Length of one unit in Å.
-_ANGSTROM_PER = {
-    "Å": 1.0,
-    "nm": 10.0,
-    "µm": 1e4,
-    "mm": 1e7,
-    "m": 1e10,
-    "pm": 0.01,
-}
+#: Spellings of length units -> canonical names. The lengths themselves (Å per unit)
+#: come from the one unit table, :func:`napari_interfaces.io.micrograph.to_angstrom`.
 _ALIASES = {
     "å": "Å",
     "Å": "Å",  # U+212B ANGSTROM SIGN
@@ -100,13 +93,21 @@ def canonical_unit(unit: Any) -> str:
     return _ALIASES.get(text.lower(), _ALIASES.get(text, text))
 
 
-def _factor(unit: Any) -> float:
+def _length(unit: Any) -> float | None:
+    """Å per ``unit`` from the plugin's one unit table; ``None`` for pixels / non-lengths."""
+    from ..io.micrograph import to_angstrom as _to_angstrom
+
     u = canonical_unit(unit)
-    if u not in _ANGSTROM_PER:
+    return None if u == "pixel" else _to_angstrom(1.0, u)
+
+
+def _factor(unit: Any) -> float:
+    f = _length(unit)
+    if f is None:
         from ..core.errors import InputError
 
         raise InputError(f"unit {unit!r} is not a length unit (expected Å or nm)")
-    return _ANGSTROM_PER[u]
+    return f
 
 
 def to_angstrom(value: float, unit: Any) -> float:
@@ -179,7 +180,7 @@ def pixel_size_from_layer(layer: Any, axis: int = -1) -> tuple[float | None, str
             unit = "pixel"
     if unit != "pixel" and scale is not None and len(scale):
         size = float(scale[axis])
-        if unit in _ANGSTROM_PER and unit not in ("Å", "nm"):
+        if unit not in ("Å", "nm") and _length(unit) is not None:
             size, unit = to_nm(size, unit), "nm"
         if math.isfinite(size) and size > 0:
             return size, unit
@@ -380,3 +381,43 @@ def add_or_update_layer(
     layer = add(data, name=name, metadata=metadata, **kwargs)
     _watch_edits(layer)
     return layer
+
+
+def has_physical_units(layer: Any) -> bool:
+    """Whether ``layer``'s last axis is in a length unit (Å, nm, µm...), not pixels."""
+    units = getattr(layer, "units", None)
+    if not units:
+        return False
+    try:
+        return _length(units[-1]) is not None
+    except Exception:  # an odd unit object: not a length
+        return False
+
+
+def scale_bar_overlay(viewer: Any) -> Any:
+    """The viewer's scale bar overlay (napari ≥ 0.9 ``canvas.overlays``, else ``scale_bar``)."""
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    bar = getattr(overlays, "scale_bar", None)
+    return bar if bar is not None else viewer.scale_bar
+
+
+def show_scale_bar_if_physical(viewer: Any, *_: Any) -> bool:
+    """Turn the scale bar on when a layer has physical units (once: the user may hide it).
+
+    Returns whether it was turned on now.
+    """
+    if viewer is None:
+        return False
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    if getattr(viewer, "_napari_interfaces_scale_bar", False):
+        return False
+    if not any(has_physical_units(layer) for layer in viewer.layers):
+        return False
+    bar = scale_bar_overlay(viewer)
+    viewer._napari_interfaces_scale_bar = True
+    if not bar.visible:
+        bar.visible = True
+        return True
+    return False

@@ -158,6 +158,15 @@ class SegmentWidget(Dock):
             "Segment", self.run, tooltip="segment the image in the background"
         )
         self.used_label = self.add_label("")
+        self.apply_button = self.add_button(
+            "Apply pixel size to image",
+            self.apply_pixel_size,
+            tooltip="the image has no physical pixel size: give it (and its results) the "
+            "estimated / assumed one the segmentation used, in Å",
+            job=False,
+        )
+        self.apply_button.visible = False
+        self._result_layers: list[Any] = []
         # result views in the Segment section, shown once there is a result
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
@@ -269,13 +278,40 @@ class SegmentWidget(Dock):
         )
 
     def _layer_kw(self, res) -> dict:
-        from ._layers import layer_kwargs, pixel_size_from_layer
+        """Result layers get exactly the source image's scale, translate and units.
 
-        src = self._source
-        size, unit = pixel_size_from_layer(src)
-        if size is not None and unit in ("Å", "nm"):
-            return layer_kwargs(source_layer=src, ndim=2)  # overlay on the image exactly
-        return layer_kwargs(res.grid)
+        The engine returns its results on the image's own pixel grid, so they
+        overlay the image exactly whatever pixel size it worked at; an
+        estimated or assumed size is recorded in the metadata and offered with
+        **Apply pixel size to image**, never drawn as a second unit system.
+        """
+        from ._layers import layer_kwargs
+
+        return layer_kwargs(source_layer=self._source, ndim=2)
+
+    def apply_pixel_size(self) -> None:
+        """Give the source image (and its results) the pixel size the engine used, in Å."""
+        from ..core.errors import InputError
+
+        res, src = self.result, self._source
+        if res is None or src is None or src not in self.viewer.layers:
+            raise InputError("segment an image first")
+        ps = float(res.pixel_size)
+        for layer in [src, *self._result_layers]:
+            if layer in self.viewer.layers:
+                layer.scale = (*tuple(layer.scale)[:-2], ps, ps)
+                layer.units = (*tuple(str(u) for u in layer.units)[:-2], "Å", "Å")
+                layer.metadata["pixel_size"] = ps
+                layer.metadata["pixel_size_unit"] = "Å"
+                layer.metadata["pixel_size_source"] = f"{res.pixel_size_source} (applied)"
+        self.apply_button.visible = False
+        if self.viewer is not None:
+            from ._layers import scale_bar_overlay
+
+            scale_bar_overlay(self.viewer).visible = True
+            self.viewer.reset_view()
+        self.pixel_size.value = ps
+        self.set_status(f"{src.name}: pixel size set to {ps:.4g} Å ({res.pixel_size_source})")
 
     def _segmented(self, result) -> None:
         from ._layers import add_or_update_layer, result_name
@@ -284,13 +320,22 @@ class SegmentWidget(Dock):
         self.result = res
         src = self._source
         kw = self._layer_kw(res)
+        from ._layers import pixel_size_from_layer
+
+        src_size, src_unit = pixel_size_from_layer(src)
+        calibrated = src_size is not None and src_unit in ("Å", "nm")
         md = {
             "model": self.model_name,
-            "pixel_size": res.pixel_size,
-            "pixel_size_unit": "Å",
+            # the pixel size the engine worked at (Å); the layer's own scale is the image's
+            "pixel_size_used": res.pixel_size,
+            "pixel_size_used_unit": "Å",
             "pixel_size_source": res.pixel_size_source,
             "source_image": src.name,
         }
+        if calibrated:
+            md["pixel_size"] = res.pixel_size
+            md["pixel_size_unit"] = "Å"
+        self._result_layers = []
         labels = add_or_update_layer(
             self.viewer,
             res.labels,
@@ -300,6 +345,7 @@ class SegmentWidget(Dock):
             metadata=dict(md),
             **kw,
         )
+        self._result_layers.append(labels)
         if res.instances is not None:
             layer = add_or_update_layer(
                 self.viewer,
@@ -311,8 +357,9 @@ class SegmentWidget(Dock):
                 **kw,
             )
             layer.features = res.particles.features()
+            self._result_layers.append(layer)
         if res.uncertainty is not None:
-            add_or_update_layer(
+            unc = add_or_update_layer(
                 self.viewer,
                 res.uncertainty,
                 "image",
@@ -324,6 +371,7 @@ class SegmentWidget(Dock):
                 metadata=dict(md),
                 **kw,
             )
+            self._result_layers.append(unc)
         try:
             self.labels.reset_choices()
             self.labels.value = labels
@@ -336,6 +384,12 @@ class SegmentWidget(Dock):
         }[res.pixel_size_source]
         text = f"pixel size used: {res.pixel_size:.4g} Å ({how}); {(res.labels > 0).mean():.1%} "
         text += "foreground"
+        if not calibrated:
+            text += (
+                f". {src.name} has no physical pixel size: results are drawn in its pixels; "
+                "Apply pixel size to image to calibrate it"
+            )
+        self.apply_button.visible = not calibrated
         if res.particles is not None:
             text += f"; {len(res.particles)} particles"
         self.used_label.value = text
@@ -412,8 +466,11 @@ class SegmentWidget(Dock):
                 f"{labels_layer.name} and {image_layer.name} differ in shape; choose the labels "
                 "of this image"
             )
-        ps = (labels_layer.metadata or {}).get("pixel_size") or (
-            float(self.pixel_size.value) or None
+        md = labels_layer.metadata or {}
+        ps = (
+            md.get("pixel_size_used")
+            or md.get("pixel_size")
+            or (float(self.pixel_size.value) or None)
         )
         return self.run_job(
             finetune_job,
