@@ -66,6 +66,13 @@ def _simulate_job(
     return simulation, image(simulation, dose=dose, rng=0, **optics)
 
 
+#: Parameters of the structure (a change makes the built scene stale).
+_STRUCTURE_PARAMS = (
+    "element", "shape", "diameter", "particles", "defect", "orientation", "substrate",
+    "extent", "placement", "seed",
+)  # fmt: skip
+
+
 class HRTEMWidget(Dock):
     """Build a nanoparticle scene, simulate it and image it live (see the module docs).
 
@@ -114,6 +121,11 @@ class HRTEMWidget(Dock):
         self.build_button = self.add_button(
             "Build structure", self.build, tooltip="build the scene in the background"
         )
+        self.structure_label = self.add_label("no structure yet: Simulate builds one")
+        self._scene_params: dict | None = None  # what self.scene was built from
+        self._pending_params: dict | None = None
+        for name in _STRUCTURE_PARAMS:
+            self.params[name].changed.connect(self._structure_changed)
 
         self.add_section("Simulation")
         p("energy", 200.0, min=20.0, max=1000.0, step=10.0, label="energy (kV)",
@@ -220,11 +232,33 @@ class HRTEMWidget(Dock):
     def build(self):
         """Build the structure in the background; returns the job."""
         params = self.structure_params()
+        self._pending_params = params
         return self.run_job(build_structure, on_done=self._built,
                             description="HRTEM structure", **params)  # fmt: skip
 
+    @property
+    def structure_stale(self) -> bool:
+        """Whether the structure parameters changed since the scene was built."""
+        if self.scene is None:
+            return True
+        try:
+            return self.structure_params() != self._scene_params
+        except ParameterError:
+            return True
+
+    def _structure_changed(self, *_: Any) -> None:
+        if self.scene is not None and self.structure_stale:
+            self.structure_label.value = (
+                "⚠ structure parameters changed: the built structure is stale; "
+                "Simulate rebuilds it (or press Build structure)"
+            )
+        elif self.scene is not None:
+            self.structure_label.value = "structure up to date"
+
     def _built(self, scene) -> None:
         self.scene = scene
+        self._scene_params = self._pending_params
+        self.structure_label.value = "structure up to date"
         self.simulation = None
         self._show_atoms(scene)
         self.set_status(
@@ -233,10 +267,17 @@ class HRTEMWidget(Dock):
         )
 
     def simulate(self):
-        """Simulate (building the structure first if needed); returns the job."""
-        structure = self.structure_params() if self.scene is None else {}
+        """Simulate; (re)builds the structure first when none is built or it is stale.
+
+        Returns the job.
+        """
+        current = self.structure_params()
+        rebuild = self.scene is None or current != self._scene_params
+        self._pending_params = current
+        if rebuild and self.scene is not None:
+            self.structure_label.value = "structure parameters changed: rebuilding"
         return self.run_job(
-            _simulate_job, self.scene, structure, self.sim_params(), self._v("label_method"),
+            _simulate_job, None if rebuild else self.scene, current if rebuild else {}, self.sim_params(), self._v("label_method"),
             self.optics(), self.dose_value(), on_done=self._simulated,
             description="HRTEM multislice",
         )  # fmt: skip
@@ -245,7 +286,9 @@ class HRTEMWidget(Dock):
         simulation, first_image = result
         if self.scene is not simulation.scene:
             self.scene = simulation.scene
+            self._scene_params = self._pending_params
             self._show_atoms(simulation.scene)
+        self.structure_label.value = "structure up to date"
         self.simulation = simulation
         ny, nx = simulation.labels.shape
         t = ", ".join(
