@@ -95,6 +95,31 @@ def test_result_names_and_edits_are_kept(make_napari_viewer):
     assert other.name == "mine (2)"
 
 
+def test_in_place_data_edits_count_as_user_edits(make_napari_viewer):
+    """Issue 21 #7: ``layer.data[...] = v; layer.refresh()`` (console, scripts) is an edit:
+    a re-run (add_or_update_layer or a dock's put_layer) never overwrites it."""
+    from napari_interfaces._widgets._layers import add_or_update_layer, was_edited
+
+    viewer = make_napari_viewer()
+    first = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name="labels [x]")
+    assert not was_edited(first)
+    again = add_or_update_layer(viewer, np.ones((8, 8), np.uint8), "labels", name="labels [x]")
+    assert again is first and not was_edited(first)  # the plugin's own rewrite
+    first.data[3, 3] = 5
+    first.refresh()
+    assert was_edited(first)
+    third = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name="labels [x]")
+    assert third is not first and first.data[3, 3] == 5
+    # the same through a dock's own role layer
+    dock = _toy_dock_class()(viewer)
+    own = dock.put_layer("mask", np.zeros((8, 8), np.uint8), "labels", name="mask [x]")
+    assert dock.put_layer("mask", np.ones((8, 8), np.uint8), "labels", name="mask [x]") is own
+    own.data[0, 0] = 7
+    own.refresh()
+    new = dock.put_layer("mask", np.zeros((8, 8), np.uint8), "labels", name="mask [x]")
+    assert new is not own and own.data[0, 0] == 7
+
+
 # -- the dock base ------------------------------------------------------------
 def slow(n_steps: int, step_s: float, record: list, progress=None):
     progress = as_progress(progress)

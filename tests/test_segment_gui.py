@@ -156,3 +156,16 @@ def test_png_from_napari_reader_segmented_results_keep_image_units(
         assert tuple(map(str, lay.units)) == ("angstrom", "angstrom")
     assert w.pixel_size.value == pytest.approx(0.5)
     assert viewer.canvas.overlays.scale_bar.visible
+
+
+def test_segment_does_not_default_to_an_apt_volume(make_napari_viewer):
+    """Issue 21 #7: with APT data open, Segment lists 2D micrographs only."""
+    from napari_interfaces._hooks.apt_data import sample_layered
+
+    viewer = make_napari_viewer()
+    for data, kw, kind in sample_layered():
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
+    assert w.image.value is None and not w.image.choices
+    mic = viewer.add_image(np.zeros((32, 32), np.float32), name="mic")
+    assert w.image.value is mic and list(w.image.choices) == [mic]

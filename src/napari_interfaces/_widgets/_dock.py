@@ -589,7 +589,7 @@ class Dock(Container):
         the user has not painted on it, even if the user renamed it; otherwise
         :func:`._layers.add_or_update_layer` adds one (never over user edits).
         """
-        from ._layers import add_or_update_layer, was_edited
+        from ._layers import add_or_update_layer, mark_written, was_edited
 
         layer = self.own_layers.get(key)
         if layer is not None and layer in self.viewer.layers and not was_edited(layer):
@@ -598,6 +598,7 @@ class Dock(Container):
                     setattr(layer, attr, kwargs[attr])
             layer.metadata.update(kwargs.get("metadata") or {})
             layer.data = data
+            mark_written(layer)
         else:
             layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
         self.own_layers[key] = layer

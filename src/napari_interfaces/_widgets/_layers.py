@@ -38,6 +38,7 @@ __all__ = [
     "to_angstrom",
     "to_nm",
     "unique_name",
+    "mark_written",
     "was_edited",
 ]
 
@@ -307,10 +308,37 @@ def result_name(what: str, source: Any = None) -> str:
     return f"{what} [{src}]"
 
 
+#: Arrays larger than this (elements) are not fingerprinted (edits then count by paint only).
+_FINGERPRINT_MAX = 64_000_000
+
+
+def _fingerprint(data: Any) -> tuple | None:
+    """A cheap checksum of an in-memory array (``None`` for lazy or huge data)."""
+    import zlib
+
+    if not isinstance(data, np.ndarray) or data.size > _FINGERPRINT_MAX:
+        return None
+    a = np.ascontiguousarray(data)
+    return (a.shape, a.dtype.str, zlib.crc32(a.view(np.uint8).reshape(-1)))
+
+
+def mark_written(layer: Any) -> None:
+    """Record ``layer``'s data as the plugin wrote it (later changes are the user's edits)."""
+    layer.metadata[_EDITED_KEY] = False
+    try:
+        layer._napari_interfaces_fp = _fingerprint(layer.data)
+    except (AttributeError, TypeError):  # a layer refusing new attributes
+        pass
+
+
 def _watch_edits(layer: Any) -> None:
-    """Mark ``layer`` as edited by the user when its data changes by painting."""
-    md = layer.metadata
-    md[_EDITED_KEY] = False
+    """Mark ``layer`` as edited by the user when its data changes by painting.
+
+    In-place edits from code (``layer.data[...] = v; layer.refresh()``) emit no
+    event: :func:`was_edited` also compares the data with a checksum taken
+    when the plugin wrote it.
+    """
+    mark_written(layer)
 
     def _edited(*_: Any) -> None:
         layer.metadata[_EDITED_KEY] = True
@@ -322,8 +350,22 @@ def _watch_edits(layer: Any) -> None:
 
 
 def was_edited(layer: Any) -> bool:
-    """Whether the user painted on a Labels layer this plugin added."""
-    return bool((getattr(layer, "metadata", None) or {}).get(_EDITED_KEY, False))
+    """Whether the user changed a layer this plugin wrote.
+
+    By painting (brush, fill, eraser: napari's ``paint`` / ``labels_update``
+    events) or by changing the data in place from code or the console
+    (``layer.data[...] = v; layer.refresh()``: the data no longer match the
+    checksum taken when the plugin wrote them).
+    """
+    if bool((getattr(layer, "metadata", None) or {}).get(_EDITED_KEY, False)):
+        return True
+    fp = getattr(layer, "_napari_interfaces_fp", None)
+    if fp is None:
+        return False
+    edited = _fingerprint(layer.data) != fp
+    if edited:
+        layer.metadata[_EDITED_KEY] = True
+    return edited
 
 
 def add_or_update_layer(
@@ -373,7 +415,7 @@ def add_or_update_layer(
             if "metadata" in kwargs:
                 existing.metadata.update(kwargs["metadata"])
             existing.data = data
-            existing.metadata[_EDITED_KEY] = False
+            mark_written(existing)
             return existing
         name = unique_name(viewer, name)
     metadata = dict(kwargs.pop("metadata", None) or {})

@@ -84,6 +84,11 @@ def finetune_job(
     return model.name, path
 
 
+def _is_micrograph(layer: Any) -> bool:
+    """A 2D image (gray or RGB): not a 3D volume such as an APT composition."""
+    return int(layer.ndim) == 2
+
+
 def _model_choices(*_: Any) -> list[tuple[str, str]]:
     from ..segment.models import list_models
 
@@ -105,7 +110,11 @@ class SegmentWidget(Dock):
         self.result = None
         self._source = None
         self.image = self.add_layer_choice(
-            "image", napari.layers.Image, tooltip="the micrograph to segment (2D, gray or RGB)"
+            "image",
+            napari.layers.Image,
+            tooltip="the micrograph to segment (2D, gray or RGB); 3D volumes (e.g. APT "
+            "composition) are not listed",
+            filter=_is_micrograph,
         )
         self.pixel_size = self.add_param(
             "pixel_size",
