@@ -103,6 +103,11 @@ def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
     w._show(read_sample_job(str(tmp_path / "gui.zarr"), 2))
     assert viewer.layers["database labels"].data.max() == 1
     assert "sample 2" in w.meta.value
+    # issue 21 #7: the drawn parameters as readable fields, not raw JSON
+    fields = dict(w.sample_fields())
+    assert fields and not any("{" in k or "{" in v for k, v in fields.items())
+    assert "imaging › dose (e/Å²)" in fields
+    assert float(fields["imaging › dose (e/Å²)"]) > 0
     # a broken spec is reported, not raised
     w.editor.value = "parameters: {r: {uniform: [3, 1]}}"
     job = w.run()
