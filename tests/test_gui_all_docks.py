@@ -373,7 +373,7 @@ def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
         qtbot.wait(300)
     record("apt explorer", hb, dock)
     shot(viewer, "apt_explorer")
-    vols = [ly for ly in viewer.layers if ly.name.startswith("exp.pos") and "at.%" in ly.name]
+    vols = [ly for ly in viewer.layers if ly.name.endswith("[exp.pos]") and "at.%" in ly.name]
     assert vols and tuple(vols[0].scale) == (2.0, 2.0, 2.0)
     assert str(vols[0].units[-1]) == "nanometer"
     hb.check()
@@ -495,7 +495,7 @@ def test_database_tiny(all_docks, qtbot, tmp_path):
     record("database", hb, dock)
     shot(viewer, "database")
     assert job.result.computed == 3
-    assert any(ly.name.startswith("database image") for ly in viewer.layers)
+    assert any(ly.name.startswith("image [database]") for ly in viewer.layers)
     hb.check()
 
 

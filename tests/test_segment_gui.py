@@ -99,9 +99,9 @@ def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
     job = w.run()
     assert job.state == "done", job.error
     assert job.result.computed == 3
-    assert viewer.layers["database image"].data.shape == (64, 64)
+    assert viewer.layers["image [database]"].data.shape == (64, 64)
     w._show(read_sample_job(str(tmp_path / "gui.zarr"), 2))
-    assert viewer.layers["database labels"].data.max() == 1
+    assert viewer.layers["labels [database]"].data.max() == 1
     assert "sample 2" in w.meta.value
     # issue 21 #7: the drawn parameters as readable fields, not raw JSON
     fields = dict(w.sample_fields())

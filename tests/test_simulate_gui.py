@@ -143,9 +143,9 @@ def test_database_dock_generates_resumes_cancels_and_browses(make_napari_viewer,
     qtbot.waitUntil(lambda: job.finished, timeout=120_000)
     assert job.state == "done", w.status.value
     assert job.result.computed == 3 and "3 samples (3 computed" in w.status.value
-    qtbot.waitUntil(lambda: w.latest_idle("sample") and "database image" in viewer.layers,
+    qtbot.waitUntil(lambda: w.latest_idle("sample") and "image [database]" in viewer.layers,
                     timeout=30_000)  # fmt: skip
-    img, lab = viewer.layers["database image"], viewer.layers["database labels"]
+    img, lab = viewer.layers["image [database]"], viewer.layers["labels [database]"]
     for layer in (img, lab):
         assert tuple(layer.scale) == pytest.approx((0.4, 0.4))  # tiny_synthetic: 0.4 Å/px
         assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]

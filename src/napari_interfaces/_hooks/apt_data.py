@@ -148,7 +148,7 @@ def points_layer(
     if "label" in cloud.columns:
         features["label"] = np.asarray(cloud.columns["label"])[idx]
     shown = len(idx)
-    label = f"{name} ions ({shown:,} of {total:,} shown)"
+    label = f"ions ({shown:,} of {total:,} shown) [{name}]"
     meta = {
         "name": label,
         "size": 0.4,
@@ -186,7 +186,7 @@ def cloud_layers(
                 (
                     vox.composition(el),
                     {
-                        "name": f"{name} {el} at.%",
+                        "name": f"{el} at.% [{name}]",
                         "colormap": "magma",
                         "blending": "additive",
                         "contrast_limits": (0.0, 100.0),
@@ -279,7 +279,7 @@ def read_apt_layers_fast(path: str | list[str]) -> list[tuple]:
     token = uuid.uuid4().hex
     units_now = _units_ready()
     meta: dict[str, Any] = {
-        "name": f"{p.name} ions (preview {len(idx):,} of {total:,}; loading…)",
+        "name": f"ions (preview {len(idx):,} of {total:,}; loading…) [{p.name}]",
         "size": 0.4,
         "face_color": "#9a9a9a",
         "border_width": 0,
@@ -387,7 +387,7 @@ def _finish_open(viewer: Any, path: str, token: str) -> None:
 
         preview = _preview_layer(viewer, token)
         if preview is not None:
-            preview.name = f"{name} ions (preview; not loaded: see the error)"
+            preview.name = f"ions (preview; not loaded: see the error) [{name}]"
         notify_error(exc, f"opening {name}")
 
     job = run_job(
@@ -510,7 +510,7 @@ def _sample(geometry: str, seed: int = 0) -> list[tuple]:
         (
             phase,
             {
-                "name": f"{name} true phase",
+                "name": f"true phase [{name}]",
                 "opacity": 0.3,
                 "visible": False,
                 "metadata": {"labels": {"0": "gamma", "1": "gamma_prime"}},

@@ -295,7 +295,15 @@ def unique_name(viewer: napari.Viewer | None, name: str) -> str:
 
 
 def result_name(what: str, source: Any = None) -> str:
-    """Name of a result layer after its source: ``"labels [image name]"``.
+    """Name of a layer the plugin makes: ``"<what> [<source>]"``, the one naming pattern.
+
+    ``<what>`` says what the layer holds (``labels``, ``particles``,
+    ``uncertainty``, ``phases``, ``edge probability``, ``Si at.%``, ``ions
+    (200,000 of 945,211 shown)``, ``image``, ``atoms``...); ``<source>`` is
+    what it was made from: the input layer (``labels [mic]``), the opened file
+    (``Si at.% [Si.pos]``, ``phases [Si]``) or the generator (``image
+    [HRTEM]``, ``labels [database]``). A second result of the same name that
+    must not replace the first (the user edited it) gets `` (2)``.
 
     >>> result_name("labels", "Au particle")
     'labels [Au particle]'

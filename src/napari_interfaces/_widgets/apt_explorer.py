@@ -316,7 +316,7 @@ class AptExplorer(Dock):
             kwargs = vox.grid.layer_kwargs()
             self._raw = {}
             for el in elements:
-                key = f"{name} {el} at.%"
+                key = f"{el} at.% [{name}]"
                 data = vox.composition(el)
                 self._raw[key] = data
                 meta = {

@@ -259,9 +259,9 @@ class DatabaseWidget(Dock):
             return
         md = {"pixel_size": ps, "pixel_unit": "Å", "store": str(self._v("out"))}
         img = self.put_layer("image", sample["image"], "image",
-                        **layer_kwargs(ps, "Å", ndim=2, name="database image", colormap="gray",
+                        **layer_kwargs(ps, "Å", ndim=2, name="image [database]", colormap="gray",
                                        metadata=dict(md)))  # fmt: skip
         img.contrast_limits = (float(sample["image"].min()), float(sample["image"].max()) + 1e-6)
         self.put_layer("labels", sample["labels"], "labels",
-                  **layer_kwargs(ps, "Å", ndim=2, name="database labels", opacity=0.4,
+                  **layer_kwargs(ps, "Å", ndim=2, name="labels [database]", opacity=0.4,
                                  metadata=dict(md)))  # fmt: skip

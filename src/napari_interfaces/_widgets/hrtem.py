@@ -298,7 +298,7 @@ class HRTEMWidget(Dock):
         self.set_status(f"exit wave {nx}x{ny} ({backend}): {t}")
         self._show_image(first_image)
         self.put_layer("labels", simulation.labels, "labels",
-                  **self._kwargs(simulation.grid, "HRTEM labels", opacity=0.4))  # fmt: skip
+                  **self._kwargs(simulation.grid, "labels [HRTEM]", opacity=0.4))  # fmt: skip
 
     def update_image(self, *_: Any) -> None:
         """Re-image from the cached exit wave (debounced, off the GUI thread)."""
@@ -327,7 +327,7 @@ class HRTEMWidget(Dock):
             return
         data = img.data
         layer = self.put_layer("image", data, "image",
-                          **self._kwargs(img.grid, "HRTEM image", colormap="gray"))  # fmt: skip
+                          **self._kwargs(img.grid, "image [HRTEM]", colormap="gray"))  # fmt: skip
         layer.contrast_limits = (float(data.min()), float(data.max()) + 1e-6)
 
     def _show_atoms(self, scene) -> None:
@@ -338,7 +338,7 @@ class HRTEMWidget(Dock):
         colors = np.where(heavy[:, None], [[1.0, 0.8, 0.0, 1.0]], [[0.55, 0.55, 0.55, 0.6]])
         layer = self.put_layer(
             "atoms", pos[:, 1::-1], "points",  # (y, x) in Å: projected, no z slider
-            **layer_kwargs(None, "Å", ndim=2, name="HRTEM atoms"),
+            **layer_kwargs(None, "Å", ndim=2, name="atoms [HRTEM]"),
             size=1.2, border_width=0, visible=False,
         )  # fmt: skip
         layer.features = {"z": pos[:, 2], "element": scene.atoms.get_chemical_symbols()}
