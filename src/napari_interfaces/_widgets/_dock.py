@@ -2,8 +2,7 @@
 
 Every dock of the plugin is a :class:`Dock`: a scrollable
 ``magicgui.widgets.Container`` (so napari's ``add_dock_widget`` and npe2
-widget contributions accept it as it is, and several docks coexist on a
-1920×1080 screen) with
+widget contributions accept it as it is) above a fixed footer, with
 
 * :meth:`Dock.add_param` — an int / float / choice / path / bool / str
   parameter; a tooltip is **required**;
@@ -12,8 +11,18 @@ widget contributions accept it as it is, and several docks coexist on a
   by itself (insert, remove, reorder, rename) and disconnects when the dock is
   destroyed;
 * :meth:`Dock.add_button` — an action button; ``job=True`` buttons are
-  disabled while a job runs, so a second click cannot start a second job;
-* a footer with **Cancel** and a status line, always at the bottom;
+  disabled while a job runs, so a second click cannot start a second job.
+  The dock's first job button (its main action, :attr:`Dock.action_button`)
+  goes into the footer; ``footer=True/False`` chooses explicitly;
+* a footer **outside the scroll area** (always visible, however long the
+  form): the main action, **Cancel**, the running job's progress bar with its
+  step, *done/total* and time left, and a status line;
+* :meth:`Dock.advanced` — a collapsible group (closed at first) for the
+  advanced parameters: ``with self.advanced(): self.add_param(...)``;
+  ``add_section(title, collapsed=True)`` makes a whole section collapsible;
+* docks opened from the Plugins menu put themselves in tabs beside the
+  plugin's other docks in the same area (napari stacks them in one column
+  otherwise), so nine docks stay usable at 1920×1080;
 * :meth:`Dock.run_job` — runs an engine function through
   :func:`._jobs.run_job` (worker thread, progress bar in napari's activity
   panel), with one behaviour for all docks: *running…* / *done* /
@@ -69,6 +78,7 @@ Example (a whole dock in ~30 lines)
             self.level = self.add_param(
                 "level", 0.5, min=0.0, max=1.0, step=0.05, tooltip="foreground above this")
             self.run_button = self.add_button("Threshold", self.run, tooltip="run in background")
+            # the first job button is the main action: it sits in the footer beside Cancel
 
         def run(self):
             layer = self.require_layer(self.image)          # InputError -> status line

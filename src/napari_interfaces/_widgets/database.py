@@ -129,18 +129,19 @@ class DatabaseWidget(Dock):
         self.add_section("Generate")
         p("n", 8, min=1, max=10_000_000, label="samples",
           tooltip="number of samples in the store; a larger n grows an existing store")  # fmt: skip
-        p("seed", 0, min=0, max=2**31 - 1,
-          tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
         p("out", config.cache_dir() / "databases" / "database.zarr", mode="w", label="store",
           tooltip="output zarr store (a folder); an existing store with the same spec and seed "
           "is resumed")  # fmt: skip
-        p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
-          tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
-          "dask scheduler (can run code here: use only one you started)")  # fmt: skip
-        p("address", "", label="address",
-          tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
-        p("workers", 1, min=1, max=1024, label="local workers",
-          tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
+        with self.advanced("Advanced: seed, compute"):
+            p("seed", 0, min=0, max=2**31 - 1,
+              tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
+            p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
+              tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
+              "dask scheduler (can run code here: use only one you started)")  # fmt: skip
+            p("address", "", label="address",
+              tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
+            p("workers", 1, min=1, max=1024, label="local workers",
+              tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
         self.generate_button = self.add_button(
             "Generate", self.run, tooltip="simulate the missing samples into the store"
         )

@@ -108,18 +108,22 @@ class HRTEMWidget(Dock):
           tooltip="number of particles, placed at random without overlap")  # fmt: skip
         p("defect", "none", choices=["none", "twin", "stacking_fault"],
           tooltip="one {111} planar defect through the particle (spheres only)")  # fmt: skip
-        p("orientation", "1 1 0",
-          tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
-        p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
-          tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
         p("extent", 48.0, min=10.0, max=400.0, step=4.0, label="field of view (Å)",
           tooltip="side of the square simulation cell in Å")  # fmt: skip
-        p("placement", "on", choices=["on", "embedded"],
-          tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
-        p("seed", 0, min=0, max=2**31 - 1,
-          tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
+        with self.advanced("Advanced structure"):
+            p("orientation", "1 1 0",
+              tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
+            p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
+              tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
+            p("placement", "on", choices=["on", "embedded"],
+              tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
+            p("seed", 0, min=0, max=2**31 - 1,
+              tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
         self.build_button = self.add_button(
-            "Build structure", self.build, tooltip="build the scene in the background"
+            "Build structure",
+            self.build,
+            tooltip="build the scene in the background",
+            footer=False,
         )
         self.structure_label = self.add_label("no structure yet: Simulate builds one")
         self._scene_params: dict | None = None  # what self.scene was built from
@@ -132,18 +136,19 @@ class HRTEMWidget(Dock):
           tooltip="accelerating voltage in kV")  # fmt: skip
         p("sampling", 0.125, min=0.02, max=0.5, step=0.005, label="sampling (Å)",
           tooltip="multislice pixel size in Å; finer is more accurate and slower (0.1-0.2 Å)")  # fmt: skip
-        p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
-          tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
-        p("phonons", 1, min=1, max=50, label="frozen phonons",
-          tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
-        p("device", "cpu", choices=_device_choices(),
-          tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
-          "cuda:N or opencl:N")  # fmt: skip
-        p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
-          tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
-          "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
+        with self.advanced("Advanced simulation"):
+            p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
+              tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
+            p("phonons", 1, min=1, max=50, label="frozen phonons",
+              tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
+            p("device", "cpu", choices=_device_choices(),
+              tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
+              "cuda:N or opencl:N")  # fmt: skip
+            p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
+              tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
+              "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
         self.simulate_button = self.add_button(
-            "Simulate", self.simulate,
+            "Simulate", self.simulate, footer=True,
             tooltip="multislice exit waves + labels in the background (builds the structure first "
             "if needed)",
         )  # fmt: skip

@@ -130,13 +130,6 @@ class SegmentWidget(Dock):
         self.link_pixel_size(self.image, self.pixel_size, unit="Å")
         self.image.changed.connect(self._check_pixel_size)
         self._check_pixel_size()
-        self.estimate = self.add_param(
-            "estimate",
-            True,
-            label="estimate when unknown",
-            tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
-            "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
-        )
         self.model = self.add_param(
             "model",
             "default",
@@ -144,9 +137,6 @@ class SegmentWidget(Dock):
             tooltip="the shipped default model or one you trained / fine-tuned "
             "(napari-interfaces train, or Fine-tune below)",
             on_change=self._show_model,
-        )
-        self.refresh_button = self.add_button(
-            "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
         )
         self.model_info = self.add_label("")
         self.uncertainty = self.add_param(
@@ -163,6 +153,17 @@ class SegmentWidget(Dock):
             tooltip="split touching particles (watershed) and measure each: particle Labels "
             "with a features table, size histogram",
         )
+        with self.advanced():
+            self.estimate = self.add_param(
+                "estimate",
+                True,
+                label="estimate when unknown",
+                tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
+                "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
+            )
+            self.refresh_button = self.add_button(
+                "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
+            )
         self.segment_button = self.add_button(
             "Segment", self.run, tooltip="segment the image in the background"
         )
@@ -200,15 +201,20 @@ class SegmentWidget(Dock):
             label="corrected labels",
             tooltip="the class labels you corrected (0 = background, 1 = particle)",
         )
-        self.epochs = self.add_param(
-            "epochs", 5, min=1, max=200, tooltip="passes over random crops of the corrected image"
-        )
-        self.freeze = self.add_param(
-            "freeze_encoder",
-            True,
-            label="freeze encoder",
-            tooltip="train the decoder only (recommended with one or a few images)",
-        )
+        with self.advanced():
+            self.epochs = self.add_param(
+                "epochs",
+                5,
+                min=1,
+                max=200,
+                tooltip="passes over random crops of the corrected image",
+            )
+            self.freeze = self.add_param(
+                "freeze_encoder",
+                True,
+                label="freeze encoder",
+                tooltip="train the decoder only (recommended with one or a few images)",
+            )
         self.finetune_button = self.add_button(
             "Fine-tune", self.fine_tune, tooltip="train a new model version on the corrections"
         )
