@@ -71,6 +71,26 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
     assert after.counts[after.distance_nm > 0].sum() > before.counts[before.distance_nm > 0].sum()
     assert dock.status.value.startswith("iso-concentration: 1 interface(s)")
 
+    # issue 21 #2: proxigram + cylinder profile each get a readable height, legends off the data
+    lo, hi = np.asarray(layer.extent.world)
+    mid = (lo + hi) / 2
+    viewer.add_shapes([np.array([[lo[0] + 1, mid[1], mid[2]], [hi[0] - 1, mid[1], mid[2]]])],
+                      shape_type="line", name="axis")  # fmt: skip
+    dock.line.reset_choices()
+    dock.line.value = viewer.layers["axis"]
+    assert dock.recompute_profiles().state == "done" and dock.cylinder is not None
+    fig = dock.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        assert box.height >= 150, f"{ax.get_title()}: {box.height:.0f} px high"
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent(renderer).overlaps(box), ax.get_title()
+    viewer.layers.remove("axis")
+
     # "Save labels" asks where (suggesting <stem>.phases.tif beside the dataset)
     asked = []
     target = tmp_path / "chosen.phases.tif"
