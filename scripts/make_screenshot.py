@@ -139,8 +139,11 @@ def shot_all_docks(out: Path, work: Path) -> list[Path]:
     for contrib in PluginManifest.from_distribution("napari-interfaces").contributions.widgets:
         items[contrib.display_name].trigger()  # as a user does: Plugins > napari interfaces
         _process(5)
-    dw, _ = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
-    dw.raise_()
+    from napari._qt.widgets.qt_viewer_dock_widget import QtViewerDockWidget
+
+    for dw in viewer.window._qt_window.findChildren(QtViewerDockWidget):
+        if dw.name.startswith("Segment micrograph"):
+            dw.raise_()
     viewer.reset_view()
     paths = [_save(viewer, "gui_all_docks.png", out)]
     viewer.close()

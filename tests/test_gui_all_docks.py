@@ -309,6 +309,12 @@ def test_every_dock_from_the_plugins_menu_shows_its_action_button(all_docks, qap
         assert dw.isVisible(), f"{name}: not visible after raise"
         # tall enough to be a usable form, not an 80 px strip
         assert dw.height() > 0.5 * win.height(), f"{name}: only {dw.height()} px high"
+        content = dw.widget()
+        content_hint = content.minimumSizeHint()
+        assert content.width() >= content_hint.width(), (
+            f"{name} squeezed: {content.width()} px wide < its minimum {content_hint.width()} "
+            "(the form and footer are clipped)"
+        )
         button = action_button_of(inner)
         assert button.isVisible(), f"{name}: action button hidden"
         top_left = button.mapToGlobal(button.rect().topLeft())

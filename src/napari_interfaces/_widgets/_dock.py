@@ -308,7 +308,12 @@ class Dock(Container):
         scroll = self.root_native_widget
         bar = scroll.verticalScrollBar().sizeHint().width()
         need = self.form_widget.minimumSizeHint().width() + bar + 2 * scroll.frameWidth() + 2
-        scroll.setMinimumWidth(int(min(MAX_WIDTH, max(MIN_WIDTH, need))))
+        need = max(need, self.footer.native.minimumSizeHint().width())
+        width = int(min(MAX_WIDTH, max(MIN_WIDTH, need)))
+        scroll.setMinimumWidth(width)
+        outer = self.__dict__.get("_outer")
+        if outer is not None:  # the docked widget: napari's dock must give it this width
+            outer.setMinimumWidth(width)
 
     def _apply_min_size(self) -> None:
         """Small minimum size + scroll bars: several docks fit on one screen."""
