@@ -295,8 +295,12 @@ def read_apt_layers_fast(path: str | list[str]) -> list[tuple]:
     return [(zyx, meta, "points")]
 
 
-def _full_open_job(path: str, progress=None) -> dict:
-    """Background part of :func:`read_apt_layers_fast`: validate, range, voxelize, colour."""
+def _full_open_steps(path: str):
+    """Background part of :func:`read_apt_layers_fast`: validate, range, voxelize, colour.
+
+    A generator for napari's ``create_worker`` (one progress step per yield);
+    returns ``{"dataset", "layers"}`` (napari layers, made off the GUI thread).
+    """
     from napari.layers import Layer
 
     from ..apt.dataset import open_dataset
@@ -309,20 +313,14 @@ def _full_open_job(path: str, progress=None) -> dict:
         _ = get_unit_registry().nm
     except Exception:  # an optimisation only
         pass
-    if progress is not None:
-        progress.start(4, "checking the file")
+    yield "checking the file"
     (read_pos if p.suffix.lower() == ".pos" else read_epos)(p, validate=True)
-    if progress is not None:
-        progress.advance(1, "ranging")
+    yield "ranging"
     ds = open_dataset(path, None, warn=False)
-    if progress is not None:
-        progress.advance(1, "composition volumes")
+    yield "composition volumes"
     tuples = cloud_layers(ds.cloud, ds.ranges, ds.name)
-    if progress is not None:
-        progress.advance(1, "preparing layers")
+    yield "preparing layers"
     layers = [Layer.create(data, meta, kind) for data, meta, kind in tuples]
-    if progress is not None:
-        progress.advance(1, "adding layers")
     return {"dataset": ds, "layers": layers}
 
 
@@ -335,9 +333,8 @@ def _preview_layer(viewer: Any, token: str) -> Any:
 
 def _finish_open(viewer: Any, path: str, token: str) -> None:
     """Start the background job that replaces the preview with the full layers."""
+    from napari.qt.threading import create_worker
     from qtpy.QtCore import QTimer
-
-    from .._widgets._jobs import run_job
 
     name = Path(path).name
 
@@ -345,7 +342,6 @@ def _finish_open(viewer: Any, path: str, token: str) -> None:
         # one layer per event-loop turn: each costs napari 0.2-0.3 s on the GUI thread
         # (controls, vispy node, first draw); together they would freeze it for > 1 s
         pending = list(result["layers"])
-        state = {"placed": 0}
 
         def _next() -> None:
             if pending:
@@ -353,15 +349,13 @@ def _finish_open(viewer: Any, path: str, token: str) -> None:
                 preview = _preview_layer(viewer, token)
                 at = viewer.layers.index(preview) if preview is not None else len(viewer.layers)
                 viewer.layers.insert(at, layer)
-                state["placed"] += 1
                 QTimer.singleShot(1, _next)
                 return
             preview = _preview_layer(viewer, token)
             if preview is not None:
                 viewer.layers.remove(preview)
             _announce(result["dataset"])
-            _OPEN_JOBS.pop(token, None)
-            _LOADED[token] = True
+            _OPEN_STATE[token] = "done"
 
         _next()
 
@@ -375,31 +369,41 @@ def _finish_open(viewer: Any, path: str, token: str) -> None:
         )
         for w in ds.warnings:
             _notify(w)
-        try:
-            from .._widgets._layers import show_scale_bar_if_physical
-
-            show_scale_bar_if_physical(viewer)
+        try:  # physical units now: show the scale bar (napari >= 0.9: canvas.overlays)
+            canvas = getattr(viewer, "canvas", None)
+            bar = getattr(getattr(canvas, "overlays", None), "scale_bar", None)
+            (bar if bar is not None else viewer.scale_bar).visible = True
         except Exception:  # a convenience only
             pass
 
     def _error(exc: BaseException) -> None:
-        from .._widgets._jobs import notify_error
+        from napari.utils.notifications import show_error
 
+        _OPEN_STATE[token] = f"error: {exc}"
         preview = _preview_layer(viewer, token)
         if preview is not None:
             preview.name = f"ions (preview; not loaded: see the error) [{name}]"
-        notify_error(exc, f"opening {name}")
+        show_error(f"opening {name}: {exc}")
 
-    job = run_job(
-        _full_open_job, path, on_done=_done, on_error=_error, description=f"opening {name}"
+    _OPEN_STATE[token] = "running"
+    worker = create_worker(
+        _full_open_steps,
+        path,
+        _progress={"total": 4, "desc": f"opening {name}"},
+        _start_thread=False,
+        _ignore_errors=True,
     )
-    _OPEN_JOBS[token] = job
+    worker.returned.connect(_done)
+    worker.errored.connect(_error)
+    _OPEN_WORKERS[token] = worker
+    worker.finished.connect(lambda: _OPEN_WORKERS.pop(token, None))
+    worker.start()
 
 
-#: Background open jobs by preview token, while running (tests wait on them).
-_OPEN_JOBS: dict[str, Any] = {}
-#: Tokens of opens whose layers are all in the viewer.
-_LOADED: dict[str, bool] = {}
+#: State of each two-step open by preview token: "running", "done" or "error: ...".
+_OPEN_STATE: dict[str, str] = {}
+#: Running background workers (kept alive until they finish).
+_OPEN_WORKERS: dict[str, Any] = {}
 
 
 def _notify(message: str) -> None:
