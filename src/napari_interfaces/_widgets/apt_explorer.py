@@ -81,7 +81,8 @@ class PlotView:
         self.image: np.ndarray | None = None
 
     def size(self) -> tuple[int, int]:
-        w = self.widget.width() if self.widget.width() > 150 else 380
+        # leave room for the form's vertical scroll bar: no sideways scrolling
+        w = self.widget.width() - 18 if self.widget.width() > 168 else 380
         return w, max(self.widget.minimumHeight(), 180)
 
     def show(self, rgba: np.ndarray) -> None:
