@@ -3,8 +3,11 @@
 Opens real napari windows and drives every dock through its main loop with
 small, seeded inputs made here (nothing is downloaded):
 
-* ``gui_all_docks.png`` — every dock of ``napari.yaml`` open together in one
-  1920×1080 window, next to a simulated HRTEM image;
+* ``gui_all_docks.png`` — every dock of ``napari.yaml`` opened from the
+  Plugins menu in one 1920×1080 window: they share the right dock area as
+  tabs, here the Segment dock raised (basic parameters, an Advanced group
+  collapsed, the Segment and Cancel buttons in the footer) next to a
+  simulated HRTEM image;
 * ``gui_apt_explorer.png`` — APT explorer: a synthetic layered γ/γ′ specimen,
   composition volumes, mass spectrum and a slab view;
 * ``gui_apt_interfaces.png`` — Interfaces: phases found on the same specimen,
@@ -130,8 +133,17 @@ def shot_all_docks(out: Path, work: Path) -> list[Path]:
 
     viewer = _viewer((1920, 1080))
     _hrtem_sample(viewer)
+    menu = viewer.window.plugins_menu
+    sub = next(a.menu() for a in menu.actions() if a.menu() and "interfaces" in a.text())
+    items = {a.text(): a for a in sub.actions()}
     for contrib in PluginManifest.from_distribution("napari-interfaces").contributions.widgets:
-        viewer.window.add_plugin_dock_widget("napari-interfaces", contrib.display_name)
+        items[contrib.display_name].trigger()  # as a user does: Plugins > napari interfaces
+        _process(5)
+    from napari._qt.widgets.qt_viewer_dock_widget import QtViewerDockWidget
+
+    for dw in viewer.window._qt_window.findChildren(QtViewerDockWidget):
+        if dw.name.startswith("Segment micrograph"):
+            dw.raise_()
     viewer.reset_view()
     paths = [_save(viewer, "gui_all_docks.png", out)]
     viewer.close()
@@ -149,7 +161,7 @@ def shot_apt_explorer(out: Path, work: Path) -> list[Path]:
     _setp(dock, "slice_axis", "y")
     _setp(dock, "thickness", 4.0)
     for layer in viewer.layers:
-        layer.visible = layer.name.endswith("Al at.%")
+        layer.visible = layer.name.startswith("Al at.%")
     viewer.reset_view()
     paths = [_save(viewer, "gui_apt_explorer.png", out)]
     viewer.close()
@@ -165,7 +177,7 @@ def shot_apt_interfaces(out: Path, work: Path, readme: bool = False) -> list[Pat
     job = dock.recompute_profiles()
     _check(job, dock)
     for layer in viewer.layers:  # composition + phases; hide the point cloud
-        layer.visible = layer.name.endswith(("phases", "Al at.%"))
+        layer.visible = layer.name.startswith(("phases", "Al at.%"))
     viewer.dims.order = (1, 0, 2)  # side view: z vertical, x horizontal
     viewer.reset_view()
     paths = [_save(viewer, "gui_apt_interfaces.png", out)]

@@ -37,7 +37,7 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
     dock.method.value = "iso"
     job = dock.run()
     assert job.state == "done", job.error
-    layer = viewer.layers["lay phases"]
+    layer = viewer.layers["phases [lay]"]
     assert int(layer.data.max()) == 2
     # scale, origin and units from the voxel grid; phases named in the features table
     assert layer.scale.tolist() == [1.0, 1.0, 1.0]
@@ -71,6 +71,26 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
     assert after.counts[after.distance_nm > 0].sum() > before.counts[before.distance_nm > 0].sum()
     assert dock.status.value.startswith("iso-concentration: 1 interface(s)")
 
+    # issue 21 #2: proxigram + cylinder profile each get a readable height, legends off the data
+    lo, hi = np.asarray(layer.extent.world)
+    mid = (lo + hi) / 2
+    viewer.add_shapes([np.array([[lo[0] + 1, mid[1], mid[2]], [hi[0] - 1, mid[1], mid[2]]])],
+                      shape_type="line", name="axis")  # fmt: skip
+    dock.line.reset_choices()
+    dock.line.value = viewer.layers["axis"]
+    assert dock.recompute_profiles().state == "done" and dock.cylinder is not None
+    fig = dock.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        assert box.height >= 150, f"{ax.get_title()}: {box.height:.0f} px high"
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent(renderer).overlaps(box), ax.get_title()
+    viewer.layers.remove("axis")
+
     # "Save labels" asks where (suggesting <stem>.phases.tif beside the dataset)
     asked = []
     target = tmp_path / "chosen.phases.tif"
@@ -89,9 +109,9 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
 
     edited = np.array(layer.data)
     viewer.window.remove_dock_widget(dock_widget)
-    assert np.array_equal(viewer.layers["lay phases"].data, edited)
+    assert np.array_equal(viewer.layers["phases [lay]"].data, edited)
     dock2 = InterfacesWidget(viewer, sync=True)
-    viewer.layers.remove("lay phases")
+    viewer.layers.remove("phases [lay]")
     # no <stem>.phases.tif beside the dataset: the dock asks which file to load
     monkeypatch.setattr(InterfacesWidget, "ask_open_path", lambda self, *a, **k: target)
     job = dock2.reload_saved()
@@ -121,14 +141,14 @@ def test_dock_methods_really_switch(make_napari_viewer, dataset):
         assert dock.run().state == "done"
         runs[method] = dock.last_run
         assert runs[method].result.method == method
-        assert viewer.layers["lay phases"].metadata["method"] == method
+        assert viewer.layers["phases [lay]"].metadata["method"] == method
     assert dock.status.value.startswith("Gaussian mixture: ")
     # same grid as the APT explorer (and the reader's composition layers)
     ex = explore(dataset["pos"], voxel_size=1.0, spectrum=False)
     assert runs["iso"].grid == ex.grid
     vox = voxelize(runs["iso"].dataset)
     assert vox.grid == ex.grid
-    comp_layer = viewer.layers["lay.pos Cr at.%"]
+    comp_layer = viewer.layers["Cr at.% [lay.pos]"]
     np.testing.assert_allclose(comp_layer.translate, ex.grid.origin)
 
 

@@ -226,20 +226,50 @@ def record(name: str, hb: Heartbeat, dock: Any = None) -> None:
 
 
 # -- one viewer with every dock ---------------------------------------------------
+def manifest_widgets() -> list[str]:
+    """Display names of the widgets in napari.yaml (read from the file, not hard-coded)."""
+    import yaml
+
+    import napari_interfaces
+
+    path = Path(napari_interfaces.__file__).with_name("napari.yaml")
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [w["display_name"] for w in manifest["contributions"]["widgets"]]
+
+
+def open_from_plugins_menu(viewer: Any, display_name: str) -> None:
+    """Trigger the Plugins menu item ``napari interfaces > display_name`` (as a user does)."""
+    menu = viewer.window.plugins_menu
+    sub = [a.menu() for a in menu.actions() if a.menu() is not None and "interfaces" in a.text()]
+    assert sub, [a.text() for a in menu.actions()]
+    for action in sub[0].actions():
+        if action.text() == display_name:
+            action.trigger()
+            return
+    raise AssertionError(f"no Plugins menu item {display_name!r}")
+
+
 @pytest.fixture(scope="module")
 def all_docks(qapp):
     import napari
-    from npe2 import PluginManifest
+    from napari._qt.widgets.qt_viewer_dock_widget import QtViewerDockWidget
 
-    pm = PluginManifest.from_distribution("napari-interfaces")
     viewer = napari.Viewer(show=True)
     win = viewer.window._qt_window
     win.resize(*SCREEN)
     docks: dict[str, tuple[Any, Any]] = {}
-    for contrib in pm.contributions.widgets:
-        dw, inner = viewer.window.add_plugin_dock_widget("napari-interfaces", contrib.display_name)
-        docks[contrib.display_name] = (dw, inner)
-    qapp.processEvents()
+    for name in manifest_widgets():
+        open_from_plugins_menu(viewer, name)
+        qapp.processEvents()
+        found = [
+            dw
+            for dw in win.findChildren(QtViewerDockWidget)
+            if dw.name.startswith(name) and dw.name not in {d.name for d, _ in docks.values()}
+        ]
+        assert found, f"the Plugins menu did not open {name!r}"
+        docks[name] = (found[0], found[0].inner_widget())
+    for _ in range(3):
+        qapp.processEvents()
     yield viewer, docks
     viewer.close()
 
@@ -251,44 +281,53 @@ def _dock(all_docks, name: str) -> Any:
     return docks[name][1]
 
 
-def test_all_docks_fit_on_a_1920x1080_screen(all_docks, qapp):
+def action_button_of(dock: Any) -> Any:
+    """The dock's main action button as a QWidget (Dock: ``action_button``)."""
+    button = getattr(dock, "action_button", None)
+    if button is None and getattr(dock, "_job_buttons", None):
+        button = dock._job_buttons[0]
+    if button is None:
+        button = getattr(dock, "refresh_button", None)
+    assert button is not None, f"{type(dock).__name__} has no action button"
+    return getattr(button, "native", button)
+
+
+def test_every_dock_from_the_plugins_menu_shows_its_action_button(all_docks, qapp):
+    """Issue 21: all docks open together at 1920×1080 (tabs), each raised one shows its
+    main action button fully on screen, unscrolled, with its form getting the dock's height."""
     from qtpy.QtCore import QRect
 
     viewer, docks = all_docks
     win = viewer.window._qt_window
-    qapp.processEvents()
-    assert len(docks) >= 7, list(docks)
-    screen = qapp.primaryScreen().availableGeometry()
-    limit_w = max(SCREEN[0], 0) if screen.width() < SCREEN[0] else screen.width()
-    limit_h = max(SCREEN[1], 0) if screen.height() < SCREEN[1] else screen.height()
-    sizes = {n: (dw.width(), dw.height()) for n, (dw, _) in docks.items()}
-    assert win.width() <= limit_w and win.height() <= limit_h, (
-        f"window grew to {win.width()}x{win.height()} with all docks open; dock sizes {sizes}"
-    )
-    inside = QRect(0, 0, win.width(), win.height())
-    rects = {}
-    for name, (dw, _) in docks.items():
-        assert dw.isVisible(), name
-        r = dw.geometry()
-        assert inside.contains(r), f"{name} at {r.getRect()} is outside the window {win.size()}"
+    assert set(docks) == set(manifest_widgets())
+    assert win.width() <= SCREEN[0] and win.height() <= SCREEN[1], win.size()
+    screen = QRect(0, 0, *SCREEN)
+    for name, (dw, inner) in docks.items():
+        dw.raise_()
+        for _ in range(3):
+            qapp.processEvents()
+        assert dw.isVisible(), f"{name}: not visible after raise"
+        # tall enough to be a usable form, not an 80 px strip
+        assert dw.height() > 0.5 * win.height(), f"{name}: only {dw.height()} px high"
         content = dw.widget()
-        hint = content.minimumSizeHint()
-        assert content.height() >= hint.height() and content.width() >= hint.width(), (
-            f"{name} squeezed: {content.width()}x{content.height()} < minimum "
-            f"{hint.width()}x{hint.height()} (widgets overlap / clip; put it in a scroll area)"
+        content_hint = content.minimumSizeHint()
+        assert content.width() >= content_hint.width(), (
+            f"{name} squeezed: {content.width()} px wide < its minimum {content_hint.width()} "
+            "(the form and footer are clipped)"
         )
-        rects[name] = r
+        button = action_button_of(inner)
+        assert button.isVisible(), f"{name}: action button hidden"
+        top_left = button.mapToGlobal(button.rect().topLeft())
+        rect = QRect(top_left, button.size())
+        assert screen.contains(rect), f"{name}: action button at {rect.getRect()} off screen"
+        # not clipped by a scroll area or the dock's edge: fully visible as it is
+        assert button.visibleRegion().boundingRect().size() == button.size(), (
+            f"{name}: action button clipped to {button.visibleRegion().boundingRect()}"
+        )
+        scroll = getattr(inner, "scroll_area", None)
+        if scroll is not None:
+            assert scroll.verticalScrollBar().value() == 0, name
     shot(viewer, "all_docks")
-    names = list(rects)
-    for i, a in enumerate(names):
-        tabbed = {d.windowTitle() for d in win.tabifiedDockWidgets(docks[a][0])}
-        for b in names[i + 1 :]:
-            if docks[b][0].windowTitle() in tabbed:
-                continue
-            inter = rects[a].intersected(rects[b])
-            assert inter.isEmpty() or inter.width() * inter.height() == 0, (
-                f"{a} {rects[a].getRect()} overlaps {b} {rects[b].getRect()}"
-            )
 
 
 # -- workflows --------------------------------------------------------------------
@@ -340,7 +379,7 @@ def test_apt_explorer_compute_and_slab(all_docks, qtbot, tmp_path_factory):
         qtbot.wait(300)
     record("apt explorer", hb, dock)
     shot(viewer, "apt_explorer")
-    vols = [ly for ly in viewer.layers if ly.name.startswith("exp.pos") and "at.%" in ly.name]
+    vols = [ly for ly in viewer.layers if ly.name.endswith("[exp.pos]") and "at.%" in ly.name]
     assert vols and tuple(vols[0].scale) == (2.0, 2.0, 2.0)
     assert str(vols[0].units[-1]) == "nanometer"
     hb.check()
@@ -464,7 +503,7 @@ def test_database_tiny(all_docks, qtbot, tmp_path):
     record("database", hb, dock)
     shot(viewer, "database")
     assert job.result.computed == 3
-    assert any(ly.name.startswith("database image") for ly in viewer.layers)
+    assert any(ly.name.startswith("image [database]") for ly in viewer.layers)
     hb.check()
 
 

@@ -95,6 +95,31 @@ def test_result_names_and_edits_are_kept(make_napari_viewer):
     assert other.name == "mine (2)"
 
 
+def test_in_place_data_edits_count_as_user_edits(make_napari_viewer):
+    """Issue 21 #7: ``layer.data[...] = v; layer.refresh()`` (console, scripts) is an edit:
+    a re-run (add_or_update_layer or a dock's put_layer) never overwrites it."""
+    from napari_interfaces._widgets._layers import add_or_update_layer, was_edited
+
+    viewer = make_napari_viewer()
+    first = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name="labels [x]")
+    assert not was_edited(first)
+    again = add_or_update_layer(viewer, np.ones((8, 8), np.uint8), "labels", name="labels [x]")
+    assert again is first and not was_edited(first)  # the plugin's own rewrite
+    first.data[3, 3] = 5
+    first.refresh()
+    assert was_edited(first)
+    third = add_or_update_layer(viewer, np.zeros((8, 8), np.uint8), "labels", name="labels [x]")
+    assert third is not first and first.data[3, 3] == 5
+    # the same through a dock's own role layer
+    dock = _toy_dock_class()(viewer)
+    own = dock.put_layer("mask", np.zeros((8, 8), np.uint8), "labels", name="mask [x]")
+    assert dock.put_layer("mask", np.ones((8, 8), np.uint8), "labels", name="mask [x]") is own
+    own.data[0, 0] = 7
+    own.refresh()
+    new = dock.put_layer("mask", np.zeros((8, 8), np.uint8), "labels", name="mask [x]")
+    assert new is not own and own.data[0, 0] == 7
+
+
 # -- the dock base ------------------------------------------------------------
 def slow(n_steps: int, step_s: float, record: list, progress=None):
     progress = as_progress(progress)
@@ -268,14 +293,18 @@ def test_dock_sync_mode_and_disconnect_on_close(make_napari_viewer, qtbot):
 
 
 def test_dock_from_npe2_contribution_is_accepted(make_napari_viewer):
-    """An npe2 widget command may return a Dock: napari wraps its scroll area."""
+    """An npe2 widget command may return a Dock: napari docks its scroll area + footer."""
     from qtpy.QtWidgets import QScrollArea
 
     viewer = make_napari_viewer(show=True)
     dock = _toy_dock_class()(viewer)
     dw = viewer.window.add_dock_widget(dock, name="toy")
-    assert isinstance(dock.native, QScrollArea)
-    assert dw.widget() is not None
+    assert dw.widget() is dock.native
+    assert isinstance(dock.scroll_area, QScrollArea)
+    assert dock.scroll_area.parentWidget() is dock.native
+    # the footer (Cancel, status) is outside the scroll area
+    assert not dock.scroll_area.isAncestorOf(dock.cancel_button.native)
+    assert dw.inner_widget() is dock
 
 
 def test_docstring_example_dock_works(make_napari_viewer):
@@ -385,11 +414,14 @@ def test_dock_layout_full_width_rows_and_no_sideways_scrolling(make_napari_viewe
     note = dock.add_label("a long explanation " * 10)
     viewer.window.add_dock_widget(dock, name="toy")
     qtbot.wait(50)
-    scroll = dock.native
+    scroll = dock.scroll_area
     assert not scroll.horizontalScrollBar().isVisible()
     form_w = dock.form_widget.width()
     # buttons and text span the dock; parameters are labelled rows
-    assert dock.run_button.native.width() > 0.8 * form_w
+    # the main action sits in the footer beside Cancel, the two span the dock
+    assert dock.action_button is dock.run_button
+    assert not dock.scroll_area.isAncestorOf(dock.run_button.native)
+    assert dock.run_button.native.width() + dock.cancel_button.native.width() > 0.8 * form_w
     assert note.native.width() > 0.8 * form_w
     assert dock.status.native.width() > 0.8 * form_w
     # the section title sits at the left edge, not in the value column
@@ -409,3 +441,71 @@ def test_add_or_update_layer_through_napari_proxy(make_napari_viewer):
     first = add_or_update_layer(proxy, np.zeros((4, 4), np.uint8), "labels", name="r")
     again = add_or_update_layer(proxy, np.ones((4, 4), np.uint8), "labels", name="r")
     assert again is first and len(viewer.layers) == 1 and int(first.data.sum()) == 16
+
+
+def test_scale_bar_turns_on_with_physical_units(make_napari_viewer):
+    """Issue 21 #7: a layer with physical units turns napari's scale bar on (pixels do not)."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8)), name="pixels")
+    _toy_dock_class()(viewer)
+    bar = viewer.canvas.overlays.scale_bar
+    assert not bar.visible
+    viewer.add_image(np.zeros((8, 8)), name="nm", scale=(0.2, 0.2), units="nm")
+    assert bar.visible
+    bar.visible = False  # the user hides it: it stays hidden
+    viewer.add_image(np.zeros((8, 8)), name="nm2", scale=(0.2, 0.2), units="nm")
+    assert not bar.visible
+
+
+def test_dock_progress_advanced_group_and_footer(make_napari_viewer, qtbot):
+    """Issue 21 #2/#7: the job's bar, step and time left show in the dock's footer; an
+    Advanced group is collapsed at first; the main action stays outside the scroll area."""
+    import threading
+
+    from napari_interfaces._widgets._dock import Dock
+
+    gate = threading.Event()
+    seen = []
+
+    def work(progress=None):
+        progress.start(4, "step one")
+        progress.advance()
+        gate.wait(10)
+        progress.advance(1, "step two")
+        return 1
+
+    class Adv(Dock):
+        title = "adv"
+
+        def __init__(self, viewer):
+            super().__init__(viewer)
+            self.a = self.add_param("a", 1, tooltip="basic")
+            with self.advanced() as self.adv:
+                self.b = self.add_param("b", 2, tooltip="advanced")
+            self.c = self.add_param("c", 3, tooltip="basic again")
+            self.go = self.add_button(
+                "Go", lambda: self.run_job(work, description="working"), tooltip="go"
+            )
+
+    viewer = make_napari_viewer(show=True)
+    dock = Adv(viewer)
+    viewer.window.add_dock_widget(dock, name="adv")
+    qtbot.wait(20)
+    assert dock.action_button is dock.go
+    assert not dock.scroll_area.isAncestorOf(dock.go.native)
+    assert not dock.adv.expanded and not dock.b.native.isVisible()
+    assert dock.a.native.isVisible() and dock.c.native.isVisible()
+    assert dock.adv.content.native.isAncestorOf(dock.b.native)
+    assert not dock.adv.content.native.isAncestorOf(dock.c.native)
+    dock.adv.expanded = True
+    qtbot.wait(10)
+    assert dock.b.native.isVisible()
+    dock.go.native.click()
+    qtbot.waitUntil(lambda: dock.progress_bar.maximum() == 4, timeout=5000)
+    assert dock.progress_bar.isVisible() and dock.progress_bar.value() == 1
+    assert "step one (1/4)" in dock.progress_text.value
+    seen.append(dock.progress_text.value)
+    gate.set()
+    qtbot.waitUntil(lambda: dock.job.finished, timeout=5000)
+    qtbot.wait(20)
+    assert not dock.progress_bar.isVisible()

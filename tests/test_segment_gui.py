@@ -99,11 +99,78 @@ def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
     job = w.run()
     assert job.state == "done", job.error
     assert job.result.computed == 3
-    assert viewer.layers["database image"].data.shape == (64, 64)
+    assert viewer.layers["image [database]"].data.shape == (64, 64)
     w._show(read_sample_job(str(tmp_path / "gui.zarr"), 2))
-    assert viewer.layers["database labels"].data.max() == 1
+    assert viewer.layers["labels [database]"].data.max() == 1
     assert "sample 2" in w.meta.value
+    # issue 21 #7: the drawn parameters as readable fields, not raw JSON
+    fields = dict(w.sample_fields())
+    assert fields and not any("{" in k or "{" in v for k, v in fields.items())
+    assert "imaging › dose (e/Å²)" in fields
+    assert float(fields["imaging › dose (e/Å²)"]) > 0
     # a broken spec is reported, not raised
     w.editor.value = "parameters: {r: {uniform: [3, 1]}}"
     job = w.run()
     assert job.state == "error" and "error" in w.status.value
+
+
+def test_png_from_napari_reader_segmented_results_keep_image_units(
+    make_napari_viewer, tiny_model, tmp_path
+):
+    """Issue 21 #1: an uncalibrated PNG (napari's own reader) segmented from the plugin dock:
+    labels, particles and uncertainty have exactly the image's scale and units (pixels), the
+    dock and the metadata say which pixel size the engine assumed, and Apply calibrates all."""
+    import warnings
+
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(1)
+    img = (rng.random((96, 80)) * 255).astype(np.uint8)
+    path = tmp_path / "uncalibrated.png"
+    PILImage.fromarray(img).save(path)
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(path, plugin="napari")  # napari's own reader: pixels
+    assert layer.data.shape == (96, 80)
+    assert all(str(u) == "pixel" for u in layer.units)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
+    w.sync = True
+    assert w.image.value is layer and w.pixel_size.value == 0  # unknown
+    w.model.value = str(tiny_model)
+    w.uncertainty.value = True
+    w.estimate.value = False  # the model's own pixel size is assumed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # napari: "Inconsistent units across layers"
+        job = w.run()
+        assert job.state == "done", job.error
+    names = [f"{k} [{layer.name}]" for k in ("labels", "particles", "uncertainty")]
+    for name in names:
+        res = viewer.layers[name]
+        assert tuple(res.scale) == tuple(layer.scale) == (1.0, 1.0), name
+        assert tuple(map(str, res.units)) == tuple(map(str, layer.units)), name
+        assert tuple(res.translate) == tuple(layer.translate)
+        assert res.data.shape[-2:] == (96, 80)
+        assert res.metadata["pixel_size_source"] == "assumed"
+        assert res.metadata["pixel_size_used"] == pytest.approx(0.5)
+        assert "pixel_size" not in res.metadata  # no physical size claimed
+    assert "no physical pixel size" in w.used_label.value
+    assert not w.apply_button.native.isHidden()  # offered (the dock may be a hidden tab)
+    # the dock offers the assumed/estimated size: applying it calibrates image and results
+    w.apply_pixel_size()
+    for lay in [layer] + [viewer.layers[n] for n in names]:
+        assert tuple(lay.scale) == pytest.approx((0.5, 0.5))
+        assert tuple(map(str, lay.units)) == ("angstrom", "angstrom")
+    assert w.pixel_size.value == pytest.approx(0.5)
+    assert viewer.canvas.overlays.scale_bar.visible
+
+
+def test_segment_does_not_default_to_an_apt_volume(make_napari_viewer):
+    """Issue 21 #7: with APT data open, Segment lists 2D micrographs only."""
+    from napari_interfaces._hooks.apt_data import sample_layered
+
+    viewer = make_napari_viewer()
+    for data, kw, kind in sample_layered():
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "Segment micrograph")
+    assert w.image.value is None and not w.image.choices
+    mic = viewer.add_image(np.zeros((32, 32), np.float32), name="mic")
+    assert w.image.value is mic and list(w.image.choices) == [mic]

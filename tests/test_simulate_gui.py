@@ -63,6 +63,32 @@ def test_hrtem_dock_builds_simulates_and_updates_live(make_napari_viewer, qtbot)
     assert shot[..., :3].std() > 5
 
 
+def test_hrtem_simulate_rebuilds_a_stale_structure(make_napari_viewer, qtbot):
+    """Issue 21 #3: Build + Simulate, change particles / field of view / defect, press
+    Simulate only: the dock says the structure is stale and simulates the new scene."""
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "HRTEM simulator")
+    w.sync = True
+    _small(w)
+    w.params["phonons"].value = 1
+    assert w.build().state == "done"
+    first = w.scene
+    assert not w.structure_stale and "up to date" in w.structure_label.value
+    assert w.simulate().state == "done"
+    assert w.simulation.scene is first  # unchanged parameters: the built scene is reused
+    w.params["particles"].value = 2
+    w.params["extent"].value = 40.0
+    assert w.structure_stale and "stale" in w.structure_label.value
+    assert w.simulate().state == "done"
+    assert w.scene is not first and w.simulation.scene is w.scene
+    assert w.scene.info["n_particle_atoms"] > 1.5 * first.info["n_particle_atoms"]
+    assert w.layers["image"].data.shape == (200, 200)  # 40 Å at 0.2 Å
+    assert not w.structure_stale and "up to date" in w.structure_label.value
+    w.params["defect"].value = "twin"
+    assert w.structure_stale
+    assert w.simulate().state == "done" and not w.structure_stale
+
+
 def test_hrtem_dock_cancel_and_errors(make_napari_viewer, qtbot, monkeypatch):
     from napari_interfaces._widgets import _dock
 
@@ -117,9 +143,9 @@ def test_database_dock_generates_resumes_cancels_and_browses(make_napari_viewer,
     qtbot.waitUntil(lambda: job.finished, timeout=120_000)
     assert job.state == "done", w.status.value
     assert job.result.computed == 3 and "3 samples (3 computed" in w.status.value
-    qtbot.waitUntil(lambda: w.latest_idle("sample") and "database image" in viewer.layers,
+    qtbot.waitUntil(lambda: w.latest_idle("sample") and "image [database]" in viewer.layers,
                     timeout=30_000)  # fmt: skip
-    img, lab = viewer.layers["database image"], viewer.layers["database labels"]
+    img, lab = viewer.layers["image [database]"], viewer.layers["labels [database]"]
     for layer in (img, lab):
         assert tuple(layer.scale) == pytest.approx((0.4, 0.4))  # tiny_synthetic: 0.4 Å/px
         assert [str(u) for u in layer.units] == ["angstrom", "angstrom"]

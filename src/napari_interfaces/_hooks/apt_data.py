@@ -6,6 +6,13 @@ with the same stem (``.rrng``, ``.rng``, ``.env``). With one, it adds one
 composition Image layer per element (at.%, 1 nm voxels, nm scale) and a
 decimated Points layer coloured by species; without one, only the Points
 layer (coloured by mass) and a message saying no range file was found.
+
+Large ``.pos`` / ``.epos`` files opened in a viewer (more than
+:data:`FAST_OPEN_IONS` ions) open in two steps, so the GUI never freezes: the
+reader memory-maps the file and returns at once with a grey preview of
+:data:`PREVIEW_POINTS` ions; a background job (progress in napari's activity
+panel) then validates the file, ranges it, builds the composition volumes and
+the coloured Points layer, which replace the preview.
 """
 
 from __future__ import annotations
@@ -28,11 +35,19 @@ __all__ = [
     "sample_isolated",
     "sample_interconnected",
     "MAX_POINTS",
+    "FAST_OPEN_IONS",
+    "PREVIEW_POINTS",
+    "read_apt_layers_fast",
 ]
 
 #: Points shown at most (random, spread over the whole acquisition).
 MAX_POINTS = 200_000
+#: ``.pos``/``.epos`` files with more ions open in two steps (preview now, the rest in a job).
+FAST_OPEN_IONS = 300_000
+#: Ions in the quick grey preview of a large file.
+PREVIEW_POINTS = 50_000
 _BINARY = (".pos", ".epos", ".apt", ".ato")
+_RECORD_BYTES = {".pos": 16, ".epos": 44}
 _RANGES = (".rrng", ".rng", ".env")
 _UNRANGED_RGBA = (0.6, 0.6, 0.6, 0.5)
 
@@ -67,6 +82,8 @@ def get_reader(path: str | list[str]):
         path = path[0]
     p = Path(path)
     suffix = p.suffix.lower()
+    if suffix in _RECORD_BYTES and _fast_open(p):
+        return read_apt_layers_fast
     if suffix in _BINARY:
         return read_apt_layers
     if suffix in (".csv", ".txt") and _looks_like_text_cloud(p):
@@ -131,7 +148,7 @@ def points_layer(
     if "label" in cloud.columns:
         features["label"] = np.asarray(cloud.columns["label"])[idx]
     shown = len(idx)
-    label = f"{name} ions ({shown:,} of {total:,} shown)"
+    label = f"ions ({shown:,} of {total:,} shown) [{name}]"
     meta = {
         "name": label,
         "size": 0.4,
@@ -169,7 +186,7 @@ def cloud_layers(
                 (
                     vox.composition(el),
                     {
-                        "name": f"{name} {el} at.%",
+                        "name": f"{el} at.% [{name}]",
                         "colormap": "magma",
                         "blending": "additive",
                         "contrast_limits": (0.0, 100.0),
@@ -207,6 +224,186 @@ def read_apt_layers(path: str | list[str], ranges: str | None = None) -> list[tu
     for w in ds.warnings:
         _notify(w)
     return cloud_layers(ds.cloud, ds.ranges, name)
+
+
+def _current_viewer() -> Any:
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # no Qt / no viewer: the plain reader
+        return None
+    return getattr(viewer, "__wrapped__", viewer)
+
+
+def _fast_open(path: Path) -> bool:
+    """A large ``.pos``/``.epos`` opened in a shown viewer: open in two steps."""
+    try:
+        n = path.stat().st_size // _RECORD_BYTES[path.suffix.lower()]
+    except OSError:
+        return False
+    return n > FAST_OPEN_IONS and _current_viewer() is not None
+
+
+def _units_ready() -> bool:
+    """Whether napari's pint unit registry is built (its first use takes 1-3 s)."""
+    try:
+        from napari.utils._units import get_unit_registry
+
+        return type(get_unit_registry().get()).__name__ != "LazyRegistry"
+    except Exception:  # an older/newer napari: assume built
+        return True
+
+
+def read_apt_layers_fast(path: str | list[str]) -> list[tuple]:
+    """Open a large ``.pos``/``.epos`` without freezing the GUI (see the module docs).
+
+    Returns a grey Points preview of :data:`PREVIEW_POINTS` memory-mapped ions
+    at once (a bad record size still raises here); a background job then adds
+    the composition layers and the coloured Points layer in its place.
+    """
+    import uuid
+
+    from ..io.apt_pointcloud import read_epos, read_pos
+
+    if isinstance(path, list):
+        path = path[0]
+    p = Path(path)
+    viewer = _current_viewer()
+    if viewer is None:
+        return read_apt_layers(str(p))
+    reader = read_pos if p.suffix.lower() == ".pos" else read_epos
+    cloud = reader(p, validate=False)  # memory-mapped; validated in the job
+    idx, total = cloud.decimate(PREVIEW_POINTS, 0)
+    zyx = np.asarray(cloud.xyz[idx], dtype=np.float32)[:, ::-1].copy()
+    token = uuid.uuid4().hex
+    units_now = _units_ready()
+    meta: dict[str, Any] = {
+        "name": f"ions (preview {len(idx):,} of {total:,}; loading…) [{p.name}]",
+        "size": 0.4,
+        "face_color": "#9a9a9a",
+        "border_width": 0,
+        "axis_labels": ("z", "y", "x"),
+        "metadata": {"apt_source": str(p), "apt_loading": token, "n_total": total},
+    }
+    if units_now:
+        meta["units"] = ("nm", "nm", "nm")
+    from qtpy.QtCore import QTimer
+
+    # after napari has added and drawn the preview
+    QTimer.singleShot(100, lambda: _finish_open(viewer, str(p), token))
+    return [(zyx, meta, "points")]
+
+
+def _full_open_steps(path: str):
+    """Background part of :func:`read_apt_layers_fast`: validate, range, voxelize, colour.
+
+    A generator for napari's ``create_worker`` (one progress step per yield);
+    returns ``{"dataset", "layers"}`` (napari layers, made off the GUI thread).
+    """
+    from napari.layers import Layer
+
+    from ..apt.dataset import open_dataset
+    from ..io.apt_pointcloud import read_epos, read_pos
+
+    p = Path(path)
+    try:  # build napari's unit registry here, not on the GUI thread
+        from napari.utils._units import get_unit_registry
+
+        _ = get_unit_registry().nm
+    except Exception:  # an optimisation only
+        pass
+    yield "checking the file"
+    (read_pos if p.suffix.lower() == ".pos" else read_epos)(p, validate=True)
+    yield "ranging"
+    ds = open_dataset(path, None, warn=False)
+    yield "composition volumes"
+    tuples = cloud_layers(ds.cloud, ds.ranges, ds.name)
+    yield "preparing layers"
+    layers = [Layer.create(data, meta, kind) for data, meta, kind in tuples]
+    return {"dataset": ds, "layers": layers}
+
+
+def _preview_layer(viewer: Any, token: str) -> Any:
+    for layer in viewer.layers:
+        if (layer.metadata or {}).get("apt_loading") == token:
+            return layer
+    return None
+
+
+def _finish_open(viewer: Any, path: str, token: str) -> None:
+    """Start the background job that replaces the preview with the full layers."""
+    from napari.qt.threading import create_worker
+    from qtpy.QtCore import QTimer
+
+    name = Path(path).name
+
+    def _done(result: dict) -> None:
+        # one layer per event-loop turn: each costs napari 0.2-0.3 s on the GUI thread
+        # (controls, vispy node, first draw); together they would freeze it for > 1 s
+        pending = list(result["layers"])
+
+        def _next() -> None:
+            if pending:
+                layer = pending.pop(0)
+                preview = _preview_layer(viewer, token)
+                at = viewer.layers.index(preview) if preview is not None else len(viewer.layers)
+                viewer.layers.insert(at, layer)
+                QTimer.singleShot(1, _next)
+                return
+            preview = _preview_layer(viewer, token)
+            if preview is not None:
+                viewer.layers.remove(preview)
+            _announce(result["dataset"])
+            _OPEN_STATE[token] = "done"
+
+        _next()
+
+    def _announce(ds: Any) -> None:
+        rf = ds.provenance.get("range_file")
+        _notify(
+            f"{name}: using ranges from {Path(rf).name} ({ds.ranged_fraction:.1%} of ions ranged)"
+            if rf is not None
+            else f"{name}: no range file with the same stem found (.rrng/.rng/.env); "
+            "showing ions coloured by mass. Open the APT explorer to choose one."
+        )
+        for w in ds.warnings:
+            _notify(w)
+        try:  # physical units now: show the scale bar (napari >= 0.9: canvas.overlays)
+            canvas = getattr(viewer, "canvas", None)
+            bar = getattr(getattr(canvas, "overlays", None), "scale_bar", None)
+            (bar if bar is not None else viewer.scale_bar).visible = True
+        except Exception:  # a convenience only
+            pass
+
+    def _error(exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        _OPEN_STATE[token] = f"error: {exc}"
+        preview = _preview_layer(viewer, token)
+        if preview is not None:
+            preview.name = f"ions (preview; not loaded: see the error) [{name}]"
+        show_error(f"opening {name}: {exc}")
+
+    _OPEN_STATE[token] = "running"
+    worker = create_worker(
+        _full_open_steps,
+        path,
+        _progress={"total": 4, "desc": f"opening {name}"},
+        _start_thread=False,
+        _ignore_errors=True,
+    )
+    worker.returned.connect(_done)
+    worker.errored.connect(_error)
+    _OPEN_WORKERS[token] = worker
+    worker.finished.connect(lambda: _OPEN_WORKERS.pop(token, None))
+    worker.start()
+
+
+#: State of each two-step open by preview token: "running", "done" or "error: ...".
+_OPEN_STATE: dict[str, str] = {}
+#: Running background workers (kept alive until they finish).
+_OPEN_WORKERS: dict[str, Any] = {}
 
 
 def _notify(message: str) -> None:
@@ -317,7 +514,7 @@ def _sample(geometry: str, seed: int = 0) -> list[tuple]:
         (
             phase,
             {
-                "name": f"{name} true phase",
+                "name": f"true phase [{name}]",
                 "opacity": 0.3,
                 "visible": False,
                 "metadata": {"labels": {"0": "gamma", "1": "gamma_prime"}},

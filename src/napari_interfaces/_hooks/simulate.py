@@ -25,4 +25,7 @@ def sample_hrtem_particle() -> list[tuple[Any, dict, str]]:
     _, inst = make_labels(sim, "exit_wave")
     layers = hrtem_layers(img.data, inst, img.grid, prefix="HRTEM")
     layers[0][1]["name"] = "HRTEM Au particle"
+    for _data, kw, kind in layers[1:]:  # "<what> [<source>]", the plugin's naming pattern
+        if kind == "labels":
+            kw["name"] = "labels [HRTEM Au particle]"
     return layers

@@ -2,8 +2,7 @@
 
 Every dock of the plugin is a :class:`Dock`: a scrollable
 ``magicgui.widgets.Container`` (so napari's ``add_dock_widget`` and npe2
-widget contributions accept it as it is, and several docks coexist on a
-1920×1080 screen) with
+widget contributions accept it as it is) above a fixed footer, with
 
 * :meth:`Dock.add_param` — an int / float / choice / path / bool / str
   parameter; a tooltip is **required**;
@@ -12,8 +11,18 @@ widget contributions accept it as it is, and several docks coexist on a
   by itself (insert, remove, reorder, rename) and disconnects when the dock is
   destroyed;
 * :meth:`Dock.add_button` — an action button; ``job=True`` buttons are
-  disabled while a job runs, so a second click cannot start a second job;
-* a footer with **Cancel** and a status line, always at the bottom;
+  disabled while a job runs, so a second click cannot start a second job.
+  The dock's first job button (its main action, :attr:`Dock.action_button`)
+  goes into the footer; ``footer=True/False`` chooses explicitly;
+* a footer **outside the scroll area** (always visible, however long the
+  form): the main action, **Cancel**, the running job's progress bar with its
+  step, *done/total* and time left, and a status line;
+* :meth:`Dock.advanced` — a collapsible group (closed at first) for the
+  advanced parameters: ``with self.advanced(): self.add_param(...)``;
+  ``add_section(title, collapsed=True)`` makes a whole section collapsible;
+* docks opened from the Plugins menu put themselves in tabs beside the
+  plugin's other docks in the same area (napari stacks them in one column
+  otherwise), so nine docks stay usable at 1920×1080;
 * :meth:`Dock.run_job` — runs an engine function through
   :func:`._jobs.run_job` (worker thread, progress bar in napari's activity
   panel), with one behaviour for all docks: *running…* / *done* /
@@ -69,6 +78,7 @@ Example (a whole dock in ~30 lines)
             self.level = self.add_param(
                 "level", 0.5, min=0.0, max=1.0, step=0.05, tooltip="foreground above this")
             self.run_button = self.add_button("Threshold", self.run, tooltip="run in background")
+            # the first job button is the main action: it sits in the footer beside Cancel
 
         def run(self):
             layer = self.require_layer(self.image)          # InputError -> status line
@@ -103,7 +113,7 @@ from ._jobs import Job, notify_error, run_job
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["Dock", "select_choice", "theme_colors"]
+__all__ = ["Collapsible", "Dock", "select_choice", "theme_colors"]
 
 log = logging.getLogger(__name__)
 
@@ -177,22 +187,29 @@ class Dock(Container):
         # body/sections are unlabelled columns; parameters go into labelled
         # groups inside them, buttons/labels/plots span the full width
         self.body = _plain()
-        self.footer = _plain()
         super().append(self.body)
-        super().append(self.footer)
-        row = Container(layout="horizontal", labels=False)
+        # the footer (main action, Cancel, progress, status) lies OUTSIDE the
+        # scroll area: always visible, however long the form
+        self.footer = _plain()
+        self.footer.margins = (6, 2, 6, 4)
+        self._footer_row = Container(layout="horizontal", labels=False)
+        self._footer_row.margins = (0, 0, 0, 0)
         self.cancel_button = PushButton(text="Cancel")
         self.cancel_button.tooltip = "stop the running job at its next step"
         self.cancel_button.enabled = False
         self.cancel_button.changed.connect(self.cancel)
-        row.append(self.cancel_button)
-        self.footer.append(row)
+        self._footer_row.append(self.cancel_button)
+        self.footer.append(self._footer_row)
+        self._make_progress()
         self.status = Label(value="")
         _wrap(self.status)
         self.footer.append(self.status)
+        self.action_button: PushButton | None = None
         self._section = self.body
         self._group: Container | None = None
+        self._outer_section: Container | None = None
         self.form_widget.layout().addStretch(1)  # extra height below the form, not inside it
+        self._outer = _make_outer(self)
         self._apply_min_size()
         self._fitter = _FitWidth(self)
         self.native.installEventFilter(self._fitter)
@@ -204,11 +221,17 @@ class Dock(Container):
 
     @property
     def native(self) -> Any:  # type: ignore[override]
-        """The QScrollArea holding the form (what napari docks).
+        """The QWidget napari docks: the scrollable form above the fixed footer.
 
         magicgui's ``native`` of a scrollable container is the inner widget,
         which napari's ``add_dock_widget`` would take out of its scroll area.
         """
+        outer = self.__dict__.get("_outer")
+        return outer if outer is not None else self.root_native_widget
+
+    @property
+    def scroll_area(self) -> Any:
+        """The QScrollArea holding the form (not the footer)."""
         return self.root_native_widget
 
     @property
@@ -233,22 +256,64 @@ class Dock(Container):
             self._section.append(self._group)
         self._group.append(widget)
 
-    def add_section(self, title: str) -> Container:
-        """Start a new titled group; later parameters and buttons go into it."""
+    def add_section(self, title: str, *, collapsed: bool | None = None) -> Container:
+        """Start a new titled group; later parameters and buttons go into it.
+
+        ``collapsed=True``/``False`` makes it a collapsible group (closed/open
+        at first) whose title is a toggle, like :meth:`advanced`.
+        """
+        self.end_advanced()
+        if collapsed is not None:
+            group = Collapsible(title, expanded=not collapsed)
+            super().insert(len(self), group.box)
+            self._apply_min_size()
+            self._section = group.content
+            self._group = None
+            return group.content
         box = _plain()
         box.append(Label(value=f"<b>{title}</b>", label=""))
-        super().insert(len(self) - 1, box)  # before the footer
+        super().insert(len(self), box)  # below the other sections (the footer is outside)
         self._apply_min_size()
         self._section = box
         self._group = None
         return box
+
+    def advanced(self, title: str = "Advanced", *, expanded: bool = False) -> Collapsible:
+        """A collapsible group (closed by default) inside the current section.
+
+        Later parameters go into it until :meth:`end_advanced` or the next
+        :meth:`add_section`; used as a context manager (``with
+        self.advanced(): ...``) it ends by itself. Returns the
+        :class:`Collapsible` (``.expanded`` opens or closes it).
+        """
+        self.end_advanced()
+        group = Collapsible(title, expanded=expanded)
+        self._section.append(group.box)
+        self._outer_section = self._section
+        self._section = group.content
+        self._group = None
+        group._dock = weakref.ref(self)
+        self.__dict__.setdefault("collapsibles", []).append(group)
+        return group
+
+    def end_advanced(self) -> None:
+        """Parameters go back to the section that holds the open :meth:`advanced` group."""
+        if self._outer_section is not None:
+            self._section = self._outer_section
+            self._outer_section = None
+            self._group = None
 
     def fit_width(self) -> None:
         """Widen the dock to its form (up to ``MAX_WIDTH``) so no horizontal scroll bar."""
         scroll = self.root_native_widget
         bar = scroll.verticalScrollBar().sizeHint().width()
         need = self.form_widget.minimumSizeHint().width() + bar + 2 * scroll.frameWidth() + 2
-        scroll.setMinimumWidth(int(min(MAX_WIDTH, max(MIN_WIDTH, need))))
+        need = max(need, self.footer.native.minimumSizeHint().width())
+        width = int(min(MAX_WIDTH, max(MIN_WIDTH, need)))
+        scroll.setMinimumWidth(width)
+        outer = self.__dict__.get("_outer")
+        if outer is not None:  # the docked widget: napari's dock must give it this width
+            outer.setMinimumWidth(width)
 
     def _apply_min_size(self) -> None:
         """Small minimum size + scroll bars: several docks fit on one screen."""
@@ -258,6 +323,9 @@ class Dock(Container):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         scroll.setMinimumWidth(MIN_WIDTH)
         scroll.setMinimumHeight(MIN_HEIGHT)
+        outer = self.__dict__.get("_outer")
+        if outer is not None:
+            outer.setMinimumWidth(MIN_WIDTH)
 
     def add_param(
         self,
@@ -411,12 +479,18 @@ class Dock(Container):
         *,
         tooltip: str,
         job: bool = True,
+        footer: bool | None = None,
     ) -> PushButton:
         """Add a button calling ``callback()``.
 
         ``job=True``: the button starts a job, so it is disabled while any job
         of this dock runs. Errors raised by the callback itself (e.g. an
         :class:`InputError` for a missing layer) are shown like job errors.
+
+        ``footer``: put the button in the footer beside **Cancel** (outside the
+        scroll area, always visible). By default (``None``) the dock's first
+        job button goes there: it is the dock's main action
+        (:attr:`action_button`); other buttons stay where they are added.
         """
         button = PushButton(text=text, label="")
         button.tooltip = tooltip
@@ -434,7 +508,14 @@ class Dock(Container):
         button.changed.connect(_clicked)
         if job:
             self._job_buttons.append(button)
-        self.append(button, full_width=True)
+        if footer is None:
+            footer = job and self.action_button is None
+        if footer:
+            self._footer_row.insert(len(self._footer_row) - 1, button)  # before Cancel
+            if self.action_button is None:
+                self.action_button = button
+        else:
+            self.append(button, full_width=True)
         return button
 
     def add_label(self, text: str = "") -> Label:
@@ -498,6 +579,7 @@ class Dock(Container):
             if emitter is not None:
                 emitter.connect(self.reset_choices)
         self._connected = True
+        _watch_scale_bar(self.viewer)
 
     def _disconnect(self) -> None:
         """Drop every viewer connection (also napari's own reset_choices ones)."""
@@ -522,7 +604,7 @@ class Dock(Container):
         the user has not painted on it, even if the user renamed it; otherwise
         :func:`._layers.add_or_update_layer` adds one (never over user edits).
         """
-        from ._layers import add_or_update_layer, was_edited
+        from ._layers import add_or_update_layer, mark_written, was_edited
 
         layer = self.own_layers.get(key)
         if layer is not None and layer in self.viewer.layers and not was_edited(layer):
@@ -531,6 +613,7 @@ class Dock(Container):
                     setattr(layer, attr, kwargs[attr])
             layer.metadata.update(kwargs.get("metadata") or {})
             layer.data = data
+            mark_written(layer)
         else:
             layer = add_or_update_layer(self.viewer, data, kind, **kwargs)
         self.own_layers[key] = layer
@@ -568,6 +651,7 @@ class Dock(Container):
         desc = description or getattr(func, "__name__", "job")
         self._set_running(True)
         self.set_status(f"{desc}…")
+        self._progress_start(desc)
 
         def _done(result: Any) -> None:
             self._set_running(False)
@@ -602,10 +686,61 @@ class Dock(Container):
             on_cancel=_cancel,
             description=desc,
             sync=self.sync,
+            on_progress=self._progressed,
             **kwargs,
         )
         self.job = job
         return job
+
+    # -- progress in the dock ------------------------------------------------
+    def _make_progress(self) -> None:
+        from qtpy.QtWidgets import QProgressBar
+
+        bar = QProgressBar()
+        bar.setTextVisible(True)
+        bar.setMaximumHeight(18)
+        bar.setVisible(False)
+        self.progress_bar = bar
+        self.progress_text = Label(value="")
+        _wrap(self.progress_text)
+        self.progress_text.native.setVisible(False)
+        box = _plain()
+        box.native.layout().addWidget(bar)
+        self.footer.append(box)
+        self.footer.append(self.progress_text)
+        self._progress_t0 = 0.0
+
+    def _progress_start(self, desc: str) -> None:
+        try:
+            self._progress_t0 = time.perf_counter()
+            self.progress_bar.setRange(0, 0)  # busy until the engine says how much
+            self.progress_bar.setVisible(True)
+            self.progress_text.value = desc
+            self.progress_text.native.setVisible(True)
+        except RuntimeError:
+            pass
+
+    def _progressed(self, done: int, total: Any, step: str) -> None:
+        """Engine progress → the dock's bar, step and time left (main thread)."""
+        bar = self.progress_bar
+        elapsed = time.perf_counter() - self._progress_t0
+        text = step or (self.job.description if self.job is not None else "")
+        if total:
+            bar.setRange(0, int(total))
+            bar.setValue(int(min(done, total)))
+            text += f" ({done}/{total})"
+            if 0 < done < total and elapsed > 0.5:
+                text += f", {_duration(elapsed * (total - done) / done)} left"
+        else:
+            bar.setRange(0, 0)
+        self.progress_text.value = text
+
+    def _progress_end(self) -> None:
+        try:
+            self.progress_bar.setVisible(False)
+            self.progress_text.native.setVisible(False)
+        except RuntimeError:
+            pass
 
     def run_latest(
         self,
@@ -718,6 +853,8 @@ class Dock(Container):
             self.set_status(f"{self.job.description}: cancelling…")
 
     def _set_running(self, running: bool) -> None:
+        if not running:
+            self._progress_end()
         for b in self._job_buttons:
             try:
                 b.enabled = not running
@@ -739,6 +876,21 @@ class Dock(Container):
 
 
 _WARMED: set[int] = set()
+
+
+def _watch_scale_bar(viewer: Any) -> None:
+    """Turn napari's scale bar on when a layer with physical units is (or gets) open."""
+    from ._layers import show_scale_bar_if_physical
+
+    if getattr(viewer, "_napari_interfaces_scale_watch", False):
+        return
+    try:
+        viewer._napari_interfaces_scale_watch = True
+        ref = weakref.ref(viewer)
+        viewer.layers.events.inserted.connect(lambda *_: show_scale_bar_if_physical(ref()))
+        show_scale_bar_if_physical(viewer)
+    except Exception:  # a convenience only
+        log.debug("scale bar watch failed", exc_info=True)
 
 
 def _warm_progress(viewer: Any) -> None:
@@ -778,6 +930,155 @@ def _plain() -> Container:
     box = Container(labels=False, label="")
     box.margins = (0, 0, 0, 0)
     return box
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 5 s"``, ``"1 h 2 min"``."""
+    s = int(round(max(seconds, 0.0)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {(s % 3600) // 60} min"
+
+
+class Collapsible:
+    """A titled group whose title is a toggle (▸ closed / ▾ open).
+
+    Attributes
+    ----------
+    box : magicgui.widgets.Container
+        The whole group (title toggle + content), to add to a form.
+    content : magicgui.widgets.Container
+        Where the group's widgets go.
+    toggle : QToolButton
+    """
+
+    def __init__(self, title: str, expanded: bool = False) -> None:
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QToolButton
+
+        self._dock: Any = None
+        self.title = title
+        self.box = _plain()
+        self.toggle = QToolButton()
+        self.toggle.setText(title)
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(expanded)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolTip(f"show or hide the {title.lower()} parameters")
+        self.box.native.layout().addWidget(self.toggle)
+        self.content = _plain()
+        self.content.margins = (12, 0, 0, 0)
+        self.box.append(self.content)
+        self.toggle.toggled.connect(self._set)
+        self._set(expanded)
+
+    def _set(self, on: bool) -> None:
+        from qtpy.QtCore import Qt
+
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.content.native.setVisible(bool(on))
+
+    @property
+    def expanded(self) -> bool:
+        """Whether the group is open."""
+        return self.toggle.isChecked()
+
+    @expanded.setter
+    def expanded(self, value: bool) -> None:
+        self.toggle.setChecked(bool(value))
+
+    def __enter__(self) -> Collapsible:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        dock = self._dock() if self._dock is not None else None
+        if dock is not None:
+            dock.end_advanced()
+
+
+#: Qt property marking the outer widget of a :class:`Dock` (for tabifying).
+_DOCK_MARK = "napari_interfaces_dock"
+
+
+def _make_outer(dock: Dock) -> Any:
+    """The widget napari docks: the scroll area (stretching) above the footer."""
+    from qtpy.QtWidgets import QSizePolicy, QVBoxLayout
+
+    outer = _outer_class()()
+    outer._dock_ref = weakref.ref(dock)  # no reference cycle Qt <-> Python
+    layout = QVBoxLayout(outer)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(0)
+    layout.addWidget(dock.root_native_widget, 1)
+    layout.addWidget(dock.footer.native, 0)
+    outer.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+    outer.setProperty(_DOCK_MARK, True)
+    return outer
+
+
+_OUTER: list[type] = []
+
+
+def _outer_class() -> type:
+    """QWidget subclass of a Dock's outer widget (made once, Qt imported lazily)."""
+    if _OUTER:
+        return _OUTER[0]
+    from qtpy.QtCore import QEvent, QTimer
+    from qtpy.QtWidgets import QWidget
+
+    class _Outer(QWidget):
+        _dock_ref: Any = None
+        _tabified = False
+
+        @property
+        def _magic_widget(self) -> Any:
+            """napari's ``QtViewerDockWidget.inner_widget()`` returns the Dock."""
+            return self._dock_ref() if self._dock_ref is not None else None
+
+        def event(self, ev: Any) -> bool:
+            if not self._tabified and ev.type() == QEvent.Type.ParentChange:
+                ref = weakref.ref(self)
+                QTimer.singleShot(0, lambda: (o := ref()) is not None and _tabify(o))
+            return super().event(ev)
+
+    _OUTER.append(_Outer)
+    return _Outer
+
+
+def _tabify(outer: Any) -> None:
+    """Put a newly docked plugin dock in a tab beside this plugin's other docks.
+
+    napari's Plugins menu stacks docks in one column (about 80 px each with
+    nine open); tabs give each dock the full height, its form and footer
+    visible when raised.
+    """
+    from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+    try:
+        dw = outer.parentWidget()
+    except RuntimeError:  # deleted
+        return
+    while dw is not None and not isinstance(dw, QDockWidget):
+        dw = dw.parentWidget()
+    if dw is None:
+        return
+    win = dw.parentWidget()
+    if not isinstance(win, QMainWindow) or dw.isFloating():
+        return
+    outer._tabified = True
+    area = win.dockWidgetArea(dw)
+    for other in win.findChildren(QDockWidget):
+        if other is dw or other.isFloating() or win.dockWidgetArea(other) != area:
+            continue
+        w = other.widget()
+        if w is not None and w.property(_DOCK_MARK) and not other.isHidden():
+            win.tabifyDockWidget(other, dw)
+            dw.show()
+            dw.raise_()
+            return
 
 
 class _FitWidth:

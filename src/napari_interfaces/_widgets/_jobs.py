@@ -94,6 +94,7 @@ def run_job(
     description: str = "",
     sync: bool = False,
     show_progress: bool = True,
+    on_progress: Callable[[int, Any, str], None] | None = None,
     **kwargs: Any,
 ) -> Job:
     """Run ``func(*args, progress=..., **kwargs)`` in the background.
@@ -112,6 +113,9 @@ def run_job(
         Run in the calling thread instead of a worker (tests, scripts).
     show_progress : bool
         Show a ``napari.utils.progress`` bar in the activity dock.
+    on_progress : callable, optional
+        ``on_progress(done, total, step)`` on the main thread after every
+        progress report of the engine (a dock's own progress bar).
 
     Returns
     -------
@@ -139,6 +143,8 @@ def run_job(
             on_done(result)
 
     if sync:
+        if on_progress is not None:
+            job.progress_obj.callback = on_progress
         try:
             result = func(*args, progress=job.progress_obj, **kwargs)
         except BaseException as exc:  # forwarded to on_error
@@ -155,6 +161,11 @@ def run_job(
         job._pbar = napari_progress(total=0, desc=description or func.__name__)
 
     def _on_progress(done: int, total: Any, message: str) -> None:
+        if on_progress is not None:
+            try:
+                on_progress(done, total, message)
+            except RuntimeError:  # the dock's widgets are gone
+                pass
         pbar = job._pbar
         if pbar is None:
             return

@@ -38,18 +38,12 @@ __all__ = [
     "to_angstrom",
     "to_nm",
     "unique_name",
+    "mark_written",
     "was_edited",
 ]
 
-#: Length of one unit in Å.
-_ANGSTROM_PER = {
-    "Å": 1.0,
-    "nm": 10.0,
-    "µm": 1e4,
-    "mm": 1e7,
-    "m": 1e10,
-    "pm": 0.01,
-}
+#: Spellings of length units -> canonical names. The lengths themselves (Å per unit)
+#: come from the one unit table, :func:`napari_interfaces.io.micrograph.to_angstrom`.
 _ALIASES = {
     "å": "Å",
     "Å": "Å",  # U+212B ANGSTROM SIGN
@@ -100,13 +94,21 @@ def canonical_unit(unit: Any) -> str:
     return _ALIASES.get(text.lower(), _ALIASES.get(text, text))
 
 
-def _factor(unit: Any) -> float:
+def _length(unit: Any) -> float | None:
+    """Å per ``unit`` from the plugin's one unit table; ``None`` for pixels / non-lengths."""
+    from ..io.micrograph import to_angstrom as _to_angstrom
+
     u = canonical_unit(unit)
-    if u not in _ANGSTROM_PER:
+    return None if u == "pixel" else _to_angstrom(1.0, u)
+
+
+def _factor(unit: Any) -> float:
+    f = _length(unit)
+    if f is None:
         from ..core.errors import InputError
 
         raise InputError(f"unit {unit!r} is not a length unit (expected Å or nm)")
-    return _ANGSTROM_PER[u]
+    return f
 
 
 def to_angstrom(value: float, unit: Any) -> float:
@@ -179,7 +181,7 @@ def pixel_size_from_layer(layer: Any, axis: int = -1) -> tuple[float | None, str
             unit = "pixel"
     if unit != "pixel" and scale is not None and len(scale):
         size = float(scale[axis])
-        if unit in _ANGSTROM_PER and unit not in ("Å", "nm"):
+        if unit not in ("Å", "nm") and _length(unit) is not None:
             size, unit = to_nm(size, unit), "nm"
         if math.isfinite(size) and size > 0:
             return size, unit
@@ -293,7 +295,15 @@ def unique_name(viewer: napari.Viewer | None, name: str) -> str:
 
 
 def result_name(what: str, source: Any = None) -> str:
-    """Name of a result layer after its source: ``"labels [image name]"``.
+    """Name of a layer the plugin makes: ``"<what> [<source>]"``, the one naming pattern.
+
+    ``<what>`` says what the layer holds (``labels``, ``particles``,
+    ``uncertainty``, ``phases``, ``edge probability``, ``Si at.%``, ``ions
+    (200,000 of 945,211 shown)``, ``image``, ``atoms``...); ``<source>`` is
+    what it was made from: the input layer (``labels [mic]``), the opened file
+    (``Si at.% [Si.pos]``, ``phases [Si]``) or the generator (``image
+    [HRTEM]``, ``labels [database]``). A second result of the same name that
+    must not replace the first (the user edited it) gets `` (2)``.
 
     >>> result_name("labels", "Au particle")
     'labels [Au particle]'
@@ -306,10 +316,37 @@ def result_name(what: str, source: Any = None) -> str:
     return f"{what} [{src}]"
 
 
+#: Arrays larger than this (elements) are not fingerprinted (edits then count by paint only).
+_FINGERPRINT_MAX = 64_000_000
+
+
+def _fingerprint(data: Any) -> tuple | None:
+    """A cheap checksum of an in-memory array (``None`` for lazy or huge data)."""
+    import zlib
+
+    if not isinstance(data, np.ndarray) or data.size > _FINGERPRINT_MAX:
+        return None
+    a = np.ascontiguousarray(data)
+    return (a.shape, a.dtype.str, zlib.crc32(a.view(np.uint8).reshape(-1)))
+
+
+def mark_written(layer: Any) -> None:
+    """Record ``layer``'s data as the plugin wrote it (later changes are the user's edits)."""
+    layer.metadata[_EDITED_KEY] = False
+    try:
+        layer._napari_interfaces_fp = _fingerprint(layer.data)
+    except (AttributeError, TypeError):  # a layer refusing new attributes
+        pass
+
+
 def _watch_edits(layer: Any) -> None:
-    """Mark ``layer`` as edited by the user when its data changes by painting."""
-    md = layer.metadata
-    md[_EDITED_KEY] = False
+    """Mark ``layer`` as edited by the user when its data changes by painting.
+
+    In-place edits from code (``layer.data[...] = v; layer.refresh()``) emit no
+    event: :func:`was_edited` also compares the data with a checksum taken
+    when the plugin wrote it.
+    """
+    mark_written(layer)
 
     def _edited(*_: Any) -> None:
         layer.metadata[_EDITED_KEY] = True
@@ -321,8 +358,22 @@ def _watch_edits(layer: Any) -> None:
 
 
 def was_edited(layer: Any) -> bool:
-    """Whether the user painted on a Labels layer this plugin added."""
-    return bool((getattr(layer, "metadata", None) or {}).get(_EDITED_KEY, False))
+    """Whether the user changed a layer this plugin wrote.
+
+    By painting (brush, fill, eraser: napari's ``paint`` / ``labels_update``
+    events) or by changing the data in place from code or the console
+    (``layer.data[...] = v; layer.refresh()``: the data no longer match the
+    checksum taken when the plugin wrote them).
+    """
+    if bool((getattr(layer, "metadata", None) or {}).get(_EDITED_KEY, False)):
+        return True
+    fp = getattr(layer, "_napari_interfaces_fp", None)
+    if fp is None:
+        return False
+    edited = _fingerprint(layer.data) != fp
+    if edited:
+        layer.metadata[_EDITED_KEY] = True
+    return edited
 
 
 def add_or_update_layer(
@@ -372,7 +423,7 @@ def add_or_update_layer(
             if "metadata" in kwargs:
                 existing.metadata.update(kwargs["metadata"])
             existing.data = data
-            existing.metadata[_EDITED_KEY] = False
+            mark_written(existing)
             return existing
         name = unique_name(viewer, name)
     metadata = dict(kwargs.pop("metadata", None) or {})
@@ -380,3 +431,43 @@ def add_or_update_layer(
     layer = add(data, name=name, metadata=metadata, **kwargs)
     _watch_edits(layer)
     return layer
+
+
+def has_physical_units(layer: Any) -> bool:
+    """Whether ``layer``'s last axis is in a length unit (Å, nm, µm...), not pixels."""
+    units = getattr(layer, "units", None)
+    if not units:
+        return False
+    try:
+        return _length(units[-1]) is not None
+    except Exception:  # an odd unit object: not a length
+        return False
+
+
+def scale_bar_overlay(viewer: Any) -> Any:
+    """The viewer's scale bar overlay (napari ≥ 0.9 ``canvas.overlays``, else ``scale_bar``)."""
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    bar = getattr(overlays, "scale_bar", None)
+    return bar if bar is not None else viewer.scale_bar
+
+
+def show_scale_bar_if_physical(viewer: Any, *_: Any) -> bool:
+    """Turn the scale bar on when a layer has physical units (once: the user may hide it).
+
+    Returns whether it was turned on now.
+    """
+    if viewer is None:
+        return False
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    if getattr(viewer, "_napari_interfaces_scale_bar", False):
+        return False
+    if not any(has_physical_units(layer) for layer in viewer.layers):
+        return False
+    bar = scale_bar_overlay(viewer)
+    viewer._napari_interfaces_scale_bar = True
+    if not bar.visible:
+        bar.visible = True
+        return True
+    return False

@@ -64,7 +64,8 @@ def render_figure(draw, width_px: int, height_px: int, colors: dict | None = Non
                 legend.get_frame().set_facecolor(bg or "none")
                 for text in legend.get_texts():
                     text.set_color(fg)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # ``draw`` may have chosen one (constrained)
+        fig.tight_layout()
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba()).copy(), fig
 
@@ -80,7 +81,8 @@ class PlotView:
         self.image: np.ndarray | None = None
 
     def size(self) -> tuple[int, int]:
-        w = self.widget.width() if self.widget.width() > 150 else 380
+        # leave room for the form's vertical scroll bar: no sideways scrolling
+        w = self.widget.width() - 18 if self.widget.width() > 168 else 380
         return w, max(self.widget.minimumHeight(), 180)
 
     def show(self, rgba: np.ndarray) -> None:
@@ -156,25 +158,26 @@ class AptExplorer(Dock):
             tooltip="voxel edge in nm; voxel edges sit at multiples of it, so the Interfaces dock "
             "uses the same grid for the same size",
         )
-        self.deloc_on = self.add_param(
-            "delocalize",
-            False,
-            tooltip="smooth the counts with a Gaussian (AP Suite's delocalization), total counts "
-            "kept",
-        )
-        self.deloc = [
-            self.add_param(
-                f"delocalization_{ax}",
-                v,
-                label=f"delocalization {ax} (nm)",
-                min=0.0,
-                max=100.0,
-                step=0.5,
-                tooltip=f"delocalization distance along {ax} in nm (3 Gaussian sigmas, "
-                "as in AP Suite: sigma = d / 3)",
+        with self.advanced("Advanced: delocalization"):
+            self.deloc_on = self.add_param(
+                "delocalize",
+                False,
+                tooltip="smooth the counts with a Gaussian (AP Suite's delocalization), total counts "
+                "kept",
             )
-            for ax, v in (("x", 3.0), ("y", 3.0), ("z", 1.5))
-        ]
+            self.deloc = [
+                self.add_param(
+                    f"delocalization_{ax}",
+                    v,
+                    label=f"delocalization {ax} (nm)",
+                    min=0.0,
+                    max=100.0,
+                    step=0.5,
+                    tooltip=f"delocalization distance along {ax} in nm (3 Gaussian sigmas, "
+                    "as in AP Suite: sigma = d / 3)",
+                )
+                for ax, v in (("x", 3.0), ("y", 3.0), ("z", 1.5))
+            ]
         from magicgui.widgets import Select
 
         self.elements = Select(choices=[], value=[], name="elements", label="elements")
@@ -208,7 +211,7 @@ class AptExplorer(Dock):
             on_change=self._apply_slicing,
         )
         self.add_section("Mass spectrum")
-        self.plot = PlotView(180)
+        self.plot = PlotView(240)
         self.figure = self.ax = None
         self.add_native(self.plot.widget)
         self.set_status("Choose a point cloud and a range file.")
@@ -316,7 +319,7 @@ class AptExplorer(Dock):
             kwargs = vox.grid.layer_kwargs()
             self._raw = {}
             for el in elements:
-                key = f"{name} {el} at.%"
+                key = f"{el} at.% [{name}]"
                 data = vox.composition(el)
                 self._raw[key] = data
                 meta = {

@@ -16,7 +16,6 @@ neither clips nor overlaps other docks on a small screen.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +52,49 @@ def read_sample_job(store: str, index: int, progress=None) -> dict[str, Any]:
     return {"image": image, "labels": labels, "meta": meta, "pixel_size": ps, "index": int(index)}
 
 
+_UNIT_HINTS = {
+    "pixel_size": "Å", "sampling": "Å", "defocus": "Å", "extent": "Å", "diameter": "Å",
+    "thickness": "Å", "energy": "kV", "energy_kv": "kV", "dose": "e/Å²", "cs": "Å",
+    "focal_spread": "Å",
+}  # fmt: skip
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        if len(value) <= 6 and all(not isinstance(v, (dict, list, tuple)) for v in value):
+            return ", ".join(_fmt(v) for v in value)
+        return f"{len(value)} values"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def readable_fields(params: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """A sample's drawn parameters as ``(name, value)`` rows: nested keys joined by " › ",
+    numbers to 4 significant digits, short lists inline, units where known.
+
+    >>> readable_fields({"imaging": {"defocus": -61.23456, "d_spacing": 2.04}, "n": [1, 2]})
+    [('imaging › defocus (Å)', '-61.23'), ('imaging › d spacing', '2.04'), ('n', '1, 2')]
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = prefix + str(key).replace("_", " ")
+        if isinstance(value, dict):
+            rows += readable_fields(value, f"{name} › ")
+            continue
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                rows += readable_fields(item, f"{name} {i + 1} › ")
+            continue
+        unit = _UNIT_HINTS.get(str(key))
+        rows.append((f"{name} ({unit})" if unit else name, _fmt(value)))
+    return rows
+
+
 class DatabaseWidget(Dock):
     """Generate simulated HRTEM databases and browse their samples (see the module docs).
 
@@ -87,18 +129,19 @@ class DatabaseWidget(Dock):
         self.add_section("Generate")
         p("n", 8, min=1, max=10_000_000, label="samples",
           tooltip="number of samples in the store; a larger n grows an existing store")  # fmt: skip
-        p("seed", 0, min=0, max=2**31 - 1,
-          tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
         p("out", config.cache_dir() / "databases" / "database.zarr", mode="w", label="store",
           tooltip="output zarr store (a folder); an existing store with the same spec and seed "
           "is resumed")  # fmt: skip
-        p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
-          tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
-          "dask scheduler (can run code here: use only one you started)")  # fmt: skip
-        p("address", "", label="address",
-          tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
-        p("workers", 1, min=1, max=1024, label="local workers",
-          tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
+        with self.advanced("Advanced: seed, compute"):
+            p("seed", 0, min=0, max=2**31 - 1,
+              tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
+            p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
+              tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
+              "dask scheduler (can run code here: use only one you started)")  # fmt: skip
+            p("address", "", label="address",
+              tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
+            p("workers", 1, min=1, max=1024, label="local workers",
+              tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
         self.generate_button = self.add_button(
             "Generate", self.run, tooltip="simulate the missing samples into the store"
         )
@@ -109,6 +152,19 @@ class DatabaseWidget(Dock):
         self.add_button("Show sample", self.show_sample, job=False,
                         tooltip="show the chosen sample's image and labels")  # fmt: skip
         self.meta = self.add_label("")
+        from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
+
+        table = QTableWidget(0, 2)
+        table.setHorizontalHeaderLabels(["parameter", "value"])
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(True)
+        table.setMinimumHeight(160)
+        table.setToolTip("the drawn parameters of the shown sample")
+        self.param_table = table
+        self._table_box = self.add_native(table)
         self.load_example()
 
     # -- parameters -----------------------------------------------------------
@@ -181,18 +237,32 @@ class DatabaseWidget(Dock):
         self.run_latest("sample", read_sample_job, store, int(self._v("index")),
                         on_done=self._show, delay_ms=50)  # fmt: skip
 
+    def sample_fields(self) -> list[tuple[str, str]]:
+        """The parameter table's rows as ``(parameter, value)`` text (tests, scripts)."""
+        t = self.param_table
+        return [(t.item(r, 0).text(), t.item(r, 1).text()) for r in range(t.rowCount())]
+
     def _show(self, sample: dict) -> None:
+        from qtpy.QtWidgets import QTableWidgetItem
+
         ps = sample["pixel_size"]
-        self.meta.value = (
-            f"sample {sample['index']}: " + json.dumps(sample["meta"].get("parameters", {}))[:600]
-        )
+        params = sample["meta"].get("parameters", {})
+        rows = readable_fields(params)
+        self.meta.value = f"sample {sample['index']}: {len(rows)} drawn parameters, {ps:.4g} Å/px"
+        table = self.param_table
+        table.setRowCount(len(rows))
+        for r, (key, text) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(key))
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            table.setItem(r, 1, item)
         if self.viewer is None:
             return
         md = {"pixel_size": ps, "pixel_unit": "Å", "store": str(self._v("out"))}
         img = self.put_layer("image", sample["image"], "image",
-                        **layer_kwargs(ps, "Å", ndim=2, name="database image", colormap="gray",
+                        **layer_kwargs(ps, "Å", ndim=2, name="image [database]", colormap="gray",
                                        metadata=dict(md)))  # fmt: skip
         img.contrast_limits = (float(sample["image"].min()), float(sample["image"].max()) + 1e-6)
         self.put_layer("labels", sample["labels"], "labels",
-                  **layer_kwargs(ps, "Å", ndim=2, name="database labels", opacity=0.4,
+                  **layer_kwargs(ps, "Å", ndim=2, name="labels [database]", opacity=0.4,
                                  metadata=dict(md)))  # fmt: skip

@@ -66,6 +66,13 @@ def _simulate_job(
     return simulation, image(simulation, dose=dose, rng=0, **optics)
 
 
+#: Parameters of the structure (a change makes the built scene stale).
+_STRUCTURE_PARAMS = (
+    "element", "shape", "diameter", "particles", "defect", "orientation", "substrate",
+    "extent", "placement", "seed",
+)  # fmt: skip
+
+
 class HRTEMWidget(Dock):
     """Build a nanoparticle scene, simulate it and image it live (see the module docs).
 
@@ -101,37 +108,47 @@ class HRTEMWidget(Dock):
           tooltip="number of particles, placed at random without overlap")  # fmt: skip
         p("defect", "none", choices=["none", "twin", "stacking_fault"],
           tooltip="one {111} planar defect through the particle (spheres only)")  # fmt: skip
-        p("orientation", "1 1 0",
-          tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
-        p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
-          tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
         p("extent", 48.0, min=10.0, max=400.0, step=4.0, label="field of view (Å)",
           tooltip="side of the square simulation cell in Å")  # fmt: skip
-        p("placement", "on", choices=["on", "embedded"],
-          tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
-        p("seed", 0, min=0, max=2**31 - 1,
-          tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
+        with self.advanced("Advanced structure"):
+            p("orientation", "1 1 0",
+              tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
+            p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
+              tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
+            p("placement", "on", choices=["on", "embedded"],
+              tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
+            p("seed", 0, min=0, max=2**31 - 1,
+              tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
         self.build_button = self.add_button(
-            "Build structure", self.build, tooltip="build the scene in the background"
+            "Build structure",
+            self.build,
+            tooltip="build the scene in the background",
+            footer=False,
         )
+        self.structure_label = self.add_label("no structure yet: Simulate builds one")
+        self._scene_params: dict | None = None  # what self.scene was built from
+        self._pending_params: dict | None = None
+        for name in _STRUCTURE_PARAMS:
+            self.params[name].changed.connect(self._structure_changed)
 
         self.add_section("Simulation")
         p("energy", 200.0, min=20.0, max=1000.0, step=10.0, label="energy (kV)",
           tooltip="accelerating voltage in kV")  # fmt: skip
         p("sampling", 0.125, min=0.02, max=0.5, step=0.005, label="sampling (Å)",
           tooltip="multislice pixel size in Å; finer is more accurate and slower (0.1-0.2 Å)")  # fmt: skip
-        p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
-          tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
-        p("phonons", 1, min=1, max=50, label="frozen phonons",
-          tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
-        p("device", "cpu", choices=_device_choices(),
-          tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
-          "cuda:N or opencl:N")  # fmt: skip
-        p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
-          tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
-          "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
+        with self.advanced("Advanced simulation"):
+            p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
+              tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
+            p("phonons", 1, min=1, max=50, label="frozen phonons",
+              tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
+            p("device", "cpu", choices=_device_choices(),
+              tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
+              "cuda:N or opencl:N")  # fmt: skip
+            p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
+              tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
+              "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
         self.simulate_button = self.add_button(
-            "Simulate", self.simulate,
+            "Simulate", self.simulate, footer=True,
             tooltip="multislice exit waves + labels in the background (builds the structure first "
             "if needed)",
         )  # fmt: skip
@@ -220,11 +237,33 @@ class HRTEMWidget(Dock):
     def build(self):
         """Build the structure in the background; returns the job."""
         params = self.structure_params()
+        self._pending_params = params
         return self.run_job(build_structure, on_done=self._built,
                             description="HRTEM structure", **params)  # fmt: skip
 
+    @property
+    def structure_stale(self) -> bool:
+        """Whether the structure parameters changed since the scene was built."""
+        if self.scene is None:
+            return True
+        try:
+            return self.structure_params() != self._scene_params
+        except ParameterError:
+            return True
+
+    def _structure_changed(self, *_: Any) -> None:
+        if self.scene is not None and self.structure_stale:
+            self.structure_label.value = (
+                "⚠ structure parameters changed: the built structure is stale; "
+                "Simulate rebuilds it (or press Build structure)"
+            )
+        elif self.scene is not None:
+            self.structure_label.value = "structure up to date"
+
     def _built(self, scene) -> None:
         self.scene = scene
+        self._scene_params = self._pending_params
+        self.structure_label.value = "structure up to date"
         self.simulation = None
         self._show_atoms(scene)
         self.set_status(
@@ -233,10 +272,17 @@ class HRTEMWidget(Dock):
         )
 
     def simulate(self):
-        """Simulate (building the structure first if needed); returns the job."""
-        structure = self.structure_params() if self.scene is None else {}
+        """Simulate; (re)builds the structure first when none is built or it is stale.
+
+        Returns the job.
+        """
+        current = self.structure_params()
+        rebuild = self.scene is None or current != self._scene_params
+        self._pending_params = current
+        if rebuild and self.scene is not None:
+            self.structure_label.value = "structure parameters changed: rebuilding"
         return self.run_job(
-            _simulate_job, self.scene, structure, self.sim_params(), self._v("label_method"),
+            _simulate_job, None if rebuild else self.scene, current if rebuild else {}, self.sim_params(), self._v("label_method"),
             self.optics(), self.dose_value(), on_done=self._simulated,
             description="HRTEM multislice",
         )  # fmt: skip
@@ -245,7 +291,9 @@ class HRTEMWidget(Dock):
         simulation, first_image = result
         if self.scene is not simulation.scene:
             self.scene = simulation.scene
+            self._scene_params = self._pending_params
             self._show_atoms(simulation.scene)
+        self.structure_label.value = "structure up to date"
         self.simulation = simulation
         ny, nx = simulation.labels.shape
         t = ", ".join(
@@ -255,7 +303,7 @@ class HRTEMWidget(Dock):
         self.set_status(f"exit wave {nx}x{ny} ({backend}): {t}")
         self._show_image(first_image)
         self.put_layer("labels", simulation.labels, "labels",
-                  **self._kwargs(simulation.grid, "HRTEM labels", opacity=0.4))  # fmt: skip
+                  **self._kwargs(simulation.grid, "labels [HRTEM]", opacity=0.4))  # fmt: skip
 
     def update_image(self, *_: Any) -> None:
         """Re-image from the cached exit wave (debounced, off the GUI thread)."""
@@ -284,7 +332,7 @@ class HRTEMWidget(Dock):
             return
         data = img.data
         layer = self.put_layer("image", data, "image",
-                          **self._kwargs(img.grid, "HRTEM image", colormap="gray"))  # fmt: skip
+                          **self._kwargs(img.grid, "image [HRTEM]", colormap="gray"))  # fmt: skip
         layer.contrast_limits = (float(data.min()), float(data.max()) + 1e-6)
 
     def _show_atoms(self, scene) -> None:
@@ -295,7 +343,7 @@ class HRTEMWidget(Dock):
         colors = np.where(heavy[:, None], [[1.0, 0.8, 0.0, 1.0]], [[0.55, 0.55, 0.55, 0.6]])
         layer = self.put_layer(
             "atoms", pos[:, 1::-1], "points",  # (y, x) in Å: projected, no z slider
-            **layer_kwargs(None, "Å", ndim=2, name="HRTEM atoms"),
+            **layer_kwargs(None, "Å", ndim=2, name="atoms [HRTEM]"),
             size=1.2, border_width=0, visible=False,
         )  # fmt: skip
         layer.features = {"z": pos[:, 2], "element": scene.atoms.get_chemical_symbols()}

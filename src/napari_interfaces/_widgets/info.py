@@ -45,6 +45,19 @@ class InfoWidget(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.layout().addWidget(self.refresh_button)
         self.job = None
+        from ._dock import _DOCK_MARK
+
+        self.setProperty(_DOCK_MARK, True)  # tabs with the plugin's other docks
+        self._tabified = False
+
+    def event(self, ev) -> bool:  # noqa: D102 - Qt API
+        from qtpy.QtCore import QEvent, QTimer
+
+        if not getattr(self, "_tabified", True) and ev.type() == QEvent.Type.ParentChange:
+            from ._dock import _tabify
+
+            QTimer.singleShot(0, lambda: _tabify(self))
+        return super().event(ev)
 
     def refresh(self, sync: bool = False) -> None:
         """Collect the information in the background and show it."""

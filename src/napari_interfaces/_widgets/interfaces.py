@@ -102,17 +102,45 @@ def profiles_and_plot(
 
     out = profiles(labels, grid, atoms, volume, reference, line, radius, progress=progress)
 
+    width, height = size
+    n = 2 if out.cylinder is not None else 1
+    height = max(height, PANEL_PX * n)  # each plot gets a readable height
+
     def draw(fig) -> None:
-        n = 2 if out.cylinder is not None else 1
+        fig.set_layout_engine("constrained")  # room for the legends below the axes
         ax = fig.add_subplot(n, 1, 1)
         out.profile.plot(ax, title="proxigram")
+        _legend_below(ax)
         if out.cylinder is not None:
             ax2 = fig.add_subplot(n, 1, 2)
             out.cylinder.plot(ax2, title="cylinder profile")
             ax2.set_xlabel("distance along the line (nm)")
+            _legend_below(ax2)
 
-    img, fig = render_figure(draw, *size, colors)
+    img, fig = render_figure(draw, width, height, colors)
     return out, img, fig
+
+
+#: Height of one profile plot in the dock (px): proxigram, cylinder profile.
+PANEL_PX = 280
+
+
+def _legend_below(ax) -> None:
+    """Move an axes' legend below it (in columns) so it never covers the curves."""
+    handles, labels = ax.get_legend_handles_labels()
+    old = ax.get_legend()
+    if old is not None:
+        old.remove()
+    if handles:
+        ax.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.22),
+            ncol=min(len(labels), 4),
+            fontsize="x-small",
+            frameon=False,
+        )
 
 
 class InterfacesWidget(Dock):
@@ -137,22 +165,6 @@ class InterfacesWidget(Dock):
             tooltip="point-cloud layer opened from an APT file (its file is read again at full "
             "resolution; the shown points are decimated)",
         )
-        self.file = self.add_param(
-            "point_cloud_file",
-            Path(),
-            label="or file",
-            mode="r",
-            filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
-            tooltip="an APT point cloud file; when set, it is used instead of the layer",
-        )
-        self.ranges = self.add_param(
-            "range_file",
-            Path(),
-            mode="r",
-            filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
-            tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
-            "beside it",
-        )
         self.method = self.add_param(
             "method",
             "auto",
@@ -162,12 +174,6 @@ class InterfacesWidget(Dock):
             "precipitates); HED: deep-learning edge detection on composition slices (fine-tuned on "
             "APT); iso-concentration: threshold of the most varying element; Gaussian "
             "mixture: clusters of voxel compositions",
-        )
-        self.axes = self.add_param(
-            "slicing_axes",
-            "zyx",
-            tooltip="HED only: slice the volume along these axes (z, y, x or a combination; "
-            "zyx averages all three)",
         )
         self.voxel = self.add_param(
             "voxel",
@@ -179,6 +185,29 @@ class InterfacesWidget(Dock):
             tooltip="voxel edge in nm for the composition volume (same grid as the APT "
             "explorer for the same size); smaller = finer but noisier",
         )
+        with self.advanced("Advanced: file, ranges, HED axes"):
+            self.file = self.add_param(
+                "point_cloud_file",
+                Path(),
+                label="or file",
+                mode="r",
+                filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
+                tooltip="an APT point cloud file; when set, it is used instead of the layer",
+            )
+            self.ranges = self.add_param(
+                "range_file",
+                Path(),
+                mode="r",
+                filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
+                tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
+                "beside it",
+            )
+            self.axes = self.add_param(
+                "slicing_axes",
+                "zyx",
+                tooltip="HED only: slice the volume along these axes (z, y, x or a combination; "
+                "zyx averages all three)",
+            )
         self.run_btn = self.add_button(
             "Find interfaces", self.run, tooltip="voxelize, segment into phases (background)"
         )
@@ -242,7 +271,7 @@ class InterfacesWidget(Dock):
         )
         self.legend = self.add_label("")
         self.legend.tooltip = "phases of the chosen labels layer, with their colours"
-        self.plot = PlotView(240)
+        self.plot = PlotView(PANEL_PX)
         self.figure = None
         self.add_native(self.plot.widget)
 
@@ -317,7 +346,7 @@ class InterfacesWidget(Dock):
                 self.viewer,
                 res.edge_prob,
                 "image",
-                name=f"{ds.stem} edge probability",
+                name=f"edge probability [{ds.stem}]",
                 colormap="gray",
                 blending="additive",
                 metadata={"apt_source": ds.path, "grid": res.grid.to_dict()},
@@ -335,7 +364,7 @@ class InterfacesWidget(Dock):
             self.viewer,
             res.labels,
             "labels",
-            name=f"{ds.stem} phases",
+            name=f"phases [{ds.stem}]",
             opacity=0.5,
             metadata=meta,
             **kw,
@@ -540,7 +569,7 @@ class InterfacesWidget(Dock):
             self.viewer,
             saved.labels,
             "labels",
-            name=f"{ds.stem} phases",
+            name=f"phases [{ds.stem}]",
             opacity=0.5,
             metadata=meta,
             **saved.grid.layer_kwargs(),

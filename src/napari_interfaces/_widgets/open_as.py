@@ -123,7 +123,10 @@ class OpenAsDock(Dock):
             tooltip="Å per pixel; 0 = the size recorded in the file (none: unscaled)",
         )
         self.add_button(
-            "Open as micrograph", self.open_micrograph, tooltip="read it and add an Image layer"
+            "Open as micrograph",
+            self.open_micrograph,
+            tooltip="read it and add an Image layer",
+            footer=False,
         )
         self.add_section("APT point cloud")
         self.cloud_path = self.add_param(
@@ -146,6 +149,7 @@ class OpenAsDock(Dock):
             "Open as point cloud",
             self.open_point_cloud,
             tooltip="read it and add composition and Points layers",
+            footer=False,
         )
 
     @staticmethod

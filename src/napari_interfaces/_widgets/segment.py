@@ -84,6 +84,11 @@ def finetune_job(
     return model.name, path
 
 
+def _is_micrograph(layer: Any) -> bool:
+    """A 2D image (gray or RGB): not a 3D volume such as an APT composition."""
+    return int(layer.ndim) == 2
+
+
 def _model_choices(*_: Any) -> list[tuple[str, str]]:
     from ..segment.models import list_models
 
@@ -105,7 +110,11 @@ class SegmentWidget(Dock):
         self.result = None
         self._source = None
         self.image = self.add_layer_choice(
-            "image", napari.layers.Image, tooltip="the micrograph to segment (2D, gray or RGB)"
+            "image",
+            napari.layers.Image,
+            tooltip="the micrograph to segment (2D, gray or RGB); 3D volumes (e.g. APT "
+            "composition) are not listed",
+            filter=_is_micrograph,
         )
         self.pixel_size = self.add_param(
             "pixel_size",
@@ -121,13 +130,6 @@ class SegmentWidget(Dock):
         self.link_pixel_size(self.image, self.pixel_size, unit="Å")
         self.image.changed.connect(self._check_pixel_size)
         self._check_pixel_size()
-        self.estimate = self.add_param(
-            "estimate",
-            True,
-            label="estimate when unknown",
-            tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
-            "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
-        )
         self.model = self.add_param(
             "model",
             "default",
@@ -135,9 +137,6 @@ class SegmentWidget(Dock):
             tooltip="the shipped default model or one you trained / fine-tuned "
             "(napari-interfaces train, or Fine-tune below)",
             on_change=self._show_model,
-        )
-        self.refresh_button = self.add_button(
-            "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
         )
         self.model_info = self.add_label("")
         self.uncertainty = self.add_param(
@@ -154,10 +153,30 @@ class SegmentWidget(Dock):
             tooltip="split touching particles (watershed) and measure each: particle Labels "
             "with a features table, size histogram",
         )
+        with self.advanced():
+            self.estimate = self.add_param(
+                "estimate",
+                True,
+                label="estimate when unknown",
+                tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
+                "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
+            )
+            self.refresh_button = self.add_button(
+                "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
+            )
         self.segment_button = self.add_button(
             "Segment", self.run, tooltip="segment the image in the background"
         )
         self.used_label = self.add_label("")
+        self.apply_button = self.add_button(
+            "Apply pixel size to image",
+            self.apply_pixel_size,
+            tooltip="the image has no physical pixel size: give it (and its results) the "
+            "estimated / assumed one the segmentation used, in Å",
+            job=False,
+        )
+        self.apply_button.visible = False
+        self._result_layers: list[Any] = []
         # result views in the Segment section, shown once there is a result
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
@@ -182,15 +201,20 @@ class SegmentWidget(Dock):
             label="corrected labels",
             tooltip="the class labels you corrected (0 = background, 1 = particle)",
         )
-        self.epochs = self.add_param(
-            "epochs", 5, min=1, max=200, tooltip="passes over random crops of the corrected image"
-        )
-        self.freeze = self.add_param(
-            "freeze_encoder",
-            True,
-            label="freeze encoder",
-            tooltip="train the decoder only (recommended with one or a few images)",
-        )
+        with self.advanced():
+            self.epochs = self.add_param(
+                "epochs",
+                5,
+                min=1,
+                max=200,
+                tooltip="passes over random crops of the corrected image",
+            )
+            self.freeze = self.add_param(
+                "freeze_encoder",
+                True,
+                label="freeze encoder",
+                tooltip="train the decoder only (recommended with one or a few images)",
+            )
         self.finetune_button = self.add_button(
             "Fine-tune", self.fine_tune, tooltip="train a new model version on the corrections"
         )
@@ -269,13 +293,40 @@ class SegmentWidget(Dock):
         )
 
     def _layer_kw(self, res) -> dict:
-        from ._layers import layer_kwargs, pixel_size_from_layer
+        """Result layers get exactly the source image's scale, translate and units.
 
-        src = self._source
-        size, unit = pixel_size_from_layer(src)
-        if size is not None and unit in ("Å", "nm"):
-            return layer_kwargs(source_layer=src, ndim=2)  # overlay on the image exactly
-        return layer_kwargs(res.grid)
+        The engine returns its results on the image's own pixel grid, so they
+        overlay the image exactly whatever pixel size it worked at; an
+        estimated or assumed size is recorded in the metadata and offered with
+        **Apply pixel size to image**, never drawn as a second unit system.
+        """
+        from ._layers import layer_kwargs
+
+        return layer_kwargs(source_layer=self._source, ndim=2)
+
+    def apply_pixel_size(self) -> None:
+        """Give the source image (and its results) the pixel size the engine used, in Å."""
+        from ..core.errors import InputError
+
+        res, src = self.result, self._source
+        if res is None or src is None or src not in self.viewer.layers:
+            raise InputError("segment an image first")
+        ps = float(res.pixel_size)
+        for layer in [src, *self._result_layers]:
+            if layer in self.viewer.layers:
+                layer.scale = (*tuple(layer.scale)[:-2], ps, ps)
+                layer.units = (*tuple(str(u) for u in layer.units)[:-2], "Å", "Å")
+                layer.metadata["pixel_size"] = ps
+                layer.metadata["pixel_size_unit"] = "Å"
+                layer.metadata["pixel_size_source"] = f"{res.pixel_size_source} (applied)"
+        self.apply_button.visible = False
+        if self.viewer is not None:
+            from ._layers import scale_bar_overlay
+
+            scale_bar_overlay(self.viewer).visible = True
+            self.viewer.reset_view()
+        self.pixel_size.value = ps
+        self.set_status(f"{src.name}: pixel size set to {ps:.4g} Å ({res.pixel_size_source})")
 
     def _segmented(self, result) -> None:
         from ._layers import add_or_update_layer, result_name
@@ -284,13 +335,22 @@ class SegmentWidget(Dock):
         self.result = res
         src = self._source
         kw = self._layer_kw(res)
+        from ._layers import pixel_size_from_layer
+
+        src_size, src_unit = pixel_size_from_layer(src)
+        calibrated = src_size is not None and src_unit in ("Å", "nm")
         md = {
             "model": self.model_name,
-            "pixel_size": res.pixel_size,
-            "pixel_size_unit": "Å",
+            # the pixel size the engine worked at (Å); the layer's own scale is the image's
+            "pixel_size_used": res.pixel_size,
+            "pixel_size_used_unit": "Å",
             "pixel_size_source": res.pixel_size_source,
             "source_image": src.name,
         }
+        if calibrated:
+            md["pixel_size"] = res.pixel_size
+            md["pixel_size_unit"] = "Å"
+        self._result_layers = []
         labels = add_or_update_layer(
             self.viewer,
             res.labels,
@@ -300,6 +360,7 @@ class SegmentWidget(Dock):
             metadata=dict(md),
             **kw,
         )
+        self._result_layers.append(labels)
         if res.instances is not None:
             layer = add_or_update_layer(
                 self.viewer,
@@ -311,8 +372,9 @@ class SegmentWidget(Dock):
                 **kw,
             )
             layer.features = res.particles.features()
+            self._result_layers.append(layer)
         if res.uncertainty is not None:
-            add_or_update_layer(
+            unc = add_or_update_layer(
                 self.viewer,
                 res.uncertainty,
                 "image",
@@ -324,6 +386,7 @@ class SegmentWidget(Dock):
                 metadata=dict(md),
                 **kw,
             )
+            self._result_layers.append(unc)
         try:
             self.labels.reset_choices()
             self.labels.value = labels
@@ -336,6 +399,12 @@ class SegmentWidget(Dock):
         }[res.pixel_size_source]
         text = f"pixel size used: {res.pixel_size:.4g} Å ({how}); {(res.labels > 0).mean():.1%} "
         text += "foreground"
+        if not calibrated:
+            text += (
+                f". {src.name} has no physical pixel size: results are drawn in its pixels; "
+                "Apply pixel size to image to calibrate it"
+            )
+        self.apply_button.visible = not calibrated
         if res.particles is not None:
             text += f"; {len(res.particles)} particles"
         self.used_label.value = text
@@ -412,8 +481,11 @@ class SegmentWidget(Dock):
                 f"{labels_layer.name} and {image_layer.name} differ in shape; choose the labels "
                 "of this image"
             )
-        ps = (labels_layer.metadata or {}).get("pixel_size") or (
-            float(self.pixel_size.value) or None
+        md = labels_layer.metadata or {}
+        ps = (
+            md.get("pixel_size_used")
+            or md.get("pixel_size")
+            or (float(self.pixel_size.value) or None)
         )
         return self.run_job(
             finetune_job,
