@@ -242,7 +242,8 @@ class AptClustersDock(Dock):
         if not path or path == "." or not Path(path).is_file():
             raise InputError("choose a point cloud file")
         rng = str(self.ranges.value or "")
-        rng = rng if rng and rng != "." else None
+        # an empty file field can come back as "." or the working folder
+        rng = rng if rng and rng != "." and not Path(rng).is_dir() else None
         solutes = [s for s in str(self.solutes.value).replace(",", " ").split() if s]
         if not solutes:
             from ..io.ranges import find_range_file, read_ranges
@@ -357,4 +358,5 @@ class AptClustersDock(Dock):
 
 def _text(value: Any) -> str:
     text = str(value) if value is not None else ""
-    return "" if text in ("", ".") else text
+    # an empty file field can come back as "." or as the working folder
+    return "" if text in ("", ".") or Path(text).is_dir() else text
