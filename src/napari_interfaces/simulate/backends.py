@@ -54,8 +54,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Threads for scipy.fft (pocketfft).
-FFT_WORKERS = int(os.environ.get("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2))
+
+def _fft_workers() -> int:
+    """Threads for scipy.fft: ``NAPARI_INTERFACES_FFT_WORKERS``, else ``OMP_NUM_THREADS``
+    (set to 1 in the batch runner's worker processes, so that N workers use N
+    cores and not N x cores), else all cores."""
+    for key in ("NAPARI_INTERFACES_FFT_WORKERS", "OMP_NUM_THREADS"):
+        try:
+            n = int(os.environ.get(key, ""))
+        except ValueError:
+            continue
+        if n >= 1:
+            return n
+    return os.cpu_count() or 2
+
+
+#: Threads for scipy.fft (pocketfft); see :func:`_fft_workers`.
+FFT_WORKERS = _fft_workers()
 
 _AUTO_CACHE: dict = {}
 _BACKENDS: dict = {}
@@ -118,6 +133,36 @@ class Backend:
         """A copy of a backend array."""
         return a.copy()
 
+    def zeros(self, shape, dtype: str = "complex64"):
+        """Zeros (host NumPy unless the backend keeps potentials elsewhere)."""
+        return np.zeros(shape, dtype)
+
+    def add_(self, a, b):
+        """``a += b`` (returns ``a``)."""
+        a += b
+        return a
+
+    def index_add_(self, a, index, b):
+        """``a[index] += b`` along the first axis (``index`` unique; returns ``a``)."""
+        a[np.asarray(index)] += b
+        return a
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """Transmission functions ``exp(i sigma v)`` of a batch of slices ``v`` ``(B, ny, nx)``.
+
+        With ``mask`` (the band limit, a backend array from :meth:`asarray`)
+        each is band-limited: ``IFFT[mask FFT[exp(i sigma v)]]``. Returns
+        something indexable by slice (this default: a list of backend arrays,
+        one slice at a time).
+        """
+        out = []
+        for j in range(len(v)):
+            t = self.transmission(self.asarray(v[j]), sigma)
+            if mask is not None:
+                t = self.ifft2(self.multiply(self.fft2(t), mask))
+            out.append(t)
+        return out
+
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
         """``psi * exp(i sigma v)`` (in place where possible)."""
@@ -169,6 +214,28 @@ class NumpyBackend(Backend):
     def transmit(self, psi, v, sigma: float):
         psi *= self.transmission(v, sigma)
         return psi
+
+    def rfft2(self, a):
+        import scipy.fft
+
+        return scipy.fft.rfft2(np.asarray(a, np.float32), workers=self.workers)
+
+    def irfft2(self, a, shape: tuple[int, int]):
+        import scipy.fft
+
+        out = scipy.fft.irfft2(a, s=shape, workers=self.workers, overwrite_x=True)
+        return out.astype(np.float32, copy=False)
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """Batched: one FFT pair over all slices (scipy ``workers`` threads)."""
+        import scipy.fft
+
+        t = self.transmission(v, sigma)
+        if mask is not None:
+            t = scipy.fft.fft2(t, workers=self.workers, overwrite_x=True)
+            t *= mask
+            t = scipy.fft.ifft2(t, workers=self.workers, overwrite_x=True)
+        return t
 
     def transmission(self, v, sigma: float):
         """``exp(i sigma v)`` as complex64 (cos/sin written straight into the parts)."""
@@ -264,6 +331,30 @@ class TorchBackend(Backend):
 
     def transmit(self, psi, v, sigma: float):
         return psi.mul_(self.transmission(v, sigma))
+
+    def zeros(self, shape, dtype: str = "complex64"):
+        return self.torch.zeros(tuple(shape), dtype=getattr(self.torch, dtype), device=self.device)
+
+    def index_add_(self, a, index, b):
+        idx = self.torch.as_tensor(np.asarray(index), dtype=self.torch.long, device=self.device)
+        return a.index_add_(0, idx, b)
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """Batched: ``exp(i sigma v)`` written as cos/sin parts, one batched FFT pair."""
+        torch = self.torch
+        if isinstance(v, torch.Tensor) and v.dtype == torch.float32:
+            phase = v.mul_(float(sigma))  # v is a scratch batch (the caller's own)
+        else:
+            phase = self.asarray(v).to(torch.float32) * float(sigma)
+        t = torch.empty(phase.shape, dtype=torch.complex64, device=self.device)
+        parts = torch.view_as_real(t)
+        torch.cos(phase, out=parts[..., 0])
+        torch.sin(phase, out=parts[..., 1])
+        if mask is not None:
+            t = torch.fft.fft2(t)
+            t.mul_(mask)
+            t = torch.fft.ifft2(t)
+        return t
 
     def multiply(self, a, b):
         return a.mul_(self.asarray(b))
@@ -512,8 +603,7 @@ def get_backend(device: str | None = None) -> Backend:
     ``opencl:N``; see the module doc).
 
     Backends are created once per process and reused (compiled kernels are
-    kept). ``auto`` measures and picks the fastest (see :func:`auto_timings`)
-    and remembers the choice in ``<cache_dir>/hrtem_auto_device.json`` for
+    kept). ``auto`` measures and picks the fastest and remembers the choice in ``<cache_dir>/hrtem_auto_device.json`` for
     the same set of OpenCL devices (delete it to measure again).
     """
     dev = resolve_device(device)
@@ -531,11 +621,6 @@ def get_backend(device: str | None = None) -> Backend:
         backend = _choose_auto()
     _BACKENDS[dev] = backend
     return backend
-
-
-def auto_timings() -> dict:
-    """Seconds per 256² multislice step measured by ``auto`` (empty before)."""
-    return dict(_AUTO_CACHE)
 
 
 def _auto_cache_file():

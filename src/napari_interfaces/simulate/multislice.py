@@ -145,6 +145,7 @@ def multislice(
     sigma = interaction_parameter(energy_kv)
     mask = bandlimit_mask(grid)  # float32
     mask = backend.asarray(mask if backend.real_masks else mask.astype(np.complex64))
+    tmask = mask if bandlimit_transmission else None
     props: dict[float, object] = {}
 
     def prop(dz: float):
@@ -153,31 +154,57 @@ def multislice(
             props[key] = backend.asarray(fresnel_propagator(grid, key, float(energy_kv)))
         return props[key]
 
-    def step(psi, v, dz: float, pending: float):
-        """Vacuum propagation of ``pending`` Å, transmission through ``v``, propagation by dz."""
+    def step(psi, t, dz: float, pending: float):
+        """Vacuum propagation of ``pending`` Å, transmission ``t``, propagation by dz."""
         if pending > 0:
             psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
-        if bandlimit_transmission:
-            t = backend.transmission(backend.asarray(v), sigma)
-            t = backend.ifft2(backend.multiply(backend.fft2(t), mask))
-            psi = backend.multiply(psi, t)
-        else:
-            psi = backend.transmit(psi, backend.asarray(v), sigma)
+        psi = backend.multiply(psi, t)
         return backend.ifft2(backend.multiply(backend.fft2(psi), prop(dz)))
 
-    t_pot = t_ms = 0.0
-    psi = backend.ones(grid.shape)
-    pending = 0.0  # vacuum thickness not yet propagated
-    progress.start(potential.num_slices, "multislice")
+    ns = potential.num_slices
     dzs = potential.thicknesses
+    counts = np.array([len(potential.atoms_in_slice(i)) for i in range(ns)])
+    occupied = np.flatnonzero(counts)
+    last_b = -1
     if branch is not None:
         branch = np.asarray(branch, bool)
         if branch.shape != potential.numbers.shape:
             raise ValueError("branch must be a boolean mask over the atoms")
-        in_branch = [bool(branch[potential.atoms_in_slice(i)].any()) for i in range(len(dzs))]
+        in_branch = [bool(branch[potential.atoms_in_slice(i)].any()) for i in range(ns)]
         last_b = max((i for i, b in enumerate(in_branch) if b), default=-1)
+    # Propagation after each occupied slice, merged with the empty slices that
+    # follow it (one FFT pair instead of two); the plane wave before the first
+    # atoms is unchanged by vacuum (only k = 0), so leading empty slices are skipped.
+    after: dict[int, float] = {}
+    absorbed = np.zeros(ns, bool)
+    absorbed[: occupied[0] if len(occupied) else ns] = True
+    for k, i in enumerate(occupied):
+        nxt = int(occupied[k + 1]) if k + 1 < len(occupied) else ns
+        d = float(dzs[i])
+        if i != last_b and (nxt < ns or trailing_vacuum):
+            d += float(dzs[i + 1 : nxt].sum())
+            absorbed[i + 1 : nxt] = True
+        after[int(i)] = d
+    # transmission functions are built in batches of slices (batched FFTs)
+    batch = max(1, min(16, 2**25 // (8 * grid.shape[0] * grid.shape[1])))
+    where = {int(i): k for k, i in enumerate(occupied)}
+    cache: dict = {"T": None, "slot": {}}
+
+    def transmission(i: int):
+        if i not in cache["slot"]:
+            chunk = [int(j) for j in occupied[where[i] : where[i] + batch]]
+            cache["T"] = None  # free the previous batch first
+            v = potential.batch(chunk, positions, backend)
+            cache["T"] = backend.transmissions(v, sigma, tmask)
+            cache["slot"] = {j: n for n, j in enumerate(chunk)}
+        return cache["T"][cache["slot"][i]]
+
+    t_pot = t_ms = 0.0
+    psi = backend.ones(grid.shape)
+    pending = 0.0  # vacuum thickness not yet propagated
+    progress.start(ns, "multislice")
     psi_b, pending_b, diverged = None, 0.0, False
-    for i in range(potential.num_slices):
+    for i in range(ns):
         dz = float(dzs[i])
         if branch is not None and not diverged:
             sel = potential.atoms_in_slice(i)
@@ -185,29 +212,33 @@ def multislice(
                 diverged = True
                 psi_b, pending_b = backend.copy(psi), pending
         t0 = time.perf_counter()
-        v = potential.slice(i, positions, backend)
+        t = transmission(i) if counts[i] else None
         t1 = time.perf_counter()
         t_pot += t1 - t0
-        if v is None:
-            pending += dz
-        else:
-            psi = step(psi, v, dz, pending)
+        if t is not None:
+            psi = step(psi, t, after[i], pending)
             pending = 0.0
+        elif not absorbed[i]:
+            pending += dz
         if diverged and i <= last_b:
             t2 = time.perf_counter()
-            vb = potential.slice(i, positions, backend, select=branch)
+            tb = None
+            if branch[potential.atoms_in_slice(i)].any():
+                vb = potential.batch([i], positions, backend, select=branch)
+                tb = backend.transmissions(vb, sigma, tmask)[0]
             t1 += time.perf_counter() - t2
             t_pot += time.perf_counter() - t2
-            if vb is None:
+            if tb is None:
                 pending_b += dz
             else:
-                psi_b = step(psi_b, vb, dz, pending_b)
+                psi_b = step(psi_b, tb, dz, pending_b)
                 pending_b = 0.0
         elif branch is not None and not diverged and i == last_b:
             psi_b = backend.copy(psi)  # the branch ends before any other atom
         backend.synchronize()
         t_ms += time.perf_counter() - t1
         progress.advance()
+    cache["T"] = None
     if pending > 0 and trailing_vacuum:
         psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
     out = backend.to_host(psi).astype(np.complex64, copy=False)

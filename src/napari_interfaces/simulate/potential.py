@@ -206,6 +206,97 @@ def deposit_bilinear(px: np.ndarray, py: np.ndarray, shape: tuple[int, int]) -> 
     return np.bincount(idx, weights=w, minlength=nx * ny).reshape(shape)
 
 
+def _deposit_into(px, py, slot, order, out):  # pragma: no cover - compiled by numba
+    """Add unit-weight deposits at pixel positions ``(px, py)`` into ``out[slot]``.
+
+    ``order`` 4: cubic B-spline (4 x 4 pixels), 2: bilinear (2 x 2); periodic
+    wrap; float64 weights summed into ``out`` (float32 ``(B, ny, nx)``).
+    """
+    ny = out.shape[1]
+    nx = out.shape[2]
+    wx = np.empty(4)
+    wy = np.empty(4)
+    for a in range(px.shape[0]):
+        fx = np.floor(px[a])
+        fy = np.floor(py[a])
+        tx = px[a] - fx
+        ty = py[a] - fy
+        ix = int(fx)
+        iy = int(fy)
+        if order == 4:
+            for k in range(2):
+                t = tx if k == 0 else ty
+                w = wx if k == 0 else wy
+                t2 = t * t
+                t3 = t2 * t
+                w[0] = (1 - t) ** 3 / 6
+                w[1] = (3 * t3 - 6 * t2 + 4) / 6
+                w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6
+                w[3] = t3 / 6
+            first = -1
+        else:
+            wx[0] = 1 - tx
+            wx[1] = tx
+            wy[0] = 1 - ty
+            wy[1] = ty
+            first = 0
+        s = slot[a]
+        for j in range(order):
+            r = (iy + first + j) % ny
+            for i in range(order):
+                c = (ix + first + i) % nx
+                out[s, r, c] += wy[j] * wx[i]
+
+
+_DEPOSIT = {"kernel": None}
+
+
+def _deposit_kernel():
+    """:func:`_deposit_into` compiled by numba (``nogil``), or ``None`` without numba."""
+    import os
+
+    if _DEPOSIT["kernel"] is None:
+        fn = False
+        if not os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
+            try:
+                import numba
+
+                fn = numba.njit(cache=True, nogil=True)(_deposit_into)
+            except Exception:  # any import problem means "no numba"
+                fn = False
+        _DEPOSIT["kernel"] = fn
+    return _DEPOSIT["kernel"] or None
+
+
+def deposit_slices(
+    px: np.ndarray, py: np.ndarray, slot: np.ndarray, shape: tuple[int, int, int], order: int = 4
+) -> np.ndarray:
+    """Deposits of unit weights onto ``shape = (B, ny, nx)`` periodic grids (float32).
+
+    Atom ``a`` goes to grid ``slot[a]`` at pixel position ``(px[a], py[a])``
+    with cubic B-spline (``order=4``, :func:`deposit_bspline`) or bilinear
+    (``order=2``, :func:`deposit_bilinear`) weights. Compiled with numba when
+    available (one pass, float32 output); the NumPy path is per grid.
+    """
+    kernel = _deposit_kernel()
+    if kernel is not None:
+        out = np.zeros(shape, np.float32)
+        kernel(
+            np.ascontiguousarray(px, np.float64),
+            np.ascontiguousarray(py, np.float64),
+            np.ascontiguousarray(slot, np.int64),
+            int(order),
+            out,
+        )
+        return out
+    out = np.empty(shape, np.float32)
+    fn = deposit_bspline if order == 4 else deposit_bilinear
+    for b in range(shape[0]):
+        k = slot == b
+        out[b] = fn(px[k], py[k], shape[1:])
+    return out
+
+
 class ProjectedPotential:
     """Projected potential slices of a structure on a grid.
 
@@ -334,6 +425,69 @@ class ProjectedPotential:
             spec *= self._device_factor(int(z), backend)
             total = spec if total is None else total + spec
         return total
+
+    def batch_fourier(
+        self,
+        indices,
+        positions: np.ndarray | None = None,
+        backend=None,
+        select=None,
+    ):
+        """rfft2 of several slices' potentials at once, ``(B, ny, nx // 2 + 1)``.
+
+        Same result as :meth:`slice_fourier` per slice, with one deposit pass
+        and one batched real FFT per element present (over the slices that
+        hold it). Slices without atoms give zero spectra. Returns an array of
+        ``backend`` (host when omitted).
+        """
+        if backend is None:
+            from .backends import NumpyBackend
+
+            backend = NumpyBackend()
+        pos = self.positions if positions is None else positions
+        g = self.grid
+        dx, dy = g.sampling
+        ny, nx = g.shape
+        indices = list(indices)
+        sels = []
+        for i in indices:
+            sel = self.atoms_in_slice(i)
+            if select is not None:
+                sel = sel[np.asarray(select, bool)[sel]]
+            sels.append(sel)
+        atoms = np.concatenate(sels) if sels else np.zeros(0, np.int64)
+        slot = np.repeat(np.arange(len(indices)), [len(s) for s in sels])
+        nums = self.numbers[atoms]
+        order = 4 if self.deposit == "bspline" else 2
+        total = None
+        for z in np.unique(nums):
+            k = nums == z
+            a, sl = atoms[k], slot[k]
+            used, local = np.unique(sl, return_inverse=True)
+            dep = deposit_slices(pos[a, 0] / dx, pos[a, 1] / dy, local, (len(used), ny, nx), order)
+            spec = backend.rfft2(dep)
+            spec *= self._device_factor(int(z), backend)
+            if len(used) == len(indices):
+                total = spec if total is None else backend.add_(total, spec)
+            else:
+                if total is None:
+                    total = backend.zeros((len(indices), ny, nx // 2 + 1), "complex64")
+                total = backend.index_add_(total, used, spec)
+        if total is None:
+            total = backend.zeros((len(indices), ny, nx // 2 + 1), "complex64")
+        return total
+
+    def batch(self, indices, positions: np.ndarray | None = None, backend=None, select=None):
+        """Potentials (V*Å, float32, ``(B, ny, nx)``) of slices ``indices`` at once.
+
+        See :meth:`batch_fourier`; empty slices are zero. An array of ``backend``.
+        """
+        if backend is None:
+            from .backends import NumpyBackend
+
+            backend = NumpyBackend()
+        spec = self.batch_fourier(indices, positions, backend, select)
+        return backend.irfft2(spec, self.grid.shape)
 
     def _device_factor(self, z: int, backend):
         """:meth:`form_factor` as an array of ``backend`` (cached per backend)."""
