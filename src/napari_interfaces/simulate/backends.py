@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -74,6 +76,7 @@ FFT_WORKERS = _fft_workers()
 
 _AUTO_CACHE: dict = {}
 _BACKENDS: dict = {}
+_LOCAL = threading.local()  # per-thread FFT worker limit of the NumPy backend
 
 
 def notice(message: str) -> None:
@@ -91,6 +94,20 @@ class Backend:
     name = "base"
     #: Whether real (float32) masks may multiply complex arrays directly.
     real_masks = False
+    #: Whether slices may be prepared in other threads while the wave
+    #: propagates (host backends whose kernels release the GIL).
+    concurrent = False
+    #: Whether several slices are better prepared in one batched call (GPUs).
+    batched = False
+
+    def threads(self) -> int:
+        """Threads this backend's operations use in the calling thread."""
+        return 1
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        """Run the body with at most ``n`` threads per operation (calling thread only)."""
+        yield
 
     # transfers
     def asarray(self, a):  # host -> backend
@@ -155,13 +172,17 @@ class Backend:
         something indexable by slice (this default: a list of backend arrays,
         one slice at a time).
         """
-        out = []
-        for j in range(len(v)):
-            t = self.transmission(self.asarray(v[j]), sigma)
-            if mask is not None:
-                t = self.ifft2(self.multiply(self.fft2(t), mask))
-            out.append(t)
-        return out
+        t = self.phase_factors(v, sigma)
+        return t if mask is None else self.bandlimit(t, mask)
+
+    def phase_factors(self, v, sigma: float):
+        """``exp(i sigma v)`` of a batch ``(B, ny, nx)`` (may overwrite ``v``; default:
+        a list of backend arrays)."""
+        return [self.transmission(self.asarray(v[j]), sigma) for j in range(len(v))]
+
+    def bandlimit(self, t, mask):
+        """``IFFT[mask FFT[t]]`` of each wave of a batch (as :meth:`phase_factors` gives)."""
+        return [self.ifft2(self.multiply(self.fft2(t[j]), mask)) for j in range(len(t))]
 
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
@@ -191,9 +212,27 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     real_masks = True
+    concurrent = True
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or FFT_WORKERS
+        self._workers = workers or FFT_WORKERS
+
+    @property
+    def workers(self) -> int:
+        """scipy.fft workers: the backend's, or the calling thread's limit."""
+        return getattr(_LOCAL, "workers", None) or self._workers
+
+    def threads(self) -> int:
+        return self.workers
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        prev = getattr(_LOCAL, "workers", None)
+        _LOCAL.workers = max(1, int(n))
+        try:
+            yield
+        finally:
+            _LOCAL.workers = prev
 
     def asarray(self, a):
         return np.asarray(a)
@@ -226,16 +265,16 @@ class NumpyBackend(Backend):
         out = scipy.fft.irfft2(a, s=shape, workers=self.workers, overwrite_x=True)
         return out.astype(np.float32, copy=False)
 
-    def transmissions(self, v, sigma: float, mask=None):
+    def phase_factors(self, v, sigma: float):
+        return self.transmission(v, sigma)
+
+    def bandlimit(self, t, mask):
         """Batched: one FFT pair over all slices (scipy ``workers`` threads)."""
         import scipy.fft
 
-        t = self.transmission(v, sigma)
-        if mask is not None:
-            t = scipy.fft.fft2(t, workers=self.workers, overwrite_x=True)
-            t *= mask
-            t = scipy.fft.ifft2(t, workers=self.workers, overwrite_x=True)
-        return t
+        t = scipy.fft.fft2(t, workers=self.workers, overwrite_x=True)
+        t *= mask
+        return scipy.fft.ifft2(t, workers=self.workers, overwrite_x=True)
 
     def transmission(self, v, sigma: float):
         """``exp(i sigma v)`` as complex64 (cos/sin written straight into the parts)."""
@@ -267,8 +306,6 @@ class TorchBackend(Backend):
         When the FFT self-test against NumPy fails (the caller falls back).
     """
 
-    real_masks = True
-
     def __init__(self, device: str = "cpu") -> None:
         import torch
 
@@ -282,8 +319,10 @@ class TorchBackend(Backend):
                 raise InputError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
             self.device = torch.device("cuda", idx)
             self.name = f"cuda:{idx}"
+            self.batched = True
         else:
             self.name = "torch"
+            self.concurrent = True
         err = self.fft_self_test()
         if not err < 1e-4:
             raise RuntimeError(f"{self.name}: FFT self-test failed (relative error {err:.1e})")
@@ -323,14 +362,27 @@ class TorchBackend(Backend):
     def transmission(self, v, sigma: float):
         torch = self.torch
         phase = self.asarray(v).to(torch.float32) * float(sigma)
-        t = torch.empty(phase.shape, dtype=torch.complex64, device=self.device)
-        parts = torch.view_as_real(t)
-        torch.cos(phase, out=parts[..., 0])
-        torch.sin(phase, out=parts[..., 1])
-        return t
+        return torch.complex(torch.cos(phase), torch.sin(phase))
 
     def transmit(self, psi, v, sigma: float):
         return psi.mul_(self.transmission(v, sigma))
+
+    def threads(self) -> int:
+        return self.torch.get_num_threads() if self.device.type == "cpu" else 1
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        """torch's intra-op threads of the calling thread (restored afterwards)."""
+        if self.device.type != "cpu":
+            yield
+            return
+        torch = self.torch
+        prev = torch.get_num_threads()
+        torch.set_num_threads(max(1, int(n)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(prev)
 
     def zeros(self, shape, dtype: str = "complex64"):
         return self.torch.zeros(tuple(shape), dtype=getattr(self.torch, dtype), device=self.device)
@@ -339,22 +391,20 @@ class TorchBackend(Backend):
         idx = self.torch.as_tensor(np.asarray(index), dtype=self.torch.long, device=self.device)
         return a.index_add_(0, idx, b)
 
-    def transmissions(self, v, sigma: float, mask=None):
-        """Batched: ``exp(i sigma v)`` written as cos/sin parts, one batched FFT pair."""
+    def phase_factors(self, v, sigma: float):
+        """Batched ``exp(i sigma v)``, cos and sin written straight into the parts."""
         torch = self.torch
         if isinstance(v, torch.Tensor) and v.dtype == torch.float32:
             phase = v.mul_(float(sigma))  # v is a scratch batch (the caller's own)
         else:
             phase = self.asarray(v).to(torch.float32) * float(sigma)
-        t = torch.empty(phase.shape, dtype=torch.complex64, device=self.device)
-        parts = torch.view_as_real(t)
-        torch.cos(phase, out=parts[..., 0])
-        torch.sin(phase, out=parts[..., 1])
-        if mask is not None:
-            t = torch.fft.fft2(t)
-            t.mul_(mask)
-            t = torch.fft.ifft2(t)
-        return t
+        # contiguous cos and sin, then one interleaving pass: faster than writing
+        # into the strided real/imaginary views (which defeats vectorization)
+        return torch.complex(torch.cos(phase), torch.sin(phase))
+
+    def bandlimit(self, t, mask):
+        """Batched FFT pair over all slices, mask applied in place."""
+        return self.torch.fft.ifft2(self.torch.fft.fft2(t).mul_(mask))
 
     def multiply(self, a, b):
         return a.mul_(self.asarray(b))

@@ -185,20 +185,117 @@ def multislice(
             d += float(dzs[i + 1 : nxt].sum())
             absorbed[i + 1 : nxt] = True
         after[int(i)] = d
-    # transmission functions are built in batches of slices (batched FFTs)
-    batch = max(1, min(16, 2**25 // (8 * grid.shape[0] * grid.shape[1])))
-    where = {int(i): k for k, i in enumerate(occupied)}
-    cache: dict = {"T": None, "slot": {}}
+    # Transmission functions are built in batches of slices (batched FFTs) by
+    # helper threads while the wave propagates; see _Transmissions.
+    maker = _Transmissions(potential, positions, backend, sigma, tmask, occupied)
+    try:
+        with maker:
+            return _run(potential, backend, maker, step, prop, counts, absorbed, after,
+                        branch, last_b, energy_kv, trailing_vacuum, progress,
+                        timings)  # fmt: skip
+    finally:
+        maker.close()
 
-    def transmission(i: int):
-        if i not in cache["slot"]:
-            chunk = [int(j) for j in occupied[where[i] : where[i] + batch]]
-            cache["T"] = None  # free the previous batch first
-            v = potential.batch(chunk, positions, backend)
-            cache["T"] = backend.transmissions(v, sigma, tmask)
-            cache["slot"] = {j: n for n, j in enumerate(chunk)}
-        return cache["T"][cache["slot"][i]]
 
+class _Transmissions:
+    """Band-limited transmission functions of the occupied slices, in slice order.
+
+    Slices are prepared in batches (one deposit pass and batched FFTs per
+    batch). On host backends with more than one thread (``backend.threads()``),
+    ``helpers`` threads prepare the next batches while the calling thread
+    propagates, every operation single-threaded: threads never wait on one
+    another inside an FFT (intra-op parallelism stalls when other jobs share
+    the cores), and the potential work leaves the propagation's critical path.
+    With one thread (e.g. a batch worker with ``OMP_NUM_THREADS=1``) or on a
+    GPU the batches are made in the calling thread when needed.
+    """
+
+    def __init__(self, potential, positions, backend, sigma, mask, occupied) -> None:
+        self.potential, self.positions, self.backend = potential, positions, backend
+        self.sigma, self.mask = sigma, mask
+        shape = potential.grid.shape
+        budget = backend.threads() if backend.concurrent else 1
+        self.parallel = budget > 1 and len(occupied) > 1
+        # helpers prepare batches; the caller keeps the remaining threads for the
+        # propagation (at least one: with 2 cores, 2 helpers + 1 propagating)
+        self.helpers = budget if budget <= 3 else budget // 2
+        self.main_threads = 1 if budget <= 3 else budget - self.helpers
+        # On the CPU one slice at a time: a batched FFT over several slices costs
+        # more per slice (the working set leaves the cache; measured). On a GPU
+        # batches amortize the kernel launches.
+        per = 2**25 if backend.batched else 1
+        self.size = max(1, min(16, per // (8 * shape[0] * shape[1])))
+        self.chunks = [
+            [int(j) for j in occupied[k : k + self.size]]
+            for k in range(0, len(occupied), self.size)
+        ]
+        self.where = {i: n for n, c in enumerate(self.chunks) for i in c}
+        self.current, self.slot, self.T = -1, {}, None
+        self.pool = None
+        self.futures: dict = {}
+        self._ctx = None
+
+    def make(self, chunk, select=None, threads: int | None = None):
+        """Transmission functions of the slices ``chunk`` (indexable by position)."""
+        b = self.backend
+        if threads is None:
+            v = self.potential.batch(chunk, self.positions, b, select)
+            return b.transmissions(v, self.sigma, self.mask)
+        with b.limit_threads(threads):
+            v = self.potential.batch(chunk, self.positions, b, select)
+            return b.transmissions(v, self.sigma, self.mask)
+
+    def __enter__(self):
+        if self.parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._ctx = self.backend.limit_threads(self.main_threads)
+            self._ctx.__enter__()
+            self.pool = ThreadPoolExecutor(self.helpers, thread_name_prefix="multislice")
+            self._submit_upto(self.helpers)
+        return self
+
+    def _submit_upto(self, last: int) -> None:
+        for n in range(last + 1):
+            if n < len(self.chunks) and n not in self.futures and n > self.current:
+                self.futures[n] = self.pool.submit(self.make, self.chunks[n], None, 1)
+
+    def __call__(self, i: int):
+        """Transmission function of occupied slice ``i`` (slices asked in order)."""
+        if i not in self.slot:
+            n = self.where[i]
+            self.T = None  # free the previous batch first
+            if self.pool is None:
+                self.T = self.make(self.chunks[n])
+            else:
+                self._submit_upto(n + self.helpers)  # keep the helpers busy
+                self.T = self.futures.pop(n).result()
+            self.current = n
+            self.slot = {j: k for k, j in enumerate(self.chunks[n])}
+        return self.T[self.slot[i]]
+
+    def close(self) -> None:
+        self.T = None
+        if self.pool is not None:
+            for f in self.futures.values():
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
+            self.futures.clear()
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _run(potential, backend, transmission, step, prop, counts, absorbed, after, branch,
+         last_b, energy_kv, trailing_vacuum, progress, timings):  # fmt: skip
+    """The slice loop of :func:`multislice`."""
+    grid = potential.grid
+    dzs = potential.thicknesses
+    ns = potential.num_slices
     t_pot = t_ms = 0.0
     psi = backend.ones(grid.shape)
     pending = 0.0  # vacuum thickness not yet propagated
@@ -224,8 +321,7 @@ def multislice(
             t2 = time.perf_counter()
             tb = None
             if branch[potential.atoms_in_slice(i)].any():
-                vb = potential.batch([i], positions, backend, select=branch)
-                tb = backend.transmissions(vb, sigma, tmask)[0]
+                tb = transmission.make([i], branch)[0]
             t1 += time.perf_counter() - t2
             t_pot += time.perf_counter() - t2
             if tb is None:
@@ -238,7 +334,6 @@ def multislice(
         backend.synchronize()
         t_ms += time.perf_counter() - t1
         progress.advance()
-    cache["T"] = None
     if pending > 0 and trailing_vacuum:
         psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
     out = backend.to_host(psi).astype(np.complex64, copy=False)
