@@ -199,6 +199,7 @@ def profile_stages(atoms, device: str, repeat: int = 3) -> list[tuple[str, float
     occ = [i for i in range(pot.num_slices) if len(pot.atoms_in_slice(i))]
     for z in np.unique(num):
         pot._device_factor(int(z), b)  # cached form factors, as in a warm run
+        pot._device_factor(int(z), b, real=False)
     stages = ["deposit", "potential FFTs (+ form factors)", "transmission exp(i sigma V)",
               "band limit (FFT pair + mask)", "propagation (x t, FFT pair, x P)",
               "copies / dtype / transfers"]  # fmt: skip
@@ -245,30 +246,50 @@ def profile_stages(atoms, device: str, repeat: int = 3) -> list[tuple[str, float
     def new_run(acc):
         psi = b.ones(g.shape)
         per = 2**25 if b.batched else 1  # as multislice._Transmissions
-        batch = max(1, min(16, per // (8 * g.shape[0] * g.shape[1])))
+        batch = max(2 if b.pairs else 1, min(16, per // (8 * g.shape[0] * g.shape[1])))
         order = 4
+        ny, nx = g.shape
         for c in range(0, len(occ), batch):
             chunk = occ[c : c + batch]
             sels = [pot.atoms_in_slice(i) for i in chunk]
             atoms_ = np.concatenate(sels)
             slot = np.repeat(np.arange(len(chunk)), [len(s) for s in sels])
             nums = pot.numbers[atoms_]
+            paired = len(chunk) == 2 and b.pairs
             t0 = clock()
             deps = []
             for z in np.unique(nums):
                 k = nums == z
-                used, local = np.unique(slot[k], return_inverse=True)
                 a = atoms_[k]
+                if paired:  # as ProjectedPotential.pair
+                    buf = np.zeros((ny, nx, 2), np.float32)
+                    deposit_slices(pos[a, 0] / dx, pos[a, 1] / dy, slot[k], (2, ny, nx), order,
+                                   out=buf.transpose(2, 0, 1))  # fmt: skip
+                    deps.append((int(z), None, buf.view(np.complex64)[..., 0]))
+                    continue
+                used, local = np.unique(slot[k], return_inverse=True)
                 shape = (len(used), *g.shape)
                 deps.append((int(z), used, deposit_slices(pos[a, 0] / dx, pos[a, 1] / dy,
                                                           local, shape, order)))  # fmt: skip
             t1 = clock()
-            total = b.zeros((len(chunk), g.shape[0], g.shape[1] // 2 + 1))
-            for z, used, d in deps:
-                spec = b.rfft2(d)
-                spec *= pot._device_factor(z, b)
-                total = b.index_add_(total, used, spec)
-            v = b.irfft2(total, g.shape)
+            total = None
+            if paired:
+                for z, _, d in deps:
+                    spec = b.fft2(b.asarray(d))
+                    spec = b.multiply(spec, pot._device_factor(z, b, real=False))
+                    total = spec if total is None else b.add_(total, spec)
+                v = b.real_parts(b.ifft2(total))
+            else:  # as ProjectedPotential.batch_fourier
+                for z, used, d in deps:
+                    spec = b.rfft2(d)
+                    spec *= pot._device_factor(z, b)
+                    if len(used) == len(chunk):
+                        total = spec if total is None else b.add_(total, spec)
+                    else:
+                        if total is None:
+                            total = b.zeros((len(chunk), ny, nx // 2 + 1))
+                        total = b.index_add_(total, used, spec)
+                v = b.irfft2(total, g.shape)
             sync()
             t2 = clock()
             tt = b.phase_factors(v, sigma)
@@ -374,6 +395,8 @@ def main(argv=None) -> int:
         )
 
     ew = _ours(atoms, devices[0])  # warm-up: imports, plans, numba, form factors
+    for dev in devices[1:]:
+        _ours(atoms, dev)  # OpenCL: kernel and VkFFT compilation
     shape = ew.shape
     n_slices = int(np.ceil(atoms.cell[2, 2] / 2.0 - 1e-9))
     print(f"- grid {shape[1]} x {shape[0]}, {n_slices} slices of 2 Å, {ENERGY:g} kV\n")

@@ -381,6 +381,10 @@ def test_batched_potential_equals_per_slice(monkeypatch):
                     assert not batch[i].any()
                 else:
                     assert np.abs(batch[i] - v).max() < 1e-4 * np.abs(v).max()
+        for i in range(pot.num_slices - 1):  # two slices from one complex FFT pair
+            pair = pot.pair([i, i + 1], select=sel)  # batch is the selected one
+            ref = batch[i : i + 2]
+            assert np.abs(pair - ref).max() < 1e-4 * max(np.abs(ref).max(), 1e-3)
         monkeypatch.setitem(potmod._DEPOSIT, "kernel", False)  # NumPy path
         nump = pot.batch(idx)
         monkeypatch.setitem(potmod._DEPOSIT, "kernel", None)

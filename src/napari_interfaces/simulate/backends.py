@@ -99,6 +99,8 @@ class Backend:
     concurrent = False
     #: Whether several slices are better prepared in one batched call (GPUs).
     batched = False
+    #: Whether potentials are made two slices at a time (:meth:`ProjectedPotential.pair`).
+    pairs = False
 
     def threads(self) -> int:
         """Threads this backend's operations use in the calling thread."""
@@ -159,6 +161,11 @@ class Backend:
         a += b
         return a
 
+    def real_parts(self, a):
+        """``(2, ...)`` float32 view of a complex64 array: its real and imaginary parts."""
+        a = np.ascontiguousarray(a, np.complex64)
+        return a.view(np.float32).reshape(a.shape + (2,)).transpose(-1, *range(a.ndim))
+
     def index_add_(self, a, index, b):
         """``a[index] += b`` along the first axis (``index`` unique; returns ``a``)."""
         a[np.asarray(index)] += b
@@ -213,6 +220,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     real_masks = True
     concurrent = True
+    pairs = True
 
     def __init__(self, workers: int | None = None) -> None:
         self._workers = workers or FFT_WORKERS
@@ -269,12 +277,16 @@ class NumpyBackend(Backend):
         return self.transmission(v, sigma)
 
     def bandlimit(self, t, mask):
-        """Batched: one FFT pair over all slices (scipy ``workers`` threads)."""
+        """One slice at a time (a batched FFT leaves the cache: slower per slice)."""
         import scipy.fft
 
-        t = scipy.fft.fft2(t, workers=self.workers, overwrite_x=True)
-        t *= mask
-        return scipy.fft.ifft2(t, workers=self.workers, overwrite_x=True)
+        w = self.workers
+        out = []
+        for j in range(len(t)):
+            f = scipy.fft.fft2(t[j], workers=w, overwrite_x=True)
+            f *= mask
+            out.append(scipy.fft.ifft2(f, workers=w, overwrite_x=True))
+        return out
 
     def transmission(self, v, sigma: float):
         """``exp(i sigma v)`` as complex64 (cos/sin written straight into the parts)."""
@@ -322,7 +334,7 @@ class TorchBackend(Backend):
             self.batched = True
         else:
             self.name = "torch"
-            self.concurrent = True
+            self.concurrent = self.pairs = True
         err = self.fft_self_test()
         if not err < 1e-4:
             raise RuntimeError(f"{self.name}: FFT self-test failed (relative error {err:.1e})")
@@ -387,6 +399,9 @@ class TorchBackend(Backend):
     def zeros(self, shape, dtype: str = "complex64"):
         return self.torch.zeros(tuple(shape), dtype=getattr(self.torch, dtype), device=self.device)
 
+    def real_parts(self, a):
+        return self.torch.view_as_real(a).permute(2, 0, 1)
+
     def index_add_(self, a, index, b):
         idx = self.torch.as_tensor(np.asarray(index), dtype=self.torch.long, device=self.device)
         return a.index_add_(0, idx, b)
@@ -403,8 +418,12 @@ class TorchBackend(Backend):
         return torch.complex(torch.cos(phase), torch.sin(phase))
 
     def bandlimit(self, t, mask):
-        """Batched FFT pair over all slices, mask applied in place."""
-        return self.torch.fft.ifft2(self.torch.fft.fft2(t).mul_(mask))
+        """FFT pair, mask applied in place: batched on a GPU, one slice at a time on
+        the CPU (a batched FFT over several large grids leaves the cache)."""
+        fft = self.torch.fft
+        if self.batched:
+            return fft.ifft2(fft.fft2(t).mul_(mask))
+        return [fft.ifft2(fft.fft2(t[j]).mul_(mask)) for j in range(len(t))]
 
     def multiply(self, a, b):
         return a.mul_(self.asarray(b))

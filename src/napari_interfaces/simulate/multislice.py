@@ -223,8 +223,10 @@ class _Transmissions:
         # On the CPU one slice at a time: a batched FFT over several slices costs
         # more per slice (the working set leaves the cache; measured). On a GPU
         # batches amortize the kernel launches.
+        # Host backends take two slices at a time: their potentials come from one
+        # complex FFT pair (ProjectedPotential.pair).
         per = 2**25 if backend.batched else 1
-        self.size = max(1, min(16, per // (8 * shape[0] * shape[1])))
+        self.size = max(2 if backend.pairs else 1, min(16, per // (8 * shape[0] * shape[1])))
         self.chunks = [
             [int(j) for j in occupied[k : k + self.size]]
             for k in range(0, len(occupied), self.size)
@@ -239,11 +241,17 @@ class _Transmissions:
         """Transmission functions of the slices ``chunk`` (indexable by position)."""
         b = self.backend
         if threads is None:
-            v = self.potential.batch(chunk, self.positions, b, select)
-            return b.transmissions(v, self.sigma, self.mask)
+            return self._make(chunk, select)
         with b.limit_threads(threads):
-            v = self.potential.batch(chunk, self.positions, b, select)
-            return b.transmissions(v, self.sigma, self.mask)
+            return self._make(chunk, select)
+
+    def _make(self, chunk, select):
+        b, pot = self.backend, self.potential
+        if len(chunk) == 2 and b.pairs:
+            v = pot.pair(chunk, self.positions, b, select)
+        else:
+            v = pot.batch(chunk, self.positions, b, select)
+        return b.transmissions(v, self.sigma, self.mask)
 
     def __enter__(self):
         if self.parallel:
