@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -55,11 +57,27 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Threads for scipy.fft (pocketfft).
-FFT_WORKERS = env_int("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2)
+
+def _fft_workers() -> int:
+    """Threads for scipy.fft: ``NAPARI_INTERFACES_FFT_WORKERS`` (a one-line error naming
+    the variable when it is not a positive integer), else ``OMP_NUM_THREADS`` (set to 1
+    in the batch runner's worker processes, so that N workers use N cores and not
+    N x cores), else all cores."""
+    if os.environ.get("NAPARI_INTERFACES_FFT_WORKERS", "").strip():
+        return env_int("NAPARI_INTERFACES_FFT_WORKERS", os.cpu_count() or 2)
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        n = 0
+    return n if n >= 1 else (os.cpu_count() or 2)
+
+
+#: Threads for scipy.fft (pocketfft); see :func:`_fft_workers`.
+FFT_WORKERS = _fft_workers()
 
 _AUTO_CACHE: dict = {}
 _BACKENDS: dict = {}
+_LOCAL = threading.local()  # per-thread FFT worker limit of the NumPy backend
 
 
 def notice(message: str) -> None:
@@ -77,6 +95,22 @@ class Backend:
     name = "base"
     #: Whether real (float32) masks may multiply complex arrays directly.
     real_masks = False
+    #: Whether slices may be prepared in other threads while the wave
+    #: propagates (host backends whose kernels release the GIL).
+    concurrent = False
+    #: Whether several slices are better prepared in one batched call (GPUs).
+    batched = False
+    #: Whether potentials are made two slices at a time (:meth:`ProjectedPotential.pair`).
+    pairs = False
+
+    def threads(self) -> int:
+        """Threads this backend's operations use in the calling thread."""
+        return 1
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        """Run the body with at most ``n`` threads per operation (calling thread only)."""
+        yield
 
     # transfers
     def asarray(self, a):  # host -> backend
@@ -119,6 +153,45 @@ class Backend:
         """A copy of a backend array."""
         return a.copy()
 
+    def zeros(self, shape, dtype: str = "complex64"):
+        """Zeros (host NumPy unless the backend keeps potentials elsewhere)."""
+        return np.zeros(shape, dtype)
+
+    def add_(self, a, b):
+        """``a += b`` (returns ``a``)."""
+        a += b
+        return a
+
+    def real_parts(self, a):
+        """``(2, ...)`` float32 view of a complex64 array: its real and imaginary parts."""
+        a = np.ascontiguousarray(a, np.complex64)
+        return a.view(np.float32).reshape(a.shape + (2,)).transpose(-1, *range(a.ndim))
+
+    def index_add_(self, a, index, b):
+        """``a[index] += b`` along the first axis (``index`` unique; returns ``a``)."""
+        a[np.asarray(index)] += b
+        return a
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """Transmission functions ``exp(i sigma v)`` of a batch of slices ``v`` ``(B, ny, nx)``.
+
+        With ``mask`` (the band limit, a backend array from :meth:`asarray`)
+        each is band-limited: ``IFFT[mask FFT[exp(i sigma v)]]``. Returns
+        something indexable by slice (this default: a list of backend arrays,
+        one slice at a time).
+        """
+        t = self.phase_factors(v, sigma)
+        return t if mask is None else self.bandlimit(t, mask)
+
+    def phase_factors(self, v, sigma: float):
+        """``exp(i sigma v)`` of a batch ``(B, ny, nx)`` (may overwrite ``v``; default:
+        a list of backend arrays)."""
+        return [self.transmission(self.asarray(v[j]), sigma) for j in range(len(v))]
+
+    def bandlimit(self, t, mask):
+        """``IFFT[mask FFT[t]]`` of each wave of a batch (as :meth:`phase_factors` gives)."""
+        return [self.ifft2(self.multiply(self.fft2(t[j]), mask)) for j in range(len(t))]
+
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
         """``psi * exp(i sigma v)`` (in place where possible)."""
@@ -147,9 +220,28 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     real_masks = True
+    concurrent = True
+    pairs = True
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or FFT_WORKERS
+        self._workers = workers or FFT_WORKERS
+
+    @property
+    def workers(self) -> int:
+        """scipy.fft workers: the backend's, or the calling thread's limit."""
+        return getattr(_LOCAL, "workers", None) or self._workers
+
+    def threads(self) -> int:
+        return self.workers
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        prev = getattr(_LOCAL, "workers", None)
+        _LOCAL.workers = max(1, int(n))
+        try:
+            yield
+        finally:
+            _LOCAL.workers = prev
 
     def asarray(self, a):
         return np.asarray(a)
@@ -170,6 +262,32 @@ class NumpyBackend(Backend):
     def transmit(self, psi, v, sigma: float):
         psi *= self.transmission(v, sigma)
         return psi
+
+    def rfft2(self, a):
+        import scipy.fft
+
+        return scipy.fft.rfft2(np.asarray(a, np.float32), workers=self.workers)
+
+    def irfft2(self, a, shape: tuple[int, int]):
+        import scipy.fft
+
+        out = scipy.fft.irfft2(a, s=shape, workers=self.workers, overwrite_x=True)
+        return out.astype(np.float32, copy=False)
+
+    def phase_factors(self, v, sigma: float):
+        return self.transmission(v, sigma)
+
+    def bandlimit(self, t, mask):
+        """One slice at a time (a batched FFT leaves the cache: slower per slice)."""
+        import scipy.fft
+
+        w = self.workers
+        out = []
+        for j in range(len(t)):
+            f = scipy.fft.fft2(t[j], workers=w, overwrite_x=True)
+            f *= mask
+            out.append(scipy.fft.ifft2(f, workers=w, overwrite_x=True))
+        return out
 
     def transmission(self, v, sigma: float):
         """``exp(i sigma v)`` as complex64 (cos/sin written straight into the parts)."""
@@ -201,8 +319,6 @@ class TorchBackend(Backend):
         When the FFT self-test against NumPy fails (the caller falls back).
     """
 
-    real_masks = True
-
     def __init__(self, device: str = "cpu") -> None:
         import torch
 
@@ -216,8 +332,10 @@ class TorchBackend(Backend):
                 raise InputError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
             self.device = torch.device("cuda", idx)
             self.name = f"cuda:{idx}"
+            self.batched = True
         else:
             self.name = "torch"
+            self.concurrent = self.pairs = True
         err = self.fft_self_test()
         if not err < 1e-4:
             raise RuntimeError(f"{self.name}: FFT self-test failed (relative error {err:.1e})")
@@ -257,14 +375,56 @@ class TorchBackend(Backend):
     def transmission(self, v, sigma: float):
         torch = self.torch
         phase = self.asarray(v).to(torch.float32) * float(sigma)
-        t = torch.empty(phase.shape, dtype=torch.complex64, device=self.device)
-        parts = torch.view_as_real(t)
-        torch.cos(phase, out=parts[..., 0])
-        torch.sin(phase, out=parts[..., 1])
-        return t
+        return torch.complex(torch.cos(phase), torch.sin(phase))
 
     def transmit(self, psi, v, sigma: float):
         return psi.mul_(self.transmission(v, sigma))
+
+    def threads(self) -> int:
+        return self.torch.get_num_threads() if self.device.type == "cpu" else 1
+
+    @contextmanager
+    def limit_threads(self, n: int):
+        """torch's intra-op threads of the calling thread (restored afterwards)."""
+        if self.device.type != "cpu":
+            yield
+            return
+        torch = self.torch
+        prev = torch.get_num_threads()
+        torch.set_num_threads(max(1, int(n)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(prev)
+
+    def zeros(self, shape, dtype: str = "complex64"):
+        return self.torch.zeros(tuple(shape), dtype=getattr(self.torch, dtype), device=self.device)
+
+    def real_parts(self, a):
+        return self.torch.view_as_real(a).permute(2, 0, 1)
+
+    def index_add_(self, a, index, b):
+        idx = self.torch.as_tensor(np.asarray(index), dtype=self.torch.long, device=self.device)
+        return a.index_add_(0, idx, b)
+
+    def phase_factors(self, v, sigma: float):
+        """Batched ``exp(i sigma v)``, cos and sin written straight into the parts."""
+        torch = self.torch
+        if isinstance(v, torch.Tensor) and v.dtype == torch.float32:
+            phase = v.mul_(float(sigma))  # v is a scratch batch (the caller's own)
+        else:
+            phase = self.asarray(v).to(torch.float32) * float(sigma)
+        # contiguous cos and sin, then one interleaving pass: faster than writing
+        # into the strided real/imaginary views (which defeats vectorization)
+        return torch.complex(torch.cos(phase), torch.sin(phase))
+
+    def bandlimit(self, t, mask):
+        """FFT pair, mask applied in place: batched on a GPU, one slice at a time on
+        the CPU (a batched FFT over several large grids leaves the cache)."""
+        fft = self.torch.fft
+        if self.batched:
+            return fft.ifft2(fft.fft2(t).mul_(mask))
+        return [fft.ifft2(fft.fft2(t[j]).mul_(mask)) for j in range(len(t))]
 
     def multiply(self, a, b):
         return a.mul_(self.asarray(b))
@@ -517,8 +677,7 @@ def get_backend(device: str | None = None) -> Backend:
     ``opencl:N``; see the module doc).
 
     Backends are created once per process and reused (compiled kernels are
-    kept). ``auto`` measures and picks the fastest (see :func:`auto_timings`)
-    and remembers the choice in ``<cache_dir>/hrtem_auto_device.json`` for
+    kept). ``auto`` measures and picks the fastest and remembers the choice in ``<cache_dir>/hrtem_auto_device.json`` for
     the same set of OpenCL devices (delete it to measure again).
     """
     dev = resolve_device(device)
@@ -536,11 +695,6 @@ def get_backend(device: str | None = None) -> Backend:
         backend = _choose_auto()
     _BACKENDS[dev] = backend
     return backend
-
-
-def auto_timings() -> dict:
-    """Seconds per 256² multislice step measured by ``auto`` (empty before)."""
-    return dict(_AUTO_CACHE)
 
 
 def _auto_cache_file():

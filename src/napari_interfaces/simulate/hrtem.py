@@ -65,12 +65,13 @@ def multislice_bytes(shape: tuple[int, int], configurations: int = 1, branch: bo
     """Estimated peak memory (bytes) of a multislice on a ``shape`` grid.
 
     The kept exit waves (complex64, one per configuration, twice with a
-    label branch) plus about 16 grid-sized complex work arrays (wave,
-    transmission, propagators, FFT buffers, potential slices).
+    label branch) plus about 32 grid-sized complex work arrays (wave,
+    propagators, FFT buffers, and the transmission functions and potentials
+    of the slices that helper threads prepare ahead).
     """
     npix = int(shape[0]) * int(shape[1])
     waves = configurations * (2 if branch else 1)
-    return 8 * npix * (waves + 16)
+    return 8 * npix * (waves + 32)
 
 
 def simulate_exit_waves(

@@ -145,6 +145,7 @@ def multislice(
     sigma = interaction_parameter(energy_kv)
     mask = bandlimit_mask(grid)  # float32
     mask = backend.asarray(mask if backend.real_masks else mask.astype(np.complex64))
+    tmask = mask if bandlimit_transmission else None
     props: dict[float, object] = {}
 
     def prop(dz: float):
@@ -153,31 +154,162 @@ def multislice(
             props[key] = backend.asarray(fresnel_propagator(grid, key, float(energy_kv)))
         return props[key]
 
-    def step(psi, v, dz: float, pending: float):
-        """Vacuum propagation of ``pending`` Å, transmission through ``v``, propagation by dz."""
+    def step(psi, t, dz: float, pending: float):
+        """Vacuum propagation of ``pending`` Å, transmission ``t``, propagation by dz."""
         if pending > 0:
             psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
-        if bandlimit_transmission:
-            t = backend.transmission(backend.asarray(v), sigma)
-            t = backend.ifft2(backend.multiply(backend.fft2(t), mask))
-            psi = backend.multiply(psi, t)
-        else:
-            psi = backend.transmit(psi, backend.asarray(v), sigma)
+        psi = backend.multiply(psi, t)
         return backend.ifft2(backend.multiply(backend.fft2(psi), prop(dz)))
 
-    t_pot = t_ms = 0.0
-    psi = backend.ones(grid.shape)
-    pending = 0.0  # vacuum thickness not yet propagated
-    progress.start(potential.num_slices, "multislice")
+    ns = potential.num_slices
     dzs = potential.thicknesses
+    counts = np.array([len(potential.atoms_in_slice(i)) for i in range(ns)])
+    occupied = np.flatnonzero(counts)
+    last_b = -1
     if branch is not None:
         branch = np.asarray(branch, bool)
         if branch.shape != potential.numbers.shape:
             raise ValueError("branch must be a boolean mask over the atoms")
-        in_branch = [bool(branch[potential.atoms_in_slice(i)].any()) for i in range(len(dzs))]
+        in_branch = [bool(branch[potential.atoms_in_slice(i)].any()) for i in range(ns)]
         last_b = max((i for i, b in enumerate(in_branch) if b), default=-1)
+    # Propagation after each occupied slice, merged with the empty slices that
+    # follow it (one FFT pair instead of two); the plane wave before the first
+    # atoms is unchanged by vacuum (only k = 0), so leading empty slices are skipped.
+    after: dict[int, float] = {}
+    absorbed = np.zeros(ns, bool)
+    absorbed[: occupied[0] if len(occupied) else ns] = True
+    for k, i in enumerate(occupied):
+        nxt = int(occupied[k + 1]) if k + 1 < len(occupied) else ns
+        d = float(dzs[i])
+        if i != last_b and (nxt < ns or trailing_vacuum):
+            d += float(dzs[i + 1 : nxt].sum())
+            absorbed[i + 1 : nxt] = True
+        after[int(i)] = d
+    # Transmission functions are built in batches of slices (batched FFTs) by
+    # helper threads while the wave propagates; see _Transmissions.
+    maker = _Transmissions(potential, positions, backend, sigma, tmask, occupied)
+    try:
+        with maker:
+            return _run(potential, backend, maker, step, prop, counts, absorbed, after,
+                        branch, last_b, energy_kv, trailing_vacuum, progress,
+                        timings)  # fmt: skip
+    finally:
+        maker.close()
+
+
+class _Transmissions:
+    """Band-limited transmission functions of the occupied slices, in slice order.
+
+    Slices are prepared in batches (one deposit pass and batched FFTs per
+    batch). On host backends with more than one thread (``backend.threads()``),
+    ``helpers`` threads prepare the next batches while the calling thread
+    propagates, every operation single-threaded: threads never wait on one
+    another inside an FFT (intra-op parallelism stalls when other jobs share
+    the cores), and the potential work leaves the propagation's critical path.
+    With one thread (e.g. a batch worker with ``OMP_NUM_THREADS=1``) or on a
+    GPU the batches are made in the calling thread when needed.
+    """
+
+    def __init__(self, potential, positions, backend, sigma, mask, occupied) -> None:
+        self.potential, self.positions, self.backend = potential, positions, backend
+        self.sigma, self.mask = sigma, mask
+        shape = potential.grid.shape
+        budget = backend.threads() if backend.concurrent else 1
+        self.parallel = budget > 1 and len(occupied) > 1
+        # helpers prepare batches; the caller keeps the remaining threads for the
+        # propagation (at least one: with 2 cores, 2 helpers + 1 propagating)
+        self.helpers = budget if budget <= 3 else budget // 2
+        self.main_threads = 1 if budget <= 3 else budget - self.helpers
+        # On the CPU one slice at a time: a batched FFT over several slices costs
+        # more per slice (the working set leaves the cache; measured). On a GPU
+        # batches amortize the kernel launches.
+        # Host backends take two slices at a time: their potentials come from one
+        # complex FFT pair (ProjectedPotential.pair).
+        per = 2**25 if backend.batched else 1
+        self.size = max(2 if backend.pairs else 1, min(16, per // (8 * shape[0] * shape[1])))
+        self.chunks = [
+            [int(j) for j in occupied[k : k + self.size]]
+            for k in range(0, len(occupied), self.size)
+        ]
+        self.where = {i: n for n, c in enumerate(self.chunks) for i in c}
+        self.current, self.slot, self.T = -1, {}, None
+        self.pool = None
+        self.futures: dict = {}
+        self._ctx = None
+
+    def make(self, chunk, select=None, threads: int | None = None):
+        """Transmission functions of the slices ``chunk`` (indexable by position)."""
+        b = self.backend
+        if threads is None:
+            return self._make(chunk, select)
+        with b.limit_threads(threads):
+            return self._make(chunk, select)
+
+    def _make(self, chunk, select):
+        b, pot = self.backend, self.potential
+        if len(chunk) == 2 and b.pairs:
+            v = pot.pair(chunk, self.positions, b, select)
+        else:
+            v = pot.batch(chunk, self.positions, b, select)
+        return b.transmissions(v, self.sigma, self.mask)
+
+    def __enter__(self):
+        if self.parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._ctx = self.backend.limit_threads(self.main_threads)
+            self._ctx.__enter__()
+            self.pool = ThreadPoolExecutor(self.helpers, thread_name_prefix="multislice")
+            self._submit_upto(self.helpers)
+        return self
+
+    def _submit_upto(self, last: int) -> None:
+        for n in range(last + 1):
+            if n < len(self.chunks) and n not in self.futures and n > self.current:
+                self.futures[n] = self.pool.submit(self.make, self.chunks[n], None, 1)
+
+    def __call__(self, i: int):
+        """Transmission function of occupied slice ``i`` (slices asked in order)."""
+        if i not in self.slot:
+            n = self.where[i]
+            self.T = None  # free the previous batch first
+            if self.pool is None:
+                self.T = self.make(self.chunks[n])
+            else:
+                self._submit_upto(n + self.helpers)  # keep the helpers busy
+                self.T = self.futures.pop(n).result()
+            self.current = n
+            self.slot = {j: k for k, j in enumerate(self.chunks[n])}
+        return self.T[self.slot[i]]
+
+    def close(self) -> None:
+        self.T = None
+        if self.pool is not None:
+            for f in self.futures.values():
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
+            self.futures.clear()
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _run(potential, backend, transmission, step, prop, counts, absorbed, after, branch,
+         last_b, energy_kv, trailing_vacuum, progress, timings):  # fmt: skip
+    """The slice loop of :func:`multislice`."""
+    grid = potential.grid
+    dzs = potential.thicknesses
+    ns = potential.num_slices
+    t_pot = t_ms = 0.0
+    psi = backend.ones(grid.shape)
+    pending = 0.0  # vacuum thickness not yet propagated
+    progress.start(ns, "multislice")
     psi_b, pending_b, diverged = None, 0.0, False
-    for i in range(potential.num_slices):
+    for i in range(ns):
         dz = float(dzs[i])
         if branch is not None and not diverged:
             sel = potential.atoms_in_slice(i)
@@ -185,23 +317,25 @@ def multislice(
                 diverged = True
                 psi_b, pending_b = backend.copy(psi), pending
         t0 = time.perf_counter()
-        v = potential.slice(i, positions, backend)
+        t = transmission(i) if counts[i] else None
         t1 = time.perf_counter()
         t_pot += t1 - t0
-        if v is None:
-            pending += dz
-        else:
-            psi = step(psi, v, dz, pending)
+        if t is not None:
+            psi = step(psi, t, after[i], pending)
             pending = 0.0
+        elif not absorbed[i]:
+            pending += dz
         if diverged and i <= last_b:
             t2 = time.perf_counter()
-            vb = potential.slice(i, positions, backend, select=branch)
+            tb = None
+            if branch[potential.atoms_in_slice(i)].any():
+                tb = transmission.make([i], branch)[0]
             t1 += time.perf_counter() - t2
             t_pot += time.perf_counter() - t2
-            if vb is None:
+            if tb is None:
                 pending_b += dz
             else:
-                psi_b = step(psi_b, vb, dz, pending_b)
+                psi_b = step(psi_b, tb, dz, pending_b)
                 pending_b = 0.0
         elif branch is not None and not diverged and i == last_b:
             psi_b = backend.copy(psi)  # the branch ends before any other atom
