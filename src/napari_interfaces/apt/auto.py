@@ -212,7 +212,7 @@ def auto_interfaces(
 ):
     """Segment ``volume`` with the ``"auto"`` method (module docstring).
 
-    Returns an :class:`~napari_interfaces.apt.interfaces.InterfaceResult`
+    Returns an :class:`~napari_interfaces.apt.volume.InterfaceResult`
     with ``method="auto"``; ``info`` holds ``detection`` (the method used to
     detect the phases), ``particles`` (per re-drawn precipitate) and
     ``n_particles``.

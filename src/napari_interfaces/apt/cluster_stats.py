@@ -311,7 +311,7 @@ def suggest_parameters(
     to expect)."""
     from scipy import ndimage
 
-    from .clusters import _filter_and_number, link_solutes
+    from .linking import _filter_and_number, link_solutes
 
     hm, hr = nn.histograms()
     centres = 0.5 * (nn.bins[1:] + nn.bins[:-1])
@@ -504,7 +504,7 @@ def choose_parameters(
     for _ in range(N_RANDOM_DRAWS + 1):
         r = np.asarray(pos[rng.choice(len(pos), size=min(n, len(pos)), replace=False)], np.float64)
         draws.append((r, knn(r)))
-    from .clusters import _filter_and_number
+    from .linking import _filter_and_number
 
     rows = []
     labs: list[np.ndarray] = []

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..core.progress import Progress, as_progress
+from .volume import NO_INTERFACE, InterfaceResult
 
 __all__ = [
     "NO_INTERFACE",
@@ -33,8 +34,6 @@ __all__ = [
     "refine_boundaries",
     "select_channels",
 ]
-
-NO_INTERFACE = "no interface found"
 
 
 def select_channels(
@@ -366,9 +365,7 @@ def phase_table(labels: np.ndarray, volume) -> list[dict[str, Any]]:
 
 
 def make_result(labels, volume, edge, method, channels, info=None):
-    """Wrap labels into an :class:`~napari_interfaces.apt.interfaces.InterfaceResult`."""
-    from .interfaces import InterfaceResult
-
+    """Wrap labels into an :class:`~napari_interfaces.apt.volume.InterfaceResult`."""
     table = phase_table(labels, volume)
     pairs = adjacent_pairs(labels) if len(table) > 1 else {}
     if len(table) > 1:

@@ -282,7 +282,7 @@ def proxigram(
     smooth_vox: float = 0.5,
     inside_labels: bool = True,
 ) -> Proxigram:
-    """Proxigram of ``atoms`` (:class:`~napari_interfaces.apt.interfaces.AtomSet`)
+    """Proxigram of ``atoms`` (:class:`~napari_interfaces.apt.volume.AtomSet`)
     about the boundary of ``phase`` (default: the smallest phase).
 
     Atoms in voxels outside the specimen labels (0) are ignored when

@@ -53,6 +53,7 @@ from ..core.progress import Progress, as_progress
 from ._numba import kernels
 from .pointcloud import CHUNK_IONS, PointCloud, n_threads
 from .ranging import RangeTable
+from .volume import CompositionVolume
 
 __all__ = ["VoxelCounts", "voxelize", "grid_for_bounds", "voxel_index", "delocalize"]
 
@@ -203,15 +204,13 @@ class VoxelCounts:
 
     def composition_volume(self, elements: Sequence[str] | None = None):
         """Atoms per element on this grid, as the interface pipeline's
-        :class:`~napari_interfaces.apt.interfaces.CompositionVolume`.
+        :class:`~napari_interfaces.apt.volume.CompositionVolume`.
 
         Parameters
         ----------
         elements : list of str, optional
             Keep only these elements (default: all, in the ranges' order).
         """
-        from .interfaces import CompositionVolume
-
         els = list(elements) if elements else list(self.elements)
         missing = [e for e in els if e not in self.elements]
         if missing:
@@ -273,7 +272,7 @@ def _classes(data, ranges: RangeTable | None):
     A :class:`PointCloud` is classified by its ``ranges`` (mass -> species),
     an :class:`~napari_interfaces.apt.dataset.APTDataset` by its own ranges
     unless others are given, and an
-    :class:`~napari_interfaces.apt.interfaces.AtomSet` (molecular ions
+    :class:`~napari_interfaces.apt.volume.AtomSet` (molecular ions
     already decomposed) by its element index: then species are elements.
     """
     if hasattr(data, "element") and hasattr(data, "elements"):  # AtomSet

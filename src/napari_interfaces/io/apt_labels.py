@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..apt.pointcloud import PointCloud
+from .apt_checks import _check_cloud
 from .apt_errors import AptFormatError
 
 __all__ = ["write_labelled_pointcloud", "read_labelled_pointcloud", "FORMAT_NAME"]
@@ -114,7 +115,5 @@ def read_labelled_pointcloud(path: str | os.PathLike) -> PointCloud:
     meta.setdefault("format", "npz")
     cloud = PointCloud(xyz, mass, cols, source=str(path), metadata=meta)
     if len(xyz):
-        from .apt_pointcloud import _check_cloud
-
         _check_cloud(path, cloud, lambda ion, col: {})
     return cloud
