@@ -149,8 +149,8 @@ def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path, qtb
 @pytest.mark.gui
 def test_explorer_cancel_during_voxelize(make_napari_viewer, synth_files, qtbot, monkeypatch):
     """Cancel is checked inside the voxelizer's chunks: the job stops at the next chunk."""
-    import napari_interfaces.apt.pointcloud as pc
     import napari_interfaces.apt.voxelize as vz
+    import napari_interfaces.aptmodel.pointcloud as pc
     from napari_interfaces._widgets.apt_explorer import AptExplorer
 
     s, paths, _ = synth_files

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..apt.pointcloud import PointCloud
-from ..apt.ranging import RangeTable
+from ..aptmodel.pointcloud import PointCloud
+from ..aptmodel.ranging import RangeTable
 
 __all__ = [
     "get_reader",

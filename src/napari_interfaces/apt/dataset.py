@@ -13,8 +13,8 @@ Examples
 --------
 >>> import numpy as np
 >>> from napari_interfaces.apt.dataset import APTDataset
->>> from napari_interfaces.apt.pointcloud import PointCloud
->>> from napari_interfaces.apt.ranging import Range, RangeTable
+>>> from napari_interfaces.aptmodel.pointcloud import PointCloud
+>>> from napari_interfaces.aptmodel.ranging import Range, RangeTable
 >>> cloud = PointCloud(np.zeros((3, 3), "f4"), np.array([27.0, 27.2, 50.0], "f4"))
 >>> ds = APTDataset.from_arrays(cloud, RangeTable([Range(26.5, 27.5, "Al", {"Al": 1})]))
 >>> ds.ranged_fraction
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..aptmodel.pointcloud import PointCloud
+from ..aptmodel.ranging import Composition, RangeTable, composition_of_cloud
 from ..core.progress import Progress, as_progress
-from .pointcloud import PointCloud
-from .ranging import Composition, RangeTable, composition_of_cloud
 
 __all__ = ["APTDataset", "RangingWarning", "open_dataset", "MIN_RANGED_FRACTION"]
 
@@ -141,7 +141,7 @@ class APTDataset:
 
 def _read_ranges_noting(read_ranges, path, notes: list[str]) -> RangeTable:
     """``read_ranges(path)`` with its one :class:`RangeFileWarning` kept in ``notes``."""
-    from .ranging import RangeFileWarning
+    from ..aptmodel.ranging import RangeFileWarning
 
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", RangeFileWarning)

@@ -80,8 +80,8 @@ def atoms_from_cloud(
 
     Parameters
     ----------
-    cloud : napari_interfaces.apt.pointcloud.PointCloud
-    ranges : napari_interfaces.apt.ranging.RangeTable
+    cloud : napari_interfaces.aptmodel.pointcloud.PointCloud
+    ranges : napari_interfaces.aptmodel.ranging.RangeTable
     elements : list of str, optional
         Keep only these elements (default: every element of the ranges).
         Unranged ions are dropped.

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..aptmodel.pointcloud import PointCloud
 from ..core.geometry import Grid
-from .pointcloud import PointCloud
 
 __all__ = ["slab", "slab_index_range", "slab_means", "slab_points", "AXES"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pointcloud import CHUNK_IONS
-from .ranging import RangeTable
+from ..aptmodel.pointcloud import CHUNK_IONS
+from ..aptmodel.ranging import RangeTable
 
 __all__ = ["mass_spectrum", "plot_spectrum"]
 

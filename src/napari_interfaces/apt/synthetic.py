@@ -50,11 +50,11 @@ from typing import Any
 
 import numpy as np
 
+from ..aptmodel.elements import ISOTOPES
+from ..aptmodel.pointcloud import PointCloud
+from ..aptmodel.ranging import Range, RangeTable
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
-from .elements import ISOTOPES
-from .pointcloud import PointCloud
-from .ranging import Range, RangeTable
 
 #: Shortest plate or network period (nm): a few lattice planes.
 MIN_PERIOD_NM = 1.0

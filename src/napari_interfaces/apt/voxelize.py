@@ -28,8 +28,8 @@ binned to their voxel, then the counts are smoothed.
 Examples
 --------
 >>> import numpy as np
->>> from napari_interfaces.apt.pointcloud import PointCloud
->>> from napari_interfaces.apt.ranging import Range, RangeTable
+>>> from napari_interfaces.aptmodel.pointcloud import PointCloud
+>>> from napari_interfaces.aptmodel.ranging import Range, RangeTable
 >>> from napari_interfaces.apt.voxelize import voxelize
 >>> xyz = np.array([[0.5, 0.5, 0.5], [0.6, 0.5, 0.5], [1.5, 0.5, 0.5]], "f4")
 >>> cloud = PointCloud(xyz, np.array([27.0, 42.0, 27.0], "f4"))
@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..aptmodel._numba import kernels
+from ..aptmodel.pointcloud import CHUNK_IONS, PointCloud, n_threads
+from ..aptmodel.ranging import RangeTable
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
-from ._numba import kernels
-from .pointcloud import CHUNK_IONS, PointCloud, n_threads
-from .ranging import RangeTable
 from .volume import CompositionVolume
 
 __all__ = ["VoxelCounts", "voxelize", "grid_for_bounds", "voxel_index", "delocalize"]
@@ -179,12 +179,12 @@ class VoxelCounts:
         return np.stack([self.composition(e, fill) for e in self.elements])
 
     def total_composition(self):
-        """:class:`~napari_interfaces.apt.ranging.Composition` of all ions in the grid.
+        """:class:`~napari_interfaces.aptmodel.ranging.Composition` of all ions in the grid.
 
-        Same numbers as :func:`~napari_interfaces.apt.ranging.composition_of_cloud`
+        Same numbers as :func:`~napari_interfaces.aptmodel.ranging.composition_of_cloud`
         (delocalization conserves counts), without another pass over the ions.
         """
-        from .ranging import Composition
+        from ..aptmodel.ranging import Composition
 
         sp = self.counts.sum(axis=(1, 2, 3), dtype=np.float64)
         el = sp @ self.decomposition if len(sp) else np.zeros(0)
@@ -328,7 +328,7 @@ def voxelize(
         Use this grid instead of one fitted to the cloud bounds; ions
         outside it are dropped and counted in ``n_outside``.
     chunk_size : int, optional
-        Ions per chunk (default :data:`~napari_interfaces.apt.pointcloud.CHUNK_IONS`).
+        Ions per chunk (default :data:`~napari_interfaces.aptmodel.pointcloud.CHUNK_IONS`).
     progress : Progress, optional
         Advanced (and checked for cancellation) after every chunk.
 

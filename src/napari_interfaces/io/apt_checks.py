@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..apt.pointcloud import PointCloud
+from ..aptmodel.pointcloud import PointCloud
 from .apt_errors import AptFormatError
 
 __all__ = ["MAX_COORD_NM", "MAX_MASS_DA"]

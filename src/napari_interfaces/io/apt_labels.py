@@ -15,7 +15,7 @@ key                dtype, shape               meaning
 =================  =========================  =====================================
 
 Read with ``numpy.load`` anywhere; :func:`read_labelled_pointcloud` returns
-a :class:`~napari_interfaces.apt.pointcloud.PointCloud` with ``columns["label"]``.
+a :class:`~napari_interfaces.aptmodel.pointcloud.PointCloud` with ``columns["label"]``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..apt.pointcloud import PointCloud
+from ..aptmodel.pointcloud import PointCloud
 from .apt_checks import _check_cloud
 from .apt_errors import AptFormatError
 

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..apt.pointcloud import CHUNK_IONS, PointCloud
+from ..aptmodel.pointcloud import CHUNK_IONS, PointCloud
 from .apt_checks import MAX_COORD_NM, MAX_MASS_DA, _check_cloud, _check_plausible  # noqa: F401
 from .apt_errors import AptFormatError
 
@@ -128,7 +128,7 @@ def _check_finite(
 
     Assumes x, y, z, m are the first four 4-byte values of each record.
     """
-    from ..apt._numba import kernels
+    from ..aptmodel._numba import kernels
 
     k = kernels()
 

@@ -41,7 +41,7 @@ Files from other labs (read as AP Suite reads them)
 - An **unknown or placeholder species** (AP Suite ``Name:unknown60`` with
   no element counts, ``X23``/``Hyd`` in ``.env``, an ``unknown`` or ``All``
   column in ``.rng``) becomes an *unranged-but-known* ion: a
-  :class:`~napari_interfaces.apt.ranging.Range` with an empty composition.
+  :class:`~napari_interfaces.aptmodel.ranging.Range` with an empty composition.
   Its ions are counted and listed, never added to an element composition,
   and it yields to every range with elements where they overlap (so a
   catch-all ``All`` 0-400 Da only takes otherwise unranged masses).
@@ -55,8 +55,8 @@ Files from other labs (read as AP Suite reads them)
   (the second gets the name of its formula).
 
 Everything skipped, merged or reinterpreted is reported in **one**
-:class:`~napari_interfaces.apt.ranging.RangeFileWarning` per file (a
-:class:`~napari_interfaces.apt.ranging.RangeOverlapWarning` when ranges
+:class:`~napari_interfaces.aptmodel.ranging.RangeFileWarning` per file (a
+:class:`~napari_interfaces.aptmodel.ranging.RangeOverlapWarning` when ranges
 overlap), naming the line numbers; the text is kept in ``RangeTable.notes``.
 A file is refused with an
 :class:`~napari_interfaces.io.apt_errors.AptFormatError` naming the file and
@@ -74,8 +74,8 @@ import stat
 import warnings
 from pathlib import Path
 
-from ..apt.elements import formula, is_element, parse_formula
-from ..apt.ranging import Range, RangeFileWarning, RangeOverlapWarning, RangeTable
+from ..aptmodel.elements import formula, is_element, parse_formula
+from ..aptmodel.ranging import Range, RangeFileWarning, RangeOverlapWarning, RangeTable
 from .apt_errors import AptFormatError
 
 __all__ = [
