@@ -62,7 +62,7 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
                     dose=float(rng.uniform(200, 2000)),
                     device="numpy",
                 )
-                x = s["image"].astype(np.float32)
+                x = s.image.astype(np.float32)
                 imgs.append((x - x.min()) / (np.ptp(x) + 1e-9))
             print(f"added {n_hrtem} simulated HRTEM images")
         except Exception as exc:  # noqa: BLE001 - the simulator is optional here
@@ -71,7 +71,7 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
 
 
 def broad_images(size: int, seed: int) -> list[np.ndarray]:
-    """More kinds of micrograph-like images (issue 15); none of the benchmark's images.
+    """More kinds of micrograph-like images; none of the benchmark's images.
 
     Simulated HRTEM-like particles on amorphous carbon (the simulate
     package's fast sampler), crystal/crystal interfaces and grey-level

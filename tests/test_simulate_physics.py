@@ -153,11 +153,8 @@ def test_exit_wave_is_cached(monkeypatch):
     sim = HRTEMSimulator(atoms, sampling=0.1, device="numpy")
     i1 = sim.image(sim.ctf(defocus=100)).data
     i2 = sim.image(sim.ctf(defocus=-100, cs=1e5), dose=100, rng=0).data
-    # the deprecated loose CTF keywords give the same image as a CTF object
-    i3 = sim.image(defocus=-100, cs=1e5, dose=100, rng=0).data
     assert len(calls) == 1
     assert not np.allclose(i1, i2)
-    np.testing.assert_array_equal(i2, i3)
     with pytest.raises(ValueError, match="ctf.energy_kv"):
         sim.image(CTF(300, defocus=10))
 
@@ -363,7 +360,6 @@ def test_multislice_matches_slice_by_slice_reference(device):
 def test_batched_potential_equals_per_slice(monkeypatch):
     """ProjectedPotential.batch (one deposit pass, batched FFTs) equals slice();
     the numba deposit equals the NumPy one."""
-    from napari_interfaces.simulate import potential as potmod
 
     rng = np.random.default_rng(5)
     pos = np.c_[rng.random((80, 2)) * 9.6, rng.uniform(0, 6.0, 80)]
@@ -385,9 +381,9 @@ def test_batched_potential_equals_per_slice(monkeypatch):
             pair = pot.pair([i, i + 1], select=sel)  # batch is the selected one
             ref = batch[i : i + 2]
             assert np.abs(pair - ref).max() < 1e-4 * max(np.abs(ref).max(), 1e-3)
-        monkeypatch.setitem(potmod._DEPOSIT, "kernel", False)  # NumPy path
+        monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")  # NumPy path
         nump = pot.batch(idx)
-        monkeypatch.setitem(potmod._DEPOSIT, "kernel", None)
+        monkeypatch.delenv("NAPARI_INTERFACES_NO_NUMBA")
         assert np.abs(nump - pot.batch(idx)).max() < 1e-4 * np.abs(nump).max()
 
 

@@ -323,7 +323,7 @@ def test_simulate_sample_result_and_shared_defaults():
     assert isinstance(s, SimulatedSample)
     assert s.image.shape == s.labels.shape == s.instances.shape == (80, 80)
     assert s.grid.spacing == pytest.approx((0.2, 0.2)) and s.grid.unit == "Å"
-    assert s["image"] is s.image and s.sampling == pytest.approx((0.2, 0.2))  # old dict access
+    assert s.sampling == pytest.approx((0.2, 0.2))
     sig = inspect.signature(build_scene).parameters
     assert s.params["min_gap"] == sig["min_gap"].default
     assert s.params["n_particles"] == sig["n_particles"].default

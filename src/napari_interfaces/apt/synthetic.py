@@ -84,7 +84,13 @@ LATTICE_NM = 0.352
 
 #: Charge-state fractions per element (Al+ is left out: it would overlap Cr54++ at 27 Da).
 CHARGE_STATES = {"Ni": {2: 0.85, 1: 0.15}, "Al": {2: 0.75, 3: 0.25}, "Cr": {2: 0.9, 1: 0.1}}
-COLORS = {"Ni": "#33cc33", "Al": "#3366ff", "Cr": "#ff33cc"}
+COLORS = {
+    "Ni": "#33cc33",
+    "Al": "#3366ff",
+    "Cr": "#ff33cc",
+    "Fe": "#a0a0a0",
+    "Cu": "#ff8800",
+}
 
 _ERFINV_08 = 0.9061938024368232  # erfinv(0.8)
 
@@ -614,7 +620,6 @@ FECR_PRECIPITATE = {"Fe": 0.30, "Cr": 0.65, "Ni": 0.04, "Cu": 0.01}
 FECR_DILUTE = {"Fe": 0.891, "Cr": 0.10, "Ni": 0.007, "Cu": 0.002}
 #: Ni at the centre of the segregated grain boundary (``boundary``), from 0.04.
 BOUNDARY_NI = 0.12
-COLORS.update({"Fe": "#a0a0a0", "Cu": "#ff8800"})
 
 
 def _place_particles(
@@ -882,7 +887,7 @@ def synthesize_particles(
 
 
 # ---------------------------------------------------------------------- Fe–Cr cluster cases
-#: Cases of :func:`synthesize_fecr_clusters` (issue 25: cluster analysis at default settings).
+#: Cases of :func:`synthesize_fecr_clusters` (cluster analysis at default settings).
 FECR_CLUSTER_CASES = ("concentrated", "dilute", "random", "random_dilute")
 
 

@@ -54,13 +54,14 @@ def modularity(adj: sp.spmatrix, labels: np.ndarray, resolution: float = 1.0) ->
     return float(inner / m2 - resolution * np.sum(tot**2) / m2**2)
 
 
-_KERNEL: dict = {}
-
-
 def _kernel():
     """The numba-compiled local-moving loop (compiled on first use, cached on disk)."""
-    if "one_level" in _KERNEL:
-        return _KERNEL["one_level"]
+    from ..core.jit import compiled
+
+    return compiled("cluster.communities.one_level", _build_kernel, required=True)
+
+
+def _build_kernel():
     import numba
 
     @numba.njit(cache=True, nogil=True)
@@ -116,7 +117,6 @@ def _kernel():
             improved = True
         return comm, improved
 
-    _KERNEL["one_level"] = one_level
     return one_level
 
 

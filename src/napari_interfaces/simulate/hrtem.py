@@ -292,7 +292,6 @@ class HRTEMSimulator:
         pixel_size: float | None = None,
         rng: np.random.Generator | int | None = None,
         progress=None,
-        **optics,
     ) -> GriddedArray:
         """Image (float32, vacuum = 1) for these optics; reuses the cached exit waves.
 
@@ -311,9 +310,6 @@ class HRTEMSimulator:
             Resample to this pixel size (Å) before the detector.
         rng : Generator or int, optional
             Noise generator.
-        **optics
-            Deprecated: :class:`~.ctf.CTF` fields (``defocus=``, ``cs=``, ...)
-            instead of ``ctf``.
 
         Returns
         -------
@@ -322,11 +318,7 @@ class HRTEMSimulator:
             ``metadata``: ``pixel_size`` (Å), ``energy_kv``, ``ctf`` (its
             fields), ``dose``.
         """
-        if optics:
-            if ctf is not None:
-                raise TypeError("give either ctf or CTF keyword arguments, not both")
-            ctf = self.ctf(**optics)
-        elif ctf is None:
+        if ctf is None:
             ctf = self.ctf()
         if float(ctf.energy_kv) != float(self.energy_kv):
             raise ParameterError(
@@ -455,16 +447,6 @@ class SimulatedSample:
     def sampling(self) -> tuple[float, float]:
         """``(dx, dy)`` in Å."""
         return (self.grid.spacing[1], self.grid.spacing[0])
-
-    # Deprecated mapping access (``s["image"]``), for callers of the former dict.
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
 
 def _defaults(fn, names) -> dict[str, Any]:

@@ -248,24 +248,11 @@ def _deposit_into(px, py, slot, order, out):  # pragma: no cover - compiled by n
                 out[s, r, c] += wy[j] * wx[i]
 
 
-_DEPOSIT = {"kernel": None}
-
-
 def _deposit_kernel():
     """:func:`_deposit_into` compiled by numba (``nogil``), or ``None`` without numba."""
-    import os
+    from ..core.jit import njit
 
-    if _DEPOSIT["kernel"] is None:
-        fn = False
-        if not os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
-            try:
-                import numba
-
-                fn = numba.njit(cache=True, nogil=True)(_deposit_into)
-            except Exception:  # any import problem means "no numba"
-                fn = False
-        _DEPOSIT["kernel"] = fn
-    return _DEPOSIT["kernel"] or None
+    return njit(_deposit_into)
 
 
 def deposit_slices(
