@@ -225,6 +225,7 @@ def finetune_curve(model_name, frames, ks=(1, 2, 5, 10), epochs=None, tmp=None):
     from napari_interfaces.segment.models import load_model
 
     base = load_model(model_name)
+    base_preds = predict(base, frames)[0]
     rows = []
     tmp = Path(tmp or tempfile.mkdtemp(prefix="ft_curve_"))
     for k in ks:
@@ -243,9 +244,10 @@ def finetune_curve(model_name, frames, ks=(1, 2, 5, 10), epochs=None, tmp=None):
         )
         secs = time.perf_counter() - t0
         rest = frames[k:]
-        base_s = score_frames(predict(base, rest)[0], rest)
+        base_s = score_frames(base_preds[k:], rest)
         s = score_frames(predict(ft, rest)[0], rest)
         rows.append((k, len(rest), base_s, s, secs, info))
+        print(f"k={k}: F1 {base_s['f1']:.3f} -> {s['f1']:.3f}, {secs:.0f} s", flush=True)
     print(
         "\n| k (train frames) | validated on | F1 before | F1 after | instance F1 after "
         "| area ratio after | best epoch | s |"
