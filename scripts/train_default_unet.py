@@ -29,7 +29,7 @@ One command (CPU, about 1 h on a quiet 2-core machine)::
 5. stage 3 (issue 23, ``--stage realistic``): fine-tunes the stage-2 model
    (the previously shipped one; ``--init``, default ``default``) on a
    database from the ``simulate/examples/hrtem_transfer.yaml`` recipe
-   (``--recipe``; seed 5001, 480 samples; realistic aperture, coherence,
+   (``--recipe``; seed 5001, 240 samples; realistic aperture, coherence,
    defocus/astigmatism, support, dose, drift/blur, illumination gradient,
    and labels 1.2 Å inside the exit-wave boundary) with
    ``REALISTIC_SETTINGS``; held-out sets: seed 6002 (64 samples) of that
@@ -108,7 +108,7 @@ REFINE_SETTINGS = dict(
 #: chosen one, ``hrtem_realistic`` (harsher: doses from 40 e/Å², more blur) was
 #: candidate A
 RECIPES = {
-    "hrtem_transfer": (5001, 480, 6002, 64),
+    "hrtem_transfer": (5001, 240, 6002, 64),
     "hrtem_realistic": (3001, 480, 4002, 64),
 }
 REALISTIC_SPEC = "hrtem_transfer"
@@ -308,7 +308,7 @@ def realistic_stage(args) -> int:
     init = args.init or "default"
     parent = load_model(init)
     out = args.out or work / f"{DEFAULT_MODEL}_stage3.pt"
-    settings = dict(REALISTIC_SETTINGS, init=str(parent.path))
+    settings = dict(REALISTIC_SETTINGS, init=str(parent.path), max_samples=n_train)
     result = train(
         train_db,
         out,
