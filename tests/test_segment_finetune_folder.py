@@ -146,3 +146,32 @@ def test_bench_instance_matching():
     assert (tp, nt, npred, matched) == (1, 2, 2, {1})
     s = mod.score_frames([pred], [("x", None, truth)])
     assert s["inst_f1"] == pytest.approx(0.5) and s["found"] == 1
+
+
+@pytest.mark.parametrize("name", ["hrtem_realistic", "hrtem_transfer"])
+def test_realistic_recipes_draw_valid_parameters(name):
+    from napari_interfaces.simulate.database import _flatten_groups
+    from napari_interfaces.simulate.hrtem import sample_parameters
+    from napari_interfaces.simulate.spec import load_spec
+
+    spec = load_spec(name)
+    known = {k for v in sample_parameters().values() for k in v}
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        flat = _flatten_groups(spec.draw(rng))
+        assert set(flat) <= known
+        assert flat["label_margin"] == 1.2 and 0 <= flat["gradient"] <= 0.2
+        assert flat["aperture_mrad"] is None or 12 <= flat["aperture_mrad"] <= 40
+
+
+def test_simulated_label_margin_shrinks_the_particle():
+    from napari_interfaces.simulate.hrtem import simulate_sample
+
+    kw = dict(extent=(32, 32), substrate_thickness=0, particle_diameter=16, sampling=0.2,
+              dose=None, device="numpy")  # fmt: skip
+    a = simulate_sample(3, **kw)
+    b = simulate_sample(3, label_margin=1.0, **kw)
+    np.testing.assert_array_equal(a.image, b.image)  # only the labels change
+    ra, rb = (np.sqrt(s.labels.sum() / np.pi) * 0.2 for s in (a, b))
+    assert ra - rb == pytest.approx(1.0, abs=0.2)
+    assert b.params["label_margin"] == 1.0
