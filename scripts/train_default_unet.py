@@ -26,6 +26,23 @@ One command (CPU, about 1 h on a quiet 2-core machine)::
    (sha256, settings of both stages, lineage, validation and held-out
    scores) to ``src/napari_interfaces/weights/unet_hrtem_default.{pt,json}``.
 
+5. stage 3 (issue 23, ``--stage realistic``): fine-tunes the stage-2 model
+   (the previously shipped one; ``--init``, default ``default``) on a
+   database from the ``simulate/examples/hrtem_transfer.yaml`` recipe
+   (``--recipe``; seed 5001, 240 samples; realistic aperture, coherence,
+   defocus/astigmatism, support, dose, drift/blur, illumination gradient,
+   and labels 1.2 Å inside the exit-wave boundary) with
+   ``REALISTIC_SETTINGS``; held-out sets: seed 6002 (64 samples) of that
+   recipe and seed 2002 of ``hrtem_default``. ``--recipe hrtem_realistic``
+   reruns candidate A (seeds 3001/4002).
+   It is installed (``--install``) only when held-out F1 >= 0.95 on the
+   recipe's held-out set (its own label definition; the ``hrtem_default``
+   labels are 1.2 Å wider, so F1 against them is reported, not required)
+   and, where the real validation frames are present
+   (``../shared/data/hrtem_real``, msa-em/microscopy-seg-track, CC-BY-4.0;
+   never trained on), its pooled pixel F1 on them beats the current
+   default's.
+
 ``--stage scale --init MODEL.pt`` runs stage 2 only, from a given stage-1
 model; ``--stage refine --init MODEL.pt`` runs 2b only from a stage-2a model
 (the shipped model was made in these two steps from the stage-1 model of
@@ -86,6 +103,27 @@ REFINE_SETTINGS = dict(
     degrade_range=(1.0, 10.0),
     val_scale=False,  # keep the epoch most accurate at the right pixel size
 )
+#: stage 3 (issue 23): fine-tuning on the realistic recipe, from the shipped model
+#: recipe -> (train seed, n train, test seed, n test); ``hrtem_transfer`` is the
+#: chosen one, ``hrtem_realistic`` (harsher: doses from 40 e/Å², more blur) was
+#: candidate A
+RECIPES = {
+    "hrtem_transfer": (5001, 240, 6002, 64),
+    "hrtem_realistic": (3001, 480, 4002, 64),
+}
+REALISTIC_SPEC = "hrtem_transfer"
+REALISTIC_SETTINGS = dict(
+    SETTINGS,
+    epochs=5,
+    lr=3e-4,
+    crop=160,
+    patience=5,
+    scale_range=(0.5, 2.0),
+    scale_prob=0.5,
+    degrade_prob=0.15,
+    degrade_range=(1.0, 10.0),
+    val_scale=False,
+)
 #: held-out F1 at the database's pixel size a candidate needs to be installed
 MIN_HELDOUT_F1 = 0.95
 
@@ -103,7 +141,13 @@ def main(argv=None) -> int:
     ap.add_argument("--scale-epochs", type=int, default=SCALE_SETTINGS["epochs"], help="stage 2")
     ap.add_argument("--n-train", type=int, default=N_TRAIN)
     ap.add_argument("--device", default="numpy", help="multislice backend for the databases")
-    ap.add_argument("--stage", choices=("all", "scale", "refine"), default="all")
+    ap.add_argument("--stage", choices=("all", "scale", "refine", "realistic"), default="all")
+    ap.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default=REALISTIC_SPEC,
+        help="stage 3's database recipe (simulate/examples/RECIPE.yaml)",
+    )
     ap.add_argument("--init", type=Path, help="stage-1 (or, for refine, stage-2a) model")
     ap.add_argument(
         "--out", type=Path, help="candidate model (default WORK/unet_hrtem_default.pt)"
@@ -114,6 +158,8 @@ def main(argv=None) -> int:
         help=f"copy into the package when held-out F1 >= {MIN_HELDOUT_F1}",
     )
     args = ap.parse_args(argv)
+    if args.stage == "realistic":
+        return realistic_stage(args)
     if args.stage != "all" and not args.init:
         ap.error(f"--stage {args.stage} needs --init")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -208,6 +254,120 @@ def main(argv=None) -> int:
     if args.install:
         if held["f1"] < MIN_HELDOUT_F1:
             print(f"not installed: held-out F1 {held['f1']} < {MIN_HELDOUT_F1}", flush=True)
+            return 1
+        dest = REPO / "src" / "napari_interfaces" / "weights"
+        save_model(model.net, dest / f"{DEFAULT_MODEL}.pt", meta)
+        print(f"installed into {dest}")
+    return 0
+
+
+def _real_f1(model) -> float | None:
+    """Pooled pixel F1 on the real validation frames (no pixel size), None when absent."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_segment_real import REAL, load_real, predict, score_frames
+
+    if not (REAL / "image").is_dir():
+        return None
+    frames = load_real()
+    return score_frames(predict(model, frames)[0], frames)["f1"]
+
+
+def realistic_stage(args) -> int:
+    """Stage 3: fine-tune ``--init`` (default: the shipped model) on the realistic recipe."""
+    from napari_interfaces.core.progress import cli_progress
+    from napari_interfaces.segment.inference import evaluate_store
+    from napari_interfaces.segment.models import DEFAULT_MODEL, load_model, save_model
+    from napari_interfaces.segment.train import TrainConfig, train
+    from napari_interfaces.simulate.database import generate_database
+
+    recipe = args.recipe
+    train_seed, n_train, test_seed, n_test = RECIPES[recipe]
+    sub = recipe.removeprefix("hrtem_")
+    work = args.work.parent / sub if args.work.name == "default_unet" else args.work / sub
+    work.mkdir(parents=True, exist_ok=True)
+    train_db, test_db = work / "train.zarr", work / "test.zarr"
+    old_test = args.work / "test.zarr"
+    t0 = time.time()
+    jobs = (
+        (recipe, test_db, test_seed, n_test),
+        (recipe, train_db, train_seed, n_train),
+        (SPEC, old_test, TEST_SEED, N_TEST),
+    )
+    for spec, db, seed, n in jobs:
+        r = generate_database(
+            spec,
+            db,
+            n=n,
+            seed=seed,
+            workers=args.workers,
+            progress=cli_progress(),
+            device=args.device,
+        )
+        print(f"{db}: {r.computed} computed, {r.skipped} already done", flush=True)
+    t_db = time.time() - t0
+    init = args.init or "default"
+    parent = load_model(init)
+    out = args.out or work / f"{DEFAULT_MODEL}_stage3.pt"
+    settings = dict(REALISTIC_SETTINGS, init=str(parent.path), max_samples=n_train)
+    result = train(
+        train_db,
+        out,
+        TrainConfig(**settings),
+        progress=cli_progress(),
+        description="default HRTEM nanoparticle model (Au on a-C, 300 kV, 0.2 Å/px; "
+        "realistic instrument ranges, microscopist-like boundaries; robust to a pixel size "
+        "wrong by 0.5-2x)",
+    )
+    print(f"stage 3: best validation {result.best}", flush=True)
+    model = load_model(out)
+    held_new = evaluate_store(model, test_db)
+    held_old = evaluate_store(model, old_test)
+    print("held-out (realistic):", json.dumps(held_new), flush=True)
+    print("held-out (hrtem_default):", json.dumps(held_old), flush=True)
+    real_new, real_old = _real_f1(model), _real_f1(parent)
+    print(f"real frames pooled F1: candidate {real_new}, current {real_old}", flush=True)
+    meta = dict(model.metadata)
+    for k in ("format", "format_version", "architecture", "sha256"):
+        meta.pop(k, None)
+    meta["metrics_heldout"] = dict(held_new, store_seed=test_seed, spec=recipe)
+    meta["metrics_heldout_default_spec"] = dict(held_old, store_seed=TEST_SEED, spec=SPEC)
+    if real_new is not None:
+        meta["metrics_real"] = {
+            "pooled_pixel_f1_no_pixel_size": real_new,
+            "parent_pooled_pixel_f1_no_pixel_size": real_old,
+            "data": "20 real HRTEM frames, msa-em/microscopy-seg-track (CC-BY-4.0); "
+            "validation only (model selection), never trained on",
+            "benchmark": "benchmarks/bench_segment_real.py",
+        }
+    meta["training"]["database_seconds"] = round(t_db, 1)
+    meta["training"]["command"] = (
+        "python scripts/train_default_unet.py --stage realistic --install"
+    )
+    pm = parent.metadata
+    meta["training"]["stages"] = [
+        *((pm.get("training") or {}).get("stages") or []),
+        {
+            "stage": "2 (previous shipped model)",
+            "model": DEFAULT_MODEL,
+            "sha256": pm.get("sha256"),
+            "settings": (pm.get("training") or {}).get("settings"),
+            "metrics_heldout": pm.get("metrics_heldout"),
+        },
+    ]
+    meta["lineage"] = {
+        "parent": DEFAULT_MODEL if init == "default" else Path(str(init)).stem,
+        "parent_sha256": pm.get("sha256"),
+        "data": f"spec {recipe} seed {train_seed} n {n_train} device {args.device}",
+    }
+    save_model(model.net, out, meta)
+    if args.install:
+        # simulated F1 is judged against the recipe's own label definition (the
+        # hrtem_default labels are 1.2 Å wider by construction); see the docstring
+        ok = held_new["f1"] >= MIN_HELDOUT_F1
+        if real_new is not None and real_old is not None:
+            ok = ok and real_new > real_old
+        if not ok:
+            print("not installed: held-out F1 < 0.95 or no gain on the real frames")
             return 1
         dest = REPO / "src" / "napari_interfaces" / "weights"
         save_model(model.net, dest / f"{DEFAULT_MODEL}.pt", meta)

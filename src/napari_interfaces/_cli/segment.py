@@ -12,24 +12,51 @@ def register(groups: dict) -> None:
     root = groups["root"]
     t = root.add_parser(
         "train",
-        help="train a U-Net on a simulated database (zarr store)",
+        help="train a U-Net on a simulated database, or fine-tune one on a folder of "
+        "corrected frames",
         description="Train a U-Net (ResNet-style encoder) with cross-entropy + Dice loss, "
         "dihedral (and optionally scale) augmentation, checkpointing and early stopping on a "
         "database made by `napari-interfaces simulate database`. Writes MODEL.pt + MODEL.json "
         "(metadata: pixel size, classes, settings, sha256) in one step when training ends; an "
         "existing model there is kept until then. An interrupted run resumes from "
-        "MODEL.pt.ckpt.",
+        "MODEL.pt.ckpt. Few-shot fine-tuning from corrected frames: --init default --images "
+        "DIR --labels DIR (same-named PNG/TIFF label images, label > 0 = particle; the bottom "
+        "20% of every frame is held out for validation and early stopping keeps the best "
+        "epoch; defaults sized for 5 frames of 512² in a few minutes on 2 CPU cores).",
     )
-    t.add_argument("--data", type=Path, required=True, help="database zarr store")
+    t.add_argument("--data", type=Path, default=None, help="database zarr store")
+    t.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="folder of corrected frames (PNG/TIFF) to fine-tune on (needs --labels, --init)",
+    )
+    t.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="folder of label images named like the frames (label > 0 = particle)",
+    )
+    t.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="Å/px of the --images frames (default: each file's, else estimated)",
+    )
     t.add_argument("--out", type=Path, required=True, help="output model file (.pt)")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--epochs", type=int, default=None, help="default 20 (--images: 12)")
+    t.add_argument("--batch-size", type=int, default=None, help="default 8 (--images: 4)")
+    t.add_argument("--lr", type=float, default=None, help="default 2e-3 (--images: 5e-4)")
     t.add_argument(
         "--crop", type=int, default=256, help="random crop side in px (0: whole samples)"
     )
     t.add_argument("--val-fraction", type=float, default=0.1)
-    t.add_argument("--patience", type=int, default=5, help="early stopping patience (epochs)")
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="early stopping patience (epochs; default 5, --images: 4)",
+    )
     t.add_argument("--width", type=int, default=16, help="channels of the first stage")
     t.add_argument("--max-samples", type=int, default=None)
     t.add_argument(
@@ -163,14 +190,14 @@ def validate_train(args: argparse.Namespace):
     from ..core.params import fraction, non_negative, positive
     from ..segment.train import TrainConfig
 
-    epochs = positive("--epochs", args.epochs, integer=True, maximum=100000)
-    batch = positive("--batch-size", args.batch_size, integer=True, maximum=4096)
-    lr = positive("--lr", args.lr, maximum=10.0)
+    epochs = positive("--epochs", _or(args.epochs, 20), integer=True, maximum=100000)
+    batch = positive("--batch-size", _or(args.batch_size, 8), integer=True, maximum=4096)
+    lr = positive("--lr", _or(args.lr, 2e-3), maximum=10.0)
     crop = non_negative("--crop", args.crop, integer=True, maximum=16384)
     if crop and (crop % 32 or crop < 32):
         raise ParameterError("--crop", f"must be 0 or a multiple of 32, got {crop}")
     val = fraction("--val-fraction", args.val_fraction, allow_zero=True, allow_one=False)
-    patience = positive("--patience", args.patience, integer=True)
+    patience = positive("--patience", _or(args.patience, 5), integer=True)
     width = positive("--width", args.width, integer=True, maximum=512)
     if args.max_samples is not None:
         positive("--max-samples", args.max_samples, integer=True)
@@ -182,6 +209,8 @@ def validate_train(args: argparse.Namespace):
             raise ParameterError("--scale-range", f"LO must not exceed HI, got {lo:g} {hi:g}")
         scale_range = (lo, hi)
     degrade = fraction("--degrade-prob", args.degrade_prob, allow_one=True)
+    if args.data is None:
+        raise ParameterError("--data", "give a database store (or --images and --labels)")
     _check_data(args.data)
     out = Path(args.out)
     if out.is_dir():
@@ -212,10 +241,99 @@ def validate_train(args: argparse.Namespace):
     return cfg, out
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
+def _check_out(out: Path, inputs: list, overwrite: bool) -> Path:
+    from ..core.errors import ParameterError
+    from ..core.outputs import check_output
+
+    if out.is_dir():
+        raise ParameterError(
+            "--out", f"{out} is a folder; give the model file, e.g. {out}/model.pt"
+        )
+    if out.suffix != ".pt":
+        raise ParameterError("--out", f"{out}: the model file name must end in .pt")
+    check_output(out, inputs, overwrite=overwrite, name="--out")
+    check_output(out.with_suffix(".json"), inputs, overwrite=overwrite, name="--out")
+    return out
+
+
+def validate_finetune(args: argparse.Namespace) -> dict:
+    """``train --images --labels`` parameters checked in one place: finetune_folder kwargs."""
+    from ..core.errors import InputError, ParameterError
+    from ..core.params import positive
+    from ..segment.finetune import FOLDER_DEFAULTS
+
+    if args.images is None or args.labels is None:
+        missing = "--labels" if args.labels is None else "--images"
+        raise ParameterError(missing, "fine-tuning from a folder needs both --images and --labels")
+    if args.data is not None:
+        raise ParameterError("--data", "give either --data or --images/--labels, not both")
+    if not args.init:
+        raise ParameterError("--init", "fine-tuning needs the base model, e.g. --init default")
+    for flag, d in (("--images", args.images), ("--labels", args.labels)):
+        if not Path(d).is_dir():
+            raise InputError(f"{flag} {d}: no such folder")
+    kw = dict(
+        epochs=positive(
+            "--epochs", _or(args.epochs, FOLDER_DEFAULTS["epochs"]), integer=True, maximum=100000
+        ),
+        batch_size=positive(
+            "--batch-size",
+            _or(args.batch_size, FOLDER_DEFAULTS["batch_size"]),
+            integer=True,
+            maximum=4096,
+        ),
+        lr=positive("--lr", _or(args.lr, FOLDER_DEFAULTS["lr"]), maximum=10.0),
+        patience=positive(
+            "--patience", _or(args.patience, FOLDER_DEFAULTS["patience"]), integer=True
+        ),
+        threads=positive("--threads", args.threads, integer=True, maximum=1024),
+        seed=args.seed,
+    )
+    crop = positive("--crop", args.crop, integer=True, maximum=16384)
+    if crop % 32 or crop < 32:
+        raise ParameterError("--crop", f"must be a multiple of 32, got {crop}")
+    kw["crop"] = crop
+    if args.pixel_size is not None:
+        from ..segment.inference import validate_segment_params
+
+        kw["pixel_size"] = validate_segment_params(
+            args.pixel_size, names={"pixel_size": "--pixel-size"}
+        )["pixel_size"]
+    out = _check_out(Path(args.out), [args.images, args.labels], args.overwrite)
+    return dict(kw, out=out)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from ..core.progress import cli_progress
+    from ..segment.finetune import finetune_folder
+
+    kw = validate_finetune(args)
+    base = _load(args.init, "cpu")
+    model, path, info = finetune_folder(
+        base, args.images, args.labels, progress=cli_progress(not args.quiet), **kw
+    )
+    f1 = info.get("validation_f1")
+    f0 = info.get("validation_f1_first_epoch")
+    srcs = sorted({f"{u['source']}" for u in info["pixel_sizes"]})
+    print(
+        f"{path}: fine-tuned {model.name} from {args.init} on {info['n_images']} frame(s) "
+        f"(pixel size {', '.join(srcs)}), best epoch {info.get('best_epoch')}"
+        + (f", held-out F1 {f1:.3f}" if f1 is not None and f1 >= 0 else ", no held-out region")
+        + (f" (first epoch {f0:.3f})" if f0 is not None else "")
+    )
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..segment.train import train
 
+    if args.images is not None or args.labels is not None:
+        return run_finetune(args)
     cfg, out = validate_train(args)
     if cfg.init:
         _load(cfg.init, "cpu")  # a bad --init file fails before training starts

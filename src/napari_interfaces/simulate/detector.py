@@ -22,7 +22,16 @@ import numpy as np
 
 from ..core.errors import InputError
 
-__all__ = ["apply_detector", "apply_mtf", "crop", "mtf_curve", "poisson_noise", "resample"]
+__all__ = [
+    "apply_detector",
+    "apply_mtf",
+    "background_gradient",
+    "crop",
+    "motion_blur",
+    "mtf_curve",
+    "poisson_noise",
+    "resample",
+]
 
 
 def poisson_noise(image, dose: float, sampling, rng: np.random.Generator | None = None):
@@ -88,6 +97,48 @@ def crop(image, shape, origin=None):
     return image[..., r : r + h, c : c + w]
 
 
+def motion_blur(image, sampling, blur: float = 0.0, drift: float = 0.0, angle: float = 0.0):
+    """Specimen drift and instabilities as an image blur (before the detector's noise).
+
+    ``blur``: rms (Å) of an isotropic Gaussian (vibration, stage and
+    high-tension instabilities, the loss of resolution of a beam-sensitive
+    or moving specimen); ``drift``: length (Å) of a uniform linear motion
+    during the exposure along ``angle`` (radians). Both act as their
+    Fourier transforms (a Gaussian and a sinc) on the periodic image.
+    """
+    image = np.asarray(image, np.float32)
+    if not (blur or drift):
+        return image
+    ny, nx = image.shape
+    dx, dy = sampling
+    ky = np.fft.fftfreq(ny, dy)[:, None]
+    kx = np.fft.rfftfreq(nx, dx)[None, :]
+    h = np.ones((ny, nx // 2 + 1))
+    if blur:
+        h = h * np.exp(-2 * (np.pi * float(blur)) ** 2 * (kx**2 + ky**2))
+    if drift:
+        kd = kx * np.cos(angle) + ky * np.sin(angle)
+        h = h * np.sinc(float(drift) * kd)
+    return np.fft.irfft2(np.fft.rfft2(image) * h, s=image.shape).astype(np.float32)
+
+
+def background_gradient(image, gradient: float = 0.0, angle: float = 0.0):
+    """Multiply by a linear illumination ramp of relative amplitude ``gradient`` across the field.
+
+    Uneven illumination (a tilted or off-centre beam) scales the intensity
+    by ``1 + gradient * (u - 0.5)``, ``u`` going 0 to 1 across the image
+    along ``angle``; the mean dose is unchanged.
+    """
+    image = np.asarray(image, np.float32)
+    if not gradient:
+        return image
+    ny, nx = image.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    u = (xx / max(1, nx - 1)) * np.cos(angle) + (yy / max(1, ny - 1)) * np.sin(angle)
+    u = (u - u.min()) / max(1e-9, float(np.ptp(u)))
+    return (image * (1 + float(gradient) * (u - 0.5))).astype(np.float32)
+
+
 def apply_detector(
     image,
     sampling,
@@ -95,9 +146,25 @@ def apply_detector(
     mtf: dict | None = None,
     median: int = 0,
     rng: np.random.Generator | None = None,
+    blur: float = 0.0,
+    drift: float = 0.0,
+    gradient: float = 0.0,
 ):
-    """Noise (when ``dose``), then MTF (``mtf`` = kwargs of :func:`mtf_curve`), then
-    an optional ``median`` filter of that size (pixels)."""
+    """Blur/drift and illumination gradient (when set), noise (when ``dose``), then MTF
+    (``mtf`` = kwargs of :func:`mtf_curve`), then an optional ``median`` filter of that
+    size (pixels).
+
+    ``blur``, ``drift`` (Å) and ``gradient`` default to 0: then the random
+    stream and the output are those of the plain detector. Their directions
+    are drawn from ``rng`` only when they are used.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    if drift:
+        image = motion_blur(image, sampling, 0.0, drift, float(rng.uniform(0, np.pi)))
+    if blur:
+        image = motion_blur(image, sampling, blur)
+    if gradient:
+        image = background_gradient(image, gradient, float(rng.uniform(0, 2 * np.pi)))
     out = poisson_noise(image, dose, sampling, rng) if dose else np.asarray(image, np.float32)
     if mtf:
         out = apply_mtf(out, **mtf)

@@ -292,6 +292,9 @@ class HRTEMSimulator:
         pixel_size: float | None = None,
         rng: np.random.Generator | int | None = None,
         progress=None,
+        blur: float = 0.0,
+        drift: float = 0.0,
+        gradient: float = 0.0,
     ) -> GriddedArray:
         """Image (float32, vacuum = 1) for these optics; reuses the cached exit waves.
 
@@ -310,6 +313,10 @@ class HRTEMSimulator:
             Resample to this pixel size (Å) before the detector.
         rng : Generator or int, optional
             Noise generator.
+        blur, drift, gradient : float
+            Gaussian blur rms (Å), linear drift length (Å) and relative
+            illumination gradient, see :func:`.detector.apply_detector`
+            (0: none, the plain detector's output).
 
         Returns
         -------
@@ -331,7 +338,9 @@ class HRTEMSimulator:
         sampling = ew.sampling
         if pixel_size:
             img, sampling = resample(img, sampling, pixel_size)
-        img = apply_detector(img, sampling, dose, mtf, median, np.random.default_rng(rng))
+        img = apply_detector(
+            img, sampling, dose, mtf, median, np.random.default_rng(rng), blur, drift, gradient
+        )
         ew.timings["imaging"] = time.perf_counter() - t0
         grid = pixel_grid(sampling)
         meta = {
@@ -350,12 +359,14 @@ def make_labels(
     smoothing: float = 1.0,
     radius: float = 1.5,
     progress=None,
+    margin: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(binary mask uint8, instance ids int32) on the simulation grid.
 
     ``method``: ``"exit_wave"`` (phase of the particle-only exit waves,
     see :func:`.labels.exit_wave_labels`) or ``"atoms"`` (projected atom
-    positions, :func:`.labels.atom_labels`).
+    positions, :func:`.labels.atom_labels`). ``margin`` (Å) moves the
+    boundary inwards (:func:`.labels.shrink_mask`; 0: unchanged).
     """
     from .labels import atom_labels, exit_wave_labels, instance_labels
 
@@ -370,13 +381,17 @@ def make_labels(
         mask = atom_labels(parts.positions, ew.shape, ew.sampling, radius)
     else:
         raise ParameterError("label_method", f"must be 'exit_wave' or 'atoms', got {method!r}")
+    if margin:
+        from .labels import shrink_mask
+
+        mask = shrink_mask(mask, ew.sampling, margin)
     ids = parts.arrays.get("particle_id", np.ones(len(parts), int))
     inst = instance_labels(mask, parts.positions, ids, ew.sampling)
     return mask, inst
 
 
 #: Detector arguments of :meth:`HRTEMSimulator.image` a sample accepts.
-_DETECTOR = ("dose", "mtf", "median", "pixel_size")
+_DETECTOR = ("dose", "mtf", "median", "pixel_size", "blur", "drift", "gradient")
 #: Simulator arguments (the rest of ``HRTEMSimulator.__init__`` is the structure and seed).
 _SIMULATOR = (
     "energy_kv",
@@ -410,7 +425,7 @@ def sample_parameters() -> dict[str, tuple[str, ...]]:
         "structure": _scene_names(),
         "microscope": _SIMULATOR + _optics_names(),
         "detector": _DETECTOR,
-        "other": ("label_method", "device"),
+        "other": ("label_method", "label_margin", "device"),
     }
 
 
@@ -461,6 +476,7 @@ def simulate_sample(
     label_method: str = "exit_wave",
     device: str | None = None,
     progress=None,
+    label_margin: float = 0.0,
     **params,
 ) -> SimulatedSample:
     """One labelled sample: structure -> exit waves -> image + labels.
@@ -473,6 +489,9 @@ def simulate_sample(
         The optics; or give its fields (``defocus=``, ``cs=``, ...) in
         ``params``. Its energy is ``energy_kv``.
     label_method : ``"exit_wave"`` or ``"atoms"``
+    label_margin : float
+        Å by which the label boundary is moved inwards (see
+        :func:`.labels.shrink_mask`; 0 keeps the definition unchanged).
     device : str, optional
         Multislice backend.
     **params
@@ -509,6 +528,7 @@ def simulate_sample(
         **_defaults(HRTEMSimulator.image, _DETECTOR),
         **det_kw,
         "label_method": label_method,
+        "label_margin": label_margin,
         "device": device,
     }
     rng = np.random.default_rng(rng)
@@ -522,7 +542,7 @@ def simulate_sample(
         ctf = sim.ctf(**optics)
     image = sim.image(ctf, **det_kw, rng=rng, progress=progress)
     t1 = time.perf_counter()
-    mask, inst = make_labels(sim, label_method, progress=progress)
+    mask, inst = make_labels(sim, label_method, progress=progress, margin=label_margin)
     timings = dict(sim.exit_waves().timings)
     timings.update(structure=t_struct, labels=time.perf_counter() - t1)
     shape = image.data.shape
