@@ -176,3 +176,17 @@ def test_database_dock_generates_resumes_cancels_and_browses(make_napari_viewer,
     qtbot.waitUntil(lambda: job.finished, timeout=30_000)
     assert job.state == "error" and "aliases" in shown[-1] and "aliases" in w.status.value
     assert not (tmp_path / "bomb.zarr").exists()
+
+
+def test_hrtem_dock_unknown_element_is_one_line(make_napari_viewer, qtbot):
+    """Element "Xx" gives a one-line error in the dock's status, not a traceback (issue 21)."""
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-interfaces", "HRTEM simulator")
+    _small(w)
+    w.params["element"].value = "Xx"
+    job = w.build()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert job.state == "error"
+    status = str(w.status.value)
+    assert "Xx" in status and "\n" not in status and "Traceback" not in status, status
+    assert w.build_button.enabled  # the dock is usable again
