@@ -212,7 +212,9 @@ def classify_image(
     progress = as_progress(progress)
     progress.start(3, "pixel classifier")
     base = settings or (model.settings if model is not None else FeatureSettings())
-    settings = FeatureSettings(base.sigmas, pixel_size or None, unit if pixel_size else "pixel")
+    settings = FeatureSettings(
+        base.sigmas, pixel_size or None, unit if pixel_size else "pixel", extras=base.extras
+    )
     if model is None:
         model = PixelClassifier(settings)
     else:
