@@ -220,3 +220,16 @@ def test_real_superalloy_strokes(shared_data):
     ]
     assert np.mean(ious) > 0.55, ious
     assert ious[0] > 0.65 and ious[1] > 0.7  # matrix and secondary gamma-prime
+
+
+def test_fast_prediction_matches_exact():
+    """The coarse-then-refine prediction labels (almost) every pixel as the exact one."""
+    from napari_interfaces.classify.workflow import predict_proba_fast, train_classifier
+
+    img, truth = _mosaic(128, seed=4)
+    s = initial_strokes(truth, seed=4, budget=0.03)
+    f = pixel_features(img)
+    model = train_classifier(f, s)
+    exact = model.predict_proba(f).argmax(-1)
+    fast = predict_proba_fast(model, f).argmax(-1)
+    assert (fast == exact).mean() > 0.99, (fast == exact).mean()
