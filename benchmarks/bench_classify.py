@@ -29,7 +29,8 @@ percentiles to [0, 1]):
   max_samples=0.05)`` via ``future.fit_segmenter`` / ``predict_segmenter``;
 * ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
-  pyramid, a class-balanced forest of 50 trees of depth 10).
+  pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
+  of 32 trees of depth 10).
 
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).

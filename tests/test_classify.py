@@ -42,7 +42,7 @@ def test_features_physics():
     y, x = np.mgrid[:64, :96].astype(np.float32)
     ramp = x / 95.0  # constant gradient, no curvature
     f = pixel_features(ramp, s, normalized=True)
-    assert f.shape == (64, 96, 15) and f.dtype == np.float32
+    assert f.shape == (64, 96, 24) and f.dtype == np.float32
     names = feature_names(s)
     g = f[20:44, 30:66, names.index("gradient@2")]
     assert np.allclose(g, 2.0 / 95.0, rtol=0.05)  # sigma * |grad|
@@ -57,6 +57,17 @@ def test_features_physics():
     sm = f[..., names.index("smooth@8")]
     xs = np.arange(64)
     assert abs((sm[32] * xs).sum() / sm[32].sum() - 31.5) < 0.3
+    # a thin dark crack (2 px) in a flat field: the fine extras see it, a few px away too
+    crack = np.ones((64, 64), np.float32)
+    crack[:, 31:33] = 0.0
+    f = pixel_features(crack, FeatureSettings(sigmas=(1.0, 4.0)), normalized=True)
+    nm = feature_names(FeatureSettings(sigmas=(1.0, 4.0)))
+    assert f[32, 32, nm.index("dog_1_2")] < -0.2 and f[32, 34, nm.index("dog_1_2")] > 0.05
+    assert f[32, 34, nm.index("min_5")] < 0.5 < 0.9 < f[32, 36, nm.index("min_5")]
+    assert f[32, 37, nm.index("min_11")] < 0.5 < 0.9 < f[32, 40, nm.index("min_11")]
+    assert f[32, 32, nm.index("relative_16")] < -0.5
+    off = pixel_features(crack, FeatureSettings(sigmas=(1.0, 4.0), extras=False), normalized=True)
+    assert off.shape[-1] == f.shape[-1] - 9
 
 
 def test_sigmas_follow_pixel_size():
@@ -209,3 +220,16 @@ def test_real_superalloy_strokes(shared_data):
     ]
     assert np.mean(ious) > 0.55, ious
     assert ious[0] > 0.65 and ious[1] > 0.7  # matrix and secondary gamma-prime
+
+
+def test_fast_prediction_matches_exact():
+    """The coarse-then-refine prediction labels (almost) every pixel as the exact one."""
+    from napari_interfaces.classify.workflow import predict_proba_fast, train_classifier
+
+    img, truth = _mosaic(128, seed=4)
+    s = initial_strokes(truth, seed=4, budget=0.03)
+    f = pixel_features(img)
+    model = train_classifier(f, s)
+    exact = model.predict_proba(f).argmax(-1)
+    fast = predict_proba_fast(model, f).argmax(-1)
+    assert (fast == exact).mean() > 0.99, (fast == exact).mean()

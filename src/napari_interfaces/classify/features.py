@@ -9,7 +9,19 @@ Every pixel gets, at each scale ``s`` (Gaussian sigma in pixels):
   the local orientation, integrated over the same scale);
 * the local standard deviation ``sqrt(G_s * I^2 - (G_s * I)^2)`` (texture).
 
-plus the raw (normalized) intensity: ``1 + 7 * len(sigmas)`` features.
+plus the raw (normalized) intensity and, with ``extras`` (the default), nine
+fine-scale full-resolution maps for thin structures and slow background
+gradients (``u`` = the smallest sigma, 1 px by default):
+
+* differences of Gaussians ``G_u - G_2u``, ``G_2u - G_4u``, ``G_u - G_8u``
+  (thin bright/dark lines, small particles);
+* the intensity relative to its surroundings ``I - G_16u`` (flattens
+  illumination gradients);
+* ``G_u/2 * I`` (finer than the smallest scale);
+* the minimum and maximum of ``G_u * I`` over ``5u`` and ``11u`` windows (a
+  thin dark crack next to a pixel, or a bright grain).
+
+``1 + 7 * len(sigmas) + 9`` features in all.
 
 Scales above 2 px are computed on an image pyramid (2 x 2 mean pooling, then
 sigma 2 at that level) and upsampled bilinearly, so the cost of the 32 px
@@ -22,7 +34,7 @@ Examples
 >>> from napari_interfaces.classify.features import FeatureSettings, pixel_features
 >>> f = pixel_features(np.random.default_rng(0).random((64, 64)), FeatureSettings())
 >>> f.shape
-(64, 64, 50)
+(64, 64, 59)
 """
 
 from __future__ import annotations
@@ -44,6 +56,8 @@ __all__ = [
 ]
 
 PER_SCALE = ("smooth", "gradient", "hessian_1", "hessian_2", "tensor_1", "tensor_2", "std")
+EXTRAS = ("dog_1_2", "dog_2_4", "dog_1_8", "relative_16", "smooth_half")
+EXTRAS += ("min_5", "max_5", "min_11", "max_11")
 
 
 @dataclass(frozen=True)
@@ -60,11 +74,15 @@ class FeatureSettings:
         features describe the same physical lengths.
     unit : str
         ``"Å"``, ``"nm"`` or ``"pixel"``.
+    extras : bool
+        Add the nine fine-scale maps (:data:`EXTRAS`); classifiers saved
+        before they existed load with ``extras=False``.
     """
 
     sigmas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
     pixel_size: float | None = None
     unit: str = "pixel"
+    extras: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -79,7 +97,7 @@ class FeatureSettings:
 
     @property
     def n_features(self) -> int:
-        return 1 + len(PER_SCALE) * len(self.sigmas)
+        return 1 + len(PER_SCALE) * len(self.sigmas) + (len(EXTRAS) if self.extras else 0)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -92,6 +110,7 @@ class FeatureSettings:
             sigmas=tuple(d.get("sigmas", cls.sigmas)),
             pixel_size=d.get("pixel_size"),
             unit=str(d.get("unit", "pixel")),
+            extras=bool(d.get("extras", False)),
         )
 
     def sigmas_for(self, pixel_size: float | None, unit: str = "pixel") -> tuple[float, ...]:
@@ -118,6 +137,8 @@ def feature_names(settings: FeatureSettings) -> list[str]:
     names = ["intensity"]
     for s in settings.sigmas:
         names += [f"{n}@{s:g}" for n in PER_SCALE]
+    if settings.extras:
+        names += list(EXTRAS)
     return names
 
 
@@ -178,6 +199,30 @@ def _scale_maps(x: np.ndarray, sigma: float) -> list[np.ndarray]:
     ]
 
 
+def _extra_maps(img: np.ndarray, unit: float) -> list[np.ndarray]:
+    """The nine fine-scale maps of :data:`EXTRAS` (``unit`` = the smallest sigma, pixels)."""
+    from scipy import ndimage as ndi
+
+    b1 = _blur(img, unit)
+    b2 = _blur(b1, math.sqrt(3.0) * unit)  # G_u * G_sqrt(3)u = G_2u
+    b4 = _blur(b2, math.sqrt(12.0) * unit)
+    b8 = _blur(b4, math.sqrt(48.0) * unit)
+    b16 = _blur(b8, math.sqrt(192.0) * unit)
+    w5 = max(3, 2 * round(2.5 * unit) + 1)
+    w11 = max(5, 2 * round(5.5 * unit) + 1)
+    return [
+        b1 - b2,
+        b2 - b4,
+        b1 - b8,
+        img - b16,
+        _blur(img, 0.5 * unit),
+        ndi.minimum_filter(b1, w5),
+        ndi.maximum_filter(b1, w5),
+        ndi.minimum_filter(b1, w11),
+        ndi.maximum_filter(b1, w11),
+    ]
+
+
 def _pool2(x: np.ndarray) -> np.ndarray:
     """2 x 2 mean pooling (an odd last row/column is repeated)."""
     h, w = x.shape
@@ -232,14 +277,15 @@ def pixel_features(
     Returns
     -------
     ndarray
-        ``(H, W, 1 + 7 * len(sigmas))`` float32, columns as :func:`feature_names`.
+        ``(H, W, n_features)`` float32, columns as :func:`feature_names`.
     """
     settings = settings or FeatureSettings()
     sig = tuple(sigmas) if sigmas is not None else settings.sigmas
     img = image if normalized else normalize_image(image)
     h, w = img.shape
     n = len(PER_SCALE)
-    out = np.empty((h, w, 1 + n * len(sig)), np.float32)
+    n_extra = len(EXTRAS) if settings.extras else 0
+    out = np.empty((h, w, 1 + n * len(sig) + n_extra), np.float32)
     out[..., 0] = img
     pyramid = [img]
     for i, s in enumerate(sig):
@@ -254,6 +300,9 @@ def pixel_features(
             out[..., col : col + n] = _upsample(maps, (h, w), 2**level)
         else:
             out[..., col : col + n] = np.stack(maps, -1)
+    if n_extra:
+        # the extras follow the smallest scale (rescaled with it for other pixel sizes)
+        out[..., -n_extra:] = np.stack(_extra_maps(img, min(sig)), -1)
     return out
 
 
@@ -270,15 +319,15 @@ class FeatureCache:
         self._items: list[tuple[tuple, np.ndarray]] = []
 
     @staticmethod
-    def key(image: np.ndarray, sigmas: tuple[float, ...]) -> tuple:
+    def key(image: np.ndarray, sigmas: tuple[float, ...], extras: bool = True) -> tuple:
         a = np.asarray(image)
         probe = a.reshape(-1)[:: max(1, a.size // 4096)]
-        return (id(image), a.shape, str(a.dtype), hash(probe.tobytes()), tuple(sigmas))
+        return (id(image), a.shape, str(a.dtype), hash(probe.tobytes()), tuple(sigmas), extras)
 
     def get(self, image: np.ndarray, settings: FeatureSettings, sigmas=None) -> np.ndarray:
         """The features of ``image`` (computed on first use)."""
         sig = tuple(sigmas) if sigmas is not None else settings.sigmas
-        k = self.key(image, sig)
+        k = self.key(image, sig, settings.extras)
         for key, feats in self._items:
             if key == k:
                 return feats
