@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.pairfile import load_pair, pair_paths, save_pair
 from .features import FeatureSettings
 
 __all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
@@ -37,48 +38,6 @@ FORMAT = "napari-interfaces/pixel-classifier"
 VERSION = 2
 KINDS = ("extra_trees", "random_forest")
 MAX_TRAINING = 200_000
-
-
-def pair_paths(path: str | Path) -> tuple[Path, Path]:
-    """``(<stem>.json, <stem>.npz)`` for a ``.json``/``.npz`` path or a stem."""
-    path = Path(path)
-    return path.with_suffix(".json"), path.with_suffix(".npz")
-
-
-def save_pair(path: str | Path, meta: dict, arrays: dict) -> tuple[Path, Path]:
-    """Write ``meta`` as JSON and ``arrays`` as ``.npz``, each atomically."""
-    import json
-
-    from ..core.outputs import atomic_file
-
-    js, npz = pair_paths(path)
-    with atomic_file(npz) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    with atomic_file(js) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    return js, npz
-
-
-def load_pair(path: str | Path, fmt: str, what: str) -> tuple[dict, dict]:
-    """Read a pair written by :func:`save_pair` (no pickle); one-line errors naming the file."""
-    import json
-
-    js, npz = pair_paths(path)
-    for p in (js, npz):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: missing (a {what} is a .json + .npz pair)")
-    try:
-        meta = json.loads(js.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{js}: not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise InputError(f"{js}: not a napari-interfaces {what}")
-    try:
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{npz}: not a valid {what}: {' '.join(str(exc).split())}") from None
-    return meta, arrays
 
 
 @dataclass
