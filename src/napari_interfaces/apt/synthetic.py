@@ -760,15 +760,7 @@ def synthesize_particles(
     progress.advance(description="lattice")
 
     # --- bcc lattice, detection efficiency first
-    a = FECR_LATTICE_NM
-    basis = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) * a
-    n_cells = [int(np.ceil(s / a)) for s in (sx, sy, sz)]
-    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
-    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
-    del ii
-    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
-    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
-    pos = pos[inside & (rng.random(len(pos)) < efficiency)]
+    pos = _bcc_detected(box, (sx, sy, sz), efficiency, rng)
     progress.advance(description="species")
 
     # --- species
@@ -940,15 +932,7 @@ def synthesize_fecr_clusters(
         n = 0
     else:
         n = int(n_particles) if n_particles is not None else (30 if case == "concentrated" else 40)
-    a = FECR_LATTICE_NM
-    basis = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) * a
-    n_cells = [int(np.ceil(s / a)) for s in (sx, sy, sz)]
-    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
-    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
-    del ii
-    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
-    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
-    pos = pos[inside & (rng.random(len(pos)) < efficiency)]
+    pos = _bcc_detected(box, (sx, sy, sz), efficiency, rng)
     cr = 1
     ident = np.zeros(len(pos), np.int32)
     elem = (rng.random(len(pos)) < matrix["Cr"]).astype(np.int8)
@@ -1049,3 +1033,17 @@ def synthesize_fecr_clusters(
     return SyntheticAPT(
         cloud, table, f"fecr-{case}", params, box, matrix=matrix, precipitate=particle
     )
+
+
+def _bcc_detected(box: dict, size: tuple, efficiency: float, rng) -> np.ndarray:
+    """Atom positions (nm) of a bcc Fe lattice filling ``box``, each kept with
+    probability ``efficiency`` (the detection efficiency)."""
+    a = FECR_LATTICE_NM
+    basis = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) * a
+    n_cells = [int(np.ceil(s / a)) for s in size]
+    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
+    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
+    del ii
+    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
+    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
+    return pos[inside & (rng.random(len(pos)) < efficiency)]
