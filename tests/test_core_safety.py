@@ -872,3 +872,12 @@ def test_simulate_image_under_a_file_size_limit_does_not_abort(tmp_path):
     assert "LLVM ERROR" not in res.stderr
     if res.returncode == 2:
         assert "cannot write" in res.stderr.splitlines()[-1]
+
+
+def test_apt_result_folder_names_stay_inside_out():
+    """An input named ``...pos`` (stem "..") gets a result folder inside --out (issue 22)."""
+    from napari_interfaces.apt.workflows import result_folder_names
+
+    names = result_folder_names(["a/...pos", "b/Si.pos", "c/.hidden.pos"])
+    assert names == ["dataset", "Si", "hidden"]
+    assert all("/" not in n and n not in (".", "..") for n in names)

@@ -96,7 +96,9 @@ def segment_file(
     run = segment_dataset(
         path, ranges, method, axis, voxel, weights, bin_nm, progress=as_progress(progress)
     )
-    out = Path(out_dir) / (name or path.stem)
+    from ..core.outputs import output_path, safe_name
+
+    out = output_path(out_dir, safe_name(name or path.stem, "dataset"))
     extra = run.summary()
     extra["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     with atomic_dir(out) as tmp:

@@ -533,4 +533,7 @@ def result_folder_names(files: list[str | os.PathLike]) -> list[str]:
         if names.count(nm) > 1:
             seen[nm] = seen.get(nm, 0) + 1
             names[i] = f"{nm}_{seen[nm]}"
-    return names
+    from ..core.outputs import safe_names
+
+    # a stem such as ".." (input "...pos") must not name a folder outside --out
+    return safe_names(names, default="dataset")
