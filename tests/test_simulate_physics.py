@@ -336,10 +336,13 @@ def _reference_multislice(pot, energy_kv, branch=None):
     return psi
 
 
+@pytest.mark.parametrize("helpers", ["", "1"])
 @pytest.mark.parametrize("device", ["numpy", "torch"])
-def test_multislice_matches_slice_by_slice_reference(device):
-    """The batched, threaded engine (vacuum merged into the preceding step, slices
-    prepared ahead) gives the textbook slice-by-slice loop's exit wave."""
+def test_multislice_matches_slice_by_slice_reference(device, helpers, monkeypatch):
+    """The batched engine (vacuum merged into the preceding step; with
+    NAPARI_INTERFACES_MULTISLICE_HELPERS=1 slices prepared ahead by helper threads)
+    gives the textbook slice-by-slice loop's exit wave."""
+    monkeypatch.setenv("NAPARI_INTERFACES_MULTISLICE_HELPERS", helpers)
     rng = np.random.default_rng(3)
     # two atom layers separated by 6 Å of vacuum, vacuum on both sides
     pos = np.concatenate(

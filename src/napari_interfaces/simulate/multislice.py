@@ -16,6 +16,7 @@ wave therefore has mean intensity <= 1 (equality in vacuum).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -201,8 +202,9 @@ class _Transmissions:
     """Band-limited transmission functions of the occupied slices, in slice order.
 
     Slices are prepared in batches (one deposit pass and batched FFTs per
-    batch). On host backends with more than one thread (``backend.threads()``),
-    ``helpers`` threads prepare the next batches while the calling thread
+    batch). On host backends with more than one thread (``backend.threads()``)
+    and ``NAPARI_INTERFACES_MULTISLICE_HELPERS=1`` (for machines whose cores
+    other jobs share), ``helpers`` threads prepare the next batches while the calling thread
     propagates, every operation single-threaded: threads never wait on one
     another inside an FFT (intra-op parallelism stalls when other jobs share
     the cores), and the potential work leaves the propagation's critical path.
@@ -215,7 +217,13 @@ class _Transmissions:
         self.sigma, self.mask = sigma, mask
         shape = potential.grid.shape
         budget = backend.threads() if backend.concurrent else 1
-        self.parallel = budget > 1 and len(occupied) > 1
+        # Helper threads win only when other jobs share the cores (intra-op FFT
+        # threads then stall); on a quiet 2-core machine the calling thread with
+        # the backend's own threads is faster (1.01 s vs 1.23 s for the 1024²,
+        # 52-slice benchmark, 2026-12-07). Opt in with
+        # NAPARI_INTERFACES_MULTISLICE_HELPERS=1.
+        helpers_on = os.environ.get("NAPARI_INTERFACES_MULTISLICE_HELPERS", "") == "1"
+        self.parallel = helpers_on and budget > 1 and len(occupied) > 1
         # helpers prepare batches; the caller keeps the remaining threads for the
         # propagation (at least one: with 2 cores, 2 helpers + 1 propagating)
         self.helpers = budget if budget <= 3 else budget // 2
