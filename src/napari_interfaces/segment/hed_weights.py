@@ -158,10 +158,12 @@ def bsds500_state_dict(use_cache: bool = True) -> dict[str, Any]:
             pass  # stale or corrupt cache: convert again
     state = convert_h5(h5)
     if use_cache:
-        tmp = cache.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(cache)
-        meta.write_text(json.dumps({"source_sha256": BSDS500_SHA256, "sha256": sha256(cache)}))
+        from ..core.outputs import atomic_file
+
+        with atomic_file(cache) as tmp:  # unpredictable name in the cache folder
+            torch.save(state, tmp)
+        with atomic_file(meta) as tmp:
+            tmp.write_text(json.dumps({"source_sha256": BSDS500_SHA256, "sha256": sha256(cache)}))
     return state
 
 

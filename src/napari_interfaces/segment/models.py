@@ -285,7 +285,6 @@ def load_model(model: str | Path = "default", device: str = "cpu") -> LoadedMode
     device : str
         torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
     """
-    from .train import resolve_device
     from .unet import build_unet
 
     info = model_info(model)
@@ -397,3 +396,23 @@ def next_version_path(parent_name: str, folder: str | Path | None = None) -> Pat
     while (folder / f"{stem}_v{k}.pt").exists():
         k += 1
     return folder / f"{stem}_v{k}.pt"
+
+
+def resolve_device(device: str | None = "auto"):
+    """``torch.device`` from ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+
+    ``"auto"`` reads the ``torch_device`` setting (see
+    :mod:`napari_interfaces.core.config`) and picks CUDA when available.
+    """
+    import torch
+
+    if device in (None, "", "auto"):
+        from ..core import config
+
+        device = config.get("torch_device", "auto") or "auto"
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"torch device {device!r} requested but CUDA is not available")
+    return dev

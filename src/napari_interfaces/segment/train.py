@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..core.progress import Progress, as_progress
+from .models import resolve_device
 
 __all__ = [
     "ArrayDataset",
@@ -67,26 +68,6 @@ def normalize_image(image: np.ndarray, method: str = "zscore") -> np.ndarray:
     mean = float(img.mean(dtype=np.float64))
     std = float(img.std(dtype=np.float64))
     return ((img - mean) / (std if std > 1e-12 else 1.0)).astype(np.float32, copy=False)
-
-
-def resolve_device(device: str | None = "auto"):
-    """``torch.device`` from ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-
-    ``"auto"`` reads the ``torch_device`` setting (see
-    :mod:`napari_interfaces.core.config`) and picks CUDA when available.
-    """
-    import torch
-
-    if device in (None, "", "auto"):
-        from ..core import config
-
-        device = config.get("torch_device", "auto") or "auto"
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"torch device {device!r} requested but CUDA is not available")
-    return dev
 
 
 @dataclass
