@@ -21,7 +21,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .core.errors import InputError
+from .core.errors import InputError, ParameterError
 
 __all__ = ["build_parser", "main"]
 
@@ -77,6 +77,17 @@ def one_line(exc: BaseException) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+def _as_flag(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
+    """A :class:`ParameterError` naming a spec field, re-spelled with the field's flag."""
+    if not isinstance(exc, ParameterError):
+        return exc
+    for spec in getattr(args, "_specs", ()):
+        for p in spec.params():
+            if p.name == exc.name and p.cli:
+                return f"{p.cli_flag}: {exc.reason}"
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-interfaces`` console script."""
     from .core.config import configure_numba_cache
@@ -90,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (InputError, OSError) as exc:
-        print(f"napari-interfaces: error: {one_line(exc)}", file=sys.stderr)
+        print(f"napari-interfaces: error: {one_line(_as_flag(exc, args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("napari-interfaces: interrupted", file=sys.stderr)

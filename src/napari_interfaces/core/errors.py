@@ -19,10 +19,22 @@ class InputError(ValueError):
 
 
 class ParameterError(InputError):
-    """A parameter value is out of range; the message starts with its name."""
+    """A parameter value is out of range; the message starts with its name.
+
+    The engine names a parameter by its spec field (``merge_to``); the CLI
+    re-spells it as its flag (``--merge-to``) and the dock marks the field.
+
+    Attributes
+    ----------
+    name : str
+        The parameter (a spec field name, or a file/flag where no spec applies).
+    reason : str
+        The message without the name.
+    """
 
     def __init__(self, name: str, message: str) -> None:
         self.name = name
+        self.reason = message
         super().__init__(f"{name}: {message}")
 
 

@@ -1,0 +1,109 @@
+"""CLI options generated from workflow specs (:mod:`napari_interfaces.core.spec`).
+
+``add_spec(parser, ClusterParams)`` adds one option per CLI field: the flag
+is the field name with dashes (``merge_to`` -> ``--merge-to``) unless the
+field declares another, the help carries the unit, range, default and the
+sentinel word, and advanced fields are listed under "advanced options".
+argparse keeps the raw text; the spec converts and checks it, so a bad
+value gives the same one-line message as in the dock, with the flag
+(``cli.main`` spells the field as its flag).
+
+``spec_from_args(ClusterParams, args)`` makes the validated spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..core.spec import Param, Spec
+
+__all__ = ["add_spec", "spec_from_args"]
+
+
+def _help(p: Param) -> str:
+    bits = []
+    if p.unit:
+        bits.append(p.unit)
+    rng = p.range_text()
+    if rng:
+        bits.append(rng)
+    if p.default is None:
+        if p.none:
+            bits.append(f"default: {p.none}")
+    elif p.kind is bool:
+        pass
+    elif isinstance(p.default, tuple):
+        if p.default:
+            bits.append("default: " + ",".join(map(str, p.default)))
+    else:
+        bits.append(f"default: {p.default}")
+        if p.none:
+            bits.append(f"'{p.none}' allowed")
+    text = p.help.replace("%", "%%")
+    return f"{text} ({'; '.join(bits)})" if bits else text
+
+
+def add_spec(
+    parser: argparse.ArgumentParser,
+    *specs: type[Spec],
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Add the CLI fields of ``specs`` to ``parser`` (positionals first, advanced last)."""
+    advanced = None
+    known = list(parser.get_default("_specs") or ())
+    for spec in specs:
+        for p in spec.params():
+            if not p.cli or p.name in skip:
+                continue
+            target: Any = parser
+            if p.advanced and not p.positional:
+                if advanced is None:
+                    advanced = parser.add_argument_group("advanced options")
+                target = advanced
+            _add(target, p)
+        known.append(spec)
+    parser.set_defaults(_specs=tuple(known))
+
+
+def _add(target: Any, p: Param) -> None:
+    kw: dict[str, Any] = {"help": _help(p)}
+    if p.positional:
+        kw["metavar"] = p.metavar or p.name.upper()
+        if p.nargs:
+            kw["nargs"] = p.nargs
+        if p.nargs in ("?", "*") or p.default is not None:
+            kw["default"] = p.default
+        target.add_argument(p.name, **kw)
+        return
+    flag = p.cli_flag
+    if p.kind is bool:
+        if p.default:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["action"] = "store_true"
+        kw["default"] = bool(p.default)
+        target.add_argument(flag, dest=p.name, **kw)
+        return
+    kw["default"] = p.default
+    kw["metavar"] = p.metavar or (
+        "{" + ",".join(map(str, p.choices)) + "}"
+        if p.choices and len(p.choices) <= 6
+        else (p.unit or p.name.upper().replace("_", "-"))
+    )
+    if p.nargs:
+        kw["nargs"] = p.nargs
+    target.add_argument(flag, dest=p.name, **kw)
+
+
+def spec_from_args(spec: type[Spec], args: argparse.Namespace, **overrides: Any) -> Spec:
+    """The validated spec from parsed arguments (plus ``overrides`` the command fills)."""
+    values = {
+        p.name: getattr(args, p.name)
+        for p in spec.params()
+        if p.cli and hasattr(args, p.name) and p.name not in overrides
+    }
+    values.update(overrides)
+    if any(p.nargs in ("+", "*") for p in spec.params()):
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
+    return spec(**values)
