@@ -117,3 +117,14 @@ def test_parameter_docs_are_current():
         [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_of_is_the_engine_entry():
+    d = Demo(chip=32)
+    assert Demo.of(d) is d
+    assert Demo.of(d, chip=64).chip == 64
+    assert Demo.of(chip=16) == Demo(chip=16)
+    with pytest.raises(ParameterError):
+        Demo.of(chip=1)
+    with pytest.raises(TypeError):
+        Demo.of(object())

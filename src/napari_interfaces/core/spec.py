@@ -373,6 +373,19 @@ class Spec:
             out[p.name] = v
         return out
 
+    @classmethod
+    def of(cls, params: Spec | None = None, /, **values: Any) -> Spec:
+        """The engine's entry: ``params`` as given, with ``values`` applied, validated once.
+
+        ``segment(img, params)`` and ``segment(img, chip=32)`` both work; a spec
+        of another class is refused.
+        """
+        if params is None:
+            return cls(**values)
+        if not isinstance(params, cls):
+            raise TypeError(f"expected {cls.__name__}, got {type(params).__name__}")
+        return params.replace(**values) if values else params
+
     def replace(self, **changes: Any) -> Spec:
         """A new spec with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
