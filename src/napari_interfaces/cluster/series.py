@@ -44,12 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError, ParameterError
+from ..core.errors import InputError
 from ..core.params import positive
 from ..core.progress import Progress, as_progress
-from .chips import make_grid
 from .graph import FeatureTransform, knn_graph
-from .paint import community_table, paint_labels
 from .pairfile import check_settings, load_pair, pair_paths, save_pair
 
 __all__ = [
@@ -241,69 +239,21 @@ class SeriesReference:
         ClusterResult
             ``settings["series"]`` says which IDs are new.
         """
-        from .pipeline import ClusterResult, _extractor, _features, _prepare, _provenance
+        from .pipeline import Reference, chip_features, label_chips
 
-        progress = as_progress(progress)
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        img, pixel_size, unit, inputs = _prepare(images, self.clahe, pixel_size, unit)
-        h, w = img.shape[:2]
-        if self.chip > min(h, w):
-            raise ParameterError(
-                "chip",
-                f"{self.chip} px (the reference's) is larger than the image ({h}x{w} pixels)",
-            )
-        grid = make_grid(img.shape, self.chip, self.stride, self.border)
-        timings["load"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        extractor, ext_settings = _extractor(self.extractor, None, None)
-        expected = self.extractor.get("sha256")
-        if expected and ext_settings.get("sha256") not in (None, expected):
-            raise InputError(
-                f"weights file {ext_settings.get('weights')} differs from the reference's "
-                f"(sha256 {expected[:12]}...)"
-            )
-        feats = _features(extractor, img, grid, progress)
-        timings["features"] = time.perf_counter() - t
-        t = time.perf_counter()
-        prepared = self.transform(feats)
-        chip_labels, new_ids = self.assign(prepared, learn_new=learn_new)
-        timings["communities"] = time.perf_counter() - t
-        t = time.perf_counter()
-        labels = paint_labels(chip_labels, grid, image=img, refine=self.refine)
-        table = community_table(labels, chip_labels, img, prepared)
-        timings["paint"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        settings = {
-            **{k: v for k, v in self.settings.items() if k != "chip_auto"},
-            "chip": grid.chip,
-            "stride": grid.stride,
-            "chip_source": "reference",
-            "features": ext_settings,
-            "series": {
-                "reference": self.source.get("inputs", []),
-                "reference_ids": [int(i) for i in self.ids if int(i) not in new_ids],
-                "new_ids": new_ids,
-            },
-        }
-        prov = _provenance(inputs)
-        prov["workflow"] = "napari_interfaces.cluster.series.SeriesReference.label"
-        return ClusterResult(
-            labels.astype(np.int32),
-            chip_labels,
-            grid,
-            img,
-            feats,
-            prepared,
-            table,
-            timings,
-            settings,
-            len(np.unique(chip_labels)),
-            pixel_size,
-            unit,
-            prov,
-            self.transform,
+        chips = chip_features(
+            images,
+            self.extractor,
+            chip=self.chip,
+            stride=self.stride,
+            border=self.border,
+            clahe=self.clahe,
+            pixel_size=pixel_size,
+            unit=unit,
+            owner="reference",
+            progress=progress,
         )
+        return label_chips(chips, Reference(self, learn_new), refine=self.refine)
 
     # ------------------------------------------------------------ files
     def save(self, path: str | Path) -> tuple[Path, Path]:
@@ -391,6 +341,7 @@ def segment_series(
     others=(),
     progress: Progress | None = None,
     *,
+    params=None,
     pixel_sizes=None,
     names=None,
     learn_new: bool = True,
@@ -409,6 +360,8 @@ def segment_series(
         Further images of the series (each like ``reference``).
     pixel_sizes : sequence of float or None, optional
         Pixel size of ``reference`` then of each of ``others`` (in ``unit``).
+    params : ClusterParams, optional
+        The reference's parameters (see :func:`.pipeline.segment_by_communities`).
     names : sequence of str, optional
         Names of ``reference`` then of each of ``others``, for error messages.
     **kwargs
@@ -427,7 +380,9 @@ def segment_series(
     if len(sizes) != len(others) + 1:
         raise InputError(f"{len(sizes)} pixel sizes for {len(others) + 1} images")
     unit = kwargs.get("unit", "Å")
-    first = segment_by_communities(reference, progress=progress, pixel_size=sizes[0], **kwargs)
+    first = segment_by_communities(
+        reference, params, progress=progress, pixel_size=sizes[0], **kwargs
+    )
     out = [first]
     if others:
         series = SeriesReference.from_result(first)
@@ -524,9 +479,9 @@ def watch_folder(
         The images handled, in order.
     """
     folder = Path(folder)
-    poll = positive("--poll", poll)
+    poll = positive("poll", poll)
     if timeout is not None:
-        timeout = positive("--watch-timeout", timeout)
+        timeout = positive("timeout", timeout)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     seen: dict = {}
