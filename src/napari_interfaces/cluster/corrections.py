@@ -36,6 +36,7 @@ from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
 from .paint import chip_labels_from_image, paint_labels
 from .pairfile import load_pair, pair_paths, save_pair
+from .pipeline import ChipSetup, Classifier, label_chips
 
 __all__ = [
     "ApplyFiles",
@@ -107,11 +108,7 @@ class CorrectionModel:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "extractor": self.extractor,
-            "chip": self.chip,
-            "stride": self.stride,
-            "border": self.border,
-            "clahe": self.clahe,
+            **ChipSetup.of(self).to_meta(),
             "classes": [int(c) for c in self.classes],
             "classifier": "logistic_regression",
             "n_features": int(self.mean.shape[0]),
@@ -162,13 +159,13 @@ class CorrectionModel:
                 f"{npz}: {len(classes)} classes in {js.name} but coef {arrays['coef'].shape} "
                 f"and intercept {arrays['intercept'].shape}; the two files do not match"
             )
+        try:
+            setup = ChipSetup.from_meta(meta)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"{js}: not a valid corrections model: {exc}") from None
         return cls(
-            extractor=meta["extractor"],
-            chip=int(meta["chip"]),
-            stride=int(meta["stride"]),
+            **setup.fields(),
             classes=classes,
-            border=meta.get("border", "shift"),
-            clahe=bool(meta.get("clahe", False)),
             extra=meta.get("extra", {}),
             **arrays,
         )
@@ -381,19 +378,7 @@ def apply_model(
     :class:`~.pipeline.Classifier` labeller; ``weights`` replaces the
     model's weights file (its sha256 must match).
     """
-    from .pipeline import Classifier, chip_features, label_chips
-
-    chips = chip_features(
-        images,
-        dict(model.extractor),
-        chip=model.chip,
-        stride=model.stride,
-        border=model.border,
-        clahe=model.clahe,
-        weights=weights,
-        owner="model",
-        progress=progress,
-    )
+    chips = ChipSetup.of(model).features(images, owner="model", weights=weights, progress=progress)
     res = label_chips(chips, Classifier(model), table=False)
     return res.labels, res.chip_labels
 

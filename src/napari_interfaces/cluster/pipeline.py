@@ -56,6 +56,7 @@ from .paint import community_table, paint_labels
 __all__ = [
     "ChipFeatures",
     "ChipLabels",
+    "ChipSetup",
     "ClusterFiles",
     "ClusterParams",
     "ClusterResult",
@@ -634,6 +635,88 @@ def chip_features(
         bool(clahe),
         {"load": t1 - t0, "features": t2 - t1},
     )
+
+
+@dataclass(frozen=True)
+class ChipSetup:
+    """How the chips are cut and described: what a saved reference or model keeps.
+
+    :class:`.series.SeriesReference` and :class:`.corrections.CorrectionModel`
+    store it (:meth:`to_meta` / :meth:`from_meta`) and cut and describe new
+    images with it (:meth:`features`), exactly as the run they came from.
+    """
+
+    extractor: dict
+    chip: int
+    stride: int
+    border: str = "shift"
+    clahe: bool = False
+
+    @classmethod
+    def of(cls, obj: Any) -> ChipSetup:
+        """The setup held by ``obj`` (attributes ``extractor``, ``chip``, ``stride``, ...)."""
+        return cls(obj.extractor, obj.chip, obj.stride, obj.border, obj.clahe)
+
+    @classmethod
+    def from_result(cls, result: ClusterResult) -> ChipSetup:
+        """The setup a :class:`ClusterResult` was made with."""
+        return cls(
+            dict(result.settings["features"]),
+            int(result.grid.chip),
+            int(result.grid.stride),
+            result.grid.border,
+            bool(result.settings.get("clahe", False)),
+        )
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> ChipSetup:
+        """Read from a saved file's settings (raises KeyError/ValueError when malformed)."""
+        return cls(
+            meta["extractor"],
+            int(meta["chip"]),
+            int(meta["stride"]),
+            meta.get("border", "shift"),
+            bool(meta.get("clahe", False)),
+        )
+
+    def to_meta(self) -> dict:
+        """The settings written to a file (JSON-able)."""
+        return {
+            "extractor": self.extractor,
+            "chip": self.chip,
+            "stride": self.stride,
+            "border": self.border,
+            "clahe": self.clahe,
+        }
+
+    def fields(self) -> dict:
+        """As keyword arguments of the classes that hold a setup."""
+        return {**self.to_meta(), "extractor": dict(self.extractor)}
+
+    def features(
+        self,
+        images,
+        *,
+        owner: str,
+        weights: str | Path | None = None,
+        pixel_size: float | None = None,
+        unit: str = "Å",
+        progress: Progress | None = None,
+    ) -> ChipFeatures:
+        """:func:`chip_features` of ``images`` with this setup (``owner`` names it in messages)."""
+        return chip_features(
+            images,
+            dict(self.extractor),
+            chip=self.chip,
+            stride=self.stride,
+            border=self.border,
+            clahe=self.clahe,
+            weights=weights,
+            pixel_size=pixel_size,
+            unit=unit,
+            owner=owner,
+            progress=progress,
+        )
 
 
 @dataclass

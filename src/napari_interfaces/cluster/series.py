@@ -49,6 +49,7 @@ from ..core.params import positive
 from ..core.progress import Progress, as_progress
 from .graph import FeatureTransform, knn_graph
 from .pairfile import check_settings, load_pair, pair_paths, save_pair
+from .pipeline import ChipSetup, Reference, label_chips
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -136,15 +137,11 @@ class SeriesReference:
             radii.append(novelty * max(float(np.quantile(d, 0.99)), 0.02))
         s = result.settings
         return cls(
-            extractor=dict(s["features"]),
-            chip=int(result.grid.chip),
-            stride=int(result.grid.stride),
+            **ChipSetup.from_result(result).fields(),
             transform=result.transform,
             centroids=np.asarray(cents, np.float32),
             ids=ids.astype(np.int64),
             radius=np.asarray(radii, np.float64),
-            border=result.grid.border,
-            clahe=bool(s.get("clahe", False)),
             refine=bool(s.get("refine", False)),
             settings=dict(s),
             source=dict(result.provenance),
@@ -239,19 +236,8 @@ class SeriesReference:
         ClusterResult
             ``settings["series"]`` says which IDs are new.
         """
-        from .pipeline import Reference, chip_features, label_chips
-
-        chips = chip_features(
-            images,
-            self.extractor,
-            chip=self.chip,
-            stride=self.stride,
-            border=self.border,
-            clahe=self.clahe,
-            pixel_size=pixel_size,
-            unit=unit,
-            owner="reference",
-            progress=progress,
+        chips = ChipSetup.of(self).features(
+            images, owner="reference", pixel_size=pixel_size, unit=unit, progress=progress
         )
         return label_chips(chips, Reference(self, learn_new), refine=self.refine)
 
@@ -261,11 +247,7 @@ class SeriesReference:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "extractor": self.extractor,
-            "chip": self.chip,
-            "stride": self.stride,
-            "border": self.border,
-            "clahe": self.clahe,
+            **ChipSetup.of(self).to_meta(),
             "refine": self.refine,
             "settings": self.settings,
             "source": self.source,
@@ -307,15 +289,11 @@ class SeriesReference:
                     f"have {np.shape(a['centroids'])[1]}"
                 )
             return cls(
-                extractor=meta["extractor"],
-                chip=int(meta["chip"]),
-                stride=int(meta["stride"]),
+                **ChipSetup.from_meta(meta).fields(),
                 transform=t,
                 centroids=np.asarray(a["centroids"], np.float32),
                 ids=np.asarray(a["ids"], np.int64),
                 radius=np.asarray(a["radius"], np.float64),
-                border=meta.get("border", "shift"),
-                clahe=bool(meta.get("clahe", False)),
                 refine=bool(meta.get("refine", False)),
                 settings=dict(meta.get("settings", {})),
                 source=dict(meta.get("source", {})),
