@@ -193,6 +193,32 @@ def test_cli_bad_parameters(tmp_path, capsys, extra, message):
     assert not (tmp_path / "o.tif").exists()
 
 
+def test_cli_help_and_flag_errors_from_the_spec(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["classify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--sigmas S,S,..." in text and "(px; (0, 1024]; default: auto)" in text
+    assert "--pixel-size Å" in text and "advanced options" in text
+    ip, sp, _ = _files(tmp_path, 64)
+    rc = main(["classify", str(ip), "--scribbles", str(sp), "--out", str(tmp_path / "o.tif"),
+               "--sigmas", "1,2000"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("napari-interfaces: error: --sigmas: must be (0, 1024]")
+
+
+def test_spec_and_keywords_give_the_same_result():
+    from napari_interfaces.classify.workflow import ClassifyParams
+
+    img, truth = _mosaic(64)
+    scrib = initial_strokes(truth, seed=0)
+    a = classify_image(img, scrib, pixel_size=2.0, sigmas=(1, 4, 16))
+    b = classify_image(img, scrib, ClassifyParams(pixel_size=2.0, sigmas="1,4,16"))
+    assert a.model.settings.sigmas == b.model.settings.sigmas == (1.0, 4.0, 16.0)
+    assert np.array_equal(a.labels, b.labels) and a.pixel_size == b.pixel_size == 2.0
+    with pytest.raises(InputError, match="^sigmas: must be"):
+        classify_image(img, scrib, sigmas=(0, 1))
+
+
 def test_cli_one_class_scribbles(tmp_path, capsys):
     ip, _, truth = _files(tmp_path, 64)
     sp = tmp_path / "one.tif"

@@ -121,3 +121,25 @@ def test_opens_as_a_tab_beside_chip_communities(make_napari_viewer, qtbot):
     assert [d.windowTitle() for d in win.tabifiedDockWidgets(dw)] == [
         "Chip communities (napari-interfaces)"
     ]
+
+
+def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
+    """The dock's feature scales are ClassifyParams.sigmas: the CLI's bound, marked on the field."""
+    from napari_interfaces._widgets.classify import PaintToSegmentWidget
+
+    viewer = make_napari_viewer()
+    img, truth = _mosaic()
+    viewer.add_image(img, name="mosaic")
+    w = PaintToSegmentWidget(viewer, sync=True)
+    viewer.window.add_dock_widget(w, name="Paint to segment")
+    scrib = w.new_scribbles()
+    scrib.data = (np.where(truth < 2, truth + 1, 0) * (np.arange(192) % 16 == 0)).astype(np.uint8)
+    assert w.form["sigmas"].native.placeholderText() == "auto"
+    w.form["sigmas"].value = "1, -2"
+    with pytest.raises(ValueError, match="^sigmas: must be"):
+        w.run()
+    assert "border" in w.form["sigmas"].native.styleSheet()
+    w.form["sigmas"].value = "1, 4"
+    job = w.run()
+    assert job.state == "done", job.error
+    assert w.model.settings.sigmas == (1.0, 4.0)

@@ -488,7 +488,8 @@ def test_cli_writer_by_suffix(tmp_path, capsys):
         (["--watch-timeout", "5"], "--watch-timeout"),
         (["--pixel-size", "0"], "--pixel-size"),
         (["--pixel-size", "-1"], "--pixel-size"),
-        (["--feature-weights", "texture=-1"], "--feature-weights texture"),
+        (["--feature-weights", "texture=-1"], "--feature-weights"),
+        (["--poll", "0"], "--poll"),
     ],
 )
 def test_cli_rejects_nonsense_parameters(tmp_path, capsys, args, name):
@@ -521,18 +522,49 @@ def test_cli_bad_weights_file_one_line(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_check_parameters_names():
-    from napari_interfaces.cluster.pipeline import check_parameters
+def test_cluster_params_name_fields():
+    from napari_interfaces.cluster.pipeline import ClusterParams
     from napari_interfaces.core.errors import ParameterError
 
-    assert check_parameters(chip="auto")["chip"] == "auto"
-    assert check_parameters(chip="48", stride="16")["chip"] == 48
+    assert ClusterParams(chip="auto").chip is None
+    assert ClusterParams(chip="48", stride="16").chip == 48
     with pytest.raises(ParameterError, match="^merge_to:"):
-        check_parameters(merge_to=0)
+        ClusterParams(merge_to=0)
     with pytest.raises(ParameterError, match="^chip: .*smaller than one chip"):
-        check_parameters(chip=64, image_shape=(40, 100))
+        ClusterParams(chip=64).check_image((40, 100))
     with pytest.raises(ParameterError, match="^features:"):
-        check_parameters(features="sift")
+        ClusterParams(features="sift")
+    with pytest.raises(ParameterError, match="^stride: 64 is larger than the chip"):
+        ClusterParams(chip=32, stride=64)
+    with pytest.raises(ParameterError, match="^feature_weights: texture: .* ≥ 0"):
+        ClusterParams(feature_weights="texture=-1")
+    w = ClusterParams(feature_weights="texture=1, intensity=0.5")
+    assert w.group_weights == {"texture": 1.0, "intensity": 0.5}
+    assert ClusterParams(feature_weights="none").feature_weights is None
+
+
+def test_spec_and_keywords_give_the_same_result():
+    from napari_interfaces.cluster.pipeline import ClusterParams
+
+    img, _ = texture_mosaic((128, 128), n_classes=2, seed=0)
+    kw = dict(chip=32, stride=16, merge_to=2, feature_weights={"texture": 1, "intensity": 0.5})
+    a = segment_by_communities(img, **kw)
+    p = ClusterParams(chip=32, stride=16, merge_to=2, feature_weights="texture=1,intensity=0.5")
+    b = segment_by_communities(img, p)
+    assert np.array_equal(a.labels, b.labels)
+    assert a.settings["feature_weights"] == b.settings["feature_weights"]
+
+
+def test_cli_help_lists_generated_options(capsys):
+    from napari_interfaces.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["cluster", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--chip px" in text and "(px; [4, 4096]; default: auto)" in text
+    assert "--merge-to N" in text and "[1, 1000]; default: off" in text
+    assert "advanced options" in text and "--resolution" in text and "(0, 100]" in text
+    assert "--watch-timeout s" in text and "--reference REF.json" in text
 
 
 def test_pixel_size_travels_from_file_to_labels(tmp_path):

@@ -48,8 +48,7 @@ def test_chip_communities_dock(make_napari_viewer, tmp_path):
     assert w.status.value.startswith(f"{n} communities")
     assert "chip 32 px" in w.chip_info.value and "(set)" in w.chip_info.value
     assert "weighting auto: texture w" in w.status.value  # the feature weighting is reported
-    w.weighting.value = "manual"
-    w.intensity_weight.value = 0.0  # texture only
+    w.form["feature_weights"].value = "texture=1, intensity=0"  # texture only
     assert w.run().state == "done"
     groups = w.result.settings["feature_weighting"]["groups"]
     assert groups["intensity"]["weight"] == 0 and groups["intensity"]["variance_share"] == 0

@@ -17,7 +17,7 @@ def _dock(viewer):
     return w
 
 
-def test_auto_off_texts_compact_form_and_file_picker(make_napari_viewer):
+def test_auto_off_texts_compact_form_and_file_picker(make_napari_viewer, qtbot):
     from magicgui.widgets import FileEdit
 
     viewer = make_napari_viewer(show=True)
@@ -29,18 +29,40 @@ def test_auto_off_texts_compact_form_and_file_picker(make_napari_viewer):
     assert w.merge.native.lineEdit().text() == "off"
     w.chip.value = 32
     assert w.chip.native.lineEdit().text() == "32"
-    assert w.settings()["chip"] == 32
+    assert w.form.spec().chip == 32
     w.chip.value = 0
-    assert w.settings()["chip"] == "auto" and w.settings()["merge_to"] is None
+    assert w.form.spec().chip is None and w.form.spec().merge_to is None
     # a file picker for the weights
     assert isinstance(w.weights, FileEdit)
-    assert w.settings()["weights"] is None
+    assert w.form.spec().weights is None
     # basic parameters visible, advanced ones collapsed: the form fits a 1080 px screen
-    assert not w.advanced_box.visible and not w.k.native.isVisible()
+    assert not w.form.group.expanded and not w.k.native.isVisible()
     h = w.form_widget.sizeHint().height()
     assert h < 950, h  # was 1131 px (1350 px at 1920x1080 before the collapsible group)
-    w.advanced_toggle.native.setChecked(True)
-    assert w.form_widget.sizeHint().height() > h
+    w.form.group.expanded = True
+    qtbot.wait(10)
+    assert w.k.native.isVisible()
+
+
+def test_form_is_generated_from_the_spec_and_marks_bad_fields(make_napari_viewer):
+    """The same bounds as the CLI: a bad value marks its field, one line in the status."""
+    from napari_interfaces.cluster.pipeline import ClusterParams
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((128, 128)), name="img")
+    w = _dock(viewer)
+    p = ClusterParams.param_of("chip")
+    assert "[4, 4096]" in w.chip.tooltip and w.chip.native.maximum() == p.hi
+    assert w.form["resolution"].label.startswith("resolution")
+    w.form["resolution"].value = 0.0  # the CLI's --resolution: must be (0, 100]
+    w.run_button.native.click()
+    assert "resolution: must be (0, 100], got 0" in w.status.value
+    assert "border" in w.form["resolution"].native.styleSheet()
+    w.form["feature_weights"].value = "texture=-1"
+    w.form["resolution"].value = 1.0
+    w.run_button.native.click()
+    assert "feature_weights: texture: the weight must be ≥ 0" in w.status.value
+    assert "border" in w.form["feature_weights"].native.styleSheet()
 
 
 def test_resnet50_without_weights_is_one_line(make_napari_viewer, monkeypatch):

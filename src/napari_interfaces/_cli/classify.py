@@ -24,6 +24,9 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".dm3", ".dm
 
 
 def register(groups: dict) -> None:
+    from ..classify.workflow import ClassifyFiles, ClassifyParams
+    from ._spec import add_spec
+
     p = groups["root"].add_parser(
         "classify",
         help="segment from a few brush strokes: a pixel classifier trained on scribbles",
@@ -32,72 +35,11 @@ def register(groups: dict) -> None:
         "SCRIBBLES and label every pixel of IMAGE with the painted class values. Writes the "
         "labels and a per-pixel confidence (probability of the chosen class).",
     )
-    p.add_argument("image", nargs="?", metavar="IMAGE", help="image file (grey or RGB)")
-    p.add_argument(
-        "--scribbles",
-        metavar="SCRIBBLES.tif",
-        help="label image of strokes: 0 = unpainted, k = class k (at least two classes)",
-    )
-    p.add_argument(
-        "--model", metavar="MODEL.json", help="use a saved classifier instead of --scribbles"
-    )
-    p.add_argument(
-        "--save-model", metavar="MODEL.json", help="save the classifier (MODEL.json + MODEL.npz)"
-    )
-    p.add_argument(
-        "--out",
-        metavar="LABELS.tif",
-        help="output labels of IMAGE (.tif; class values as painted)",
-    )
-    p.add_argument(
-        "--confidence",
-        metavar="CONF.tif",
-        help="output confidence (float32, 0..1; default: LABELS_confidence.tif)",
-    )
-    p.add_argument(
-        "--apply-to",
-        nargs="+",
-        default=[],
-        metavar="IMAGE_OR_FOLDER",
-        help="also label these images (every image of a folder); writes STEM_labels.tif and "
-        "STEM_confidence.tif into --apply-out",
-    )
-    p.add_argument(
-        "--apply-out", metavar="FOLDER", help="output folder for --apply-to (default: --out's)"
-    )
-    p.add_argument(
-        "--pixel-size",
-        type=float,
-        default=None,
-        metavar="Å",
-        help="pixel size of IMAGE in Å (default: read from the file; unknown = pixels)",
-    )
-    p.add_argument(
-        "--sigmas",
-        default=None,
-        metavar="S,S,...",
-        help="feature scales in pixels (default 1,2,4,8,16,32,64)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_spec(p, ClassifyFiles, ClassifyParams)
     p.set_defaults(func=run)
 
 
-def _sigmas(text: str | None):
-    from ..core.errors import ParameterError
-
-    if text is None:
-        return None
-    try:
-        vals = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        vals = ()
-    if not vals or any(not (0 < v <= 1024) for v in vals):
-        raise ParameterError("--sigmas", f"expected positive numbers like 1,2,4,8, got {text!r}")
-    return vals
-
-
-def _apply_inputs(items: list[str]) -> list[Path]:
+def _apply_inputs(items) -> list[Path]:
     from ..core.errors import InputError
 
     files: list[Path] = []
@@ -120,25 +62,26 @@ def _apply_inputs(items: list[str]) -> list[Path]:
 def plan(args: argparse.Namespace) -> dict:
     """Check every parameter and path before anything is read or written.
 
-    Returns the outputs: ``{"labels", "confidence", "model", "apply": [(src, labels, conf)]}``.
+    Returns the outputs: ``{"labels", "confidence", "model", "apply": [(src, labels, conf)],
+    "files": ClassifyFiles, "params": ClassifyParams}``.
     """
+    from ..classify.workflow import ClassifyFiles, ClassifyParams
     from ..core.errors import InputError, ParameterError
     from ..core.outputs import check_output
-    from ..core.params import positive
+    from ._spec import spec_from_args
 
+    params = spec_from_args(ClassifyParams, args)
+    args = spec_from_args(ClassifyFiles, args)
     if args.scribbles and args.model:
-        raise ParameterError("--model", "give either --scribbles (train) or --model (reuse)")
+        raise ParameterError("model", "give either --scribbles (train) or --model (reuse)")
     if not args.scribbles and not args.model:
         raise InputError("no --scribbles (strokes to train on) and no --model given")
     if args.scribbles and not args.image:
         raise InputError("--scribbles needs the IMAGE it was painted on")
     if args.model and args.save_model:
-        raise ParameterError("--save-model", "the classifier comes from --model already")
-    if args.pixel_size is not None:
-        positive("--pixel-size", args.pixel_size)
-    if args.sigmas is not None and args.model:
-        raise ParameterError("--sigmas", "a saved --model keeps its own feature scales")
-    _sigmas(args.sigmas)
+        raise ParameterError("save_model", "the classifier comes from --model already")
+    if params.sigmas is not None and args.model:
+        raise ParameterError("sigmas", "a saved --model keeps its own feature scales")
     if args.image and not args.out:
         raise InputError("--out LABELS.tif is required with IMAGE")
     if not args.image and not args.apply_to:
@@ -153,9 +96,10 @@ def plan(args: argparse.Namespace) -> dict:
         for f in pair_paths(args.model):
             if not f.is_file():
                 raise InputError(f"--model {f}: no such file (a classifier is a .json + .npz)")
-    apply_files = _apply_inputs(args.apply_to)
+    apply_files = _apply_inputs(args.apply_to or ())
     inputs += [str(f) for f in apply_files]
     out = {"labels": None, "confidence": None, "model": None, "apply": []}
+    out.update(files=args, params=params)
     seen: set[Path] = set()
 
     def claim(path: Path, name: str) -> Path:
@@ -238,27 +182,25 @@ def _write(lab_path: Path, conf_path: Path, result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..classify.features import FeatureSettings
     from ..classify.model import PixelClassifier
     from ..classify.workflow import apply_classifier, classify_image
     from ..core.errors import InputError
 
     outs = plan(args)
+    args, params = outs["files"], outs["params"]
     summaries = {}
     if args.model:
         model = PixelClassifier.load(args.model)
         if args.image:
-            img, ps = _read(args.image, args.pixel_size)
+            img, ps = _read(args.image, params.pixel_size)
             res = apply_classifier(model, img, pixel_size=ps, unit="Å")
             _write(outs["labels"], outs["confidence"], res)
             summaries[str(outs["labels"])] = res.summary()
     else:
-        img, ps = _read(args.image, args.pixel_size)
+        img, ps = _read(args.image, params.pixel_size)
         scrib = _read_scribbles(args.scribbles, img.shape)
-        sig = _sigmas(args.sigmas)
-        settings = FeatureSettings(sig) if sig else None
         try:
-            res = classify_image(img, scrib, pixel_size=ps, unit="Å", settings=settings)
+            res = classify_image(img, scrib, params.replace(pixel_size=ps), unit="Å")
         except InputError as exc:
             raise InputError(f"{args.scribbles}: {exc}") from None
         model = res.model

@@ -21,11 +21,17 @@ import json
 import sys
 from pathlib import Path
 
+from ._spec import spec_from_args
+
 #: Label file formats by suffix.
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 
 
 def register(groups: dict) -> None:
+    from ..cluster.corrections import ApplyFiles
+    from ..cluster.pipeline import ClusterFiles, ClusterParams
+    from ._spec import add_spec
+
     p = groups["root"].add_parser(
         "cluster",
         help="unsupervised segmentation: chips, features, kNN graph, Louvain communities",
@@ -34,106 +40,7 @@ def register(groups: dict) -> None:
         "IMAGEs are co-registered channels of one specimen. With --apply-to or --watch the "
         "communities of IMAGE (the reference) label every image of a folder consistently.",
     )
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="image file(s); several = channels")
-    p.add_argument(
-        "--chip",
-        default="auto",
-        help="chip side in pixels, or 'auto' (default): chosen from the image's length scales",
-    )
-    p.add_argument("--stride", default=None, help="chip step in pixels (default: auto, or chip/2)")
-    p.add_argument(
-        "--features",
-        default="fft",
-        choices=["fft", "filterbank", "resnet50", "learned"],
-        help="chip features (default fft)",
-    )
-    p.add_argument(
-        "--feature-weights",
-        default="auto",
-        metavar="auto|equal|none|GROUP=W,...",
-        help="weights of the texture and intensity feature groups (balanced first so neither "
-        "dominates): auto (default: from a first clustering), equal, none (columns one by one, "
-        "no groups), or e.g. texture=1,intensity=0.5",
-    )
-    p.add_argument(
-        "--weights", default=None, metavar="FILE", help="weights file for resnet50/learned"
-    )
-    p.add_argument(
-        "--k",
-        type=float,
-        default=10,
-        help="neighbours of every chip in the kNN graph (default 10; more = fewer communities)",
-    )
-    p.add_argument(
-        "--resolution",
-        type=float,
-        default=1.0,
-        help="Louvain resolution (default 1.0; higher = more, smaller communities)",
-    )
-    p.add_argument(
-        "--merge-to", type=float, default=None, metavar="N", help="merge communities down to N"
-    )
-    p.add_argument("--seed", type=float, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--method",
-        default="louvain",
-        choices=["louvain", "leiden"],
-        help="community detection (leiden needs the optional leidenalg)",
-    )
-    p.add_argument(
-        "--spatial-weight",
-        type=float,
-        default=0.0,
-        help="weight of edges between adjacent chips (default 0; higher = more compact regions)",
-    )
-    p.add_argument(
-        "--pixel-size",
-        type=float,
-        default=None,
-        metavar="Å",
-        help="pixel size in Å written with the labels (default: read from the image file)",
-    )
-    p.add_argument("--clahe", action="store_true", help="CLAHE contrast normalization first")
-    p.add_argument("--refine", action="store_true", help="refine community boundaries per pixel")
-    series = p.add_argument_group("series (consistent labels across images)")
-    series.add_argument(
-        "--apply-to",
-        default=None,
-        metavar="FOLDER",
-        help="label every image in FOLDER with the communities of IMAGE (default IMAGE: "
-        "FOLDER's first image); --out is then a folder",
-    )
-    series.add_argument(
-        "--watch",
-        default=None,
-        metavar="FOLDER",
-        help="label images in FOLDER as they are written (stop with Ctrl-C or "
-        "--watch-timeout); --out is then a folder",
-    )
-    series.add_argument(
-        "--watch-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="stop watching after S seconds without a new image",
-    )
-    series.add_argument(
-        "--poll", type=float, default=0.5, metavar="S", help="watch poll interval (default 0.5 s)"
-    )
-    series.add_argument(
-        "--reference",
-        default=None,
-        metavar="REF.json",
-        help="a series reference written by an earlier --apply-to/--watch run, instead of IMAGE",
-    )
-    p.add_argument(
-        "--out",
-        required=True,
-        metavar="LABELS.tif|FOLDER",
-        help="output labels (.tif, .tiff or .png; uint16), or a folder with --apply-to/--watch",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--json", action="store_true", help="print the community table as JSON")
+    add_spec(p, ClusterFiles, ClusterParams)
     p.set_defaults(func=run)
 
     a = groups["root"].add_parser(
@@ -142,109 +49,69 @@ def register(groups: dict) -> None:
         description="Label images with a model saved by the Chip communities dock "
         "('Learn from corrections'): MODEL.json + MODEL.npz.",
     )
-    a.add_argument("model", metavar="MODEL", help="MODEL.json (MODEL.npz beside it)")
-    a.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
-    a.add_argument("--out", required=True, metavar="FOLDER", help="output folder for *_labels.tif")
-    a.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_spec(a, ApplyFiles)
     a.set_defaults(func=run_apply)
 
 
 # ------------------------------------------------------------------ validation
-def _feature_weights(text: str | None):
-    from ..core.errors import ParameterError
+def _flag(name: str) -> str:
+    from ..cluster.pipeline import ClusterFiles
 
-    if text is None or text.strip().lower() in ("auto", "equal", "none"):
-        return None if text is None else text.strip().lower()
-    out = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ParameterError(
-                "--feature-weights",
-                f"expected auto, equal, none or GROUP=WEIGHT[,GROUP=WEIGHT], got {text!r}",
-            )
-    return out
+    return ClusterFiles.param_of(name).cli_flag
 
 
-def validate(args: argparse.Namespace) -> dict:
+def plan(args: argparse.Namespace):
     """Check every parameter and path of ``cluster`` before anything is read or written.
 
-    Returns the keyword arguments of
-    :func:`napari_interfaces.cluster.pipeline.segment_by_communities`.
+    Returns ``(files, params)``: the validated :class:`~.cluster.pipeline.ClusterFiles`
+    and :class:`~.cluster.pipeline.ClusterParams`.
     """
-    from ..cluster.pipeline import check_parameters
+    from ..cluster.pipeline import ClusterFiles, ClusterParams
     from ..core.errors import InputError, ParameterError
-    from ..core.params import positive
 
-    kw = check_parameters(
-        chip=args.chip,
-        stride=args.stride,
-        features=args.features,
-        k=args.k,
-        resolution=args.resolution,
-        merge_to=args.merge_to,
-        seed=args.seed,
-        method=args.method,
-        spatial_weight=args.spatial_weight,
-        feature_weights=_feature_weights(args.feature_weights),
-        pixel_size=args.pixel_size,
-        cli=True,
-    )
-    series = args.apply_to or args.watch
-    if args.apply_to and args.watch:
-        raise ParameterError("--watch", "use either --apply-to or --watch, not both")
-    if args.watch_timeout is not None:
-        if not args.watch:
-            raise ParameterError("--watch-timeout", "only with --watch")
-        positive("--watch-timeout", args.watch_timeout)
-    positive("--poll", args.poll)
-    if args.reference and not series:
-        raise ParameterError("--reference", "only with --apply-to or --watch")
-    if args.reference and args.images:
-        raise ParameterError("--reference", "give either a reference IMAGE or --reference")
-    if not series and not args.images:
+    params = spec_from_args(ClusterParams, args)
+    files = spec_from_args(ClusterFiles, args)
+    images = list(files.images or ())
+    series = files.apply_to or files.watch
+    if files.out is None:
+        raise ParameterError("out", "required (the output labels, or a folder)")
+    if files.apply_to and files.watch:
+        raise ParameterError("watch", "use either --apply-to or --watch, not both")
+    if files.watch_timeout is not None and not files.watch:
+        raise ParameterError("watch_timeout", "only with --watch")
+    if files.reference and not series:
+        raise ParameterError("reference", "only with --apply-to or --watch")
+    if files.reference and images:
+        raise ParameterError("reference", "give either a reference IMAGE or --reference")
+    if not series and not images:
         raise InputError("no IMAGE given (or use --apply-to FOLDER / --watch FOLDER)")
-    if series and len(args.images) > 1:
+    if series and len(images) > 1:
         raise ParameterError(
-            "IMAGE",
+            "images",
             "--apply-to/--watch take one reference IMAGE (series of channels are not supported)",
         )
-    if args.watch and not args.images and not args.reference:
+    if files.watch and not images and not files.reference:
         raise InputError("--watch needs a reference IMAGE (or --reference REF.json)")
-    out = Path(args.out)
+    out = files.out
     if not series and out.suffix.lower() not in LABEL_SUFFIXES:
         raise ParameterError(
-            "--out",
+            "out",
             f"unsupported suffix {out.suffix or '(none)'!r} for {out.name}; labels are written "
             f"as {', '.join(LABEL_SUFFIXES)}",
         )
     if series and out.suffix.lower() in LABEL_SUFFIXES:
-        raise ParameterError("--out", f"{out} must be a folder with --apply-to/--watch")
-    if args.weights is not None and not Path(args.weights).is_file():
-        raise InputError(f"--weights {args.weights}: no such weights file")
-    for f in args.images:
-        if not Path(f).is_file():
+        raise ParameterError("out", f"{out} must be a folder with --apply-to/--watch")
+    if params.weights is not None and not params.weights.is_file():
+        raise InputError(f"--weights {params.weights}: no such weights file")
+    for f in images:
+        if not f.is_file():
             raise InputError(f"{f}: no such image file")
-    for name, folder in (("--apply-to", args.apply_to), ("--watch", args.watch)):
-        if folder is not None and not Path(folder).is_dir():
-            raise InputError(f"{name} {folder}: no such folder")
-    if args.reference and not Path(args.reference).is_file():
-        raise InputError(f"--reference {args.reference}: no such file")
-    return kw
-
-
-def _cli_names(exc):
-    """Re-spell an engine parameter name as the command line does."""
-    from ..cluster.pipeline import CLI_NAMES
-    from ..core.errors import ParameterError
-
-    if isinstance(exc, ParameterError) and exc.name in CLI_NAMES:
-        return ParameterError(CLI_NAMES[exc.name], str(exc)[len(exc.name) + 2 :])
-    return exc
+    for name, folder in (("apply_to", files.apply_to), ("watch", files.watch)):
+        if folder is not None and not folder.is_dir():
+            raise InputError(f"{_flag(name)} {folder}: no such folder")
+    if files.reference and not files.reference.is_file():
+        raise InputError(f"--reference {files.reference}: no such file")
+    return files, params
 
 
 # ------------------------------------------------------------------ writing
@@ -299,40 +166,27 @@ def _print_result(res, out: Path, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import InputError, ParameterError
+    from ..core.errors import InputError
     from ..core.outputs import check_output
 
-    try:
-        kw = validate(args)
-    except ParameterError as exc:
-        raise _cli_names(exc) from None
-    if args.apply_to or args.watch:
-        return _run_series(args, kw)
-    out = check_output(args.out, inputs=args.images, overwrite=args.overwrite)
-    res = _segment(args, args.images, kw)
+    files, params = plan(args)
+    if files.apply_to or files.watch:
+        return _run_series(files, params)
+    out = check_output(files.out, inputs=list(files.images), overwrite=files.overwrite)
+    res = _segment(files, list(files.images), params)
     if not res.table:
         raise InputError("no communities found")
     write_labels(out, res)
-    _print_result(res, out, args.json)
+    _print_result(res, out, files.json)
     return 0
 
 
-def _segment(args, images, kw):
+def _segment(files, images, params):
     from ..cluster.pipeline import segment_by_communities
-    from ..core.errors import ParameterError
     from ..core.progress import cli_progress
 
-    try:
-        return segment_by_communities(
-            images,
-            progress=cli_progress(enabled=not args.json and sys.stderr.isatty()),
-            weights=args.weights,
-            clahe=args.clahe,
-            refine=args.refine,
-            **kw,
-        )
-    except ParameterError as exc:
-        raise _cli_names(exc) from None
+    progress = cli_progress(enabled=not files.json and sys.stderr.isatty())
+    return segment_by_communities(images, params, progress=progress)
 
 
 # ------------------------------------------------------------------ series
@@ -389,7 +243,7 @@ def _write_json(path: Path, doc: dict) -> None:
         tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
 
 
-def _run_series(args, kw) -> int:
+def _run_series(fs, params) -> int:
     from ..cluster.series import (
         IMAGE_SUFFIXES,
         SeriesReference,
@@ -400,27 +254,28 @@ def _run_series(args, kw) -> int:
     from ..core.errors import InputError, OutputExistsError
     from ..core.outputs import TMP_MARK, atomic_dir, check_output, cleanup_stale, same_file
 
-    folder = Path(args.apply_to or args.watch)
-    out = Path(args.out)
+    folder = Path(fs.apply_to or fs.watch)
+    out = Path(fs.out)
+    images = list(fs.images or ())
     if same_file(out, folder) or (out.exists() and same_file(out, folder)):
         raise OutputExistsError(f"--out {out} is the input folder; choose another output folder")
     files = list_images(folder)
-    inputs = [*args.images, *files] + ([args.reference] if args.reference else [])
-    check_output(out, inputs=inputs, overwrite=args.overwrite)
-    if args.apply_to and not files and not args.images:
+    inputs = [*images, *files] + ([fs.reference] if fs.reference else [])
+    check_output(out, inputs=inputs, overwrite=fs.overwrite)
+    if fs.apply_to and not files and not images:
         raise InputError(f"--apply-to {folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     _check_ours(out)
 
     ref_result = None
-    if args.reference:
-        reference = SeriesReference.load(args.reference)
+    if fs.reference:
+        reference = SeriesReference.load(fs.reference)
         ref_path = None
     else:
-        ref_path = Path(args.images[0]) if args.images else files[0]
-        ref_result = _segment(args, [ref_path], kw)
+        ref_path = Path(images[0]) if images else files[0]
+        ref_result = _segment(fs, [ref_path], params)
         reference = SeriesReference.from_result(ref_result)
     summary = {
-        "reference": str(args.reference or ref_path),
+        "reference": str(fs.reference or ref_path),
         "chip": reference.chip,
         "stride": reference.stride,
         "chip_source": reference.settings.get("chip_source", "user"),
@@ -435,7 +290,7 @@ def _run_series(args, kw) -> int:
         write_labels(dest / name, res)
         row = _row(path, res, name)
         summary["images"].append(row)
-        if args.json:
+        if fs.json:
             print(json.dumps(row, default=str), flush=True)
         else:
             new = f", new ids {row['new_ids']}" if row["new_ids"] else ""
@@ -452,13 +307,13 @@ def _run_series(args, kw) -> int:
         reference.save(dest / "reference.json")
         _write_json(dest / "summary.json", summary)
 
-    if args.apply_to:
+    if fs.apply_to:
         todo = [f for f in files if ref_path is None or not same_file(f, ref_path)]
         with atomic_dir(out) as tmp:
             if ref_result is not None:
                 emit(tmp, ref_path, ref_result)
             label_folder(
-                reference, todo, lambda p, r: emit(tmp, p, r), pixel_size=kw["pixel_size"]
+                reference, todo, lambda p, r: emit(tmp, p, r), pixel_size=params.pixel_size
             )
             finish(tmp)
         print(f"{len(summary['images'])} images labelled -> {out}")
@@ -477,7 +332,7 @@ def _run_series(args, kw) -> int:
     def on_image(p: Path) -> None:
         if ref_path is not None and same_file(p, ref_path):
             return
-        emit(out, p, reference.label(p, pixel_size=kw["pixel_size"]))
+        emit(out, p, reference.label(p, pixel_size=params.pixel_size))
         finish(out)
 
     def on_error(p: Path, exc: Exception) -> None:
@@ -488,8 +343,8 @@ def _run_series(args, kw) -> int:
         watch_folder(
             folder,
             on_image,
-            poll=args.poll,
-            timeout=args.watch_timeout,
+            poll=fs.poll,
+            timeout=fs.watch_timeout,
             on_error=on_error,
         )
     except KeyboardInterrupt:
@@ -501,20 +356,23 @@ def _run_series(args, kw) -> int:
 
 # ------------------------------------------------------------------ cluster-apply
 def run_apply(args: argparse.Namespace) -> int:
-    from ..cluster.corrections import CorrectionModel, apply_model, apply_to_folder
-    from ..core.errors import InputError
+    from ..cluster.corrections import ApplyFiles, CorrectionModel, apply_model, apply_to_folder
+    from ..core.errors import InputError, ParameterError
     from ..core.outputs import atomic_dir, check_output
 
-    model = CorrectionModel.load(args.model)
-    items = [Path(i) for i in args.inputs]
+    fs = spec_from_args(ApplyFiles, args)
+    if fs.out is None:
+        raise ParameterError("out", "required (the output folder)")
+    model = CorrectionModel.load(fs.model)
+    items = list(fs.inputs)
     for p in items:
         if not (p.is_dir() or p.is_file()):
             raise InputError(f"{p}: no such image or folder")
     files = [p for p in items if p.is_file()]
     out = check_output(
-        args.out,
-        inputs=[*files, *[p for p in items if p.is_dir()], Path(args.model)],
-        overwrite=args.overwrite,
+        fs.out,
+        inputs=[*files, *[p for p in items if p.is_dir()], fs.model],
+        overwrite=fs.overwrite,
     )
     _check_ours(out)
     written = []

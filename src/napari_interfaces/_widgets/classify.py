@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._dock import Dock
+from ._form import SpecForm
 from ._layers import layer_kwargs, pixel_size_from_layer, result_name
 
 if TYPE_CHECKING:
@@ -30,13 +31,11 @@ if TYPE_CHECKING:
 LIVE_KEY = "live prediction"
 
 
-def _train_and_predict(image, scribbles, pixel_size, unit, cache, progress=None):
+def _train_and_predict(image, scribbles, params, unit, cache, progress=None):
     """Engine call of one (re)train: features cached, fit on the strokes, label every pixel."""
     from ..classify.workflow import classify_image
 
-    return classify_image(
-        image, scribbles, pixel_size=pixel_size, unit=unit, cache=cache, progress=progress
-    )
+    return classify_image(image, scribbles, params, unit=unit, cache=cache, progress=progress)
 
 
 def _apply(model, image, pixel_size, unit, progress=None):
@@ -72,8 +71,8 @@ class PaintToSegmentWidget(Dock):
     def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, *, sync=False):
         import napari
 
-        from ..classify import workflow  # noqa: F401 - import now, not on the first stroke
         from ..classify.features import FeatureCache
+        from ..classify.workflow import ClassifyParams
 
         super().__init__(napari_viewer, sync=sync)
         self.cache = FeatureCache(max_items=2)
@@ -101,6 +100,8 @@ class PaintToSegmentWidget(Dock):
             label="live update",
             tooltip="re-train and re-label after every stroke (off the GUI thread, debounced)",
         )
+        # the feature scales (advanced); the pixel size comes from the image layer
+        self.form = SpecForm(self, ClassifyParams, skip=("pixel_size",))
         self.add_button(
             "New scribbles layer",
             self.new_scribbles,
@@ -240,7 +241,8 @@ class PaintToSegmentWidget(Dock):
                 f"({data.shape[:2]}) differ in shape"
             )
         size, unit = _physical(image)
-        return data, s.copy(), size, unit, self.cache
+        params = self.form.spec(pixel_size=size)
+        return data, s.copy(), params, unit, self.cache
 
     # ------------------------------------------------------------ actions
     def run(self):

@@ -16,12 +16,12 @@ features relabels everything; *Save model* writes it (JSON + npz) for
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._dock import Dock
+from ._form import SpecForm
 from ._layers import add_or_update_layer, layer_kwargs, pixel_size_from_layer, result_name
 
 if TYPE_CHECKING:
@@ -32,43 +32,11 @@ __all__ = ["ChipCommunitiesWidget", "LABELS_PREFIX"]
 #: Result layers are named ``"communities [<source layer>]"``.
 LABELS_PREFIX = "communities"
 
+#: Tooltips of the dock's own widgets (the parameters' come from ClusterParams).
 TIPS = {
     "image": "The micrograph to segment (a 2-D Image layer).",
     "channels": "Further Image layers of the same specimen and size used as extra channels "
     "(e.g. EDS maps beside HAADF). Leave empty for one channel.",
-    "pixel_size": "Pixel size in Å, read from the layer's scale + units; 0 = unknown. "
-    "Override it if the file's calibration is wrong. The labels get it as their scale.",
-    "chip": "Side of the square chips the image is cut into, in pixels. 0 = auto: chosen "
-    "from the image's dominant length scale (a chip holds a few periods) and size; the "
-    "chosen value is shown after a run.",
-    "stride": "Step between chips in pixels; 0 = half the chip (every pixel gets 4 votes). "
-    "Smaller = finer boundaries, slower.",
-    "features": "How each chip is described: fft (power spectrum; lattices), filterbank "
-    "(Gaussian derivatives), learned (this project's encoder) or resnet50 (needs a local "
-    "weights file). All include the chip's intensity statistics.",
-    "weights": "Weights file for resnet50 (torchvision layout) or a custom learned encoder.",
-    "weighting": "How the texture and intensity feature groups are weighted (each is first "
-    "balanced so that neither dominates by its number of columns): auto = from a first "
-    "clustering (groups that separate regions count more), equal, manual (the two weights "
-    "below), off = every column on its own (the original method). The shares used are shown "
-    "after a run.",
-    "texture_weight": "Relative weight of the texture features (with weighting = manual).",
-    "intensity_weight": "Relative weight of the intensity features: mean, spread and "
-    "quantiles of the grey level (with weighting = manual). Raise it when regions differ in "
-    "brightness rather than texture.",
-    "clahe": "Contrast-limited adaptive histogram equalization before chipping "
-    "(evens out uneven illumination).",
-    "k": "Neighbours per chip in the similarity graph. Larger k links more chips: fewer, "
-    "larger communities and smoother results; smaller k keeps rare regions apart.",
-    "resolution": "Louvain resolution: above 1 splits the graph into more, smaller "
-    "communities; below 1 gives fewer, larger ones.",
-    "merge": "Merge communities down to this many (Ward on their mean features); 0 = keep "
-    "what Louvain found.",
-    "seed": "Seed of the community detection (same seed = same result).",
-    "spatial_weight": "Weight of extra edges between neighbouring chips: 0 = regions from "
-    "texture alone; higher values favour spatially compact regions.",
-    "refine": "Refine community boundaries per pixel (local mean/contrast) inside chips "
-    "where communities meet.",
     "keep_ids": "Match the new IDs (colours) to this image's previous result.",
     "all_images": "Also label every other open 2-D Image layer with the communities of this "
     "image (same kind of region = same label and colour across a series).",
@@ -84,7 +52,8 @@ class ChipCommunitiesWidget(Dock):
         import napari
         from magicgui.widgets import Select
 
-        from ..cluster import pipeline, series  # noqa: F401 - import now, not on the first Run
+        from ..cluster import series  # noqa: F401 - import now, not on the first Run
+        from ..cluster.pipeline import ClusterParams
 
         # napari's one-time Labels set-up (~0.4 s) when the dock opens, not when results arrive
         napari.layers.Labels(np.zeros((2, 2), np.int32))
@@ -117,81 +86,25 @@ class ChipCommunitiesWidget(Dock):
         self.params["channels"] = self.channels
         self.append(self.channels)
         self.image.changed.connect(lambda *_: self.channels.reset_choices())
-        self.pixel_size = self.add_param(
-            "pixel_size", 0.0, label="pixel size (Å)", min=0.0, max=1e7, tooltip=TIPS["pixel_size"]
-        )
+        # the pixel size is read from the layer (0 = auto: unknown); override it if wrong
+        self.form_input = SpecForm(self, ClusterParams, only=("pixel_size",))
+        self.pixel_size = self.form_input["pixel_size"]
         self.link_pixel_size(self.image, self.pixel_size, unit="Å")
 
         self.add_section("Chips and features")
-        self.chip = self.add_param("chip", 0, min=0, max=1024, step=8, tooltip=TIPS["chip"])
-        _special_text(self.chip, "auto")
-        self.stride = self.add_param("stride", 0, min=0, max=1024, step=8, tooltip=TIPS["stride"])
-        _special_text(self.stride, "auto")
-        self.features = self.add_param(
-            "features",
-            "fft",
-            choices=["fft", "filterbank", "learned", "resnet50"],
-            tooltip=TIPS["features"],
-        )
-        self.weights = self.add_param(
-            "weights",
-            Path(""),
-            label="weights file",
-            mode="r",
-            filter="*.pt *.pth *.safetensors *.npz",
-            tooltip=TIPS["weights"],
-        )
-        self.merge = self.add_param(
-            "merge", 0, min=0, max=100, label="merge to", tooltip=TIPS["merge"]
-        )
-        _special_text(self.merge, "off")
-        self.chip_info = self.add_label("")
-        # advanced options: collapsed, so the form fits a 1080 px screen with its Run button
-        self.advanced_toggle = self.add_param(
-            "advanced",
-            False,
-            label="advanced options",
-            tooltip="show the feature weighting, graph and community options",
-            on_change=lambda v: setattr(self.advanced_box, "visible", bool(v)),
-        )
-        self.advanced_box = self.add_section("Advanced")
-        self.weighting = self.add_param(
-            "weighting",
-            "auto",
-            choices=["auto", "equal", "manual", "off"],
-            label="feature weighting",
-            tooltip=TIPS["weighting"],
-        )
-        self.texture_weight = self.add_param(
-            "texture_weight", 1.0, min=0.0, max=100.0, step=0.1, tooltip=TIPS["texture_weight"]
-        )
-        self.intensity_weight = self.add_param(
-            "intensity_weight",
-            1.0,
-            min=0.0,
-            max=100.0,
-            step=0.1,
-            tooltip=TIPS["intensity_weight"],
-        )
-        self.clahe = self.add_param("clahe", False, label="CLAHE", tooltip=TIPS["clahe"])
-        self.k = self.add_param("k", 10, min=1, max=200, label="k neighbours", tooltip=TIPS["k"])
-        self.resolution = self.add_param(
-            "resolution", 1.0, min=0.01, max=20.0, step=0.1, tooltip=TIPS["resolution"]
-        )
-        self.seed = self.add_param("seed", 0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
-        self.spatial_weight = self.add_param(
-            "spatial_weight", 0.0, min=0.0, max=10.0, step=0.1, tooltip=TIPS["spatial_weight"]
-        )
-        self.refine = self.add_param(
-            "refine", False, label="refine boundaries", tooltip=TIPS["refine"]
-        )
+        # every parameter of the workflow, declared once in ClusterParams; the advanced
+        # ones in a collapsed group, so the form fits a 1080 px screen with its Run button
+        self.form = SpecForm(self, ClusterParams, skip=("pixel_size",))
+        for name in ("chip", "stride", "features", "weights", "k", "refine"):
+            setattr(self, name, self.form[name])
+        self.merge = self.form["merge_to"]
         self.keep_ids = self.add_param(
             "keep_ids", True, label="keep IDs of previous run", tooltip=TIPS["keep_ids"]
         )
         self.all_images = self.add_param(
             "all_images", False, label="apply to all open images", tooltip=TIPS["all_images"]
         )
-        self.advanced_box.visible = False
+        self.chip_info = self.add_label("")
         self.add_section("Run")
         self.run_button = self.add_button(
             "Run", self.run, tooltip="segment the chosen image (in the background)"
@@ -239,30 +152,24 @@ class ChipCommunitiesWidget(Dock):
         self.save_button.enabled = False
 
     # ------------------------------------------------------------- inputs
-    def settings(self) -> dict:
-        """Keyword arguments of the engine workflow from the form."""
-        kw: dict[str, Any] = dict(
-            chip=self.chip.value or "auto",
-            stride=self.stride.value or None,
-            features=self.features.value,
-            k=self.k.value,
-            resolution=self.resolution.value,
-            merge_to=self.merge.value or None,
-            seed=self.seed.value,
-            weights=_path_or_none(self.weights.value),
-            clahe=self.clahe.value,
-            spatial_weight=self.spatial_weight.value,
-            refine=self.refine.value,
-        )
-        mode = self.weighting.value
-        if mode == "manual":
-            kw["feature_weights"] = {
-                "texture": self.texture_weight.value,
-                "intensity": self.intensity_weight.value,
-            }
-        else:
-            kw["feature_weights"] = None if mode == "off" else mode
-        return kw
+    def params_for(self, src):
+        """The validated :class:`ClusterParams` of the form for the image layer ``src``.
+
+        A bad value (or a chip larger than the image) marks its field and raises.
+        """
+        from ..core.errors import InputError, ParameterError
+
+        size = self._pixel_size(src, self.form_input.value("pixel_size"))
+        params = self.form.spec(pixel_size=size)
+        try:
+            params.check_image(src.data.shape[:2])
+        except ParameterError as exc:
+            self.form.mark(exc.name, exc.reason)
+            raise
+        if params.weights is not None and not params.weights.is_file():
+            self.form.mark("weights", "no such file")
+            raise InputError(f"weights file {params.weights}: no such file")
+        return params
 
     def _data(self, layer) -> np.ndarray:
         data = np.asarray(layer.data)
@@ -280,22 +187,9 @@ class ChipCommunitiesWidget(Dock):
     # ---------------------------------------------------------------- run
     def run(self):
         """Start the segmentation (and the series labelling) as this dock's job."""
-        from ..cluster.pipeline import check_parameters
-
         src = self.require_layer(self.image, "an image layer")
-        kw = self.settings()
-        if kw["weights"] is not None and not Path(kw["weights"]).is_file():
-            from ..core.errors import InputError
-
-            raise InputError(f"weights file {kw['weights']}: no such file")
-        check_parameters(
-            **{
-                k: kw[k]
-                for k in ("chip", "stride", "features", "k", "resolution", "merge_to", "seed")
-            },
-            spatial_weight=kw["spatial_weight"],
-            image_shape=src.data.shape[:2],
-        )
+        params = self.params_for(src)
+        kw: dict[str, Any] = {}
         channels = list(self.channels.value or [])
         ref = [self._data(src)] + [self._data(c) for c in channels]
         others = []
@@ -315,14 +209,13 @@ class ChipCommunitiesWidget(Dock):
         prev = self._previous(src)
         if self.keep_ids.value and prev is not None and prev.shape == src.data.shape[:2]:
             kw["reference_labels"] = prev
-        sizes = [self._pixel_size(src, self.pixel_size.value)] + [
-            self._pixel_size(o) for o in others
-        ]
+        sizes = [params.pixel_size] + [self._pixel_size(o) for o in others]
         sources = [src, *others]
         return self.run_job(
             _segment_series,
             ref,
             [self._data(o) for o in others],
+            params=params,
             pixel_sizes=sizes,
             names=[s.name for s in sources],
             on_done=lambda results: self._done(results, sources),
@@ -553,7 +446,7 @@ class ChipCommunitiesWidget(Dock):
         from ..cluster.corrections import learn_from_corrections
 
         corrected = np.asarray(layer.data).copy()
-        result, refine = self.result, self.refine.value
+        result, refine = self.result, bool(self.result.settings.get("refine", False))
 
         def _learn(progress=None):
             return learn_from_corrections(result, corrected, refine=refine)
@@ -598,45 +491,17 @@ def _segment_series(*args, **kwargs):
         return segment_series(*args, **kwargs)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         msg = " ".join(str(exc).split())
-        if kwargs.get("features") in ("resnet50", "learned") and not kwargs.get("weights"):
+        params = kwargs.get("params")
+        if (
+            params is not None
+            and params.features in ("resnet50", "learned")
+            and not params.weights
+        ):
             msg = (
-                f"features={kwargs['features']} needs a weights file (choose one under "
+                f"features={params.features} needs a weights file (choose one under "
                 f"'weights file'): {msg}"
             )
         raise InputError(msg) from None
-
-
-def _path_or_none(value) -> str | None:
-    """The weights path, or None for an empty picker (magicgui gives ``Path('.')``)."""
-    text = str(value or "").strip()
-    return None if text in ("", ".") else text
-
-
-def _special_text(widget, text: str) -> None:
-    """Show ``text`` (e.g. "auto", "off") instead of the minimum value 0 in a spin box.
-
-    magicgui's integer box (superqt's QLargeIntSpinBox) ignores Qt's
-    ``specialValueText``; the line edit is rewritten whenever the value is at
-    its minimum.
-    """
-    native = widget.native
-    native.setSpecialValueText(text)
-    edit = native.lineEdit()
-
-    def _show(*_):
-        if widget.value == native.minimum() and edit.text() != text:
-            edit.setText(text)
-
-    update = getattr(native, "_updateEdit", None)
-    if update is not None:
-
-        def _update_edit():
-            update()
-            _show()
-
-        native._updateEdit = _update_edit
-    widget.changed.connect(_show)
-    _show()
 
 
 def _is_2d(layer) -> bool:

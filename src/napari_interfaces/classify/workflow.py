@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 from .features import FeatureCache, FeatureSettings, normalize_image
 from .model import PixelClassifier
 
 __all__ = [
+    "ClassifyFiles",
+    "ClassifyParams",
     "ClassifyResult",
     "apply_classifier",
     "check_scribbles",
@@ -43,6 +47,83 @@ __all__ = [
     "label_dtype",
     "train_classifier",
 ]
+
+
+@dataclass(frozen=True)
+class ClassifyParams(Spec):
+    """Paint to segment: the pixel classifier's feature scales and the image's pixel size."""
+
+    sigmas: tuple[float, ...] | None = param(
+        None,
+        "feature scales (Gaussian sigmas) of the pixel features, e.g. 1,2,4,8; auto: the "
+        "classifier's defaults (1 to 64), or a given classifier's own",
+        unit="px",
+        lo=0,
+        lo_open=True,
+        hi=1024,
+        none="auto",
+        advanced=True,
+        metavar="S,S,...",
+        label="feature scales",
+    )
+    pixel_size: float | None = param(
+        None,
+        "pixel size of the image (Å on the command line), stored with the classifier so its "
+        "feature scales follow other images' pixel sizes; auto: read from the file or layer",
+        lo=0,
+        lo_open=True,
+        none="auto",
+        metavar="Å",
+    )
+
+
+@dataclass(frozen=True)
+class ClassifyFiles(Spec):
+    """Files of ``napari-interfaces classify``."""
+
+    image: Path | None = param(
+        None, "image file (grey or RGB)", positional=True, nargs="?", metavar="IMAGE", gui=False
+    )
+    scribbles: Path | None = param(
+        None,
+        "label image of strokes: 0 = unpainted, k = class k (at least two classes)",
+        metavar="SCRIBBLES.tif",
+        gui=False,
+    )
+    model: Path | None = param(
+        None, "use a saved classifier instead of scribbles", metavar="MODEL.json", gui=False
+    )
+    save_model: Path | None = param(
+        None, "save the classifier (MODEL.json + MODEL.npz)", metavar="MODEL.json", gui=False
+    )
+    out: Path | None = param(
+        None,
+        "output labels of IMAGE (.tif; class values as painted)",
+        metavar="LABELS.tif",
+        gui=False,
+    )
+    confidence: Path | None = param(
+        None,
+        "output confidence (float32, 0..1; default: LABELS_confidence.tif)",
+        metavar="CONF.tif",
+        gui=False,
+    )
+    apply_to: Path | None = param(
+        None,
+        "also label these images (every image of a folder); writes STEM_labels.tif and "
+        "STEM_confidence.tif into the apply-out folder",
+        nargs="+",
+        metavar="IMAGE_OR_FOLDER",
+        gui=False,
+    )
+    apply_out: Path | None = param(
+        None,
+        "output folder of the applied images (default: the labels' folder)",
+        metavar="FOLDER",
+        gui=False,
+    )
+    overwrite: bool = param(False, "replace existing outputs", gui=False)
+    json: bool = param(False, "print the summary as JSON", gui=False)
 
 
 @dataclass
@@ -182,13 +263,14 @@ def _predict(model, feats, progress, exact: bool = False) -> tuple[np.ndarray, n
 def classify_image(
     image: np.ndarray,
     scribbles: np.ndarray,
+    params: ClassifyParams | None = None,
     *,
-    pixel_size: float | None = None,
     unit: str = "pixel",
     settings: FeatureSettings | None = None,
     model: PixelClassifier | None = None,
     cache: FeatureCache | None = None,
     progress: Progress | None = None,
+    **values: Any,
 ) -> ClassifyResult:
     """Train on ``scribbles`` and label every pixel of ``image``.
 
@@ -198,22 +280,32 @@ def classify_image(
         ``(H, W)`` or ``(H, W, 3|4)``.
     scribbles : ndarray of int
         Same ``(H, W)``; 0 = unpainted, k > 0 = class k (at least two classes).
-    pixel_size, unit : float, str
-        The image's pixel size (stored with the classifier so it can be
-        applied to images with other pixel sizes).
+    params : ClassifyParams, optional
+        ``sigmas`` (feature scales; None: ``settings``', the model's or the
+        defaults) and ``pixel_size`` (in ``unit``; stored with the classifier
+        so it can be applied to images with other pixel sizes).
+    unit : str
+        Unit of the pixel size.
     settings : FeatureSettings, optional
-        Feature sigmas (pixel size and unit are taken from the arguments).
+        Feature settings (pixel size and unit are taken from the arguments).
     model : PixelClassifier, optional
         Forest parameters to use (refitted).
     cache : FeatureCache, optional
         Reuse the features of ``image`` between calls (the dock re-trains
         after every stroke).
+    **values
+        Parameters as keywords (``pixel_size=2.0``, ``sigmas=(1, 2, 4)``).
     """
+    p = ClassifyParams.of(params, **values)
+    pixel_size = p.pixel_size
     progress = as_progress(progress)
     progress.start(3, "pixel classifier")
     base = settings or (model.settings if model is not None else FeatureSettings())
     settings = FeatureSettings(
-        base.sigmas, pixel_size or None, unit if pixel_size else "pixel", extras=base.extras
+        p.sigmas or base.sigmas,
+        pixel_size or None,
+        unit if pixel_size else "pixel",
+        extras=base.extras,
     )
     if model is None:
         model = PixelClassifier(settings)

@@ -26,10 +26,16 @@ import lazy_loader as lazy
 #: Public name -> submodule that defines it.
 _EXPORTS = {
     # workflow
+    "ClusterParams": "pipeline",
     "ClusterResult": "pipeline",
-    "check_parameters": "pipeline",
     "choose_chip": "pipeline",
     "segment_by_communities": "pipeline",
+    # the composition: a chip featurizer, then a labeller strategy
+    "chip_features": "pipeline",
+    "label_chips": "pipeline",
+    "Communities": "pipeline",
+    "Reference": "pipeline",
+    "Classifier": "pipeline",
     # series
     "SeriesReference": "series",
     "label_folder": "series",

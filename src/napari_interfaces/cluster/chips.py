@@ -103,7 +103,7 @@ def make_grid(
     h, w = int(shape[0]), int(shape[1])
     if h < chip or w < chip:
         raise ValueError(
-            f"the image ({h}x{w} pixels) is smaller than one chip ({chip}x{chip}); use a smaller --chip"
+            f"the image ({h}x{w} pixels) is smaller than one chip ({chip}x{chip}); use a smaller chip"
         )
     return ChipGrid(
         (h, w),

@@ -33,11 +33,13 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
-from .chips import make_grid
+from ..core.spec import Spec, param
 from .paint import chip_labels_from_image, paint_labels
 from .pairfile import load_pair, pair_paths, save_pair
+from .pipeline import ChipSetup, Classifier, label_chips
 
 __all__ = [
+    "ApplyFiles",
     "CorrectionModel",
     "fit_corrections",
     "learn_from_corrections",
@@ -49,6 +51,27 @@ __all__ = [
 
 FORMAT = "napari-interfaces/cluster-corrections"
 VERSION = 1
+
+
+@dataclass(frozen=True)
+class ApplyFiles(Spec):
+    """Files of ``napari-interfaces cluster-apply`` (a saved corrections model on new images)."""
+
+    model: Path | None = param(
+        None, "MODEL.json (MODEL.npz beside it)", positional=True, metavar="MODEL", gui=False
+    )
+    inputs: Path | None = param(
+        None,
+        "images, or folders of images, to label",
+        positional=True,
+        nargs="+",
+        metavar="IMAGE_OR_FOLDER",
+        gui=False,
+    )
+    out: Path | None = param(
+        None, "output folder for *_labels.tif (required)", metavar="FOLDER", gui=False
+    )
+    overwrite: bool = param(False, "replace an existing output folder", gui=False)
 
 
 @dataclass
@@ -85,11 +108,7 @@ class CorrectionModel:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "extractor": self.extractor,
-            "chip": self.chip,
-            "stride": self.stride,
-            "border": self.border,
-            "clahe": self.clahe,
+            **ChipSetup.of(self).to_meta(),
             "classes": [int(c) for c in self.classes],
             "classifier": "logistic_regression",
             "n_features": int(self.mean.shape[0]),
@@ -140,13 +159,13 @@ class CorrectionModel:
                 f"{npz}: {len(classes)} classes in {js.name} but coef {arrays['coef'].shape} "
                 f"and intercept {arrays['intercept'].shape}; the two files do not match"
             )
+        try:
+            setup = ChipSetup.from_meta(meta)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"{js}: not a valid corrections model: {exc}") from None
         return cls(
-            extractor=meta["extractor"],
-            chip=int(meta["chip"]),
-            stride=int(meta["stride"]),
+            **setup.fields(),
             classes=classes,
-            border=meta.get("border", "shift"),
-            clahe=bool(meta.get("clahe", False)),
             extra=meta.get("extra", {}),
             **arrays,
         )
@@ -353,34 +372,15 @@ def learn_pixels_from_corrections(
 def apply_model(
     model: CorrectionModel, images, progress: Progress | None = None, weights: str | None = None
 ):
-    """Label new image(s) with a fitted model; returns ``(labels, chip_labels)``."""
-    from ..core.weights import WeightsError, verify
-    from .pipeline import _extractor, _features, _prepare
+    """Label new image(s) with a fitted model; returns ``(labels, chip_labels)``.
 
-    progress = as_progress(progress)
-    img = _prepare(images, model.clahe, None, "Å")[0]
-    h, w = img.shape[:2]
-    if model.chip > min(h, w):
-        raise InputError(
-            f"the model's chip ({model.chip} px) is larger than the image ({h}x{w} pixels)"
-        )
-    grid = make_grid(img.shape, model.chip, model.stride, model.border)
-    settings = dict(model.extractor)
-    expected = settings.get("sha256")
-    extractor, _ = _extractor(settings, weights, None)
-    if expected and getattr(extractor, "weights", None) is not None:
-        try:
-            verify(extractor.weights, expected)
-        except WeightsError as exc:
-            raise InputError(str(exc)) from None
-    feats = _features(extractor, img, grid, progress)
-    if feats.shape[1] != model.mean.shape[0]:
-        raise InputError(
-            f"the model expects {model.mean.shape[0]} features per chip, the images give {feats.shape[1]} "
-            "(different number of channels?)"
-        )
-    chip_labels = model.predict(feats)
-    return paint_labels(chip_labels, grid), chip_labels
+    The chip featurizer and painting of :mod:`.pipeline` with the
+    :class:`~.pipeline.Classifier` labeller; ``weights`` replaces the
+    model's weights file (its sha256 must match).
+    """
+    chips = ChipSetup.of(model).features(images, owner="model", weights=weights, progress=progress)
+    res = label_chips(chips, Classifier(model), table=False)
+    return res.labels, res.chip_labels
 
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")

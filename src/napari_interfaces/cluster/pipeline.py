@@ -1,16 +1,26 @@
 """The chip-communities workflow: images in, Labels + table + provenance out.
 
-:func:`segment_by_communities` is the one engine workflow of the ``cluster``
-domain: the Chip communities dock, ``napari-interfaces cluster`` and the
-series application (:mod:`.series`) all call it. Stages (each timed in
-``result.timings``): ``load`` (read, normalize, stack channels, optional
-CLAHE), ``features`` (chip descriptors), ``graph`` (cosine kNN + optional
-spatial edges), ``communities`` (Louvain, optional merge to K,
-deterministic IDs), ``paint`` (votes -> Labels, table).
+Every chip workflow of the ``cluster`` domain is one composition: a **chip
+featurizer** (:func:`chip_features`: read, normalize, stack channels,
+optional CLAHE, cut the chip grid, describe every chip) followed by a
+**labeller** strategy that gives every chip a label, then painting
+(:func:`label_chips`):
 
-Every parameter is checked in one place, :func:`check_parameters`, before
-anything is computed or written; a bad value raises a one-line
-:class:`~napari_interfaces.core.errors.ParameterError` naming it.
+- :class:`Communities` -- unsupervised: cosine kNN graph + Louvain
+  communities (:func:`segment_by_communities`, the Chip communities dock and
+  ``napari-interfaces cluster``);
+- :class:`.series.SeriesReference` -- the communities of a reference image
+  applied to the next images of a series;
+- :class:`.corrections.CorrectionModel` -- a classifier learnt from corrected
+  labels (``napari-interfaces cluster-apply``).
+
+Stages (each timed in ``result.timings``): ``load``, ``features``, ``graph``
+and ``communities`` (the labeller), ``paint``.
+
+The parameters are one spec, :class:`ClusterParams`, validated once when it
+is made: a bad value raises a one-line
+:class:`~napari_interfaces.core.errors.ParameterError` naming the field
+before anything is computed or written.
 
 Examples
 --------
@@ -28,13 +38,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..core.errors import InputError, ParameterError
-from ..core.params import non_negative, one_of, positive
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 from .chips import ChipGrid, apply_clahe, make_grid
 from .communities import METHODS, detect_communities, match_mapping, order_labels
 from .communities import merge_to as merge_to_fn
@@ -44,31 +54,277 @@ from .images import prepare_images
 from .paint import community_table, paint_labels
 
 __all__ = [
+    "ChipFeatures",
+    "ChipLabels",
+    "ChipSetup",
+    "ClusterFiles",
+    "ClusterParams",
     "ClusterResult",
-    "check_parameters",
+    "Communities",
+    "chip_features",
     "choose_chip",
+    "label_chips",
     "load_images",
     "segment_by_communities",
 ]
 
 BORDERS = ("shift", "drop")
+#: Settings the chip featurizer reports (a labeller's settings never override them).
+_GRID_KEYS = ("chip", "stride", "chip_source", "border", "features")
 
-#: Parameter names as the command line spells them (the dock and the API use the keys).
-CLI_NAMES = {
-    "chip": "--chip",
-    "stride": "--stride",
-    "features": "--features",
-    "k": "--k",
-    "resolution": "--resolution",
-    "merge_to": "--merge-to",
-    "seed": "--seed",
-    "method": "--method",
-    "spatial_weight": "--spatial-weight",
-    "pca": "--pca",
-    "border": "--border",
-    "pixel_size": "--pixel-size",
-    "feature_weights": "--feature-weights",
-}
+
+# ------------------------------------------------------------------ parameters
+@dataclass(frozen=True)
+class ClusterParams(Spec):
+    """Chip communities: chips, features, similarity graph, communities."""
+
+    chip: int | None = param(
+        None,
+        "side of the square chips the image is cut into; auto: chosen from the image's "
+        "dominant length scale (a chip holds a few periods) and size",
+        unit="px",
+        lo=4,
+        hi=4096,
+        none="auto",
+        step=8,
+    )
+    stride: int | None = param(
+        None,
+        "step between chips (smaller = finer boundaries, slower); auto: the automatic "
+        "choice, or half the chip (every pixel gets 4 votes)",
+        unit="px",
+        lo=1,
+        hi=4096,
+        none="auto",
+        step=8,
+    )
+    features: str = param(
+        "fft",
+        "how each chip is described: fft (power spectrum; lattices), filterbank (Gaussian "
+        "derivatives), learned (this project's encoder) or resnet50 (needs a weights file); "
+        "all include the chip's intensity statistics",
+        choices=tuple(EXTRACTORS),
+    )
+    weights: Path | None = param(
+        None,
+        "weights file for resnet50 (torchvision layout) or a custom learned encoder",
+        metavar="FILE",
+        label="weights file",
+    )
+    merge_to: int | None = param(
+        None,
+        "merge communities down to this many (Ward on their mean features); off: keep what "
+        "the community detection found",
+        lo=1,
+        hi=1000,
+        none="off",
+        metavar="N",
+        label="merge to",
+    )
+    pixel_size: float | None = param(
+        None,
+        "pixel size written with the labels (auto: read from the image file or layer)",
+        unit="Å",
+        lo=0,
+        lo_open=True,
+        none="auto",
+    )
+    feature_weights: str | None = param(
+        "auto",
+        "weights of the texture and intensity feature groups (each first balanced so that "
+        "neither dominates by its number of columns): auto (from a first clustering), equal, "
+        "off (every column on its own) or e.g. texture=1,intensity=0.5",
+        none="off",
+        advanced=True,
+        metavar="auto|equal|off|GROUP=W,...",
+        label="feature weighting",
+    )
+    clahe: bool = param(
+        False,
+        "contrast-limited adaptive histogram equalization before chipping (evens out uneven "
+        "illumination)",
+        advanced=True,
+        label="CLAHE",
+    )
+    k: int = param(
+        10,
+        "neighbours per chip in the similarity graph: more link more chips (fewer, larger "
+        "communities); fewer keep rare regions apart",
+        lo=1,
+        hi=1000,
+        advanced=True,
+        label="k neighbours",
+    )
+    resolution: float = param(
+        1.0,
+        "Louvain resolution: above 1 splits the graph into more, smaller communities; below 1 "
+        "gives fewer, larger ones",
+        lo=0,
+        lo_open=True,
+        hi=100,
+        advanced=True,
+        step=0.1,
+    )
+    seed: int = param(
+        0,
+        "seed of the community detection (same seed = same result)",
+        lo=0,
+        hi=2**31 - 1,
+        advanced=True,
+    )
+    method: str = param(
+        "louvain",
+        "community detection: louvain, or leiden (needs the optional leidenalg)",
+        choices=METHODS,
+        advanced=True,
+    )
+    spatial_weight: float = param(
+        0.0,
+        "weight of extra edges between neighbouring chips: 0 = regions from texture alone; "
+        "higher values favour spatially compact regions",
+        lo=0,
+        hi=100,
+        advanced=True,
+        step=0.1,
+    )
+    pca: int | None = param(
+        10,
+        "principal components of the features kept for the similarity graph",
+        lo=1,
+        hi=1000,
+        none="off",
+        advanced=True,
+    )
+    border: str = param(
+        "shift",
+        "chips at the image's far edge: shift (the last chip covers the edge) or drop",
+        choices=BORDERS,
+        advanced=True,
+    )
+    refine: bool = param(
+        False,
+        "refine community boundaries per pixel (local mean and contrast) inside chips where "
+        "communities meet",
+        advanced=True,
+        label="refine boundaries",
+    )
+
+    def check(self) -> None:
+        if self.chip is not None and self.stride is not None and self.stride > self.chip:
+            raise ParameterError(
+                "stride",
+                f"{self.stride} is larger than the chip ({self.chip}) and would skip pixels",
+            )
+        fw = self.feature_weights
+        if isinstance(fw, str):
+            text = fw.strip().lower()
+            if text in ("none", "off"):
+                object.__setattr__(self, "feature_weights", None)
+            elif text in ("auto", "equal"):
+                object.__setattr__(self, "feature_weights", text)
+            else:
+                self.group_weights  # noqa: B018 - parses and checks "GROUP=W,..."
+
+    @property
+    def group_weights(self) -> dict[str, float] | str | None:
+        """``feature_weights`` for the engine: ``"auto"``, ``"equal"``, None or ``{group: w}``."""
+        fw = self.feature_weights
+        if fw is None or fw in ("auto", "equal"):
+            return fw
+        out: dict[str, float] = {}
+        for part in fw.split(","):
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            try:
+                w = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name or not np.isfinite(w):
+                raise ParameterError(
+                    "feature_weights",
+                    f"expected auto, equal, off or GROUP=WEIGHT[,GROUP=WEIGHT], got {fw!r}",
+                )
+            if w < 0:
+                raise ParameterError(
+                    "feature_weights", f"{name}: the weight must be ≥ 0, got {w:g}"
+                )
+            out[name] = w
+        return out
+
+    def check_image(self, shape: Sequence[int]) -> None:
+        """Refuse a chip larger than an image of ``shape`` (H, W[, C])."""
+        if self.chip is not None:
+            _check_fits(self.chip, shape)
+
+
+def _weights_text(weights: dict) -> str:
+    """``{"texture": 1, "intensity": 0.5}`` -> ``"texture=1,intensity=0.5"``."""
+    return ",".join(f"{g}={float(v)!r}" for g, v in weights.items())
+
+
+def _check_fits(chip: int, shape: Sequence[int], whose: str = "") -> None:
+    h, w = int(shape[0]), int(shape[1])
+    if chip > min(h, w):
+        raise ParameterError(
+            "chip",
+            f"{chip} px{whose} is larger than the image ({h}x{w} pixels): the image is smaller "
+            "than one chip; use a smaller chip",
+        )
+
+
+@dataclass(frozen=True)
+class ClusterFiles(Spec):
+    """Files of ``napari-interfaces cluster`` (and of its series application)."""
+
+    images: Path | None = param(
+        None,
+        "image file(s); several = co-registered channels of one specimen",
+        positional=True,
+        nargs="*",
+        metavar="IMAGE",
+        gui=False,
+    )
+    out: Path | None = param(
+        None,
+        "output labels (.tif, .tiff or .png; uint16), or a folder when labelling a series "
+        "(apply to / watch) (required)",
+        metavar="LABELS.tif|FOLDER",
+        gui=False,
+    )
+    apply_to: Path | None = param(
+        None,
+        "label every image in FOLDER with the communities of IMAGE (default IMAGE: FOLDER's "
+        "first image); the output is then a folder",
+        metavar="FOLDER",
+        gui=False,
+    )
+    watch: Path | None = param(
+        None,
+        "label images in FOLDER as they are written (stop with Ctrl-C or the watch timeout); "
+        "the output is then a folder",
+        metavar="FOLDER",
+        gui=False,
+    )
+    watch_timeout: float | None = param(
+        None,
+        "stop watching after this long without a new image",
+        unit="s",
+        lo=0,
+        lo_open=True,
+        none="off",
+        gui=False,
+    )
+    poll: float = param(
+        0.5, "watch poll interval", unit="s", lo=0, lo_open=True, hi=3600, gui=False
+    )
+    reference: Path | None = param(
+        None,
+        "a series reference (reference.json) written by an earlier series run, instead of IMAGE",
+        metavar="REF.json",
+        gui=False,
+    )
+    overwrite: bool = param(False, "replace existing outputs", gui=False)
+    json: bool = param(False, "print the community table as JSON", gui=False)
 
 
 @dataclass
@@ -152,121 +408,6 @@ class ClusterResult:
         }
 
 
-# ------------------------------------------------------------------ parameters
-def _n(key: str, cli: bool) -> str:
-    return CLI_NAMES.get(key, key) if cli else key
-
-
-def check_parameters(
-    *,
-    chip: int | str = "auto",
-    stride: int | str | None = None,
-    features: str | dict = "fft",
-    k: int = 10,
-    resolution: float = 1.0,
-    merge_to: int | None = None,
-    seed: int = 0,
-    method: str = "louvain",
-    spatial_weight: float = 0.0,
-    pca: int | None = 10,
-    border: str = "shift",
-    pixel_size: float | None = None,
-    feature_weights: dict[str, float] | str | None = "auto",
-    image_shape: Sequence[int] | None = None,
-    cli: bool = False,
-) -> dict[str, Any]:
-    """Check every parameter of :func:`segment_by_communities`; return them normalized.
-
-    Parameters
-    ----------
-    chip, stride : int, ``"auto"`` or None
-        ``"auto"`` (or None) for the chip/stride: chosen from the image.
-    image_shape : (H, W[, C]), optional
-        With a shape, a chip larger than the image is refused too.
-    cli : bool
-        Name parameters as the command line does (``--merge-to``).
-
-    Returns
-    -------
-    dict
-        The values as ``int``/``float``; ``chip``/``stride`` may be ``"auto"``.
-
-    Raises
-    ------
-    ParameterError
-        One line that starts with the parameter's name.
-
-    Examples
-    --------
-    >>> check_parameters(chip=32, stride=16)["stride"]
-    16
-    >>> check_parameters(merge_to=0, cli=True)
-    Traceback (most recent call last):
-    ...
-    napari_interfaces.core.errors.ParameterError: --merge-to: must be a positive integer, got 0
-    """
-    out: dict[str, Any] = {}
-    if chip is None or (isinstance(chip, str) and chip.strip().lower() == "auto"):
-        out["chip"] = "auto"
-    else:
-        c = chip
-        if isinstance(chip, str):
-            try:
-                c = int(chip)
-            except ValueError:
-                raise ParameterError(
-                    _n("chip", cli), f"must be 'auto' or a size in pixels, got {chip!r}"
-                ) from None
-        out["chip"] = positive(_n("chip", cli), c, integer=True)
-        if out["chip"] < 4:
-            raise ParameterError(_n("chip", cli), f"must be at least 4 pixels, got {chip!r}")
-    if stride is None or (isinstance(stride, str) and stride.strip().lower() == "auto"):
-        out["stride"] = None
-    else:
-        out["stride"] = positive(_n("stride", cli), stride, integer=True)
-        if out["chip"] != "auto" and out["stride"] > out["chip"]:
-            raise ParameterError(
-                _n("stride", cli),
-                f"{out['stride']} is larger than the chip ({out['chip']}) and would skip pixels",
-            )
-    if image_shape is not None and out["chip"] != "auto":
-        h, w = int(image_shape[0]), int(image_shape[1])
-        if out["chip"] > min(h, w):
-            raise ParameterError(
-                _n("chip", cli),
-                f"{out['chip']} px is larger than the image ({h}x{w} pixels): the image is "
-                "smaller than one chip; use a smaller chip",
-            )
-    name = features.get("name") if isinstance(features, dict) else features
-    one_of(_n("features", cli), str(name).lower(), tuple(EXTRACTORS))
-    out["features"] = features if isinstance(features, dict) else str(features).lower()
-    out["k"] = positive(_n("k", cli), k, integer=True)
-    out["resolution"] = positive(_n("resolution", cli), resolution)
-    out["merge_to"] = (
-        None if merge_to is None else positive(_n("merge_to", cli), merge_to, integer=True)
-    )
-    out["seed"] = non_negative(_n("seed", cli), seed, integer=True)
-    out["method"] = one_of(_n("method", cli), str(method).lower(), METHODS)
-    out["spatial_weight"] = non_negative(_n("spatial_weight", cli), spatial_weight)
-    out["pca"] = None if not pca else positive(_n("pca", cli), pca, integer=True)
-    out["border"] = one_of(_n("border", cli), border, BORDERS)
-    out["pixel_size"] = None if pixel_size is None else positive(_n("pixel_size", cli), pixel_size)
-    out["feature_weights"] = _check_weights(feature_weights, _n("feature_weights", cli))
-    return out
-
-
-def _check_weights(w, name: str):
-    if w is None or (isinstance(w, str) and w.lower() in ("none", "off")):
-        return None
-    if isinstance(w, str):
-        return one_of(name, w.lower(), ("auto", "equal", "none"))
-    if not isinstance(w, dict) or not w:
-        raise ParameterError(
-            name, f"expected 'auto', 'equal', None or {{group: weight}}, got {w!r}"
-        )
-    return {str(g): non_negative(f"{name} {g}", v) for g, v in w.items()}
-
-
 def choose_chip(image: np.ndarray, stride: int | None = None) -> dict[str, Any]:
     """The chip grid for ``image`` chosen from its dominant length scale.
 
@@ -331,23 +472,12 @@ def _provenance(inputs: list[str]) -> dict[str, Any]:
     }
 
 
-def _prepare(images, clahe: bool, pixel_size, unit):
-    items, ps_file, inputs = load_images(images)  # InputError for a bad file
-    img = prepare_images(items)
-    if clahe:
-        img = apply_clahe(img)
-    if pixel_size is None and ps_file is not None:
-        pixel_size, unit = ps_file, "Å"
-    unit = unit if pixel_size else "pixel"
-    return img, pixel_size, unit, inputs
-
-
 def _extractor(features, weights, feature_options):
     from ..core.weights import WeightsError
 
     opts = dict(feature_options or {})
     if weights:
-        opts["weights"] = weights
+        opts["weights"] = str(weights)
     try:
         extractor = get_extractor(features, **opts)
         settings = extractor.settings()  # loads and checks weights files now
@@ -368,20 +498,14 @@ def _features(extractor, img, grid, progress) -> np.ndarray:
     return feats
 
 
-def _grid(img, chip, stride, border) -> tuple[ChipGrid, dict]:
-    if chip == "auto":
+def _grid(img, chip, stride, border, owner: str = "") -> tuple[ChipGrid, dict]:
+    if chip is None:
         info = choose_chip(img, stride)
         chip_, stride_ = info["chip"], min(info["stride"], info["chip"])
     else:
-        info = {"source": "user"}
+        info = {"source": owner or "user"}
         chip_, stride_ = chip, (max(1, chip // 2) if stride is None else stride)
-    h, w = img.shape[:2]
-    if chip_ > min(h, w):
-        raise ParameterError(
-            "chip",
-            f"{chip_} px is larger than the image ({h}x{w} pixels): the image is smaller "
-            "than one chip; use a smaller chip",
-        )
+    _check_fits(chip_, img.shape, f" (the {owner}'s)" if owner else "")
     grid = make_grid(img.shape, chip_, stride_, border)
     check_chip_memory(grid.n_chips, img.shape[-1])
     return grid, info
@@ -396,94 +520,464 @@ def check_chip_memory(n_chips: int, channels: int = 1, k: int = 10, dims: int = 
     from ..core.limits import check_bytes
 
     per_chip = 3 * 4 * dims * max(1, channels) + 24 * 2 * k + 64
-    check_bytes(int(n_chips) * per_chip, f"{n_chips} chips (use a larger --stride or --chip)")
+    check_bytes(int(n_chips) * per_chip, f"{n_chips} chips (use a larger stride or chip)")
 
 
-def segment_by_communities(
+# ------------------------------------------------------------------ the composition
+@dataclass
+class ChipFeatures:
+    """One image cut into chips and described: what every labeller starts from.
+
+    Attributes
+    ----------
+    image : (H, W, C) float32
+        The normalized input (channels stacked, CLAHE applied if asked).
+    grid : ChipGrid
+        Where the chips are (pixels).
+    features : (N, D) float32
+        Raw chip features.
+    extractor : Extractor
+        The extractor that made them (its feature groups weight them).
+    settings : dict
+        The extractor's settings (name, options, weights sha256).
+    pixel_size : float or None
+        In ``unit``; ``unit`` is ``"pixel"`` when unknown.
+    inputs : list of str
+        What was read (paths, array shapes).
+    chip_info : dict
+        How the chip was chosen (``source``: ``user``, ``auto``, ``reference``, ``model``).
+    clahe : bool
+    timings : dict
+        Seconds of ``load`` and ``features``.
+    """
+
+    image: np.ndarray
+    grid: ChipGrid
+    features: np.ndarray
+    extractor: Any
+    settings: dict
+    pixel_size: float | None
+    unit: str
+    inputs: list[str]
+    chip_info: dict
+    clahe: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def chip_features(
     images,
-    chip: int | str = "auto",
-    stride: int | None = None,
     features: str | dict = "fft",
-    k: int = 10,
-    resolution: float = 1.0,
-    merge_to: int | None = None,
-    seed: int = 0,
-    progress: Progress | None = None,
     *,
-    weights: str | None = None,
-    clahe: bool = False,
+    chip: int | None = None,
+    stride: int | None = None,
     border: str = "shift",
-    spatial_weight: float = 0.0,
-    method: str = "louvain",
-    pca: int | None = 10,
-    refine: bool = False,
-    reference_labels: np.ndarray | None = None,
+    clahe: bool = False,
+    weights: str | Path | None = None,
     feature_options: dict | None = None,
-    feature_weights: dict[str, float] | str | None = "auto",
     pixel_size: float | None = None,
     unit: str = "Å",
-) -> ClusterResult:
-    """Unsupervised segmentation of a micrograph by communities of similar chips.
+    owner: str = "",
+    progress: Progress | None = None,
+) -> ChipFeatures:
+    """The chip featurizer: read, normalize, cut the chip grid and describe every chip.
 
     Parameters
     ----------
     images : path, array, or sequence of them
         One image, or several co-registered images used as channels.
-    chip : int or ``"auto"``
-        Chip side in pixels; ``"auto"`` (default) chooses it from the image's
-        length scales (reported in ``settings["chip"]`` / ``chip_source``).
-    stride : int, optional
-        Chip step in pixels (``stride < chip`` overlaps chips); default: the
-        automatic choice, or ``chip // 2``.
     features : str or dict
-        ``fft`` | ``filterbank`` | ``resnet50`` | ``learned`` or a settings
-        dict with ``name``.
-    k : int
-        Neighbours of every chip in the cosine kNN graph: more neighbours
-        join similar regions more readily (fewer, larger communities).
-    resolution : float
-        Louvain resolution: above 1 splits into more, smaller communities;
-        below 1 gives fewer, larger ones.
-    merge_to : int, optional
-        Merge communities down to this many (Ward on mean features).
-    seed : int
-        Seed of the community detection.
-    progress : Progress, optional
-        Progress and cancellation (see :mod:`napari_interfaces.core.progress`).
-    weights : str, optional
-        Weights file for ``resnet50`` / ``learned``.
-    clahe : bool
-        Apply CLAHE to every channel before chipping.
-    border : str
-        ``shift`` (cover the far edge) or ``drop``.
-    spatial_weight : float
-        Weight of edges between 4-adjacent chips (0 = none): higher values
-        favour spatially compact communities.
-    method : str
-        ``louvain`` (default) or ``leiden`` (optional, GPL, if installed).
-    pca : int or None
-        Components kept for the graph.
+        Extractor name, or its settings (``name`` + options; a ``sha256`` is
+        checked against the weights file used).
+    chip, stride : int, optional
+        The grid (pixels); chip None = chosen from the image, stride None =
+        the automatic choice or half the chip.
+    owner : str
+        Whose grid and extractor these are (``"reference"``, ``"model"``),
+        for the messages; empty for the user's.
+
+    Raises
+    ------
+    ParameterError
+        The chip is larger than the image.
+    InputError
+        Unreadable images, a bad or different weights file, NaN features.
+    """
+    progress = as_progress(progress)
+    t0 = time.perf_counter()
+    items, ps_file, inputs = load_images(images)  # InputError for a bad file
+    img = prepare_images(items)
+    if clahe:
+        img = apply_clahe(img)
+    if pixel_size is None and ps_file is not None:
+        pixel_size, unit = ps_file, "Å"
+    unit = unit if pixel_size else "pixel"
+    grid, chip_info = _grid(img, chip, stride, border, owner)
+    t1 = time.perf_counter()
+    extractor, settings = _extractor(features, weights, feature_options)
+    expected = features.get("sha256") if isinstance(features, dict) else None
+    if expected and settings.get("sha256") not in (None, expected):
+        raise InputError(
+            f"weights file {settings.get('weights')} differs from the {owner or 'given'} "
+            f"settings' (sha256 {expected[:12]}...)"
+        )
+    feats = _features(extractor, img, grid, progress)
+    t2 = time.perf_counter()
+    return ChipFeatures(
+        img,
+        grid,
+        feats,
+        extractor,
+        settings,
+        pixel_size,
+        unit,
+        inputs,
+        chip_info,
+        bool(clahe),
+        {"load": t1 - t0, "features": t2 - t1},
+    )
+
+
+@dataclass(frozen=True)
+class ChipSetup:
+    """How the chips are cut and described: what a saved reference or model keeps.
+
+    :class:`.series.SeriesReference` and :class:`.corrections.CorrectionModel`
+    store it (:meth:`to_meta` / :meth:`from_meta`) and cut and describe new
+    images with it (:meth:`features`), exactly as the run they came from.
+    """
+
+    extractor: dict
+    chip: int
+    stride: int
+    border: str = "shift"
+    clahe: bool = False
+
+    @classmethod
+    def of(cls, obj: Any) -> ChipSetup:
+        """The setup held by ``obj`` (attributes ``extractor``, ``chip``, ``stride``, ...)."""
+        return cls(obj.extractor, obj.chip, obj.stride, obj.border, obj.clahe)
+
+    @classmethod
+    def from_result(cls, result: ClusterResult) -> ChipSetup:
+        """The setup a :class:`ClusterResult` was made with."""
+        return cls(
+            dict(result.settings["features"]),
+            int(result.grid.chip),
+            int(result.grid.stride),
+            result.grid.border,
+            bool(result.settings.get("clahe", False)),
+        )
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> ChipSetup:
+        """Read from a saved file's settings (raises KeyError/ValueError when malformed)."""
+        return cls(
+            meta["extractor"],
+            int(meta["chip"]),
+            int(meta["stride"]),
+            meta.get("border", "shift"),
+            bool(meta.get("clahe", False)),
+        )
+
+    def to_meta(self) -> dict:
+        """The settings written to a file (JSON-able)."""
+        return {
+            "extractor": self.extractor,
+            "chip": self.chip,
+            "stride": self.stride,
+            "border": self.border,
+            "clahe": self.clahe,
+        }
+
+    def fields(self) -> dict:
+        """As keyword arguments of the classes that hold a setup."""
+        return {**self.to_meta(), "extractor": dict(self.extractor)}
+
+    def features(
+        self,
+        images,
+        *,
+        owner: str,
+        weights: str | Path | None = None,
+        pixel_size: float | None = None,
+        unit: str = "Å",
+        progress: Progress | None = None,
+    ) -> ChipFeatures:
+        """:func:`chip_features` of ``images`` with this setup (``owner`` names it in messages)."""
+        return chip_features(
+            images,
+            dict(self.extractor),
+            chip=self.chip,
+            stride=self.stride,
+            border=self.border,
+            clahe=self.clahe,
+            weights=weights,
+            pixel_size=pixel_size,
+            unit=unit,
+            owner=owner,
+            progress=progress,
+        )
+
+
+@dataclass
+class ChipLabels:
+    """What a labeller gives the chips of one image.
+
+    Attributes
+    ----------
+    labels : (N,) int64
+        Label per chip (``1..K``).
+    prepared : (N, P) float32
+        The features in the labeller's space (community statistics).
+    transform : FeatureTransform or None
+        Raw features -> ``prepared``.
+    settings : dict
+        The labeller's settings (reported with the result).
+    n_detected : int
+        Labels found before any merging.
+    timings : dict
+        Seconds per stage.
+    workflow : str
+        Named in the result's provenance.
+    """
+
+    labels: np.ndarray
+    prepared: np.ndarray
+    transform: FeatureTransform | None
+    settings: dict
+    n_detected: int
+    timings: dict[str, float] = field(default_factory=dict)
+    workflow: str = "napari_interfaces.cluster.segment_by_communities"
+
+
+class Labeller(Protocol):
+    """A strategy that labels the chips of one image (see :func:`label_chips`)."""
+
+    def __call__(self, chips: ChipFeatures, progress: Progress) -> ChipLabels: ...
+
+
+@dataclass
+class Communities:
+    """Labeller: communities of a cosine kNN graph of the chips (unsupervised)."""
+
+    params: ClusterParams
+
+    def __call__(self, chips: ChipFeatures, progress: Progress) -> ChipLabels:
+        p = self.params
+        progress.start(2, "similarity graph")
+        t = time.perf_counter()
+        transform = fit_transform(chips.extractor, chips.features, chips.image.shape[-1], p)
+        prepared = transform(chips.features)
+        adj = knn_graph(
+            prepared, k=p.k, prepared=True, grid=chips.grid, spatial_weight=p.spatial_weight
+        )
+        t_graph = time.perf_counter() - t
+        progress.advance(description="communities")
+        t = time.perf_counter()
+        lab = detect_communities(adj, method=p.method, resolution=p.resolution, seed=p.seed)
+        n_detected = int(lab.max()) + 1
+        if p.merge_to:
+            lab = merge_to_fn(lab, prepared, p.merge_to)
+        chip_labels = order_labels(lab, chip_intensity(chips.image, chips.grid))
+        t_comm = time.perf_counter() - t
+        progress.advance(description="painting")
+        settings = {
+            "k": p.k,
+            "resolution": p.resolution,
+            "merge_to": p.merge_to,
+            "seed": p.seed,
+            "method": p.method,
+            "pca": p.pca,
+            "spatial_weight": p.spatial_weight,
+            "feature_weighting": {**transform.report, "mode": _mode(p.group_weights)},
+        }
+        if transform.grouped:
+            settings["feature_weights"] = {
+                g: r["weight"] for g, r in transform.report.get("groups", {}).items()
+            }
+        return ChipLabels(
+            chip_labels,
+            prepared,
+            transform,
+            settings,
+            n_detected,
+            {"graph": t_graph, "communities": t_comm},
+        )
+
+
+@dataclass
+class Reference:
+    """Labeller: the nearest community of a series reference (:class:`.series.SeriesReference`)."""
+
+    reference: Any
+    learn_new: bool = True
+
+    def __call__(self, chips: ChipFeatures, progress: Progress) -> ChipLabels:
+        ref = self.reference
+        t = time.perf_counter()
+        prepared = ref.transform(chips.features)
+        chip_labels, new_ids = ref.assign(prepared, learn_new=self.learn_new)
+        settings = {
+            **{k: v for k, v in ref.settings.items() if k != "chip_auto"},
+            "series": {
+                "reference": ref.source.get("inputs", []),
+                "reference_ids": [int(i) for i in ref.ids if int(i) not in new_ids],
+                "new_ids": new_ids,
+            },
+        }
+        return ChipLabels(
+            chip_labels,
+            prepared,
+            ref.transform,
+            settings,
+            len(np.unique(chip_labels)),
+            {"communities": time.perf_counter() - t},
+            "napari_interfaces.cluster.series.SeriesReference.label",
+        )
+
+
+@dataclass
+class Classifier:
+    """Labeller: a chip classifier learnt from corrections (:class:`.corrections.CorrectionModel`)."""
+
+    model: Any
+
+    def __call__(self, chips: ChipFeatures, progress: Progress) -> ChipLabels:
+        model, feats = self.model, chips.features
+        if feats.shape[1] != model.mean.shape[0]:
+            raise InputError(
+                f"the model expects {model.mean.shape[0]} features per chip, the images give "
+                f"{feats.shape[1]} (different number of channels?)"
+            )
+        t = time.perf_counter()
+        chip_labels = model.predict(feats)
+        return ChipLabels(
+            chip_labels,
+            feats,
+            None,
+            {"classifier": "logistic_regression", "classes": [int(c) for c in model.classes]},
+            len(np.unique(chip_labels)),
+            {"classify": time.perf_counter() - t},
+            "napari_interfaces.cluster.corrections.apply_model",
+        )
+
+
+def label_chips(
+    chips: ChipFeatures,
+    labeller: Labeller,
+    *,
+    refine: bool = False,
+    reference_labels: np.ndarray | None = None,
+    table: bool = True,
+    progress: Progress | None = None,
+) -> ClusterResult:
+    """Label the chips with ``labeller`` and paint the labels back: the one composition.
+
+    Parameters
+    ----------
+    chips : ChipFeatures
+        From :func:`chip_features`.
+    labeller : callable
+        :class:`Communities`, :class:`Reference` or :class:`Classifier`.
     refine : bool
         Boundary refinement when painting.
     reference_labels : (H, W) array, optional
         Previous labelling of the same image: IDs are matched to it (stable colours).
+    table : bool
+        Compute the per-community table.
+    """
+    progress = as_progress(progress)
+    out = labeller(chips, progress)
+    t = time.perf_counter()
+    grid, img = chips.grid, chips.image
+    labels = paint_labels(out.labels, grid, image=img, refine=refine)
+    chip_labels = out.labels
+    if reference_labels is not None:
+        labels, chip_labels = _match_reference(labels, chip_labels, reference_labels)
+    rows = community_table(labels, chip_labels, img, out.prepared) if table else []
+    timings = {**chips.timings, **out.timings, "paint": time.perf_counter() - t}
+    timings["total"] = sum(timings.values())
+    settings = {
+        "chip": grid.chip,
+        "stride": grid.stride,
+        "chip_source": chips.chip_info.get("source", "user"),
+        "border": grid.border,
+        "features": chips.settings,
+        **{k: v for k, v in out.settings.items() if k not in _GRID_KEYS},
+        "clahe": chips.clahe,
+        "refine": bool(refine),
+        "channels": int(img.shape[-1]),
+    }
+    if chips.chip_info.get("source") == "auto":
+        settings["chip_auto"] = {
+            k: v for k, v in chips.chip_info.items() if k not in ("chip", "stride", "source")
+        }
+    prov = _provenance(chips.inputs)
+    prov["workflow"] = out.workflow
+    return ClusterResult(
+        labels.astype(np.int32),
+        chip_labels,
+        grid,
+        img,
+        chips.features,
+        out.prepared,
+        rows,
+        timings,
+        settings,
+        out.n_detected,
+        chips.pixel_size,
+        chips.unit,
+        prov,
+        out.transform,
+    )
+
+
+def segment_by_communities(
+    images,
+    params: ClusterParams | None = None,
+    progress: Progress | None = None,
+    *,
+    reference_labels: np.ndarray | None = None,
+    feature_options: dict | None = None,
+    unit: str = "Å",
+    **values: Any,
+) -> ClusterResult:
+    """Unsupervised segmentation of a micrograph by communities of similar chips.
+
+    :func:`chip_features` then :func:`label_chips` with the :class:`Communities`
+    labeller.
+
+    Parameters
+    ----------
+    images : path, array, or sequence of them
+        One image, or several co-registered images used as channels.
+    params : ClusterParams, optional
+        The validated parameters (see :class:`ClusterParams`: ``chip``,
+        ``stride``, ``features``, ``weights``, ``merge_to``, ``pixel_size``,
+        ``feature_weights``, ``clahe``, ``k``, ``resolution``, ``seed``,
+        ``method``, ``spatial_weight``, ``pca``, ``border``, ``refine``).
+    progress : Progress, optional
+        Progress and cancellation (see :mod:`napari_interfaces.core.progress`).
+    reference_labels : (H, W) array, optional
+        Previous labelling of the same image: IDs are matched to it (stable colours).
     feature_options : dict, optional
         Extra extractor settings (``batch``, ``device``, ``input_size`` ...).
-    feature_weights : ``"auto"``, ``"equal"``, dict or None
-        Weighting of the extractor's feature groups (texture vs intensity).
-        Each group is first balanced so that neither dominates by its number
-        of columns, and a constant "lift" column keeps regions of mid-range
-        features apart (:class:`.graph.FeatureTransform`). ``"auto"``
-        (default): weights from a first clustering with equal weights (the
-        share of each group's variance between communities,
-        :func:`.features.auto_group_weights`); ``"equal"``: 1 each; a dict
-        such as ``{"texture": 1, "intensity": 0.5}``: as given; ``None``:
-        columns standardized one by one, no groups (issue 7's method). The
-        weighting used is reported in ``settings["feature_weighting"]``.
-    pixel_size : float, optional
-        Pixel size in ``unit``; default: read from the first image file (Å).
     unit : str
         Unit of ``pixel_size`` (``"Å"`` or ``"nm"``).
+    **values
+        Parameters as keywords (``chip=32``), applied over ``params``.
+        ``features`` may also be an extractor settings dict (``name`` +
+        options); ``feature_weights`` a ``{group: weight}`` dict.
+
+    Feature weighting (``feature_weights``): each group of the extractor's
+    features (texture, intensity) is first balanced so that neither
+    dominates by its number of columns, and a constant "lift" column keeps
+    regions of mid-range features apart (:class:`.graph.FeatureTransform`).
+    ``"auto"`` (default): weights from a first clustering with equal weights
+    (:func:`.features.auto_group_weights`); ``"equal"``: 1 each;
+    ``"texture=1,intensity=0.5"``: as given; None (``"off"``): columns
+    standardized one by one, no groups. The weighting used is reported in
+    ``settings["feature_weighting"]``.
 
     Returns
     -------
@@ -492,118 +986,45 @@ def segment_by_communities(
     Raises
     ------
     ParameterError
-        A parameter out of range (named), or a chip larger than the image.
+        A parameter out of range (named by its field), or a chip larger than the image.
     InputError
         Unreadable, constant or NaN images; a bad weights file.
     """
-    p = check_parameters(
-        chip=chip,
-        stride=stride,
-        features=features,
-        k=k,
-        resolution=resolution,
-        merge_to=merge_to,
-        seed=seed,
-        method=method,
-        spatial_weight=spatial_weight,
-        pca=pca,
-        border=border,
-        pixel_size=pixel_size,
-        feature_weights=feature_weights,
+    features = values.get("features", params.features if params is not None else "fft")
+    if isinstance(features, dict):  # extractor settings: name + options
+        values["features"] = str(features.get("name", "")).lower()
+    if isinstance(values.get("feature_weights"), dict):
+        values["feature_weights"] = _weights_text(values["feature_weights"])
+    p = ClusterParams.of(params, **values)
+    chips = chip_features(
+        images,
+        features if isinstance(features, dict) else p.features,
+        chip=p.chip,
+        stride=p.stride,
+        border=p.border,
+        clahe=p.clahe,
+        weights=p.weights,
+        feature_options=feature_options,
+        pixel_size=p.pixel_size,
+        unit=unit,
+        progress=progress,
     )
-    progress = as_progress(progress)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    img, pixel_size, unit, inputs = _prepare(images, clahe, p["pixel_size"], unit)
-    grid, chip_info = _grid(img, p["chip"], p["stride"], p["border"])
-    timings["load"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    extractor, ext_settings = _extractor(p["features"], weights, feature_options)
-    feats = _features(extractor, img, grid, progress)
-    timings["features"] = time.perf_counter() - t
-
-    progress.start(3, "similarity graph")
-    t = time.perf_counter()
-    transform = fit_transform(
-        extractor, feats, img.shape[-1], p, feature_weights=p["feature_weights"]
-    )
-    prepared = transform(feats)
-    adj = knn_graph(
-        prepared, k=p["k"], prepared=True, grid=grid, spatial_weight=p["spatial_weight"]
-    )
-    timings["graph"] = time.perf_counter() - t
-    progress.advance(description="communities")
-
-    t = time.perf_counter()
-    lab = detect_communities(adj, method=p["method"], resolution=p["resolution"], seed=p["seed"])
-    n_detected = int(lab.max()) + 1
-    if p["merge_to"]:
-        lab = merge_to_fn(lab, prepared, p["merge_to"])
-    chip_labels = order_labels(lab, chip_intensity(img, grid))
-    timings["communities"] = time.perf_counter() - t
-    progress.advance(description="painting")
-
-    t = time.perf_counter()
-    labels = paint_labels(chip_labels, grid, image=img, refine=refine)
-    if reference_labels is not None:
-        labels, chip_labels = _match_reference(labels, chip_labels, reference_labels)
-    table = community_table(labels, chip_labels, img, prepared)
-    timings["paint"] = time.perf_counter() - t
-    progress.advance()
-    timings["total"] = time.perf_counter() - t0
-
-    settings = {
-        "chip": grid.chip,
-        "stride": grid.stride,
-        "chip_source": chip_info.get("source", "user"),
-        "border": grid.border,
-        "features": ext_settings,
-        "k": p["k"],
-        "resolution": p["resolution"],
-        "merge_to": p["merge_to"],
-        "seed": p["seed"],
-        "method": p["method"],
-        "pca": p["pca"],
-        "clahe": bool(clahe),
-        "spatial_weight": p["spatial_weight"],
-        "refine": bool(refine),
-        "channels": int(img.shape[-1]),
-    }
-    if chip_info.get("source") == "auto":
-        settings["chip_auto"] = {
-            k: v for k, v in chip_info.items() if k not in ("chip", "stride", "source")
-        }
-    settings["feature_weighting"] = {**transform.report, "mode": _mode(p["feature_weights"])}
-    if transform.grouped:
-        settings["feature_weights"] = {
-            g: r["weight"] for g, r in transform.report.get("groups", {}).items()
-        }
-    return ClusterResult(
-        labels.astype(np.int32),
-        chip_labels,
-        grid,
-        img,
-        feats,
-        prepared,
-        table,
-        timings,
-        settings,
-        n_detected,
-        pixel_size,
-        unit,
-        _provenance(inputs),
-        transform,
+    return label_chips(
+        chips,
+        Communities(p),
+        refine=p.refine,
+        reference_labels=reference_labels,
+        progress=progress,
     )
 
 
-def fit_transform(extractor, feats, n_channels: int, params: dict, feature_weights="auto"):
+def fit_transform(extractor, feats, n_channels: int, params: ClusterParams):
     """The :class:`.graph.FeatureTransform` for ``extractor``'s features.
 
-    ``feature_weights``: see :func:`segment_by_communities`; ``params`` are
-    the checked parameters (``pca``, ``k``, ``seed``, ``merge_to``).
+    ``params.feature_weights``: see :func:`segment_by_communities`; ``pca``,
+    ``k``, ``seed`` and ``merge_to`` are used too.
     """
-    pca = params.get("pca", 10)
+    pca, feature_weights = params.pca, params.group_weights
     if feature_weights is None:
         return FeatureTransform.fit(feats, pca=pca)
     try:
@@ -618,12 +1039,7 @@ def fit_transform(extractor, feats, n_channels: int, params: dict, feature_weigh
         from .features import auto_group_weights
 
         weights = auto_group_weights(
-            feats,
-            groups,
-            n_regions=params.get("merge_to"),
-            k=params.get("k", 10),
-            seed=params.get("seed", 0),
-            pca=pca,
+            feats, groups, n_regions=params.merge_to, k=params.k, seed=params.seed, pca=pca
         )
     elif feature_weights == "equal":
         weights = None

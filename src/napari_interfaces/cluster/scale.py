@@ -1,6 +1,6 @@
 """Chip size from the image: length scales and descriptor coherence -> chip and stride.
 
-``choose_chip(image)`` (the ``--chip auto`` default) measures the image's
+``choose_chip(image)`` (the default, chip "auto") measures the image's
 dominant length scale from its radially averaged power spectrum
 (:func:`dominant_length_scale`), lists the chip sides the image size allows
 (at least 8 chips across, at most ``max_chips`` chips; on a lattice at

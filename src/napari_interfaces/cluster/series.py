@@ -44,13 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError, ParameterError
+from ..core.errors import InputError
 from ..core.params import positive
 from ..core.progress import Progress, as_progress
-from .chips import make_grid
 from .graph import FeatureTransform, knn_graph
-from .paint import community_table, paint_labels
 from .pairfile import check_settings, load_pair, pair_paths, save_pair
+from .pipeline import ChipSetup, Reference, label_chips
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -138,15 +137,11 @@ class SeriesReference:
             radii.append(novelty * max(float(np.quantile(d, 0.99)), 0.02))
         s = result.settings
         return cls(
-            extractor=dict(s["features"]),
-            chip=int(result.grid.chip),
-            stride=int(result.grid.stride),
+            **ChipSetup.from_result(result).fields(),
             transform=result.transform,
             centroids=np.asarray(cents, np.float32),
             ids=ids.astype(np.int64),
             radius=np.asarray(radii, np.float64),
-            border=result.grid.border,
-            clahe=bool(s.get("clahe", False)),
             refine=bool(s.get("refine", False)),
             settings=dict(s),
             source=dict(result.provenance),
@@ -241,69 +236,10 @@ class SeriesReference:
         ClusterResult
             ``settings["series"]`` says which IDs are new.
         """
-        from .pipeline import ClusterResult, _extractor, _features, _prepare, _provenance
-
-        progress = as_progress(progress)
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        img, pixel_size, unit, inputs = _prepare(images, self.clahe, pixel_size, unit)
-        h, w = img.shape[:2]
-        if self.chip > min(h, w):
-            raise ParameterError(
-                "chip",
-                f"{self.chip} px (the reference's) is larger than the image ({h}x{w} pixels)",
-            )
-        grid = make_grid(img.shape, self.chip, self.stride, self.border)
-        timings["load"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        extractor, ext_settings = _extractor(self.extractor, None, None)
-        expected = self.extractor.get("sha256")
-        if expected and ext_settings.get("sha256") not in (None, expected):
-            raise InputError(
-                f"weights file {ext_settings.get('weights')} differs from the reference's "
-                f"(sha256 {expected[:12]}...)"
-            )
-        feats = _features(extractor, img, grid, progress)
-        timings["features"] = time.perf_counter() - t
-        t = time.perf_counter()
-        prepared = self.transform(feats)
-        chip_labels, new_ids = self.assign(prepared, learn_new=learn_new)
-        timings["communities"] = time.perf_counter() - t
-        t = time.perf_counter()
-        labels = paint_labels(chip_labels, grid, image=img, refine=self.refine)
-        table = community_table(labels, chip_labels, img, prepared)
-        timings["paint"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        settings = {
-            **{k: v for k, v in self.settings.items() if k != "chip_auto"},
-            "chip": grid.chip,
-            "stride": grid.stride,
-            "chip_source": "reference",
-            "features": ext_settings,
-            "series": {
-                "reference": self.source.get("inputs", []),
-                "reference_ids": [int(i) for i in self.ids if int(i) not in new_ids],
-                "new_ids": new_ids,
-            },
-        }
-        prov = _provenance(inputs)
-        prov["workflow"] = "napari_interfaces.cluster.series.SeriesReference.label"
-        return ClusterResult(
-            labels.astype(np.int32),
-            chip_labels,
-            grid,
-            img,
-            feats,
-            prepared,
-            table,
-            timings,
-            settings,
-            len(np.unique(chip_labels)),
-            pixel_size,
-            unit,
-            prov,
-            self.transform,
+        chips = ChipSetup.of(self).features(
+            images, owner="reference", pixel_size=pixel_size, unit=unit, progress=progress
         )
+        return label_chips(chips, Reference(self, learn_new), refine=self.refine)
 
     # ------------------------------------------------------------ files
     def save(self, path: str | Path) -> tuple[Path, Path]:
@@ -311,11 +247,7 @@ class SeriesReference:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "extractor": self.extractor,
-            "chip": self.chip,
-            "stride": self.stride,
-            "border": self.border,
-            "clahe": self.clahe,
+            **ChipSetup.of(self).to_meta(),
             "refine": self.refine,
             "settings": self.settings,
             "source": self.source,
@@ -357,15 +289,11 @@ class SeriesReference:
                     f"have {np.shape(a['centroids'])[1]}"
                 )
             return cls(
-                extractor=meta["extractor"],
-                chip=int(meta["chip"]),
-                stride=int(meta["stride"]),
+                **ChipSetup.from_meta(meta).fields(),
                 transform=t,
                 centroids=np.asarray(a["centroids"], np.float32),
                 ids=np.asarray(a["ids"], np.int64),
                 radius=np.asarray(a["radius"], np.float64),
-                border=meta.get("border", "shift"),
-                clahe=bool(meta.get("clahe", False)),
                 refine=bool(meta.get("refine", False)),
                 settings=dict(meta.get("settings", {})),
                 source=dict(meta.get("source", {})),
@@ -391,6 +319,7 @@ def segment_series(
     others=(),
     progress: Progress | None = None,
     *,
+    params=None,
     pixel_sizes=None,
     names=None,
     learn_new: bool = True,
@@ -409,6 +338,8 @@ def segment_series(
         Further images of the series (each like ``reference``).
     pixel_sizes : sequence of float or None, optional
         Pixel size of ``reference`` then of each of ``others`` (in ``unit``).
+    params : ClusterParams, optional
+        The reference's parameters (see :func:`.pipeline.segment_by_communities`).
     names : sequence of str, optional
         Names of ``reference`` then of each of ``others``, for error messages.
     **kwargs
@@ -427,7 +358,9 @@ def segment_series(
     if len(sizes) != len(others) + 1:
         raise InputError(f"{len(sizes)} pixel sizes for {len(others) + 1} images")
     unit = kwargs.get("unit", "Å")
-    first = segment_by_communities(reference, progress=progress, pixel_size=sizes[0], **kwargs)
+    first = segment_by_communities(
+        reference, params, progress=progress, pixel_size=sizes[0], **kwargs
+    )
     out = [first]
     if others:
         series = SeriesReference.from_result(first)
@@ -524,9 +457,9 @@ def watch_folder(
         The images handled, in order.
     """
     folder = Path(folder)
-    poll = positive("--poll", poll)
+    poll = positive("poll", poll)
     if timeout is not None:
-        timeout = positive("--watch-timeout", timeout)
+        timeout = positive("timeout", timeout)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     seen: dict = {}
