@@ -49,18 +49,23 @@ def add_spec(
     *specs: type[Spec],
     skip: tuple[str, ...] = (),
 ) -> None:
-    """Add the CLI fields of ``specs`` to ``parser`` (positionals first, advanced last)."""
-    advanced = None
+    """Add the CLI fields of ``specs`` to ``parser``.
+
+    Fields with a ``group`` get that heading in ``--help``; advanced ones
+    without a group go under "advanced options".
+    """
+    groups: dict[str, Any] = {}
     known = list(parser.get_default("_specs") or ())
     for spec in specs:
         for p in spec.params():
             if not p.cli or p.name in skip:
                 continue
             target: Any = parser
-            if p.advanced and not p.positional:
-                if advanced is None:
-                    advanced = parser.add_argument_group("advanced options")
-                target = advanced
+            title = p.group or ("advanced options" if p.advanced else None)
+            if title and not p.positional:
+                if title not in groups:
+                    groups[title] = parser.add_argument_group(title)
+                target = groups[title]
             _add(target, p)
         known.append(spec)
     parser.set_defaults(_specs=tuple(known))

@@ -297,6 +297,7 @@ class ClusterFiles(Spec):
         "first image); the output is then a folder",
         metavar="FOLDER",
         gui=False,
+        group="series",
     )
     watch: Path | None = param(
         None,
@@ -304,6 +305,7 @@ class ClusterFiles(Spec):
         "the output is then a folder",
         metavar="FOLDER",
         gui=False,
+        group="series",
     )
     watch_timeout: float | None = param(
         None,
@@ -313,15 +315,24 @@ class ClusterFiles(Spec):
         lo_open=True,
         none="off",
         gui=False,
+        group="series",
     )
     poll: float = param(
-        0.5, "watch poll interval", unit="s", lo=0, lo_open=True, hi=3600, gui=False
+        0.5,
+        "watch poll interval",
+        unit="s",
+        lo=0,
+        lo_open=True,
+        hi=3600,
+        gui=False,
+        group="series",
     )
     reference: Path | None = param(
         None,
         "a series reference (reference.json) written by an earlier series run, instead of IMAGE",
         metavar="REF.json",
         gui=False,
+        group="series",
     )
     overwrite: bool = param(False, "replace existing outputs", gui=False)
     json: bool = param(False, "print the community table as JSON", gui=False)

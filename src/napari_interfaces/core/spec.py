@@ -106,6 +106,9 @@ class Param:
         The dock's spin-box step.
     metavar : str or None
         The CLI's placeholder (default: the unit or the upper-case name).
+    group : str or None
+        A heading of its own in ``--help`` (e.g. "series"); advanced fields
+        without one go under "advanced options".
     """
 
     name: str
@@ -129,6 +132,7 @@ class Param:
     gui: bool = True
     step: float | None = None
     metavar: str | None = None
+    group: str | None = None
 
     @property
     def cli_flag(self) -> str:
@@ -249,6 +253,7 @@ def param(
     gui: bool = True,
     step: float | None = None,
     metavar: str | None = None,
+    group: str | None = None,
 ) -> Any:
     """A spec field with everything a front end needs to show and check it.
 
@@ -276,6 +281,7 @@ def param(
         gui=gui,
         step=step,
         metavar=metavar,
+        group=group,
     )
     if isinstance(default, list | dict | set):
         raise TypeError("spec defaults must be immutable (use a tuple)")
