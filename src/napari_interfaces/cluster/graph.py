@@ -81,7 +81,8 @@ class FeatureTransform:
     ) -> FeatureTransform:
         """Fit on ``(N, D)`` raw features (N >= 2).
 
-        ``lift`` applies with ``groups`` only (without groups: plain cosine similarity of the standardized columns).
+        ``lift`` applies with ``groups`` only (without groups: the plain cosine
+        similarity of the standardized columns).
         """
         x = np.asarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[0] < 2:
