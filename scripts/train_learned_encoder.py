@@ -49,7 +49,7 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
         imgs.append(img)
     if n_hrtem:
         try:
-            from napari_interfaces.simulate.hrtem import simulate_sample
+            from napari_interfaces.simulate.workflow import simulate_sample
 
             for i in range(n_hrtem):
                 s = simulate_sample(

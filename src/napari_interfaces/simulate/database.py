@@ -130,7 +130,7 @@ _MULTISLICE_OWN = {"extent", "pixel_size"}
 
 def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
     """``{group: {key: v}}`` -> ``{key: v}`` (one level of grouping is allowed)."""
-    from .hrtem import sample_parameters
+    from .workflow import sample_parameters
 
     names = set().union(*sample_parameters().values()) - _MULTISLICE_OWN
     flat: dict[str, Any] = {}
@@ -161,14 +161,14 @@ def multislice_sample(
     """One sample made by the HRTEM multislice simulator.
 
     ``params`` are keyword arguments of
-    :func:`napari_interfaces.simulate.hrtem.simulate_sample` (optionally
+    :func:`napari_interfaces.simulate.workflow.simulate_sample` (optionally
     grouped one level deep, e.g. ``structure:``, ``microscope:``,
     ``detector:``); the field of view is ``crop × pixel_size`` and the image
     is resampled to ``output.pixel_size`` and cropped/padded to ``crop``.
     ``device`` defaults to ``cpu`` (torch's MKL FFTs, else NumPy; one
     single-threaded process per core).
     """
-    from .hrtem import simulate_sample
+    from .workflow import simulate_sample
 
     kwargs = _flatten_groups(params)
     n = int(output["crop"])
