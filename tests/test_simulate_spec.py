@@ -80,3 +80,29 @@ def test_one_composition_spec_keywords_and_sampler_agree():
     c = simulate_hrtem(scene, phonon_seed=int(rng.integers(2**31)), rng=rng, **kw)
     np.testing.assert_array_equal(s.image, c.image.data)
     np.testing.assert_array_equal(s.labels, c.mask)
+
+
+def test_database_options_and_engine_entry(tmp_path, capsys):
+    from napari_interfaces.simulate.database import DatabaseParams, generate_database, read_sample
+
+    _help("simulate", "database")
+    text = capsys.readouterr().out
+    assert "--n N" in text and "default: recipe" in text and "--threads-per-worker" in text
+    out = tmp_path / "db.zarr"
+    argv = ["simulate", "database", "tiny_synthetic", "--out", str(out), "--quiet"]
+    assert main([*argv, "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "napari-interfaces: error: --workers: must be [1, 4096], got 0"
+    assert main([*argv, "--n", "0"]) == 2
+    assert "--n: must be [1, 1e+09], got 0" in capsys.readouterr().err
+    assert not out.exists()
+    # the engine takes the validated spec or its fields as keywords: the same store
+    a = generate_database(
+        "tiny_synthetic", tmp_path / "a.zarr", DatabaseParams(n=2, scheduler="inline")
+    )
+    b = generate_database("tiny_synthetic", tmp_path / "b.zarr", n=2, scheduler="inline")
+    assert a.computed == b.computed == 2
+    np.testing.assert_array_equal(read_sample(a.path, 1)[0], read_sample(b.path, 1)[0])
+    with pytest.raises(ParameterError) as err:
+        generate_database("tiny_synthetic", tmp_path / "c.zarr", n=2, threads_per_worker=0)
+    assert err.value.name == "threads_per_worker"
