@@ -581,8 +581,9 @@ def simulate_hrtem(
     label_margin : float
         Å by which the label boundary moves inwards (:func:`.labels.shrink_mask`).
     phonon_seed, rng : optional
-        Seed of the phonon configurations and generator of the noise (and
-        of the structure when it is built); both default to the spec's seed.
+        Seed of the phonon configurations and generator of the noise; both
+        default to the spec's seed. A structure spec without a seed of its
+        own is drawn from ``rng`` too.
     progress : Progress, optional
 
     Returns
@@ -599,8 +600,11 @@ def simulate_hrtem(
     scene = None
     t0 = time.perf_counter()
     if isinstance(structure, StructureParams):
-        rng = np.random.default_rng(structure.seed if rng is None else rng)
-        scene = build_structure(structure, rng=rng, progress=progress)
+        if structure.seed is not None:  # the structure's own seed
+            scene = build_structure(structure, progress=progress)
+        else:  # one generator for the structure and the noise
+            rng = np.random.default_rng(rng)
+            scene = build_structure(structure, rng=rng, progress=progress)
         timings["structure"] = time.perf_counter() - t0
     elif hasattr(structure, "atoms") and hasattr(structure, "particles"):
         scene = structure
