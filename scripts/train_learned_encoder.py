@@ -4,7 +4,7 @@ Data (no labels used): synthetic lattice micrographs with controlled disorder
 (:func:`napari_interfaces.cluster.synthetic.order_disorder_micrograph` with
 random lattice periods, orientations and noise) plus, when the project's
 HRTEM simulator runs, simulated HRTEM images of nanoparticles on amorphous
-carbon (``napari_interfaces.simulate.hrtem.simulate_sample``).
+carbon (``napari_interfaces.simulate.workflow.simulate_sample``).
 
 Objective: spatial contrastive learning (InfoNCE / NT-Xent). The two views of
 a pair are two chips cut at nearby positions (offset up to a quarter chip) of

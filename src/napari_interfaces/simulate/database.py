@@ -321,12 +321,12 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
             g = zarr.open_group(str(out), mode="r+")
         except Exception as exc:
             raise InputError(
-                f"{out}: exists and is not a zarr store ({exc}); choose another --out"
+                f"{out}: exists and is not a zarr store ({exc}); choose another store"
             ) from exc
         old = dict(g.attrs)
         if old.get("format") != FORMAT:
             raise InputError(
-                f"{out}: exists and is not a napari-interfaces database; choose another --out"
+                f"{out}: exists and is not a napari-interfaces database; choose another store"
             )
         validate_attrs(out, old)
         same = (
@@ -338,7 +338,7 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
         if not same:
             raise InputError(
                 f"{out}: exists with a different spec or seed (seed {old.get('seed')}); "
-                "resume only with the same spec and seed, or choose another --out"
+                "resume only with the same spec and seed, or choose another store"
             )
         if n > int(old["n"]):
             for name in ("image", "labels", "meta", "done"):

@@ -58,9 +58,9 @@ __all__ = [
     "simulate_scene",
 ]
 
-#: Structure file suffixes ase writes (``simulate structure --out``).
+#: Structure file suffixes ase writes (the scene file of ``simulate structure``).
 STRUCTURE_SUFFIXES = (".xyz", ".extxyz", ".cif", ".vasp", ".pdb", ".traj", ".json")
-#: Image/wave/label file suffixes (``simulate image --out/--exit-wave/--labels``).
+#: Image, exit-wave and label file suffixes (the outputs of ``simulate image``).
 IMAGE_SUFFIXES = (".npy", ".tif", ".tiff")
 
 
