@@ -25,20 +25,14 @@ def main() -> None:
     from ase import Atoms
     from matplotlib.figure import Figure
 
-    from napari_interfaces.simulate.demo import DEMO_PARAMS, save_figure
-    from napari_interfaces.simulate.hrtem import HRTEMSimulator, make_labels
+    from napari_interfaces.simulate.demo import DEMO_HRTEM, DEMO_STRUCTURE, save_figure
+    from napari_interfaces.simulate.hrtem import HRTEMSimulator
     from napari_interfaces.simulate.structures import build_scene
+    from napari_interfaces.simulate.workflow import simulate_hrtem
 
     OUT.mkdir(parents=True, exist_ok=True)
-    p = DEMO_PARAMS
-    scene = build_scene(extent=p["extent"], substrate_thickness=p["substrate_thickness"],
-                        particle_diameter=p["particle_diameter"], orientation=p["orientation"],
-                        rng=5)  # fmt: skip
-    sim = HRTEMSimulator(scene.atoms, scene.particles, sampling=p["sampling"], device="numpy")
-    ctf = sim.ctf(defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],
-                  aperture_mrad=p["aperture_mrad"])  # fmt: skip
-    img = sim.image(ctf, dose=p["dose"], rng=1)
-    _, inst = make_labels(sim, "exit_wave")
+    out = simulate_hrtem(DEMO_STRUCTURE, DEMO_HRTEM.replace(device="numpy"), rng=1)
+    img, inst = out.image, out.instances
     dy, dx = img.grid.spacing
     save_figure(OUT / "hrtem_image_labels.png", img.data, inst, (dx, dy),
                 "Au 3.2 nm on 2 nm a-C, [110], 200 kV, 2000 e/Å²")  # fmt: skip

@@ -4,7 +4,7 @@ Data (no labels used): synthetic lattice micrographs with controlled disorder
 (:func:`napari_interfaces.cluster.synthetic.order_disorder_micrograph` with
 random lattice periods, orientations and noise) plus, when the project's
 HRTEM simulator runs, simulated HRTEM images of nanoparticles on amorphous
-carbon (``napari_interfaces.simulate.hrtem.simulate_sample``).
+carbon (``napari_interfaces.simulate.workflow.simulate_sample``).
 
 Objective: spatial contrastive learning (InfoNCE / NT-Xent). The two views of
 a pair are two chips cut at nearby positions (offset up to a quarter chip) of
@@ -49,7 +49,7 @@ def make_images(n_synth: int, n_hrtem: int, size: int, seed: int) -> list[np.nda
         imgs.append(img)
     if n_hrtem:
         try:
-            from napari_interfaces.simulate.hrtem import simulate_sample
+            from napari_interfaces.simulate.workflow import simulate_sample
 
             for i in range(n_hrtem):
                 s = simulate_sample(

@@ -423,9 +423,9 @@ def test_apt_clusters(all_docks, qtbot, tmp_path):
 def test_hrtem_build_simulate_preview(all_docks, qtbot):
     viewer, _ = all_docks
     dock = _dock(all_docks, "HRTEM simulator")
-    setp(dock, "extent", 24.0)
-    setp(dock, "diameter", 12.0)
-    setp(dock, "substrate", 6.0)
+    setp(dock, "extent", "24")
+    setp(dock, "particle_diameter", "12")
+    setp(dock, "substrate_thickness", 6.0)
     setp(dock, "sampling", 0.2)
     with Heartbeat() as hb:
         job = act(qtbot, dock, "build", timeout=60_000)
@@ -555,7 +555,7 @@ def _start_and_cancel(qtbot, dock: Any, method: str) -> float:
 def test_cancel_is_visible_hrtem_and_database(all_docks, qtbot, tmp_path):
     """Cancel stops real jobs; the status says so and Run comes back (issue 13, item 4)."""
     hrtem = _dock(all_docks, "HRTEM simulator")
-    setp(hrtem, "extent", 96.0)
+    setp(hrtem, "extent", "96")
     setp(hrtem, "sampling", 0.05)  # a long multislice
     hrtem.build()
     qtbot.waitUntil(lambda: hrtem.job.finished, timeout=60_000)

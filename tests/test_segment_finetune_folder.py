@@ -151,8 +151,8 @@ def test_bench_instance_matching():
 @pytest.mark.parametrize("name", ["hrtem_realistic", "hrtem_transfer"])
 def test_realistic_recipes_draw_valid_parameters(name):
     from napari_interfaces.simulate.database import _flatten_groups
-    from napari_interfaces.simulate.hrtem import sample_parameters
     from napari_interfaces.simulate.spec import load_spec
+    from napari_interfaces.simulate.workflow import sample_parameters
 
     spec = load_spec(name)
     known = {k for v in sample_parameters().values() for k in v}
@@ -165,7 +165,7 @@ def test_realistic_recipes_draw_valid_parameters(name):
 
 
 def test_simulated_label_margin_shrinks_the_particle():
-    from napari_interfaces.simulate.hrtem import simulate_sample
+    from napari_interfaces.simulate.workflow import simulate_sample
 
     kw = dict(extent=(32, 32), substrate_thickness=0, particle_diameter=16, sampling=0.2,
               dose=None, device="numpy")  # fmt: skip

@@ -233,7 +233,7 @@ def test_cli_bad_input(tmp_path, capsys):
     Atoms("Au", positions=[[5, 5, 5]], cell=[10, 10, 10]).write(ok)
     assert main(["simulate", "image", str(ok), "--slice-thickness", "5000",
                  "--out", str(tmp_path / "x.npy")]) == 2  # fmt: skip
-    assert "--slice-thickness: must be in [0.05, 1000]" in capsys.readouterr().err
+    assert "--slice-thickness: must be [0.05, 1000]" in capsys.readouterr().err
     assert main(["simulate", "image", str(ok), "--out", str(tmp_path / "x.png")]) == 2
 
 
@@ -311,12 +311,12 @@ def test_simulate_sample_result_and_shared_defaults():
     """simulate_sample returns one result object; structure defaults are build_scene's."""
     import inspect
 
-    from napari_interfaces.simulate.hrtem import (
+    from napari_interfaces.simulate.structures import build_scene
+    from napari_interfaces.simulate.workflow import (
         SimulatedSample,
         sample_parameters,
         simulate_sample,
     )
-    from napari_interfaces.simulate.structures import build_scene
 
     s = simulate_sample(0, extent=(16, 16), substrate_thickness=0, particle_diameter=8,
                         sampling=0.2, defocus=50, dose=500, device="numpy")  # fmt: skip

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .core.progress import Progress, as_progress
+from .core.spec import Spec, param
 
-__all__ = ["PIPELINES", "available_pipelines", "run_demo"]
+__all__ = ["PIPELINES", "DemoOptions", "available_pipelines", "run_demo"]
 
 #: name -> (module, one-line description), in the order the demo runs them.
 PIPELINES: dict[str, tuple[str, str]] = {
@@ -37,6 +39,35 @@ PIPELINES: dict[str, tuple[str, str]] = {
         "Cluster: synthetic order/disorder micrograph -> chip communities -> labels",
     ),
 }
+
+
+@dataclass(frozen=True)
+class DemoOptions(Spec):
+    """Where the demo writes and which pipelines it runs."""
+
+    out: Path = param(Path("demo-results"), "output folder", metavar="FOLDER", gui=False)
+    only: str | None = param(
+        None,
+        "comma-separated subset of pipelines: " + ", ".join(PIPELINES),
+        none="all",
+        metavar="NAMES",
+        gui=False,
+    )
+    overwrite: bool = param(False, "replace the results of an earlier run", gui=False)
+    gui: bool = param(False, "open the results in napari", gui=False)
+
+    def pipelines(self) -> list[str] | None:
+        """The chosen pipelines (``None``: all)."""
+        from .core.errors import ParameterError
+
+        if self.only is None:
+            return None
+        names = [n.strip() for n in self.only.split(",") if n.strip()]
+        if not names:
+            raise ParameterError(
+                "only", f"names no pipeline ({self.only!r}); choose from {', '.join(PIPELINES)}"
+            )
+        return names
 
 
 def _load(name: str):
@@ -67,11 +98,11 @@ def check_demo(
     unknown = [n for n in names if n not in PIPELINES]
     if unknown:
         raise ParameterError(
-            "--only", f"unknown demo pipeline(s) {unknown}; choose from {list(PIPELINES)}"
+            "only", f"unknown demo pipeline(s) {unknown}; choose from {list(PIPELINES)}"
         )
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ParameterError("--out", f"{out_dir} is a file, not a folder")
+        raise ParameterError("out", f"{out_dir} is a file, not a folder")
     for target in [out_dir / n for n in names] + [out_dir / "demo_summary.json"]:
         check_output(target, overwrite=overwrite)
     return names

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ._spec import add_spec, spec_from_args
 
 
 def register(groups: dict) -> None:
-    from ..demo import PIPELINES
+    from ..demo import DemoOptions
 
     p = groups["root"].add_parser(
         "demo",
@@ -16,46 +17,29 @@ def register(groups: dict) -> None:
         "(images, labels, tables, plots as PNG) to a folder. With --gui, open napari with the "
         "results as layers and the plugin's docks.",
     )
-    p.add_argument("--out", type=Path, default=Path("demo-results"), help="output folder")
-    p.add_argument(
-        "--only",
-        default=None,
-        help="comma-separated subset of pipelines: " + ", ".join(PIPELINES),
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace the results of an earlier run"
-    )
-    p.add_argument("--gui", action="store_true", help="open the results in napari")
+    add_spec(p, DemoOptions)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
-    from ..demo import PIPELINES, check_demo, run_demo
+    from ..demo import PIPELINES, DemoOptions, check_demo, run_demo
 
-    only = None
-    if args.only is not None:
-        only = [n.strip() for n in args.only.split(",") if n.strip()]
-        if not only:
-            from ..core.errors import ParameterError
-
-            raise ParameterError(
-                "--only", f"names no pipeline ({args.only!r}); choose from {', '.join(PIPELINES)}"
-            )
-    names = check_demo(args.out, only, overwrite=args.overwrite)
+    opts = spec_from_args(DemoOptions, args)
+    names = check_demo(opts.out, opts.pipelines(), overwrite=opts.overwrite)
     for name in names:
         print(f"[{name}] {PIPELINES[name][1]}")
-    layers = run_demo(args.out, names, progress=cli_progress(), overwrite=args.overwrite)
-    summary = (args.out / "demo_summary.json").read_text()
+    layers = run_demo(opts.out, names, progress=cli_progress(), overwrite=opts.overwrite)
+    summary = (opts.out / "demo_summary.json").read_text()
     import json
 
     info = json.loads(summary)
     for name, entry in info["pipelines"].items():
         print(
-            f"[{name}] {entry['seconds']:.1f} s, {len(entry['files'])} files in {args.out / name}"
+            f"[{name}] {entry['seconds']:.1f} s, {len(entry['files'])} files in {opts.out / name}"
         )
-    print(f"results: {args.out.resolve()} (summary: demo_summary.json)")
-    if args.gui:
+    print(f"results: {opts.out.resolve()} (summary: demo_summary.json)")
+    if opts.gui:
         _show(layers)
     return 0
 

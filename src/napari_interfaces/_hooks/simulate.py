@@ -14,15 +14,14 @@ def sample_hrtem_particle() -> list[tuple[Any, dict, str]]:
     ``metadata["pixel_size"]`` (Å).
     """
     from ..simulate.demo import hrtem_layers
-    from ..simulate.hrtem import HRTEMSimulator, make_labels
-    from ..simulate.structures import build_scene
+    from ..simulate.workflow import HRTEMParams, StructureParams, simulate_hrtem
 
-    scene = build_scene(extent=(36.0, 36.0), substrate_thickness=15.0, particle_diameter=24.0,
-                        orientation=(1, 1, 0), rng=3)  # fmt: skip
-    sim = HRTEMSimulator(scene.atoms, scene.particles, sampling=0.15, device="numpy")
-    ctf = sim.ctf(defocus=-60, cs=-2e5, focal_spread=20, aperture_mrad=25)
-    img = sim.image(ctf, dose=3000, rng=0)
-    _, inst = make_labels(sim, "exit_wave")
+    structure = StructureParams(extent=(36.0, 36.0), substrate_thickness=15.0,
+                                particle_diameter=(24.0,), orientation="1 1 0", seed=3)  # fmt: skip
+    params = HRTEMParams(sampling=0.15, device="numpy", defocus=-60, cs=-2e5, focal_spread=20,
+                         aperture_mrad=25, dose=3000, seed=0)  # fmt: skip
+    out = simulate_hrtem(structure, params, rng=0)
+    img, inst = out.image, out.instances
     layers = hrtem_layers(img.data, inst, img.grid, prefix="HRTEM")
     layers[0][1]["name"] = "HRTEM Au particle"
     for _data, kw, kind in layers[1:]:  # "<what> [<source>]", the plugin's naming pattern

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InputError
+from ..simulate.database import DatabaseParams
 from ._dock import Dock, select_choice
+from ._form import SpecForm
 from ._layers import layer_kwargs
 
 if TYPE_CHECKING:
@@ -31,16 +33,12 @@ __all__ = ["DatabaseWidget", "generate_job", "read_sample_job"]
 SCHEDULERS = ("this process", "local dask cluster", "dask scheduler address")
 
 
-def generate_job(
-    spec_text: str, out: str, n: int, seed: int, scheduler, workers: int, progress=None
-):
-    """Engine work of **Generate**: the spec is YAML text (see :func:`~napari_interfaces.simulate.spec.load_spec`)."""
+def generate_job(spec_text: str, out: str, params: DatabaseParams, scheduler, progress=None):
+    """Engine work of **Generate**: the recipe is YAML text (see :func:`~napari_interfaces.simulate.spec.load_spec`)."""
     from ..simulate.database import generate_database
 
     text = spec_text if spec_text.endswith("\n") else spec_text + "\n"
-    return generate_database(
-        text, out, n=n, seed=seed, scheduler=scheduler, workers=workers, progress=progress
-    )
+    return generate_database(text, out, params, scheduler=scheduler, progress=progress)
 
 
 def read_sample_job(store: str, index: int, progress=None) -> dict[str, Any]:
@@ -127,21 +125,17 @@ class DatabaseWidget(Dock):
         self.editor.native.setMinimumHeight(160)
 
         self.add_section("Generate")
-        p("n", 8, min=1, max=10_000_000, label="samples",
-          tooltip="number of samples in the store; a larger n grows an existing store")  # fmt: skip
         p("out", config.cache_dir() / "databases" / "database.zarr", mode="w", label="store",
           tooltip="output zarr store (a folder); an existing store with the same spec and seed "
           "is resumed")  # fmt: skip
-        with self.advanced("Advanced: seed, compute"):
-            p("seed", 0, min=0, max=2**31 - 1,
-              tooltip="database seed: sample i depends only on the spec, the seed and i")  # fmt: skip
+        self.form = SpecForm(self, DatabaseParams, advanced_title="Advanced: seed, compute")
+        self.form.set(n=8, seed=0, workers=1)
+        with self.advanced("Compute on"):
             p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
               tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
               "dask scheduler (can run code here: use only one you started)")  # fmt: skip
             p("address", "", label="address",
               tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
-            p("workers", 1, min=1, max=1024, label="local workers",
-              tooltip="worker processes of the local dask cluster (capped at the cores)")  # fmt: skip
         self.generate_button = self.add_button(
             "Generate", self.run, tooltip="simulate the missing samples into the store"
         )
@@ -184,9 +178,9 @@ class DatabaseWidget(Dock):
             return
         self.editor.value = path.read_text(encoding="utf-8")
         spec = load_spec(str(path))
-        self.params["seed"].value = spec.seed
+        self.form.set(seed=spec.seed)
         if spec.n:
-            self.params["n"].value = min(spec.n, 8)
+            self.form.set(n=min(spec.n, 8))
         self.params["out"].value = Path(self._v("out")).with_name(f"{spec.name}.zarr")
 
     def scheduler(self) -> Any:
@@ -207,10 +201,10 @@ class DatabaseWidget(Dock):
         text = str(self.editor.value)
         if not text.strip():
             raise InputError("spec: the spec is empty; pick an example or type YAML")
+        params = self.form.spec(scheduler=None)
         return self.run_job(
-            generate_job, text, str(self._v("out")), int(self._v("n")), int(self._v("seed")),
-            self.scheduler(), int(self._v("workers")), on_done=self._generated,
-            on_cancel=self._cancelled, description="simulated database",
+            generate_job, text, str(self._v("out")), params, self.scheduler(),
+            on_done=self._generated, on_cancel=self._cancelled, description="simulated database",
         )  # fmt: skip
 
     def _cancelled(self) -> None:

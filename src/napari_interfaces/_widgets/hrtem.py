@@ -25,14 +25,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import ParameterError
-from ..simulate.workflow import build_structure, simulate_scene
+from ..simulate.workflow import (
+    HRTEMParams,
+    StructureParams,
+    build_structure,
+    image,
+    simulate_hrtem,
+)
 from ._dock import Dock
+from ._form import SpecForm
 from ._layers import layer_kwargs
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["HRTEMWidget", "build_structure", "simulate_scene"]
+__all__ = ["HRTEMWidget", "build_structure", "simulate_hrtem"]
 
 
 def _device_choices() -> list[str]:
@@ -54,23 +61,25 @@ def _device_choices() -> list[str]:
     return out
 
 
-def _simulate_job(
-    scene, structure: dict, params: dict, label_method: str, optics: dict, dose, progress=None
-):
-    """Build the scene if needed, simulate it and make the first image (one background job)."""
-    from ..simulate.workflow import image
+def _simulate_job(scene, structure, params, progress=None):
+    """Build the scene if needed, simulate it and make the first image (one background job).
 
+    The one HRTEM composition (:func:`~napari_interfaces.simulate.workflow.simulate_hrtem`);
+    the first image's noise is seeded 0, like the live re-imaging.
+    """
     if scene is None:
-        scene = build_structure(progress=progress, **structure)
-    simulation = simulate_scene(scene, label_method=label_method, progress=progress, **params)
-    return simulation, image(simulation, dose=dose, rng=0, **optics)
+        scene = build_structure(structure, progress=progress)
+    out = simulate_hrtem(scene, params, rng=0, progress=progress)
+    return out.simulation, out.image
 
 
-#: Parameters of the structure (a change makes the built scene stale).
-_STRUCTURE_PARAMS = (
-    "element", "shape", "diameter", "particles", "defect", "orientation", "substrate",
-    "extent", "placement", "seed",
+#: The dock's starting values (a small, quick scene; the specs' defaults are the CLI's).
+_STRUCTURE_PRESET = dict(
+    extent=(48.0,), particle_diameter=(30.0,), substrate_thickness=20.0, orientation="1 1 0",
+    seed=0,
 )  # fmt: skip
+#: Simulation fields the dock shows as live imaging sliders or fills itself.
+_LIVE = ("defocus", "cs", "focal_spread", "dose", "device", "seed")
 
 
 class HRTEMWidget(Dock):
@@ -87,38 +96,13 @@ class HRTEMWidget(Dock):
 
     def __init__(self, napari_viewer: napari.Viewer | None = None, *, sync: bool = False) -> None:
         super().__init__(napari_viewer, sync=sync)
-        from ..simulate.structures import SHAPES
-
         self.scene = None
         self.simulation = None
         self.layers = self.own_layers  # role -> this dock's layer
 
         self.add_section("Structure")
-        p = self.add_param
-        p(
-            "element",
-            "Au",
-            tooltip="chemical symbol of the particles (fcc metals: Au, Ag, Pt, ...)",
-        )
-        p("shape", "sphere", choices=list(SHAPES),
-          tooltip="particle shape: a sphere cut from the crystal or a Wulff-type polyhedron")  # fmt: skip
-        p("diameter", 30.0, min=5.0, max=200.0, step=1.0, label="diameter (Å)",
-          tooltip="particle diameter in Å")  # fmt: skip
-        p("particles", 1, min=1, max=20,
-          tooltip="number of particles, placed at random without overlap")  # fmt: skip
-        p("defect", "none", choices=["none", "twin", "stacking_fault"],
-          tooltip="one {111} planar defect through the particle (spheres only)")  # fmt: skip
-        p("extent", 48.0, min=10.0, max=400.0, step=4.0, label="field of view (Å)",
-          tooltip="side of the square simulation cell in Å")  # fmt: skip
-        with self.advanced("Advanced structure"):
-            p("orientation", "1 1 0",
-              tooltip="zone axis along the beam as 'u v w' (e.g. '1 1 0'), or 'random'")  # fmt: skip
-            p("substrate", 20.0, min=0.0, max=200.0, step=5.0, label="a-C thickness (Å)",
-              tooltip="thickness of the amorphous carbon support in Å (0 = none)")  # fmt: skip
-            p("placement", "on", choices=["on", "embedded"],
-              tooltip="particles on the carbon's entrance surface, or sunk 5 Å into it")  # fmt: skip
-            p("seed", 0, min=0, max=2**31 - 1,
-              tooltip="random seed of the structure, the phonons and the noise (same seed, same result)")  # fmt: skip
+        self.structure_form = SpecForm(self, StructureParams, advanced_title="Advanced structure")
+        self.structure_form.set(**_STRUCTURE_PRESET)
         self.build_button = self.add_button(
             "Build structure",
             self.build,
@@ -126,27 +110,21 @@ class HRTEMWidget(Dock):
             footer=False,
         )
         self.structure_label = self.add_label("no structure yet: Simulate builds one")
-        self._scene_params: dict | None = None  # what self.scene was built from
-        self._pending_params: dict | None = None
-        for name in _STRUCTURE_PARAMS:
-            self.params[name].changed.connect(self._structure_changed)
+        self._scene_params: StructureParams | None = None  # what self.scene was built from
+        self._pending_params: StructureParams | None = None
+        for w in self.structure_form.widgets.values():
+            w.changed.connect(self._structure_changed)
 
         self.add_section("Simulation")
-        p("energy", 200.0, min=20.0, max=1000.0, step=10.0, label="energy (kV)",
-          tooltip="accelerating voltage in kV")  # fmt: skip
-        p("sampling", 0.125, min=0.02, max=0.5, step=0.005, label="sampling (Å)",
-          tooltip="multislice pixel size in Å; finer is more accurate and slower (0.1-0.2 Å)")  # fmt: skip
-        with self.advanced("Advanced simulation"):
-            p("slice_thickness", 2.0, min=0.2, max=20.0, step=0.5, label="slice thickness (Å)",
-              tooltip="thickness of one multislice slice in Å (1-2 Å is typical)")  # fmt: skip
-            p("phonons", 1, min=1, max=50, label="frozen phonons",
-              tooltip="number of thermally displaced configurations averaged (1 = static lattice)")  # fmt: skip
+        self.sim_form = SpecForm(
+            self, HRTEMParams, skip=_LIVE, advanced_title="Advanced simulation"
+        )
+        self.sim_form.set(sampling=0.125)
+        p = self.add_param
+        with self.advanced("Compute"):
             p("device", "cpu", choices=_device_choices(),
               tooltip="multislice backend: cpu (torch/MKL FFTs), numpy, auto (fastest measured), "
               "cuda:N or opencl:N")  # fmt: skip
-            p("label_method", "exit_wave", choices=["exit_wave", "atoms"], label="labels",
-              tooltip="exit_wave: phase > pi/12 of the particle-only exit wave (Rangel DaCosta 2024); "
-              "atoms: within 1.5 Å of the projected particle atoms")  # fmt: skip
         self.simulate_button = self.add_button(
             "Simulate", self.simulate, footer=True,
             tooltip="multislice exit waves + labels in the background (builds the structure first "
@@ -186,51 +164,20 @@ class HRTEMWidget(Dock):
     def _update_dose_label(self) -> None:
         self.dose_label.value = self._dose_text()
 
-    def structure_params(self) -> dict:
-        """:func:`~napari_interfaces.simulate.structures.build_scene` keyword arguments."""
-        orient = str(self._v("orientation")).strip() or "random"
-        if orient not in ("random", "none"):
-            try:
-                axis = tuple(int(x) for x in orient.replace(",", " ").split())
-            except ValueError:
-                axis = ()
-            if len(axis) != 3 or not any(axis):
-                raise ParameterError(
-                    "orientation", f"give a zone axis 'u v w' or 'random', got {orient!r}"
-                )
-            orient = axis
-        defect = self._v("defect")
-        extent = float(self._v("extent"))
-        return dict(
-            extent=(extent, extent),
-            substrate_thickness=float(self._v("substrate")),
-            n_particles=int(self._v("particles")),
-            element=str(self._v("element")).strip() or "Au",
-            shape=self._v("shape"),
-            particle_diameter=float(self._v("diameter")),
-            defects=None if defect == "none" else defect,
-            orientation=orient,
-            placement=self._v("placement"),
-            rng=int(self._v("seed")),
-        )
+    def structure_params(self) -> StructureParams:
+        """The validated structure spec (a bad value is marked on its field)."""
+        return self.structure_form.spec()
 
-    def sim_params(self) -> dict:
-        """:class:`~napari_interfaces.simulate.hrtem.HRTEMSimulator` keyword arguments."""
-        return dict(
-            energy_kv=float(self._v("energy")),
-            sampling=float(self._v("sampling")),
-            slice_thickness=float(self._v("slice_thickness")),
-            frozen_phonons=int(self._v("phonons")),
-            seed=int(self._v("seed")),
-            device=self._v("device"),
-        )
-
-    def optics(self) -> dict:
-        """CTF fields of the imaging sliders."""
-        return dict(
+    def hrtem_params(self) -> HRTEMParams:
+        """The validated simulation spec, with the live sliders, the device and the seed."""
+        seed = self.structure_form.value("seed")
+        return self.sim_form.spec(
             defocus=float(self._v("defocus")),
-            cs=float(self._v("cs")) * 1e4,
+            cs=float(self._v("cs")) * 1e4,  # µm -> Å
             focal_spread=float(self._v("focal_spread")),
+            dose=self.dose_value(),
+            device=self._v("device"),
+            seed=seed,
         )
 
     # -- actions ---------------------------------------------------------------
@@ -238,8 +185,8 @@ class HRTEMWidget(Dock):
         """Build the structure in the background; returns the job."""
         params = self.structure_params()
         self._pending_params = params
-        return self.run_job(build_structure, on_done=self._built,
-                            description="HRTEM structure", **params)  # fmt: skip
+        return self.run_job(build_structure, params, on_done=self._built,
+                            description="HRTEM structure")  # fmt: skip
 
     @property
     def structure_stale(self) -> bool:
@@ -277,14 +224,14 @@ class HRTEMWidget(Dock):
         Returns the job.
         """
         current = self.structure_params()
+        params = self.hrtem_params()
         rebuild = self.scene is None or current != self._scene_params
         self._pending_params = current
         if rebuild and self.scene is not None:
             self.structure_label.value = "structure parameters changed: rebuilding"
         return self.run_job(
-            _simulate_job, None if rebuild else self.scene, current if rebuild else {}, self.sim_params(), self._v("label_method"),
-            self.optics(), self.dose_value(), on_done=self._simulated,
-            description="HRTEM multislice",
+            _simulate_job, None if rebuild else self.scene, current, params,
+            on_done=self._simulated, description="HRTEM multislice",
         )  # fmt: skip
 
     def _simulated(self, result) -> None:
@@ -309,12 +256,12 @@ class HRTEMWidget(Dock):
         """Re-image from the cached exit wave (debounced, off the GUI thread)."""
         if self.simulation is None or self.viewer is None:
             return
-        from ..simulate.workflow import image
-
-        self.run_latest(
-            "image", image, self.simulation, dose=self.dose_value(), rng=0,
-            on_done=self._show_image, **self.optics(),
-        )  # fmt: skip
+        try:
+            params = self.hrtem_params()
+        except ParameterError as exc:
+            self.set_status(str(exc))
+            return
+        self.run_latest("image", image, self.simulation, params, rng=0, on_done=self._show_image)
 
     # -- layers -----------------------------------------------------------------
     @staticmethod

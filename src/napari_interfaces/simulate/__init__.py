@@ -11,7 +11,7 @@ name is its module's.)
 ``nanoparticle``          one nanoparticle (:mod:`.structures`)
 ``HRTEMSimulator``        structure -> cached exit waves -> images (:mod:`.hrtem`)
 ``simulate_exit_waves``   multislice exit waves (:mod:`.hrtem`)
-``simulate_sample``       one labelled sample (:mod:`.hrtem`)
+``simulate_sample``       one labelled sample (:mod:`.workflow`)
 ``make_labels``           ground-truth labels of a simulation (:mod:`.hrtem`)
 ``CTF``                   contrast transfer function (:mod:`.ctf`)
 ``ExitWaves``             exit waves + sampling (:mod:`.multislice`)
@@ -34,10 +34,10 @@ _EXPORTS = {
     "nanoparticle": "structures",
     "Scene": "structures",
     "HRTEMSimulator": "hrtem",
-    "SimulatedSample": "hrtem",
+    "SimulatedSample": "workflow",
     "make_labels": "hrtem",
     "simulate_exit_waves": "hrtem",
-    "simulate_sample": "hrtem",
+    "simulate_sample": "workflow",
     "CTF": "ctf",
     "ExitWaves": "multislice",
     "PeriodicGrid": "potential",

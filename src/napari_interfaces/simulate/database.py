@@ -52,10 +52,13 @@ import numpy as np
 from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.runner import check_scheduler_address, run_tasks
+from ..core.spec import Spec, param
 from .spec import DatabaseSpec, load_spec, sample_rng
 
 __all__ = [
     "FORMAT",
+    "DatabaseFiles",
+    "DatabaseParams",
     "DatabaseResult",
     "completed_indices",
     "compute_sample",
@@ -130,7 +133,7 @@ _MULTISLICE_OWN = {"extent", "pixel_size"}
 
 def _flatten_groups(params: dict[str, Any]) -> dict[str, Any]:
     """``{group: {key: v}}`` -> ``{key: v}`` (one level of grouping is allowed)."""
-    from .hrtem import sample_parameters
+    from .workflow import sample_parameters
 
     names = set().union(*sample_parameters().values()) - _MULTISLICE_OWN
     flat: dict[str, Any] = {}
@@ -161,14 +164,14 @@ def multislice_sample(
     """One sample made by the HRTEM multislice simulator.
 
     ``params`` are keyword arguments of
-    :func:`napari_interfaces.simulate.hrtem.simulate_sample` (optionally
+    :func:`napari_interfaces.simulate.workflow.simulate_sample` (optionally
     grouped one level deep, e.g. ``structure:``, ``microscope:``,
     ``detector:``); the field of view is ``crop × pixel_size`` and the image
     is resampled to ``output.pixel_size`` and cropped/padded to ``crop``.
     ``device`` defaults to ``cpu`` (torch's MKL FFTs, else NumPy; one
     single-threaded process per core).
     """
-    from .hrtem import simulate_sample
+    from .workflow import simulate_sample
 
     kwargs = _flatten_groups(params)
     n = int(output["crop"])
@@ -318,12 +321,12 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
             g = zarr.open_group(str(out), mode="r+")
         except Exception as exc:
             raise InputError(
-                f"{out}: exists and is not a zarr store ({exc}); choose another --out"
+                f"{out}: exists and is not a zarr store ({exc}); choose another store"
             ) from exc
         old = dict(g.attrs)
         if old.get("format") != FORMAT:
             raise InputError(
-                f"{out}: exists and is not a napari-interfaces database; choose another --out"
+                f"{out}: exists and is not a napari-interfaces database; choose another store"
             )
         validate_attrs(out, old)
         same = (
@@ -335,7 +338,7 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
         if not same:
             raise InputError(
                 f"{out}: exists with a different spec or seed (seed {old.get('seed')}); "
-                "resume only with the same spec and seed, or choose another --out"
+                "resume only with the same spec and seed, or choose another store"
             )
         if n > int(old["n"]):
             for name in ("image", "labels", "meta", "done"):
@@ -524,6 +527,75 @@ def read_sample(store: str | Path, index: int) -> tuple[np.ndarray, np.ndarray, 
     return image, labels, meta
 
 
+# -- parameters ----------------------------------------------------------------
+@dataclass(frozen=True)
+class DatabaseParams(Spec):
+    """How many samples of a recipe to simulate, and where."""
+
+    n: int | None = param(
+        None,
+        "number of samples in the store; a larger n grows an existing store",
+        lo=1,
+        hi=10**9,
+        none="recipe",
+        label="samples",
+    )
+    seed: int | None = param(
+        None,
+        "database seed (sample i depends only on the recipe, the seed and i); overrides the "
+        "recipe's",
+        lo=0,
+        hi=2**63 - 1,
+        none="recipe",
+        advanced=True,
+    )
+    scheduler: str | None = param(
+        None,
+        "dask scheduler address (tcp://host:8786) of an existing cluster; 'inline' computes in "
+        "this process; 'local': a new local cluster. A refused address fails within seconds. "
+        "Security: a dask scheduler can run code in this process (dask unpickles results): "
+        "connect only to a scheduler you started. Workers only compute; this process writes "
+        "the store",
+        none="local",
+        advanced=True,
+        gui=False,
+    )
+    workers: int | None = param(
+        None,
+        "local worker processes (workers x threads never exceeds the cores)",
+        lo=1,
+        hi=4096,
+        none="all cores",
+        advanced=True,
+        label="local workers",
+    )
+    threads_per_worker: int = param(1, "threads per local worker", lo=1, hi=4096, advanced=True)
+    device: str | None = param(
+        None,
+        "multislice backend on the workers: cpu (torch MKL FFTs), numpy, cuda[:N], opencl:N, "
+        "auto (default: the recipe's device parameter, else cpu)",
+        none="recipe",
+        advanced=True,
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseFiles(Spec):
+    """The recipe and the store of ``simulate database``."""
+
+    spec: str = param(
+        None, "recipe YAML file, or the name of a shipped example", positional=True,
+        metavar="SPEC", gui=False,
+    )  # fmt: skip
+    out: Path = param(None, "output zarr store (a folder)", metavar="STORE.zarr", gui=False)
+    quiet: bool = param(False, "no progress bar", gui=False)
+
+    def check(self) -> None:
+        for name in ("spec", "out"):
+            if getattr(self, name) is None:
+                raise ParameterError(name, "a value is required")
+
+
 # -- generation ----------------------------------------------------------------
 @dataclass
 class DatabaseResult:
@@ -545,55 +617,57 @@ class DatabaseResult:
 def generate_database(
     spec: str | Path | dict | DatabaseSpec,
     out: str | Path,
-    n: int | None = None,
-    seed: int | None = None,
-    scheduler: Any = None,
-    workers: int | None = None,
-    threads_per_worker: int = 1,
+    params: DatabaseParams | None = None,
+    *,
     sampler: Sampler | str | None = None,
     progress: Progress | None = None,
-    device: str | None = None,
+    **values: Any,
 ) -> DatabaseResult:
     """Generate (or resume) a database of ``n`` samples in the zarr store ``out``.
 
     Parameters
     ----------
     spec : path, YAML text, mapping or DatabaseSpec
-        See :mod:`.spec`. A bare name loads a shipped example.
+        The recipe (see :mod:`.spec`). A bare name loads a shipped example.
     out : path
-        zarr store (a folder). Existing stores made with the same spec and
+        zarr store (a folder). Existing stores made with the same recipe and
         seed are resumed (and grown when ``n`` is larger).
-    n : int, optional
-        Number of samples (default: the spec's ``n``).
-    seed : int, optional
-        Overrides the spec's seed.
-    scheduler : None, "inline", address or distributed.Client
-        ``None``: a new LocalCluster of ``workers`` processes;
-        ``"inline"``: compute in this process; ``"tcp://..."``: connect to
-        an existing dask scheduler; a ``Client``: use it.
-    workers : int, optional
-        Local worker processes (default: all cores). ``workers ×
-        threads_per_worker`` is capped at the number of cores.
+    params : DatabaseParams, optional
+        Or its fields as keywords:
+
+        - ``n``: number of samples (default: the recipe's ``n``);
+        - ``seed``: overrides the recipe's seed;
+        - ``scheduler``: ``None``/``"local"``: a new LocalCluster of
+          ``workers`` processes; ``"inline"``: compute in this process;
+          ``"tcp://..."``: connect to an existing dask scheduler; a
+          ``distributed.Client`` (keyword only): use it;
+        - ``workers``: local worker processes (default: all cores; ``workers
+          × threads_per_worker`` is capped at the number of cores);
+        - ``threads_per_worker``;
+        - ``device``: multislice backend on the workers (``cpu``, ``numpy``,
+          ``cuda``, ...; default: the recipe's ``device`` parameter, else
+          ``cpu``). Backends agree to ~1e-5 but not bit for bit, so a
+          database is reproducible bit for bit with the same backend.
     sampler : callable or name, optional
-        Overrides the spec's sampler (``sampler(params, output, rng)``);
+        Overrides the recipe's sampler (``sampler(params, output, rng)``);
         must be importable by the workers when not inline.
     progress : Progress, optional
         One step per sample; cancellation stops submitting, cancels the
         pending work and leaves the store resumable.
-    device : str, optional
-        Multislice backend on the workers (``cpu``, ``numpy``, ``cuda``, ...;
-        default: the spec's ``device`` parameter, else ``cpu``). Backends
-        agree to ~1e-5 but not bit for bit, so a database is reproducible bit
-        for bit with the same backend.
     """
+    client = values.get("scheduler")
+    if client is not None and not isinstance(client, str):  # a distributed.Client
+        values = {k: v for k, v in values.items() if k != "scheduler"}
+    else:
+        client = None
+    params = DatabaseParams.of(params, **values)
+    scheduler = client if client is not None else params.scheduler
     progress = as_progress(progress)
     spec = _load_spec_checked(spec)
-    seed = spec.seed if seed is None else int(seed)
-    n = spec.n if n is None else int(n)
+    seed = spec.seed if params.seed is None else int(params.seed)
+    n = spec.n if params.n is None else int(params.n)
     if n is None or n < 1:
-        raise ParameterError(
-            "--n", "number of samples must be >= 1 (give --n or set n in the spec)"
-        )
+        raise ParameterError("n", "number of samples must be >= 1 (give n or set n in the recipe)")
     get_sampler(sampler if sampler is not None else spec.sampler)  # fail early on a bad name
     if isinstance(scheduler, str) and scheduler not in ("inline", "local"):
         check_scheduler_address(scheduler)  # before the store is created
@@ -608,11 +682,11 @@ def generate_database(
             seed,
             n,
             scheduler,
-            workers,
-            threads_per_worker,
+            params.workers,
+            params.threads_per_worker,
             sampler,
             progress,
-            device,
+            params.device,
         )
     except BaseException:
         if created and out.exists() and not _any_done(out):

@@ -18,15 +18,20 @@ from typing import Any
 import numpy as np
 
 from ..core.progress import Progress, as_progress
+from .workflow import HRTEMParams, StructureParams
 
-__all__ = ["DEMO_PARAMS", "hrtem_layers", "run_demo", "save_figure"]
+__all__ = ["DEMO_HRTEM", "DEMO_STRUCTURE", "hrtem_layers", "run_demo", "save_figure"]
 
-#: The demo's parameters (small enough for a few seconds on 2 cores).
-DEMO_PARAMS = dict(
+#: The demo's structure (small enough for a few seconds on 2 cores).
+DEMO_STRUCTURE = StructureParams(
     extent=(48.0, 48.0),
     substrate_thickness=20.0,
-    particle_diameter=32.0,
-    orientation=(1, 1, 0),
+    particle_diameter=(32.0,),
+    orientation="1 1 0",
+    seed=5,
+)
+#: The demo's microscope and detector.
+DEMO_HRTEM = HRTEMParams(
     energy_kv=200.0,
     sampling=0.125,
     slice_thickness=2.0,
@@ -35,6 +40,8 @@ DEMO_PARAMS = dict(
     focal_spread=20.0,
     aperture_mrad=25.0,
     dose=2000.0,
+    device="cpu",
+    seed=0,
 )
 
 
@@ -63,52 +70,37 @@ def save_figure(path, image, labels, sampling, title: str = "") -> None:
 
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:
-    """Run the HRTEM demo; returns LayerDataTuples."""
+    """Run the HRTEM demo (the one composition, :func:`.workflow.simulate_hrtem`); returns LayerDataTuples."""
     from ..io.tiff import write_tiff
-    from .hrtem import HRTEMSimulator, make_labels
-    from .structures import build_scene
+    from .workflow import build_structure, image, simulate_hrtem
 
     progress = as_progress(progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    p = DEMO_PARAMS
     t0 = time.perf_counter()
-    scene = build_scene(
-        extent=p["extent"],
-        substrate_thickness=p["substrate_thickness"],
-        particle_diameter=p["particle_diameter"],
-        orientation=p["orientation"],
-        rng=5,
-    )
+    scene = build_structure(DEMO_STRUCTURE)
     scene.write(out / "scene.xyz")
     t_struct = time.perf_counter() - t0
-    sim = HRTEMSimulator(
-        scene.atoms,
-        scene.particles,
-        energy_kv=p["energy_kv"],
-        sampling=p["sampling"],
-        slice_thickness=p["slice_thickness"],
-        device="cpu",
-    )
-    ctf = sim.ctf(
-        defocus=p["defocus"], cs=p["cs"], focal_spread=p["focal_spread"],
-        aperture_mrad=p["aperture_mrad"],
-    )  # fmt: skip
-    clean = sim.image(ctf, progress=progress).data
-    noisy_img = sim.image(ctf, dose=p["dose"], rng=1)
+    result = simulate_hrtem(scene, DEMO_HRTEM, rng=1, progress=progress)
+    noisy_img, inst, mask = result.image, result.instances, result.mask
+    clean = image(result.simulation, DEMO_HRTEM.replace(dose=None), progress=progress).data
     noisy = noisy_img.data
-    mask, inst = make_labels(sim, "exit_wave", progress=progress)
-    sampling = sim.exit_waves().sampling
+    sampling = result.simulation.simulator.exit_waves().sampling
     dy, dx = noisy_img.grid.spacing
     write_tiff(out / "image.tif", noisy, pixel_size=(dy, dx))
     write_tiff(out / "image_noise_free.tif", clean, pixel_size=(dy, dx))
     write_tiff(out / "labels.tif", inst.astype(np.int32), pixel_size=(dy, dx))
+    d_nm = DEMO_STRUCTURE.particle_diameter[0] / 10
     save_figure(out / "hrtem.png", noisy, inst, sampling,
-                f"Au {p['particle_diameter'] / 10:g} nm on a-C, 200 kV, {p['dose']:g} e/Å²")  # fmt: skip
-    timings = {k: round(v, 3) for k, v in sim.exit_waves().timings.items()}
+                f"Au {d_nm:g} nm on a-C, 200 kV, {DEMO_HRTEM.dose:g} e/Å²")  # fmt: skip
+    timings = {
+        k: round(v, 3)
+        for k, v in result.simulation.simulator.exit_waves().timings.items()
+        if isinstance(v, float)
+    }
     timings["structure"] = round(t_struct, 3)
     summary = {
-        "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()},
+        "params": {"structure": DEMO_STRUCTURE.to_dict(), "hrtem": DEMO_HRTEM.to_dict()},
         "n_atoms": len(scene.atoms),
         "n_particle_atoms": len(scene.particles),
         "image_shape": list(noisy.shape),

@@ -6,8 +6,9 @@ detector only re-runs the cheap imaging step.
 
 Results are objects, not side channels: :meth:`HRTEMSimulator.image`
 returns a :class:`~napari_interfaces.core.geometry.GriddedArray` (the image
-and its pixel grid in Å), :func:`simulate_sample` a :class:`SimulatedSample`.
-The optics are one :class:`~.ctf.CTF`.
+and its pixel grid in Å). The optics are one :class:`~.ctf.CTF`. The whole
+pipeline (structure -> exit waves -> image -> labels) is composed once, in
+:func:`.workflow.simulate_hrtem`.
 
 Example
 -------
@@ -24,32 +25,26 @@ Example
 
 from __future__ import annotations
 
-import inspect
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import fields
 
 import numpy as np
 
 from ..core.errors import InputError, ParameterError
-from ..core.geometry import Grid, GriddedArray
+from ..core.geometry import GriddedArray
 from ..core.limits import check_bytes
 from .backends import get_backend
 from .ctf import CTF
 from .detector import apply_detector, resample
 from .frozen_phonons import displaced_positions
-from .labels import resize_labels
 from .multislice import ExitWaves, multislice
 from .potential import PeriodicGrid, ProjectedPotential, pixel_grid
 
 __all__ = [
     "ExitWaves",
     "HRTEMSimulator",
-    "SimulatedSample",
     "make_labels",
-    "sample_parameters",
     "simulate_exit_waves",
-    "simulate_sample",
 ]
 
 
@@ -388,170 +383,3 @@ def make_labels(
     ids = parts.arrays.get("particle_id", np.ones(len(parts), int))
     inst = instance_labels(mask, parts.positions, ids, ew.sampling)
     return mask, inst
-
-
-#: Detector arguments of :meth:`HRTEMSimulator.image` a sample accepts.
-_DETECTOR = ("dose", "mtf", "median", "pixel_size", "blur", "drift", "gradient")
-#: Simulator arguments (the rest of ``HRTEMSimulator.__init__`` is the structure and seed).
-_SIMULATOR = (
-    "energy_kv",
-    "sampling",
-    "slice_thickness",
-    "parametrization",
-    "frozen_phonons",
-    "rms",
-)
-
-
-def _scene_names() -> tuple[str, ...]:
-    from .structures import build_scene
-
-    return tuple(k for k in inspect.signature(build_scene).parameters if k != "rng")
-
-
-def _optics_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(CTF) if f.name != "energy_kv")
-
-
-def sample_parameters() -> dict[str, tuple[str, ...]]:
-    """The keyword arguments :func:`simulate_sample` accepts, by group.
-
-    ``structure``: :func:`.structures.build_scene`'s; ``microscope``: the
-    simulator's and the :class:`~.ctf.CTF`'s; ``detector``: noise, MTF,
-    resampling; ``other``: ``label_method``, ``device``. Defaults are those
-    of the function that owns each parameter.
-    """
-    return {
-        "structure": _scene_names(),
-        "microscope": _SIMULATOR + _optics_names(),
-        "detector": _DETECTOR,
-        "other": ("label_method", "label_margin", "device"),
-    }
-
-
-@dataclass
-class SimulatedSample:
-    """One labelled sample: what :func:`simulate_sample` returns.
-
-    Attributes
-    ----------
-    image : float32 ``(ny, nx)``
-        Vacuum = 1.
-    labels : uint8 ``(ny, nx)``
-        0 background, 1 particle.
-    instances : int32 ``(ny, nx)``
-        Particle ids (0 background).
-    grid : Grid
-        Pixel grid of all three (axes ``yx``, Å).
-    scene : Scene
-    timings : dict
-        Seconds per stage.
-    params : dict
-        The arguments, with the defaults that applied.
-    """
-
-    image: np.ndarray
-    labels: np.ndarray
-    instances: np.ndarray
-    grid: Grid
-    scene: Any
-    timings: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-
-    @property
-    def sampling(self) -> tuple[float, float]:
-        """``(dx, dy)`` in Å."""
-        return (self.grid.spacing[1], self.grid.spacing[0])
-
-
-def _defaults(fn, names) -> dict[str, Any]:
-    sig = inspect.signature(fn).parameters
-    return {k: sig[k].default for k in names if k in sig}
-
-
-def simulate_sample(
-    rng: np.random.Generator | int | None = None,
-    *,
-    ctf: CTF | None = None,
-    label_method: str = "exit_wave",
-    device: str | None = None,
-    progress=None,
-    label_margin: float = 0.0,
-    **params,
-) -> SimulatedSample:
-    """One labelled sample: structure -> exit waves -> image + labels.
-
-    Parameters
-    ----------
-    rng : Generator or int, optional
-        All randomness (structure, phonons, noise) comes from it.
-    ctf : CTF, optional
-        The optics; or give its fields (``defocus=``, ``cs=``, ...) in
-        ``params``. Its energy is ``energy_kv``.
-    label_method : ``"exit_wave"`` or ``"atoms"``
-    label_margin : float
-        Å by which the label boundary is moved inwards (see
-        :func:`.labels.shrink_mask`; 0 keeps the definition unchanged).
-    device : str, optional
-        Multislice backend.
-    **params
-        :func:`.structures.build_scene`'s parameters (``extent``,
-        ``substrate_thickness``, ``particle_diameter``, ...), the
-        simulator's (``energy_kv``, ``sampling``, ...), the CTF's and the
-        detector's (``dose``, ``mtf``, ``median``, ``pixel_size``); see
-        :func:`sample_parameters`. Defaults are those of their owners.
-
-    Returns
-    -------
-    SimulatedSample
-    """
-    from .structures import build_scene
-
-    groups = sample_parameters()
-    scene_names, optics_names = groups["structure"], _optics_names()
-    known = set(scene_names) | set(_SIMULATOR) | set(optics_names) | set(_DETECTOR)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ParameterError(unknown[0], f"not a sample parameter; allowed: {sorted(known)}")
-    optics = {k: params[k] for k in optics_names if k in params}
-    if ctf is not None and optics:
-        raise ParameterError(sorted(optics)[0], "give either ctf or the CTF's fields, not both")
-    scene_kw = {k: params[k] for k in scene_names if k in params}
-    sim_kw = {k: params[k] for k in _SIMULATOR if k in params}
-    det_kw = {k: params[k] for k in _DETECTOR if k in params}
-    resolved = {
-        **_defaults(build_scene, scene_names),
-        **scene_kw,
-        **_defaults(HRTEMSimulator.__init__, _SIMULATOR),
-        **sim_kw,
-        **optics,
-        **_defaults(HRTEMSimulator.image, _DETECTOR),
-        **det_kw,
-        "label_method": label_method,
-        "label_margin": label_margin,
-        "device": device,
-    }
-    rng = np.random.default_rng(rng)
-    t0 = time.perf_counter()
-    scene = build_scene(**scene_kw, rng=rng)
-    t_struct = time.perf_counter() - t0
-    sim = HRTEMSimulator(
-        scene.atoms, scene.particles, **sim_kw, seed=int(rng.integers(2**31)), device=device
-    )
-    if ctf is None:
-        ctf = sim.ctf(**optics)
-    image = sim.image(ctf, **det_kw, rng=rng, progress=progress)
-    t1 = time.perf_counter()
-    mask, inst = make_labels(sim, label_method, progress=progress, margin=label_margin)
-    timings = dict(sim.exit_waves().timings)
-    timings.update(structure=t_struct, labels=time.perf_counter() - t1)
-    shape = image.data.shape
-    return SimulatedSample(
-        image=image.data,
-        labels=resize_labels(mask, shape),
-        instances=resize_labels(inst, shape),
-        grid=image.grid,
-        scene=scene,
-        timings=timings,
-        params=resolved,
-    )
