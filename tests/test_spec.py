@@ -37,6 +37,7 @@ def test_defaults_and_conversion():
     assert d.resolution == 0.5 and d.sigmas == (1.0, 4.0, 16.0)
     assert d.image == Path("a.tif")
     assert Demo(chip="auto").chip is None
+    assert Demo(sigmas=3).sigmas == (3.0,)
 
 
 @pytest.mark.parametrize(

@@ -170,6 +170,8 @@ class Param:
                 raise ParameterError(self.name, "a value is required")
             return None
         if self.kind is tuple:
+            if isinstance(value, int | float | Path) and not isinstance(value, bool):
+                value = (value,)  # one number: a list of one
             items = _split(value) if isinstance(value, str) else value
             try:
                 items = tuple(items)

@@ -189,13 +189,6 @@ class StructureParams(Spec):
         advanced=True,
     )
 
-    def __post_init__(self) -> None:
-        for name in ("particle_diameter", "extent"):  # one number: one for all / a square
-            value = getattr(self, name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                object.__setattr__(self, name, (value,))
-        super().__post_init__()
-
     def check(self) -> None:
         n = len(self.particle_diameter)
         if n not in (1, self.n_particles):
