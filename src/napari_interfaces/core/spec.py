@@ -104,8 +104,9 @@ class Param:
         the dock works on layers).
     step : float or None
         The dock's spin-box step.
-    metavar : str or None
-        The CLI's placeholder (default: the unit or the upper-case name).
+    metavar : str, tuple of str or None
+        The CLI's placeholder (default: the unit or the upper-case name); a
+        tuple names each of ``nargs`` values (``Q0 C POWER``).
     group : str or None
         A heading of its own in ``--help`` (e.g. "series"); advanced fields
         without one go under "advanced options".
@@ -131,7 +132,7 @@ class Param:
     cli: bool = True
     gui: bool = True
     step: float | None = None
-    metavar: str | None = None
+    metavar: str | tuple[str, ...] | None = None
     group: str | None = None
 
     @property
@@ -254,7 +255,7 @@ def param(
     cli: bool = True,
     gui: bool = True,
     step: float | None = None,
-    metavar: str | None = None,
+    metavar: str | tuple[str, ...] | None = None,
     group: str | None = None,
 ) -> Any:
     """A spec field with everything a front end needs to show and check it.
