@@ -18,6 +18,7 @@ MODE_DEFAULTS = ("epochs", "batch_size", "lr", "patience")
 
 def register(groups: dict) -> None:
     from ..segment.finetune import FinetuneFolderParams
+    from ..segment.inference import EvaluateFiles, SegmentFiles, SegmentParams
     from ..segment.train import TrainConfig, TrainFiles
 
     root = groups["root"]
@@ -41,8 +42,6 @@ def register(groups: dict) -> None:
     add_spec(t, TrainFiles, TrainConfig)
     add_spec(t, FinetuneFolderParams, skip=tuple(p.name for p in TrainConfig.params()))
     t.set_defaults(func=run_train, **dict.fromkeys(MODE_DEFAULTS))
-
-    from ..segment.inference import EvaluateFiles, SegmentFiles, SegmentParams
 
     s = root.add_parser(
         "segment",
