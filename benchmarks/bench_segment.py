@@ -58,10 +58,12 @@ def inference_speed(model, uncertainty: bool = False) -> list[tuple[str, int, fl
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for prec in ("bfloat16", "float32"):
-            segment_image(img[:1024, :1024], model, pixel_size=ps, precision=prec)  # warm up
+            segment_image(img[:1024, :1024], model, pixel_size=ps, precision=prec, particles=False)
             load = f"{os.getloadavg()[0]:.1f}"
             t0 = time.perf_counter()
-            segment_image(img, model, pixel_size=ps, precision=prec, uncertainty=uncertainty)
+            segment_image(
+                img, model, pixel_size=ps, precision=prec, uncertainty=uncertainty, particles=False
+            )
             rows.append((prec, threads, time.perf_counter() - t0, load))
     return rows
 
@@ -100,9 +102,9 @@ def pixel_size_robustness(models: dict, n: int = 32) -> list[tuple]:
     samples = [read_sample(test, i)[:2] for i in range(n)]
     rows = []
     for name, model in models.items():
-        kw = {}
+        kw = {"particles": False}
         if isinstance(model, tuple):
-            model, kw = model
+            model, kw = model[0], {"particles": False, **model[1]}
         for ps in RENDER:
             rendered = [
                 _render(np.asarray(a, np.float32), np.asarray(b), ps / 0.2) for a, b in samples
@@ -117,7 +119,7 @@ def pixel_size_robustness(models: dict, n: int = 32) -> list[tuple]:
                     elif given == "none (estimated)":
                         r = segment_image(img, model, None, estimate_pixel_size=True, **kw)
                     else:
-                        r = segment_image(img, model, ps * given, **kw)
+                        r = segment_image(img, model, pixel_size=ps * given, **kw)
                     used.append(r.pixel_size if r.pixel_size_source != "assumed" else np.nan)
                     pred, t = r.labels > 0, lab > 0
                     tp += int((pred & t).sum())
@@ -202,11 +204,9 @@ def instances(model, n: int = 48, split_depth: float = 2.0) -> dict:
         image, truth, meta = read_sample(store, i)
         ps = 0.2
         t0 = time.perf_counter()
-        segment_image(image, model, ps)
+        segment_image(image, model, pixel_size=ps, particles=False)
         t_plain += time.perf_counter() - t0
-        r = segment_image(
-            image, model, ps, uncertainty=True, particles=True, split_depth=split_depth
-        )
+        r = segment_image(image, model, pixel_size=ps, uncertainty=True, split_depth=split_depth)
         t_unc += r.seconds["network"]
         true_inst, nt = ndimage.label(truth > 0)
         n_true += nt

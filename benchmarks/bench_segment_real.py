@@ -139,7 +139,9 @@ def predict(model, frames, pixel_size=None, **kw):
 
     preds, used = [], []
     for _, img, _ in frames:
-        r = segment_image(img, model, pixel_size=pixel_size, tile=512, **kw)
+        r = segment_image(
+            img, model, pixel_size=pixel_size, tile=512, **{"particles": False, **kw}
+        )
         preds.append(r.labels > 0)
         used.append((r.pixel_size, r.pixel_size_source, r.estimate))
     return preds, used

@@ -162,7 +162,8 @@ def test_train_save_load_evaluate(tiny_db, tmp_path):
     s = evaluate_store(m, tiny_db, indices=[9, 10, 11], precision="float32")
     assert s["n"] == 3 and 0 <= s["f1"] <= 1
     # deterministic: same settings, same weights
-    r2 = train(tiny_db, tmp_path / "m2.pt", cfg)
+    # ... and the engine takes the spec or its fields as keywords alike
+    r2 = train(tiny_db, tmp_path / "m2.pt", **cfg.to_dict())
     a, b = torch.load(out, weights_only=True), torch.load(tmp_path / "m2.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert r2.best == r.best
@@ -340,10 +341,10 @@ def _cli(argv, capsys):
 )
 def test_segment_parameters_are_validated(args, name):
     from napari_interfaces.core.errors import ParameterError
-    from napari_interfaces.segment.inference import validate_segment_params
+    from napari_interfaces.segment.inference import SegmentParams
 
     with pytest.raises(ParameterError, match=f"^{name}:"):
-        validate_segment_params(**args)
+        SegmentParams(**args)
 
 
 @pytest.mark.parametrize(
@@ -576,9 +577,89 @@ def test_multiscale_inference_averages_scales():
     model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
     img = np.random.default_rng(2).random((90, 70)).astype(np.float32)
     kw = dict(tile=64, precision="float32")
-    one = segment_image(img, model, 0.5, **kw)
-    parts = [segment_image(img, model, 0.5 * f, **kw).probabilities for f in MULTISCALE]
-    ms = segment_image(img, model, 0.5, scales=MULTISCALE, **kw)
+    one = segment_image(img, model, pixel_size=0.5, **kw)
+    parts = [segment_image(img, model, pixel_size=0.5 * f, **kw).probabilities for f in MULTISCALE]
+    ms = segment_image(img, model, pixel_size=0.5, scales=MULTISCALE, **kw)
     assert ms.pixel_size == one.pixel_size == 0.5 and ms.probabilities.shape == (2, 90, 70)
     assert np.allclose(ms.probabilities, np.mean(parts, axis=0), atol=1e-5)
     assert np.allclose(ms.probabilities.sum(0), 1, atol=1e-5)
+
+
+# -- issue 20: one spec per workflow ---------------------------------------------------------
+def test_segment_spec_drives_cli_help_errors_and_engine(tmp_path, capsys):
+    from napari_interfaces.cli import build_parser
+    from napari_interfaces.core.errors import ParameterError
+    from napari_interfaces.segment.inference import SegmentParams
+
+    sub = {
+        a.dest: a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction"
+    }
+    helps = {n: sub["command"].choices[n].format_help() for n in ("segment", "train", "evaluate")}
+    text = " ".join(helps["segment"].split())
+    assert "--pixel-size Å" in text and "[0.005, 50]; default: unknown" in text
+    assert "--min-area nm²" in text and "--no-particles" in text and "--no-estimate" in text
+    assert "--overlap px" in text and "default: auto" in text and "advanced options" in text
+    text = " ".join(helps["train"].split())
+    assert "--crop px" in text and "'whole' allowed" in text and "--scale-range LO HI" in text
+    assert "--no-deterministic" in text and "--no-resume" in text and "--epochs 12" in text
+    assert "--max-samples" in helps["evaluate"]
+    # a bad value: one line naming the flag, exit status 2, nothing written
+    img = tmp_path / "mic.tif"
+    import tifffile
+
+    tifffile.imwrite(img, np.zeros((40, 40), np.float32))
+    for extra, msg in (
+        (["--min-area", "-1"], "--min-area: must be ≥ 0, got -1"),
+        (["--split-depth", "0"], "--split-depth: must be (0, 1000], got 0"),
+        (["--precision", "half"], "--precision: must be one of auto, float32, bfloat16"),
+        (["--lattice-spacing", "80"], "--lattice-spacing: must be (0, 50], got 80"),
+    ):
+        rc, _, err = _cli(["segment", img, "--out", tmp_path / "o", *extra], capsys)
+        assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err
+    rc, _, err = _cli(["segment", img], capsys)
+    assert rc == 2 and "--out: required" in err
+    assert not (tmp_path / "o").exists()
+    # the engine names the field, never the flag
+    with pytest.raises(ParameterError, match="^min_particle_area: must be ≥ 0"):
+        SegmentParams(min_particle_area=-1)
+    with pytest.raises(TypeError):
+        segment_image(np.zeros((8, 8)), None, 0.5)  # a number is not a spec
+    # a spec and its keywords give the same result
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(width=4)).eval()
+    model = LoadedModel(net, {"architecture": net.config.to_dict(), "pixel_size": 0.5})
+    im = np.random.default_rng(3).random((80, 72)).astype(np.float32)
+    kw = dict(pixel_size=0.4, tile=64, precision="float32", particles=True, min_particle_area=0.1)
+    a = segment_image(im, model, SegmentParams(**kw))
+    b = segment_image(im, model, **kw)
+    c = segment_image(im, model, SegmentParams(pixel_size=0.4), tile=64, precision="float32",
+                      particles=True, min_particle_area=0.1)  # fmt: skip
+    for r in (b, c):
+        np.testing.assert_array_equal(a.probabilities, r.probabilities)
+        np.testing.assert_array_equal(a.instances, r.instances)
+
+
+def test_train_and_finetune_specs_validate_once():
+    from napari_interfaces.core.errors import ParameterError
+    from napari_interfaces.segment.finetune import FinetuneFolderParams, FinetuneParams
+
+    assert TrainConfig(crop=0).crop_side is None and TrainConfig(crop="whole").crop_side is None
+    for kw, name in (
+        (dict(crop=50), "crop"),
+        (dict(scale_range=(2, 1)), "scale_range"),
+        (dict(scale_range=(1, 2, 3)), "scale_range"),
+        (dict(val_fraction=1), "val_fraction"),
+        (dict(seed=-1), "seed"),
+        (dict(threads=0), "threads"),
+    ):
+        with pytest.raises(ParameterError) as err:
+            TrainConfig(**kw)
+        assert err.value.name == name
+    assert TrainConfig(scale_range=["0.5", "2"]).scale_range == (0.5, 2.0)
+    folder = FinetuneFolderParams()
+    assert (folder.epochs, folder.lr, folder.patience, folder.val_band) == (12, 5e-4, 4, 0.2)
+    assert FinetuneParams().epochs == 5 and FinetuneParams().freeze_encoder is True
+    with pytest.raises(ParameterError, match="^val_band:"):
+        FinetuneFolderParams(val_band=0.9)
+    with pytest.raises(ParameterError, match="^crop: must be a multiple of 32"):
+        FinetuneParams(crop=48)

@@ -174,3 +174,34 @@ def test_segment_does_not_default_to_an_apt_volume(make_napari_viewer):
     assert w.image.value is None and not w.image.choices
     mic = viewer.add_image(np.zeros((32, 32), np.float32), name="mic")
     assert w.image.value is mic and list(w.image.choices) == [mic]
+
+
+def test_segment_dock_form_is_the_spec(make_napari_viewer):
+    """Issue 20: the dock's fields come from SegmentParams / FinetuneParams: same bounds as the
+    CLI, sentinel words, a bad value marked on its field and nothing run."""
+    from napari_interfaces._widgets.segment import SegmentWidget
+    from napari_interfaces.core.errors import ParameterError
+    from napari_interfaces.segment.inference import SegmentParams
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="mic")
+    w = SegmentWidget(viewer, sync=True)
+    tile, overlap = w.form["tile"], w.form["overlap"]
+    p = SegmentParams.param_of("tile")
+    assert (tile.min, tile.max, tile.value) == (p.lo, p.hi, p.default)
+    assert overlap.native.lineEdit().text() == "auto" and w.form.value("overlap") is None
+    assert "nm²" in w.form["min_particle_area"].label and "[32, 16384]" in tile.tooltip
+    assert w.epochs.value == 5 and w.freeze.value is True  # FinetuneParams' defaults
+    assert w.form.spec(pixel_size=None) == SegmentParams()
+    # a bad value (split depth 0 Å; the CLI's --split-depth 0 gives the same bound) is marked
+    w.form["split_depth"].value = 0.0
+    with pytest.raises(ParameterError, match="^split_depth: must be \\(0, 1000\\]"):
+        w.run()
+    assert "e05050" in w.form["split_depth"].native.styleSheet()
+    assert "must be (0, 1000]" in w.form["split_depth"].tooltip
+    assert w.job is None and "labels [mic]" not in viewer.layers
+    # from the button: the message in the status line, one line
+    w.segment_button.native.click()
+    assert "split_depth: must be (0, 1000], got 0" in w.status.value
+    w.form["split_depth"].value = 2.0  # a change clears the mark
+    assert not w.form["split_depth"].native.styleSheet()

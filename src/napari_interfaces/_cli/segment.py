@@ -7,9 +7,22 @@ import json
 import sys
 from pathlib import Path
 
+from ._spec import add_spec, spec_from_args
+
+#: ``train`` options whose default depends on the mode: a database store
+#: (:class:`~..segment.train.TrainConfig`) or a folder of corrected frames
+#: (:class:`~..segment.finetune.FinetuneFolderParams`); argparse leaves them
+#: ``None`` when not given.
+MODE_DEFAULTS = ("epochs", "batch_size", "lr", "patience")
+
 
 def register(groups: dict) -> None:
+    from ..segment.finetune import FinetuneFolderParams
+    from ..segment.inference import EvaluateFiles, SegmentFiles, SegmentParams
+    from ..segment.train import TrainConfig, TrainFiles
+
     root = groups["root"]
+    folder = FinetuneFolderParams()
     t = root.add_parser(
         "train",
         help="train a U-Net on a simulated database, or fine-tune one on a folder of "
@@ -21,70 +34,14 @@ def register(groups: dict) -> None:
         "existing model there is kept until then. An interrupted run resumes from "
         "MODEL.pt.ckpt. Few-shot fine-tuning from corrected frames: --init default --images "
         "DIR --labels DIR (same-named PNG/TIFF label images, label > 0 = particle; the bottom "
-        "20% of every frame is held out for validation and early stopping keeps the best "
-        "epoch; defaults sized for 5 frames of 512² in a few minutes on 2 CPU cores).",
+        f"{folder.val_band:.0%} of every frame is held out for validation and early stopping "
+        "keeps the best epoch; defaults sized for 5 frames of 512² in a few minutes on 2 CPU "
+        f"cores: --epochs {folder.epochs}, --batch-size {folder.batch_size}, --lr "
+        f"{folder.lr:g}, --patience {folder.patience}).",
     )
-    t.add_argument("--data", type=Path, default=None, help="database zarr store")
-    t.add_argument(
-        "--images",
-        type=Path,
-        default=None,
-        help="folder of corrected frames (PNG/TIFF) to fine-tune on (needs --labels, --init)",
-    )
-    t.add_argument(
-        "--labels",
-        type=Path,
-        default=None,
-        help="folder of label images named like the frames (label > 0 = particle)",
-    )
-    t.add_argument(
-        "--pixel-size",
-        type=float,
-        default=None,
-        help="Å/px of the --images frames (default: each file's, else estimated)",
-    )
-    t.add_argument("--out", type=Path, required=True, help="output model file (.pt)")
-    t.add_argument("--epochs", type=int, default=None, help="default 20 (--images: 12)")
-    t.add_argument("--batch-size", type=int, default=None, help="default 8 (--images: 4)")
-    t.add_argument("--lr", type=float, default=None, help="default 2e-3 (--images: 5e-4)")
-    t.add_argument(
-        "--crop", type=int, default=256, help="random crop side in px (0: whole samples)"
-    )
-    t.add_argument("--val-fraction", type=float, default=0.1)
-    t.add_argument(
-        "--patience",
-        type=int,
-        default=None,
-        help="early stopping patience (epochs; default 5, --images: 4)",
-    )
-    t.add_argument("--width", type=int, default=16, help="channels of the first stage")
-    t.add_argument("--max-samples", type=int, default=None)
-    t.add_argument(
-        "--scale-range",
-        type=float,
-        nargs=2,
-        metavar=("LO", "HI"),
-        default=None,
-        help="scale augmentation: magnify crops by a log-uniform factor in [LO, HI] "
-        "(e.g. 0.5 2: tolerate a pixel size wrong by up to 2x)",
-    )
-    t.add_argument(
-        "--degrade-prob",
-        type=float,
-        default=0.0,
-        help="share of images blurred as a 1-10x coarser sampling would",
-    )
-    t.add_argument("--init", default=None, help="start from this model's weights (fine-tune)")
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    t.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument(
-        "--no-deterministic", action="store_true", help="allow non-deterministic kernels"
-    )
-    t.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing model")
-    t.add_argument("--quiet", action="store_true")
-    t.set_defaults(func=run_train)
+    add_spec(t, TrainFiles, TrainConfig)
+    add_spec(t, FinetuneFolderParams, skip=tuple(p.name for p in TrainConfig.params()))
+    t.set_defaults(func=run_train, **dict.fromkeys(MODE_DEFAULTS))
 
     s = root.add_parser(
         "segment",
@@ -97,49 +54,7 @@ def register(groups: dict) -> None:
         "NAME_particles.csv, NAME_sizes.png (and NAME_uncertainty.tif with --uncertainty); "
         "plus summary.json.",
     )
-    s.add_argument("images", nargs="+", type=Path, help="micrograph files")
-    s.add_argument("--model", default="default", help="'default', a model name or a .pt file")
-    s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument(
-        "--pixel-size", type=float, default=None, help="pixel size in Å (overrides the file)"
-    )
-    s.add_argument(
-        "--no-estimate",
-        action="store_true",
-        help="do not estimate a missing pixel size from lattice fringes",
-    )
-    s.add_argument(
-        "--lattice-spacing",
-        type=float,
-        default=None,
-        help="largest lattice spacing of the particles in Å for the estimate "
-        "(default 2.355, Au {111})",
-    )
-    s.add_argument(
-        "--multiscale",
-        action="store_true",
-        help="also run at 0.7x and 1.4x the pixel size and average (for an uncertain pixel "
-        "size; about 3.5x slower)",
-    )
-    s.add_argument("--tile", type=int, default=1024, help="tile side in px")
-    s.add_argument("--overlap", type=int, default=64, help="tile overlap in px")
-    s.add_argument(
-        "--uncertainty",
-        action="store_true",
-        help="test-time augmentation (8 flips/rotations): uncertainty map and per-particle "
-        "uncertainty (about 8x slower)",
-    )
-    s.add_argument("--no-particles", action="store_true", help="skip the particle table")
-    s.add_argument(
-        "--split-depth",
-        type=float,
-        default=2.0,
-        help="Å: split touching particles whose neck is this much narrower (watershed)",
-    )
-    s.add_argument("--min-area", type=float, default=0.5, help="smallest particle in nm²")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    s.add_argument("--quiet", action="store_true")
+    add_spec(s, SegmentFiles, SegmentParams)
     s.set_defaults(func=run_segment)
 
     e = root.add_parser(
@@ -148,12 +63,18 @@ def register(groups: dict) -> None:
         description="Segment every completed sample of a database store and report "
         "pixel-wise F1 and IoU of the foreground classes.",
     )
-    e.add_argument("--model", default="default", help="'default', a model name or a .pt file")
-    e.add_argument("--data", type=Path, required=True, help="database zarr store")
-    e.add_argument("--max-samples", type=int, default=None)
-    e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--device", default="auto")
+    add_spec(e, EvaluateFiles)
     e.set_defaults(func=run_evaluate)
+
+
+def _required(args: argparse.Namespace, name: str, what: str) -> Path:
+    """The value of a required path option (argparse leaves spec options optional)."""
+    from ..core.errors import ParameterError
+
+    value = getattr(args, name)
+    if value is None:
+        raise ParameterError(name, f"required: give {what}")
+    return Path(value)
 
 
 def _load(model: str, device: str):
@@ -183,66 +104,15 @@ def _check_data(path: Path) -> None:
         raise InputError(f"--data {path}: not a database store (a zarr folder)")
 
 
-def validate_train(args: argparse.Namespace):
-    """All ``train`` parameters checked in one place; returns ``(TrainConfig, out)``."""
-    from ..core.errors import ParameterError
-    from ..core.outputs import check_output
-    from ..core.params import fraction, non_negative, positive
-    from ..segment.train import TrainConfig
-
-    epochs = positive("--epochs", _or(args.epochs, 20), integer=True, maximum=100000)
-    batch = positive("--batch-size", _or(args.batch_size, 8), integer=True, maximum=4096)
-    lr = positive("--lr", _or(args.lr, 2e-3), maximum=10.0)
-    crop = non_negative("--crop", args.crop, integer=True, maximum=16384)
-    if crop and (crop % 32 or crop < 32):
-        raise ParameterError("--crop", f"must be 0 or a multiple of 32, got {crop}")
-    val = fraction("--val-fraction", args.val_fraction, allow_zero=True, allow_one=False)
-    patience = positive("--patience", _or(args.patience, 5), integer=True)
-    width = positive("--width", args.width, integer=True, maximum=512)
-    if args.max_samples is not None:
-        positive("--max-samples", args.max_samples, integer=True)
-    threads = positive("--threads", args.threads, integer=True, maximum=1024)
-    scale_range = None
-    if args.scale_range is not None:
-        lo, hi = (positive("--scale-range", v, maximum=10.0) for v in args.scale_range)
-        if lo > hi:
-            raise ParameterError("--scale-range", f"LO must not exceed HI, got {lo:g} {hi:g}")
-        scale_range = (lo, hi)
-    degrade = fraction("--degrade-prob", args.degrade_prob, allow_one=True)
-    if args.data is None:
-        raise ParameterError("--data", "give a database store (or --images and --labels)")
-    _check_data(args.data)
-    out = Path(args.out)
-    if out.is_dir():
-        raise ParameterError(
-            "--out", f"{out} is a folder; give the model file, e.g. {out}/model.pt"
-        )
-    if out.suffix != ".pt":
-        raise ParameterError("--out", f"{out}: the model file name must end in .pt")
-    check_output(out, [args.data], overwrite=args.overwrite, name="--out")
-    check_output(out.with_suffix(".json"), [args.data], overwrite=args.overwrite, name="--out")
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=batch,
-        lr=lr,
-        crop=crop or None,
-        val_fraction=val,
-        patience=patience,
-        width=width,
-        max_samples=args.max_samples,
-        device=args.device,
-        threads=threads,
-        seed=args.seed,
-        deterministic=not args.no_deterministic,
-        scale_range=scale_range,
-        degrade_prob=degrade,
-        init=args.init,
-    )
-    return cfg, out
-
-
-def _or(value, default):
-    return default if value is None else value
+def _mode_values(spec, args: argparse.Namespace) -> dict:
+    """The ``train`` options of ``spec`` as given (the mode's defaults where not given)."""
+    return {
+        p.name: getattr(args, p.name)
+        for p in spec.params()
+        if p.cli
+        and hasattr(args, p.name)
+        and not (p.name in MODE_DEFAULTS and getattr(args, p.name) is None)
+    }
 
 
 def _check_out(out: Path, inputs: list, overwrite: bool) -> Path:
@@ -250,71 +120,60 @@ def _check_out(out: Path, inputs: list, overwrite: bool) -> Path:
     from ..core.outputs import check_output
 
     if out.is_dir():
-        raise ParameterError(
-            "--out", f"{out} is a folder; give the model file, e.g. {out}/model.pt"
-        )
+        raise ParameterError("out", f"{out} is a folder; give the model file, e.g. {out}/model.pt")
     if out.suffix != ".pt":
-        raise ParameterError("--out", f"{out}: the model file name must end in .pt")
+        raise ParameterError("out", f"{out}: the model file name must end in .pt")
     check_output(out, inputs, overwrite=overwrite, name="--out")
     check_output(out.with_suffix(".json"), inputs, overwrite=overwrite, name="--out")
     return out
 
 
-def validate_finetune(args: argparse.Namespace) -> dict:
-    """``train --images --labels`` parameters checked in one place: finetune_folder kwargs."""
-    from ..core.errors import InputError, ParameterError
-    from ..core.params import positive
-    from ..segment.finetune import FOLDER_DEFAULTS
+def validate_train(args: argparse.Namespace):
+    """``train`` on a database: ``(TrainFiles, TrainConfig, out)``, checked before any work."""
+    from ..core.errors import ParameterError
+    from ..segment.train import TrainConfig, TrainFiles
 
-    if args.images is None or args.labels is None:
-        missing = "--labels" if args.labels is None else "--images"
+    files = spec_from_args(TrainFiles, args)
+    cfg = TrainConfig(**_mode_values(TrainConfig, args))
+    if files.data is None:
+        raise ParameterError("data", "give a database store (or --images and --labels)")
+    _check_data(files.data)
+    out = _check_out(_required(args, "out", "the model file"), [files.data], files.overwrite)
+    return files, cfg, out
+
+
+def validate_finetune(args: argparse.Namespace):
+    """``train --images --labels``: ``(TrainFiles, FinetuneFolderParams, out)``."""
+    from ..core.errors import ParameterError
+    from ..segment.finetune import FinetuneFolderParams
+    from ..segment.train import TrainFiles
+
+    files = spec_from_args(TrainFiles, args)
+    if files.images is None or files.labels is None:
+        missing = "labels" if files.labels is None else "images"
         raise ParameterError(missing, "fine-tuning from a folder needs both --images and --labels")
-    if args.data is not None:
-        raise ParameterError("--data", "give either --data or --images/--labels, not both")
+    if files.data is not None:
+        raise ParameterError("data", "give either --data or --images/--labels, not both")
     if not args.init:
-        raise ParameterError("--init", "fine-tuning needs the base model, e.g. --init default")
-    for flag, d in (("--images", args.images), ("--labels", args.labels)):
-        if not Path(d).is_dir():
-            raise InputError(f"{flag} {d}: no such folder")
-    kw = dict(
-        epochs=positive(
-            "--epochs", _or(args.epochs, FOLDER_DEFAULTS["epochs"]), integer=True, maximum=100000
-        ),
-        batch_size=positive(
-            "--batch-size",
-            _or(args.batch_size, FOLDER_DEFAULTS["batch_size"]),
-            integer=True,
-            maximum=4096,
-        ),
-        lr=positive("--lr", _or(args.lr, FOLDER_DEFAULTS["lr"]), maximum=10.0),
-        patience=positive(
-            "--patience", _or(args.patience, FOLDER_DEFAULTS["patience"]), integer=True
-        ),
-        threads=positive("--threads", args.threads, integer=True, maximum=1024),
-        seed=args.seed,
-    )
-    crop = positive("--crop", args.crop, integer=True, maximum=16384)
-    if crop % 32 or crop < 32:
-        raise ParameterError("--crop", f"must be a multiple of 32, got {crop}")
-    kw["crop"] = crop
-    if args.pixel_size is not None:
-        from ..segment.inference import validate_segment_params
-
-        kw["pixel_size"] = validate_segment_params(
-            args.pixel_size, names={"pixel_size": "--pixel-size"}
-        )["pixel_size"]
-    out = _check_out(Path(args.out), [args.images, args.labels], args.overwrite)
-    return dict(kw, out=out)
+        raise ParameterError("init", "fine-tuning needs the base model, e.g. --init default")
+    for name in ("images", "labels"):
+        d = getattr(files, name)
+        if not d.is_dir():
+            raise ParameterError(name, f"{d}: no such folder")
+    params = FinetuneFolderParams(**_mode_values(FinetuneFolderParams, args))
+    out = _required(args, "out", "the model file")
+    out = _check_out(out, [files.images, files.labels], files.overwrite)
+    return files, params, out
 
 
 def run_finetune(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..segment.finetune import finetune_folder
 
-    kw = validate_finetune(args)
+    files, params, out = validate_finetune(args)
     base = _load(args.init, "cpu")
     model, path, info = finetune_folder(
-        base, args.images, args.labels, progress=cli_progress(not args.quiet), **kw
+        base, files.images, files.labels, out, params, progress=cli_progress(not files.quiet)
     )
     f1 = info.get("validation_f1")
     f0 = info.get("validation_f1_first_epoch")
@@ -334,11 +193,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.images is not None or args.labels is not None:
         return run_finetune(args)
-    cfg, out = validate_train(args)
+    files, cfg, out = validate_train(args)
     if cfg.init:
         _load(cfg.init, "cpu")  # a bad --init file fails before training starts
     result = train(
-        args.data, out, cfg, progress=cli_progress(not args.quiet), resume=not args.no_resume
+        files.data, out, cfg, progress=cli_progress(not files.quiet), resume=files.resume
     )
     best = result.best
     f1 = (
@@ -353,28 +212,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def validate_segment(args: argparse.Namespace) -> dict:
-    """All ``segment`` parameters checked in one place, before anything is written."""
+def validate_segment(args: argparse.Namespace):
+    """``segment``'s files and parameters checked before anything is written."""
     from ..core.errors import InputError
     from ..core.outputs import check_output
-    from ..core.params import non_negative, positive
-    from ..segment.inference import validate_segment_params
+    from ..segment.inference import SegmentFiles, SegmentParams
 
-    p = validate_segment_params(
-        args.pixel_size,
-        args.tile,
-        args.overlap,
-        names={"pixel_size": "--pixel-size", "tile": "--tile", "overlap": "--overlap"},
-    )
-    if args.lattice_spacing is not None:
-        positive("--lattice-spacing", args.lattice_spacing, maximum=50.0)
-    positive("--split-depth", args.split_depth, maximum=1000.0)
-    non_negative("--min-area", args.min_area)
-    for path in args.images:
+    files = spec_from_args(SegmentFiles, args)
+    params = spec_from_args(SegmentParams, args)
+    out = _required(args, "out", "the output folder")
+    for path in files.images:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-    check_output(args.out, args.images, overwrite=args.overwrite, name="--out")
-    return p
+    check_output(out, files.images, overwrite=files.overwrite, name="--out")
+    return files, params
 
 
 def _output_stems(paths: list[Path]) -> list[str]:
@@ -396,12 +247,12 @@ def run_segment(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..io.micrograph import read_micrograph
     from ..io.tiff import write_tiff
-    from ..segment.inference import MULTISCALE, PIXEL_SIZE_RANGE, segment_image
+    from ..segment.inference import PIXEL_SIZE_RANGE, segment_image
     from ..segment.particles import write_size_histogram
 
-    p = validate_segment(args)
-    model = _load(args.model, args.device)
-    progress = cli_progress(not args.quiet)
+    files, p = validate_segment(args)
+    model = _load(files.model, files.device)
+    progress = cli_progress(not files.quiet)
     rows = []
     summary = {
         "model": str(model.path),
@@ -409,8 +260,8 @@ def run_segment(args: argparse.Namespace) -> int:
         "model_pixel_size": model.pixel_size,
         "images": [],
     }
-    with atomic_dir(args.out) as tmp:
-        for path, stem in zip(args.images, _output_stems(list(args.images))):
+    with atomic_dir(files.out) as tmp:
+        for path, stem in zip(files.images, _output_stems(list(files.images))):
             mic = read_micrograph(path)
             from_file = mic.pixel_size
             if from_file and not PIXEL_SIZE_RANGE[0] <= from_file <= PIXEL_SIZE_RANGE[1]:
@@ -420,40 +271,26 @@ def run_segment(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 from_file = None
-            given = p["pixel_size"] or from_file
-            res = segment_image(
-                mic.data,
-                model,
-                pixel_size=given,
-                tile=p["tile"],
-                overlap=p["overlap"],
-                estimate_pixel_size=not args.no_estimate,
-                lattice_spacing=args.lattice_spacing,
-                uncertainty=args.uncertainty,
-                particles=not args.no_particles,
-                min_particle_area=args.min_area,
-                split_depth=args.split_depth,
-                scales=MULTISCALE if args.multiscale else (1.0,),
-                progress=progress,
-            )
+            given = p.pixel_size or from_file
+            res = segment_image(mic.data, model, p.replace(pixel_size=given), progress=progress)
             source = res.pixel_size_source
             if source == "given":
-                source = "--pixel-size" if p["pixel_size"] else "file"
-            files = {"labels": f"{stem}_labels.tif"}
+                source = "--pixel-size" if p.pixel_size else "file"
+            names = {"labels": f"{stem}_labels.tif"}
             meta = {"source": str(path), "pixel_size_source": source}
-            write_tiff(tmp / files["labels"], res.labels, res.grid, metadata=meta)
+            write_tiff(tmp / names["labels"], res.labels, res.grid, metadata=meta)
             if res.instances is not None:
-                files["particles"] = f"{stem}_particles.tif"
-                files["table"] = f"{stem}_particles.csv"
-                files["histogram"] = f"{stem}_sizes.png"
-                write_tiff(tmp / files["particles"], res.instances, res.grid, metadata=meta)
-                res.particles.to_csv(tmp / files["table"])
-                write_size_histogram(res.particles, tmp / files["histogram"], title="")
+                names["particles"] = f"{stem}_particles.tif"
+                names["table"] = f"{stem}_particles.csv"
+                names["histogram"] = f"{stem}_sizes.png"
+                write_tiff(tmp / names["particles"], res.instances, res.grid, metadata=meta)
+                res.particles.to_csv(tmp / names["table"])
+                write_size_histogram(res.particles, tmp / names["histogram"], title="")
             if res.uncertainty is not None:
-                files["uncertainty"] = f"{stem}_uncertainty.tif"
-                write_tiff(tmp / files["uncertainty"], res.uncertainty, res.grid, metadata=meta)
-            entry = dict(res.summary(), image=str(path), pixel_size_source=source, files=files)
-            entry["multiscale"] = list(MULTISCALE) if args.multiscale else None
+                names["uncertainty"] = f"{stem}_uncertainty.tif"
+                write_tiff(tmp / names["uncertainty"], res.uncertainty, res.grid, metadata=meta)
+            entry = dict(res.summary(), image=str(path), pixel_size_source=source, files=names)
+            entry["multiscale"] = list(p.factors) if p.multiscale else None
             summary["images"].append(entry)
             n = len(res.particles) if res.particles is not None else None
             d = float(res.particles["equivalent_diameter_nm"].mean()) if n else float("nan")
@@ -476,29 +313,28 @@ def run_segment(args: argparse.Namespace) -> int:
             "note: 'assumed' = no pixel size in the file or --pixel-size and none estimated: "
             "the model's own was used (not rescaled); pass --pixel-size if you know it"
         )
-    print(f"results in {args.out}")
+    print(f"results in {files.out}")
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..core.params import positive
     from ..core.progress import cli_progress
-    from ..segment.inference import evaluate_store
+    from ..segment.inference import EvaluateFiles, evaluate_store
     from ..simulate.database import completed_indices
 
-    if args.max_samples is not None:
-        positive("--max-samples", args.max_samples, integer=True)
-    _check_data(args.data)
-    model = _load(args.model, args.device)
-    idx = completed_indices(args.data)
-    if args.max_samples:
-        idx = idx[: args.max_samples]
-    s = evaluate_store(model, args.data, indices=idx, progress=cli_progress(not args.json))
-    if args.json:
+    files = spec_from_args(EvaluateFiles, args)
+    data = _required(args, "data", "the database store")
+    _check_data(data)
+    model = _load(files.model, files.device)
+    idx = completed_indices(data)
+    if files.max_samples:
+        idx = idx[: files.max_samples]
+    s = evaluate_store(model, data, indices=idx, progress=cli_progress(not files.json))
+    if files.json:
         print(json.dumps(s))
     else:
         print(
-            f"{args.data}: F1 {s['f1']:.4f}, IoU {s['iou']:.4f} over {s['n']} samples",
+            f"{data}: F1 {s['f1']:.4f}, IoU {s['iou']:.4f} over {s['n']} samples",
             file=sys.stdout,
         )
     return 0

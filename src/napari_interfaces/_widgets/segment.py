@@ -33,29 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["SegmentWidget", "finetune_job", "segment_job"]
 
 
-def segment_job(
-    image,
-    model_name: str,
-    pixel_size: float | None,
-    estimate: bool = True,
-    uncertainty: bool = False,
-    particles: bool = True,
-    progress=None,
-):
-    """Engine work of **Segment**: ``(SegmentationResult, model metadata)``."""
+def segment_job(image, model_name: str, params=None, progress=None, **values):
+    """Engine work of **Segment**: ``(SegmentationResult, model metadata)``.
+
+    ``params`` is a :class:`~napari_interfaces.segment.inference.SegmentParams`
+    (or its fields as ``values``).
+    """
     from ..segment.inference import segment_image
     from ..segment.models import load_model
 
     model = load_model(model_name)
-    res = segment_image(
-        image,
-        model,
-        pixel_size=pixel_size,
-        estimate_pixel_size=estimate,
-        uncertainty=uncertainty,
-        particles=particles,
-        progress=progress,
-    )
+    res = segment_image(image, model, params, progress=progress, **values)
     return res, model.metadata
 
 
@@ -63,23 +51,25 @@ def finetune_job(
     model_name: str,
     image,
     labels,
-    pixel_size,
-    epochs: int,
-    freeze_encoder: bool,
+    params=None,
     data_description: str = "",
     progress=None,
+    **values,
 ):
-    """Engine work of **Fine-tune**: ``(new model name, path)``."""
+    """Engine work of **Fine-tune**: ``(new model name, path)``.
+
+    ``params`` is a :class:`~napari_interfaces.segment.finetune.FinetuneParams`
+    (or its fields as ``values``).
+    """
     from ..segment.finetune import finetune
 
     model, path = finetune(
         model_name,
         [(image, labels)],
-        pixel_size=pixel_size,
-        epochs=epochs,
-        freeze_encoder=freeze_encoder,
+        params,
         data_description=data_description,
         progress=progress,
+        **values,
     )
     return model.name, path
 
@@ -106,6 +96,10 @@ class SegmentWidget(Dock):
     def __init__(self, napari_viewer: napari.viewer.Viewer | None = None, sync: bool = False):
         import napari
 
+        from ..segment.finetune import FinetuneParams
+        from ..segment.inference import SegmentParams
+        from ._form import SpecForm, tooltip
+
         super().__init__(napari_viewer, sync=sync)
         self.result = None
         self._source = None
@@ -116,16 +110,19 @@ class SegmentWidget(Dock):
             "composition) are not listed",
             filter=_is_micrograph,
         )
+        # the pixel size is filled from the layer (any value lands; implausible ones are
+        # reset below), so the dock makes this field itself; 0 = unknown
         self.pixel_size = self.add_param(
             "pixel_size",
             0.0,
             label="pixel size (Å)",
             min=0.0,
-            max=1e9,  # any layer value fits; implausible ones are reset below
+            max=1e9,
             step=0.001,
             decimals=4,
-            tooltip="Å per pixel, read from the layer (scale + units) or the file; override it "
-            "if wrong. 0 = unknown: estimated from the lattice fringes, else the model's own",
+            tooltip=tooltip(SegmentParams.param_of("pixel_size"))
+            + "; read from the layer (scale + units) or the file: override it if wrong, "
+            "0 = unknown",
         )
         self.link_pixel_size(self.image, self.pixel_size, unit="Å")
         self.image.changed.connect(self._check_pixel_size)
@@ -139,31 +136,13 @@ class SegmentWidget(Dock):
             on_change=self._show_model,
         )
         self.model_info = self.add_label("")
-        self.uncertainty = self.add_param(
-            "uncertainty",
-            False,
-            label="uncertainty (8× slower)",
-            tooltip="test-time augmentation over 8 flips/rotations: an uncertainty layer and "
-            "the least certain particles, to correct first",
+        self.refresh_button = self.add_button(
+            "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
         )
-        self.particles = self.add_param(
-            "particles",
-            True,
-            label="particles",
-            tooltip="split touching particles (watershed) and measure each: particle Labels "
-            "with a features table, size histogram",
-        )
-        with self.advanced():
-            self.estimate = self.add_param(
-                "estimate",
-                True,
-                label="estimate when unknown",
-                tooltip="with pixel size 0: estimate it from the lattice fringes in the power "
-                "spectrum (Au {111} = 2.355 Å); off: use the model's own pixel size",
-            )
-            self.refresh_button = self.add_button(
-                "Rescan models", self.refresh_models, tooltip="rescan the models folder", job=False
-            )
+        self.form = SpecForm(self, SegmentParams, skip=("pixel_size",))
+        self.uncertainty = self.form["uncertainty"]
+        self.particles = self.form["particles"]
+        self.estimate = self.form["estimate_pixel_size"]
         self.segment_button = self.add_button(
             "Segment", self.run, tooltip="segment the image in the background"
         )
@@ -201,20 +180,12 @@ class SegmentWidget(Dock):
             label="corrected labels",
             tooltip="the class labels you corrected (0 = background, 1 = particle)",
         )
-        with self.advanced():
-            self.epochs = self.add_param(
-                "epochs",
-                5,
-                min=1,
-                max=200,
-                tooltip="passes over random crops of the corrected image",
-            )
-            self.freeze = self.add_param(
-                "freeze_encoder",
-                True,
-                label="freeze encoder",
-                tooltip="train the decoder only (recommended with one or a few images)",
-            )
+        # the pixel size comes from the labels' metadata; the batch size is the engine's
+        self.tune_form = SpecForm(
+            self, FinetuneParams, skip=("pixel_size", "batch_size", "patience", "threads")
+        )
+        self.epochs = self.tune_form["epochs"]
+        self.freeze = self.tune_form["freeze_encoder"]
         self.finetune_button = self.add_button(
             "Fine-tune", self.fine_tune, tooltip="train a new model version on the corrections"
         )
@@ -278,16 +249,14 @@ class SegmentWidget(Dock):
                 from ..core.errors import InputError
 
                 raise InputError(f"{layer.name}: expected a 2D image, got shape {data.shape}")
-        self._source = layer
         ps = float(self.pixel_size.value) or None
+        params = self.form.spec(pixel_size=ps)  # a bad value is marked on its field
+        self._source = layer
         return self.run_job(
             segment_job,
             data,
             self.model.value or "default",
-            ps,
-            bool(self.estimate.value),
-            bool(self.uncertainty.value),
-            bool(self.particles.value),
+            params,
             on_done=self._segmented,
             description="segmenting micrograph",
         )
@@ -487,14 +456,13 @@ class SegmentWidget(Dock):
             or md.get("pixel_size")
             or (float(self.pixel_size.value) or None)
         )
+        params = self.tune_form.spec(pixel_size=ps)
         return self.run_job(
             finetune_job,
             self.model.value or "default",
             np.asarray(image_layer.data),
             np.asarray(labels_layer.data),
-            ps,
-            int(self.epochs.value),
-            bool(self.freeze.value),
+            params,
             f"napari layers {image_layer.name!r} / {labels_layer.name!r}",
             on_done=self._tuned,
             description="fine-tuning U-Net",

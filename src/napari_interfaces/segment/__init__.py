@@ -9,6 +9,7 @@ their names are their modules'.)
 
 =========================  =================================================
 ``segment_image``          micrograph -> :class:`SegmentationResult` (:mod:`.inference`)
+``SegmentParams``          its settings, one validated spec (:mod:`.inference`)
 ``SegmentationResult``     labels, probabilities, pixel size used + source, grid,
                            uncertainty, particles (:mod:`.inference`)
 ``evaluate_store``         F1/IoU of a model on a database (:mod:`.inference`)
@@ -21,7 +22,8 @@ their names are their modules'.)
 ``load_model``             a model by name or path, checksum verified (:mod:`.models`)
 ``list_models``            the default and the user's models (:mod:`.models`)
 ``save_model``             .pt + .json written together (:mod:`.models`)
-``TrainConfig``            training settings (:mod:`.train`)
+``TrainConfig``            training settings, a spec (:mod:`.train`)
+``FinetuneParams``         fine-tuning settings (:mod:`.finetune`)
 =========================  =================================================
 """
 
@@ -32,6 +34,7 @@ import lazy_loader as lazy
 _EXPORTS = {
     "segment_image": "inference",
     "SegmentationResult": "inference",
+    "SegmentParams": "inference",
     "evaluate_store": "inference",
     "MULTISCALE": "inference",
     "estimate_pixel_size": "scale",
@@ -48,6 +51,7 @@ _EXPORTS = {
     "save_model": "models",
     "LoadedModel": "models",
     "TrainConfig": "train",
+    "FinetuneParams": "finetune",
 }
 
 _SUBMODULES: dict[str, list[str]] = {}

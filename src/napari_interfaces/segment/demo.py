@@ -84,7 +84,13 @@ def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tupl
     model = load_model("default", device="cpu")
     t1 = time.perf_counter()
     pred = segment_image(
-        image, model, pixel_size=spec.pixel_size, tile=256, overlap=32, progress=progress
+        image,
+        model,
+        pixel_size=spec.pixel_size,
+        tile=256,
+        overlap=32,
+        particles=False,
+        progress=progress,
     ).labels
     t_seg = time.perf_counter() - t1
     s = scores(pred, truth)

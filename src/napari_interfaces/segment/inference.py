@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ParameterError
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 
 __all__ = [
     "MULTISCALE",
@@ -43,8 +45,10 @@ __all__ = [
     "rescale_factor",
     "resolve_pixel_size",
     "segment_image",
+    "EvaluateFiles",
+    "SegmentFiles",
+    "SegmentParams",
     "tile_starts",
-    "validate_segment_params",
 ]
 
 
@@ -117,71 +121,147 @@ MULTISCALE = (0.7, 1.0, 1.4)
 PIXEL_SIZE_RANGE = (0.005, 50.0)
 
 
-def validate_segment_params(
-    pixel_size: float | None = None,
-    tile: int = 1024,
-    overlap: int = 64,
-    batch_size: int = 1,
-    precision: str = "auto",
-    names: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Check the segmentation parameters in one place; return them normalized.
+@dataclass(frozen=True)
+class SegmentParams(Spec):
+    """Segmentation of a micrograph (:func:`segment_image`)."""
 
-    ``names`` maps each parameter to the name the caller shows (e.g.
-    ``{"pixel_size": "--pixel-size"}``), so errors name what the user typed.
-
-    Raises
-    ------
-    napari_interfaces.core.errors.ParameterError
-        One line naming the parameter.
-
-    >>> validate_segment_params(0.2, 512, 32)["tile"]
-    512
-    >>> validate_segment_params(0, 512, 32)
-    Traceback (most recent call last):
-    ...
-    napari_interfaces.core.errors.ParameterError: pixel_size: must be in [0.005, 50] Å/px (omit it when unknown), got 0
-    """
-    from ..core.errors import ParameterError
-    from ..core.params import non_negative, one_of, positive
-
-    n = {
-        "pixel_size": "pixel_size",
-        "tile": "tile",
-        "overlap": "overlap",
-        "batch_size": "batch_size",
-        "precision": "precision",
-        **(names or {}),
-    }
-    if pixel_size is not None:
-        lo, hi = PIXEL_SIZE_RANGE
-        try:
-            ps = float(pixel_size)
-        except (TypeError, ValueError):
-            ps = float("nan")
-        if not (lo <= ps <= hi):
-            raise ParameterError(
-                n["pixel_size"],
-                f"must be in [{lo:g}, {hi:g}] Å/px (omit it when unknown), got {pixel_size!r}",
-            )
-        pixel_size = ps
-    tile = positive(n["tile"], tile, integer=True, maximum=16384)
-    if tile < 32:
-        raise ParameterError(n["tile"], f"must be at least 32 px, got {tile}")
-    overlap = non_negative(n["overlap"], overlap, integer=True)
-    if overlap >= tile:
-        raise ParameterError(
-            n["overlap"], f"must be smaller than {n['tile']} ({tile}), got {overlap}"
-        )
-    batch_size = positive(n["batch_size"], batch_size, integer=True, maximum=256)
-    one_of(n["precision"], precision, ("auto", "float32", "bfloat16"))
-    return dict(
-        pixel_size=pixel_size,
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        precision=precision,
+    pixel_size: float | None = param(
+        None,
+        "pixel size of the image (overrides the file's); unknown: estimated from lattice "
+        "fringes, else the model's own",
+        unit="Å",
+        lo=PIXEL_SIZE_RANGE[0],
+        hi=PIXEL_SIZE_RANGE[1],
+        none="unknown",
+        step=0.001,
     )
+    uncertainty: bool = param(
+        False,
+        "test-time augmentation (8 flips/rotations): uncertainty map and per-particle "
+        "uncertainty (about 8x slower)",
+        label="uncertainty (8× slower)",
+    )
+    particles: bool = param(
+        True,
+        "split touching particles (watershed) and measure each: particle labels, table, "
+        "size histogram",
+    )
+    estimate_pixel_size: bool = param(
+        True,
+        "estimate an unknown pixel size from the lattice fringes (off: the model's own is "
+        "assumed)",
+        flag="--estimate",
+        label="estimate when unknown",
+        advanced=True,
+    )
+    lattice_spacing: float | None = param(
+        None,
+        "largest lattice spacing of the particles, for the estimate (auto: Au {111}, 2.355 Å)",
+        unit="Å",
+        lo=0,
+        lo_open=True,
+        hi=50,
+        none="auto",
+        step=0.001,
+        advanced=True,
+    )
+    multiscale: bool = param(
+        False,
+        "also run at 0.7x and 1.4x the pixel size and average (an uncertain pixel size; about "
+        "3.5x slower)",
+        advanced=True,
+    )
+    scales: tuple[float, ...] = param(
+        (1.0,),
+        "zoom factors of the pixel size to run at and average (multiscale: 0.7, 1, 1.4)",
+        lo=0.1,
+        hi=10,
+        cli=False,
+        gui=False,
+        advanced=True,
+    )
+    split_depth: float = param(
+        2.0,
+        "split touching particles whose neck is this much narrower (watershed)",
+        unit="Å",
+        lo=0,
+        lo_open=True,
+        hi=1000,
+        advanced=True,
+    )
+    min_particle_area: float = param(
+        0.5,
+        "smallest particle kept",
+        unit="nm²",
+        lo=0,
+        flag="--min-area",
+        label="min area",
+        advanced=True,
+    )
+    tile: int = param(
+        1024,
+        "tile side at the model's pixel size (rounded up to the network's multiple of 32)",
+        unit="px",
+        lo=32,
+        hi=16384,
+        step=32,
+        advanced=True,
+    )
+    overlap: int | None = param(
+        None, "tile overlap (auto: min(64, tile/4))", unit="px", lo=0, none="auto", advanced=True
+    )
+    batch_size: int = param(1, "tiles per forward pass", lo=1, hi=256, advanced=True)
+    precision: str = param(
+        "auto",
+        "network precision (auto: bfloat16 on CPUs that support it, else float32)",
+        choices=("auto", "float32", "bfloat16"),
+        advanced=True,
+    )
+
+    def check(self) -> None:
+        if self.overlap is not None and self.overlap >= self.tile:
+            raise ParameterError(
+                "overlap", f"must be smaller than tile ({self.tile}), got {self.overlap}"
+            )
+        if self.multiscale and self.scales != (1.0,):
+            raise ParameterError("scales", "give either multiscale or scales, not both")
+
+    @property
+    def factors(self) -> tuple[float, ...]:
+        """The zoom factors run (:data:`MULTISCALE` with ``multiscale``)."""
+        return MULTISCALE if self.multiscale else self.scales
+
+    @property
+    def tile_overlap(self) -> int:
+        """The overlap used (``auto``: ``min(64, tile // 4)``)."""
+        return min(64, self.tile // 4) if self.overlap is None else self.overlap
+
+
+@dataclass(frozen=True)
+class SegmentFiles(Spec):
+    """Files of ``segment`` (the dock works on layers)."""
+
+    images: tuple[Path, ...] = param(
+        (), "micrograph files", positional=True, nargs="+", item=Path, metavar="IMAGES", gui=False
+    )
+    model: str = param("default", "'default', a model name or a .pt file", gui=False)
+    out: Path | None = param(None, "output folder (required)", gui=False)
+    device: str = param("auto", "torch device: auto, cpu, cuda, cuda:N", gui=False)
+    overwrite: bool = param(False, "replace an existing output folder", gui=False)
+    quiet: bool = param(False, "no progress bar", gui=False)
+
+
+@dataclass(frozen=True)
+class EvaluateFiles(Spec):
+    """Files of ``evaluate``: a model scored on a database store (:func:`evaluate_store`)."""
+
+    model: str = param("default", "'default', a model name or a .pt file", gui=False)
+    data: Path | None = param(None, "database zarr store (required)", gui=False)
+    max_samples: int | None = param(
+        None, "score only the first N completed samples", lo=1, none="all", gui=False
+    )
+    device: str = param("auto", "torch device: auto, cpu, cuda, cuda:N", gui=False)
+    json: bool = param(False, "print one JSON object", gui=False)
 
 
 @dataclass
@@ -314,20 +394,11 @@ def _resample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def segment_image(
     image: np.ndarray,
     model,
-    pixel_size: float | None = None,
-    tile: int = 1024,
-    overlap: int | None = None,
-    batch_size: int = 1,
+    params: SegmentParams | None = None,
+    *,
     device: str | None = None,
-    precision: str = "auto",
-    estimate_pixel_size: bool = True,
-    lattice_spacing: float | None = None,
-    uncertainty: bool = False,
-    particles: bool = False,
-    min_particle_area: float = 0.5,
-    split_depth: float = 2.0,
-    scales: tuple[float, ...] = (1.0,),
     progress: Progress | None = None,
+    **values: Any,
 ) -> SegmentationResult:
     """Segment a 2D micrograph of any size with tiled, blended inference.
 
@@ -336,43 +407,37 @@ def segment_image(
     image : (H, W) or (H, W, 3) array
     model : LoadedModel, model name or path
         See :func:`~.models.load_model` (``"default"`` for the shipped model).
-    pixel_size : float, optional
-        The image's pixel size in Å. When given and the model records its
-        training pixel size, the image is resampled to it first. When
-        ``None`` it is estimated from lattice fringes (``estimate_pixel_size``)
-        or, failing that, taken to be the model's (see
-        :attr:`SegmentationResult.pixel_size_source`).
-    tile, overlap : int
-        Tile side and overlap (px at the model's pixel size); ``tile`` is
-        rounded up to the network's multiple. ``overlap`` defaults to
-        ``min(64, tile // 4)``.
-    batch_size : int
-        Tiles per forward pass.
+    params : SegmentParams, optional
+        The settings (validated); ``values`` are applied on top of it (or of
+        the defaults), e.g. ``segment_image(img, model, pixel_size=0.2)``:
+
+        - ``pixel_size``: the image's pixel size in Å. When given and the
+          model records its training pixel size, the image is resampled to
+          it first. When ``None`` it is estimated from lattice fringes
+          (``estimate_pixel_size``) or, failing that, taken to be the model's
+          (see :attr:`SegmentationResult.pixel_size_source`).
+        - ``tile``, ``overlap``: tile side and overlap (px at the model's
+          pixel size); ``tile`` is rounded up to the network's multiple.
+          ``overlap`` defaults to ``min(64, tile // 4)``.
+        - ``batch_size``: tiles per forward pass.
+        - ``precision``: ``auto`` = bfloat16 on CPUs that support it,
+          float32 otherwise.
+        - ``lattice_spacing``: largest lattice spacing of the particles in Å
+          (default Au {111}, 2.355 Å) for the estimate.
+        - ``uncertainty``: test-time augmentation over the 8 dihedral
+          transforms: the probabilities are their mean, plus an uncertainty
+          (entropy) and a disagreement map (about 8× the network time).
+        - ``particles``: split the foreground into particle instances and
+          measure them (:func:`.particles.measure_particles`);
+          ``min_particle_area`` (nm²) and ``split_depth`` (Å, see
+          :func:`.particles.split_particles`) steer it.
+        - ``scales`` / ``multiscale``: run at the pixel size times each
+          factor and average the probabilities (``MULTISCALE = (0.7, 1.0,
+          1.4)`` for an uncertain pixel size; about 3.5× the time).
+
+        See :class:`SegmentParams` for every field, its default and range.
     device : str, optional
         torch device (default: the model's).
-    precision : {"auto", "float32", "bfloat16"}
-        ``auto``: bfloat16 on CPUs that support it, float32 otherwise.
-    estimate_pixel_size : bool
-        Estimate a missing pixel size from lattice fringes.
-    lattice_spacing : float, optional
-        Largest lattice spacing of the particles in Å (default Au {111},
-        2.355 Å) for the estimate.
-    uncertainty : bool
-        Test-time augmentation over the 8 dihedral transforms: the
-        probabilities are their mean, plus an uncertainty (entropy) and a
-        disagreement map (about 8× the network time).
-    particles : bool
-        Split the foreground into particle instances and measure them
-        (:func:`.particles.measure_particles`).
-    min_particle_area : float
-        Smallest particle kept, in nm² (``particles`` only).
-    split_depth : float
-        Å; touching particles are split where the neck is this much narrower
-        (see :func:`.particles.split_particles`).
-    scales : tuple of float
-        Multi-scale inference: run at the pixel size times each factor and
-        average the probabilities (e.g. ``MULTISCALE = (0.7, 1.0, 1.4)``
-        for an uncertain pixel size; about 3.5× the time).
     progress : Progress, optional
         One step per tile.
 
@@ -389,10 +454,9 @@ def segment_image(
     from .models import LoadedModel, load_model
     from .train import normalize_image
 
-    if overlap is None:
-        overlap = min(64, max(0, int(tile) // 4)) if isinstance(tile, int) else 64
-    p = validate_segment_params(pixel_size, tile, overlap, batch_size, precision)
-    tile, overlap, batch_size = p["tile"], p["overlap"], p["batch_size"]
+    p = SegmentParams.of(params, **values)
+    tile, overlap, batch_size = p.tile, p.tile_overlap, p.batch_size
+    uncertainty = p.uncertainty
     t0 = time.perf_counter()
     progress = as_progress(progress)
     if not isinstance(model, LoadedModel):
@@ -405,11 +469,11 @@ def segment_image(
     img, _ = fill_non_finite(_to_gray(image), "image")  # the one non-finite rule
     h0, w0 = img.shape
     ps, source, est = resolve_pixel_size(
-        img, p["pixel_size"], model.pixel_size, estimate_pixel_size, lattice_spacing
+        img, p.pixel_size, model.pixel_size, p.estimate_pixel_size, p.lattice_spacing
     )
     scale = rescale_factor(ps, model.pixel_size)
     n_classes = model.n_classes
-    precision = p["precision"]
+    precision = p.precision
     if precision == "auto":
         precision = "bfloat16" if (dev.type == "cpu" and _bf16_supported()) else "float32"
     use_bf16 = precision == "bfloat16"
@@ -482,7 +546,7 @@ def segment_image(
         return acc, acc_sq
 
     acc = acc_sq = None
-    factors = tuple(float(f) for f in scales) or (1.0,)
+    factors = p.factors
     for f in factors:
         a, a_sq = run_at(rescale_factor(ps * f, model.pixel_size))
         acc = a if acc is None else acc + a
@@ -504,7 +568,7 @@ def segment_image(
         dis = disagreement_map(acc[fg].sum(0), acc_sq)
         seconds["uncertainty"] = time.perf_counter() - t1
     inst = table = None
-    if particles:
+    if p.particles:
         from .particles import measure_particles
 
         t1 = time.perf_counter()
@@ -513,8 +577,8 @@ def segment_image(
             ps,
             image=_to_gray(image),
             uncertainty=unc,
-            split_depth=split_depth,
-            min_area=min_particle_area,
+            split_depth=p.split_depth,
+            min_area=p.min_particle_area,
         )
         seconds["particles"] = time.perf_counter() - t1
     seconds["total"] = time.perf_counter() - t0
@@ -540,13 +604,16 @@ def evaluate_store(
     model,
     store: str | Path,
     indices=None,
+    params: SegmentParams | None = None,
+    *,
     progress: Progress | None = None,
-    **kwargs: Any,
+    **values: Any,
 ) -> dict[str, Any]:
     """F1 and IoU of a model on a database store (pixel-wise, summed over samples).
 
     Each sample is segmented with :func:`segment_image` at the store's pixel
-    size, exactly as a user's micrograph would be.
+    size, exactly as a user's micrograph would be (``params`` / ``values``:
+    the other :class:`SegmentParams`; particles are not measured unless asked).
 
     Returns
     -------
@@ -562,6 +629,9 @@ def evaluate_store(
         model = load_model(model)
     g = open_database(store)
     pixel_size = g.attrs.get("pixel_size")
+    if params is None:
+        values.setdefault("particles", False)  # labels are scored, not particles
+    p = SegmentParams.of(params, **values).replace(pixel_size=pixel_size)
     idx = completed_indices(store) if indices is None else list(indices)
     if not idx:
         from ..core.errors import InputError
@@ -572,7 +642,7 @@ def evaluate_store(
     progress.start(len(idx), "evaluating")
     for i in idx:
         image, truth = read_arrays(g, store, i, model.n_classes)  # checked chunks and labels
-        pred = segment_image(image, model, pixel_size=pixel_size, **kwargs).labels
+        pred = segment_image(image, model, p).labels
         counter.update(pred, truth)
         per_image.append(scores(pred, truth, model.n_classes)["f1"])
         progress.advance()

@@ -82,7 +82,7 @@ class ModelInfo:
         return float(ps) if ps else None
 
     def summary(self) -> str:
-        """One-line description for pickers and ``--help`` texts."""
+        """One-line description for pickers and help texts."""
         m = self.metadata
         arch = m.get("architecture", {})
         parts = [self.name]

@@ -20,6 +20,7 @@ Train a tiny model on a store made by ``napari-interfaces simulate database``::
 
     from napari_interfaces.segment.train import TrainConfig, train
     result = train("db.zarr", "model.pt", TrainConfig(epochs=5, width=8))
+    result = train("db.zarr", "model.pt", epochs=5, width=8)  # the same
     print(result.best["f1"])
 """
 
@@ -28,18 +29,21 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.errors import ParameterError
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 from .models import resolve_device
 
 __all__ = [
     "ArrayDataset",
     "TrainConfig",
+    "TrainFiles",
     "TrainResult",
     "ZarrDataset",
     "evaluate",
@@ -70,101 +74,162 @@ def normalize_image(image: np.ndarray, method: str = "zscore") -> np.ndarray:
     return ((img - mean) / (std if std > 1e-12 else 1.0)).astype(np.float32, copy=False)
 
 
-@dataclass
-class TrainConfig:
-    """Training settings (stored in the model's metadata).
+@dataclass(frozen=True)
+class TrainConfig(Spec):
+    """Training of the U-Net on a database store (:func:`train`; stored in the model's metadata).
 
-    Parameters
-    ----------
-    epochs : int
-        Maximum number of epochs.
-    batch_size : int
-    lr : float
-        AdamW learning rate (cosine decay to 5 % over ``epochs``).
-    weight_decay : float
-    crop : int or None
-        Random crop side (pixels, a multiple of 32); ``None`` = whole sample.
-    val_fraction : float
-        Fraction of the samples held out for validation (the last ones).
-    patience : int
-        Early stopping: epochs without a better validation F1.
-    width, blocks : U-Net architecture (see :class:`~.unet.UNetConfig`).
-    n_classes : int or None
-        ``None``: from the store's class list.
-    device : str
-        ``auto``, ``cpu``, ``cuda``.
-    deterministic : bool
-        Seed everything and use deterministic algorithms.
-    seed : int
-    threads : int or None
-        ``torch.set_num_threads`` on CPU (None: leave as is).
-    augment : bool
-        Random dihedral transforms.
-    max_samples : int or None
-        Use only the first ``max_samples`` done samples.
-    freeze_encoder : bool
-        Train only the decoder (fine-tuning).
-    freeze_batchnorm : bool
-        Keep every batch-norm layer in eval mode (running statistics of the
-        base model; fine-tuning on few images).
-    ce_weight, dice_weight : float
-        Loss weights.
-    scale_range : (float, float) or None
-        Scale augmentation: each training crop is magnified by a log-uniform
-        factor in this range (see :func:`~.augment.random_scale_crop`), so the
-        model tolerates a pixel size wrong by that factor. Validation crops
-        get a fixed factor per sample from the same range.
-    val_scale : bool
-        Validate at fixed per-sample scales from ``scale_range`` (robustness
-        decides which epoch is kept) or, when False, at the database's own
-        pixel size (accuracy at the right pixel size decides).
-    scale_prob : float
-        Share of the training crops that get the scale augmentation (the
-        others are shown at the database's pixel size).
-    degrade_prob : float
-        Probability of blurring a training image as a coarser sampling would
-        (see :func:`~.augment.degrade_resolution`).
-    degrade_range : (float, float)
-        Range of the coarsening factor.
-    init : str or None
-        Start from this model's weights (a path or model name; its
-        architecture must match ``width`` / ``blocks``).
+    ``lr`` decays by a cosine to 5 % over ``epochs``; ``val_fraction`` holds
+    out the last samples; ``freeze_encoder`` trains the decoder only and
+    ``freeze_batchnorm`` keeps every batch-norm layer in eval mode (the base
+    model's running statistics; fine-tuning on few images).
+    ``scale_range``: each training crop is magnified by a log-uniform factor
+    in this range (see :func:`~.augment.random_scale_crop`), so the model
+    tolerates a pixel size wrong by that factor; validation crops get a fixed
+    factor per sample from the same range when ``val_scale`` (robustness
+    decides which epoch is kept), else the database's own pixel size
+    (accuracy at the right pixel size decides). ``degrade_prob``: share of
+    training images blurred as a coarser sampling would (see
+    :func:`~.augment.degrade_resolution`), by a factor in ``degrade_range``.
+    ``init``: start from this model's weights (its architecture must match
+    ``width`` / ``blocks``).
     """
 
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    crop: int | None = 256
-    val_fraction: float = 0.1
-    patience: int = 5
-    width: int = 16
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    n_classes: int | None = None
-    device: str = "auto"
-    deterministic: bool = True
-    seed: int = 0
-    threads: int | None = 1
-    augment: bool = True
-    max_samples: int | None = None
-    freeze_encoder: bool = False
-    freeze_batchnorm: bool = False
-    ce_weight: float = 1.0
-    dice_weight: float = 1.0
-    scale_range: tuple[float, float] | None = None
-    scale_prob: float = 1.0
-    degrade_prob: float = 0.0
-    degrade_range: tuple[float, float] = (1.0, 8.0)
-    init: str | None = None
-    val_scale: bool = True
+    epochs: int = param(20, "maximum number of epochs", lo=1, hi=100000)
+    batch_size: int = param(8, "images per training step", lo=1, hi=4096)
+    lr: float = param(2e-3, "AdamW learning rate (cosine decay to 5%)", lo=0, lo_open=True, hi=10)
+    crop: int | None = param(
+        256,
+        "random crop side, a multiple of 32 (0 or whole: whole samples)",
+        unit="px",
+        lo=0,
+        hi=16384,
+        none="whole",
+    )
+    val_fraction: float = param(
+        0.1,
+        "share of the samples held out for validation (the last ones)",
+        lo=0,
+        hi=1,
+        hi_open=True,
+    )
+    patience: int = param(5, "early stopping: epochs without a better validation F1", lo=1)
+    width: int = param(16, "channels of the first U-Net stage", lo=1, hi=512)
+    max_samples: int | None = param(
+        None, "use only the first N completed samples", lo=1, none="all"
+    )
+    scale_range: tuple[float, ...] | None = param(
+        None,
+        "scale augmentation: magnify crops by a log-uniform factor in [LO, HI] (e.g. 0.5 2: "
+        "tolerate a pixel size wrong by up to 2x)",
+        lo=0,
+        lo_open=True,
+        hi=10,
+        none="off",
+        nargs=2,
+        metavar=("LO", "HI"),
+    )
+    degrade_prob: float = param(
+        0.0, "share of images blurred as a 1-8x coarser sampling would", lo=0, hi=1
+    )
+    init: str | None = param(
+        None, "start from this model's weights (a path or model name; fine-tune)", none="random"
+    )
+    device: str = param("auto", "torch device: auto, cpu, cuda, cuda:N")
+    threads: int | None = param(
+        2, "CPU threads for torch (auto: leave torch's setting)", lo=1, hi=1024, none="auto"
+    )
+    seed: int = param(0, "seed of every random generator", lo=0)
+    deterministic: bool = param(
+        True, "seed everything and use deterministic kernels", advanced=True
+    )
+    weight_decay: float = param(1e-4, "AdamW weight decay", lo=0, hi=1, cli=False, advanced=True)
+    blocks: tuple[int, ...] = param(
+        (2, 2, 2, 2),
+        "residual blocks per U-Net stage",
+        item=int,
+        lo=1,
+        hi=64,
+        cli=False,
+        advanced=True,
+    )
+    n_classes: int | None = param(
+        None,
+        "classes (auto: the store's class list)",
+        lo=1,
+        hi=256,
+        none="auto",
+        cli=False,
+        advanced=True,
+    )
+    augment: bool = param(True, "random dihedral transforms", cli=False, advanced=True)
+    freeze_encoder: bool = param(
+        False, "train the decoder only (fine-tuning)", cli=False, advanced=True
+    )
+    freeze_batchnorm: bool = param(
+        False, "keep the batch-norm statistics of the base model", cli=False, advanced=True
+    )
+    ce_weight: float = param(
+        1.0, "weight of the cross-entropy loss", lo=0, cli=False, advanced=True
+    )
+    dice_weight: float = param(1.0, "weight of the Dice loss", lo=0, cli=False, advanced=True)
+    scale_prob: float = param(
+        1.0,
+        "share of the crops that get the scale augmentation",
+        lo=0,
+        hi=1,
+        cli=False,
+        advanced=True,
+    )
+    degrade_range: tuple[float, ...] = param(
+        (1.0, 8.0),
+        "range of the coarsening factor of degrade_prob",
+        lo=1,
+        hi=100,
+        cli=False,
+        advanced=True,
+    )
+    val_scale: bool = param(
+        True,
+        "validate at fixed per-sample scales from scale_range (off: at the database's pixel size)",
+        cli=False,
+        advanced=True,
+    )
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["blocks"] = list(self.blocks)
-        if self.scale_range is not None:
-            d["scale_range"] = list(self.scale_range)
-        d["degrade_range"] = list(self.degrade_range)
-        return d
+    def check(self) -> None:
+        if self.crop and self.crop % 32:
+            raise ParameterError("crop", f"must be 0 or a multiple of 32, got {self.crop}")
+        for name in ("scale_range", "degrade_range"):
+            pair = getattr(self, name)
+            if pair is None:
+                continue
+            if len(pair) != 2:
+                raise ParameterError(name, f"give two values LO HI, got {len(pair)}")
+            if pair[0] > pair[1]:
+                raise ParameterError(name, f"LO must not exceed HI, got {pair[0]:g} {pair[1]:g}")
+
+    @property
+    def crop_side(self) -> int | None:
+        """The crop side in px, ``None`` for whole samples (``crop`` 0 or ``None``)."""
+        return self.crop or None
+
+
+@dataclass(frozen=True)
+class TrainFiles(Spec):
+    """Files of ``train`` (a database store, or folders of corrected frames to fine-tune on)."""
+
+    data: Path | None = param(None, "database zarr store", gui=False)
+    images: Path | None = param(
+        None,
+        "folder of corrected frames (PNG/TIFF) to fine-tune on (needs labels and init)",
+        gui=False,
+    )
+    labels: Path | None = param(
+        None, "folder of label images named like the frames (label > 0 = particle)", gui=False
+    )
+    out: Path | None = param(None, "output model file, .pt (required)", gui=False)
+    resume: bool = param(True, "continue from MODEL.pt.ckpt when it exists", gui=False)
+    overwrite: bool = param(False, "replace an existing model", gui=False)
+    quiet: bool = param(False, "no progress bar", gui=False)
 
 
 @dataclass
@@ -558,7 +623,7 @@ def _resume(ckpt: Path, net, opt, sched, device) -> tuple[dict, list, dict, int]
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
             f"{ckpt}: not a usable training checkpoint for this model ({reason}); "
-            "delete it or pass --no-resume"
+            "delete it or train without resuming"
         ) from None
     return best_state, history, best, start_epoch
 
@@ -574,10 +639,12 @@ def split_indices(indices, val_fraction: float) -> tuple[list[int], list[int]]:
 def train(
     data: str | Path,
     out: str | Path,
-    cfg: TrainConfig | None = None,
+    params: TrainConfig | None = None,
+    *,
     progress: Progress | None = None,
     resume: bool = True,
     description: str = "",
+    **values: Any,
 ) -> TrainResult:
     """Train a U-Net on a database store and save it as ``out`` (+ ``.json``).
 
@@ -589,7 +656,9 @@ def train(
         ``MODEL.pt`` (+ ``MODEL.json``), written in one step when training
         ends (an existing model there is kept until then); the resumable
         checkpoint is ``MODEL.pt.ckpt`` (removed at the end).
-    cfg : TrainConfig
+    params : TrainConfig, optional
+        The settings (validated); ``values`` are applied on top of it (or of
+        the defaults), e.g. ``train(db, "m.pt", epochs=5, width=8)``.
     resume : bool
         Continue from ``MODEL.pt.ckpt`` when it exists.
     """
@@ -597,12 +666,12 @@ def train(
     from .models import save_model
     from .unet import UNet, UNetConfig
 
-    cfg = cfg or TrainConfig()
+    cfg = TrainConfig.of(params, **values)
     progress = as_progress(progress)
     data = Path(data)
     from ..core.outputs import check_writable
 
-    check_writable(out, name="--out")  # a read-only or full folder fails now, not after an epoch
+    check_writable(out, name="output")  # a read-only or full folder fails now, not after an epoch
     attrs = read_attrs(data)
     indices = completed_indices(data)
     if cfg.max_samples:
@@ -614,7 +683,7 @@ def train(
     classes = list(attrs.get("classes") or ["background", "particle"])
     n_classes = int(cfg.n_classes or len(classes))
     train_idx, val_idx = split_indices(indices, cfg.val_fraction)
-    crop = cfg.crop
+    crop = cfg.crop_side
     h, w = attrs.get("shape", (None, None))
     if crop is not None and h is not None and crop > min(h, w):
         crop = None
@@ -651,9 +720,10 @@ def train(
 
         base = load_model(cfg.init)
         if base.metadata.get("architecture") != net.config.to_dict():
-            raise ValueError(
-                f"--init {cfg.init}: architecture {base.metadata.get('architecture')} "
-                f"differs from the requested {net.config.to_dict()}"
+            raise ParameterError(
+                "init",
+                f"{cfg.init}: architecture {base.metadata.get('architecture')} "
+                f"differs from the requested {net.config.to_dict()}",
             )
         net.load_state_dict(base.net.state_dict())
         parent = {"name": base.name, "path": str(base.path), "sha256": base.metadata.get("sha256")}
