@@ -276,6 +276,14 @@ def _leaf_parsers(parser: argparse.ArgumentParser, prefix=()):
 COMMANDS = dict(_leaf_parsers(cli.build_parser()))
 
 
+def _spec_kind(action: argparse.Action):
+    """The type a spec-generated option declares (argparse itself keeps the text)."""
+    p = getattr(action, "spec_param", None)
+    if p is None:
+        return None
+    return p.item if p.kind is tuple else p.kind
+
+
 def _option_strategy(command: str, action: argparse.Action):
     """Strategy for the argv fragment of one option (a list of strings)."""
     opt = action.option_strings[-1]
@@ -285,7 +293,7 @@ def _option_strategy(command: str, action: argparse.Action):
         return st.sampled_from([[opt, PATH_OPTIONS[opt]], [opt, "in/missing.bin"], [opt, "in"]])
     if action.choices:
         value = st.sampled_from([*map(str, action.choices), "bogus"])
-    elif action.type in (int, float):
+    elif action.type in (int, float) or _spec_kind(action) in (int, float):
         value = st.sampled_from(BAD) if command in BAD_ONLY else NUMBER
     else:
         value = TEXT

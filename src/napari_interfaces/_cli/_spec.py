@@ -64,14 +64,27 @@ def add_spec(
             title = p.group or ("advanced options" if p.advanced else None)
             if title and not p.positional:
                 if title not in groups:
-                    groups[title] = parser.add_argument_group(title)
+                    groups[title] = _group(parser, title)
                 target = groups[title]
             _add(target, p)
         known.append(spec)
     parser.set_defaults(_specs=tuple(known))
 
 
+def _group(parser: argparse.ArgumentParser, title: str) -> Any:
+    """The parser's argument group called ``title`` (made once, reused by later calls)."""
+    for group in parser._action_groups:  # noqa: SLF001 - argparse has no public lookup
+        if group.title == title:
+            return group
+    return parser.add_argument_group(title)
+
+
 def _add(target: Any, p: Param) -> None:
+    action = _add_action(target, p)
+    action.spec_param = p  # what the option is (tests and docs read it; argparse ignores it)
+
+
+def _add_action(target: Any, p: Param) -> argparse.Action:
     kw: dict[str, Any] = {"help": _help(p)}
     if p.positional:
         kw["metavar"] = p.metavar or p.name.upper()
@@ -79,8 +92,7 @@ def _add(target: Any, p: Param) -> None:
             kw["nargs"] = p.nargs
         if p.nargs in ("?", "*") or p.default is not None:
             kw["default"] = p.default
-        target.add_argument(p.name, **kw)
-        return
+        return target.add_argument(p.name, **kw)
     flag = p.cli_flag
     if p.kind is bool:
         if p.default:
@@ -88,8 +100,7 @@ def _add(target: Any, p: Param) -> None:
         else:
             kw["action"] = "store_true"
         kw["default"] = bool(p.default)
-        target.add_argument(flag, dest=p.name, **kw)
-        return
+        return target.add_argument(flag, dest=p.name, **kw)
     kw["default"] = p.default
     kw["metavar"] = p.metavar or (
         "{" + ",".join(map(str, p.choices)) + "}"
@@ -98,7 +109,7 @@ def _add(target: Any, p: Param) -> None:
     )
     if p.nargs:
         kw["nargs"] = p.nargs
-    target.add_argument(flag, dest=p.name, **kw)
+    return target.add_argument(flag, dest=p.name, **kw)
 
 
 def spec_from_args(spec: type[Spec], args: argparse.Namespace, **overrides: Any) -> Spec:
