@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(2)
 
 from napari_interfaces.core.weights import WeightsError  # noqa: E402
-from napari_interfaces.segment import hed_weights  # noqa: E402
+from napari_interfaces.nets import hed_weights  # noqa: E402
 from napari_interfaces.segment.hed import HED, hed_loss, predict_edges, preprocess  # noqa: E402
 
 

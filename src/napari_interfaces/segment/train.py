@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..core.progress import Progress, as_progress
-from .models import resolve_device
+from ..nets.device import resolve_device
 
 __all__ = [
     "ArrayDataset",
