@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,10 @@ def available() -> dict[str, bool]:
     return out
 
 
-_MODELS: dict[tuple[str, str], Any] = {}
+#: Loaded models kept per process, least recently used first (a VGG16 HED is ~60 MB).
+_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()
+#: How many (weights, device) models :func:`load_hed` keeps.
+MAX_CACHED_MODELS = 2
 
 
 def load_hed(weights: str = "auto", device: str | None = None, cached: bool = True):
@@ -209,7 +213,8 @@ def load_hed(weights: str = "auto", device: str | None = None, cached: bool = Tr
     device : str, optional
         torch device; default from the ``torch_device`` setting.
     cached : bool
-        Reuse a model already loaded in this process.
+        Reuse a model already loaded in this process (the last
+        :data:`MAX_CACHED_MODELS` used are kept).
     """
     from .device import resolve_device
     from .hed import HED
@@ -219,6 +224,7 @@ def load_hed(weights: str = "auto", device: str | None = None, cached: bool = Tr
     dev = resolve_device(device)
     key = (weights, str(dev))
     if cached and key in _MODELS:
+        _MODELS.move_to_end(key)
         return _MODELS[key]
     if weights == "bsds500":
         state = bsds500_state_dict()
@@ -232,6 +238,8 @@ def load_hed(weights: str = "auto", device: str | None = None, cached: bool = Tr
     model.weights_name = weights
     if cached:
         _MODELS[key] = model
+        while len(_MODELS) > MAX_CACHED_MODELS:
+            _MODELS.popitem(last=False)
     return model
 
 
