@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
+from ..io.micrograph import MICROGRAPH_SUFFIXES
 from .chips import make_grid
 from .paint import chip_labels_from_image, paint_labels
 from .pairfile import load_pair, pair_paths, save_pair
@@ -383,7 +384,7 @@ def apply_model(
     return paint_labels(chip_labels, grid), chip_labels
 
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
 
 
 def apply_to_folder(

@@ -47,6 +47,7 @@ import numpy as np
 from ..core.errors import InputError, ParameterError
 from ..core.params import positive
 from ..core.progress import Progress, as_progress
+from ..io.micrograph import MICROGRAPH_SUFFIXES
 from .chips import make_grid
 from .graph import FeatureTransform, knn_graph
 from .paint import community_table, paint_labels
@@ -63,7 +64,7 @@ __all__ = [
 
 FORMAT = "napari-interfaces/cluster-series"
 VERSION = 1
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".dm3", ".dm4", ".emd", ".mrc")
+IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ TIFF (``.tif``, ``.tiff``)
     (``PhysicalSizeX`` + unit), ImageJ metadata (``unit`` with the
     ``XResolution`` tag) and the TIFF resolution tags (inch / cm). A stack
     gives its first frame (only that frame is read).
-PNG, JPEG (``.png``, ``.jpg``, ``.jpeg``)
+PNG, JPEG, BMP (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``)
     via Pillow; these carry no reliable physical pixel size.
 DM3, DM4, EMD, MRC (``.dm3``, ``.dm4``, ``.emd``, ``.mrc``)
     via rosettasciio (``pip install rosettasciio`` or the ``micrographs``
@@ -69,6 +69,7 @@ from ..core.errors import InputError
 from ..core.limits import check_image_bytes, check_regular_file
 
 __all__ = [
+    "LOSSLESS_SUFFIXES",
     "MICROGRAPH_SUFFIXES",
     "PIXEL_SIZE_RANGE",
     "Micrograph",
@@ -139,9 +140,16 @@ def plausible_pixel_size(value: float | None) -> bool:
 
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Read with Pillow (8/16-bit grey or colour, no pixel size).
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+#: Read with rosettasciio (the ``[formats]`` extra).
 RSCIIO_SUFFIXES = (".dm3", ".dm4", ".emd", ".mrc")
+#: The one list of image suffixes of the package: what :func:`read_micrograph`
+#: reads. Folder listings (cluster series, corrections, classify) use it;
+#: a reader that takes fewer derives its subset from it (:data:`LOSSLESS_SUFFIXES`).
 MICROGRAPH_SUFFIXES = TIFF_SUFFIXES + PLAIN_SUFFIXES + RSCIIO_SUFFIXES
+#: Lossless 8/16-bit image files (label images): TIFF and PNG.
+LOSSLESS_SUFFIXES = tuple(s for s in MICROGRAPH_SUFFIXES if s in (*TIFF_SUFFIXES, ".png"))
 
 #: Length units -> Å.
 _UNITS = {

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from ..core.progress import Progress, as_progress
+from ..io.micrograph import LOSSLESS_SUFFIXES
 
 __all__ = ["FOLDER_DEFAULTS", "finetune", "finetune_folder", "read_folder_pairs"]
 
-#: Image file suffixes :func:`read_folder_pairs` reads.
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+#: Image file suffixes :func:`read_folder_pairs` reads (lossless: label images are exact).
+IMAGE_SUFFIXES = LOSSLESS_SUFFIXES
 
 
 def _to_model_grid(image, labels, scale: float):
