@@ -19,7 +19,7 @@ here too. ``import napari_interfaces.nets`` imports no torch.
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from ..core.lazy import attach
 
 _EXPORTS: dict[str, str] = {
     "resolve_device": "device",
@@ -34,9 +34,4 @@ _EXPORTS: dict[str, str] = {
     "resnet50": "encoders",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _mod in _EXPORTS.items():
-    _SUBMODULES.setdefault(_mod, []).append(_name)
-
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
-del _name, _mod
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)
