@@ -348,6 +348,31 @@ def _place_spheres(
 
 
 # ---------------------------------------------------------------------- instrument
+@dataclass(frozen=True)
+class _Detector:
+    """The instrument of every generator: detection efficiency, reconstruction
+    blur (Gaussian, lateral x, y and depth z), mass resolving power m / Δm
+    (FWHM), fraction of uniform background ions."""
+
+    efficiency: float
+    noise_lateral_nm: float
+    noise_depth_nm: float
+    background: float
+    mass_resolving_power: float
+
+    def params(self, mass_resolving_power: bool = True) -> dict[str, float]:
+        """The instrument's entries of ``SyntheticAPT.params``."""
+        out = {
+            "efficiency": float(self.efficiency),
+            "noise_lateral_nm": float(self.noise_lateral_nm),
+            "noise_depth_nm": float(self.noise_depth_nm),
+            "background": float(self.background),
+        }
+        if mass_resolving_power:
+            out["mass_resolving_power"] = float(self.mass_resolving_power)
+        return out
+
+
 def _instrument(
     rng: np.random.Generator,
     pos: np.ndarray,
@@ -355,9 +380,7 @@ def _instrument(
     elements: Sequence[str],
     charge_states: dict[str, dict[int, float]],
     box: dict,
-    noise_nm: tuple[float, float],
-    mass_resolving_power: float,
-    background: float,
+    det: _Detector,
 ):
     """Position noise (lateral x, y; depth z), masses (isotopes, charge states,
     peak width and thermal tail) and uniform background ions.
@@ -367,7 +390,8 @@ def _instrument(
     the list of ``(element, m/q)`` peaks above 0.5 % isotopic abundance.
     """
     n_at = len(pos)
-    noisy = pos + rng.normal(size=(n_at, 3)) * np.array([noise_nm[0], noise_nm[0], noise_nm[1]])
+    lateral, depth = det.noise_lateral_nm, det.noise_depth_nm
+    noisy = pos + rng.normal(size=(n_at, 3)) * np.array([lateral, lateral, depth])
     mass = np.empty(n_at, dtype=np.float64)
     peaks: list[tuple[str, float]] = []
     for k, el in enumerate(elements):
@@ -384,11 +408,11 @@ def _instrument(
             for mi, ai in zip(iso_m, iso_p):
                 if ai >= 0.005:
                     peaks.append((el, mi / c))
-    sigma_m = mass / (2.3548 * mass_resolving_power)
+    sigma_m = mass / (2.3548 * det.mass_resolving_power)
     tail = rng.random(n_at) < 0.3
     mass = mass + rng.normal(size=n_at) * sigma_m
     mass[tail] += rng.exponential(1.0, size=int(tail.sum())) * 0.002 * mass[tail]
-    n_bg = int(round(background * n_at / (1 - background)))
+    n_bg = int(round(det.background * n_at / (1 - det.background)))
     bg_pos = np.column_stack([rng.uniform(*box[a], size=n_bg) for a in "xyz"])
     bg_mass = rng.uniform(1.0, 70.0, size=n_bg)
     xyz = np.concatenate([noisy, bg_pos]).astype(np.float32)
@@ -466,31 +490,15 @@ def _check_instrument(size_nm, efficiency: float, background: float) -> tuple[fl
     return sx, sy, sz
 
 
-def _specimen(size_nm, efficiency: float, background: float, seed: int):
-    """``(sx, sy, sz), box, rng``: the checked box size, its extent and the one generator."""
-    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
+def _specimen(what: str, value: str, choices: Sequence[str], size_nm, det: _Detector, seed: int):
+    """``(sx, sy, sz), box, rng``: the checked box size, its extent and the one generator,
+    after checking that ``value`` (the ``what``: geometry or case) is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {choices}")
+    sx, sy, sz = _check_instrument(size_nm, det.efficiency, det.background)
     rng = np.random.default_rng(seed)
     box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
     return (sx, sy, sz), box, rng
-
-
-def _detector_params(
-    efficiency: float,
-    noise_lateral_nm: float,
-    noise_depth_nm: float,
-    background: float,
-    mass_resolving_power: float | None = None,
-) -> dict[str, float]:
-    """The instrument's entries of ``SyntheticAPT.params``."""
-    out = {
-        "efficiency": float(efficiency),
-        "noise_lateral_nm": float(noise_lateral_nm),
-        "noise_depth_nm": float(noise_depth_nm),
-        "background": float(background),
-    }
-    if mass_resolving_power is not None:
-        out["mass_resolving_power"] = float(mass_resolving_power)
-    return out
 
 
 #: Fractional basis of the cubic bcc cell.
@@ -517,28 +525,25 @@ def _lattice_detected(
 
 def _acquire(
     rng: np.random.Generator,
-    pos: np.ndarray,
-    elem: np.ndarray,
-    elements: Sequence[str],
-    charge_states: dict[str, dict[int, float]],
+    atoms: tuple[np.ndarray, np.ndarray],
+    species: tuple[Sequence[str], dict[str, dict[int, float]], dict[str, float] | None],
     box: dict,
-    noise_nm: tuple[float, float],
-    mass_resolving_power: float,
-    background: float,
+    det: _Detector,
     truth,
     metadata: dict[str, Any],
     progress: Progress,
-    matrix: dict[str, float] | None = None,
 ) -> tuple[PointCloud, RangeTable]:
-    """The measured cloud and its ranges from the true atoms.
+    """The measured cloud and its ranges from the true atoms ``(pos, elem)``.
 
-    ``truth(bg_pos)`` gives the ground-truth columns besides ``true_element``
-    (atoms then background ions, before the acquisition order). With
-    ``matrix`` overlapping peaks go to the element contributing more ions
-    (see :func:`_range_table`).
+    ``species`` is ``(elements, charge_states, matrix)``; with a ``matrix``
+    overlapping peaks go to the element contributing more ions (see
+    :func:`_range_table`). ``truth(bg_pos)`` gives the ground-truth columns
+    besides ``true_element`` (atoms then background ions, before the
+    acquisition order).
     """
+    elements, charge_states, matrix = species
     xyz, mass_all, true_el, bg_pos, peaks = _instrument(
-        rng, pos, elem, elements, charge_states, box, noise_nm, mass_resolving_power, background
+        rng, *atoms, elements, charge_states, box, det
     )
     columns = {"true_element": true_el, **truth(bg_pos)}
     # shuffle into acquisition order along z (ions arrive from the top)
@@ -552,7 +557,7 @@ def _acquire(
     )
     progress.advance(description="ranges")
     abundance = None if matrix is None else _peak_abundance(elements, charge_states, matrix)
-    table = _range_table(peaks, elements, mass_resolving_power, abundance)
+    table = _range_table(peaks, elements, det.mass_resolving_power, abundance)
     progress.advance()
     return cloud, table
 
@@ -660,19 +665,16 @@ def synthesize(
     """
     from ase.build import bulk
 
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen("geometry", geometry, GEOMETRIES, size_nm, det, seed)
     progress = as_progress(progress)
-    if geometry not in GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
-    (sx, sy, sz), box, rng = _specimen(size_nm, efficiency, background, seed)
     progress.start(5, "synthetic APT")
 
     params: dict[str, Any] = {
         "seed": int(seed),
         "size_nm": [sx, sy, sz],
         "width_nm": float(width_nm),
-        **_detector_params(
-            efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power
-        ),
+        **det.params(),
         "lattice_nm": LATTICE_NM,
     }
     if period_nm is not None and not MIN_PERIOD_NM <= float(period_nm) <= 4 * max(sx, sy, sz):
@@ -738,20 +740,9 @@ def synthesize(
             "signed_distance_nm": d_all.astype(np.float32),
         }
 
-    cloud, table = _acquire(
-        rng,
-        pos,
-        elem,
-        ELEMENTS,
-        CHARGE_STATES,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
-        truth,
-        {"format": "synthetic", "geometry": geometry, "seed": int(seed)},
-        progress,
-    )
+    metadata = {"format": "synthetic", "geometry": geometry, "seed": int(seed)}
+    species = (ELEMENTS, CHARGE_STATES, None)
+    cloud, table = _acquire(rng, (pos, elem), species, box, det, truth, metadata, progress)
     return SyntheticAPT(cloud, table, geometry, params, box)
 
 
@@ -860,10 +851,11 @@ def synthesize_particles(
     >>> all(10 <= p["n_solute"] <= 50 for p in s.params["particles"])
     True
     """
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen(
+        "geometry", geometry, PARTICLE_GEOMETRIES, size_nm, det, seed
+    )
     progress = as_progress(progress)
-    if geometry not in PARTICLE_GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; choose one of {PARTICLE_GEOMETRIES}")
-    (sx, sy, sz), box, rng = _specimen(size_nm, efficiency, background, seed)
     progress.start(5, f"synthetic APT ({geometry})")
     n = (
         int(n_particles)
@@ -889,9 +881,7 @@ def synthesize_particles(
         "size_nm": [sx, sy, sz],
         "elements": elements,
         "width_nm": float(width_nm),
-        **_detector_params(
-            efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power
-        ),
+        **det.params(),
         "lattice_nm": FECR_LATTICE_NM,
         "number_density_m3": len(centres) / (sx * sy * sz * 1e-27),
         "centres_nm": centres.tolist(),
@@ -961,21 +951,9 @@ def synthesize_particles(
             "signed_distance_nm": d_all.astype(np.float32),
         }
 
-    cloud, table = _acquire(
-        rng,
-        pos,
-        elem,
-        elements,
-        FECR_CHARGE_STATES,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
-        truth,
-        {"format": "synthetic", "geometry": geometry, "seed": int(seed)},
-        progress,
-        matrix=matrix,
-    )
+    metadata = {"format": "synthetic", "geometry": geometry, "seed": int(seed)}
+    species = (elements, FECR_CHARGE_STATES, matrix)
+    cloud, table = _acquire(rng, (pos, elem), species, box, det, truth, metadata, progress)
     return SyntheticAPT(cloud, table, geometry, params, box, matrix=matrix, precipitate=particle)
 
 
@@ -1018,9 +996,8 @@ def synthesize_fecr_clusters(
     ``params["particles"]`` (``radius_nm``: the sphere radius, or √5 σ for
     clusters; ``composition`` at.% of the detected atoms with that id).
     """
-    if case not in FECR_CLUSTER_CASES:
-        raise ValueError(f"unknown case {case!r}; choose one of {FECR_CLUSTER_CASES}")
-    (sx, sy, sz), box, rng = _specimen(size_nm, efficiency, background, seed)
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen("case", case, FECR_CLUSTER_CASES, size_nm, det, seed)
     elements = ["Fe", "Cr"]
     conc = case in ("concentrated", "random")
     matrix = {"Fe": 0.88, "Cr": 0.12} if conc else {"Fe": 0.98, "Cr": 0.02}
@@ -1056,20 +1033,10 @@ def synthesize_fecr_clusters(
         ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
         return {"true_cluster": ident_all, "true_phase": (ident_all > 0).astype(np.uint8)}
 
+    metadata = {"format": "synthetic", "geometry": f"fecr-{case}", "seed": int(seed)}
+    species = (elements, charge, matrix)
     cloud, table = _acquire(
-        rng,
-        pos,
-        elem,
-        elements,
-        charge,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
-        truth,
-        {"format": "synthetic", "geometry": f"fecr-{case}", "seed": int(seed)},
-        as_progress(None),
-        matrix=matrix,
+        rng, (pos, elem), species, box, det, truth, metadata, as_progress(None)
     )
     params: dict[str, Any] = {
         "case": case,
@@ -1077,7 +1044,7 @@ def synthesize_fecr_clusters(
         "size_nm": [sx, sy, sz],
         "elements": elements,
         "matrix": matrix,
-        **_detector_params(efficiency, noise_lateral_nm, noise_depth_nm, background),
+        **det.params(mass_resolving_power=False),
         "particles": particles,
     }
     return SyntheticAPT(
