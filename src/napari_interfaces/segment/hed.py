@@ -1,7 +1,6 @@
-"""HED moved to :mod:`napari_interfaces.nets.hed`; this path re-exports it."""
+"""HED moved to :mod:`napari_interfaces.nets.hed`; this old path re-exports it."""
 
 from __future__ import annotations
 
-from ..nets.hed import BGR_MEAN, HED, VGG_BLOCKS, hed_loss, predict_edges, preprocess
-
-__all__ = ["BGR_MEAN", "HED", "VGG_BLOCKS", "hed_loss", "predict_edges", "preprocess"]
+from ..nets.hed import *  # noqa: F403
+from ..nets.hed import __all__  # noqa: F401
