@@ -18,7 +18,7 @@ import pytest
 
 import napari_interfaces
 
-ENGINE = ("core", "aptmodel", "io", "apt", "simulate", "segment", "cluster", "classify")
+ENGINE = ("core", "aptmodel", "io", "nets", "apt", "simulate", "segment", "cluster", "classify")
 FORBIDDEN_GUI = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicgui", "vispy")
 
 

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(2)
 
 from napari_interfaces.core.weights import WeightsError  # noqa: E402
-from napari_interfaces.segment import hed_weights  # noqa: E402
+from napari_interfaces.nets import hed_weights  # noqa: E402
 from napari_interfaces.segment.hed import HED, hed_loss, predict_edges, preprocess  # noqa: E402
 
 
@@ -143,3 +143,29 @@ def test_predict_edges_batching_and_precision_keep_the_result():
         )
     bf = predict_edges(model, imgs, rgb=True, precision="bf16")
     assert np.abs(bf - ref).max() < 0.05
+
+
+def test_model_cache_is_bounded_lru(monkeypatch):
+    # a tiny stand-in network and state: only the cache's bookkeeping is under test
+    from napari_interfaces.nets import hed as hed_module
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Linear(1, 1)
+
+    monkeypatch.setattr(hed_module, "HED", Tiny)
+    monkeypatch.setattr(hed_weights, "load_torch_state", lambda path: Tiny().state_dict())
+    monkeypatch.setattr(hed_weights, "_MODELS", type(hed_weights._MODELS)())
+    assert hed_weights.MAX_CACHED_MODELS == 2
+    a = hed_weights.load_hed("a.pt", device="cpu")
+    b = hed_weights.load_hed("b.pt", device="cpu")
+    assert hed_weights.load_hed("a.pt", device="cpu") is a  # a is now the most recent
+    c = hed_weights.load_hed("c.pt", device="cpu")  # evicts b, the least recently used
+    assert list(hed_weights._MODELS) == [("a.pt", "cpu"), ("c.pt", "cpu")]
+    assert hed_weights.load_hed("a.pt", device="cpu") is a
+    assert hed_weights.load_hed("c.pt", device="cpu") is c
+    assert hed_weights.load_hed("b.pt", device="cpu") is not b  # loaded again
+    assert len(hed_weights._MODELS) == 2
+    uncached = hed_weights.load_hed("d.pt", device="cpu", cached=False)
+    assert ("d.pt", "cpu") not in hed_weights._MODELS and uncached.weights_name == "d.pt"

@@ -28,7 +28,7 @@ def test_amorphous_carbon_density_min_distance_and_speed():
 def test_amorphous_carbon_python_fallback_gives_the_same_atoms(monkeypatch):
     """The numba kernel and the pure-Python RSA accept the same candidates."""
     compiled = S.amorphous_carbon((12.0, 10.0), 8.0, rng=3)
-    monkeypatch.setitem(S._RSA, "kernel", S._rsa_fill)
+    monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")  # core.jit: the Python fallback
     python = S.amorphous_carbon((12.0, 10.0), 8.0, rng=3)
     np.testing.assert_array_equal(compiled.positions, python.positions)
     with pytest.raises(ValueError, match="too large"):

@@ -19,8 +19,10 @@ import json
 import sys
 from pathlib import Path
 
+from ..io.micrograph import MICROGRAPH_SUFFIXES
+
 LABEL_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".dm3", ".dm4", ".emd", ".mrc")
+IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
 
 
 def register(groups: dict) -> None:

@@ -213,7 +213,12 @@ def read_apt_layers(path: str | list[str], ranges: str | None = None) -> list[tu
     if isinstance(path, list):
         path = path[0]
     ds = open_dataset(path, ranges, warn=False)
-    name = ds.name
+    _notify_dataset(ds, ds.name)
+    return cloud_layers(ds.cloud, ds.ranges, ds.name)
+
+
+def _notify_dataset(ds: Any, name: str) -> None:
+    """Say which range file a dataset uses (or that it has none) and its warnings."""
     rf = ds.provenance.get("range_file")
     _notify(
         f"{name}: using ranges from {Path(rf).name} ({ds.ranged_fraction:.1%} of ions ranged)"
@@ -223,7 +228,6 @@ def read_apt_layers(path: str | list[str], ranges: str | None = None) -> list[tu
     )
     for w in ds.warnings:
         _notify(w)
-    return cloud_layers(ds.cloud, ds.ranges, name)
 
 
 def _current_viewer() -> Any:
@@ -360,15 +364,7 @@ def _finish_open(viewer: Any, path: str, token: str) -> None:
         _next()
 
     def _announce(ds: Any) -> None:
-        rf = ds.provenance.get("range_file")
-        _notify(
-            f"{name}: using ranges from {Path(rf).name} ({ds.ranged_fraction:.1%} of ions ranged)"
-            if rf is not None
-            else f"{name}: no range file with the same stem found (.rrng/.rng/.env); "
-            "showing ions coloured by mass. Open the APT explorer to choose one."
-        )
-        for w in ds.warnings:
-            _notify(w)
+        _notify_dataset(ds, name)
         try:  # physical units now: show the scale bar (napari >= 0.9: canvas.overlays)
             canvas = getattr(viewer, "canvas", None)
             bar = getattr(getattr(canvas, "overlays", None), "scale_bar", None)

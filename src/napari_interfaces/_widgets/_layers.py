@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.units import UNIT_ALIASES
+
 if TYPE_CHECKING:
     import napari
 
@@ -42,38 +44,8 @@ __all__ = [
     "was_edited",
 ]
 
-#: Spellings of length units -> canonical names. The lengths themselves (Å per unit)
-#: come from the one unit table, :func:`napari_interfaces.io.micrograph.to_angstrom`.
-_ALIASES = {
-    "å": "Å",
-    "Å": "Å",  # U+212B ANGSTROM SIGN
-    "a": "Å",
-    "angstrom": "Å",
-    "angstroms": "Å",
-    "ang": "Å",
-    "nm": "nm",
-    "nanometer": "nm",
-    "nanometers": "nm",
-    "nanometre": "nm",
-    "um": "µm",
-    "µm": "µm",
-    "μm": "µm",
-    "micrometer": "µm",
-    "micron": "µm",
-    "microns": "µm",
-    "mm": "mm",
-    "millimeter": "mm",
-    "m": "m",
-    "meter": "m",
-    "pm": "pm",
-    "picometer": "pm",
-    "pixel": "pixel",
-    "pixels": "pixel",
-    "px": "pixel",
-    "": "pixel",
-    "dimensionless": "pixel",
-    "none": "pixel",
-}
+#: Spellings of length units -> canonical names: the one unit table, in core/units.py.
+_ALIASES = UNIT_ALIASES
 
 #: A result marker set on layers the plugin made; cleared when the user edits them.
 _EDITED_KEY = "napari_interfaces_user_edited"
@@ -96,7 +68,7 @@ def canonical_unit(unit: Any) -> str:
 
 def _length(unit: Any) -> float | None:
     """Å per ``unit`` from the plugin's one unit table; ``None`` for pixels / non-lengths."""
-    from ..io.micrograph import to_angstrom as _to_angstrom
+    from ..core.units import to_angstrom as _to_angstrom
 
     u = canonical_unit(unit)
     return None if u == "pixel" else _to_angstrom(1.0, u)

@@ -24,7 +24,7 @@ Examples
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from ..core.lazy import attach
 
 #: Public name -> submodule that defines it.
 _EXPORTS: dict[str, str] = {
@@ -75,10 +75,4 @@ _EXPORTS: dict[str, str] = {
     "segment_file": "batch",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _mod in _EXPORTS.items():
-    _SUBMODULES.setdefault(_mod, []).append(_name)
-
-# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
-del _name, _mod
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

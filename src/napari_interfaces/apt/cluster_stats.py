@@ -391,30 +391,14 @@ def _link_pre(s: np.ndarray, dk: np.ndarray, dmax: float) -> np.ndarray:
     """:func:`~napari_interfaces.apt.clusters.link_solutes` with the k-th NN
     distances ``dk`` already known (``order > 1`` semantics when ``dk`` is given
     for k > 1; for k = 1 every solute is a core)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    n = len(s)
-    out = np.full(n, -1, np.int64)
+    from .linking import link_cores
+
     core = np.flatnonzero(dk <= dmax)
     if len(core) < 2:
-        return out
-    ctree = cKDTree(s[core])
-    pairs = ctree.query_pairs(dmax, output_type="ndarray")
-    m = len(core)
-    g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
-    _, comp = connected_components(g, directed=False)
-    deg = np.bincount(pairs.ravel(), minlength=m) if len(pairs) else np.zeros(m, np.int64)
-    comp = np.where(deg > 0, comp, -1)
-    out[core] = comp
-    rest = np.flatnonzero(out < 0)
-    if len(rest):
-        d, j = ctree.query(s[rest], k=1, distance_upper_bound=dmax, workers=-1)
-        ok = np.isfinite(d) & (j < m)
-        jj = np.minimum(j, m - 1)
-        out[rest[ok & (comp[jj] >= 0)]] = comp[jj[ok & (comp[jj] >= 0)]]
-    return out
+        return np.full(len(s), -1, np.int64)
+    return link_cores(s, core, dmax, cKDTree(s[core]), attach=True)
 
 
 def _sizes(comp: np.ndarray) -> np.ndarray:

@@ -105,7 +105,7 @@ def edge_probability(
     axes : str
         Any of ``"z"``, ``"y"``, ``"x"``: slicing directions to combine.
     weights : str
-        HED weights (see :func:`napari_interfaces.segment.hed_weights.load_hed`).
+        HED weights (see :func:`napari_interfaces.nets.hed_weights.load_hed`).
     model : HED, optional
         A loaded model (overrides ``weights``).
     zoom : int
@@ -113,12 +113,12 @@ def edge_probability(
     combine : ``"max"`` or ``"mean"`` over the axes.
     batch_size : int
         Slices per forward pass.
-    precision : ``"fp32"`` or ``"bf16"`` (see :func:`~napari_interfaces.segment.hed.predict_edges`).
+    precision : ``"fp32"`` or ``"bf16"`` (see :func:`~napari_interfaces.nets.hed.predict_edges`).
     """
     import torch
 
-    from ..segment.hed import predict_edges
-    from ..segment.hed_weights import load_hed
+    from ..nets.hed import predict_edges
+    from ..nets.hed_weights import load_hed
 
     progress = as_progress(progress)
     torch.set_num_threads(min(2, torch.get_num_threads()))

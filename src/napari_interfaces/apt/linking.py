@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["link_solutes"]
+__all__ = ["link_cores", "link_solutes"]
 
 
 def _tree(xyz: np.ndarray):
@@ -25,14 +25,10 @@ def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndar
     Returns a label per solute ion: ``-1`` unlinked, else a component index
     (not yet filtered by size).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     s = np.asarray(solute_xyz, np.float64)
     n = len(s)
-    out = np.full(n, -1, np.int64)
     if n < 2:
-        return out
+        return np.full(n, -1, np.int64)
     tree = _tree(s)
     if order > 1:
         dk, _ = tree.query(s, k=min(order + 1, n), workers=-1)
@@ -40,8 +36,23 @@ def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndar
     else:
         core = np.arange(n)
     if len(core) == 0:
-        return out
+        return np.full(n, -1, np.int64)
     ctree = _tree(s[core]) if order > 1 else tree
+    return link_cores(s, core, dmax, ctree, attach=order > 1)
+
+
+def link_cores(s: np.ndarray, core: np.ndarray, dmax: float, ctree, attach: bool) -> np.ndarray:
+    """Link the ``core`` solutes within ``dmax`` (``ctree``: their k-d tree).
+
+    Returns a label per solute of ``s``: the component of each linked core
+    ion, ``-1`` for a core ion with no partner and for the other ions. With
+    ``attach`` the other ions join the component of their nearest core ion
+    within ``dmax`` (the maximum separation method's step 2 for ``order > 1``).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    out = np.full(len(s), -1, np.int64)
     pairs = ctree.query_pairs(dmax, output_type="ndarray")
     m = len(core)
     g = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
@@ -50,13 +61,14 @@ def link_solutes(solute_xyz: np.ndarray, dmax: float, order: int = 1) -> np.ndar
     deg = np.bincount(pairs.ravel(), minlength=m) if len(pairs) else np.zeros(m, np.int64)
     comp = np.where(deg > 0, comp, -1)
     out[core] = comp
-    if order > 1:
+    if attach:
         rest = np.flatnonzero(out < 0)
         if len(rest):
             d, j = ctree.query(s[rest], k=1, distance_upper_bound=dmax, workers=-1)
             ok = np.isfinite(d) & (j < m)
-            out[rest[ok]] = comp[j[ok]]
-            out[rest[ok & (comp[np.minimum(j, m - 1)] < 0)]] = -1
+            jj = np.minimum(j, m - 1)
+            linked = ok & (comp[jj] >= 0)
+            out[rest[linked]] = comp[jj[linked]]
     return out
 
 

@@ -252,15 +252,11 @@ def particle_metrics(synth, result, min_radius_nm: float = 1.5, min_found: float
         r = np.asarray(synth.params["radii_nm"], float).reshape(-1)
     else:  # synthesize("isolated"): one radius for all spheres
         r = np.full(len(c), float(synth.params["radius_nm"]))
-    from scipy.spatial import cKDTree
+    from .synthetic import _sphere_distance
 
-    k = min(8, len(c))
-    dist, idx = cKDTree(c).query(centres_zyx, k=k)
-    dist, idx = dist.reshape(len(centres_zyx), k), idx.reshape(len(centres_zyx), k)
-    di = r[idx] - dist
-    j = np.argmax(di, axis=1)
-    best = di[np.arange(len(di)), j]
-    pid = np.where(best > 0, idx[np.arange(len(di)), j] + 1, 0).reshape(shape)
+    # the particle (1-based) each voxel centre lies in, 0 outside every sphere
+    _, pid = _sphere_distance({"centres_nm": c, "radii_nm": r}, centres_zyx, ids=True)
+    pid = pid.reshape(shape)
     mask = result.labels > 0
     true = np.where(mask, (pid > 0).astype(np.int32) + 1, 0)
     iou = phase_iou(result.labels, true)

@@ -306,19 +306,30 @@ def _signed_distance(geometry: str, p: dict[str, Any], xyz: np.ndarray) -> np.nd
     raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
 
 
-def _sphere_distance(p: dict[str, Any], xyz: np.ndarray) -> np.ndarray:
+def _sphere_distance(p: dict[str, Any], xyz: np.ndarray, ids: bool = False):
     """max_i (r_i - |x - c_i|): signed distance to the nearest of spheres of
-    different radii (exact outside overlaps), ``> 0`` inside one."""
+    different radii (exact outside overlaps), ``> 0`` inside one.
+
+    With ``ids=True`` also the sphere each point is inside of (int32, 1-based
+    index into ``p["centres_nm"]``, 0 outside every sphere), from the same query.
+    """
     from scipy.spatial import cKDTree
 
     centres = np.asarray(p["centres_nm"], dtype=np.float64).reshape(-1, 3)
     radii = np.asarray(p["radii_nm"], dtype=np.float64).reshape(-1)
     if len(centres) == 0:
-        return np.full(len(xyz), -np.inf)
+        d = np.full(len(xyz), -np.inf)
+        return (d, np.zeros(len(xyz), np.int32)) if ids else d
     k = min(8, len(centres))
     dist, idx = cKDTree(centres).query(xyz, k=k)
     dist, idx = dist.reshape(len(xyz), k), idx.reshape(len(xyz), k)
-    return (radii[idx] - dist).max(axis=1)
+    di = radii[idx] - dist
+    if not ids:
+        return di.max(axis=1)
+    rows = np.arange(len(xyz))
+    j = np.argmax(di, axis=1)
+    best = di[rows, j]
+    return best, np.where(best > 0, idx[rows, j] + 1, 0).astype(np.int32)
 
 
 def _place_spheres(
@@ -337,6 +348,31 @@ def _place_spheres(
 
 
 # ---------------------------------------------------------------------- instrument
+@dataclass(frozen=True)
+class _Detector:
+    """The instrument of every generator: detection efficiency, reconstruction
+    blur (Gaussian, lateral x, y and depth z), mass resolving power m / Δm
+    (FWHM), fraction of uniform background ions."""
+
+    efficiency: float
+    noise_lateral_nm: float
+    noise_depth_nm: float
+    background: float
+    mass_resolving_power: float
+
+    def params(self, mass_resolving_power: bool = True) -> dict[str, float]:
+        """The instrument's entries of ``SyntheticAPT.params``."""
+        out = {
+            "efficiency": float(self.efficiency),
+            "noise_lateral_nm": float(self.noise_lateral_nm),
+            "noise_depth_nm": float(self.noise_depth_nm),
+            "background": float(self.background),
+        }
+        if mass_resolving_power:
+            out["mass_resolving_power"] = float(self.mass_resolving_power)
+        return out
+
+
 def _instrument(
     rng: np.random.Generator,
     pos: np.ndarray,
@@ -344,9 +380,7 @@ def _instrument(
     elements: Sequence[str],
     charge_states: dict[str, dict[int, float]],
     box: dict,
-    noise_nm: tuple[float, float],
-    mass_resolving_power: float,
-    background: float,
+    det: _Detector,
 ):
     """Position noise (lateral x, y; depth z), masses (isotopes, charge states,
     peak width and thermal tail) and uniform background ions.
@@ -356,7 +390,8 @@ def _instrument(
     the list of ``(element, m/q)`` peaks above 0.5 % isotopic abundance.
     """
     n_at = len(pos)
-    noisy = pos + rng.normal(size=(n_at, 3)) * np.array([noise_nm[0], noise_nm[0], noise_nm[1]])
+    lateral, depth = det.noise_lateral_nm, det.noise_depth_nm
+    noisy = pos + rng.normal(size=(n_at, 3)) * np.array([lateral, lateral, depth])
     mass = np.empty(n_at, dtype=np.float64)
     peaks: list[tuple[str, float]] = []
     for k, el in enumerate(elements):
@@ -373,11 +408,11 @@ def _instrument(
             for mi, ai in zip(iso_m, iso_p):
                 if ai >= 0.005:
                     peaks.append((el, mi / c))
-    sigma_m = mass / (2.3548 * mass_resolving_power)
+    sigma_m = mass / (2.3548 * det.mass_resolving_power)
     tail = rng.random(n_at) < 0.3
     mass = mass + rng.normal(size=n_at) * sigma_m
     mass[tail] += rng.exponential(1.0, size=int(tail.sum())) * 0.002 * mass[tail]
-    n_bg = int(round(background * n_at / (1 - background)))
+    n_bg = int(round(det.background * n_at / (1 - det.background)))
     bg_pos = np.column_stack([rng.uniform(*box[a], size=n_bg) for a in "xyz"])
     bg_mass = rng.uniform(1.0, 70.0, size=n_bg)
     xyz = np.concatenate([noisy, bg_pos]).astype(np.float32)
@@ -422,7 +457,27 @@ def _range_table(
     return RangeTable(order, source=None)
 
 
-# ---------------------------------------------------------------------- generator
+def _peak_abundance(
+    elements: Sequence[str], charge_states: dict[str, dict[int, float]], matrix: dict[str, float]
+) -> dict[tuple[str, float], float]:
+    """Expected fraction of the ions at each ``(element, m/q)`` peak in ``matrix``."""
+    abundance = {}
+    for el in elements:
+        iso = ISOTOPES[el]
+        tot = sum(ab for _, ab in iso)
+        for q, fq in charge_states[el].items():
+            for m, ab in iso:
+                abundance[(el, round(m / q, 3))] = matrix[el] * fq * ab / tot
+    return abundance
+
+
+# ---------------------------------------------------------------------- the generators
+# The three generators below are one pipeline: ``_specimen`` (checks, box, the
+# one random generator), geometry placement, ``_lattice_detected`` (lattice,
+# detection efficiency first), species (the strategy that differs), then
+# ``_acquire`` (instrument, acquisition order, ground-truth columns, ranges).
+# Each step draws from the one generator in this order, so a seed gives the
+# same specimen.
 def _check_instrument(size_nm, efficiency: float, background: float) -> tuple[float, ...]:
     """The box size (x, y, z nm) after checking the size and the detector parameters."""
     sx, sy, sz = (float(v) for v in size_nm)
@@ -433,6 +488,128 @@ def _check_instrument(size_nm, efficiency: float, background: float) -> tuple[fl
     if not 0 <= background < 1:
         raise ValueError(f"background must be in [0, 1), got {background}")
     return sx, sy, sz
+
+
+def _specimen(what: str, value: str, choices: Sequence[str], size_nm, det: _Detector, seed: int):
+    """``(sx, sy, sz), box, rng``: the checked box size, its extent and the one generator,
+    after checking that ``value`` (the ``what``: geometry or case) is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {choices}")
+    sx, sy, sz = _check_instrument(size_nm, det.efficiency, det.background)
+    rng = np.random.default_rng(seed)
+    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
+    return (sx, sy, sz), box, rng
+
+
+#: Fractional basis of the cubic bcc cell.
+BCC_BASIS = ((0.0, 0.0, 0.0), (0.5, 0.5, 0.5))
+
+
+def _lattice_detected(
+    box: dict, size: Sequence[float], a: float, basis_frac, efficiency: float, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """Atom positions (nm) of a cubic lattice (cell ``a`` nm, fractional
+    ``basis_frac``) filling ``box``, each kept with probability ``efficiency``
+    (the detection efficiency), and the basis site (int8) of each."""
+    basis = np.asarray(basis_frac, dtype=np.float64) * a
+    n_cells = [int(np.ceil(s / a)) for s in size]
+    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
+    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
+    site = np.tile(np.arange(len(basis), dtype=np.int8), len(ii))
+    del ii
+    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
+    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
+    keep = inside & (rng.random(len(pos)) < efficiency)
+    return pos[keep], site[keep]
+
+
+def _acquire(
+    rng: np.random.Generator,
+    atoms: tuple[np.ndarray, np.ndarray],
+    species: tuple[Sequence[str], dict[str, dict[int, float]], dict[str, float] | None],
+    box: dict,
+    det: _Detector,
+    truth,
+    metadata: dict[str, Any],
+    progress: Progress,
+) -> tuple[PointCloud, RangeTable]:
+    """The measured cloud and its ranges from the true atoms ``(pos, elem)``.
+
+    ``species`` is ``(elements, charge_states, matrix)``; with a ``matrix``
+    overlapping peaks go to the element contributing more ions (see
+    :func:`_range_table`). ``truth(bg_pos)`` gives the ground-truth columns
+    besides ``true_element`` (atoms then background ions, before the
+    acquisition order).
+    """
+    elements, charge_states, matrix = species
+    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
+        rng, *atoms, elements, charge_states, box, det
+    )
+    columns = {"true_element": true_el, **truth(bg_pos)}
+    # shuffle into acquisition order along z (ions arrive from the top)
+    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
+    cloud = PointCloud(
+        np.ascontiguousarray(xyz[order]),
+        np.ascontiguousarray(mass_all[order]),
+        {k: v[order] for k, v in columns.items()},
+        source=None,
+        metadata=metadata,
+    )
+    progress.advance(description="ranges")
+    abundance = None if matrix is None else _peak_abundance(elements, charge_states, matrix)
+    table = _range_table(peaks, elements, det.mass_resolving_power, abundance)
+    progress.advance()
+    return cloud, table
+
+
+def _draw_clusters(
+    rng: np.random.Generator, box: dict, n: int, solutes_per_cluster: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``centres, sigma, n_solute`` of up to ``n`` solute clusters (σ = 0.45 nm · (n / 30)^⅓),
+    placed at least 1 nm apart outside their 3 σ."""
+    n_sol = rng.integers(solutes_per_cluster[0], solutes_per_cluster[1] + 1, size=n)
+    sigma = 0.45 * (n_sol / 30.0) ** (1 / 3)
+    centres, sig = _place_particles(rng, box, 3 * sigma, 1.0)
+    keep_n = [int(np.flatnonzero(np.isclose(3 * sigma, s))[0]) for s in sig]
+    return centres, sig / 3, n_sol[keep_n]
+
+
+def _seed_clusters(rng, pos, ident, centres, sigma, n_solute):
+    """Per cluster, pick its solute atoms on lattice sites drawn with a Gaussian
+    weight about the centre (sites of no other cluster); sets ``ident`` and
+    yields ``(i, record, picked indices)``, record the cluster's truth entry."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(pos)
+    for i, (c, s, ns) in enumerate(zip(centres, sigma, n_solute)):
+        cand = np.asarray(tree.query_ball_point(c, 3 * s), dtype=np.int64)
+        cand = cand[ident[cand] == 0]
+        w = np.exp(-0.5 * ((pos[cand] - c) ** 2).sum(axis=1) / s**2)
+        pick = rng.choice(cand, size=min(int(ns), len(cand)), replace=False, p=w / w.sum())
+        ident[pick] = i + 1
+        record = {
+            "id": i + 1,
+            "centre_nm": c.tolist(),
+            "radius_nm": float(np.sqrt(5.0) * s),
+            "sigma_nm": float(s),
+            "n_solute": int(len(pick)),
+        }
+        yield i, record, pick
+
+
+def _add_compositions(
+    particles: list[dict[str, Any]], ident: np.ndarray, elem: np.ndarray, elements: Sequence[str]
+) -> None:
+    """``n_atoms`` and ``composition`` (at.%) of the detected atoms of each particle."""
+    E = len(elements)
+    cnt = np.bincount(ident.astype(np.int64) * E + elem, minlength=(len(particles) + 1) * E)
+    cnt = cnt.reshape(-1, E)
+    for p in particles:
+        c = cnt[p["id"]]
+        p["n_atoms"] = int(c.sum())
+        p["composition"] = {
+            e: round(100.0 * float(c[k]) / max(int(c.sum()), 1), 3) for k, e in enumerate(elements)
+        }
 
 
 def synthesize(
@@ -488,23 +665,16 @@ def synthesize(
     """
     from ase.build import bulk
 
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen("geometry", geometry, GEOMETRIES, size_nm, det, seed)
     progress = as_progress(progress)
-    if geometry not in GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; choose one of {GEOMETRIES}")
-    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
-    rng = np.random.default_rng(seed)
     progress.start(5, "synthetic APT")
-    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
 
     params: dict[str, Any] = {
         "seed": int(seed),
         "size_nm": [sx, sy, sz],
         "width_nm": float(width_nm),
-        "efficiency": float(efficiency),
-        "noise_lateral_nm": float(noise_lateral_nm),
-        "noise_depth_nm": float(noise_depth_nm),
-        "background": float(background),
-        "mass_resolving_power": float(mass_resolving_power),
+        **det.params(),
         "lattice_nm": LATTICE_NM,
     }
     if period_nm is not None and not MIN_PERIOD_NM <= float(period_nm) <= 4 * max(sx, sy, sz):
@@ -541,18 +711,10 @@ def synthesize(
         )
     progress.advance(description="lattice")
 
-    # --- lattice (ase unit cell tiled with numpy), detection efficiency first
-    cell = bulk("Ni", "fcc", a=LATTICE_NM * 10, cubic=True)
-    basis = cell.get_scaled_positions() * LATTICE_NM  # nm, (4, 3); basis 0 = cube corner
-    corner = np.all(np.isclose(cell.get_scaled_positions(), 0.0), axis=1)
-    n_cells = [int(np.ceil(s / LATTICE_NM)) for s in (sx, sy, sz)]
-    ii = np.stack(np.meshgrid(*[np.arange(n) for n in n_cells], indexing="ij"), -1).reshape(-1, 3)
-    pos = (ii[:, None, :] * LATTICE_NM + basis[None, :, :]).reshape(-1, 3)
-    is_corner = np.broadcast_to(corner[None, :], (len(ii), 4)).reshape(-1)
-    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
-    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
-    keep = inside & (rng.random(len(pos)) < efficiency)
-    pos, is_corner = pos[keep], is_corner[keep]
+    # --- fcc lattice (ase unit cell tiled with numpy), detection efficiency first
+    scaled = bulk("Ni", "fcc", a=LATTICE_NM * 10, cubic=True).get_scaled_positions()
+    pos, site = _lattice_detected(box, (sx, sy, sz), LATTICE_NM, scaled, efficiency, rng)
+    is_corner = np.all(np.isclose(scaled, 0.0), axis=1)[site]  # the cube-corner sites
     progress.advance(description="species")
 
     # --- species from the local precipitate fraction (L1_2 order in γ′)
@@ -570,35 +732,17 @@ def synthesize(
     elem[u >= cum] = len(ELEMENTS) - 1
     progress.advance(description="instrument")
 
-    # --- instrument: position noise, masses, background ions
-    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
-        rng,
-        pos,
-        elem,
-        ELEMENTS,
-        CHARGE_STATES,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
-    )
-    d_all = np.concatenate([d_true, _signed_distance(geometry, params, bg_pos)])
-    # shuffle into acquisition order along z (ions arrive from the top)
-    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
-    cloud = PointCloud(
-        np.ascontiguousarray(xyz[order]),
-        np.ascontiguousarray(mass_all[order]),
-        {
-            "true_element": true_el[order],
-            "true_phase": (d_all[order] > 0).astype(np.uint8),
-            "signed_distance_nm": d_all[order].astype(np.float32),
-        },
-        source=None,
-        metadata={"format": "synthetic", "geometry": geometry, "seed": int(seed)},
-    )
-    progress.advance(description="ranges")
-    table = _range_table(peaks, ELEMENTS, mass_resolving_power)
-    progress.advance()
+    # --- instrument: position noise, masses, background ions; ranges
+    def truth(bg_pos: np.ndarray) -> dict[str, np.ndarray]:
+        d_all = np.concatenate([d_true, _signed_distance(geometry, params, bg_pos)])
+        return {
+            "true_phase": (d_all > 0).astype(np.uint8),
+            "signed_distance_nm": d_all.astype(np.float32),
+        }
+
+    metadata = {"format": "synthetic", "geometry": geometry, "seed": int(seed)}
+    species = (ELEMENTS, CHARGE_STATES, None)
+    cloud, table = _acquire(rng, (pos, elem), species, box, det, truth, metadata, progress)
     return SyntheticAPT(cloud, table, geometry, params, box)
 
 
@@ -707,15 +851,12 @@ def synthesize_particles(
     >>> all(10 <= p["n_solute"] <= 50 for p in s.params["particles"])
     True
     """
-    from scipy.spatial import cKDTree
-
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen(
+        "geometry", geometry, PARTICLE_GEOMETRIES, size_nm, det, seed
+    )
     progress = as_progress(progress)
-    if geometry not in PARTICLE_GEOMETRIES:
-        raise ValueError(f"unknown geometry {geometry!r}; choose one of {PARTICLE_GEOMETRIES}")
-    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
-    rng = np.random.default_rng(seed)
     progress.start(5, f"synthetic APT ({geometry})")
-    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
     n = (
         int(n_particles)
         if n_particles is not None
@@ -727,11 +868,7 @@ def synthesize_particles(
     particle = dict(FECR_PRECIPITATE)
     plane = None
     if clusters:
-        n_sol = rng.integers(solutes_per_cluster[0], solutes_per_cluster[1] + 1, size=n)
-        sigma = 0.45 * (n_sol / 30.0) ** (1 / 3)
-        centres, sig = _place_particles(rng, box, 3 * sigma, 1.0)
-        keep_n = [int(np.flatnonzero(np.isclose(3 * sigma, s))[0]) for s in sig]
-        n_sol, sigma = n_sol[keep_n], sig / 3
+        centres, sigma, n_sol = _draw_clusters(rng, box, n, solutes_per_cluster)
         radii = np.sqrt(5.0) * sigma
     else:
         radii = rng.uniform(radius_nm[0], radius_nm[1], size=n)
@@ -744,11 +881,7 @@ def synthesize_particles(
         "size_nm": [sx, sy, sz],
         "elements": elements,
         "width_nm": float(width_nm),
-        "efficiency": float(efficiency),
-        "noise_lateral_nm": float(noise_lateral_nm),
-        "noise_depth_nm": float(noise_depth_nm),
-        "background": float(background),
-        "mass_resolving_power": float(mass_resolving_power),
+        **det.params(),
         "lattice_nm": FECR_LATTICE_NM,
         "number_density_m3": len(centres) / (sx * sy * sz * 1e-27),
         "centres_nm": centres.tolist(),
@@ -760,7 +893,7 @@ def synthesize_particles(
     progress.advance(description="lattice")
 
     # --- bcc lattice, detection efficiency first
-    pos = _bcc_detected(box, (sx, sy, sz), efficiency, rng)
+    pos = _lattice_detected(box, (sx, sy, sz), FECR_LATTICE_NM, BCC_BASIS, efficiency, rng)[0]
     progress.advance(description="species")
 
     # --- species
@@ -771,7 +904,7 @@ def synthesize_particles(
         P = np.broadcast_to(mvec, (len(pos), E))
         d_true = np.full(len(pos), -np.inf)
     else:
-        d_true = _sphere_distance(params, pos)
+        d_true, ident = _sphere_distance(params, pos, ids=True)
         f = profile_fraction(d_true, width_nm)[:, None]
         P = (1 - f) * mvec[None] + f * np.array([particle[e] for e in elements])[None]
         if plane is not None:
@@ -780,39 +913,16 @@ def synthesize_particles(
             P = P.copy()
             P[:, elements.index("Ni")] += extra
             P[:, elements.index("Fe")] -= extra
-        if len(centres):
-            k = min(8, len(centres))
-            dist, idx = cKDTree(centres).query(pos, k=k)
-            dist, idx = dist.reshape(len(pos), k), idx.reshape(len(pos), k)
-            di = radii[idx] - dist
-            j = np.argmax(di, axis=1)
-            best = di[np.arange(len(pos)), j]
-            ident = np.where(best > 0, idx[np.arange(len(pos)), j] + 1, 0).astype(np.int32)
     u = rng.random(len(pos))
     elem = (u[:, None] >= np.cumsum(P, axis=1)[:, :-1]).sum(axis=1).astype(np.int8)
     particles: list[dict[str, Any]] = []
     if clusters and len(centres):
-        tree = cKDTree(pos)
         cu, ni = elements.index("Cu"), elements.index("Ni")
-        for i, (c, s, ns) in enumerate(zip(centres, sigma, n_sol)):
-            cand = np.asarray(tree.query_ball_point(c, 3 * s), dtype=np.int64)
-            cand = cand[ident[cand] == 0]
-            w = np.exp(-0.5 * ((pos[cand] - c) ** 2).sum(axis=1) / s**2)
-            pick = rng.choice(cand, size=min(int(ns), len(cand)), replace=False, p=w / w.sum())
+        for _, record, pick in _seed_clusters(rng, pos, ident, centres, sigma, n_sol):
             cu_frac = rng.uniform(0.4, 0.8)
             elem[pick] = np.where(rng.random(len(pick)) < cu_frac, cu, ni)
-            ident[pick] = i + 1
             d_true[pick] = 0.0
-            particles.append(
-                {
-                    "id": i + 1,
-                    "centre_nm": c.tolist(),
-                    "radius_nm": float(np.sqrt(5.0) * s),
-                    "sigma_nm": float(s),
-                    "n_solute": int(len(pick)),
-                    "cu_fraction_of_solute": float(cu_frac),
-                }
-            )
+            particles.append({**record, "cu_fraction_of_solute": float(cu_frac)})
     else:
         for i, (c, r) in enumerate(zip(centres, radii)):
             particles.append(
@@ -823,58 +933,27 @@ def synthesize_particles(
                     "core_composition": {e: 100.0 * particle[e] for e in elements},
                 }
             )
-    cnt = np.bincount(ident.astype(np.int64) * E + elem, minlength=(len(centres) + 1) * E)
-    cnt = cnt.reshape(-1, E)
-    for p in particles:
-        c = cnt[p["id"]]
-        p["n_atoms"] = int(c.sum())
-        p["composition"] = {
-            e: round(100.0 * float(c[k]) / max(int(c.sum()), 1), 3) for k, e in enumerate(elements)
-        }
+    _add_compositions(particles, ident, elem, elements)
     params["particles"] = particles
     progress.advance(description="instrument")
 
-    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
-        rng,
-        pos,
-        elem,
-        elements,
-        FECR_CHARGE_STATES,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
-    )
-    if clusters:
-        d_bg = np.full(len(bg_pos), -np.inf)
-    else:
-        d_bg = _sphere_distance(params, bg_pos)
-    d_all = np.concatenate([d_true, d_bg])
-    ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
-    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
-    phase = ident_all > 0 if clusters else d_all > 0
-    cloud = PointCloud(
-        np.ascontiguousarray(xyz[order]),
-        np.ascontiguousarray(mass_all[order]),
-        {
-            "true_element": true_el[order],
-            "true_cluster": ident_all[order],
-            "true_phase": phase[order].astype(np.uint8),
-            "signed_distance_nm": d_all[order].astype(np.float32),
-        },
-        source=None,
-        metadata={"format": "synthetic", "geometry": geometry, "seed": int(seed)},
-    )
-    progress.advance(description="ranges")
-    abundance = {}
-    for el in elements:
-        iso = ISOTOPES[el]
-        tot = sum(ab for _, ab in iso)
-        for q, fq in FECR_CHARGE_STATES[el].items():
-            for m, ab in iso:
-                abundance[(el, round(m / q, 3))] = matrix[el] * fq * ab / tot
-    table = _range_table(peaks, elements, mass_resolving_power, abundance)
-    progress.advance()
+    def truth(bg_pos: np.ndarray) -> dict[str, np.ndarray]:
+        if clusters:
+            d_bg = np.full(len(bg_pos), -np.inf)
+        else:
+            d_bg = _sphere_distance(params, bg_pos)
+        d_all = np.concatenate([d_true, d_bg])
+        ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
+        phase = ident_all > 0 if clusters else d_all > 0
+        return {
+            "true_cluster": ident_all,
+            "true_phase": phase.astype(np.uint8),
+            "signed_distance_nm": d_all.astype(np.float32),
+        }
+
+    metadata = {"format": "synthetic", "geometry": geometry, "seed": int(seed)}
+    species = (elements, FECR_CHARGE_STATES, matrix)
+    cloud, table = _acquire(rng, (pos, elem), species, box, det, truth, metadata, progress)
     return SyntheticAPT(cloud, table, geometry, params, box, matrix=matrix, precipitate=particle)
 
 
@@ -917,13 +996,8 @@ def synthesize_fecr_clusters(
     ``params["particles"]`` (``radius_nm``: the sphere radius, or √5 σ for
     clusters; ``composition`` at.% of the detected atoms with that id).
     """
-    from scipy.spatial import cKDTree
-
-    if case not in FECR_CLUSTER_CASES:
-        raise ValueError(f"unknown case {case!r}; choose one of {FECR_CLUSTER_CASES}")
-    sx, sy, sz = _check_instrument(size_nm, efficiency, background)
-    rng = np.random.default_rng(seed)
-    box = {"x": (-sx / 2, sx / 2), "y": (-sy / 2, sy / 2), "z": (0.0, sz)}
+    det = _Detector(efficiency, noise_lateral_nm, noise_depth_nm, background, mass_resolving_power)
+    (sx, sy, sz), box, rng = _specimen("case", case, FECR_CLUSTER_CASES, size_nm, det, seed)
     elements = ["Fe", "Cr"]
     conc = case in ("concentrated", "random")
     matrix = {"Fe": 0.88, "Cr": 0.12} if conc else {"Fe": 0.98, "Cr": 0.02}
@@ -932,7 +1006,7 @@ def synthesize_fecr_clusters(
         n = 0
     else:
         n = int(n_particles) if n_particles is not None else (30 if case == "concentrated" else 40)
-    pos = _bcc_detected(box, (sx, sy, sz), efficiency, rng)
+    pos = _lattice_detected(box, (sx, sy, sz), FECR_LATTICE_NM, BCC_BASIS, efficiency, rng)[0]
     cr = 1
     ident = np.zeros(len(pos), np.int32)
     elem = (rng.random(len(pos)) < matrix["Cr"]).astype(np.int8)
@@ -941,109 +1015,38 @@ def synthesize_fecr_clusters(
         radii = rng.uniform(radius_nm[0], radius_nm[1], size=n)
         centres, radii = _place_particles(rng, box, radii, 1.0)
         params_s = {"centres_nm": centres.tolist(), "radii_nm": radii.tolist()}
-        d_true = _sphere_distance(params_s, pos)
+        d_true, ident = _sphere_distance(params_s, pos, ids=True)
         f = profile_fraction(d_true, width_nm)
         pcr = (1 - f) * matrix["Cr"] + f * particle["Cr"]
         elem = (rng.random(len(pos)) < pcr).astype(np.int8)
-        k = min(8, len(centres))
-        dist, idx = cKDTree(centres).query(pos, k=k)
-        dist, idx = dist.reshape(len(pos), k), idx.reshape(len(pos), k)
-        di = radii[idx] - dist
-        j = np.argmax(di, axis=1)
-        best = di[np.arange(len(pos)), j]
-        ident = np.where(best > 0, idx[np.arange(len(pos)), j] + 1, 0).astype(np.int32)
         for i, (c, r) in enumerate(zip(centres, radii)):
             particles.append({"id": i + 1, "centre_nm": c.tolist(), "radius_nm": float(r)})
     elif case == "dilute" and n:
-        n_sol = rng.integers(solutes_per_cluster[0], solutes_per_cluster[1] + 1, size=n)
-        sigma = 0.45 * (n_sol / 30.0) ** (1 / 3)
-        centres, sig = _place_particles(rng, box, 3 * sigma, 1.0)
-        keep_n = [int(np.flatnonzero(np.isclose(3 * sigma, s))[0]) for s in sig]
-        n_sol, sigma = n_sol[keep_n], sig / 3
-        tree = cKDTree(pos)
-        for i, (c, s, ns) in enumerate(zip(centres, sigma, n_sol)):
-            cand = np.asarray(tree.query_ball_point(c, 3 * s), dtype=np.int64)
-            cand = cand[ident[cand] == 0]
-            w = np.exp(-0.5 * ((pos[cand] - c) ** 2).sum(axis=1) / s**2)
-            pick = rng.choice(cand, size=min(int(ns), len(cand)), replace=False, p=w / w.sum())
+        centres, sigma, n_sol = _draw_clusters(rng, box, n, solutes_per_cluster)
+        for _, record, pick in _seed_clusters(rng, pos, ident, centres, sigma, n_sol):
             elem[pick] = cr
-            ident[pick] = i + 1
-            particles.append(
-                {
-                    "id": i + 1,
-                    "centre_nm": c.tolist(),
-                    "radius_nm": float(np.sqrt(5.0) * s),
-                    "sigma_nm": float(s),
-                    "n_solute": int(len(pick)),
-                }
-            )
-    cnt = np.bincount(ident.astype(np.int64) * 2 + elem, minlength=(len(particles) + 1) * 2)
-    cnt = cnt.reshape(-1, 2)
-    for p in particles:
-        c = cnt[p["id"]]
-        p["n_atoms"] = int(c.sum())
-        p["composition"] = {
-            e: round(100.0 * float(c[k]) / max(int(c.sum()), 1), 3) for k, e in enumerate(elements)
-        }
+            particles.append(record)
+    _add_compositions(particles, ident, elem, elements)
     charge = {e: FECR_CHARGE_STATES[e] for e in elements}
-    xyz, mass_all, true_el, bg_pos, peaks = _instrument(
-        rng,
-        pos,
-        elem,
-        elements,
-        charge,
-        box,
-        (noise_lateral_nm, noise_depth_nm),
-        mass_resolving_power,
-        background,
+
+    def truth(bg_pos: np.ndarray) -> dict[str, np.ndarray]:
+        ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
+        return {"true_cluster": ident_all, "true_phase": (ident_all > 0).astype(np.uint8)}
+
+    metadata = {"format": "synthetic", "geometry": f"fecr-{case}", "seed": int(seed)}
+    species = (elements, charge, matrix)
+    cloud, table = _acquire(
+        rng, (pos, elem), species, box, det, truth, metadata, as_progress(None)
     )
-    ident_all = np.concatenate([ident, np.zeros(len(bg_pos), np.int32)])
-    order = np.argsort(-xyz[:, 2] + rng.normal(size=len(xyz)) * 0.5, kind="stable")
-    cloud = PointCloud(
-        np.ascontiguousarray(xyz[order]),
-        np.ascontiguousarray(mass_all[order]),
-        {
-            "true_element": true_el[order],
-            "true_cluster": ident_all[order],
-            "true_phase": (ident_all[order] > 0).astype(np.uint8),
-        },
-        source=None,
-        metadata={"format": "synthetic", "geometry": f"fecr-{case}", "seed": int(seed)},
-    )
-    abundance = {}
-    for el in elements:
-        iso = ISOTOPES[el]
-        tot = sum(ab for _, ab in iso)
-        for q, fq in charge[el].items():
-            for m, ab in iso:
-                abundance[(el, round(m / q, 3))] = matrix[el] * fq * ab / tot
-    table = _range_table(peaks, elements, mass_resolving_power, abundance)
     params: dict[str, Any] = {
         "case": case,
         "seed": int(seed),
         "size_nm": [sx, sy, sz],
         "elements": elements,
         "matrix": matrix,
-        "efficiency": float(efficiency),
-        "noise_lateral_nm": float(noise_lateral_nm),
-        "noise_depth_nm": float(noise_depth_nm),
-        "background": float(background),
+        **det.params(mass_resolving_power=False),
         "particles": particles,
     }
     return SyntheticAPT(
         cloud, table, f"fecr-{case}", params, box, matrix=matrix, precipitate=particle
     )
-
-
-def _bcc_detected(box: dict, size: tuple, efficiency: float, rng) -> np.ndarray:
-    """Atom positions (nm) of a bcc Fe lattice filling ``box``, each kept with
-    probability ``efficiency`` (the detection efficiency)."""
-    a = FECR_LATTICE_NM
-    basis = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) * a
-    n_cells = [int(np.ceil(s / a)) for s in size]
-    ii = np.stack(np.meshgrid(*[np.arange(k) for k in n_cells], indexing="ij"), -1).reshape(-1, 3)
-    pos = (ii[:, None, :] * a + basis[None, :, :]).reshape(-1, 3)
-    del ii
-    pos += np.array([box["x"][0], box["y"][0], box["z"][0]])
-    inside = (pos[:, 0] < box["x"][1]) & (pos[:, 1] < box["y"][1]) & (pos[:, 2] < box["z"][1])
-    return pos[inside & (rng.random(len(pos)) < efficiency)]

@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from ..core.lazy import attach
 
 #: Public name -> submodule that defines it.
 _EXPORTS: dict[str, str] = {
@@ -35,9 +35,4 @@ _EXPORTS: dict[str, str] = {
     "is_element": "elements",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _mod in _EXPORTS.items():
-    _SUBMODULES.setdefault(_mod, []).append(_name)
-
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
-del _name, _mod
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

@@ -34,6 +34,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
+from ..io.micrograph import MICROGRAPH_SUFFIXES
 from .paint import chip_labels_from_image, paint_labels
 from .pairfile import load_pair, pair_paths, save_pair
 from .pipeline import ChipSetup, Classifier, label_chips
@@ -383,7 +384,7 @@ def apply_model(
     return res.labels, res.chip_labels
 
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
 
 
 def apply_to_folder(

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.progress import Progress, as_progress
+from ..nets.device import resolve_device
 from .chips import ChipGrid, extract_chips
 
 __all__ = [
@@ -553,17 +554,6 @@ class FilterBankExtractor(Extractor):
 
 
 # ------------------------------------------------------------------ torch
-def _torch_device(device: str | None):
-    import torch
-
-    from ..core import config
-
-    dev = device or config.get("torch_device", "auto") or "auto"
-    if dev == "auto":
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(dev)
-
-
 def _limit_threads() -> None:
     import torch
 
@@ -639,7 +629,7 @@ class ResNet50Extractor(Extractor):
         import torch
 
         from ..core.weights import WeightsError, load_torch_state, sha256
-        from .nets import adapt_resnet_state, resnet50
+        from ..nets.encoders import adapt_resnet_state, resnet50
 
         _limit_threads()
         self.sha256 = sha256(self.weights)
@@ -677,7 +667,7 @@ class ResNet50Extractor(Extractor):
         }
         model.load_state_dict(state, strict=False)
         model.eval()
-        self._device = _torch_device(self.device)
+        self._device = resolve_device(self.device)
         self._model = model.to(self._device)
         del torch
         return self._model
@@ -772,7 +762,7 @@ class LearnedExtractor(Extractor):
         import json
 
         from ..core.weights import WeightsError, load_torch_state, sha256
-        from .nets import ChipEncoder
+        from ..nets.encoders import ChipEncoder
 
         _limit_threads()
         self.sha256 = sha256(self.weights)
@@ -787,7 +777,7 @@ class LearnedExtractor(Extractor):
         except RuntimeError as exc:
             raise WeightsError(f"{self.weights}: not a ChipEncoder state dict: {exc}") from exc
         model.eval()
-        self._device = _torch_device(self.device)
+        self._device = resolve_device(self.device)
         self._model = model.to(self._device)
         return self._model
 

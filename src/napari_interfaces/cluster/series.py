@@ -47,6 +47,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.params import positive
 from ..core.progress import Progress, as_progress
+from ..io.micrograph import MICROGRAPH_SUFFIXES
 from .graph import FeatureTransform, knn_graph
 from .pairfile import check_settings, load_pair, pair_paths, save_pair
 from .pipeline import ChipSetup, Reference, label_chips
@@ -62,7 +63,7 @@ __all__ = [
 
 FORMAT = "napari-interfaces/cluster-series"
 VERSION = 1
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".dm3", ".dm4", ".emd", ".mrc")
+IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

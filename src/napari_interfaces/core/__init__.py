@@ -11,6 +11,9 @@
 - :mod:`.opencl`: discovery of OpenCL platforms and devices (lazy pyopencl).
 - :mod:`.runner`: the one dask runner (back-pressure, cancellation).
 - :mod:`.sysinfo`: what ``napari-interfaces info`` and the System info dock report.
+- :mod:`.units`: the one length-unit table (spellings, Å per unit, ``"pixel"``).
+- :mod:`.jit`: the one lazy cache of compiled (numba) kernels.
+- :mod:`.lazy`: the lazy public API of every subpackage (scikit-image style).
 
 The main names are exported here and loaded on first use:
 
@@ -23,7 +26,7 @@ True
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from .lazy import attach
 
 #: Public name -> submodule that defines it (loaded on first use, scikit-image style).
 _EXPORTS: dict[str, str] = {
@@ -58,8 +61,4 @@ _EXPORTS: dict[str, str] = {
     "load_config": "config",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _mod in _EXPORTS.items():
-    _SUBMODULES.setdefault(_mod, []).append(_name)
-
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

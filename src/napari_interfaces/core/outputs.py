@@ -384,6 +384,16 @@ def _written(tmp: Path, created_ns: int) -> bool:
     return stat.S_ISDIR(st.st_mode) or st.st_size > 0 or st.st_mtime_ns != created_ns
 
 
+def _prepare_parent(final: Path) -> None:
+    """Create ``final``'s folder (a failure names ``final``) and remove a killed
+    run's own leftovers there (dead pid, this host, this user)."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, final) from exc
+    _cleanup_once(final.parent)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it to ``path`` on success.
@@ -396,11 +406,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     symlink at ``path`` is replaced, never written through.
     """
     final = Path(path)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _write_error(exc, final) from exc
-    _cleanup_once(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
+    _prepare_parent(final)
     tmp = _new_temp(final, "".join(final.suffixes[-1:]))
     created = tmp.lstat().st_mtime_ns
     try:
@@ -432,11 +438,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     the block fails instead of publishing an incomplete result.
     """
     final = Path(path)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _write_error(exc, final) from exc
-    _cleanup_once(final.parent)  # a killed run's own leftovers (dead pid, this host, this user)
+    _prepare_parent(final)
     tmp = _new_temp(final, folder=True)
     # an open handle keeps the folder's inode from being reused if it is removed
     fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from ..core.lazy import attach
 
 #: Public name -> submodule that defines it.
 _EXPORTS: dict[str, str] = {
@@ -49,10 +49,4 @@ _EXPORTS: dict[str, str] = {
     "read_micrograph": "micrograph",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _mod in _EXPORTS.items():
-    _SUBMODULES.setdefault(_mod, []).append(_name)
-
-# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
-del _name, _mod
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

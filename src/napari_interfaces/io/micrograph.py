@@ -7,7 +7,7 @@ TIFF (``.tif``, ``.tiff``)
     (``PhysicalSizeX`` + unit), ImageJ metadata (``unit`` with the
     ``XResolution`` tag) and the TIFF resolution tags (inch / cm). A stack
     gives its first frame (only that frame is read).
-PNG, JPEG (``.png``, ``.jpg``, ``.jpeg``)
+PNG, JPEG, BMP (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``)
     via Pillow; these carry no reliable physical pixel size.
 DM3, DM4, EMD, MRC (``.dm3``, ``.dm4``, ``.emd``, ``.mrc``)
     via rosettasciio (``pip install rosettasciio`` or the ``micrographs``
@@ -66,9 +66,12 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.geometry import Grid, GriddedArray
 from ..core.limits import check_image_bytes, check_regular_file
+from ..core.units import PIXEL, to_angstrom  # the one unit table (re-exported)
 
 __all__ = [
+    "LOSSLESS_SUFFIXES",
     "MICROGRAPH_SUFFIXES",
     "PIXEL_SIZE_RANGE",
     "Micrograph",
@@ -139,34 +142,25 @@ def plausible_pixel_size(value: float | None) -> bool:
 
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Read with Pillow (8/16-bit grey or colour, no pixel size).
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+#: Read with rosettasciio (the ``[formats]`` extra).
 RSCIIO_SUFFIXES = (".dm3", ".dm4", ".emd", ".mrc")
+#: The one list of image suffixes of the package: what :func:`read_micrograph`
+#: reads. Folder listings (cluster series, corrections, classify) use it;
+#: a reader that takes fewer derives its subset from it (:data:`LOSSLESS_SUFFIXES`).
 MICROGRAPH_SUFFIXES = TIFF_SUFFIXES + PLAIN_SUFFIXES + RSCIIO_SUFFIXES
-
-#: Length units -> Å.
-_UNITS = {
-    "a": 1.0, "å": 1.0, "Å": 1.0, "angstrom": 1.0, "ang": 1.0, "\\u00c5": 1.0,
-    "pm": 0.01, "nm": 10.0, "nanometer": 10.0, "nanometre": 10.0,
-    "um": 1e4, "µm": 1e4, "μm": 1e4, "micron": 1e4, "micrometer": 1e4, "microns": 1e4,
-    "mm": 1e7, "cm": 1e8, "m": 1e10, "inch": 2.54e8, "in": 2.54e8,
-}  # fmt: skip
-
-
-def to_angstrom(value: float, unit: str | None) -> float | None:
-    """``value`` in ``unit`` converted to Å (``None`` for unknown units or pixels)."""
-    if unit is None:
-        return None
-    u = str(unit).strip()
-    key = u if u in _UNITS else u.lower()
-    if key not in _UNITS:
-        return None
-    v = float(value) * _UNITS[key]
-    return v if np.isfinite(v) and v > 0 else None
+#: Lossless 8/16-bit image files (label images): TIFF and PNG.
+LOSSLESS_SUFFIXES = tuple(s for s in MICROGRAPH_SUFFIXES if s in (*TIFF_SUFFIXES, ".png"))
 
 
 @dataclass
 class Micrograph:
-    """An image with its physical pixel size.
+    """An image with its physical pixel size (Å), or explicitly none (``"pixel"``).
+
+    :attr:`grid` and :meth:`as_gridded` give it the
+    :class:`~napari_interfaces.core.geometry.Grid` that HRTEM images and APT
+    volumes carry; :meth:`from_gridded` takes one back.
 
     Attributes
     ----------
@@ -186,6 +180,49 @@ class Micrograph:
     source: str = ""
     path: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        """``"Å"`` when the pixel size is known, else ``"pixel"`` (explicitly uncalibrated)."""
+        return "Å" if self.pixel_size else PIXEL
+
+    @property
+    def grid(self) -> Grid:
+        """The image's :class:`~napari_interfaces.core.geometry.Grid` (axes ``"yx"``).
+
+        Pixels of :attr:`pixel_size` Å, or of 1 ``"pixel"`` when the file
+        records no pixel size, the same geometry an HRTEM image or an APT
+        volume carries (``grid.layer_kwargs()`` gives a napari layer its
+        ``scale`` and ``units``).
+        """
+        s = float(self.pixel_size) if self.pixel_size else 1.0
+        return Grid((0.0, 0.0), (s, s), self.unit, "yx")
+
+    def as_gridded(self) -> GriddedArray:
+        """The image as a :class:`~napari_interfaces.core.geometry.GriddedArray`.
+
+        Its metadata are the micrograph's plus ``pixel_size_source`` and ``path``.
+        """
+        metadata = {**self.metadata, "pixel_size_source": self.source}
+        if self.path is not None:
+            metadata["path"] = str(self.path)
+        return GriddedArray(self.data, self.grid, metadata)
+
+    @classmethod
+    def from_gridded(cls, image: GriddedArray, source: str = "grid") -> Micrograph:
+        """A micrograph from a 2-D :class:`~napari_interfaces.core.geometry.GriddedArray`.
+
+        The last axis' spacing is converted to Å through the one unit table
+        (:mod:`napari_interfaces.core.units`); a grid in ``"pixel"`` (or an
+        unknown unit) gives ``pixel_size=None``.
+        """
+        ps = to_angstrom(float(image.grid.spacing[-1]), image.grid.unit)
+        return cls(
+            data=image.data,
+            pixel_size=ps,
+            source=source if ps else "",
+            metadata=dict(image.metadata),
+        )
 
     @property
     def gray(self) -> np.ndarray:

@@ -41,11 +41,9 @@ import numpy as np
 
 from ..core.geometry import Grid
 from ..core.outputs import atomic_file
+from ..core.units import IMAGEJ_UNITS  # the one unit table (re-exported)
 
 __all__ = ["IMAGEJ_UNITS", "read_tiff_grid", "tiff_dtype", "tiff_grid", "write_tiff"]
-
-#: Project unit -> the unit string written to ImageJ metadata.
-IMAGEJ_UNITS = {"Å": "angstrom", "A": "angstrom", "nm": "nm", "µm": "micron", "um": "micron"}
 
 
 def tiff_dtype(data: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
+from ..io.micrograph import LOSSLESS_SUFFIXES
 from .inference import PIXEL_SIZE_RANGE
 
 __all__ = [
@@ -41,8 +42,8 @@ __all__ = [
     "read_folder_pairs",
 ]
 
-#: Image file suffixes :func:`read_folder_pairs` reads.
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+#: Image file suffixes :func:`read_folder_pairs` reads (lossless: label images are exact).
+IMAGE_SUFFIXES = LOSSLESS_SUFFIXES
 
 
 def _to_model_grid(image, labels, scale: float):

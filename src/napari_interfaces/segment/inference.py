@@ -451,6 +451,7 @@ def segment_image(
 
     from ..core.geometry import Grid
     from ..core.limits import check_pixels
+    from ..nets.device import resolve_device
     from .models import LoadedModel, load_model
     from .train import normalize_image
 
@@ -462,7 +463,7 @@ def segment_image(
     if not isinstance(model, LoadedModel):
         model = load_model(model, device=device or "auto")
     net = model.net
-    dev = torch.device(device) if device else next(net.parameters()).device
+    dev = resolve_device(device) if device else next(net.parameters()).device
     net.to(dev).eval()
     from ..io.micrograph import fill_non_finite
 

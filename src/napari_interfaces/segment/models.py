@@ -6,7 +6,7 @@ A model is two files side by side:
     the network's ``state_dict`` written with ``torch.save`` (tensors only,
     so it loads with ``torch.load(weights_only=True)``);
 ``NAME.json``
-    its metadata: architecture (:class:`~.unet.UNetConfig`), class names,
+    its metadata: architecture (:class:`~napari_interfaces.nets.unet.UNetConfig`), class names,
     the pixel size it was trained at (Å/px), the input normalization, the
     SHA-256 of ``NAME.pt``, training settings and scores, and its
     **lineage** (the model it was fine-tuned from, the data and settings).
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import config, weights
+from ..nets.device import resolve_device  # re-exported: its old home
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -285,7 +286,7 @@ def load_model(model: str | Path = "default", device: str = "cpu") -> LoadedMode
     device : str
         torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
     """
-    from .unet import build_unet
+    from ..nets.unet import build_unet
 
     info = model_info(model)
     meta = info.metadata
@@ -312,7 +313,7 @@ def _check_shapes(path: Path, arch: dict[str, Any], state: Any) -> None:
     """
     import torch
 
-    from .unet import build_unet
+    from ..nets.unet import build_unet
 
     if not isinstance(state, dict):
         raise weights.WeightsError(f"{path}: expected a state dict of tensors")
@@ -396,23 +397,3 @@ def next_version_path(parent_name: str, folder: str | Path | None = None) -> Pat
     while (folder / f"{stem}_v{k}.pt").exists():
         k += 1
     return folder / f"{stem}_v{k}.pt"
-
-
-def resolve_device(device: str | None = "auto"):
-    """``torch.device`` from ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-
-    ``"auto"`` reads the ``torch_device`` setting (see
-    :mod:`napari_interfaces.core.config`) and picks CUDA when available.
-    """
-    import torch
-
-    if device in (None, "", "auto"):
-        from ..core import config
-
-        device = config.get("torch_device", "auto") or "auto"
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"torch device {device!r} requested but CUDA is not available")
-    return dev

@@ -38,7 +38,7 @@ import numpy as np
 from ..core.errors import ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
-from .models import resolve_device
+from ..nets.device import resolve_device
 
 __all__ = [
     "ArrayDataset",

@@ -27,7 +27,7 @@ name is its module's.)
 
 from __future__ import annotations
 
-import lazy_loader as lazy
+from ..core.lazy import attach
 
 _EXPORTS = {
     "build_scene": "structures",
@@ -51,9 +51,4 @@ _EXPORTS = {
     "completed_indices": "database",
 }
 
-_SUBMODULES: dict[str, list[str]] = {}
-for _name, _module in _EXPORTS.items():
-    _SUBMODULES.setdefault(_module, []).append(_name)
-
-# scikit-image's pattern: names resolve on first use (lazy_loader.attach)
-__getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs=_SUBMODULES)
+__getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

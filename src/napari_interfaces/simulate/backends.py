@@ -322,14 +322,12 @@ class TorchBackend(Backend):
     def __init__(self, device: str = "cpu") -> None:
         import torch
 
+        from ..nets.device import resolve_device  # the one torch-device resolver
+
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if self.device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise InputError("no CUDA device: torch.cuda.is_available() is False")
             idx = self.device.index or 0
-            if idx >= torch.cuda.device_count():
-                raise InputError(f"cuda:{idx} does not exist ({torch.cuda.device_count()} found)")
             self.device = torch.device("cuda", idx)
             self.name = f"cuda:{idx}"
             self.batched = True

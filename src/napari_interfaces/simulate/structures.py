@@ -118,24 +118,12 @@ def _rsa_fill(cand, pts, n_have, n_target, cells, cell_size, box, d2):  # pragma
     return n_have, used
 
 
-_RSA = {"kernel": None}
-
-
 def _rsa_kernel():
-    """:func:`_rsa_fill` compiled by numba, or the Python function without numba."""
-    import os
+    """:func:`_rsa_fill` compiled by numba (cached in :mod:`napari_interfaces.core.jit`),
+    or the Python function without numba."""
+    from ..core.jit import njit
 
-    if _RSA["kernel"] is None:
-        fn = _rsa_fill
-        if not os.environ.get("NAPARI_INTERFACES_NO_NUMBA"):
-            try:
-                import numba
-
-                fn = numba.njit(cache=True, nogil=True)(_rsa_fill)
-            except Exception:  # any import problem means "no numba"
-                fn = _rsa_fill
-        _RSA["kernel"] = fn
-    return _RSA["kernel"]
+    return njit(_rsa_fill) or _rsa_fill
 
 
 def amorphous_carbon(
