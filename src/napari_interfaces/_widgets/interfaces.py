@@ -165,27 +165,20 @@ class InterfacesWidget(Dock):
             tooltip="point-cloud layer opened from an APT file (its file is read again at full "
             "resolution; the shown points are decimated)",
         )
-        self.method = self.add_param(
-            "method",
-            "auto",
-            choices=[(k, v) for k, v in METHOD_NAMES.items()],
-            tooltip="auto (default): iso-concentration detection, touching particles split, "
-            "each precipitate re-drawn with the volume of its solute excess (best on small "
-            "precipitates); HED: deep-learning edge detection on composition slices (fine-tuned on "
-            "APT); iso-concentration: threshold of the most varying element; Gaussian "
-            "mixture: clusters of voxel compositions",
+        from ..apt.workflows import SegmentParams
+        from ._form import SpecForm
+
+        # method, voxel and HED axes: declared once, in the engine's spec
+        self.form = SpecForm(
+            self,
+            SegmentParams,
+            skip=("bin_nm",),  # the proxigram is computed by Recompute profiles
+            advanced_title="Advanced: HED axes",
         )
-        self.voxel = self.add_param(
-            "voxel",
-            1.0,
-            label="voxel (nm)",
-            min=0.2,
-            max=5.0,
-            step=0.1,
-            tooltip="voxel edge in nm for the composition volume (same grid as the APT "
-            "explorer for the same size); smaller = finer but noisier",
-        )
-        with self.advanced("Advanced: file, ranges, HED axes"):
+        self.method = self.form["method"]
+        self.voxel = self.form["voxel"]
+        self.axes = self.form["axes"]
+        with self.advanced("Advanced: file, ranges"):
             self.file = self.add_param(
                 "point_cloud_file",
                 Path(),
@@ -201,12 +194,6 @@ class InterfacesWidget(Dock):
                 filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
                 tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
                 "beside it",
-            )
-            self.axes = self.add_param(
-                "slicing_axes",
-                "zyx",
-                tooltip="HED only: slice the volume along these axes (z, y, x or a combination; "
-                "zyx averages all three)",
             )
         self.run_btn = self.add_button(
             "Find interfaces", self.run, tooltip="voxelize, segment into phases (background)"
@@ -312,27 +299,20 @@ class InterfacesWidget(Dock):
     # ------------------------------------------------------------ run
     def run(self, sync: bool | None = None):
         """Start the segmentation (background unless ``sync``); returns the Job."""
-        from ..apt.workflows import check_segment_params, segment_dataset
+        from ..apt.workflows import segment_dataset
 
         path = self.source_path()
-        p = check_segment_params(
-            self.method.value,
-            self.axes.value,
-            self.voxel.value,
-            names={"method": "method", "axes": "slicing axes", "voxel": "voxel"},
-        )
+        params = self.form.spec()
         if sync is not None:
             self.sync = sync
         return self.run_job(
             segment_dataset,
             path,
             self._range_path(),
-            p["method"],
-            p["axes"],
-            p["voxel"],
+            params,
             with_proxigram=False,
             on_done=self._on_done,
-            description=f"Interfaces ({_METHOD_TEXT[p['method']]})",
+            description=f"Interfaces ({_METHOD_TEXT[params.method]})",
         )
 
     def _on_done(self, run) -> None:
