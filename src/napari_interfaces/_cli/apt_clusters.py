@@ -15,7 +15,7 @@ def register(groups: dict) -> None:
         "clusters",
         help="find solute clusters / small precipitates (maximum separation, DBSCAN, HDBSCAN)",
         description="Writes OUT/clusters.csv (per cluster: ions, atoms, solute atoms, centre, "
-        "radius of gyration, Guinier radius, volume, at.%% and counting error per element), "
+        "radius of gyration, Guinier radius, volume, at.% and counting error per element), "
         "OUT/summary.json (parameters, number density, matrix composition, size distribution, "
         "randomized-label check, the parameters chosen and why), OUT/labels.npz (the point "
         "cloud with a cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th "

@@ -22,7 +22,7 @@ def register(groups: dict) -> None:
         "info",
         help="ion count, bounds, mass range and (with ranges) atomic composition",
         description="Print the ion count, bounds (nm) per axis, mass range (Da) and, with a "
-        "range file, the decomposed atomic composition (at.%%) and the ranged fraction.",
+        "range file, the decomposed atomic composition (at.%) and the ranged fraction.",
     )
     add_spec(p, InfoFiles)
     p.set_defaults(func=run_info)
@@ -40,7 +40,7 @@ def register(groups: dict) -> None:
     p = apt.add_parser(
         "voxelize",
         help="composition volumes (at.%%) per element as TIFF",
-        description="Range and voxelize a point cloud; writes one at.%% TIFF per element "
+        description="Range and voxelize a point cloud; writes one at.% TIFF per element "
         "(<stem>_<El>_at_pct.tif) with voxel size metadata, and with --counts the ion "
         "counts per species.",
     )

@@ -27,7 +27,7 @@ def register(groups: dict) -> None:
         "segment",
         help="find interfaces and phases in APT files (HED, iso or GMM), in parallel with dask",
         description="Per input FILE writes OUT/<name>/phases.tif (3D labels), proxigram.csv "
-        "(distance_nm, each element's at.%% and its error) and summary.json (grid, phases, "
+        "(distance_nm, each element's at.% and its error) and summary.json (grid, phases, "
         "interfaces). Runs on a local dask cluster or on an existing scheduler.",
         epilog=EPILOG,
     )
