@@ -94,13 +94,12 @@ def phase_features(phases: list[dict[str, Any]], n_labels: int | None = None) ->
     return feats
 
 
-def profiles_and_plot(
-    labels, grid, atoms, volume, reference, line, radius, colors, size, progress=None
-):
-    """The dock's profile job: :func:`~napari_interfaces.apt.workflows.profiles` + its figure."""
+def profiles_and_plot(labels, grid, atoms, volume, params, line, colors, size, progress=None):
+    """The dock's profile job: :func:`~napari_interfaces.apt.workflows.profiles` (``params``:
+    a :class:`~napari_interfaces.apt.workflows.ProfilesParams`) + its figure."""
     from ..apt.workflows import profiles
 
-    out = profiles(labels, grid, atoms, volume, reference, line, radius, progress=progress)
+    out = profiles(labels, grid, atoms, volume, params, line=line, progress=progress)
 
     width, height = size
     n = 2 if out.cylinder is not None else 1
@@ -214,29 +213,17 @@ class InterfacesWidget(Dock):
             tooltip="phases Labels layer (made by Find interfaces or Reload saved, possibly "
             "corrected by painting)",
         )
-        self.ref_phase = self.add_param(
-            "reference_phase",
-            0,
-            min=0,
-            max=255,
-            tooltip="proxigram reference phase (distances are positive inside it); 0 = the "
-            "smallest phase",
-        )
+        from ..apt.workflows import ProfilesParams
+
+        self.profile_form = SpecForm(self, ProfilesParams)
+        self.ref_phase = self.profile_form["reference"]
+        self.radius = self.profile_form["radius"]
         self.line = self.add_layer_choice(
             "line",
             napari.layers.Shapes,
             nullable=True,
             tooltip="Shapes layer whose last line gives the axis of the cylinder profile "
             "(optional)",
-        )
-        self.radius = self.add_param(
-            "cylinder_radius",
-            2.0,
-            label="cylinder radius (nm)",
-            min=0.2,
-            max=50.0,
-            step=0.5,
-            tooltip="radius in nm of the cylinder around the line whose atoms are profiled",
         )
         self.recompute_btn = self.add_button(
             "Recompute profiles",
@@ -402,7 +389,7 @@ class InterfacesWidget(Dock):
         eng = self.engine_data(layer)
         labels = np.array(layer.data, dtype=np.int32)  # a copy: the user may keep painting
         grid = Grid.from_dict(layer.metadata["grid"])
-        ref = int(self.ref_phase.value) or None
+        params = self.profile_form.spec()
         line = None
         shapes = self.line.value
         if shapes is not None and len(shapes.data):
@@ -415,9 +402,8 @@ class InterfacesWidget(Dock):
             grid,
             eng["atoms"],
             eng["volume"],
-            ref,
+            params,
             line,
-            float(self.radius.value),
             _colors(self.viewer),
             self.plot.size(),
             on_done=lambda out: self._on_profiles(layer, out),

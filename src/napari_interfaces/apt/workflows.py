@@ -48,6 +48,7 @@ __all__ = [
     "ExploreResult",
     "InfoFiles",
     "InterfacesRun",
+    "ProfilesParams",
     "ProfilesResult",
     "SegmentParams",
     "SynthFiles",
@@ -605,15 +606,39 @@ class ProfilesResult:
     phases: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class ProfilesParams(Spec):
+    """Profiles of (edited) phase labels: the proxigram and a cylinder profile."""
+
+    reference: int | None = param(
+        None,
+        "proxigram reference phase (distances are positive inside it)",
+        lo=1,
+        none="smallest",
+        label="reference phase",
+    )
+    radius: float = param(
+        2.0,
+        "radius of the cylinder around the line whose atoms are profiled",
+        unit="nm",
+        lo=0,
+        lo_open=True,
+        hi=50.0,
+        step=0.5,
+        label="cylinder radius",
+    )
+
+
 def profiles(
     labels: np.ndarray,
     grid: Grid,
     atoms,
     volume,
-    reference: int | None = None,
+    params: ProfilesParams | None = None,
+    *,
     line: np.ndarray | None = None,
-    radius: float = 2.0,
     progress: Progress | None = None,
+    **values: Any,
 ) -> ProfilesResult:
     """Proxigram, phase table and (with a line) cylinder profile of labels.
 
@@ -625,27 +650,25 @@ def profiles(
     atoms : AtomSet
     volume : CompositionVolume
         On the same grid (for the phase table).
-    reference : int, optional
-        Reference phase of the proxigram (default: the smallest).
+    params : ProfilesParams, optional
+        Reference phase of the proxigram (default: the smallest) and the
+        cylinder radius (nm); ``values`` (``reference=2``) are applied to it.
     line : ndarray (2+, 3), optional
         Vertices (z, y, x nm) of a line; the cylinder runs between its ends.
-    radius : float
-        Cylinder radius, nm.
     """
-    from ..core.params import positive
     from .phases import phase_table
     from .profile import cylinder_profile, line_from_shape
     from .proxigram import proxigram
 
-    radius = positive("cylinder radius", radius)
+    p = ProfilesParams.of(params, **values)
     progress = as_progress(progress)
     progress.start(None, "proxigram")
-    profile = proxigram(labels, grid, atoms, phase=reference)
+    profile = proxigram(labels, grid, atoms, phase=p.reference)
     progress.check()
     cylinder = None
     if line is not None:
         a, b = line_from_shape(line)
-        cylinder = cylinder_profile(atoms, a, b, radius)
+        cylinder = cylinder_profile(atoms, a, b, p.radius)
     return ProfilesResult(profile, cylinder, phase_table(labels, volume))
 
 
