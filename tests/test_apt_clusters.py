@@ -163,6 +163,42 @@ def test_cli_writes_table_summary_labels_plot(tmp_path, capsys):
     assert "Xe" in capsys.readouterr().err and not (tmp_path / "o3").exists()
 
 
+def test_cli_help_and_errors_come_from_the_spec(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _cli_main(["apt", "clusters", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for e in ("--dmax nm", "nm; (0, 10]; default: auto", "--nmin", "--no-random-check"):
+        assert e in text, e
+    assert "advanced options" in text and "--atomic-volume" in text
+    pos = tmp_path / "c.pos"
+    pos.write_bytes(b"")
+    base = ["apt", "clusters", str(pos), "--solutes", "Cu", "--out", str(tmp_path / "o")]
+    for bad, msg in (
+        (["--order", "0"], "--order: must be [1, 50], got 0"),
+        (["--efficiency", "1"], "--efficiency: must be (0, 1), got 1"),
+        (["--method", "kmeans"], "--method: must be one of maxsep, dbscan, hdbscan"),
+    ):
+        assert _cli_main([*base, *bad]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_engine_takes_the_spec_or_keywords(clustered):
+    from napari_interfaces.apt.clusters import ClusterParams
+    from napari_interfaces.core.errors import ParameterError
+
+    s, res = clustered
+    sp = s.ranges.species_of(s.cloud.mass)
+    spec = ClusterParams(dmax=0.7, order=1, n_min=11)
+    again = find_clusters(s.cloud.xyz, sp, s.ranges, ["Cu", "Ni"], spec)
+    np.testing.assert_array_equal(again.labels, res.labels)
+    assert again.summary["parameters"] == res.summary["parameters"]
+    with pytest.raises(ParameterError) as err:  # the engine names the field
+        find_clusters(s.cloud.xyz, sp, s.ranges, ["Cu"], spec, n_min=0)
+    assert err.value.name == "n_min" and "--" not in str(err.value)
+
+
 # ----------------------------------------------------------------- issue 25: automatic parameters
 @pytest.mark.parametrize(
     "case, size, n, seed",

@@ -50,8 +50,20 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
         "nn_check.png",
         "summary.json",
     ]
-    # defaults (0): the engine chooses order, dmax and Nmin, as the CLI does
-    dock.dmax.value, dock.order.value, dock.nmin.value = 0.0, 0, 0
+    # the form is the engine's spec: the CLI's bounds; a bad value is marked on its field
+    from napari_interfaces.core.errors import ParameterError
+
+    eff = dock.form["efficiency"]
+    assert (dock.dmax.max, dock.order.max, eff.max) == (10.0, 50, 1.0)
+    eff.value = 1.0
+    with pytest.raises(ParameterError, match=r"must be \(0, 1\), got 1"):
+        dock.run()
+    assert eff.native.styleSheet() and "(0, 1)" in eff.tooltip
+    dock.form.set(efficiency=None)  # "unknown"
+    assert not eff.native.styleSheet() and dock.parameters().efficiency is None
+    # defaults ("auto", the lowest value): the engine chooses order, dmax and Nmin, as the CLI
+    dock.form.set(dmax=None, order=None, n_min=None)
+    assert dock.dmax.native.text() == "auto" and dock.nmin.native.text() == "auto"
     job = dock.run()
     assert job.state == "done", job.error
     assert "chosen from the data" in dock.status.value

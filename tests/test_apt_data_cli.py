@@ -191,10 +191,10 @@ def test_voxelize_and_synth_refuse_existing_outputs(tmp_path, capsys):
         (["voxelize", "{pos}", "--voxel", "0"], "--voxel"),
         (["voxelize", "{pos}", "--voxel", "-1"], "--voxel"),
         (["voxelize", "{pos}", "--voxel", "nan"], "--voxel"),
-        (["voxelize", "{pos}", "--delocalization", "-3", "1", "1"], "--delocalization x"),
+        (["voxelize", "{pos}", "--delocalization", "-3", "1", "1"], "--delocalization"),
         (["voxelize", "{pos}", "--elements", "Xx"], "--elements"),
         (["synth", "--width", "-3"], "--width"),
-        (["synth", "--size", "0", "5", "5"], "--size X"),
+        (["synth", "--size", "0", "5", "5"], "--size"),
         (["synth", "--efficiency", "0"], "--efficiency"),
         (["synth", "--background", "1"], "--background"),
         (["synth", "--voxel", "0"], "--voxel"),
@@ -202,6 +202,11 @@ def test_voxelize_and_synth_refuse_existing_outputs(tmp_path, capsys):
         (["segment", "{pos}", "--axis", "q"], "--axis"),
         (["segment", "{pos}", "--bin", "-1"], "--bin"),
         (["segment", "{pos}", "--workers", "0"], "--workers"),
+        (["segment", "{pos}", "--voxel", "200"], "--voxel: must be [0.05, 100], got 200"),
+        (["segment", "{pos}", "--method", "iso", "--weights", "x.pt"], "--weights"),
+        (["voxelize", "{pos}", "--delocalization", "3", "3"], "--delocalization: expected 3"),
+        (["synth", "--size", "5", "5"], "--size: expected 3"),
+        (["synth", "--size", "5", "5", "5", "--period", "30"], "--period: must be in [1, 20]"),
     ],
 )
 def test_bad_parameters_fail_before_writing(tmp_path, capsys, command, name):
@@ -313,3 +318,53 @@ def test_voxelize_may_write_beside_its_input(tmp_path, capsys):
     not_a_folder.write_text("x")
     assert main(["apt", "voxelize", str(files["pos"]), "--out", str(not_a_folder)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- one spec per workflow
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ("voxelize", ["--voxel nm", "nm; [0.05, 100]; default: 1.0", "default: off"]),
+        ("segment", ["--axis", "(nm; [0.05, 100]; default: 1.0)", "(nm; (0, 10]; default: 0.25)"]),
+        ("synth", ["--noise-lateral nm", "nm; (0, 2000]", "default: auto"]),
+        ("info", ["--ranges", "--json", "FILE"]),
+    ],
+)
+def test_help_lists_the_generated_options(capsys, command, expected):
+    with pytest.raises(SystemExit):
+        main(["apt", command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for e in expected:
+        assert e in text, e
+
+
+def test_workflows_take_a_spec_or_keywords(tmp_path):
+    from napari_interfaces.apt.workflows import (
+        ExploreParams,
+        SegmentParams,
+        explore,
+        segment_dataset,
+    )
+    from napari_interfaces.core.errors import ParameterError
+
+    files = _small_dataset(tmp_path)
+    spec = ExploreParams(voxel_size=2.0, delocalization_xyz=(1, 1, 0.5), elements=("Cr",))
+    a = explore(files["pos"], params=spec, spectrum=False)
+    b = explore(
+        files["pos"],
+        voxel_size=2.0,
+        delocalization_xyz=(1, 1, 0.5),
+        elements=["Cr"],
+        spectrum=False,
+    )
+    assert a.vox.delocalization_nm == (0.5, 1.0, 1.0) and a.elements == ["Cr"]
+    np.testing.assert_array_equal(a.composition("Cr"), b.composition("Cr"))
+    r1 = segment_dataset(files["pos"], params=SegmentParams(method="iso", axes="Z"))
+    r2 = segment_dataset(files["pos"], method="iso", axes="z")
+    np.testing.assert_array_equal(r1.labels, r2.labels)
+    assert r1.parameters == r2.parameters and r1.parameters["axes"] == "z"
+    with pytest.raises(ParameterError) as err:  # the engine names the field, not the flag
+        explore(files["pos"], voxel_size=0)
+    assert err.value.name == "voxel_size" and "--" not in str(err.value)
+    with pytest.raises(TypeError):
+        segment_dataset(files["pos"], params=spec)

@@ -104,8 +104,19 @@ def test_viewer_open_and_explorer(make_napari_viewer, synth_files, tmp_path, qtb
     # every parameter explains itself
     for name, widget in w.params.items():
         assert widget.tooltip, name
+    # the form comes from the engine's spec: same bounds as the CLI and the engine
+    from napari_interfaces.apt.workflows import MAX_VOXEL_NM, MIN_VOXEL_NM
+    from napari_interfaces.core.errors import ParameterError
+
+    assert (w.voxel.min, w.voxel.max) == (MIN_VOXEL_NM, MAX_VOXEL_NM)
+    assert "nm" in w.voxel.label and "[0.05, 100]" in w.voxel.tooltip
+    w.form.set(delocalization_xyz=(3.0, 3.0))  # two distances: refused, field marked
+    with pytest.raises(ParameterError, match="3 distances"):
+        w.compute()
+    assert "3 distances" in w.deloc.tooltip and w.deloc.native.styleSheet()
     w.voxel.value = 2.0
-    w.deloc_on.value = True
+    w.form.set(delocalization_xyz=(3.0, 3.0, 1.5))
+    assert not w.deloc.native.styleSheet()  # cleared when the value changes
     w.set_elements(["Al"])
     w.axis.value = "x"
     w.thickness.value = 4.0

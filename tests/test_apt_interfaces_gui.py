@@ -34,6 +34,16 @@ def test_dock_segment_correct_recompute(make_napari_viewer, dataset, tmp_path, m
     assert dock.dataset.value is not None  # the point-cloud layer is chosen
     for name, widget in dock.params.items():
         assert widget.tooltip, name  # every parameter explains itself
+    # the form is the engine's spec: the CLI's voxel bound, a bad axis marked on its field
+    from napari_interfaces.apt.workflows import MAX_VOXEL_NM, MIN_VOXEL_NM
+    from napari_interfaces.core.errors import ParameterError
+
+    assert (dock.voxel.min, dock.voxel.max) == (MIN_VOXEL_NM, MAX_VOXEL_NM)
+    dock.axes.value = "zq"
+    with pytest.raises(ParameterError, match="z, y, x"):
+        dock.run()
+    assert "z, y, x" in dock.axes.tooltip and dock.axes.native.styleSheet()
+    dock.axes.value = "zyx"
     dock.method.value = "iso"
     job = dock.run()
     assert job.state == "done", job.error

@@ -341,7 +341,7 @@ def test_apt_interfaces_find_then_recompute(all_docks, qtbot, tmp_path_factory):
     files = s.write(tmp_path_factory.mktemp("apt"), stem="lay")
     for data, kw, kind in read_apt_layers(str(files["pos"])):
         getattr(viewer, f"add_{kind}")(data, **kw)
-    setp(dock, "method", "iso-concentration")
+    setp(dock, "method", "iso")
     with Heartbeat() as hb:
         job = act(qtbot, dock, "run")
         assert_done(job, dock)

@@ -8,16 +8,23 @@ from pathlib import Path
 
 
 def register(groups: dict) -> None:
+    from ..apt.workflows import (
+        ExploreParams,
+        InfoFiles,
+        SynthFiles,
+        SynthParams,
+        VoxelizeFiles,
+    )
+    from ._spec import add_spec
+
     apt = groups["apt"]
     p = apt.add_parser(
         "info",
         help="ion count, bounds, mass range and (with ranges) atomic composition",
         description="Print the ion count, bounds (nm) per axis, mass range (Da) and, with a "
-        "range file, the decomposed atomic composition (at.%%) and the ranged fraction.",
+        "range file, the decomposed atomic composition (at.%) and the ranged fraction.",
     )
-    p.add_argument("file", help="point cloud: .pos .epos .apt .ato .csv .txt")
-    p.add_argument("--ranges", help="range file: .rrng .rng .env")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_spec(p, InfoFiles)
     p.set_defaults(func=run_info)
 
     p = apt.add_parser(
@@ -27,58 +34,27 @@ def register(groups: dict) -> None:
         "diffuse interface profile; writes .pos, .rrng, the ground-truth phase volume (TIFF), "
         "the true profiles (CSV) and the parameters (JSON).",
     )
-    p.add_argument(
-        "--geometry", choices=("layered", "isolated", "interconnected"), default="layered"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument(
-        "--size",
-        type=float,
-        nargs=3,
-        default=(20.0, 20.0, 40.0),
-        metavar=("X", "Y", "Z"),
-        help="box size in nm (default 20 20 40)",
-    )
-    p.add_argument("--width", type=float, default=1.0, help="10-90%% interface width, nm")
-    p.add_argument("--efficiency", type=float, default=0.5, help="detection efficiency")
-    p.add_argument("--noise-lateral", type=float, default=0.3, help="x/y noise sigma, nm")
-    p.add_argument("--noise-depth", type=float, default=0.1, help="z noise sigma, nm")
-    p.add_argument("--background", type=float, default=0.03, help="background ion fraction")
-    p.add_argument("--radius", type=float, default=3.0, help="precipitate radius (isolated), nm")
-    p.add_argument(
-        "--period",
-        type=float,
-        default=None,
-        help="plate period (layered) or network period (interconnected), nm",
-    )
-    p.add_argument("--voxel", type=float, default=1.0, help="voxel size of the phase volume, nm")
+    add_spec(p, SynthFiles, SynthParams)
     p.set_defaults(func=run_synth)
 
     p = apt.add_parser(
         "voxelize",
         help="composition volumes (at.%%) per element as TIFF",
-        description="Range and voxelize a point cloud; writes one at.%% TIFF per element "
+        description="Range and voxelize a point cloud; writes one at.% TIFF per element "
         "(<stem>_<El>_at_pct.tif) with voxel size metadata, and with --counts the ion "
         "counts per species.",
     )
-    p.add_argument("file")
-    p.add_argument("--ranges", help="range file (default: same stem beside FILE)")
-    p.add_argument("--voxel", type=float, default=1.0, help="voxel size, nm (default 1)")
-    p.add_argument(
-        "--delocalization",
-        type=float,
-        nargs=3,
-        default=None,
-        metavar=("DX", "DY", "DZ"),
-        help="Gaussian delocalization in nm, e.g. 3 3 1.5 (sigma = d / 3)",
-    )
-    p.add_argument("--elements", nargs="*", help="only these elements (default all)")
-    p.add_argument("--counts", action="store_true", help="also write counts per species")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_spec(p, VoxelizeFiles, ExploreParams)
     p.set_defaults(func=run_voxelize)
+
+
+def _required_out(spec) -> Path:
+    """The ``--out`` folder (required: refused with a one-line error when missing)."""
+    from ..core.errors import ParameterError
+
+    if spec.out is None:
+        raise ParameterError("out", "an output folder is required")
+    return Path(spec.out)
 
 
 def _write_files(
@@ -145,7 +121,11 @@ def run_info(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow: reported below, one line
-        info = info_dict(args.file, args.ranges, progress=cli_progress(enabled=not args.json))
+        info = info_dict(
+            str(args.file),
+            None if args.ranges is None else str(args.ranges),
+            progress=cli_progress(enabled=not args.json),
+        )
     comp = info.get("composition_at_pct") or {}
     bad = sorted(el for el, v in comp.items() if not math.isfinite(float(v)))
     if bad:
@@ -174,117 +154,77 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Atoms per nm³ of the synthetic fcc Ni-Al-Cr specimen (a generous bound).
-_ATOMS_PER_NM3 = 100.0
-#: Bytes per generated ion while synthesizing (positions, masses, labels, work arrays).
-_BYTES_PER_ION = 96
-
-
-def validate_synth(args: argparse.Namespace) -> dict:
-    """Every ``apt synth`` parameter, checked before anything is computed or written."""
-    import numpy as np
-
-    from ..core.limits import check_bytes
-    from ..core.params import fraction, in_range, non_negative, positive
-
-    size = [positive(f"--size {ax}", v, maximum=2000.0) for ax, v in zip("XYZ", args.size)]
-    p = {
-        "size": tuple(size),
-        "width": non_negative("--width", args.width, maximum=100.0),
-        "efficiency": in_range("--efficiency", args.efficiency, 0.0, 1.0, lo_open=True),
-        "noise_lateral": non_negative("--noise-lateral", args.noise_lateral, maximum=100.0),
-        "noise_depth": non_negative("--noise-depth", args.noise_depth, maximum=100.0),
-        "background": fraction("--background", args.background),
-        "radius": positive("--radius", args.radius, maximum=1000.0),
-        "period": None
-        if args.period is None
-        else in_range("--period", args.period, 1.0, 4 * max(size)),
-        "voxel": positive("--voxel", args.voxel, maximum=100.0),
-        "seed": non_negative("--seed", args.seed, integer=True),
-    }
-    n_ions = _ATOMS_PER_NM3 * float(np.prod(size)) * p["efficiency"] / (1 - p["background"])
-    check_bytes(n_ions * _BYTES_PER_ION, f"synthetic specimen of {size} nm (~{n_ions:.3g} ions)")
-    nvox = float(np.prod([np.ceil(s / p["voxel"]) + 1 for s in size]))
-    check_bytes(nvox * 8, f"phase volume of {size} nm at {p['voxel']:g} nm voxels")
-    return p
-
-
 def run_synth(args: argparse.Namespace) -> int:
-    from ..apt.synthetic import synthesize
-    from ..core.progress import cli_progress
-
-    p = validate_synth(args)
-    stem = f"synthetic_{args.geometry}_seed{p['seed']}"
-    names = [f"{stem}{x}" for x in (".pos", ".rrng", "_phase.tif", "_profile.csv", "_truth.json")]
-    out = Path(args.out)
+    from ..apt.workflows import SynthFiles, SynthParams, check_synth_memory, synthesize_specimen
     from ..core.outputs import check_output
+    from ..core.progress import cli_progress
+    from ._spec import spec_from_args
 
+    p = spec_from_args(SynthParams, args)
+    files = spec_from_args(SynthFiles, args)
+    out = _required_out(files)
+    check_synth_memory(p)
+    stem = f"synthetic_{p.geometry}_seed{p.seed}"
+    names = [f"{stem}{x}" for x in (".pos", ".rrng", "_phase.tif", "_profile.csv", "_truth.json")]
     for nm in names:  # refuse before the (long) synthesis
-        check_output(out / nm, overwrite=args.overwrite)
-    s = synthesize(
-        args.geometry,
-        size_nm=p["size"],
-        seed=p["seed"],
-        width_nm=p["width"],
-        efficiency=p["efficiency"],
-        noise_lateral_nm=p["noise_lateral"],
-        noise_depth_nm=p["noise_depth"],
-        background=p["background"],
-        radius_nm=p["radius"],
-        period_nm=p["period"],
-        progress=cli_progress(),
-    )
+        check_output(out / nm, overwrite=files.overwrite)
+    s = synthesize_specimen(p, progress=cli_progress())
     written = _write_files(
         out,
         names,
-        lambda tmp: s.write(tmp, stem=stem, voxel_size=p["voxel"]),
+        lambda tmp: s.write(tmp, stem=stem, voxel_size=p.voxel_size),
         inputs=[],
-        overwrite=args.overwrite,
+        overwrite=files.overwrite,
     )
-    print(f"{s.cloud.n_ions:,} ions, geometry {args.geometry}, seed {p['seed']}")
+    print(f"{s.cloud.n_ions:,} ions, geometry {p.geometry}, seed {p.seed}")
     for path in written:
         print(f"  {path}")
     return 0
 
 
-def validate_voxelize(args: argparse.Namespace) -> dict:
-    """Every ``apt voxelize`` parameter, checked before the point cloud is read."""
-    from ..apt.workflows import check_voxelize_params
+def plan_voxelize(args: argparse.Namespace) -> dict:
+    """Every ``apt voxelize`` parameter and output, checked before the point cloud is read."""
+    from ..apt.workflows import ExploreParams, VoxelizeFiles
     from ..core.errors import ParameterError
     from ..io.ranges import find_range_file, read_ranges
+    from ._spec import spec_from_args
 
-    p = check_voxelize_params(args.voxel, args.delocalization)
-    rf = args.ranges or find_range_file(args.file)
+    params = spec_from_args(ExploreParams, args)
+    files = spec_from_args(VoxelizeFiles, args)
+    out = _required_out(files)
+    file = str(files.file)
+    rf = files.ranges or find_range_file(file)
     if rf is None:
         raise ParameterError(
-            "--ranges",
-            f"no range file given and none with the stem of {args.file} found (.rrng/.rng/.env)",
+            "ranges",
+            f"no range file given and none with the stem of {file} found (.rrng/.rng/.env)",
         )
     rt = read_ranges(rf)
-    elements = list(args.elements or rt.elements)
+    elements = list(params.elements or rt.elements)
     unknown = [e for e in elements if e not in rt.elements]
     if unknown:
-        raise ParameterError("--elements", f"{unknown} are not in the ranges (have {rt.elements})")
+        raise ParameterError("elements", f"{unknown} are not in the ranges (have {rt.elements})")
+    params = params.replace(elements=tuple(elements))
     from ..core.outputs import check_output, output_path, safe_names
 
     # element and species names come from the range file: one safe file name each
-    stem = Path(args.file).stem
-    files = {el: f"{stem}_{nm}_at_pct.tif" for el, nm in zip(elements, safe_names(elements))}
+    stem = Path(file).stem
+    names_el = {el: f"{stem}_{nm}_at_pct.tif" for el, nm in zip(elements, safe_names(elements))}
     counts = {}
-    if args.counts:
+    if files.counts:
         sp = rt.species
         counts = {s: f"{stem}_{nm}_counts.tif" for s, nm in zip(sp, safe_names(sp))}
-    names = [*files.values(), *counts.values()]
-    inputs = [args.file, str(rf)]
-    out = Path(args.out)
+    names = [*names_el.values(), *counts.values()]
+    inputs = [file, str(rf)]
     for nm in names:  # the folder may hold the inputs; no output may be one
-        check_output(output_path(out, nm), inputs, overwrite=args.overwrite)
+        check_output(output_path(out, nm), inputs, overwrite=files.overwrite)
     return {
-        **p,
-        "ranges": rt,
-        "elements": elements,
-        "names": names,
+        "params": params,
         "files": files,
+        "out": out,
+        "ranges": rt,
+        "names": names,
+        "element_files": names_el,
         "count_files": counts,
         "inputs": inputs,
     }
@@ -298,48 +238,44 @@ def run_voxelize(args: argparse.Namespace) -> int:
     from ..core.progress import cli_progress
     from ..io.apt_volume import write_volume_tiff
 
-    p = validate_voxelize(args)
-    deloc = args.delocalization  # x, y, z
+    plan = plan_voxelize(args)
+    params, files = plan["params"], plan["files"]
     with warnings.catch_warnings():  # printed once below, as one line
         warnings.simplefilter("ignore", RangingWarning)
         res = explore(
-            args.file,
-            p["ranges"],
-            p["voxel"],
-            None if deloc is None else tuple(deloc),
-            progress=cli_progress(),
-            elements=p["elements"],
-            spectrum=False,
+            str(files.file), plan["ranges"], params, progress=cli_progress(), spectrum=False
         )
     _print_warnings(res.dataset.warnings)
     vox = res.vox
     meta = {
-        "source": str(args.file),
-        "ranges": str(p["ranges"].source),
-        "delocalization_nm_zyx": p["delocalization_zyx"],
+        "source": str(files.file),
+        "ranges": str(plan["ranges"].source),
+        "delocalization_nm_zyx": params.delocalization_zyx,
     }
 
     def write(tmp: Path) -> None:
-        for el in p["elements"]:
+        for el in params.elements:
             write_volume_tiff(
-                tmp / p["files"][el],
+                tmp / plan["element_files"][el],
                 vox.composition(el),
                 vox.grid,
                 {**meta, "quantity": f"{el} at.%"},
             )
-        if args.counts:
+        if files.counts:
             for sp in vox.species:
                 write_volume_tiff(
-                    tmp / p["count_files"][sp],
+                    tmp / plan["count_files"][sp],
                     vox.species_counts(sp),
                     vox.grid,
                     {**meta, "quantity": f"{sp} ions"},
                 )
 
     written = _write_files(
-        Path(args.out), p["names"], write, inputs=p["inputs"], overwrite=args.overwrite
+        plan["out"], plan["names"], write, inputs=plan["inputs"], overwrite=files.overwrite
     )
-    print(f"grid {vox.shape} (z, y, x), voxel {p['voxel']:g} nm, origin {vox.grid.origin} nm")
+    print(
+        f"grid {vox.shape} (z, y, x), voxel {params.voxel_size:g} nm, origin {vox.grid.origin} nm"
+    )
     for path in written:
         print(f"  {path}")
     return 0

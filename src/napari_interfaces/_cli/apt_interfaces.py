@@ -19,47 +19,19 @@ EPILOG = (
 
 
 def register(groups: dict) -> None:
+    from ..apt.batch import BatchOptions, SegmentFiles
+    from ..apt.workflows import SegmentParams
+    from ._spec import add_spec
+
     p = groups["apt"].add_parser(
         "segment",
         help="find interfaces and phases in APT files (HED, iso or GMM), in parallel with dask",
         description="Per input FILE writes OUT/<name>/phases.tif (3D labels), proxigram.csv "
-        "(distance_nm, each element's at.%% and its error) and summary.json (grid, phases, "
+        "(distance_nm, each element's at.% and its error) and summary.json (grid, phases, "
         "interfaces). Runs on a local dask cluster or on an existing scheduler.",
         epilog=EPILOG,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="point clouds: .pos .epos .apt ...")
-    p.add_argument("--ranges", help="range file for all inputs (default: same stem beside each)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing result folders")
-    p.add_argument(
-        "--method",
-        choices=("auto", "hed", "iso", "gmm"),
-        default="auto",
-        help="auto (default): iso-concentration detection + mass-conserving precipitates; "
-        "hed: deep-learning edges (HED fine-tuned on synthetic APT); iso; gmm",
-    )
-    p.add_argument(
-        "--axis",
-        default="zyx",
-        help="slicing axes for HED: z, y, x or a combination (default zyx: all three)",
-    )
-    p.add_argument("--voxel", type=float, default=1.0, help="voxel size in nm (default 1.0)")
-    p.add_argument(
-        "--bin", type=float, default=0.25, help="proxigram bin width in nm (default 0.25)"
-    )
-    p.add_argument(
-        "--weights",
-        default="auto",
-        help="HED weights: auto, finetuned, bsds500 or a .pt path (default auto)",
-    )
-    p.add_argument(
-        "--scheduler",
-        help="address of an existing dask scheduler (tcp://host:port; see the note below), "
-        "or 'inline' to compute in this process",
-    )
-    p.add_argument("--workers", type=int, default=1, help="local dask worker processes")
-    p.add_argument("--threads", type=int, default=1, help="threads per local worker")
-    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    add_spec(p, SegmentFiles, SegmentParams, BatchOptions)
     p.set_defaults(func=run)
 
 
@@ -87,63 +59,61 @@ def _check_weights(weights: str) -> None:
         raise InputError(f"--weights {weights}: not a HED weights file ({reason})") from None
 
 
-def validate(args: argparse.Namespace) -> dict:
-    """Every parameter of ``apt segment``, checked before anything is read or written."""
-    from ..apt.batch import check_outputs
-    from ..apt.workflows import check_segment_params
-    from ..core.errors import ParameterError
-    from ..core.params import positive
-    from ..core.runner import check_scheduler_address
+def plan(args: argparse.Namespace):
+    """Every parameter of ``apt segment``, checked before anything is read or written.
 
-    p = check_segment_params(args.method, args.axis, args.voxel, args.bin)
-    positive("--workers", args.workers, integer=True, maximum=1024)
-    positive("--threads", args.threads, integer=True, maximum=1024)
-    check_outputs(args.files, args.out, args.ranges, args.overwrite)
-    if args.scheduler and args.scheduler not in ("inline", "local"):
-        check_scheduler_address(args.scheduler)
-    if p["method"] == "hed":
-        _check_weights(args.weights)
-    elif args.weights not in (None, "auto"):
-        raise ParameterError("--weights", f"is used only with --method hed, not {p['method']}")
-    return p
+    Returns ``(files, params, options)`` (:class:`~napari_interfaces.apt.batch.SegmentFiles`,
+    :class:`~napari_interfaces.apt.workflows.SegmentParams`,
+    :class:`~napari_interfaces.apt.batch.BatchOptions`).
+    """
+    from ..apt.batch import BatchOptions, SegmentFiles, check_outputs
+    from ..apt.workflows import SegmentParams
+    from ..core.errors import ParameterError
+    from ..core.runner import check_scheduler_address
+    from ._spec import spec_from_args
+
+    params = spec_from_args(SegmentParams, args)
+    options = spec_from_args(BatchOptions, args)
+    files = spec_from_args(SegmentFiles, args)
+    if files.out is None:
+        raise ParameterError("out", "an output folder is required")
+    check_outputs([str(f) for f in files.files], files.out, _text(files.ranges), files.overwrite)
+    if options.scheduler and options.scheduler != "inline":
+        check_scheduler_address(options.scheduler)
+    if params.method == "hed":
+        _check_weights(params.weights)
+    return files, params, options
+
+
+def _text(path) -> str | None:
+    return None if path is None else str(path)
 
 
 def run(args: argparse.Namespace) -> int:
-    """``apt segment``: validate everything, run the batch, print the summaries."""
+    """``apt segment``: check everything, run the batch, print the summaries."""
     import warnings
 
-    from ..apt.dataset import RangingWarning
-
-    p = validate(args)
-    with warnings.catch_warnings():  # printed once below (or kept in the JSON summaries)
-        warnings.simplefilter("ignore", RangingWarning)
-        summaries = _run(args, p)
-    return _report(args, summaries)
-
-
-def _run(args: argparse.Namespace, p: dict) -> list:
     from ..apt.batch import run_batch
+    from ..apt.dataset import RangingWarning
     from ..core.progress import cli_progress
 
-    return run_batch(
-        args.files,
-        args.out,
-        ranges=args.ranges,
-        method=p["method"],
-        axis=p["axes"],
-        voxel=p["voxel"],
-        weights=args.weights,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        threads=args.threads,
-        progress=cli_progress(not args.json),
-        overwrite=args.overwrite,
-        bin_nm=p["bin_nm"],
-    )
+    files, params, options = plan(args)
+    with warnings.catch_warnings():  # printed once below (or kept in the JSON summaries)
+        warnings.simplefilter("ignore", RangingWarning)
+        summaries = run_batch(
+            [str(f) for f in files.files],
+            str(files.out),
+            ranges=_text(files.ranges),
+            params=params,
+            options=options,
+            progress=cli_progress(not files.json),
+            overwrite=files.overwrite,
+        )
+    return _report(files.json, summaries)
 
 
-def _report(args: argparse.Namespace, summaries: list) -> int:
-    if args.json:
+def _report(as_json: bool, summaries: list) -> int:
+    if as_json:
         print(json.dumps(summaries, indent=2))
         return 0
     import sys

@@ -6,7 +6,9 @@ Form and layer glue only: the engine is
 Points layer (zyx, nm) coloured by cluster id with the id in the layer's
 features; a table lists the clusters (solute atoms, Guinier radius,
 composition ± counting error) and the status line gives the randomized-label
-verdict and the parameters chosen (order, dmax, Nmin: 0 = chosen from the data).
+verdict and the parameters chosen (order, dmax, Nmin: "auto" = chosen from the data).
+The parameter form is generated from
+:class:`~napari_interfaces.apt.clusters.ClusterParams`.
 """
 
 from __future__ import annotations
@@ -53,12 +55,13 @@ def cluster_colors(ids: np.ndarray) -> np.ndarray:
     return np.asarray(cmap((np.asarray(ids) - 1) % 20), np.float32)
 
 
-def _run(path: str, ranges: str | None, solutes: list[str], params: dict, progress=None):
+def _run(path: str, ranges: str | None, solutes: list[str], params, progress=None):
+    """The dock's job; ``params``: a :class:`~napari_interfaces.apt.clusters.ClusterParams`."""
     from ..apt.clusters import cluster_dataset
     from ..apt.dataset import open_dataset
 
     ds = open_dataset(path, ranges or None, progress=progress, require_ranges=True)
-    res = cluster_dataset(ds, solutes, progress=progress, **params)
+    res = cluster_dataset(ds, solutes, params, progress=progress)
     return ds, res
 
 
@@ -89,61 +92,18 @@ class AptClustersDock(Dock):
             tooltip="solute elements to cluster, separated by spaces; filled from the open "
             "dataset's ranged elements (all but the matrix element)",
         )
-        self.method = self.add_param(
-            "method",
-            "maxsep",
-            choices=[
-                ("maximum separation", "maxsep"),
-                ("DBSCAN", "dbscan"),
-                ("HDBSCAN", "hdbscan"),
-            ],
-            tooltip="maximum separation (AP Suite/IVAS), DBSCAN (eps = dmax) or HDBSCAN",
-        )
-        self.dmax = self.add_param(
-            "dmax",
-            0.0,
-            label="dmax (nm)",
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="maximum separation of linked solute ions (nm); 0 = chosen from the data "
-            "against shuffled labels (as the CLI's default)",
-        )
-        self.order = self.add_param(
-            "order",
-            0,
-            min=0,
-            max=50,
-            tooltip="order k: a core solute has k solute neighbours; 0 = chosen from the data",
-        )
-        self.nmin = self.add_param(
-            "nmin",
-            0,
-            label="Nmin",
-            min=0,
-            max=100000,
-            tooltip="minimum solute ions per cluster; 0 = chosen from the data",
-        )
-        self.envelope = self.add_param(
-            "envelope",
-            0.0,
-            label="envelope L (nm)",
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="matrix ions within L of a cluster's solutes join it; 0 = automatic "
-            "(1.4 x ion spacing with automatic parameters, else dmax)",
-        )
-        self.erosion = self.add_param(
-            "erosion",
-            0.0,
-            label="erosion (nm)",
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="envelope ions within this distance of unclustered ions are removed again; "
-            "0 = automatic (2 x ion spacing with automatic parameters)",
-        )
+        from ..apt.clusters import ClusterParams
+        from ._form import SpecForm
+
+        # method, dmax, order, Nmin, envelope, erosion (+ advanced): the engine's spec;
+        # "auto" (the lowest value) = chosen from the data, as the CLI's default
+        self.form = SpecForm(self, ClusterParams)
+        self.method = self.form["method"]
+        self.dmax = self.form["dmax"]
+        self.order = self.form["order"]
+        self.nmin = self.form["n_min"]
+        self.envelope = self.form["envelope_nm"]
+        self.erosion = self.form["erosion_nm"]
         self.run_button = self.add_button(
             "Find clusters", self.run, tooltip="run the cluster analysis in the background"
         )
@@ -222,20 +182,10 @@ class AptClustersDock(Dock):
             self.solutes.value = " ".join(sol)
 
     # -- actions ------------------------------------------------------------
-    def parameters(self) -> dict[str, Any]:
-        from ..apt.clusters import validate
-
-        env = float(self.envelope.value)
-        ero = float(self.erosion.value)
-        dmax, order, nmin = float(self.dmax.value), int(self.order.value), int(self.nmin.value)
-        return validate(
-            self.method.value,
-            dmax if dmax > 0 else None,
-            order if order > 0 else None,
-            nmin if nmin > 0 else None,
-            env if env > 0 else None,
-            ero if ero > 0 else None,
-        )
+    def parameters(self):
+        """The validated :class:`~napari_interfaces.apt.clusters.ClusterParams` of the form
+        (a bad value is marked on its field and raised)."""
+        return self.form.spec()
 
     def run(self):
         path = str(self.file.value or "")

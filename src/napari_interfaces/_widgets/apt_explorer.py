@@ -2,8 +2,10 @@
 
 A magicgui form (:class:`~._dock.Dock`): the point cloud and its range file
 (picked up automatically when one has the same stem, or from the newest
-layer our reader made), the voxel size, an optional delocalization (x, y,
-z in nm), the elements and the slicing axis with a slab thickness.
+layer our reader made), the voxel size and an optional delocalization (x,
+y, z in nm; the form is generated from
+:class:`~napari_interfaces.apt.workflows.ExploreParams`), the elements and
+the slicing axis with a slab thickness.
 **Compute** runs the engine workflow
 :func:`napari_interfaces.apt.workflows.explore` in the background (progress
 in napari's activity panel, **Cancel** stops it within one chunk of ions)
@@ -94,12 +96,13 @@ class PlotView:
         self.widget.setPixmap(QPixmap.fromImage(qimg))
 
 
-def explore_and_plot(path, ranges, voxel_size, delocalization_xyz, colors, size, progress=None):
-    """The explorer's job: :func:`~napari_interfaces.apt.workflows.explore` + the spectrum figure."""
+def explore_and_plot(path, ranges, params, colors, size, progress=None):
+    """The explorer's job: :func:`~napari_interfaces.apt.workflows.explore` (``params``: an
+    :class:`~napari_interfaces.apt.workflows.ExploreParams`) + the spectrum figure."""
     from ..apt.spectrum import plot_spectrum
     from ..apt.workflows import explore
 
-    res = explore(path, ranges, voxel_size, delocalization_xyz, progress=progress)
+    res = explore(path, ranges, params, progress=progress)
 
     def draw(fig) -> None:
         ax = fig.add_subplot(111)
@@ -148,36 +151,15 @@ class AptExplorer(Dock):
             tooltip="range file (.rrng .rng .env): mass windows (Da) -> ion species -> elements",
             on_change=self._load_ranges,
         )
-        self.voxel = self.add_param(
-            "voxel_size",
-            1.0,
-            label="voxel (nm)",
-            min=0.05,
-            max=100.0,
-            step=0.1,
-            tooltip="voxel edge in nm; voxel edges sit at multiples of it, so the Interfaces dock "
-            "uses the same grid for the same size",
+        from ..apt.workflows import ExploreParams
+        from ._form import SpecForm
+
+        # voxel size and (advanced) delocalization: declared once, in the engine's spec
+        self.form = SpecForm(
+            self, ExploreParams, skip=("elements",), advanced_title="Advanced: delocalization"
         )
-        with self.advanced("Advanced: delocalization"):
-            self.deloc_on = self.add_param(
-                "delocalize",
-                False,
-                tooltip="smooth the counts with a Gaussian (AP Suite's delocalization), total counts "
-                "kept",
-            )
-            self.deloc = [
-                self.add_param(
-                    f"delocalization_{ax}",
-                    v,
-                    label=f"delocalization {ax} (nm)",
-                    min=0.0,
-                    max=100.0,
-                    step=0.5,
-                    tooltip=f"delocalization distance along {ax} in nm (3 Gaussian sigmas, "
-                    "as in AP Suite: sigma = d / 3)",
-                )
-                for ax, v in (("x", 3.0), ("y", 3.0), ("z", 1.5))
-            ]
+        self.voxel = self.form["voxel_size"]
+        self.deloc = self.form["delocalization_xyz"]
         from magicgui.widgets import Select
 
         self.elements = Select(choices=[], value=[], name="elements", label="elements")
@@ -280,10 +262,10 @@ class AptExplorer(Dock):
     def set_elements(self, elements: list[str]) -> None:
         self.elements.value = [e for e in elements if e in self.elements.choices]
 
-    def delocalization_xyz(self) -> tuple[float, float, float] | None:
-        if not self.deloc_on.value:
-            return None
-        return tuple(float(w.value) for w in self.deloc)  # type: ignore[return-value]
+    def parameters(self):
+        """The validated :class:`~napari_interfaces.apt.workflows.ExploreParams` of the form
+        (a bad value is marked on its field and raised)."""
+        return self.form.spec()
 
     # ------------------------------------------------------------------ compute
     def compute(self, sync: bool | None = None):
@@ -292,14 +274,14 @@ class AptExplorer(Dock):
         if not path or not rpath:
             self.set_status("Choose a point cloud and a range file first.")
             return None
+        params = self.parameters()
         if sync is not None:
             self.sync = sync
         return self.run_job(
             explore_and_plot,
             path,
             rpath,
-            float(self.voxel.value),
-            self.delocalization_xyz(),
+            params,
             _colors(self.viewer),
             self.plot.size(),
             on_done=self._on_done,

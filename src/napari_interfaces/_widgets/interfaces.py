@@ -94,13 +94,12 @@ def phase_features(phases: list[dict[str, Any]], n_labels: int | None = None) ->
     return feats
 
 
-def profiles_and_plot(
-    labels, grid, atoms, volume, reference, line, radius, colors, size, progress=None
-):
-    """The dock's profile job: :func:`~napari_interfaces.apt.workflows.profiles` + its figure."""
+def profiles_and_plot(labels, grid, atoms, volume, params, line, colors, size, progress=None):
+    """The dock's profile job: :func:`~napari_interfaces.apt.workflows.profiles` (``params``:
+    a :class:`~napari_interfaces.apt.workflows.ProfilesParams`) + its figure."""
     from ..apt.workflows import profiles
 
-    out = profiles(labels, grid, atoms, volume, reference, line, radius, progress=progress)
+    out = profiles(labels, grid, atoms, volume, params, line=line, progress=progress)
 
     width, height = size
     n = 2 if out.cylinder is not None else 1
@@ -165,27 +164,20 @@ class InterfacesWidget(Dock):
             tooltip="point-cloud layer opened from an APT file (its file is read again at full "
             "resolution; the shown points are decimated)",
         )
-        self.method = self.add_param(
-            "method",
-            "auto",
-            choices=[(k, v) for k, v in METHOD_NAMES.items()],
-            tooltip="auto (default): iso-concentration detection, touching particles split, "
-            "each precipitate re-drawn with the volume of its solute excess (best on small "
-            "precipitates); HED: deep-learning edge detection on composition slices (fine-tuned on "
-            "APT); iso-concentration: threshold of the most varying element; Gaussian "
-            "mixture: clusters of voxel compositions",
+        from ..apt.workflows import SegmentParams
+        from ._form import SpecForm
+
+        # method, voxel and HED axes: declared once, in the engine's spec
+        self.form = SpecForm(
+            self,
+            SegmentParams,
+            skip=("bin_nm",),  # the proxigram is computed by Recompute profiles
+            advanced_title="Advanced: HED axes",
         )
-        self.voxel = self.add_param(
-            "voxel",
-            1.0,
-            label="voxel (nm)",
-            min=0.2,
-            max=5.0,
-            step=0.1,
-            tooltip="voxel edge in nm for the composition volume (same grid as the APT "
-            "explorer for the same size); smaller = finer but noisier",
-        )
-        with self.advanced("Advanced: file, ranges, HED axes"):
+        self.method = self.form["method"]
+        self.voxel = self.form["voxel"]
+        self.axes = self.form["axes"]
+        with self.advanced("Advanced: file, ranges"):
             self.file = self.add_param(
                 "point_cloud_file",
                 Path(),
@@ -201,12 +193,6 @@ class InterfacesWidget(Dock):
                 filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
                 tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
                 "beside it",
-            )
-            self.axes = self.add_param(
-                "slicing_axes",
-                "zyx",
-                tooltip="HED only: slice the volume along these axes (z, y, x or a combination; "
-                "zyx averages all three)",
             )
         self.run_btn = self.add_button(
             "Find interfaces", self.run, tooltip="voxelize, segment into phases (background)"
@@ -227,29 +213,17 @@ class InterfacesWidget(Dock):
             tooltip="phases Labels layer (made by Find interfaces or Reload saved, possibly "
             "corrected by painting)",
         )
-        self.ref_phase = self.add_param(
-            "reference_phase",
-            0,
-            min=0,
-            max=255,
-            tooltip="proxigram reference phase (distances are positive inside it); 0 = the "
-            "smallest phase",
-        )
+        from ..apt.workflows import ProfilesParams
+
+        self.profile_form = SpecForm(self, ProfilesParams)
+        self.ref_phase = self.profile_form["reference"]
+        self.radius = self.profile_form["radius"]
         self.line = self.add_layer_choice(
             "line",
             napari.layers.Shapes,
             nullable=True,
             tooltip="Shapes layer whose last line gives the axis of the cylinder profile "
             "(optional)",
-        )
-        self.radius = self.add_param(
-            "cylinder_radius",
-            2.0,
-            label="cylinder radius (nm)",
-            min=0.2,
-            max=50.0,
-            step=0.5,
-            tooltip="radius in nm of the cylinder around the line whose atoms are profiled",
         )
         self.recompute_btn = self.add_button(
             "Recompute profiles",
@@ -312,27 +286,20 @@ class InterfacesWidget(Dock):
     # ------------------------------------------------------------ run
     def run(self, sync: bool | None = None):
         """Start the segmentation (background unless ``sync``); returns the Job."""
-        from ..apt.workflows import check_segment_params, segment_dataset
+        from ..apt.workflows import segment_dataset
 
         path = self.source_path()
-        p = check_segment_params(
-            self.method.value,
-            self.axes.value,
-            self.voxel.value,
-            names={"method": "method", "axes": "slicing axes", "voxel": "voxel"},
-        )
+        params = self.form.spec()
         if sync is not None:
             self.sync = sync
         return self.run_job(
             segment_dataset,
             path,
             self._range_path(),
-            p["method"],
-            p["axes"],
-            p["voxel"],
+            params,
             with_proxigram=False,
             on_done=self._on_done,
-            description=f"Interfaces ({_METHOD_TEXT[p['method']]})",
+            description=f"Interfaces ({_METHOD_TEXT[params.method]})",
         )
 
     def _on_done(self, run) -> None:
@@ -422,7 +389,7 @@ class InterfacesWidget(Dock):
         eng = self.engine_data(layer)
         labels = np.array(layer.data, dtype=np.int32)  # a copy: the user may keep painting
         grid = Grid.from_dict(layer.metadata["grid"])
-        ref = int(self.ref_phase.value) or None
+        params = self.profile_form.spec()
         line = None
         shapes = self.line.value
         if shapes is not None and len(shapes.data):
@@ -435,9 +402,8 @@ class InterfacesWidget(Dock):
             grid,
             eng["atoms"],
             eng["volume"],
-            ref,
+            params,
             line,
-            float(self.radius.value),
             _colors(self.viewer),
             self.plot.size(),
             on_done=lambda out: self._on_profiles(layer, out),

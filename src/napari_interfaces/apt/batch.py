@@ -32,13 +32,53 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.progress import Progress, as_progress
-from .workflows import result_folder_names
+from ..core.spec import Spec, param
+from .workflows import SegmentParams, result_folder_names
 
-__all__ = ["check_outputs", "result_folder_names", "run_batch", "segment_file", "write_outputs"]
+__all__ = [
+    "BatchOptions",
+    "SegmentFiles",
+    "check_outputs",
+    "result_folder_names",
+    "run_batch",
+    "segment_file",
+    "write_outputs",
+]
+
+
+@dataclass(frozen=True)
+class SegmentFiles(Spec):
+    """Inputs and outputs of ``apt segment``."""
+
+    files: Path | tuple[Path, ...] | None = param(
+        None, "point clouds: .pos .epos .apt ...", positional=True, nargs="+", metavar="FILE"
+    )
+    ranges: Path | None = param(
+        None, "range file for all inputs (default: same stem beside each)", gui=False
+    )
+    out: Path | None = param(None, "output folder (required)", gui=False)
+    overwrite: bool = param(False, "replace existing result folders", gui=False)
+    json: bool = param(False, "print the summaries as JSON", gui=False)
+
+
+@dataclass(frozen=True)
+class BatchOptions(Spec):
+    """Where the batch runs (a local dask cluster, an existing scheduler or inline)."""
+
+    scheduler: str | None = param(
+        None,
+        "address of an existing dask scheduler (tcp://host:port; see the note below), or "
+        "'inline' to compute in this process",
+        none="local",
+        gui=False,
+    )
+    workers: int = param(1, "local dask worker processes", lo=1, hi=1024, gui=False)
+    threads: int = param(1, "threads per local worker", lo=1, hi=1024, gui=False)
 
 
 def write_outputs(out: Path, result, prox, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -69,33 +109,33 @@ def segment_file(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
     ranges: str | None = None,
-    method: str = "auto",
-    axis: str = "zyx",
-    voxel: float = 1.0,
-    weights: str = "auto",
-    bin_nm: float = 0.25,
+    params: SegmentParams | None = None,
+    *,
     torch_threads: int = 1,
     progress: Progress | None = None,
     name: str | None = None,
+    **values: Any,
 ) -> dict[str, Any]:
     """Segment one point-cloud file and write its outputs into ``out_dir/<name>``.
 
-    ``name`` defaults to the file's stem. The result folder is replaced
-    atomically (see the module docstring); callers check beforehand that
-    it may be replaced (:func:`check_outputs`).
+    ``params`` (a :class:`~napari_interfaces.apt.workflows.SegmentParams`,
+    with ``values`` applied) as for
+    :func:`~napari_interfaces.apt.workflows.segment_dataset`. ``name``
+    defaults to the file's stem. The result folder is replaced atomically
+    (see the module docstring); callers check beforehand that it may be
+    replaced (:func:`check_outputs`).
     """
     from ..core.outputs import atomic_dir
     from .workflows import segment_dataset
 
+    p = SegmentParams.of(params, **values)
     t0 = time.perf_counter()
     path = Path(path)
-    if method == "hed":
+    if p.method == "hed":
         import torch
 
         torch.set_num_threads(max(1, int(torch_threads)))
-    run = segment_dataset(
-        path, ranges, method, axis, voxel, weights, bin_nm, progress=as_progress(progress)
-    )
+    run = segment_dataset(path, ranges, p, progress=as_progress(progress))
     from ..core.outputs import output_path, safe_name
 
     out = output_path(out_dir, safe_name(name or path.stem, "dataset"))
@@ -144,33 +184,35 @@ def run_batch(
     files: list[str],
     out_dir: str | os.PathLike,
     ranges: str | None = None,
-    method: str = "auto",
-    axis: str = "zyx",
-    voxel: float = 1.0,
-    weights: str = "auto",
-    scheduler: str | None = None,
-    workers: int = 1,
-    threads: int = 1,
+    params: SegmentParams | None = None,
+    *,
+    options: BatchOptions | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
-    bin_nm: float = 0.25,
+    **values: Any,
 ) -> list[dict[str, Any]]:
     """Segment ``files`` in parallel with dask; one summary per file (input order).
 
     Parameters
     ----------
-    scheduler : str, optional
-        Address of a running scheduler (``tcp://host:8786``; a refused
-        address fails within seconds); ``"inline"`` computes here; a
+    params : SegmentParams, optional
+        The segmentation (sent to the workers as it is); ``values`` that are
+        fields of :class:`~napari_interfaces.apt.workflows.SegmentParams`
+        (``method="hed"``) are applied to it, those of :class:`BatchOptions`
+        (``workers=2``) to ``options``.
+    options : BatchOptions, optional
+        ``scheduler``: address of a running scheduler (``tcp://host:8786``; a
+        refused address fails within seconds); ``"inline"`` computes here; a
         ``LocalCluster`` with ``workers`` processes x ``threads`` threads
         otherwise (capped so that workers x threads <= the CPU count).
     overwrite : bool
         Replace existing result folders (refused otherwise, before any work).
     """
     from ..core.runner import run_tasks
-    from .workflows import check_segment_params
 
-    p = check_segment_params(method, axis, voxel, bin_nm)
+    names = {q.name for q in BatchOptions.params()}
+    opts = BatchOptions.of(options, **{k: v for k, v in values.items() if k in names})
+    p = SegmentParams.of(params, **{k: v for k, v in values.items() if k not in names})
     progress = as_progress(progress)
     files = [str(Path(f)) for f in files]
     check_outputs(files, out_dir, ranges, overwrite)
@@ -193,16 +235,12 @@ def run_batch(
         kwargs={
             "out_dir": str(out_dir),
             "ranges": ranges,
-            "method": p["method"],
-            "axis": p["axes"],
-            "voxel": p["voxel"],
-            "weights": weights,
-            "bin_nm": p["bin_nm"],
-            "torch_threads": threads,
+            "params": p,
+            "torch_threads": opts.threads,
         },
-        scheduler=scheduler,
-        workers=workers,
-        threads_per_worker=threads,
+        scheduler=opts.scheduler,
+        workers=opts.workers,
+        threads_per_worker=opts.threads,
         per_task=1,
         progress=progress,
     )

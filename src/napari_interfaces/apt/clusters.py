@@ -45,18 +45,21 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.errors import InputError
-from ..core.params import non_negative, one_of, positive
+from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 from .linking import _filter_and_number, _tree, link_solutes
 
 __all__ = [
     "CLUSTER_METHODS",
     "ClusterAnalysis",
+    "ClusterInputs",
+    "ClusterParams",
     "cluster_dataset",
     "cluster_ions",
     "dbscan_clusters",
@@ -66,7 +69,6 @@ __all__ = [
     "link_solutes",
     "max_separation",
     "solute_mask",
-    "validate",
     "write_cluster_results",
 ]
 
@@ -280,7 +282,7 @@ def solute_mask(species: np.ndarray, ranges, solutes: list[str]) -> np.ndarray:
     els = list(ranges.elements)
     missing = [e for e in solutes if e not in els]
     if missing:
-        raise InputError(f"--solutes: element(s) {missing} not in the range file (has {els})")
+        raise ParameterError("solutes", f"element(s) {missing} not in the range file (has {els})")
     cols = [els.index(e) for e in solutes]
     is_sol_species = dec[:, cols].sum(axis=1) > 0
     lut = np.r_[is_sol_species, False]  # species -1 (unranged) -> last entry
@@ -313,43 +315,132 @@ class ClusterAnalysis:
         return len(self.clusters)
 
 
-def validate(
-    method: str,
-    dmax: float | None,
-    order: int | None,
-    n_min: int | None,
-    envelope_nm: float | None,
-    erosion_nm: float | None,
-    efficiency: float | None = None,
-    atomic_volume_nm3: float | None = None,
-) -> dict[str, Any]:
-    """All parameters of :func:`find_clusters` checked in one place (ParameterError).
+@dataclass(frozen=True)
+class ClusterParams(Spec):
+    """Cluster analysis of solute atoms (``apt clusters``, the APT cluster analysis dock).
 
-    ``None`` for ``dmax``, ``order``, ``n_min``, ``envelope_nm`` or
-    ``erosion_nm`` means "choose from the data" (:func:`find_clusters`)."""
-    from ..core.params import fraction
+    ``None`` ("auto") for ``dmax``, ``order``, ``n_min``, ``envelope_nm`` or
+    ``erosion_nm`` means "choose from the data" (:func:`find_clusters`).
+    """
 
-    out = {
-        "method": one_of("--method", method, CLUSTER_METHODS),
-        "dmax": None if dmax is None else positive("--dmax", dmax, maximum=10.0),
-        "order": None if order is None else positive("--order", order, integer=True, maximum=50),
-        "n_min": None if n_min is None else positive("--nmin", n_min, integer=True),
-        "envelope_nm": None
-        if envelope_nm is None
-        else non_negative("--envelope", envelope_nm, maximum=10.0),
-        "erosion_nm": None
-        if erosion_nm is None
-        else non_negative("--erosion", erosion_nm, maximum=10.0),
-        "efficiency": None if efficiency is None else fraction("--efficiency", efficiency),
-        "atomic_volume_nm3": None
-        if atomic_volume_nm3 is None
-        else positive("--atomic-volume", atomic_volume_nm3, maximum=1.0),
-    }
-    if out["efficiency"] == 0:
-        from ..core.errors import ParameterError
+    method: str = param(
+        "maxsep",
+        "maxsep: maximum separation (AP Suite/IVAS); dbscan: DBSCAN (eps = dmax); hdbscan",
+        choices=CLUSTER_METHODS,
+    )
+    dmax: float | None = param(
+        None,
+        "maximum separation of linked solute ions / DBSCAN eps (auto: chosen from the data "
+        "against shuffled labels; DBSCAN/HDBSCAN 0.5)",
+        unit="nm",
+        lo=0,
+        lo_open=True,
+        hi=10.0,
+        none="auto",
+        step=0.05,
+    )
+    order: int | None = param(
+        None,
+        "order k: a core solute has k solute neighbours within dmax (auto: chosen from the data)",
+        lo=1,
+        hi=50,
+        none="auto",
+    )
+    n_min: int | None = param(
+        None,
+        "minimum solute ions per cluster (auto: chosen from the data)",
+        lo=1,
+        none="auto",
+        flag="--nmin",
+        label="Nmin",
+    )
+    envelope_nm: float | None = param(
+        None,
+        "envelope distance L: matrix ions within L of a cluster's solutes join it (auto: "
+        "1.4 x the ion spacing when chosen from the data, else dmax)",
+        unit="nm",
+        lo=0,
+        hi=10.0,
+        none="auto",
+        flag="--envelope",
+        label="envelope L",
+        step=0.05,
+    )
+    erosion_nm: float | None = param(
+        None,
+        "envelope ions within this distance of unclustered ions are removed again (auto: "
+        "2 x the ion spacing when chosen from the data, else 0)",
+        unit="nm",
+        lo=0,
+        hi=10.0,
+        none="auto",
+        flag="--erosion",
+        label="erosion",
+        step=0.05,
+    )
+    efficiency: float | None = param(
+        None,
+        "detection efficiency (with the atomic volume: cluster volumes from atom counts)",
+        lo=0,
+        lo_open=True,
+        hi=1,
+        hi_open=True,
+        none="unknown",
+        advanced=True,
+        step=0.01,
+    )
+    atomic_volume_nm3: float | None = param(
+        None,
+        "atomic volume (Fe: 0.01178; with the efficiency: cluster volumes)",
+        unit="nm³",
+        lo=0,
+        lo_open=True,
+        hi=1.0,
+        none="unknown",
+        flag="--atomic-volume",
+        label="atomic volume",
+        advanced=True,
+        step=0.001,
+    )
+    random_check: bool = param(
+        True, "run the randomized-label check and suggest dmax and Nmin", advanced=True
+    )
+    seed: int = param(0, "seed of the label shuffle", lo=0, advanced=True)
 
-        raise ParameterError("--efficiency", "must be more than 0")
-    return out
+
+@dataclass(frozen=True)
+class ClusterInputs(Spec):
+    """Inputs and outputs of ``apt clusters`` (the dock takes them from its own fields)."""
+
+    file: Path | None = param(
+        None, "point cloud: .pos .epos .apt ...", positional=True, metavar="FILE"
+    )
+    ranges: Path | None = param(None, "range file (default: same stem beside FILE)", gui=False)
+    solutes: tuple[str, ...] | None = param(
+        None,
+        "solute elements, e.g. Cu Ni (required)",
+        item=str,
+        nargs="+",
+        metavar="EL",
+        none="required",
+        gui=False,
+    )
+    out: Path | None = param(None, "output folder (required)", gui=False)
+    overwrite: bool = param(False, "replace an existing output folder", gui=False)
+    json: bool = param(False, "print the summary as JSON", gui=False)
+
+
+#: The analysis parameters kept in the summary (``summary["parameters"]``).
+_SUMMARY_KEYS = (
+    "method",
+    "dmax",
+    "order",
+    "n_min",
+    "envelope_nm",
+    "erosion_nm",
+    "efficiency",
+    "atomic_volume_nm3",
+)
 
 
 def find_clusters(
@@ -357,17 +448,10 @@ def find_clusters(
     species: np.ndarray,
     ranges,
     solutes: list[str],
-    method: str = "maxsep",
-    dmax: float | None = None,
-    order: int | None = None,
-    n_min: int | None = None,
-    envelope_nm: float | None = None,
-    erosion_nm: float | None = None,
-    efficiency: float | None = None,
-    atomic_volume_nm3: float | None = None,
-    random_check: bool = True,
-    seed: int = 0,
+    params: ClusterParams | None = None,
+    *,
     progress: Progress | None = None,
+    **values: Any,
 ) -> ClusterAnalysis:
     """Cluster analysis of one dataset: labels, cluster table, summary.
 
@@ -377,6 +461,8 @@ def find_clusters(
     species : (n,) range species index per ion (``ranges.species_of(mass)``, -1 unranged)
     ranges : RangeTable
     solutes : elements whose ions are clustered (e.g. ``["Cu", "Ni"]``)
+    params : ClusterParams, optional
+        The parameters below (``values`` such as ``dmax=0.7`` are applied to it).
     method, dmax, order, n_min, envelope_nm, erosion_nm
         See :func:`cluster_ions`. ``None`` (the default) chooses the value from
         the data: for maximum separation ``order``, ``dmax`` and ``n_min``
@@ -401,9 +487,9 @@ def find_clusters(
     """
     from . import cluster_stats as cs
 
-    p = validate(
-        method, dmax, order, n_min, envelope_nm, erosion_nm, efficiency, atomic_volume_nm3
-    )
+    spec = ClusterParams.of(params, **values)
+    p: dict[str, Any] = {k: getattr(spec, k) for k in _SUMMARY_KEYS}
+    seed = spec.seed
     progress = as_progress(progress)
     progress.start(4, f"clusters ({p['method']})")
     xyz = np.ascontiguousarray(np.asarray(xyz, dtype=np.float32))
@@ -494,7 +580,7 @@ def find_clusters(
         }
     progress.advance(description="randomized-label check")
     nn = None
-    if random_check:
+    if spec.random_check:
         nn = cs.nn_check(xyz[sol], xyz[analysed], order=p["order"], seed=seed)
         rc = nn.summary(p["dmax"])
         if auto is not None:
@@ -517,11 +603,14 @@ def find_clusters(
 def cluster_dataset(
     dataset,
     solutes: list[str],
+    params: ClusterParams | None = None,
+    *,
     progress: Progress | None = None,
-    **params: Any,
+    **values: Any,
 ) -> ClusterAnalysis:
     """:func:`find_clusters` on an :class:`~napari_interfaces.apt.dataset.APTDataset`
-    (the one workflow the CLI and the dock call); ``params`` as for :func:`find_clusters`."""
+    (the one workflow the CLI and the dock call); ``params`` and ``values`` as for
+    :func:`find_clusters`."""
     ranges = dataset.require_ranges()
     cloud = dataset.cloud
     xyz = np.empty((cloud.n_ions, 3), np.float32)
@@ -529,7 +618,7 @@ def cluster_dataset(
     for a, b in cloud.chunks():
         xyz[a:b] = cloud.xyz[a:b]
         species[a:b] = ranges.species_of(np.asarray(cloud.mass[a:b], np.float32))
-    res = find_clusters(xyz, species, ranges, solutes, progress=progress, **params)
+    res = find_clusters(xyz, species, ranges, solutes, params, progress=progress, **values)
     res.summary["input"] = dataset.provenance.get("path")
     res.summary["range_file"] = dataset.provenance.get("range_file")
     return res

@@ -7,9 +7,11 @@ and a ``progress`` (which can cancel) and return a result object holding
 arrays, the voxel :class:`~napari_interfaces.core.geometry.Grid` (nm),
 tables and provenance. Nothing here imports Qt or napari.
 
-* :func:`check_segment_params` / :func:`check_voxelize_params`: every
-  parameter of a command checked in one place, before anything is read or
-  written (one-line :class:`~napari_interfaces.core.errors.ParameterError`).
+* :class:`ExploreParams`, :class:`SegmentParams`, :class:`SynthParams`: every
+  parameter of a command declared once (:mod:`napari_interfaces.core.spec`),
+  checked when the spec is made, before anything is read or written
+  (one-line :class:`~napari_interfaces.core.errors.ParameterError` naming
+  the field); the CLI options and the docks' forms are generated from them.
 * :func:`dataset_info`: ion count, bounds, mass range, composition.
 * :func:`explore`: ranged composition volumes (+ the mass spectrum).
 * :func:`prepare_interfaces`: atoms and composition voxels for the interface methods.
@@ -18,8 +20,8 @@ tables and provenance. Nothing here imports Qt or napari.
 
 Examples
 --------
->>> from napari_interfaces.apt.workflows import check_segment_params
->>> check_segment_params(method="iso", axes="ZYX", voxel=1.0)["axes"]
+>>> from napari_interfaces.apt.workflows import SegmentParams
+>>> SegmentParams(method="iso", axes="ZYX", voxel=1.0).axes
 'zyx'
 """
 
@@ -33,18 +35,26 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ParameterError
 from ..core.geometry import Grid
 from ..core.progress import Progress, as_progress
+from ..core.spec import Spec, param
 from .dataset import APTDataset, open_dataset
 from .interfaces import METHODS  # the one list of methods
 
 __all__ = [
     "METHODS",
+    "ExploreParams",
     "ExploreResult",
+    "InfoFiles",
     "InterfacesRun",
+    "ProfilesParams",
     "ProfilesResult",
-    "check_segment_params",
-    "check_voxelize_params",
+    "SegmentParams",
+    "SynthFiles",
+    "SynthParams",
+    "VoxelizeFiles",
+    "check_synth_memory",
     "dataset_info",
     "explore",
     "prepare_interfaces",
@@ -52,65 +62,250 @@ __all__ = [
     "reload_labels",
     "result_summary",
     "segment_dataset",
+    "synthesize_specimen",
 ]
 
+#: Smallest voxel edge accepted (nm): well below the ion spacing (~0.25 nm).
+MIN_VOXEL_NM = 0.05
 #: Largest voxel edge accepted (nm); a tip is at most a few hundred nm wide.
 MAX_VOXEL_NM = 100.0
 #: Largest delocalization distance accepted (nm).
 MAX_DELOCALIZATION_NM = 100.0
 
+_VOXEL = {"unit": "nm", "lo": MIN_VOXEL_NM, "hi": MAX_VOXEL_NM, "step": 0.1}
+
 
 # ---------------------------------------------------------------------- parameters
-def check_voxelize_params(
-    voxel: float = 1.0,
-    delocalization_xyz: tuple[float, float, float] | None = None,
-    *,
-    voxel_name: str = "--voxel",
-    delocalization_name: str = "--delocalization",
-) -> dict[str, Any]:
-    """Check the voxel size (nm) and the delocalization (x, y, z nm); return them.
+@dataclass(frozen=True)
+class InfoFiles(Spec):
+    """Inputs and output switches of ``apt info``."""
 
-    Returns ``{"voxel": float, "delocalization_zyx": tuple or None}``.
+    file: Path | None = param(
+        None, "point cloud: .pos .epos .apt .ato .csv .txt", positional=True, metavar="FILE"
+    )
+    ranges: Path | None = param(None, "range file: .rrng .rng .env", gui=False)
+    json: bool = param(False, "print one JSON object", gui=False)
+
+
+@dataclass(frozen=True)
+class ExploreParams(Spec):
+    """Voxelization of a ranged point cloud (APT explorer, ``apt voxelize``)."""
+
+    voxel_size: float = param(
+        1.0,
+        "voxel edge; edges sit at multiples of it, so the Interfaces dock uses the same grid "
+        "for the same size",
+        flag="--voxel",
+        label="voxel",
+        **_VOXEL,
+    )
+    delocalization_xyz: tuple[float, ...] | None = param(
+        None,
+        "Gaussian delocalization distances x, y, z as in AP Suite (sigma = d / 3), total counts "
+        "kept, e.g. 3 3 1.5",
+        unit="nm",
+        lo=0,
+        hi=MAX_DELOCALIZATION_NM,
+        none="off",
+        nargs="+",
+        flag="--delocalization",
+        label="delocalization x, y, z",
+        metavar="D",
+        advanced=True,
+    )
+    elements: tuple[str, ...] | None = param(
+        None,
+        "only these elements",
+        item=str,
+        none="all",
+        nargs="+",
+        metavar="EL",
+        gui=False,
+    )
+
+    def check(self) -> None:
+        d = self.delocalization_xyz
+        if d is not None and len(d) != 3:
+            raise ParameterError(
+                "delocalization_xyz", f"expected 3 distances (x, y, z), got {len(d)}"
+            )
+
+    @property
+    def delocalization_zyx(self) -> tuple[float, float, float] | None:
+        """The delocalization in the volume's axis order (z, y, x)."""
+        d = self.delocalization_xyz
+        return None if d is None else (d[2], d[1], d[0])
+
+
+@dataclass(frozen=True)
+class VoxelizeFiles(Spec):
+    """Inputs and outputs of ``apt voxelize``."""
+
+    file: Path | None = param(
+        None, "point cloud: .pos .epos .apt .ato .csv .txt", positional=True, metavar="FILE"
+    )
+    ranges: Path | None = param(None, "range file (default: same stem beside FILE)", gui=False)
+    counts: bool = param(False, "also write the ion counts per species", gui=False)
+    out: Path | None = param(None, "output folder (required)", gui=False)
+    overwrite: bool = param(False, "replace existing output files", gui=False)
+
+
+@dataclass(frozen=True)
+class SegmentParams(Spec):
+    """Phases and interfaces of a dataset (``apt segment``, the Interfaces dock, the batch)."""
+
+    method: str = param(
+        "auto",
+        "auto: iso-concentration detection, touching particles split, each precipitate re-drawn "
+        "with the volume of its solute excess (best on small precipitates); hed: deep-learning "
+        "edges on composition slices (HED fine-tuned on synthetic APT); iso: threshold of the "
+        "most varying element; gmm: Gaussian mixture of voxel compositions",
+        choices=METHODS,
+    )
+    axes: str = param(
+        "zyx",
+        "HED only: slicing axes, z, y, x or a combination (zyx averages all three)",
+        flag="--axis",
+        label="slicing axes",
+        advanced=True,
+    )
+    voxel: float = param(
+        1.0,
+        "voxel edge of the composition volume (same grid as the APT explorer for the same "
+        "size); smaller = finer but noisier",
+        **_VOXEL,
+    )
+    bin_nm: float = param(
+        0.25, "proxigram bin width", unit="nm", lo=0, lo_open=True, hi=10.0, flag="--bin"
+    )
+    weights: str = param(
+        "auto",
+        "HED weights: auto, finetuned, bsds500 or a .pt path (method hed only)",
+        advanced=True,
+        gui=False,
+    )
+
+    def check(self) -> None:
+        ax = self.axes.strip().lower()
+        if not ax or any(a not in "zyx" for a in ax) or len(set(ax)) != len(ax):
+            raise ParameterError(
+                "axes", f"must be made of z, y, x (each at most once); got {self.axes!r}"
+            )
+        object.__setattr__(self, "axes", ax)
+        if self.method != "hed" and self.weights not in ("auto", ""):
+            raise ParameterError("weights", f"is used only with method hed, not {self.method}")
+
+
+#: Atoms per nm³ of the synthetic fcc Ni-Al-Cr specimen (a generous bound).
+_ATOMS_PER_NM3 = 100.0
+#: Bytes per generated ion while synthesizing (positions, masses, labels, work arrays).
+_BYTES_PER_ION = 96
+
+
+@dataclass(frozen=True)
+class SynthParams(Spec):
+    """A synthetic fcc Ni-Al-Cr specimen with known truth (``apt synth``)."""
+
+    geometry: str = param(
+        "layered", "specimen geometry", choices=("layered", "isolated", "interconnected")
+    )
+    seed: int = param(0, "random seed", lo=0)
+    size_nm: tuple[float, ...] = param(
+        (20.0, 20.0, 40.0),
+        "box size x, y, z",
+        unit="nm",
+        lo=0,
+        lo_open=True,
+        hi=2000.0,
+        nargs="+",
+        flag="--size",
+        metavar="NM",
+    )
+    width_nm: float = param(
+        1.0, "10-90% interface width", unit="nm", lo=0, hi=100.0, flag="--width"
+    )
+    efficiency: float = param(0.5, "detection efficiency", lo=0, lo_open=True, hi=1)
+    noise_lateral_nm: float = param(
+        0.3, "x/y noise sigma", unit="nm", lo=0, hi=100.0, flag="--noise-lateral"
+    )
+    noise_depth_nm: float = param(
+        0.1, "z noise sigma", unit="nm", lo=0, hi=100.0, flag="--noise-depth"
+    )
+    background: float = param(0.03, "background ion fraction", lo=0, hi=1, hi_open=True)
+    radius_nm: float = param(
+        3.0,
+        "precipitate radius (isolated)",
+        unit="nm",
+        lo=0,
+        lo_open=True,
+        hi=1000.0,
+        flag="--radius",
+    )
+    period_nm: float | None = param(
+        None,
+        "plate period (layered) or network period (interconnected), at most 4 x the box",
+        unit="nm",
+        lo=1.0,
+        none="auto",
+        flag="--period",
+    )
+    voxel_size: float = param(1.0, "voxel edge of the phase volume", flag="--voxel", **_VOXEL)
+
+    def check(self) -> None:
+        if len(self.size_nm) != 3:
+            raise ParameterError("size_nm", f"expected 3 sizes (x, y, z), got {len(self.size_nm)}")
+        top = 4 * max(self.size_nm)
+        if self.period_nm is not None and self.period_nm > top:
+            raise ParameterError(
+                "period_nm", f"must be in [1, {top:g}] (4 x the box), got {self.period_nm:g}"
+            )
+
+
+@dataclass(frozen=True)
+class SynthFiles(Spec):
+    """Outputs of ``apt synth``."""
+
+    out: Path | None = param(None, "output folder (required)", gui=False)
+    overwrite: bool = param(False, "replace existing output files", gui=False)
+
+
+def check_synth_memory(params: SynthParams) -> None:
+    """Refuse a specimen or phase volume over the memory limit (before any work)."""
+    from ..core.limits import check_bytes
+
+    size = params.size_nm
+    n_ions = _ATOMS_PER_NM3 * float(np.prod(size)) * params.efficiency / (1 - params.background)
+    check_bytes(
+        n_ions * _BYTES_PER_ION, f"synthetic specimen of {list(size)} nm (~{n_ions:.3g} ions)"
+    )
+    nvox = float(np.prod([np.ceil(s / params.voxel_size) + 1 for s in size]))
+    check_bytes(nvox * 8, f"phase volume of {list(size)} nm at {params.voxel_size:g} nm voxels")
+
+
+def synthesize_specimen(
+    params: SynthParams | None = None, *, progress: Progress | None = None, **values: Any
+):
+    """A synthetic specimen (:func:`napari_interfaces.apt.synthetic.synthesize`) from a spec.
+
+    The memory needed is checked first (:func:`check_synth_memory`).
     """
-    from ..core.params import non_negative, positive
+    from .synthetic import synthesize
 
-    voxel = positive(voxel_name, voxel, maximum=MAX_VOXEL_NM)
-    deloc = None
-    if delocalization_xyz is not None:
-        d = [
-            non_negative(f"{delocalization_name} {ax}", v, maximum=MAX_DELOCALIZATION_NM)
-            for ax, v in zip("xyz", delocalization_xyz)
-        ]
-        deloc = (d[2], d[1], d[0])
-    return {"voxel": voxel, "delocalization_zyx": deloc}
-
-
-def check_segment_params(
-    method: str = "auto",
-    axes: str = "zyx",
-    voxel: float = 1.0,
-    bin_nm: float = 0.25,
-    *,
-    names: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Check the interface parameters; return them normalised (lower-case axes).
-
-    ``names`` maps a parameter to the name shown in messages (CLI options).
-    """
-    from ..core.errors import ParameterError
-    from ..core.params import one_of, positive
-
-    n = {"method": "--method", "axes": "--axis", "voxel": "--voxel", "bin_nm": "--bin"}
-    n.update(names or {})
-    method = one_of(n["method"], str(method).lower(), METHODS)
-    ax = str(axes or "").strip().lower()
-    if not ax or any(a not in "zyx" for a in ax) or len(set(ax)) != len(ax):
-        raise ParameterError(
-            n["axes"], f"must be made of z, y, x (each at most once); got {axes!r}"
-        )
-    voxel = positive(n["voxel"], voxel, maximum=MAX_VOXEL_NM)
-    bin_nm = positive(n["bin_nm"], bin_nm, maximum=10.0)
-    return {"method": method, "axes": ax, "voxel": voxel, "bin_nm": bin_nm}
+    p = SynthParams.of(params, **values)
+    check_synth_memory(p)
+    return synthesize(
+        p.geometry,
+        size_nm=p.size_nm,
+        seed=p.seed,
+        width_nm=p.width_nm,
+        efficiency=p.efficiency,
+        noise_lateral_nm=p.noise_lateral_nm,
+        noise_depth_nm=p.noise_depth_nm,
+        background=p.background,
+        radius_nm=p.radius_nm,
+        period_nm=p.period_nm,
+        progress=progress,
+    )
 
 
 def _dataset(
@@ -195,12 +390,11 @@ class ExploreResult:
 def explore(
     path: APTDataset | str | os.PathLike,
     ranges: str | os.PathLike | None = None,
-    voxel_size: float = 1.0,
-    delocalization_xyz: tuple[float, float, float] | None = None,
-    progress: Progress | None = None,
+    params: ExploreParams | None = None,
     *,
-    elements: list[str] | None = None,
+    progress: Progress | None = None,
     spectrum: bool = True,
+    **values: Any,
 ) -> ExploreResult:
     """Read, range and voxelize a dataset (the APT explorer and ``apt voxelize``).
 
@@ -209,38 +403,29 @@ def explore(
     path : path-like or APTDataset
     ranges : path-like, optional
         Range file (default: the one with the same stem beside ``path``).
-    voxel_size : float
-        Voxel edge, nm.
-    delocalization_xyz : (dx, dy, dz), optional
-        Gaussian delocalization in nm (``sigma = d / 3``), x, y, z order as AP Suite.
-    elements : list of str, optional
-        Elements of interest (checked against the ranges).
+    params : ExploreParams, optional
+        Voxel edge (nm), delocalization (x, y, z nm; ``sigma = d / 3``, as AP
+        Suite) and the elements of interest (checked against the ranges);
+        ``values`` (``voxel_size=2.0``) are applied to it.
     spectrum : bool
         Also histogram the masses.
     """
     from .spectrum import mass_spectrum
     from .voxelize import voxelize
 
-    p = check_voxelize_params(
-        voxel_size,
-        delocalization_xyz,
-        voxel_name="voxel size",
-        delocalization_name="delocalization",
-    )
+    p = ExploreParams.of(params, **values)
     progress = as_progress(progress)
     ds = _dataset(path, ranges, progress)
     rt = ds.require_ranges()
-    els = list(elements) if elements else list(rt.elements)
+    els = list(p.elements) if p.elements else list(rt.elements)
     unknown = [e for e in els if e not in rt.elements]
     if unknown:
-        from ..core.errors import ParameterError
-
         raise ParameterError("elements", f"{unknown} are not in the ranges (have {rt.elements})")
     vox = voxelize(
         ds.cloud,
         rt,
-        voxel_size=p["voxel"],
-        delocalization=p["delocalization_zyx"],
+        voxel_size=p.voxel_size,
+        delocalization=p.delocalization_zyx,
         progress=progress,
     )
     spec = None
@@ -366,15 +551,12 @@ def result_summary(result, prox=None) -> dict[str, Any]:
 def segment_dataset(
     data: APTDataset | str | os.PathLike,
     ranges: str | os.PathLike | None = None,
-    method: str = "auto",
-    axes: str = "zyx",
-    voxel: float = 1.0,
-    weights: str = "auto",
-    bin_nm: float = 0.25,
-    progress: Progress | None = None,
+    params: SegmentParams | None = None,
     *,
+    progress: Progress | None = None,
     with_proxigram: bool = True,
     elements: list[str] | None = None,
+    **values: Any,
 ) -> InterfacesRun:
     """Phases and interfaces of a dataset (``apt segment``, the Interfaces dock, the batch).
 
@@ -383,16 +565,11 @@ def segment_dataset(
     data : path-like or APTDataset
         Point cloud file (its range file is found beside it unless ``ranges``).
     ranges : path-like, optional
-    method : ``"auto"`` (default), ``"hed"``, ``"iso"`` or ``"gmm"``
-        See :func:`napari_interfaces.apt.interfaces.find_interfaces`.
-    axes : str
-        HED slicing axes (``"z"``, ``"zyx"``, ...).
-    voxel : float
-        Voxel edge, nm.
-    weights : str
-        HED weights (``"auto"``, ``"finetuned"``, ``"bsds500"`` or a path).
-    bin_nm : float
-        Proxigram bin width, nm.
+    params : SegmentParams, optional
+        Method (``"auto"``, ``"hed"``, ``"iso"``, ``"gmm"``; see
+        :func:`napari_interfaces.apt.interfaces.find_interfaces`), HED slicing
+        axes, voxel edge (nm), HED weights and proxigram bin width (nm);
+        ``values`` (``method="iso"``) are applied to it.
     progress : Progress, optional
     with_proxigram : bool
         Compute the proxigram when an interface is found.
@@ -401,23 +578,23 @@ def segment_dataset(
     """
     from .interfaces import find_interfaces
 
-    p = check_segment_params(method, axes, voxel, bin_nm)
+    p = SegmentParams.of(params, **values)
     progress = as_progress(progress)
     t0 = time.perf_counter()
-    ds, atoms, volume = prepare_interfaces(data, ranges, p["voxel"], progress, elements=elements)
+    ds, atoms, volume = prepare_interfaces(data, ranges, p.voxel, progress, elements=elements)
     t_read = time.perf_counter() - t0
-    res = find_interfaces(volume, p["method"], axes=p["axes"], weights=weights, progress=progress)
+    res = find_interfaces(volume, p.method, axes=p.axes, weights=p.weights, progress=progress)
     prox = None
     if with_proxigram and res.found:
         from .proxigram import proxigram
 
         progress.start(None, "proxigram")
-        prox = proxigram(res.labels, res.grid, atoms, bin_nm=p["bin_nm"])
+        prox = proxigram(res.labels, res.grid, atoms, bin_nm=p.bin_nm)
     seconds = {
         "read_voxelize": round(t_read, 2),
         "total": round(time.perf_counter() - t0, 2),
     }
-    return InterfacesRun(ds, atoms, volume, res, prox, seconds, {**p, "weights": weights})
+    return InterfacesRun(ds, atoms, volume, res, prox, seconds, p.to_dict())
 
 
 @dataclass
@@ -429,15 +606,39 @@ class ProfilesResult:
     phases: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class ProfilesParams(Spec):
+    """Profiles of (edited) phase labels: the proxigram and a cylinder profile."""
+
+    reference: int | None = param(
+        None,
+        "proxigram reference phase (distances are positive inside it)",
+        lo=1,
+        none="smallest",
+        label="reference phase",
+    )
+    radius: float = param(
+        2.0,
+        "radius of the cylinder around the line whose atoms are profiled",
+        unit="nm",
+        lo=0,
+        lo_open=True,
+        hi=50.0,
+        step=0.5,
+        label="cylinder radius",
+    )
+
+
 def profiles(
     labels: np.ndarray,
     grid: Grid,
     atoms,
     volume,
-    reference: int | None = None,
+    params: ProfilesParams | None = None,
+    *,
     line: np.ndarray | None = None,
-    radius: float = 2.0,
     progress: Progress | None = None,
+    **values: Any,
 ) -> ProfilesResult:
     """Proxigram, phase table and (with a line) cylinder profile of labels.
 
@@ -449,27 +650,25 @@ def profiles(
     atoms : AtomSet
     volume : CompositionVolume
         On the same grid (for the phase table).
-    reference : int, optional
-        Reference phase of the proxigram (default: the smallest).
+    params : ProfilesParams, optional
+        Reference phase of the proxigram (default: the smallest) and the
+        cylinder radius (nm); ``values`` (``reference=2``) are applied to it.
     line : ndarray (2+, 3), optional
         Vertices (z, y, x nm) of a line; the cylinder runs between its ends.
-    radius : float
-        Cylinder radius, nm.
     """
-    from ..core.params import positive
     from .phases import phase_table
     from .profile import cylinder_profile, line_from_shape
     from .proxigram import proxigram
 
-    radius = positive("cylinder radius", radius)
+    p = ProfilesParams.of(params, **values)
     progress = as_progress(progress)
     progress.start(None, "proxigram")
-    profile = proxigram(labels, grid, atoms, phase=reference)
+    profile = proxigram(labels, grid, atoms, phase=p.reference)
     progress.check()
     cylinder = None
     if line is not None:
         a, b = line_from_shape(line)
-        cylinder = cylinder_profile(atoms, a, b, radius)
+        cylinder = cylinder_profile(atoms, a, b, p.radius)
     return ProfilesResult(profile, cylinder, phase_table(labels, volume))
 
 
