@@ -174,8 +174,8 @@ def test_cli_help_and_errors_come_from_the_spec(tmp_path, capsys):
     pos.write_bytes(b"")
     base = ["apt", "clusters", str(pos), "--solutes", "Cu", "--out", str(tmp_path / "o")]
     for bad, msg in (
-        (["--order", "0"], "--order: must be [1, 50], got 0"),
-        (["--efficiency", "1"], "--efficiency: must be (0, 1), got 1"),
+        (["--order", "0"], "--order: must be in [1, 50], got 0"),
+        (["--efficiency", "1"], "--efficiency: must be in (0, 1), got 1"),
         (["--method", "kmeans"], "--method: must be one of maxsep, dbscan, hdbscan"),
     ):
         assert _cli_main([*base, *bad]) == 2

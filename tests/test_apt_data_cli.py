@@ -202,7 +202,7 @@ def test_voxelize_and_synth_refuse_existing_outputs(tmp_path, capsys):
         (["segment", "{pos}", "--axis", "q"], "--axis"),
         (["segment", "{pos}", "--bin", "-1"], "--bin"),
         (["segment", "{pos}", "--workers", "0"], "--workers"),
-        (["segment", "{pos}", "--voxel", "200"], "--voxel: must be [0.05, 100], got 200"),
+        (["segment", "{pos}", "--voxel", "200"], "--voxel: must be in [0.05, 100], got 200"),
         (["segment", "{pos}", "--method", "iso", "--weights", "x.pt"], "--weights"),
         (["voxelize", "{pos}", "--delocalization", "3", "3"], "--delocalization: expected 3"),
         (["synth", "--size", "5", "5"], "--size: expected 3"),

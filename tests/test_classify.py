@@ -203,7 +203,7 @@ def test_cli_help_and_flag_errors_from_the_spec(tmp_path, capsys):
     rc = main(["classify", str(ip), "--scribbles", str(sp), "--out", str(tmp_path / "o.tif"),
                "--sigmas", "1,2000"])  # fmt: skip
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("napari-interfaces: error: --sigmas: must be (0, 1024]")
+    assert rc == 2 and err.startswith("napari-interfaces: error: --sigmas: must be in (0, 1024]")
 
 
 def test_spec_and_keywords_give_the_same_result():

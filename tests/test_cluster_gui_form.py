@@ -54,9 +54,9 @@ def test_form_is_generated_from_the_spec_and_marks_bad_fields(make_napari_viewer
     p = ClusterParams.param_of("chip")
     assert "[4, 4096]" in w.chip.tooltip and w.chip.native.maximum() == p.hi
     assert w.form["resolution"].label.startswith("resolution")
-    w.form["resolution"].value = 0.0  # the CLI's --resolution: must be (0, 100]
+    w.form["resolution"].value = 0.0  # the CLI's --resolution: must be in (0, 100]
     w.run_button.native.click()
-    assert "resolution: must be (0, 100], got 0" in w.status.value
+    assert "resolution: must be in (0, 100], got 0" in w.status.value
     assert "border" in w.form["resolution"].native.styleSheet()
     w.form["feature_weights"].value = "texture=-1"
     w.form["resolution"].value = 1.0

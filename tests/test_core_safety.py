@@ -65,8 +65,11 @@ def test_check_output_existing_needs_overwrite(tmp_path):
     out = tmp_path / "out.tif"
     assert check_output(out) == out  # new: fine
     out.write_bytes(b"old")
-    with pytest.raises(OutputExistsError, match=r"--labels .*file exists; pass --overwrite"):
-        check_output(out, name="--labels")
+    with pytest.raises(OutputExistsError, match=r"^labels .*file exists; pass overwrite") as err:
+        check_output(out, name="labels")
+    # the engine names parameters by field; the CLI spells them as flags
+    flags = err.value.spelled(lambda f: "--" + f)
+    assert flags.startswith("--labels ") and "pass --overwrite to replace it" in flags
     assert check_output(out, overwrite=True) == out
     (tmp_path / "dir").mkdir()
     with pytest.raises(OutputExistsError, match="folder exists"):
@@ -310,7 +313,7 @@ def test_write_failures_name_the_file(tmp_path, monkeypatch):
     with pytest.raises(WriteError, match="not a folder"):
         check_output(tmp_path / "f" / "out.tif")
     monkeypatch.setattr(os, "access", lambda *a, **k: False)
-    with pytest.raises(WriteError, match="--out .*cannot write in"):
+    with pytest.raises(WriteError, match="^out .*cannot write in"):
         check_output(tmp_path / "new" / "out.tif")
 
 

@@ -610,9 +610,9 @@ def test_segment_spec_drives_cli_help_errors_and_engine(tmp_path, capsys):
     tifffile.imwrite(img, np.zeros((40, 40), np.float32))
     for extra, msg in (
         (["--min-area", "-1"], "--min-area: must be ≥ 0, got -1"),
-        (["--split-depth", "0"], "--split-depth: must be (0, 1000], got 0"),
+        (["--split-depth", "0"], "--split-depth: must be in (0, 1000], got 0"),
         (["--precision", "half"], "--precision: must be one of auto, float32, bfloat16"),
-        (["--lattice-spacing", "80"], "--lattice-spacing: must be (0, 50], got 80"),
+        (["--lattice-spacing", "80"], "--lattice-spacing: must be in (0, 50], got 80"),
     ):
         rc, _, err = _cli(["segment", img, "--out", tmp_path / "o", *extra], capsys)
         assert rc == 2 and msg in err and len(err.strip().splitlines()) == 1, err

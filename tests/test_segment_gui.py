@@ -195,13 +195,13 @@ def test_segment_dock_form_is_the_spec(make_napari_viewer):
     assert w.form.spec(pixel_size=None) == SegmentParams()
     # a bad value (split depth 0 Å; the CLI's --split-depth 0 gives the same bound) is marked
     w.form["split_depth"].value = 0.0
-    with pytest.raises(ParameterError, match="^split_depth: must be \\(0, 1000\\]"):
+    with pytest.raises(ParameterError, match="^split_depth: must be in \\(0, 1000\\]"):
         w.run()
     assert "e05050" in w.form["split_depth"].native.styleSheet()
-    assert "must be (0, 1000]" in w.form["split_depth"].tooltip
+    assert "must be in (0, 1000]" in w.form["split_depth"].tooltip
     assert w.job is None and "labels [mic]" not in viewer.layers
     # from the button: the message in the status line, one line
     w.segment_button.native.click()
-    assert "split_depth: must be (0, 1000], got 0" in w.status.value
+    assert "split_depth: must be in (0, 1000], got 0" in w.status.value
     w.form["split_depth"].value = 2.0  # a change clears the mark
     assert not w.form["split_depth"].native.styleSheet()

@@ -35,11 +35,11 @@ def test_help_lists_generated_options_with_units_and_ranges(capsys):
 @pytest.mark.parametrize(
     ("argv", "flag"),
     [
-        (["structure", "--extent", "-1", "10"], "--extent: must be (0, 10000]"),
+        (["structure", "--extent", "-1", "10"], "--extent: must be in (0, 10000]"),
         (["structure", "--defect", "kink"], "--defect: must be one of twin, stacking_fault"),
         (["structure", "--particles", "2", "--diameter", "5", "6", "7"], "--diameter:"),
         (["image", "s.xyz", "--mtf", "0", "0.5", "2"], "--mtf: Q0 must be > 0"),
-        (["image", "s.xyz", "--sampling", "3"], "--sampling: must be [0.005, 2], got 3"),
+        (["image", "s.xyz", "--sampling", "3"], "--sampling: must be in [0.005, 2], got 3"),
         (["image", "s.xyz", "--aberration", "C12"], "--aberration: expects NAME=VALUE"),
     ],
 )
@@ -92,9 +92,9 @@ def test_database_options_and_engine_entry(tmp_path, capsys):
     argv = ["simulate", "database", "tiny_synthetic", "--out", str(out), "--quiet"]
     assert main([*argv, "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "napari-interfaces: error: --workers: must be [1, 4096], got 0"
+    assert err == "napari-interfaces: error: --workers: must be in [1, 4096], got 0"
     assert main([*argv, "--n", "0"]) == 2
-    assert "--n: must be [1, 1e+09], got 0" in capsys.readouterr().err
+    assert "--n: must be in [1, 1e+09], got 0" in capsys.readouterr().err
     assert not out.exists()
     # the engine takes the validated spec or its fields as keywords: the same store
     a = generate_database(

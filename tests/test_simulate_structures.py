@@ -233,7 +233,7 @@ def test_cli_bad_input(tmp_path, capsys):
     Atoms("Au", positions=[[5, 5, 5]], cell=[10, 10, 10]).write(ok)
     assert main(["simulate", "image", str(ok), "--slice-thickness", "5000",
                  "--out", str(tmp_path / "x.npy")]) == 2  # fmt: skip
-    assert "--slice-thickness: must be [0.05, 1000]" in capsys.readouterr().err
+    assert "--slice-thickness: must be in [0.05, 1000]" in capsys.readouterr().err
     assert main(["simulate", "image", str(ok), "--out", str(tmp_path / "x.png")]) == 2
 
 

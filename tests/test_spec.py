@@ -88,7 +88,7 @@ def test_cli_options_are_generated_and_errors_spell_the_flag(capsys):
     args = parser.parse_args(["--resolution", "-1"])
     with pytest.raises(ParameterError) as err:
         spec_from_args(Demo, args)
-    assert _as_flag(err.value, args) == "--resolution: must be (0, 100], got -1"
+    assert _as_flag(err.value, args) == "--resolution: must be in (0, 100], got -1"
 
 
 def test_markdown_table():

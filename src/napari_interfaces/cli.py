@@ -21,7 +21,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .core.errors import InputError, ParameterError
+from .core.errors import InputError
 
 __all__ = ["build_parser", "main"]
 
@@ -78,14 +78,18 @@ def one_line(exc: BaseException) -> str:
 
 
 def _as_flag(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
-    """A :class:`ParameterError` naming a spec field, re-spelled with the field's flag."""
-    if not isinstance(exc, ParameterError):
+    """The message with each parameter reference spelled as its flag (``merge_to`` -> ``--merge-to``).
+
+    The engine names parameters by spec field (see :func:`.core.errors.ref`);
+    a field of the command's specs takes its declared flag, any other
+    ``--`` + the name with dashes.
+    """
+    if not isinstance(exc, InputError):
         return exc
-    for spec in getattr(args, "_specs", ()):
-        for p in spec.params():
-            if p.name == exc.name and p.cli:
-                return f"{p.cli_flag}: {exc.reason}"
-    return exc
+    flags = {
+        p.name: p.cli_flag for spec in getattr(args, "_specs", ()) for p in spec.params() if p.cli
+    }
+    return exc.spelled(lambda name: flags.get(name) or "--" + name.replace("_", "-"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Each pipeline contributes ``run_demo(out_dir, progress) -> list[LayerDataTuple]``
 in its ``demo`` module. The demo makes small seeded data, runs the pipeline,
 writes results (TIFF, CSV, JSON, PNG) into ``out_dir/<pipeline>/`` and returns
-layers for ``--gui``. No Qt is imported here.
+layers for the GUI view (``gui``). No Qt is imported here.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def run_demo(
     Returns
     -------
     dict
-        Pipeline name -> napari LayerDataTuples for the ``--gui`` view.
+        Pipeline name -> napari LayerDataTuples for the GUI view.
     """
     from .core.outputs import atomic_dir, atomic_file, cleanup_stale
 

@@ -557,7 +557,7 @@ def choose_parameters(
         )
     why = {
         "order": (
-            "given (--order)"
+            "given"
             if order is not None
             else f"{rule} (k = {pick['order']}: {pick['clusters']} "
             f"cluster{'' if pick['clusters'] == 1 else 's'} holding "
@@ -565,13 +565,13 @@ def choose_parameters(
             f"{', '.join(str(r['order']) for r in rows)})"
         ),
         "dmax": (
-            "given (--dmax)"
+            "given"
             if dmax is not None
             else f"{100 * RANDOM_CORE_FRACTION:g} % quantile of the k-th (k = {pick['order']}) NN distance "
             "with shuffled labels (random solutes are cores 1 % of the time)"
         ),
         "n_min": (
-            "given (--nmin)"
+            "given"
             if n_min is not None
             else f"{NMIN_MARGIN:g} x the largest cluster in {N_RANDOM_DRAWS} shuffled-label "
             f"draws ({pick['largest_random_cluster']}) + 1"

@@ -134,7 +134,7 @@ class APTDataset:
         if self.ranges is None:
             raise InputError(
                 f"{self.path or 'point cloud'}: no range file given and none with the same "
-                "stem beside it (.rrng/.rng/.env); choose one (--ranges)"
+                "stem beside it (.rrng/.rng/.env); choose one ({ranges})"
             )
         return self.ranges
 

@@ -320,7 +320,7 @@ def _dataset(
 def dataset_info(
     path: str | os.PathLike, ranges: str | os.PathLike | None = None, progress=None
 ) -> dict[str, Any]:
-    """What ``apt info --json`` prints: ions, bounds (nm), mass range (Da), composition.
+    """What ``apt info`` prints as JSON: ions, bounds (nm), mass range (Da), composition.
 
     Ranges are used when given (``ranges``); a range file beside the cloud
     is not looked up (``apt info`` describes the file as it is).
@@ -734,5 +734,5 @@ def result_folder_names(files: list[str | os.PathLike]) -> list[str]:
             names[i] = f"{nm}_{seen[nm]}"
     from ..core.outputs import safe_names
 
-    # a stem such as ".." (input "...pos") must not name a folder outside --out
+    # a stem such as ".." (input "...pos") must not name a folder outside the output folder
     return safe_names(names, default="dataset")

@@ -73,7 +73,7 @@ RESNET_HOW_TO = (
     '`python -c "import torch, torchvision; torch.save(torchvision.models.resnet50('
     "weights='IMAGENET1K_V2').state_dict(), 'resnet50_imagenet.pt')\"`, or a MicroNet "
     "encoder from nasa/pretrained-microscopy-models (resnet50 'micronet' weights), then "
-    "pass it with --weights FILE (or weights=... / the dock's Weights field), or put it in "
+    "give its path as the weights parameter (the dock's Weights field), or put it in "
     "the weights_dir folder as resnet50.pt."
 )
 

@@ -20,7 +20,7 @@ The main names are exported here and loaded on first use:
 >>> from napari_interfaces import core
 >>> issubclass(core.ParameterError, core.InputError)
 True
->>> core.positive("--tile", "256", integer=True)
+>>> core.positive("tile", "256", integer=True)
 256
 """
 

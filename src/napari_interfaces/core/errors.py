@@ -7,15 +7,44 @@ Any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ParameterError", "OutputExistsError", "SizeLimitError"]
+import re
+from collections.abc import Callable
+
+__all__ = ["InputError", "ParameterError", "OutputExistsError", "SizeLimitError", "ref"]
+
+_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def ref(name: str) -> str:
+    """A reference to the parameter ``name`` inside a message (``{out}``).
+
+    The engine names parameters by their spec field, never by a CLI flag:
+    ``f"{ref('out')} {path}: exists; pass {ref('overwrite')} to replace it"``
+    reads "out ...: exists; pass overwrite ..." in a dock or a traceback and
+    "--out ...: ...; pass --overwrite ..." on the command line. A name that
+    is not an identifier (already a flag, a file) is kept as it is.
+    """
+    return "{" + name + "}" if name.isidentifier() else name
 
 
 class InputError(ValueError):
     """Bad input from the user: a file, a parameter or an output path.
 
     The message must name what is wrong (the file and the offset or line,
-    or the parameter) and fit on one line.
+    or the parameter) and fit on one line. Parameters are referred to as
+    :func:`ref` placeholders; ``str(exc)`` shows their field names and
+    :meth:`spelled` the front end's spelling (the CLI's flags).
     """
+
+    def __init__(self, *args: object) -> None:
+        self.template = str(args[0]) if args else ""
+        if args and isinstance(args[0], str):
+            args = (self.spelled(str), *args[1:])
+        super().__init__(*args)
+
+    def spelled(self, spell: Callable[[str], str]) -> str:
+        """The message with every ``{field}`` reference written as ``spell(field)``."""
+        return _REF.sub(lambda m: spell(m.group(1)), self.template)
 
 
 class ParameterError(InputError):
@@ -34,8 +63,8 @@ class ParameterError(InputError):
 
     def __init__(self, name: str, message: str) -> None:
         self.name = name
-        self.reason = message
-        super().__init__(f"{name}: {message}")
+        super().__init__(f"{ref(name)}: {message}")
+        self.reason = _REF.sub(lambda m: m.group(1), message)
 
 
 class OutputExistsError(InputError):

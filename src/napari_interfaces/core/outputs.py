@@ -60,7 +60,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import InputError, OutputExistsError
+from .errors import InputError, OutputExistsError, ref
 
 __all__ = [
     "TMP_MARK",
@@ -125,7 +125,7 @@ def safe_names(texts: Sequence[object], default: str = "unnamed") -> list[str]:
     return out
 
 
-def output_path(folder: str | os.PathLike, name: str, *, what: str = "--out") -> Path:
+def output_path(folder: str | os.PathLike, name: str, *, what: str = "out") -> Path:
     """``folder / name``, refused unless it lies inside ``folder``.
 
     ``name`` must be one path component (use :func:`safe_name` on text from
@@ -141,10 +141,10 @@ def output_path(folder: str | os.PathLike, name: str, *, what: str = "--out") ->
         or (os.sep != "/" and os.sep in name)
         or "\0" in name
     ):
-        raise InputError(f"{what} {folder}: output name {name!r} is not a plain file name")
+        raise InputError(f"{ref(what)} {folder}: output name {name!r} is not a plain file name")
     path = folder / name
     if not _inside(path, folder) or (path.is_symlink() and not _inside(path.parent, folder)):
-        raise InputError(f"{what} {folder}: output {name!r} would lie outside the folder")
+        raise InputError(f"{ref(what)} {folder}: output {name!r} would lie outside the folder")
     return path
 
 
@@ -172,7 +172,7 @@ def check_output(
     inputs: Iterable[str | os.PathLike] = (),
     *,
     overwrite: bool = False,
-    name: str = "--out",
+    name: str = "out",
 ) -> Path:
     """Check that ``path`` may be written; return it as a :class:`Path`.
 
@@ -199,19 +199,23 @@ def check_output(
     for inp in inputs:
         ip = Path(inp).expanduser()
         if same_file(out, ip):
-            raise OutputExistsError(f"{name} {out} is one of the inputs; choose another output")
+            raise OutputExistsError(
+                f"{ref(name)} {out} is one of the inputs; choose another output"
+            )
         if out.is_dir() and _inside(ip, out):
             raise OutputExistsError(
-                f"{name} {out} contains the input {ip}; choose another output folder"
+                f"{ref(name)} {out} contains the input {ip}; choose another output folder"
             )
     if out.exists() and not overwrite:
         kind = "folder" if out.is_dir() else "file"
-        raise OutputExistsError(f"{name} {out}: {kind} exists; pass --overwrite to replace it")
+        raise OutputExistsError(
+            f"{ref(name)} {out}: {kind} exists; pass {ref('overwrite')} to replace it"
+        )
     check_writable(out, name=name)
     return out
 
 
-def check_writable(path: str | os.PathLike, *, name: str = "--out") -> None:
+def check_writable(path: str | os.PathLike, *, name: str = "out") -> None:
     """Refuse an output whose folder cannot be written (checked before any work).
 
     The nearest existing folder of ``path`` must be a folder this process
@@ -223,15 +227,15 @@ def check_writable(path: str | os.PathLike, *, name: str = "--out") -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise WriteError(f"{name} {p}: {folder} is a file, not a folder")
+        raise WriteError(f"{ref(name)} {p}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise WriteError(f"{name} {p}: cannot write in {folder} (read-only or no permission)")
+        raise WriteError(f"{ref(name)} {p}: cannot write in {folder} (read-only or no permission)")
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
         free = None
     if free is not None and free < (1 << 20):
-        raise WriteError(f"{name} {p}: {folder} has no free space ({free} bytes)")
+        raise WriteError(f"{ref(name)} {p}: {folder} has no free space ({free} bytes)")
 
 
 # ---------------------------------------------------------------- temporaries

@@ -7,12 +7,12 @@ exit status 2 in the CLI).
 
 Examples
 --------
->>> positive("--tile", 256, integer=True)
+>>> positive("tile", 256, integer=True)
 256
->>> positive("--tile", 0, integer=True)
+>>> positive("tile", 0, integer=True)
 Traceback (most recent call last):
 ...
-napari_interfaces.core.errors.ParameterError: --tile: must be a positive integer, got 0
+napari_interfaces.core.errors.ParameterError: tile: must be a positive integer, got 0
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def cli_progress(enabled: bool = True, **tqdm_kwargs) -> Progress:
     Parameters
     ----------
     enabled : bool
-        ``False`` gives a silent progress (e.g. for ``--json`` output).
+        ``False`` gives a silent progress (e.g. for JSON output).
     """
     if not enabled:
         return Progress()

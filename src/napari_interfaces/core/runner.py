@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InputError, ParameterError
+from .errors import InputError, ParameterError, ref
 from .progress import Progress, as_progress
 
 __all__ = [
@@ -96,7 +96,7 @@ class RunInfo:
     seconds: float
 
 
-def cap_workers(workers: int | None, threads_per_worker: int = 1, name: str = "--workers") -> int:
+def cap_workers(workers: int | None, threads_per_worker: int = 1, name: str = "workers") -> int:
     """Local worker processes: ``workers`` (default: all cores), capped so that
     ``workers × threads_per_worker`` does not exceed the cores.
 
@@ -107,7 +107,7 @@ def cap_workers(workers: int | None, threads_per_worker: int = 1, name: str = "-
     """
     cores = os.cpu_count() or 1
     if int(threads_per_worker) < 1:
-        raise ParameterError("--threads-per-worker", f"must be >= 1, got {threads_per_worker}")
+        raise ParameterError("threads_per_worker", f"must be >= 1, got {threads_per_worker}")
     per = int(threads_per_worker)
     if workers is None:
         workers = max(1, cores // per)
@@ -117,7 +117,7 @@ def cap_workers(workers: int | None, threads_per_worker: int = 1, name: str = "-
 
 
 def check_scheduler_address(
-    address: str, timeout: float = CONNECT_TIMEOUT, name: str = "--scheduler"
+    address: str, timeout: float = CONNECT_TIMEOUT, name: str = "scheduler"
 ) -> None:
     """Fail fast when nothing listens at a ``tcp://`` / ``tls://`` scheduler address.
 
@@ -139,7 +139,7 @@ def check_scheduler_address(
     except ValueError:
         host, port = None, None
     if not host or port is None:
-        raise InputError(f"{name} {address}: expected an address like tcp://host:8786")
+        raise InputError(f"{ref(name)} {address}: expected an address like tcp://host:8786")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
@@ -147,7 +147,9 @@ def check_scheduler_address(
         reason = exc.strerror or type(exc).__name__
         if isinstance(exc, (TimeoutError, socket.timeout)):
             reason = f"no answer within {timeout:g} s"
-        raise InputError(f"{name} {address}: cannot reach the dask scheduler ({reason})") from None
+        raise InputError(
+            f"{ref(name)} {address}: cannot reach the dask scheduler ({reason})"
+        ) from None
 
 
 def _call_many(fn: Callable, items: list, kwargs: dict) -> list:
@@ -178,7 +180,7 @@ def run_tasks(
     progress: Progress | None = None,
     worker_env: dict[str, str] | None = None,
     connect_timeout: float = CONNECT_TIMEOUT,
-    scheduler_name: str = "--scheduler",
+    scheduler_name: str = "scheduler",
 ) -> RunInfo:
     """Compute ``fn(item, **kwargs)`` for every item; pass each result to ``on_result``.
 
@@ -259,7 +261,7 @@ def run_tasks(
             )
             return RunInfo(NO_DISTRIBUTED, 1, info.tasks, time.perf_counter() - t0)
         raise InputError(
-            f"{scheduler_name} {scheduler}: connecting to a dask scheduler needs the "
+            f"{ref(scheduler_name)} {scheduler}: connecting to a dask scheduler needs the "
             'distributed package: pip install "napari-interfaces[distributed]"'
         ) from None
     import dask
@@ -286,7 +288,7 @@ def run_tasks(
         except Exception as exc:  # whatever answered there is not a usable scheduler
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise InputError(
-                f"{scheduler_name} {scheduler}: no dask scheduler answered ({reason})"
+                f"{ref(scheduler_name)} {scheduler}: no dask scheduler answered ({reason})"
             ) from None
         own_client = True
         nw = len(client.scheduler_info().get("workers", {})) or 1

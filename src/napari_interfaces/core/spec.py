@@ -209,7 +209,9 @@ class Param:
         bad_lo = self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo)
         bad_hi = self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi)
         if bad_lo or bad_hi:
-            raise ParameterError(self.name, f"must be {self.range_text()}, got {x:g}")
+            rng = self.range_text()
+            where = "in " if rng[:1] in "[(" else ""
+            raise ParameterError(self.name, f"must be {where}{rng}, got {x:g}")
 
 
 def _split(text: str) -> list[str]:

@@ -102,7 +102,7 @@ def write_tiff(
     ----------
     path : path-like
         Destination ``.tif``/``.tiff`` (replaced if it exists; callers check
-        ``--overwrite`` with :func:`~napari_interfaces.core.outputs.check_output`).
+        ``overwrite`` with :func:`~napari_interfaces.core.outputs.check_output`).
     data : array
         ``(ny, nx)``, ``(ny, nx, 3|4)`` (RGB) or ``(nz, ny, nx)``.
     grid : Grid, optional

@@ -4,7 +4,7 @@ A spec says how to draw the parameters of every sample of a simulated
 database. Its top level::
 
     name: my_database          # free text
-    seed: 0                    # default seed (``--seed`` overrides)
+    seed: 0                    # default seed (the seed parameter overrides)
     sampler: multislice        # "multislice" (the HRTEM simulator) or "synthetic"
     output:                    # fixed for the whole database
       pixel_size: 0.2          # Å/px of the stored images
