@@ -56,7 +56,7 @@ def test_dock_shows_clusters_as_points_with_table(make_napari_viewer, tmp_path, 
     eff = dock.form["efficiency"]
     assert (dock.dmax.max, dock.order.max, eff.max) == (10.0, 50, 1.0)
     eff.value = 1.0
-    with pytest.raises(ParameterError, match=r"must be \(0, 1\), got 1"):
+    with pytest.raises(ParameterError, match=r"must be in \(0, 1\), got 1"):
         dock.run()
     assert eff.native.styleSheet() and "(0, 1)" in eff.tooltip
     dock.form.set(efficiency=None)  # "unknown"

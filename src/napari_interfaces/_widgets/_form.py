@@ -98,9 +98,9 @@ class SpecForm:
         kw: dict[str, Any] = {"tooltip": tooltip(p), "label": p.gui_label}
         default = p.default
         if p.choices is not None:
-            choices: list[Any] = list(p.choices)
+            choices: list[Any] = [(p.choice_text(c), c) for c in p.choices]
             if p.none:
-                choices = [(p.none, None)] + [(str(c), c) for c in choices]
+                choices = [(p.none, None), *choices]
             w = dock.add_param(
                 p.name, default if default is not None else p.none, choices=choices, **kw
             )

@@ -327,6 +327,7 @@ class ClusterParams(Spec):
         "maxsep",
         "maxsep: maximum separation (AP Suite/IVAS); dbscan: DBSCAN (eps = dmax); hdbscan",
         choices=CLUSTER_METHODS,
+        choice_labels={"maxsep": "maximum separation", "dbscan": "DBSCAN", "hdbscan": "HDBSCAN"},
     )
     dmax: float | None = param(
         None,

@@ -161,6 +161,12 @@ class SegmentParams(Spec):
         "edges on composition slices (HED fine-tuned on synthetic APT); iso: threshold of the "
         "most varying element; gmm: Gaussian mixture of voxel compositions",
         choices=METHODS,
+        choice_labels={
+            "auto": "auto (iso + mass-conserving precipitates)",
+            "hed": "HED edges (deep learning)",
+            "iso": "iso-concentration",
+            "gmm": "Gaussian mixture",
+        },
     )
     axes: str = param(
         "zyx",

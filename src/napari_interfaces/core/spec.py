@@ -110,6 +110,9 @@ class Param:
     group : str or None
         A heading of its own in ``--help`` (e.g. "series"); advanced fields
         without one go under "advanced options".
+    choice_labels : tuple of (value, text) pairs or None
+        What the dock shows for a choice ("iso" -> "iso-concentration"); the
+        CLI and the engine use the values.
     """
 
     name: str
@@ -134,6 +137,11 @@ class Param:
     step: float | None = None
     metavar: str | tuple[str, ...] | None = None
     group: str | None = None
+    choice_labels: tuple[tuple[Any, str], ...] | None = None
+
+    def choice_text(self, value: Any) -> str:
+        """The dock's text for a choice (its label, else the value)."""
+        return dict(self.choice_labels or ()).get(value, str(value))
 
     @property
     def cli_flag(self) -> str:
@@ -259,6 +267,7 @@ def param(
     step: float | None = None,
     metavar: str | tuple[str, ...] | None = None,
     group: str | None = None,
+    choice_labels: Mapping[Any, str] | None = None,
 ) -> Any:
     """A spec field with everything a front end needs to show and check it.
 
@@ -287,7 +296,12 @@ def param(
         step=step,
         metavar=metavar,
         group=group,
+        choice_labels=tuple(choice_labels.items()) if choice_labels else None,
     )
+    if choice_labels and choices is not None:
+        unknown = set(choice_labels) - set(choices)
+        if unknown:
+            raise ValueError(f"choice_labels for values that are not choices: {unknown}")
     if isinstance(default, list | dict | set):
         raise TypeError("spec defaults must be immutable (use a tuple)")
     return field(default=default, metadata={"param": info})
