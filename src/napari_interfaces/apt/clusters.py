@@ -352,7 +352,7 @@ class ClusterParams(Spec):
         "minimum solute ions per cluster (auto: chosen from the data)",
         lo=1,
         none="auto",
-        flag="--nmin",
+        alias="nmin",
         label="Nmin",
     )
     envelope_nm: float | None = param(
@@ -363,7 +363,7 @@ class ClusterParams(Spec):
         lo=0,
         hi=10.0,
         none="auto",
-        flag="--envelope",
+        alias="envelope",
         label="envelope L",
         step=0.05,
     )
@@ -375,7 +375,7 @@ class ClusterParams(Spec):
         lo=0,
         hi=10.0,
         none="auto",
-        flag="--erosion",
+        alias="erosion",
         label="erosion",
         step=0.05,
     )
@@ -398,7 +398,7 @@ class ClusterParams(Spec):
         lo_open=True,
         hi=1.0,
         none="unknown",
-        flag="--atomic-volume",
+        alias="atomic_volume",
         label="atomic volume",
         advanced=True,
         step=0.001,

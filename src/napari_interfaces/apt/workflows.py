@@ -95,7 +95,7 @@ class ExploreParams(Spec):
         1.0,
         "voxel edge; edges sit at multiples of it, so the Interfaces dock uses the same grid "
         "for the same size",
-        flag="--voxel",
+        alias="voxel",
         label="voxel",
         **_VOXEL,
     )
@@ -108,7 +108,7 @@ class ExploreParams(Spec):
         hi=MAX_DELOCALIZATION_NM,
         none="off",
         nargs="+",
-        flag="--delocalization",
+        alias="delocalization",
         label="delocalization x, y, z",
         metavar="D",
         advanced=True,
@@ -171,7 +171,7 @@ class SegmentParams(Spec):
     axes: str = param(
         "zyx",
         "HED only: slicing axes, z, y, x or a combination (zyx averages all three)",
-        flag="--axis",
+        alias="axis",
         label="slicing axes",
         advanced=True,
     )
@@ -182,7 +182,7 @@ class SegmentParams(Spec):
         **_VOXEL,
     )
     bin_nm: float = param(
-        0.25, "proxigram bin width", unit="nm", lo=0, lo_open=True, hi=10.0, flag="--bin"
+        0.25, "proxigram bin width", unit="nm", lo=0, lo_open=True, hi=10.0, alias="bin"
     )
     weights: str = param(
         "auto",
@@ -224,18 +224,18 @@ class SynthParams(Spec):
         lo_open=True,
         hi=2000.0,
         nargs="+",
-        flag="--size",
+        alias="size",
         metavar="NM",
     )
     width_nm: float = param(
-        1.0, "10-90% interface width", unit="nm", lo=0, hi=100.0, flag="--width"
+        1.0, "10-90% interface width", unit="nm", lo=0, hi=100.0, alias="width"
     )
     efficiency: float = param(0.5, "detection efficiency", lo=0, lo_open=True, hi=1)
     noise_lateral_nm: float = param(
-        0.3, "x/y noise sigma", unit="nm", lo=0, hi=100.0, flag="--noise-lateral"
+        0.3, "x/y noise sigma", unit="nm", lo=0, hi=100.0, alias="noise_lateral"
     )
     noise_depth_nm: float = param(
-        0.1, "z noise sigma", unit="nm", lo=0, hi=100.0, flag="--noise-depth"
+        0.1, "z noise sigma", unit="nm", lo=0, hi=100.0, alias="noise_depth"
     )
     background: float = param(0.03, "background ion fraction", lo=0, hi=1, hi_open=True)
     radius_nm: float = param(
@@ -245,7 +245,7 @@ class SynthParams(Spec):
         lo=0,
         lo_open=True,
         hi=1000.0,
-        flag="--radius",
+        alias="radius",
     )
     period_nm: float | None = param(
         None,
@@ -253,9 +253,9 @@ class SynthParams(Spec):
         unit="nm",
         lo=1.0,
         none="auto",
-        flag="--period",
+        alias="period",
     )
-    voxel_size: float = param(1.0, "voxel edge of the phase volume", flag="--voxel", **_VOXEL)
+    voxel_size: float = param(1.0, "voxel edge of the phase volume", alias="voxel", **_VOXEL)
 
     def check(self) -> None:
         if len(self.size_nm) != 3:

@@ -91,8 +91,9 @@ class Param:
         "advanced options".
     item : type
         The type of a tuple's items.
-    flag : str or None
-        The CLI spelling when it is not ``--`` + name with dashes.
+    alias : str or None
+        A shorter public name (``voxel`` for the field ``voxel_size``): the
+        CLI's option is ``--`` + the alias (or the name) with dashes.
     label : str or None
         The dock's label when it is not the name with spaces.
     positional : bool
@@ -128,7 +129,7 @@ class Param:
     none: str | None = None
     advanced: bool = False
     item: type = float
-    flag: str | None = None
+    alias: str | None = None
     label: str | None = None
     positional: bool = False
     nargs: str | None = None
@@ -145,10 +146,10 @@ class Param:
 
     @property
     def cli_flag(self) -> str:
-        """``--merge-to`` (or the declared flag; the metavar for a positional)."""
+        """``--merge-to`` (from the alias, if any; the metavar for a positional)."""
         if self.positional:
-            return self.metavar or self.name.upper()
-        return self.flag or "--" + self.name.replace("_", "-")
+            return self.metavar if isinstance(self.metavar, str) else self.name.upper()
+        return "--" + (self.alias or self.name).replace("_", "-")
 
     @property
     def gui_label(self) -> str:
@@ -258,7 +259,7 @@ def param(
     none: str | None = None,
     advanced: bool = False,
     item: type = float,
-    flag: str | None = None,
+    alias: str | None = None,
     label: str | None = None,
     positional: bool = False,
     nargs: str | None = None,
@@ -287,7 +288,7 @@ def param(
         none=none,
         advanced=advanced,
         item=item,
-        flag=flag,
+        alias=alias,
         label=label,
         positional=positional,
         nargs=nargs,

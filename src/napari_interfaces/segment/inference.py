@@ -150,7 +150,7 @@ class SegmentParams(Spec):
         True,
         "estimate an unknown pixel size from the lattice fringes (off: the model's own is "
         "assumed)",
-        flag="--estimate",
+        alias="estimate",
         label="estimate when unknown",
         advanced=True,
     )
@@ -194,7 +194,7 @@ class SegmentParams(Spec):
         "smallest particle kept",
         unit="nm²",
         lo=0,
-        flag="--min-area",
+        alias="min_area",
         label="min area",
         advanced=True,
     )

@@ -117,7 +117,7 @@ class StructureParams(Spec):
         lo_open=True,
         hi=1e4,
         nargs="+",
-        flag="--diameter",
+        alias="diameter",
         label="diameter",
         step=1.0,
     )
@@ -126,7 +126,7 @@ class StructureParams(Spec):
         "number of particles, placed at random without overlap",
         lo=1,
         hi=1000,
-        flag="--particles",
+        alias="particles",
         label="particles",
     )
     defects: tuple[str, ...] | None = param(
@@ -136,7 +136,7 @@ class StructureParams(Spec):
         item=str,
         none="none",
         nargs="+",
-        flag="--defect",
+        alias="defect",
         label="defect",
     )
     extent: tuple[float, ...] = param(
@@ -311,7 +311,7 @@ class HRTEMParams(Spec):
         item=str,
         none="none",
         nargs="+",
-        flag="--aberration",
+        alias="aberration",
         metavar="NAME=VALUE",
         advanced=True,
     )
