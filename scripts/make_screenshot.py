@@ -216,6 +216,7 @@ def shot_apt_clusters(out: Path, work: Path) -> list[Path]:
     viewer = _viewer()
     dock = _dock(viewer, "APT cluster analysis")
     _setp(dock, "point_cloud", pos)
+    _setp(dock, "solutes", "Cu Ni")  # the clustered solutes (Cr is in solid solution)
     _setp(dock, "dmax", 0.7)
     _setp(dock, "n_min", 11)
     _check(dock.run(), dock)
