@@ -75,6 +75,21 @@ def _viewer(size=(1600, 1000)):
     return viewer
 
 
+def _open_apt(viewer, path: Path, timeout: float = 300.0) -> None:
+    """Open an APT file and wait for its background load (a large file opens in two steps).
+
+    Otherwise the full layers can land after the dock's own results and the shot shows
+    both (``Al at.% [...] [1]``).
+    """
+    from napari_interfaces._hooks import apt_data
+
+    viewer.open(str(path), plugin="napari-interfaces")
+    t0 = time.perf_counter()
+    while apt_data._OPEN_WORKERS and time.perf_counter() - t0 < timeout:
+        _process(5)
+    _process()
+
+
 def _dock(viewer, name: str):
     _, dock = viewer.window.add_plugin_dock_widget("napari-interfaces", name)
     if hasattr(dock, "sync"):
@@ -153,7 +168,7 @@ def shot_all_docks(out: Path, work: Path) -> list[Path]:
 def shot_apt_explorer(out: Path, work: Path) -> list[Path]:
     files = _apt_files(work)
     viewer = _viewer()
-    viewer.open(str(files["pos"]), plugin="napari-interfaces")
+    _open_apt(viewer, files["pos"])
     dock = _dock(viewer, "APT explorer")
     dock.set_file(str(files["pos"]))
     _setp(dock, "voxel_size", 1.0)
@@ -171,7 +186,7 @@ def shot_apt_explorer(out: Path, work: Path) -> list[Path]:
 def shot_apt_interfaces(out: Path, work: Path, readme: bool = False) -> list[Path]:
     files = _apt_files(work)
     viewer = _viewer()
-    viewer.open(str(files["pos"]), plugin="napari-interfaces")
+    _open_apt(viewer, files["pos"])
     dock = _dock(viewer, "Interfaces")
     _check(dock.run(), dock)
     job = dock.recompute_profiles()
@@ -201,8 +216,9 @@ def shot_apt_clusters(out: Path, work: Path) -> list[Path]:
     viewer = _viewer()
     dock = _dock(viewer, "APT cluster analysis")
     _setp(dock, "point_cloud", pos)
+    _setp(dock, "solutes", "Cu Ni")  # the clustered solutes (Cr is in solid solution)
     _setp(dock, "dmax", 0.7)
-    _setp(dock, "nmin", 11)
+    _setp(dock, "n_min", 11)
     _check(dock.run(), dock)
     viewer.dims.ndisplay = 3
     viewer.reset_view()
@@ -214,8 +230,8 @@ def shot_apt_clusters(out: Path, work: Path) -> list[Path]:
 def shot_hrtem(out: Path, work: Path) -> list[Path]:
     viewer = _viewer()
     dock = _dock(viewer, "HRTEM simulator")
-    _setp(dock, "extent", 48.0)
-    _setp(dock, "diameter", 26.0)
+    _setp(dock, "extent", "48")  # spec fields; a list field's text: one value = square
+    _setp(dock, "particle_diameter", "26")
     _setp(dock, "sampling", 0.125)
     _check(dock.build(), dock)
     _check(dock.simulate(), dock)
@@ -267,7 +283,7 @@ def shot_cluster(out: Path, work: Path) -> list[Path]:
     viewer.add_image(img, **kw)
     dock = _dock(viewer, "Chip communities")
     dock.reset_choices()
-    _setp(dock, "merge", 4)
+    _setp(dock, "merge_to", 4)
     _check(dock.run(), dock)
     viewer.reset_view()
     paths = [_save(viewer, "gui_cluster.png", out)]

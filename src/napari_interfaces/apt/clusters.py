@@ -464,7 +464,7 @@ def find_clusters(
     solutes : elements whose ions are clustered (e.g. ``["Cu", "Ni"]``)
     params : ClusterParams, optional
         The parameters below (``values`` such as ``dmax=0.7`` are applied to it).
-    method, dmax, order, n_min, envelope_nm, erosion_nm
+    method, dmax, order, n_min, envelope_nm, erosion_nm : optional
         See :func:`cluster_ions`. ``None`` (the default) chooses the value from
         the data: for maximum separation ``order``, ``dmax`` and ``n_min``
         against shuffled labels

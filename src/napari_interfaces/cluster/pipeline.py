@@ -980,6 +980,8 @@ def segment_by_communities(
         ``features`` may also be an extractor settings dict (``name`` +
         options); ``feature_weights`` a ``{group: weight}`` dict.
 
+    Notes
+    -----
     Feature weighting (``feature_weights``): each group of the extractor's
     features (texture, intensity) is first balanced so that neither
     dominates by its number of columns, and a constant "lift" column keeps
