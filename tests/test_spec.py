@@ -129,3 +129,26 @@ def test_of_is_the_engine_entry():
         Demo.of(chip=1)
     with pytest.raises(TypeError):
         Demo.of(object())
+
+
+def test_repeated_list_options_add_up():
+    @dataclass(frozen=True)
+    class L(Spec):
+        defects: tuple[str, ...] = param((), "defects", item=str, nargs="+", alias="defect")
+
+    parser = argparse.ArgumentParser(prog="x")
+    add_spec(parser, L)
+    assert spec_from_args(L, parser.parse_args([])).defects == ()
+    args = parser.parse_args(["--defect", "twin", "--defect", "stacking_fault", "vacancy"])
+    assert spec_from_args(L, args).defects == ("twin", "stacking_fault", "vacancy")
+
+
+def test_gui_labels_carry_the_unit_once():
+    @dataclass(frozen=True)
+    class U(Spec):
+        energy_kv: float = param(200.0, "voltage", unit="kV")
+        pixel_size: float = param(1.0, "pixel", unit="Å")
+        cs: float = param(0.0, "C30", unit="Å", label="Cs")
+
+    labels = {p.name: p.gui_label for p in U.params()}
+    assert labels == {"energy_kv": "energy (kV)", "pixel_size": "pixel size (Å)", "cs": "Cs (Å)"}

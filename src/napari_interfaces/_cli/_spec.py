@@ -109,7 +109,15 @@ def _add_action(target: Any, p: Param) -> argparse.Action:
     )
     if p.nargs:
         kw["nargs"] = p.nargs
+    if p.nargs in ("+", "*"):
+        # a repeated option adds to the list (--defect twin --defect stacking_fault);
+        # not given: None here, the spec's default in spec_from_args
+        kw["action"], kw["default"] = "extend", None
     return target.add_argument(flag, dest=p.name, **kw)
+
+
+def _list_not_given(p: Param, value: Any) -> bool:
+    return value is None and p.nargs in ("+", "*") and not p.positional
 
 
 def spec_from_args(spec: type[Spec], args: argparse.Namespace, **overrides: Any) -> Spec:
@@ -117,7 +125,10 @@ def spec_from_args(spec: type[Spec], args: argparse.Namespace, **overrides: Any)
     values = {
         p.name: getattr(args, p.name)
         for p in spec.params()
-        if p.cli and hasattr(args, p.name) and p.name not in overrides
+        if p.cli
+        and hasattr(args, p.name)
+        and p.name not in overrides
+        and not _list_not_given(p, getattr(args, p.name))
     }
     values.update(overrides)
     if any(p.nargs in ("+", "*") for p in spec.params()):

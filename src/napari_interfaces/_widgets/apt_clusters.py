@@ -263,8 +263,11 @@ class AptClustersDock(Dock):
         s = res.summary
         msg = f"{s['n_clusters']} clusters, {s['number_density_m3']:.3g} m⁻³"
         par = s["parameters"]
+        why = s.get("auto_parameters", {}).get("why", {})
+        names = {"order": "order", "dmax": "dmax", "n_min": "Nmin"}
+        chosen = [names[k] for k in names if why.get(k, "given") != "given"]
         msg += f" (order {par['order']}, dmax {par['dmax']:g} nm, Nmin {par['n_min']}" + (
-            ", chosen from the data)" if par.get("chosen_from_data") else ")"
+            f"; {', '.join(chosen)} chosen from the data)" if chosen else ")"
         )
         if "random_check" in s:
             msg += f". {s['random_check']['verdict']}"

@@ -154,8 +154,11 @@ class Param:
     @property
     def gui_label(self) -> str:
         """``pixel size (Å)``: the label with its unit."""
-        text = self.label or self.name.replace("_", " ")
-        return f"{text} ({self.unit})" if self.unit and self.unit not in text else text
+        name = self.name
+        if self.label is None and self.unit and name.lower().endswith("_" + self.unit.lower()):
+            name = name[: -len(self.unit) - 1]  # energy_kv -> "energy (kV)"
+        text = self.label or name.replace("_", " ")
+        return f"{text} ({self.unit})" if self.unit and f"({self.unit})" not in text else text
 
     def range_text(self) -> str:
         """``[0.1, 100]``, ``> 0``, ``one of a, b`` or ``""``."""
@@ -187,7 +190,7 @@ class Param:
                 items = tuple(items)
             except TypeError:
                 raise ParameterError(self.name, f"expected a list, got {value!r}") from None
-            if not items:
+            if not items and self.default != () and self.nargs != "*":
                 raise ParameterError(self.name, f"expected at least one value, got {value!r}")
             return tuple(self._one(v) for v in items)
         if self.nargs in ("+", "*") and isinstance(value, list | tuple):

@@ -221,7 +221,7 @@ class SegmentParams(Spec):
     def check(self) -> None:
         if self.overlap is not None and self.overlap >= self.tile:
             raise ParameterError(
-                "overlap", f"must be smaller than tile ({self.tile}), got {self.overlap}"
+                "overlap", f"must be smaller than {{tile}} ({self.tile}), got {self.overlap}"
             )
         if self.multiscale and self.scales != (1.0,):
             raise ParameterError("scales", "give either multiscale or scales, not both")

@@ -194,7 +194,7 @@ class StructureParams(Spec):
         if n not in (1, self.n_particles):
             raise ParameterError(
                 "particle_diameter",
-                f"give one value or one per particle ({self.n_particles}), got {n}",
+                f"give one value or one per particle ({{n_particles}} = {self.n_particles}), got {n}",
             )
         if len(self.extent) not in (1, 2):
             raise ParameterError("extent", f"give Lx Ly (or one value), got {len(self.extent)}")
@@ -283,7 +283,9 @@ class HRTEMParams(Spec):
     defocus: float = param(
         0.0, "defocus = -C10; positive is underfocus", unit="Å", lo=-1e12, hi=1e12, step=5
     )
-    cs: float = param(0.0, "spherical aberration C30 (1 mm = 1e7 Å)", unit="Å", lo=-1e12, hi=1e12)
+    cs: float = param(
+        0.0, "spherical aberration C30 (1 mm = 1e7 Å)", unit="Å", lo=-1e12, hi=1e12, label="Cs"
+    )
     focal_spread: float = param(
         0.0, "standard deviation of the defocus (temporal coherence)", unit="Å", lo=0, hi=1e12
     )
