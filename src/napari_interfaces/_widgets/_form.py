@@ -115,7 +115,12 @@ class SpecForm:
             w = dock.add_param(p.name, bool(default), **kw)
         elif p.kind is Path:
             w = dock.add_param(
-                p.name, Path(default) if default else Path(), mode="r", annotation=Path, **kw
+                p.name,
+                Path(default) if default else None,  # empty, not "."
+                mode="r",
+                annotation=Path,
+                nullable=True,
+                **kw,
             )
         else:  # str and tuple: a line edit (tuples as "1, 2, 4")
             text = "" if default is None else default
@@ -138,7 +143,7 @@ class SpecForm:
         if p.kind in (int, float) and p.choices is None and p.none and v == _sentinel(p):
             return None
         if p.kind is Path:
-            return None if not str(v) or str(v) == "." else Path(v)
+            return None if v is None or not str(v) or str(v) == "." else Path(v)
         if isinstance(v, str) and p.kind in (str, tuple) and not v.strip():
             return None if p.none or p.kind is tuple else v
         return v
