@@ -232,8 +232,13 @@ def _pool2(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3))
 
 
-def _lerp_axis(x: np.ndarray, n_out: int, factor: int, axis: int) -> np.ndarray:
-    """Linear interpolation by ``factor`` along ``axis`` (pixel centres aligned), ``n_out`` long."""
+def _lerp_axis(
+    x: np.ndarray, n_out: int, factor: int, axis: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Linear interpolation by ``factor`` along ``axis`` (pixel centres aligned), ``n_out`` long.
+
+    ``out`` (optional) receives the result (e.g. a slice of the feature stack).
+    """
     n_in = x.shape[axis]
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) / factor - 0.5
     pos = np.clip(pos, 0, n_in - 1)
@@ -243,14 +248,24 @@ def _lerp_axis(x: np.ndarray, n_out: int, factor: int, axis: int) -> np.ndarray:
     shape = [1] * x.ndim
     shape[axis] = n_out
     t = t.reshape(shape)
-    return np.take(x, i0, axis=axis) * (1 - t) + np.take(x, i1, axis=axis) * t
+    # a * (1 - t) + b * t, in place (no full-size temporaries beyond a and b)
+    a = np.take(x, i0, axis=axis)
+    b = np.take(x, i1, axis=axis)
+    a *= 1 - t
+    b *= t
+    if out is None:
+        a += b
+        return a
+    return np.add(a, b, out=out)
 
 
-def _upsample(maps: list[np.ndarray], shape: tuple[int, int], factor: int) -> np.ndarray:
+def _upsample(
+    maps: list[np.ndarray], shape: tuple[int, int], factor: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Bilinear upsampling of pooled maps to ``shape`` (pixel-centre aligned); ``(h, w, n)``."""
     x = np.stack(maps, -1)  # (h2, w2, n)
     x = _lerp_axis(x, shape[0], factor, 0)
-    return _lerp_axis(x, shape[1], factor, 1)
+    return _lerp_axis(x, shape[1], factor, 1, out=out)
 
 
 def pixel_features(
@@ -298,12 +313,14 @@ def pixel_features(
         maps = _scale_maps(pyramid[level], s / 2.0**level)
         col = 1 + n * i
         if level:
-            out[..., col : col + n] = _upsample(maps, (h, w), 2**level)
-        else:
-            out[..., col : col + n] = np.stack(maps, -1)
+            _upsample(maps, (h, w), 2**level, out=out[..., col : col + n])
+        else:  # straight into the stack (no (h, w, n) temporary)
+            for j, m in enumerate(maps):
+                out[..., col + j] = m
     if n_extra:
         # the extras follow the smallest scale (rescaled with it for other pixel sizes)
-        out[..., -n_extra:] = np.stack(_extra_maps(img, min(sig)), -1)
+        for j, m in enumerate(_extra_maps(img, min(sig))):
+            out[..., out.shape[-1] - n_extra + j] = m
     return out
 
 
