@@ -35,13 +35,16 @@ percentiles to [0, 1]):
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).
 
+``--superpixel-step 8`` runs ours with probabilities averaged in
+edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
+
 ``--chips`` adds chip communities at their defaults (auto chip, merged to
 the true number of classes) and says where the chips are wider than the
 image's thin features.
 
 Usage::
 
-    python benchmarks/bench_classify.py [--quick] [--chips]
+    python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
 """
 
 from __future__ import annotations
@@ -113,8 +116,14 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
     return future.predict_segmenter(feats, clf)
 
 
+SUPERPIXEL_STEP = 0.0  # --superpixel-step
+
+
 def run_ours(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.ndarray:
-    return classify_image(gray, scribbles).labels
+    from napari_interfaces.classify.model import PixelClassifier
+
+    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP)
+    return classify_image(gray, scribbles, model=model).labels
 
 
 METHODS = {"skimage": run_skimage, "ours": run_ours}
@@ -153,7 +162,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one EBC image only")
     ap.add_argument("--chips", action="store_true", help="also chip communities at defaults")
+    ap.add_argument(
+        "--superpixel-step",
+        type=float,
+        default=0.0,
+        help="ours with PixelClassifier(superpixel_step=N) (0 = the default classifier)",
+    )
     args = ap.parse_args(argv)
+    global SUPERPIXEL_STEP
+    SUPERPIXEL_STEP = args.superpixel_step
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}: nothing to benchmark")
         return 0

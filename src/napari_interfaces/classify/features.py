@@ -53,6 +53,7 @@ __all__ = [
     "feature_names",
     "normalize_image",
     "pixel_features",
+    "superpixels",
 ]
 
 PER_SCALE = ("smooth", "gradient", "hessian_1", "hessian_2", "tensor_1", "tensor_2", "std")
@@ -231,8 +232,13 @@ def _pool2(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3))
 
 
-def _lerp_axis(x: np.ndarray, n_out: int, factor: int, axis: int) -> np.ndarray:
-    """Linear interpolation by ``factor`` along ``axis`` (pixel centres aligned), ``n_out`` long."""
+def _lerp_axis(
+    x: np.ndarray, n_out: int, factor: int, axis: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Linear interpolation by ``factor`` along ``axis`` (pixel centres aligned), ``n_out`` long.
+
+    ``out`` (optional) receives the result (e.g. a slice of the feature stack).
+    """
     n_in = x.shape[axis]
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) / factor - 0.5
     pos = np.clip(pos, 0, n_in - 1)
@@ -242,14 +248,24 @@ def _lerp_axis(x: np.ndarray, n_out: int, factor: int, axis: int) -> np.ndarray:
     shape = [1] * x.ndim
     shape[axis] = n_out
     t = t.reshape(shape)
-    return np.take(x, i0, axis=axis) * (1 - t) + np.take(x, i1, axis=axis) * t
+    # a * (1 - t) + b * t, in place (no full-size temporaries beyond a and b)
+    a = np.take(x, i0, axis=axis)
+    b = np.take(x, i1, axis=axis)
+    a *= 1 - t
+    b *= t
+    if out is None:
+        a += b
+        return a
+    return np.add(a, b, out=out)
 
 
-def _upsample(maps: list[np.ndarray], shape: tuple[int, int], factor: int) -> np.ndarray:
+def _upsample(
+    maps: list[np.ndarray], shape: tuple[int, int], factor: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Bilinear upsampling of pooled maps to ``shape`` (pixel-centre aligned); ``(h, w, n)``."""
     x = np.stack(maps, -1)  # (h2, w2, n)
     x = _lerp_axis(x, shape[0], factor, 0)
-    return _lerp_axis(x, shape[1], factor, 1)
+    return _lerp_axis(x, shape[1], factor, 1, out=out)
 
 
 def pixel_features(
@@ -297,13 +313,39 @@ def pixel_features(
         maps = _scale_maps(pyramid[level], s / 2.0**level)
         col = 1 + n * i
         if level:
-            out[..., col : col + n] = _upsample(maps, (h, w), 2**level)
-        else:
-            out[..., col : col + n] = np.stack(maps, -1)
+            _upsample(maps, (h, w), 2**level, out=out[..., col : col + n])
+        else:  # straight into the stack (no (h, w, n) temporary)
+            for j, m in enumerate(maps):
+                out[..., col + j] = m
     if n_extra:
         # the extras follow the smallest scale (rescaled with it for other pixel sizes)
-        out[..., -n_extra:] = np.stack(_extra_maps(img, min(sig)), -1)
+        for j, m in enumerate(_extra_maps(img, min(sig))):
+            out[..., out.shape[-1] - n_extra + j] = m
     return out
+
+
+def superpixels(image: np.ndarray, step: float = 8.0, *, normalized: bool = False) -> np.ndarray:
+    """Compact edge-following superpixels: a seeded watershed ``(H, W)`` int32, labels from 1.
+
+    Seeds on a square grid every ``step`` pixels flood the gradient magnitude
+    of ``G_1 * I`` (scikit-image's watershed), so superpixel borders follow
+    the image's edges, and a thin crack or a small pore gets its own
+    superpixels rather than being cut across. The pixel classifier averages
+    its probabilities inside each superpixel (:func:`~.workflow.classify_image`).
+    """
+    from skimage.segmentation import watershed
+
+    img = image if normalized else normalize_image(image)
+    h, w = img.shape
+    st = max(2, int(round(step)))
+    gy, gx = np.gradient(_blur(img, 1.0))
+    grad = np.hypot(gx, gy)
+    markers = np.zeros((h, w), np.int32)
+    ys, xs = np.arange(st // 2, h, st), np.arange(st // 2, w, st)
+    markers[np.ix_(ys, xs)] = np.arange(1, len(ys) * len(xs) + 1, dtype=np.int32).reshape(
+        len(ys), len(xs)
+    )
+    return watershed(grad, markers).astype(np.int32, copy=False)
 
 
 class FeatureCache:
@@ -317,6 +359,7 @@ class FeatureCache:
     def __init__(self, max_items: int = 2):
         self.max_items = int(max_items)
         self._items: list[tuple[tuple, np.ndarray]] = []
+        self._segments: list[tuple[tuple, np.ndarray]] = []
 
     @staticmethod
     def key(image: np.ndarray, sigmas: tuple[float, ...], extras: bool = True) -> tuple:
@@ -336,5 +379,17 @@ class FeatureCache:
         del self._items[: -self.max_items]
         return feats
 
+    def segments(self, image: np.ndarray, step: float) -> np.ndarray:
+        """The :func:`superpixels` of ``image`` (computed on first use, kept like features)."""
+        k = ("segments",) + self.key(image, (float(step),))
+        for key, seg in self._segments:
+            if key == k:
+                return seg
+        seg = superpixels(image, step)
+        self._segments.append((k, seg))
+        del self._segments[: -self.max_items]
+        return seg
+
     def clear(self) -> None:
         self._items.clear()
+        self._segments.clear()
