@@ -129,20 +129,16 @@ class OpenAsDock(Dock):
             footer=False,
         )
         self.add_section("APT point cloud")
-        self.cloud_path = self.add_param(
+        self.cloud_path = self.add_file(
             "cloud_path",
-            Path(),
+            "point_cloud",
             label="point cloud",
-            mode="r",
-            filter="Point clouds (*.csv *.txt *.npz *.pos *.epos *.apt *.ato)",
             tooltip="CSV/TXT with x, y, z and m columns, or a labelled .npz",
         )
-        self.ranges_path = self.add_param(
+        self.ranges_path = self.add_file(
             "ranges_path",
-            Path(),
+            "ranges",
             label="range file",
-            mode="r",
-            filter="Range files (*.rrng *.rng *.env)",
             tooltip="optional; default: the .rrng/.rng/.env with the same stem",
         )
         self.add_button(
