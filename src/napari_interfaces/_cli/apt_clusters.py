@@ -40,8 +40,7 @@ def plan(args: argparse.Namespace):
     inputs = spec_from_args(ClusterInputs, args)
     if not inputs.solutes:
         raise ParameterError("solutes", "give at least one solute element, e.g. Cu Ni")
-    if inputs.out is None:
-        raise ParameterError("out", "an output folder is required")
+    inputs.required("out", what="an output folder")
     files = [str(inputs.file)] + ([str(inputs.ranges)] if inputs.ranges else [])
     check_output(inputs.out, files, overwrite=inputs.overwrite)
     return inputs, params

@@ -48,15 +48,6 @@ def register(groups: dict) -> None:
     p.set_defaults(func=run_voxelize)
 
 
-def _required_out(spec) -> Path:
-    """The ``--out`` folder (required: refused with a one-line error when missing)."""
-    from ..core.errors import ParameterError
-
-    if spec.out is None:
-        raise ParameterError("out", "an output folder is required")
-    return Path(spec.out)
-
-
 def _write_files(
     out: Path,
     names: list[str],
@@ -162,7 +153,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     p = spec_from_args(SynthParams, args)
     files = spec_from_args(SynthFiles, args)
-    out = _required_out(files)
+    out = files.required("out", what="an output folder")
     check_synth_memory(p)
     stem = f"synthetic_{p.geometry}_seed{p.seed}"
     names = [f"{stem}{x}" for x in (".pos", ".rrng", "_phase.tif", "_profile.csv", "_truth.json")]
@@ -191,7 +182,7 @@ def plan_voxelize(args: argparse.Namespace) -> dict:
 
     params = spec_from_args(ExploreParams, args)
     files = spec_from_args(VoxelizeFiles, args)
-    out = _required_out(files)
+    out = files.required("out", what="an output folder")
     file = str(files.file)
     rf = files.ranges or find_range_file(file)
     if rf is None:

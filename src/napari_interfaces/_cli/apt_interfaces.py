@@ -68,15 +68,13 @@ def plan(args: argparse.Namespace):
     """
     from ..apt.batch import BatchOptions, SegmentFiles, check_outputs
     from ..apt.workflows import SegmentParams
-    from ..core.errors import ParameterError
     from ..core.runner import check_scheduler_address
     from ._spec import spec_from_args
 
     params = spec_from_args(SegmentParams, args)
     options = spec_from_args(BatchOptions, args)
     files = spec_from_args(SegmentFiles, args)
-    if files.out is None:
-        raise ParameterError("out", "an output folder is required")
+    files.required("out", what="an output folder")
     check_outputs([str(f) for f in files.files], files.out, _text(files.ranges), files.overwrite)
     if options.scheduler and options.scheduler != "inline":
         check_scheduler_address(options.scheduler)

@@ -73,8 +73,7 @@ def plan(args: argparse.Namespace):
     files = spec_from_args(ClusterFiles, args)
     images = list(files.images or ())
     series = files.apply_to or files.watch
-    if files.out is None:
-        raise ParameterError("out", "required (the output labels, or a folder)")
+    files.required("out", what="the output labels, or a folder")
     if files.apply_to and files.watch:
         raise ParameterError("watch", "use either --apply-to or --watch, not both")
     if files.watch_timeout is not None and not files.watch:
@@ -357,12 +356,11 @@ def _run_series(fs, params) -> int:
 # ------------------------------------------------------------------ cluster-apply
 def run_apply(args: argparse.Namespace) -> int:
     from ..cluster.corrections import ApplyFiles, CorrectionModel, apply_model, apply_to_folder
-    from ..core.errors import InputError, ParameterError
+    from ..core.errors import InputError
     from ..core.outputs import atomic_dir, check_output
 
     fs = spec_from_args(ApplyFiles, args)
-    if fs.out is None:
-        raise ParameterError("out", "required (the output folder)")
+    fs.required("out", what="the output folder")
     model = CorrectionModel.load(fs.model)
     items = list(fs.inputs)
     for p in items:

@@ -67,16 +67,6 @@ def register(groups: dict) -> None:
     e.set_defaults(func=run_evaluate)
 
 
-def _required(args: argparse.Namespace, name: str, what: str) -> Path:
-    """The value of a required path option (argparse leaves spec options optional)."""
-    from ..core.errors import ParameterError
-
-    value = getattr(args, name)
-    if value is None:
-        raise ParameterError(name, f"required: give {what}")
-    return Path(value)
-
-
 def _load(model: str, device: str):
     """Load a model; a missing or bad file is a one-line InputError naming it."""
     from ..core.errors import InputError
@@ -138,7 +128,7 @@ def validate_train(args: argparse.Namespace):
     if files.data is None:
         raise ParameterError("data", "give a database store (or --images and --labels)")
     _check_data(files.data)
-    out = _check_out(_required(args, "out", "the model file"), [files.data], files.overwrite)
+    out = _check_out(files.required("out", what="the model file"), [files.data], files.overwrite)
     return files, cfg, out
 
 
@@ -161,8 +151,9 @@ def validate_finetune(args: argparse.Namespace):
         if not d.is_dir():
             raise ParameterError(name, f"{d}: no such folder")
     params = FinetuneFolderParams(**_mode_values(FinetuneFolderParams, args))
-    out = _required(args, "out", "the model file")
-    out = _check_out(out, [files.images, files.labels], files.overwrite)
+    out = _check_out(
+        files.required("out", what="the model file"), [files.images, files.labels], files.overwrite
+    )
     return files, params, out
 
 
@@ -220,7 +211,7 @@ def validate_segment(args: argparse.Namespace):
 
     files = spec_from_args(SegmentFiles, args)
     params = spec_from_args(SegmentParams, args)
-    out = _required(args, "out", "the output folder")
+    out = files.required("out", what="the output folder")
     for path in files.images:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
@@ -323,7 +314,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..simulate.database import completed_indices
 
     files = spec_from_args(EvaluateFiles, args)
-    data = _required(args, "data", "the database store")
+    data = files.required("data", what="the database store")
     _check_data(data)
     model = _load(files.model, files.device)
     idx = completed_indices(data)

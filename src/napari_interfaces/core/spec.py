@@ -352,6 +352,23 @@ class Spec:
     def check(self) -> None:
         """Rules between fields; raise :class:`ParameterError` naming a field. Override."""
 
+    def required(self, *names: str, what: str | None = None) -> Any:
+        """The value of the field ``names[-1]``, once none of ``names`` is ``None``.
+
+        For paths that are optional in the spec (``Path | None``: the docks use
+        layers) but required by a command: the first one left out raises
+        :class:`ParameterError` (``"required: give <what>"``, else ``"a value is
+        required"``).
+        """
+        value = None
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                raise ParameterError(
+                    name, f"required: give {what}" if what else "a value is required"
+                )
+        return value
+
     @classmethod
     def params(cls) -> tuple[Param, ...]:
         """The declared parameters, in order."""

@@ -231,8 +231,7 @@ class StructureFiles(Spec):
     overwrite: bool = param(False, "replace existing output files", gui=False)
 
     def check(self) -> None:
-        if self.out is None:
-            raise ParameterError("out", "a value is required")
+        self.required("out")
         if self.out.suffix.lower() not in STRUCTURE_SUFFIXES:
             raise ParameterError(
                 "out", f"{self.out}: use an .xyz (extended xyz) file or another ase format"
@@ -432,9 +431,7 @@ class HRTEMFiles(Spec):
     overwrite: bool = param(False, "replace existing output files", gui=False)
 
     def check(self) -> None:
-        for name in ("structure", "out"):
-            if getattr(self, name) is None:
-                raise ParameterError(name, "a value is required")
+        self.required("structure", "out")
 
 
 # -- results -------------------------------------------------------------------
