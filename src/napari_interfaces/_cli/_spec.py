@@ -71,6 +71,26 @@ def add_spec(
     parser.set_defaults(_specs=tuple(known))
 
 
+def add_command(
+    group: Any,
+    name: str,
+    func: Any,
+    *specs: type[Spec],
+    help: str,  # noqa: A002 - argparse's option name
+    description: str,
+    epilog: str | None = None,
+    skip: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` to ``group``: options from ``specs``, run by ``func(args)``.
+
+    Returns the subcommand's parser (for a second :func:`add_spec`).
+    """
+    parser = group.add_parser(name, help=help, description=description, epilog=epilog)
+    add_spec(parser, *specs, skip=skip)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _group(parser: argparse.ArgumentParser, title: str) -> Any:
     """The parser's argument group called ``title`` (made once, reused by later calls)."""
     for group in parser._action_groups:  # noqa: SLF001 - argparse has no public lookup

@@ -9,10 +9,14 @@ import json
 
 def register(groups: dict) -> None:
     from ..apt.clusters import ClusterInputs, ClusterParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["apt"].add_parser(
+    add_command(
+        groups["apt"],
         "clusters",
+        run,
+        ClusterInputs,
+        ClusterParams,
         help="find solute clusters / small precipitates (maximum separation, DBSCAN, HDBSCAN)",
         description="Writes OUT/clusters.csv (per cluster: ions, atoms, solute atoms, centre, "
         "radius of gyration, Guinier radius, volume, at.% and counting error per element), "
@@ -21,8 +25,6 @@ def register(groups: dict) -> None:
         "cloud with a cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th "
         "nearest-neighbour distances of the solutes vs shuffled labels).",
     )
-    add_spec(p, ClusterInputs, ClusterParams)
-    p.set_defaults(func=run)
 
 
 def plan(args: argparse.Namespace):

@@ -15,37 +15,42 @@ def register(groups: dict) -> None:
         SynthParams,
         VoxelizeFiles,
     )
-    from ._spec import add_spec
+    from ._spec import add_command
 
     apt = groups["apt"]
-    p = apt.add_parser(
+    add_command(
+        apt,
         "info",
+        run_info,
+        InfoFiles,
         help="ion count, bounds, mass range and (with ranges) atomic composition",
         description="Print the ion count, bounds (nm) per axis, mass range (Da) and, with a "
         "range file, the decomposed atomic composition (at.%) and the ranged fraction.",
     )
-    add_spec(p, InfoFiles)
-    p.set_defaults(func=run_info)
 
-    p = apt.add_parser(
+    add_command(
+        apt,
         "synth",
+        run_synth,
+        SynthFiles,
+        SynthParams,
         help="write a synthetic APT specimen with ground truth",
         description="Generate an fcc Ni-Al-Cr specimen with L1_2 precipitates and a known "
         "diffuse interface profile; writes .pos, .rrng, the ground-truth phase volume (TIFF), "
         "the true profiles (CSV) and the parameters (JSON).",
     )
-    add_spec(p, SynthFiles, SynthParams)
-    p.set_defaults(func=run_synth)
 
-    p = apt.add_parser(
+    add_command(
+        apt,
         "voxelize",
+        run_voxelize,
+        VoxelizeFiles,
+        ExploreParams,
         help="composition volumes (at.%%) per element as TIFF",
         description="Range and voxelize a point cloud; writes one at.% TIFF per element "
         "(<stem>_<El>_at_pct.tif) with voxel size metadata, and with --counts the ion "
         "counts per species.",
     )
-    add_spec(p, VoxelizeFiles, ExploreParams)
-    p.set_defaults(func=run_voxelize)
 
 
 def _write_files(

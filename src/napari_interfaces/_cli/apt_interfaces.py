@@ -21,18 +21,21 @@ EPILOG = (
 def register(groups: dict) -> None:
     from ..apt.batch import BatchOptions, SegmentFiles
     from ..apt.workflows import SegmentParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["apt"].add_parser(
+    add_command(
+        groups["apt"],
         "segment",
+        run,
+        SegmentFiles,
+        SegmentParams,
+        BatchOptions,
         help="find interfaces and phases in APT files (HED, iso or GMM), in parallel with dask",
         description="Per input FILE writes OUT/<name>/phases.tif (3D labels), proxigram.csv "
         "(distance_nm, each element's at.% and its error) and summary.json (grid, phases, "
         "interfaces). Runs on a local dask cluster or on an existing scheduler.",
         epilog=EPILOG,
     )
-    add_spec(p, SegmentFiles, SegmentParams, BatchOptions)
-    p.set_defaults(func=run)
 
 
 def _check_weights(weights: str) -> None:

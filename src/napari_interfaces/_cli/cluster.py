@@ -30,27 +30,30 @@ LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 def register(groups: dict) -> None:
     from ..cluster.corrections import ApplyFiles
     from ..cluster.pipeline import ClusterFiles, ClusterParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["root"].add_parser(
+    add_command(
+        groups["root"],
         "cluster",
+        run,
+        ClusterFiles,
+        ClusterParams,
         help="unsupervised segmentation: chips, features, kNN graph, Louvain communities",
         description="Cut the image into chips, embed each chip, link similar chips in a cosine "
         "kNN graph, find Louvain communities and paint them back as a labels image. Several "
         "IMAGEs are co-registered channels of one specimen. With --apply-to or --watch the "
         "communities of IMAGE (the reference) label every image of a folder consistently.",
     )
-    add_spec(p, ClusterFiles, ClusterParams)
-    p.set_defaults(func=run)
 
-    a = groups["root"].add_parser(
+    add_command(
+        groups["root"],
         "cluster-apply",
+        run_apply,
+        ApplyFiles,
         help="apply a model learned from corrections to images or a folder",
         description="Label images with a model saved by the Chip communities dock "
         "('Learn from corrections'): MODEL.json + MODEL.npz.",
     )
-    add_spec(a, ApplyFiles)
-    a.set_defaults(func=run_apply)
 
 
 # ------------------------------------------------------------------ validation
