@@ -22,12 +22,7 @@ __all__ = ["add_spec", "spec_from_args"]
 
 
 def _help(p: Param) -> str:
-    bits = []
-    if p.unit:
-        bits.append(p.unit)
-    rng = p.range_text()
-    if rng:
-        bits.append(rng)
+    bits = p.unit_and_range()
     if p.default is None:
         if p.none:
             bits.append(f"default: {p.none}")

@@ -172,6 +172,13 @@ class Param:
             return f"{'<' if self.hi_open else '≤'} {hi}"
         return ""
 
+    def unit_and_range(self) -> list[str]:
+        """``["nm", "(0, 10]"]``: the unit and the range text, where there are any.
+
+        What the CLI's help and the dock's tooltip add to the help text.
+        """
+        return [text for text in (self.unit, self.range_text()) if text]
+
     def check(self, value: Any) -> Any:
         """The value converted to :attr:`kind` and checked; raises :class:`ParameterError`."""
         if value is None or (isinstance(value, str) and self.none and value == self.none):
