@@ -153,10 +153,15 @@ class OpenAsDock(Dock):
         value = widget.value
         return Path(value) if value and str(value) not in ("", ".") else None
 
-    def open_micrograph(self):
-        path = self._path(self.image_path)
+    def _chosen(self, widget, what: str) -> Path:
+        """The file chosen in ``widget``; an InputError ("choose <what> first") when empty."""
+        path = self._path(widget)
         if path is None:
-            raise InputError("choose an image file first")
+            raise InputError(f"choose {what} first")
+        return path
+
+    def open_micrograph(self):
+        path = self._chosen(self.image_path, "an image file")
         return self.run_job(
             micrograph_layers,
             path,
@@ -166,9 +171,7 @@ class OpenAsDock(Dock):
         )
 
     def open_point_cloud(self):
-        path = self._path(self.cloud_path)
-        if path is None:
-            raise InputError("choose a point cloud file first")
+        path = self._chosen(self.cloud_path, "a point cloud file")
         return self.run_job(
             point_cloud_layers,
             path,
