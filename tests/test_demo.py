@@ -45,8 +45,9 @@ def fake_pipeline(monkeypatch):
 def test_demo_refuses_existing_results_without_overwrite(tmp_path, fake_pipeline):
     demo.run_demo(tmp_path, ["fake"])
     assert (tmp_path / "fake" / "run1.txt").is_file()
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="pass overwrite") as err:
         demo.run_demo(tmp_path, ["fake"])
+    assert "pass --overwrite" in err.value.spelled(lambda f: "--" + f)  # as the CLI says it
     assert fake_pipeline.calls == 1  # refused before running
     demo.run_demo(tmp_path, ["fake"], overwrite=True)
     # the folder is replaced as a whole: no stale file from the first run

@@ -152,3 +152,26 @@ def test_gui_labels_carry_the_unit_once():
 
     labels = {p.name: p.gui_label for p in U.params()}
     assert labels == {"energy_kv": "energy (kV)", "pixel_size": "pixel size (Å)", "cs": "Cs (Å)"}
+
+
+def test_required_names_the_first_missing_path():
+    """``Spec.required``: a path optional in the spec but needed by a command."""
+    d = Demo(image="a.tif")
+    assert d.required("image", what="an image") == Path("a.tif")
+    with pytest.raises(ParameterError, match="required: give an image") as e:
+        Demo().required("image", what="an image")
+    assert e.value.name == "image"
+    with pytest.raises(ParameterError, match="a value is required"):
+        Demo().required("image")
+
+
+def test_help_and_tooltip_share_unit_and_range():
+    from napari_interfaces._widgets._form import tooltip
+
+    p = Demo.param_of("chip")
+    assert p.unit_and_range() == ["px", "[8, 1024]"]
+    assert Demo.param_of("refine").unit_and_range() == []
+    parser = argparse.ArgumentParser()
+    add_spec(parser, Demo)
+    assert "(px; [8, 1024]; default: auto)" in " ".join(parser.format_help().split())
+    assert tooltip(p) == "chip side [px; [8, 1024]; empty/lowest = auto]"

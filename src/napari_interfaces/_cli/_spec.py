@@ -22,12 +22,7 @@ __all__ = ["add_spec", "spec_from_args"]
 
 
 def _help(p: Param) -> str:
-    bits = []
-    if p.unit:
-        bits.append(p.unit)
-    rng = p.range_text()
-    if rng:
-        bits.append(rng)
+    bits = p.unit_and_range()
     if p.default is None:
         if p.none:
             bits.append(f"default: {p.none}")
@@ -69,6 +64,26 @@ def add_spec(
             _add(target, p)
         known.append(spec)
     parser.set_defaults(_specs=tuple(known))
+
+
+def add_command(
+    group: Any,
+    name: str,
+    func: Any,
+    *specs: type[Spec],
+    help: str,  # noqa: A002 - argparse's option name
+    description: str,
+    epilog: str | None = None,
+    skip: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` to ``group``: options from ``specs``, run by ``func(args)``.
+
+    Returns the subcommand's parser (for a second :func:`add_spec`).
+    """
+    parser = group.add_parser(name, help=help, description=description, epilog=epilog)
+    add_spec(parser, *specs, skip=skip)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _group(parser: argparse.ArgumentParser, title: str) -> Any:

@@ -9,10 +9,14 @@ import json
 
 def register(groups: dict) -> None:
     from ..apt.clusters import ClusterInputs, ClusterParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["apt"].add_parser(
+    add_command(
+        groups["apt"],
         "clusters",
+        run,
+        ClusterInputs,
+        ClusterParams,
         help="find solute clusters / small precipitates (maximum separation, DBSCAN, HDBSCAN)",
         description="Writes OUT/clusters.csv (per cluster: ions, atoms, solute atoms, centre, "
         "radius of gyration, Guinier radius, volume, at.% and counting error per element), "
@@ -21,8 +25,6 @@ def register(groups: dict) -> None:
         "cloud with a cluster label per ion: 0 matrix, -1 unranged) and OUT/nn_check.png (k-th "
         "nearest-neighbour distances of the solutes vs shuffled labels).",
     )
-    add_spec(p, ClusterInputs, ClusterParams)
-    p.set_defaults(func=run)
 
 
 def plan(args: argparse.Namespace):
@@ -40,8 +42,7 @@ def plan(args: argparse.Namespace):
     inputs = spec_from_args(ClusterInputs, args)
     if not inputs.solutes:
         raise ParameterError("solutes", "give at least one solute element, e.g. Cu Ni")
-    if inputs.out is None:
-        raise ParameterError("out", "an output folder is required")
+    inputs.required("out", what="an output folder")
     files = [str(inputs.file)] + ([str(inputs.ranges)] if inputs.ranges else [])
     check_output(inputs.out, files, overwrite=inputs.overwrite)
     return inputs, params

@@ -15,46 +15,42 @@ def register(groups: dict) -> None:
         SynthParams,
         VoxelizeFiles,
     )
-    from ._spec import add_spec
+    from ._spec import add_command
 
     apt = groups["apt"]
-    p = apt.add_parser(
+    add_command(
+        apt,
         "info",
+        run_info,
+        InfoFiles,
         help="ion count, bounds, mass range and (with ranges) atomic composition",
         description="Print the ion count, bounds (nm) per axis, mass range (Da) and, with a "
         "range file, the decomposed atomic composition (at.%) and the ranged fraction.",
     )
-    add_spec(p, InfoFiles)
-    p.set_defaults(func=run_info)
 
-    p = apt.add_parser(
+    add_command(
+        apt,
         "synth",
+        run_synth,
+        SynthFiles,
+        SynthParams,
         help="write a synthetic APT specimen with ground truth",
         description="Generate an fcc Ni-Al-Cr specimen with L1_2 precipitates and a known "
         "diffuse interface profile; writes .pos, .rrng, the ground-truth phase volume (TIFF), "
         "the true profiles (CSV) and the parameters (JSON).",
     )
-    add_spec(p, SynthFiles, SynthParams)
-    p.set_defaults(func=run_synth)
 
-    p = apt.add_parser(
+    add_command(
+        apt,
         "voxelize",
+        run_voxelize,
+        VoxelizeFiles,
+        ExploreParams,
         help="composition volumes (at.%%) per element as TIFF",
         description="Range and voxelize a point cloud; writes one at.% TIFF per element "
         "(<stem>_<El>_at_pct.tif) with voxel size metadata, and with --counts the ion "
         "counts per species.",
     )
-    add_spec(p, VoxelizeFiles, ExploreParams)
-    p.set_defaults(func=run_voxelize)
-
-
-def _required_out(spec) -> Path:
-    """The ``--out`` folder (required: refused with a one-line error when missing)."""
-    from ..core.errors import ParameterError
-
-    if spec.out is None:
-        raise ParameterError("out", "an output folder is required")
-    return Path(spec.out)
 
 
 def _write_files(
@@ -162,7 +158,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     p = spec_from_args(SynthParams, args)
     files = spec_from_args(SynthFiles, args)
-    out = _required_out(files)
+    out = files.required("out", what="an output folder")
     check_synth_memory(p)
     stem = f"synthetic_{p.geometry}_seed{p.seed}"
     names = [f"{stem}{x}" for x in (".pos", ".rrng", "_phase.tif", "_profile.csv", "_truth.json")]
@@ -191,7 +187,7 @@ def plan_voxelize(args: argparse.Namespace) -> dict:
 
     params = spec_from_args(ExploreParams, args)
     files = spec_from_args(VoxelizeFiles, args)
-    out = _required_out(files)
+    out = files.required("out", what="an output folder")
     file = str(files.file)
     rf = files.ranges or find_range_file(file)
     if rf is None:

@@ -21,18 +21,21 @@ EPILOG = (
 def register(groups: dict) -> None:
     from ..apt.batch import BatchOptions, SegmentFiles
     from ..apt.workflows import SegmentParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["apt"].add_parser(
+    add_command(
+        groups["apt"],
         "segment",
+        run,
+        SegmentFiles,
+        SegmentParams,
+        BatchOptions,
         help="find interfaces and phases in APT files (HED, iso or GMM), in parallel with dask",
         description="Per input FILE writes OUT/<name>/phases.tif (3D labels), proxigram.csv "
         "(distance_nm, each element's at.% and its error) and summary.json (grid, phases, "
         "interfaces). Runs on a local dask cluster or on an existing scheduler.",
         epilog=EPILOG,
     )
-    add_spec(p, SegmentFiles, SegmentParams, BatchOptions)
-    p.set_defaults(func=run)
 
 
 def _check_weights(weights: str) -> None:
@@ -68,15 +71,13 @@ def plan(args: argparse.Namespace):
     """
     from ..apt.batch import BatchOptions, SegmentFiles, check_outputs
     from ..apt.workflows import SegmentParams
-    from ..core.errors import ParameterError
     from ..core.runner import check_scheduler_address
     from ._spec import spec_from_args
 
     params = spec_from_args(SegmentParams, args)
     options = spec_from_args(BatchOptions, args)
     files = spec_from_args(SegmentFiles, args)
-    if files.out is None:
-        raise ParameterError("out", "an output folder is required")
+    files.required("out", what="an output folder")
     check_outputs([str(f) for f in files.files], files.out, _text(files.ranges), files.overwrite)
     if options.scheduler and options.scheduler != "inline":
         check_scheduler_address(options.scheduler)

@@ -30,27 +30,30 @@ LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 def register(groups: dict) -> None:
     from ..cluster.corrections import ApplyFiles
     from ..cluster.pipeline import ClusterFiles, ClusterParams
-    from ._spec import add_spec
+    from ._spec import add_command
 
-    p = groups["root"].add_parser(
+    add_command(
+        groups["root"],
         "cluster",
+        run,
+        ClusterFiles,
+        ClusterParams,
         help="unsupervised segmentation: chips, features, kNN graph, Louvain communities",
         description="Cut the image into chips, embed each chip, link similar chips in a cosine "
         "kNN graph, find Louvain communities and paint them back as a labels image. Several "
         "IMAGEs are co-registered channels of one specimen. With --apply-to or --watch the "
         "communities of IMAGE (the reference) label every image of a folder consistently.",
     )
-    add_spec(p, ClusterFiles, ClusterParams)
-    p.set_defaults(func=run)
 
-    a = groups["root"].add_parser(
+    add_command(
+        groups["root"],
         "cluster-apply",
+        run_apply,
+        ApplyFiles,
         help="apply a model learned from corrections to images or a folder",
         description="Label images with a model saved by the Chip communities dock "
         "('Learn from corrections'): MODEL.json + MODEL.npz.",
     )
-    add_spec(a, ApplyFiles)
-    a.set_defaults(func=run_apply)
 
 
 # ------------------------------------------------------------------ validation
@@ -73,8 +76,7 @@ def plan(args: argparse.Namespace):
     files = spec_from_args(ClusterFiles, args)
     images = list(files.images or ())
     series = files.apply_to or files.watch
-    if files.out is None:
-        raise ParameterError("out", "required (the output labels, or a folder)")
+    files.required("out", what="the output labels, or a folder")
     if files.apply_to and files.watch:
         raise ParameterError("watch", "use either --apply-to or --watch, not both")
     if files.watch_timeout is not None and not files.watch:
@@ -357,12 +359,11 @@ def _run_series(fs, params) -> int:
 # ------------------------------------------------------------------ cluster-apply
 def run_apply(args: argparse.Namespace) -> int:
     from ..cluster.corrections import ApplyFiles, CorrectionModel, apply_model, apply_to_folder
-    from ..core.errors import InputError, ParameterError
+    from ..core.errors import InputError
     from ..core.outputs import atomic_dir, check_output
 
     fs = spec_from_args(ApplyFiles, args)
-    if fs.out is None:
-        raise ParameterError("out", "required (the output folder)")
+    fs.required("out", what="the output folder")
     model = CorrectionModel.load(fs.model)
     items = list(fs.inputs)
     for p in items:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from ._spec import add_spec, spec_from_args
+from ._spec import add_command, spec_from_args
 
 
 def register(groups: dict) -> None:
     from ..demo import DemoOptions
 
-    p = groups["root"].add_parser(
+    add_command(
+        groups["root"],
         "demo",
+        run,
+        DemoOptions,
         help="run the pipelines headlessly on built-in sample data and write the results",
         description="Run the main job on built-in, seeded sample data and write its results "
         "(images, labels, tables, plots as PNG) to a folder. With --gui, open napari with the "
         "results as layers and the plugin's docks.",
     )
-    add_spec(p, DemoOptions)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

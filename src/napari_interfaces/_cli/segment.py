@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._spec import add_spec, spec_from_args
+from ._spec import add_command, add_spec, spec_from_args
 
 #: ``train`` options whose default depends on the mode: a database store
 #: (:class:`~..segment.train.TrainConfig`) or a folder of corrected frames
@@ -23,8 +23,12 @@ def register(groups: dict) -> None:
 
     root = groups["root"]
     folder = FinetuneFolderParams()
-    t = root.add_parser(
+    t = add_command(
+        root,
         "train",
+        run_train,
+        TrainFiles,
+        TrainConfig,
         help="train a U-Net on a simulated database, or fine-tune one on a folder of "
         "corrected frames",
         description="Train a U-Net (ResNet-style encoder) with cross-entropy + Dice loss, "
@@ -39,12 +43,15 @@ def register(groups: dict) -> None:
         f"cores: --epochs {folder.epochs}, --batch-size {folder.batch_size}, --lr "
         f"{folder.lr:g}, --patience {folder.patience}).",
     )
-    add_spec(t, TrainFiles, TrainConfig)
     add_spec(t, FinetuneFolderParams, skip=tuple(p.name for p in TrainConfig.params()))
-    t.set_defaults(func=run_train, **dict.fromkeys(MODE_DEFAULTS))
+    t.set_defaults(**dict.fromkeys(MODE_DEFAULTS))
 
-    s = root.add_parser(
+    add_command(
+        root,
         "segment",
+        run_segment,
+        SegmentFiles,
+        SegmentParams,
         help="segment micrographs with a U-Net: labels, particles, sizes",
         description="Segment micrographs (TIFF, PNG, JPEG; DM3/DM4/EMD/MRC with rosettasciio) "
         "with tiled inference. Images are rescaled to the model's training pixel size using "
@@ -54,27 +61,16 @@ def register(groups: dict) -> None:
         "NAME_particles.csv, NAME_sizes.png (and NAME_uncertainty.tif with --uncertainty); "
         "plus summary.json.",
     )
-    add_spec(s, SegmentFiles, SegmentParams)
-    s.set_defaults(func=run_segment)
 
-    e = root.add_parser(
+    add_command(
+        root,
         "evaluate",
+        run_evaluate,
+        EvaluateFiles,
         help="F1 and IoU of a model on a database store",
         description="Segment every completed sample of a database store and report "
         "pixel-wise F1 and IoU of the foreground classes.",
     )
-    add_spec(e, EvaluateFiles)
-    e.set_defaults(func=run_evaluate)
-
-
-def _required(args: argparse.Namespace, name: str, what: str) -> Path:
-    """The value of a required path option (argparse leaves spec options optional)."""
-    from ..core.errors import ParameterError
-
-    value = getattr(args, name)
-    if value is None:
-        raise ParameterError(name, f"required: give {what}")
-    return Path(value)
 
 
 def _load(model: str, device: str):
@@ -138,7 +134,7 @@ def validate_train(args: argparse.Namespace):
     if files.data is None:
         raise ParameterError("data", "give a database store (or --images and --labels)")
     _check_data(files.data)
-    out = _check_out(_required(args, "out", "the model file"), [files.data], files.overwrite)
+    out = _check_out(files.required("out", what="the model file"), [files.data], files.overwrite)
     return files, cfg, out
 
 
@@ -161,8 +157,9 @@ def validate_finetune(args: argparse.Namespace):
         if not d.is_dir():
             raise ParameterError(name, f"{d}: no such folder")
     params = FinetuneFolderParams(**_mode_values(FinetuneFolderParams, args))
-    out = _required(args, "out", "the model file")
-    out = _check_out(out, [files.images, files.labels], files.overwrite)
+    out = _check_out(
+        files.required("out", what="the model file"), [files.images, files.labels], files.overwrite
+    )
     return files, params, out
 
 
@@ -220,7 +217,7 @@ def validate_segment(args: argparse.Namespace):
 
     files = spec_from_args(SegmentFiles, args)
     params = spec_from_args(SegmentParams, args)
-    out = _required(args, "out", "the output folder")
+    out = files.required("out", what="the output folder")
     for path in files.images:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
@@ -323,7 +320,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..simulate.database import completed_indices
 
     files = spec_from_args(EvaluateFiles, args)
-    data = _required(args, "data", "the database store")
+    data = files.required("data", what="the database store")
     _check_data(data)
     model = _load(files.model, files.device)
     idx = completed_indices(data)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._spec import add_spec, spec_from_args
+from ._spec import add_command, spec_from_args
 
 
 def register(groups: dict) -> None:
     from ..simulate.database import DatabaseFiles, DatabaseParams
 
-    p = groups["simulate"].add_parser(
+    add_command(
+        groups["simulate"],
         "database",
+        run,
+        DatabaseFiles,
+        DatabaseParams,
         help="generate (or resume) a database of simulated images + labels in a zarr store",
         description="Draw N samples from a YAML recipe of distributions (structures, imaging "
         "conditions, dose, ...), simulate image + labels for each and write them with their "
@@ -23,8 +27,6 @@ def register(groups: dict) -> None:
         "(the default model's database), tiny_synthetic (fast toy images). "
         "See docs/hrtem_segmentation.md for the spec format and HPC use (dask-jobqueue).",
     )
-    add_spec(p, DatabaseFiles, DatabaseParams)
-    p.set_defaults(func=run)
 
 
 def plan(args: argparse.Namespace):

@@ -13,32 +13,36 @@ from pathlib import Path
 
 import numpy as np
 
-from ._spec import add_spec, spec_from_args
+from ._spec import add_command, spec_from_args
 
 
 def register(groups: dict) -> None:
     from ..simulate.workflow import HRTEMFiles, HRTEMParams, StructureFiles, StructureParams
 
     sim = groups["simulate"]
-    p = sim.add_parser(
+    add_command(
+        sim,
         "structure",
+        run_structure,
+        StructureFiles,
+        StructureParams,
         help="build a nanoparticle-on-amorphous-carbon scene (.xyz + particle-only file)",
         description="Build nanoparticles (fcc Au by default) on an amorphous carbon substrate "
         "and write the scene plus the particle-only structure (<stem>_particles<suffix>). "
         "Lengths in Å.",
     )
-    add_spec(p, StructureFiles, StructureParams)
-    p.set_defaults(func=run_structure)
 
-    q = sim.add_parser(
+    add_command(
+        sim,
         "image",
+        run_image,
+        HRTEMFiles,
+        HRTEMParams,
         help="multislice HRTEM image of a structure (+ exit wave, labels)",
         description="Plane-wave multislice HRTEM simulation of STRUCTURE (any ase-readable "
         "file with an orthorhombic cell; beam along +z). Without --dose the image is "
         "noise-free. Prints the time of each stage.",
     )
-    add_spec(q, HRTEMFiles, HRTEMParams)
-    q.set_defaults(func=run_image)
 
 
 def _particles_path(out: Path) -> Path:

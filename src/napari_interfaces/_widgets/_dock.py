@@ -110,6 +110,12 @@ from magicgui.widgets import Container, Label, PushButton, create_widget
 from ..core.errors import InputError
 from ._jobs import Job, notify_error, run_job
 
+#: The file-dialog filter of each kind of file a dock opens (:meth:`Dock.add_file`).
+FILE_FILTERS = {
+    "point_cloud": "Point clouds (*.pos *.epos *.apt *.ato *.csv *.txt *.npz)",
+    "ranges": "Range files (*.rrng *.rng *.env *.RRNG *.RNG *.ENV)",
+}
+
 if TYPE_CHECKING:
     import napari
 
@@ -424,6 +430,29 @@ class Dock(Container):
         self.params[name] = widget
         self.append(widget)
         return widget
+
+    def add_file(
+        self,
+        name: str,
+        kind: str,
+        *,
+        tooltip: str,
+        label: str | None = None,
+        on_change: Callable[..., Any] | None = None,
+    ) -> Any:
+        """Add an (empty) chooser of a file to read, of one ``kind`` of :data:`FILE_FILTERS`.
+
+        Parameters
+        ----------
+        name, tooltip, label, on_change
+            As for :meth:`add_param`.
+        kind : {"point_cloud", "ranges"}
+            Which file dialog filter to offer.
+        """
+        return self.add_param(
+            name, Path(), mode="r", filter=FILE_FILTERS[kind], tooltip=tooltip, label=label,
+            on_change=on_change,
+        )  # fmt: skip
 
     def add_layer_choice(
         self,

@@ -31,12 +31,7 @@ _BAD_STYLE = "border: 1px solid #e05050;"
 
 def tooltip(p: Param) -> str:
     """The field's help, with its unit, range and sentinel word."""
-    extra = []
-    if p.unit:
-        extra.append(p.unit)
-    rng = p.range_text()
-    if rng:
-        extra.append(rng)
+    extra = p.unit_and_range()
     if p.none:
         extra.append(f"empty/lowest = {p.none}")
     return f"{p.help} [{'; '.join(extra)}]" if extra else p.help

@@ -72,18 +72,12 @@ class AptClustersDock(Dock):
 
     def __init__(self, napari_viewer=None, sync: bool = False) -> None:
         super().__init__(napari_viewer, sync=sync)
-        self.file = self.add_param(
-            "point_cloud",
-            Path(""),
-            mode="r",
-            filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
-            tooltip="point cloud file (.pos, .epos, .apt, ...)",
+        self.file = self.add_file(
+            "point_cloud", "point_cloud", tooltip="point cloud file (.pos, .epos, .apt, ...)"
         )
-        self.ranges = self.add_param(
+        self.ranges = self.add_file(
             "range_file",
-            Path(""),
-            mode="r",
-            filter="*.rrng *.rng *.env",
+            "ranges",
             tooltip="range file; empty = the file with the same stem beside the point cloud",
         )
         self.solutes = self.add_param(

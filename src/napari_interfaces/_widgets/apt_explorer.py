@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AptExplorer", "PlotView", "explore_and_plot", "render_figure"]
 
-_CLOUD_FILTER = "*.pos *.epos *.apt *.ato *.csv *.txt *.npz"
-_RANGE_FILTER = "*.rrng *.rng *.env *.RRNG *.RNG *.ENV"
-
 
 def render_figure(draw, width_px: int, height_px: int, colors: dict | None = None, dpi: int = 90):
     """Draw a matplotlib figure off-screen (Agg; safe on a worker thread).
@@ -134,20 +131,16 @@ class AptExplorer(Dock):
         self.layers: dict[str, Any] = {}
         self._ranges = None
 
-        self.file = self.add_param(
+        self.file = self.add_file(
             "point_cloud",
-            Path(),
-            mode="r",
-            filter=_CLOUD_FILTER,
+            "point_cloud",
             tooltip="APT point cloud (.pos .epos .apt .ato .csv/.txt with x y z m, labelled .npz); "
             "a range file with the same stem is picked up automatically",
             on_change=self._file_changed,
         )
-        self.range_file = self.add_param(
+        self.range_file = self.add_file(
             "range_file",
-            Path(),
-            mode="r",
-            filter=_RANGE_FILTER,
+            "ranges",
             tooltip="range file (.rrng .rng .env): mass windows (Da) -> ion species -> elements",
             on_change=self._load_ranges,
         )

@@ -178,19 +178,15 @@ class InterfacesWidget(Dock):
         self.voxel = self.form["voxel"]
         self.axes = self.form["axes"]
         with self.advanced("Advanced: file, ranges"):
-            self.file = self.add_param(
+            self.file = self.add_file(
                 "point_cloud_file",
-                Path(),
+                "point_cloud",
                 label="or file",
-                mode="r",
-                filter="*.pos *.epos *.apt *.ato *.csv *.txt *.npz",
                 tooltip="an APT point cloud file; when set, it is used instead of the layer",
             )
-            self.ranges = self.add_param(
+            self.ranges = self.add_file(
                 "range_file",
-                Path(),
-                mode="r",
-                filter="*.rrng *.rng *.env *.RRNG *.RNG *.ENV",
+                "ranges",
                 tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
                 "beside it",
             )

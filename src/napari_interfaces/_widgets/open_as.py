@@ -129,20 +129,16 @@ class OpenAsDock(Dock):
             footer=False,
         )
         self.add_section("APT point cloud")
-        self.cloud_path = self.add_param(
+        self.cloud_path = self.add_file(
             "cloud_path",
-            Path(),
+            "point_cloud",
             label="point cloud",
-            mode="r",
-            filter="Point clouds (*.csv *.txt *.npz *.pos *.epos *.apt *.ato)",
             tooltip="CSV/TXT with x, y, z and m columns, or a labelled .npz",
         )
-        self.ranges_path = self.add_param(
+        self.ranges_path = self.add_file(
             "ranges_path",
-            Path(),
+            "ranges",
             label="range file",
-            mode="r",
-            filter="Range files (*.rrng *.rng *.env)",
             tooltip="optional; default: the .rrng/.rng/.env with the same stem",
         )
         self.add_button(
@@ -157,10 +153,15 @@ class OpenAsDock(Dock):
         value = widget.value
         return Path(value) if value and str(value) not in ("", ".") else None
 
-    def open_micrograph(self):
-        path = self._path(self.image_path)
+    def _chosen(self, widget, what: str) -> Path:
+        """The file chosen in ``widget``; an InputError ("choose <what> first") when empty."""
+        path = self._path(widget)
         if path is None:
-            raise InputError("choose an image file first")
+            raise InputError(f"choose {what} first")
+        return path
+
+    def open_micrograph(self):
+        path = self._chosen(self.image_path, "an image file")
         return self.run_job(
             micrograph_layers,
             path,
@@ -170,9 +171,7 @@ class OpenAsDock(Dock):
         )
 
     def open_point_cloud(self):
-        path = self._path(self.cloud_path)
-        if path is None:
-            raise InputError("choose a point cloud file first")
+        path = self._chosen(self.cloud_path, "a point cloud file")
         return self.run_job(
             point_cloud_layers,
             path,

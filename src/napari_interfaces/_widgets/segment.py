@@ -319,43 +319,26 @@ class SegmentWidget(Dock):
         if calibrated:
             md["pixel_size"] = res.pixel_size
             md["pixel_size_unit"] = "Å"
-        self._result_layers = []
-        labels = add_or_update_layer(
-            self.viewer,
-            res.labels,
-            "labels",
-            name=result_name("labels", src),
-            opacity=0.5,
-            metadata=dict(md),
-            **kw,
-        )
-        self._result_layers.append(labels)
-        if res.instances is not None:
+
+        def put(data, kind: str, what: str, **style):
+            """Add or update the result layer ``what [source]``, with the shared metadata."""
             layer = add_or_update_layer(
-                self.viewer,
-                res.instances,
-                "labels",
-                name=result_name("particles", src),
-                opacity=0.6,
-                metadata=dict(md),
+                self.viewer, data, kind, name=result_name(what, src), metadata=dict(md), **style,
                 **kw,
-            )
-            layer.features = res.particles.features()
+            )  # fmt: skip
             self._result_layers.append(layer)
+            return layer
+
+        self._result_layers = []
+        labels = put(res.labels, "labels", "labels", opacity=0.5)
+        if res.instances is not None:
+            layer = put(res.instances, "labels", "particles", opacity=0.6)
+            layer.features = res.particles.features()
         if res.uncertainty is not None:
-            unc = add_or_update_layer(
-                self.viewer,
-                res.uncertainty,
-                "image",
-                name=result_name("uncertainty", src),
-                colormap="magma",
-                opacity=0.6,
-                blending="additive",
-                contrast_limits=(0.0, 1.0),
-                metadata=dict(md),
-                **kw,
-            )
-            self._result_layers.append(unc)
+            put(
+                res.uncertainty, "image", "uncertainty", colormap="magma", opacity=0.6,
+                blending="additive", contrast_limits=(0.0, 1.0),
+            )  # fmt: skip
         try:
             self.labels.reset_choices()
             self.labels.value = labels

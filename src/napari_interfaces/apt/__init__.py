@@ -24,23 +24,14 @@ Examples
 
 from __future__ import annotations
 
+from ..aptmodel import _EXPORTS as _MODEL_EXPORTS
 from ..core.lazy import attach
 
-#: Public name -> submodule that defines it.
+#: Public name -> submodule that defines it. The data model's names are
+#: :mod:`napari_interfaces.aptmodel`'s own list: this package's ``pointcloud``,
+#: ``ranging`` and ``elements`` modules re-export those modules.
 _EXPORTS: dict[str, str] = {
-    # data model
-    "PointCloud": "pointcloud",
-    "CHUNK_IONS": "pointcloud",
-    "Range": "ranging",
-    "RangeTable": "ranging",
-    "RangeOverlapWarning": "ranging",
-    "Composition": "ranging",
-    "composition": "ranging",
-    "composition_of_cloud": "ranging",
-    "species_counts": "ranging",
-    "parse_formula": "elements",
-    "formula": "elements",
-    "is_element": "elements",
+    **_MODEL_EXPORTS,
     # the one loader and the one voxelizer
     "APTDataset": "dataset",
     "RangingWarning": "dataset",

@@ -315,6 +315,10 @@ class ClusterAnalysis:
         return len(self.clusters)
 
 
+#: The bound of the envelope and erosion distances ("auto": chosen from the data).
+_SHELL_NM = {"unit": "nm", "lo": 0, "hi": 10.0, "none": "auto", "step": 0.05}
+
+
 @dataclass(frozen=True)
 class ClusterParams(Spec):
     """Cluster analysis of solute atoms (``apt clusters``, the APT cluster analysis dock).
@@ -359,25 +363,17 @@ class ClusterParams(Spec):
         None,
         "envelope distance L: matrix ions within L of a cluster's solutes join it (auto: "
         "1.4 x the ion spacing when chosen from the data, else dmax)",
-        unit="nm",
-        lo=0,
-        hi=10.0,
-        none="auto",
         alias="envelope",
         label="envelope L",
-        step=0.05,
+        **_SHELL_NM,
     )
     erosion_nm: float | None = param(
         None,
         "envelope ions within this distance of unclustered ions are removed again (auto: "
         "2 x the ion spacing when chosen from the data, else 0)",
-        unit="nm",
-        lo=0,
-        hi=10.0,
-        none="auto",
         alias="erosion",
         label="erosion",
-        step=0.05,
+        **_SHELL_NM,
     )
     efficiency: float | None = param(
         None,

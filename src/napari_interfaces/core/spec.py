@@ -176,6 +176,13 @@ class Param:
             return f"{'<' if self.hi_open else '≤'} {hi}"
         return ""
 
+    def unit_and_range(self) -> list[str]:
+        """``["nm", "(0, 10]"]``: the unit and the range text, where there are any.
+
+        What the CLI's help and the dock's tooltip add to the help text.
+        """
+        return [text for text in (self.unit, self.range_text()) if text]
+
     def check(self, value: Any) -> Any:
         """The value converted to :attr:`kind` and checked; raises :class:`ParameterError`."""
         if value is None or (isinstance(value, str) and self.none and value == self.none):
@@ -355,6 +362,23 @@ class Spec:
 
     def check(self) -> None:
         """Rules between fields; raise :class:`ParameterError` naming a field. Override."""
+
+    def required(self, *names: str, what: str | None = None) -> Any:
+        """The value of the field ``names[-1]``, once none of ``names`` is ``None``.
+
+        For paths that are optional in the spec (``Path | None``: the docks use
+        layers) but required by a command: the first one left out raises
+        :class:`ParameterError` (``"required: give <what>"``, else ``"a value is
+        required"``).
+        """
+        value = None
+        for name in names:
+            value = getattr(self, name)
+            if value is None:
+                raise ParameterError(
+                    name, f"required: give {what}" if what else "a value is required"
+                )
+        return value
 
     @classmethod
     def params(cls) -> tuple[Param, ...]:

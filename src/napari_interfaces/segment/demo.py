@@ -27,36 +27,17 @@ DEMO_SEED = 31337
 
 
 def _figure(path: Path, image, pred, truth, pixel_size: float, title: str) -> None:
-    import matplotlib
+    """The micrograph, the prediction over it and the truth over it, side by side."""
+    from ..simulate.demo import overlay_figure
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    ny, nx = image.shape
-    ext = [0, nx * pixel_size / 10, ny * pixel_size / 10, 0]  # nm
-    fig = Figure(figsize=(11, 4), dpi=100)
-    for k, (lab, name) in enumerate(
-        (
-            (None, "simulated micrograph"),
-            (pred, "U-Net prediction"),
-            (truth, "ground truth (exit wave)"),
-        )
-    ):
-        ax = fig.add_subplot(1, 3, k + 1)
-        ax.imshow(image, cmap="gray", extent=ext)
-        if lab is not None:
-            ax.imshow(
-                np.ma.masked_equal(lab, 0),
-                cmap="autumn",
-                alpha=0.45,
-                extent=ext,
-                interpolation="nearest",
-            )
-        ax.set_title(name)
-        ax.set_xlabel("x (nm)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
+    panels = [
+        (None, "simulated micrograph"),
+        (pred, "U-Net prediction"),
+        (truth, "ground truth (exit wave)"),
+    ]
+    overlay_figure(
+        path, image, panels, (pixel_size, pixel_size), title=title, figsize=(11, 4), dpi=100
+    )
 
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:

@@ -591,9 +591,7 @@ class DatabaseFiles(Spec):
     quiet: bool = param(False, "no progress bar", gui=False)
 
     def check(self) -> None:
-        for name in ("spec", "out"):
-            if getattr(self, name) is None:
-                raise ParameterError(name, "a value is required")
+        self.required("spec", "out")
 
 
 # -- generation ----------------------------------------------------------------

@@ -20,7 +20,14 @@ import numpy as np
 from ..core.progress import Progress, as_progress
 from .workflow import HRTEMParams, StructureParams
 
-__all__ = ["DEMO_HRTEM", "DEMO_STRUCTURE", "hrtem_layers", "run_demo", "save_figure"]
+__all__ = [
+    "DEMO_HRTEM",
+    "DEMO_STRUCTURE",
+    "hrtem_layers",
+    "overlay_figure",
+    "run_demo",
+    "save_figure",
+]
 
 #: The demo's structure (small enough for a few seconds on 2 cores).
 DEMO_STRUCTURE = StructureParams(
@@ -45,8 +52,23 @@ DEMO_HRTEM = HRTEMParams(
 )
 
 
-def save_figure(path, image, labels, sampling, title: str = "") -> None:
-    """PNG of an image beside its labels (matplotlib, Agg)."""
+def overlay_figure(
+    path, image, panels, sampling, *, title: str = "", figsize=(8, 4), dpi: int = 110
+) -> None:
+    """PNG of ``image`` in side-by-side panels, each with its labels drawn over it.
+
+    Parameters
+    ----------
+    path : path
+        The PNG file.
+    image : (ny, nx) array
+    panels : sequence of (labels or None, str)
+        One panel each: the labels drawn over the image (0 transparent), and its title.
+    sampling : (float, float)
+        Å per pixel along x and y (the axes are in nm).
+    title : str
+        The figure's title (none when empty).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -54,19 +76,30 @@ def save_figure(path, image, labels, sampling, title: str = "") -> None:
 
     ny, nx = image.shape
     ext = [0, nx * sampling[0] / 10, ny * sampling[1] / 10, 0]  # nm
-    fig = Figure(figsize=(8, 4), dpi=110)
-    a1, a2 = fig.add_subplot(121), fig.add_subplot(122)
-    a1.imshow(image, cmap="gray", extent=ext)
-    a1.set_title(title or "simulated HRTEM image")
-    a1.set_xlabel("x (nm)")
-    a1.set_ylabel("y (nm)")
-    a2.imshow(image, cmap="gray", extent=ext)
-    masked = np.ma.masked_equal(labels, 0)
-    a2.imshow(masked, cmap="autumn", alpha=0.45, extent=ext, interpolation="nearest")
-    a2.set_title("labels (particle-only exit wave)")
-    a2.set_xlabel("x (nm)")
+    fig = Figure(figsize=figsize, dpi=dpi)
+    for k, (labels, name) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        ax.imshow(image, cmap="gray", extent=ext)
+        if labels is not None:
+            masked = np.ma.masked_equal(labels, 0)
+            ax.imshow(masked, cmap="autumn", alpha=0.45, extent=ext, interpolation="nearest")
+        ax.set_title(name)
+        ax.set_xlabel("x (nm)")
+        if k == 0:
+            ax.set_ylabel("y (nm)")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def save_figure(path, image, labels, sampling, title: str = "") -> None:
+    """PNG of an image beside its labels (matplotlib, Agg)."""
+    panels = [
+        (None, title or "simulated HRTEM image"),
+        (labels, "labels (particle-only exit wave)"),
+    ]
+    overlay_figure(path, image, panels, sampling)
 
 
 def run_demo(out_dir: str | Path, progress: Progress | None = None) -> list[tuple[Any, dict, str]]:

@@ -99,6 +99,10 @@ def _check_element(element: str) -> None:
         )
 
 
+#: The bound of a seed (any int64; "random": a fresh one per run).
+_SEED = {"lo": 0, "hi": 2**63 - 1, "none": "random", "advanced": True}
+
+
 @dataclass(frozen=True)
 class StructureParams(Spec):
     """Nanoparticles on amorphous carbon (:func:`~.structures.build_scene`)."""
@@ -181,12 +185,7 @@ class StructureParams(Spec):
         5.0, "gap between particles and to the cell edge", unit="Å", lo=0, hi=1e4, advanced=True
     )
     seed: int | None = param(
-        None,
-        "random seed of the structure, phonons and noise (same seed, same result)",
-        lo=0,
-        hi=2**63 - 1,
-        none="random",
-        advanced=True,
+        None, "random seed of the structure, phonons and noise (same seed, same result)", **_SEED
     )
 
     def check(self) -> None:
@@ -231,8 +230,7 @@ class StructureFiles(Spec):
     overwrite: bool = param(False, "replace existing output files", gui=False)
 
     def check(self) -> None:
-        if self.out is None:
-            raise ParameterError("out", "a value is required")
+        self.required("out")
         if self.out.suffix.lower() not in STRUCTURE_SUFFIXES:
             raise ParameterError(
                 "out", f"{self.out}: use an .xyz (extended xyz) file or another ase format"
@@ -357,14 +355,7 @@ class HRTEMParams(Spec):
         none="config",
         advanced=True,
     )
-    seed: int | None = param(
-        None,
-        "random seed of the phonons and the noise",
-        lo=0,
-        hi=2**63 - 1,
-        none="random",
-        advanced=True,
-    )
+    seed: int | None = param(None, "random seed of the phonons and the noise", **_SEED)
 
     def check(self) -> None:
         parse_aberrations(self.aberrations)
@@ -434,9 +425,7 @@ class HRTEMFiles(Spec):
     overwrite: bool = param(False, "replace existing output files", gui=False)
 
     def check(self) -> None:
-        for name in ("structure", "out"):
-            if getattr(self, name) is None:
-                raise ParameterError(name, "a value is required")
+        self.required("structure", "out")
 
 
 # -- results -------------------------------------------------------------------
