@@ -138,10 +138,25 @@ def _floor_fns(shape, n_slices: int, device: str):
 # ---------------------------------------------------------------------------- codes
 
 
-def _ours(atoms, device: str, deposit: str = "bspline"):
-    from napari_interfaces.simulate.hrtem import simulate_exit_waves
+#: our two band-limit schemes (NAPARI_INTERFACES_MULTISLICE_BANDLIMIT)
+MODES = ("transmission", "propagator")
 
-    return simulate_exit_waves(atoms, ENERGY, 0.1, 2.0, "lobato", device=device, deposit=deposit)
+
+def _ours(atoms, device: str, deposit: str = "bspline", mode: str = "transmission",
+          sampling: float = 0.1):  # fmt: skip
+    from napari_interfaces.simulate.hrtem import simulate_exit_waves
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+
+    old = os.environ.get(BANDLIMIT_ENV)
+    os.environ[BANDLIMIT_ENV] = mode
+    try:
+        return simulate_exit_waves(atoms, ENERGY, sampling, 2.0, "lobato", device=device,
+                                   deposit=deposit)  # fmt: skip
+    finally:
+        if old is None:
+            os.environ.pop(BANDLIMIT_ENV, None)
+        else:
+            os.environ[BANDLIMIT_ENV] = old
 
 
 def _abtem(atoms, threads: int = 1):
@@ -342,6 +357,23 @@ def _header(args) -> None:
         pass
 
 
+def _phase_corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.angle(a).ravel(), np.angle(b).ravel())[0, 1])
+
+
+def _coarsen(w: np.ndarray, shape) -> np.ndarray:
+    """``w``'s Fourier components inside the 2/3 band of a ``shape`` grid of the same
+    cell, as a wave on that grid (``w`` on a grid at least as fine)."""
+    ny, nx = shape
+    fy = np.fft.fftfreq(ny, 1 / ny).astype(int) % w.shape[0]
+    fx = np.fft.fftfreq(nx, 1 / nx).astype(int) % w.shape[1]
+    spec = np.fft.fft2(w)[np.ix_(fy, fx)] * (ny * nx / w.size)
+    ky = np.fft.fftfreq(ny)[:, None] * 2
+    kx = np.fft.fftfreq(nx)[None, :] * 2
+    spec[ky**2 + kx**2 > (2 / 3) ** 2] = 0  # units of the Nyquist frequency
+    return np.fft.ifft2(spec)
+
+
 def _check_device(device: str) -> str | None:
     """One-line reason why ``device`` cannot run here, or None."""
     if device.startswith("cuda"):
@@ -362,6 +394,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (medians)")
     ap.add_argument("--no-abtem", action="store_true")
     ap.add_argument("--profile", action="store_true", help="stage-by-stage profile (old vs new)")
+    ap.add_argument("--converged", action="store_true",
+                    help="compare both band-limit schemes with a 0.05 Å exit wave")  # fmt: skip
     ap.add_argument("--db", type=int, default=0, metavar="N",
                     help="database throughput with N samples (rangel_dacosta_2024)")  # fmt: skip
     ap.add_argument("--db-spec", default="rangel_dacosta_2024")
@@ -395,6 +429,7 @@ def main(argv=None) -> int:
         )
 
     ew = _ours(atoms, devices[0])  # warm-up: imports, plans, numba, form factors
+    ew_p = _ours(atoms, devices[0], mode="propagator")
     for dev in devices[1:]:
         _ours(atoms, dev)  # OpenCL: kernel and VkFFT compilation
     shape = ew.shape
@@ -423,11 +458,15 @@ def main(argv=None) -> int:
     def record(key, fn):
         times.setdefault(key, []).append(_timed(fn, cpu.setdefault(key, [])))
 
+    def ours_key(dev, mode):
+        return f"ours: {dev}, band limit on {mode}"
+
     for _ in range(args.repeat):  # interleaved
         for name, f in floors.items():
             record(f"floor: {name}", f)
         for dev in devices:
-            record(f"ours: {dev}", lambda d=dev: _ours(atoms, d))
+            for mode in MODES:
+                record(ours_key(dev, mode), lambda d=dev, m=mode: _ours(atoms, d, mode=m))
         if has_abtem:
             for th in ab_threads:
                 record(f"abTEM {abtem.__version__}, FFTW threads {th}",
@@ -446,28 +485,55 @@ def main(argv=None) -> int:
     print(f"\nFFT floor = fastest library ({floor_key[7:]}): "
           f"{n_slices} x (fft2 + multiply + ifft2) of a {shape[1]}² complex64 wave.")  # fmt: skip
     for dev in devices:
-        k = f"ours: {dev}"
-        line = f"- ours ({dev}): {med[k] / med[floor_key]:.2f} x the FFT floor (target <= 2)"
-        if ab_key:
-            line += f", {med[k] / med[ab_key]:.2f} x abTEM (target <= 0.33)"
-        print(line)
+        for mode in MODES:
+            k = ours_key(dev, mode)
+            line = f"- {k}: {med[k] / med[floor_key]:.2f} x the FFT floor (target <= 2)"
+            if ab_key:
+                line += f", {med[k] / med[ab_key]:.2f} x abTEM (target <= 0.33)"
+            print(line)
     # same-run, per-repeat ratios (robust against drifting load)
-    if ab_key:
-        for dev in devices:
-            r = [a / b for a, b in zip(times[f"ours: {dev}"], times[ab_key])]
-            print(f"- ours ({dev}) / abTEM per repeat: " + ", ".join(f"{x:.2f}" for x in r))
+    for dev in devices:
+        for mode in MODES:
+            k = ours_key(dev, mode)
+            rf = [a / b for a, b in zip(times[k], times[floor_key])]
+            line = f"- {k}, per repeat: / floor " + ", ".join(f"{x:.2f}" for x in rf)
+            if ab_key:
+                ra = [a / b for a, b in zip(times[k], times[ab_key])]
+                line += "; / abTEM " + ", ".join(f"{x:.2f}" for x in ra)
+            print(line)
+    try:
+        print(f"- load average at the end: {os.getloadavg()[0]:.1f}")
+    except OSError:
+        pass
     print()
 
+    waves = {f"ours, band limit on {m}": w.waves[0] for m, w in zip(MODES, (ew, ew_p))}
     if has_abtem:
-        ours_w = ew.waves[0]
-        r_phase = np.corrcoef(np.angle(ours_w).ravel(), np.angle(ab_wave).ravel())[0, 1]
         compat = _ours(atoms, devices[0], deposit="abtem").waves[0]
-        r_compat = np.corrcoef(np.angle(compat).ravel(), np.angle(ab_wave).ravel())[0, 1]
         print("## Agreement with abTEM (exit waves)\n")
-        print("| comparison | phase correlation |")
+        print("| comparison | phase correlation with abTEM |")
         print("|---|---:|")
-        print(f"| ours (cubic B-spline potential, default) vs abTEM | {r_phase:.4f} |")
-        print(f"| ours with deposit='abtem' (abTEM's potential approximation) | {r_compat:.5f} |")
+        for name, w in waves.items():
+            print(
+                f"| {name} (cubic B-spline potential, default) | {_phase_corr(w, ab_wave):.4f} |"
+            )
+        print(f"| ours with deposit='abtem' (abTEM's potential approximation) "
+              f"| {_phase_corr(compat, ab_wave):.5f} |")  # fmt: skip
+        print()
+    if args.converged:
+        fine = _ours(atoms, devices[0], sampling=0.05).waves[0]
+        print("## Against a converged reference (ours at 0.05 Å, band limit on transmission)\n")
+        print(
+            "The fine wave's frequencies inside this grid's 2/3 band against each wave's, "
+            "band-limited alike.\n"
+        )
+        print("| wave at 0.1 Å | rms difference | max difference | phase correlation |")
+        print("|---|---:|---:|---:|")
+        ref = _coarsen(fine, shape)
+        for name, w in waves.items():
+            d = _coarsen(w, shape) - ref
+            print(f"| {name} | {np.sqrt(np.mean(np.abs(d) ** 2)):.4f} | {np.abs(d).max():.4f} "
+                  f"| {_phase_corr(_coarsen(w, shape), ref):.5f} |")  # fmt: skip
         print()
 
     if args.profile:
