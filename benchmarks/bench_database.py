@@ -153,6 +153,42 @@ def abtem_processes(spec_name: str, n: int, processes: int = 2) -> float:
                 os.environ[k] = v
 
 
+def cpu_seconds_per_sample(spec_name: str, indices: list[int], schemes: list[str]) -> dict:
+    """CPU seconds per sample, single-threaded, in this process, interleaved per sample:
+    ours (``cpu`` backend, each band-limit scheme) and abTEM (synchronous dask, FFTW
+    1 thread). Per-core throughput that load from other jobs barely changes (unlike
+    wall time); returns ``{name: [seconds per sample]}``."""
+    import torch
+
+    from napari_interfaces.simulate.database import compute_sample
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+    from napari_interfaces.simulate.spec import load_spec
+
+    torch.set_num_threads(1)
+    spec = load_spec(spec_name).to_dict()
+    out: dict[str, list[float]] = {}
+    for i in indices:
+        for scheme in schemes:
+            os.environ[BANDLIMIT_ENV] = scheme
+            c0 = time.process_time()
+            compute_sample(spec, SEED, i, device="cpu")
+            out.setdefault(f"ours (cpu, band limit on {scheme})", []).append(
+                time.process_time() - c0
+            )
+            os.environ.pop(BANDLIMIT_ENV, None)
+        try:
+            import abtem
+
+            c0 = time.process_time()
+            abtem_samples(spec_name, [i], single_thread=True)
+            out.setdefault(f"abTEM {abtem.__version__}", []).append(time.process_time() - c0)
+        except ImportError:
+            pass
+        print(f"  sample {i}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in out.items()),
+              flush=True)  # fmt: skip
+    return out
+
+
 def _has_fftw() -> bool:
     try:
         import pyfftw  # noqa: F401
@@ -173,9 +209,27 @@ def main(argv=None) -> int:
                     help="band-limit schemes for ours: transmission,propagator")  # fmt: skip
     ap.add_argument("--abtem-threaded", action="store_true",
                     help="also abTEM in one process with its default dask threads")  # fmt: skip
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="only CPU seconds per sample, single-threaded, in this process")  # fmt: skip
     args = ap.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
     schemes = args.schemes.split(",")
+    if args.cpu_time:
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[k] = "1"
+        os.environ["NAPARI_INTERFACES_FFT_WORKERS"] = "1"
+        print(f"CPU seconds per sample, single-threaded ({args.spec}, "
+              f"load average {os.getloadavg()[0]:.1f}):")  # fmt: skip
+        res = cpu_seconds_per_sample(args.spec, list(range(args.n)), schemes)
+        ab = next((v for k, v in res.items() if k.startswith("abTEM")), None)
+        print("\n| generator | CPU s per sample (mean) | samples per core-minute | / abTEM |")
+        print("|---|---:|---:|---:|")
+        for k, v in res.items():
+            m = sum(v) / len(v)
+            r = f"{sum(ab) / sum(v):.2f}" if ab else "-"
+            print(f"| {k} | {m:.1f} | {60 / m:.2f} | {r} |")
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+        return 0
     work = REPO / "benchmarks" / "_work"
     work.mkdir(parents=True, exist_ok=True)
     print(
