@@ -111,10 +111,11 @@ def bandlimit_transmission_default() -> bool:
     band-limited: one FFT pair per slice for transmission and propagation
     together). ``propagator`` keeps the scattering of ``t``'s components
     beyond the band back into it, which the textbook scheme drops: on the
-    issue-27 scene at 0.1 Å (512²) its exit wave lies *closer* to a converged
-    0.05 Å reference (rms 0.025 vs 0.037), but it departs from abTEM (which
-    band-limits ``t``) by a phase correlation of ~0.01-0.02 more (see
-    docs/benchmarks.md). Any other value is a one-line error.
+    issue-27 scene (1024² at 0.1 Å) its exit wave lies *closer* to converged
+    0.05 Å waves (ours: rms 0.031 vs 0.049; abTEM's: phase correlation 0.991
+    vs 0.980), but further from abTEM at the same 0.1 Å, which band-limits
+    ``t`` (phase correlation 0.963 vs 0.986; docs/benchmarks.md). Any other
+    value is a one-line error.
     """
     value = os.environ.get(BANDLIMIT_ENV, "").strip().lower() or "transmission"
     if value not in ("transmission", "propagator"):
@@ -158,7 +159,7 @@ def multislice(
         Band-limit ``exp(i sigma v)`` too (two FFTs per slice; Kirkland's and
         abTEM's default). Without it the propagator alone band-limits (one
         FFT pair per slice for transmission and propagation together, about
-        0.6 of the work; see :func:`bandlimit_transmission_default`). ``None``:
+        0.7 of the work; see :func:`bandlimit_transmission_default`). ``None``:
         :func:`bandlimit_transmission_default`.
     progress : Progress, optional
         Advanced once per slice.
