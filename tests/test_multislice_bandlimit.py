@@ -113,3 +113,43 @@ def test_propagator_scheme_is_closer_to_a_converged_wave():
         err[blt] = np.sqrt(np.mean(np.abs(_coarsen(w, coarse.grid.shape) - ref) ** 2))
     assert err[False] < 0.85 * err[True]
     assert err[False] < 0.03
+
+
+def test_one_thread_when_the_machine_is_oversubscribed(monkeypatch):
+    """Load average >= cores + 1: the multislice runs on one thread (intra-op FFT
+    threads stall when other jobs share the cores), same wave, threads restored."""
+    import os
+
+    import torch
+
+    from napari_interfaces.simulate import multislice as ms
+
+    monkeypatch.delenv(ms.THREADS_ENV, raising=False)
+    monkeypatch.delenv("NAPARI_INTERFACES_MULTISLICE_HELPERS", raising=False)
+    b = backends.get_backend("torch")
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+        assert ms.threads_for_load(b) is None
+        pot = _layers()
+        quiet = multislice(pot, 200, b).waves[0]
+        monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 1.0, 1.0))
+        assert ms.threads_for_load(b) == 1
+        seen = []
+        real_step = b.fft2
+        monkeypatch.setattr(
+            b, "fft2", lambda a: seen.append(torch.get_num_threads()) or real_step(a)
+        )
+        loaded = multislice(pot, 200, b).waves[0]
+        assert set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        assert np.abs(loaded - quiet).max() < 1e-5
+        monkeypatch.setenv(ms.THREADS_ENV, "2")
+        assert ms.threads_for_load(b) == 2
+        monkeypatch.setenv(ms.THREADS_ENV, "many")
+        with pytest.raises(InputError, match=ms.THREADS_ENV):
+            ms.threads_for_load(b)
+    finally:
+        torch.set_num_threads(prev)

@@ -227,13 +227,44 @@ def multislice(
     # Transmission functions are built in batches of slices (batched FFTs) by
     # helper threads while the wave propagates; see _Transmissions.
     maker = _Transmissions(potential, positions, backend, sigma, tmask, occupied)
+    threads = None if maker.parallel else threads_for_load(backend)
     try:
-        with maker:
+        with maker, backend.limit_threads(threads or backend.threads()):
             return _run(potential, backend, maker, step, prop, counts, absorbed, after,
                         branch, last_b, energy_kv, trailing_vacuum, progress,
                         timings)  # fmt: skip
     finally:
         maker.close()
+
+
+#: Environment variable: threads of the multislice on host backends (``auto``: see
+#: :func:`threads_for_load`).
+THREADS_ENV = "NAPARI_INTERFACES_MULTISLICE_THREADS"
+
+
+def threads_for_load(backend) -> int | None:
+    """Threads for one multislice on a host backend, or ``None`` for the backend's own.
+
+    ``NAPARI_INTERFACES_MULTISLICE_THREADS`` (a positive integer) forces a
+    count. Otherwise (``auto``) one thread when the machine is oversubscribed
+    (1-minute load average >= cores + 1): intra-op FFT threads then wait for
+    each other whenever one is descheduled (issue-27 full case, load ~7 on 2
+    cores: 2.2-3.5 s with one thread against 5.4-7.8 s with two), while on a
+    quiet machine two threads are faster. Only host backends with more than
+    one thread are affected.
+    """
+    from ..core.config import env_int
+
+    if not backend.concurrent or backend.threads() <= 1:
+        return None
+    raw = os.environ.get(THREADS_ENV, "").strip().lower()
+    if raw not in ("", "auto"):
+        return env_int(THREADS_ENV, 1)
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # no load average on this platform
+        return None
+    return 1 if load >= (os.cpu_count() or 1) + 1 else None
 
 
 class _Transmissions:
