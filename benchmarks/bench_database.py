@@ -35,14 +35,29 @@ SPEC = "hrtem_default"
 SEED = 9000
 
 
-def ours(spec_name: str, n: int, workers: int, work: Path, device: str) -> tuple[float, float]:
+def ours(
+    spec_name: str, n: int, workers: int, work: Path, device: str, scheme: str = "transmission"
+) -> tuple[float, float]:
+    """Samples/min (wall, cluster start included; and the run's own figure) of ours with
+    the band-limit ``scheme`` (NAPARI_INTERFACES_MULTISLICE_BANDLIMIT, which the
+    worker processes inherit)."""
     from napari_interfaces.simulate.database import generate_database
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
 
-    out = work / f"bench_db_{device}_w{workers}.zarr"
+    out = work / f"bench_db_{device}_w{workers}_{scheme}.zarr"
     shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
-    r = generate_database(spec_name, out, n=n, seed=SEED, workers=workers, device=device)
-    wall = time.perf_counter() - t0
+    old = os.environ.get(BANDLIMIT_ENV)
+    os.environ[BANDLIMIT_ENV] = scheme
+    try:
+        t0 = time.perf_counter()
+        r = generate_database(spec_name, out, n=n, seed=SEED, workers=workers, device=device)
+        wall = time.perf_counter() - t0
+    finally:
+        if old is None:
+            os.environ.pop(BANDLIMIT_ENV, None)
+        else:
+            os.environ[BANDLIMIT_ENV] = old
+    shutil.rmtree(out, ignore_errors=True)
     return 60 * n / wall, r.samples_per_minute
 
 
@@ -138,6 +153,42 @@ def abtem_processes(spec_name: str, n: int, processes: int = 2) -> float:
                 os.environ[k] = v
 
 
+def cpu_seconds_per_sample(spec_name: str, indices: list[int], schemes: list[str]) -> dict:
+    """CPU seconds per sample, single-threaded, in this process, interleaved per sample:
+    ours (``cpu`` backend, each band-limit scheme) and abTEM (synchronous dask, FFTW
+    1 thread). Per-core throughput that load from other jobs barely changes (unlike
+    wall time); returns ``{name: [seconds per sample]}``."""
+    import torch
+
+    from napari_interfaces.simulate.database import compute_sample
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+    from napari_interfaces.simulate.spec import load_spec
+
+    torch.set_num_threads(1)
+    spec = load_spec(spec_name).to_dict()
+    out: dict[str, list[float]] = {}
+    for i in indices:
+        for scheme in schemes:
+            os.environ[BANDLIMIT_ENV] = scheme
+            c0 = time.process_time()
+            compute_sample(spec, SEED, i, device="cpu")
+            out.setdefault(f"ours (cpu, band limit on {scheme})", []).append(
+                time.process_time() - c0
+            )
+            os.environ.pop(BANDLIMIT_ENV, None)
+        try:
+            import abtem
+
+            c0 = time.process_time()
+            abtem_samples(spec_name, [i], single_thread=True)
+            out.setdefault(f"abTEM {abtem.__version__}", []).append(time.process_time() - c0)
+        except ImportError:
+            pass
+        print(f"  sample {i}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in out.items()),
+              flush=True)  # fmt: skip
+    return out
+
+
 def _has_fftw() -> bool:
     try:
         import pyfftw  # noqa: F401
@@ -153,48 +204,78 @@ def main(argv=None) -> int:
     ap.add_argument("--spec", default=SPEC)
     ap.add_argument("--no-abtem", action="store_true")
     ap.add_argument("--no-numpy", action="store_true", help="skip the numpy-backend rows")
+    ap.add_argument("--workers", default="1,2", help="worker counts for ours and abTEM (1,2)")
+    ap.add_argument("--schemes", default="transmission",
+                    help="band-limit schemes for ours: transmission,propagator")  # fmt: skip
+    ap.add_argument("--abtem-threaded", action="store_true",
+                    help="also abTEM in one process with its default dask threads")  # fmt: skip
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="only CPU seconds per sample, single-threaded, in this process")  # fmt: skip
     args = ap.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",")]
+    schemes = args.schemes.split(",")
+    if args.cpu_time:
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[k] = "1"
+        os.environ["NAPARI_INTERFACES_FFT_WORKERS"] = "1"
+        print(f"CPU seconds per sample, single-threaded ({args.spec}, "
+              f"load average {os.getloadavg()[0]:.1f}):")  # fmt: skip
+        res = cpu_seconds_per_sample(args.spec, list(range(args.n)), schemes)
+        ab = next((v for k, v in res.items() if k.startswith("abTEM")), None)
+        print("\n| generator | CPU s per sample (mean) | samples per core-minute | / abTEM |")
+        print("|---|---:|---:|---:|")
+        for k, v in res.items():
+            m = sum(v) / len(v)
+            r = f"{sum(ab) / sum(v):.2f}" if ab else "-"
+            print(f"| {k} | {m:.1f} | {60 / m:.2f} | {r} |")
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+        return 0
     work = REPO / "benchmarks" / "_work"
     work.mkdir(parents=True, exist_ok=True)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; spec {args.spec}, n = {args.n}\n"
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; spec {args.spec}, n = {args.n}; "
+        f"load average {os.getloadavg()[0]:.1f}\n"
     )
     rows = []
+    rate: dict = {}
     devices = ["cpu"] + ([] if args.no_numpy else ["numpy"])
     for device in devices:
-        for w in (1, 2):
-            wall, _ = ours(args.spec, args.n, w, work, device)
-            name = f"napari-interfaces ({device}), LocalCluster {w} worker{'s' if w > 1 else ''}"
-            rows.append((name, wall))
-            print(f"  {name}: {wall:.1f} samples/min", flush=True)
-    eff = rows[1][1] / (2 * rows[0][1]) if rows[0][1] else float("nan")
-    abt = abt2 = None
+        for scheme in schemes if device == "cpu" else schemes[:1]:
+            for w in workers:
+                wall, _ = ours(args.spec, args.n, w, work, device, scheme)
+                name = (f"napari-interfaces ({device}, band limit on {scheme}), "
+                        f"LocalCluster {w} single-threaded worker{'s' if w > 1 else ''}")  # fmt: skip
+                rows.append((name, wall))
+                rate[device, scheme, w] = wall
+                print(f"  {name}: {wall:.2f} samples/min", flush=True)
+    abt = {}
     if not args.no_abtem:
         try:
             import abtem
 
-            abt = 60 * args.n / abtem_samples(args.spec, list(range(args.n)))
-            rows.append(
-                (f"abTEM {abtem.__version__}, one process (its default dask threads)", abt)
-            )
-            print(f"  {rows[-1][0]}: {abt:.1f} samples/min", flush=True)
-            abt2 = abtem_processes(args.spec, args.n, 2)
-            rows.append((f"abTEM {abtem.__version__}, 2 single-threaded processes", abt2))
-            print(f"  {rows[-1][0]}: {abt2:.1f} samples/min", flush=True)
+            if args.abtem_threaded:
+                r = 60 * args.n / abtem_samples(args.spec, list(range(args.n)))
+                rows.append((f"abTEM {abtem.__version__}, one process (default dask threads)", r))
+                print(f"  {rows[-1][0]}: {r:.2f} samples/min", flush=True)
+            for w in workers:
+                abt[w] = abtem_processes(args.spec, args.n, w)
+                name = f"abTEM {abtem.__version__}, {w} single-threaded process{'es' * (w > 1)}"
+                rows.append((name, abt[w]))
+                print(f"  {name}: {abt[w]:.2f} samples/min", flush=True)
         except ImportError:
             print("abTEM is not installed (pip install abtem): no side-by-side timing\n")
     print("\n| generator | samples/min (wall, incl. start-up) |")
     print("|---|---:|")
     for name, wall in rows:
-        print(f"| {name} | {wall:.1f} |")
-    print(f"\nscaling efficiency 1 -> 2 workers (cpu backend): {eff:.0%}")
-    if abt:
-        print(
-            f"napari-interfaces (cpu, 2 workers) / abTEM one process: {rows[1][1] / abt:.1f}x; "
-            f"/ abTEM 2 processes: {rows[1][1] / abt2:.1f}x; "
-            f"1 worker / abTEM one process: {rows[0][1] / abt:.1f}x"
-        )
+        print(f"| {name} | {wall:.2f} |")
+    print()
+    for scheme in schemes:
+        for w in workers:
+            if w in abt and ("cpu", scheme, w) in rate:
+                print(f"- ours (cpu, band limit on {scheme}) / abTEM at {w} core(s): "
+                      f"{rate['cpu', scheme, w] / abt[w]:.2f} x (target >= 3)")  # fmt: skip
+    print(f"- load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -138,17 +138,32 @@ def _floor_fns(shape, n_slices: int, device: str):
 # ---------------------------------------------------------------------------- codes
 
 
-def _ours(atoms, device: str, deposit: str = "bspline"):
+#: our two band-limit schemes (NAPARI_INTERFACES_MULTISLICE_BANDLIMIT)
+MODES = ("transmission", "propagator")
+
+
+def _ours(atoms, device: str, deposit: str = "bspline", mode: str = "transmission",
+          sampling: float = 0.1):  # fmt: skip
     from napari_interfaces.simulate.hrtem import simulate_exit_waves
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
 
-    return simulate_exit_waves(atoms, ENERGY, 0.1, 2.0, "lobato", device=device, deposit=deposit)
+    old = os.environ.get(BANDLIMIT_ENV)
+    os.environ[BANDLIMIT_ENV] = mode
+    try:
+        return simulate_exit_waves(atoms, ENERGY, sampling, 2.0, "lobato", device=device,
+                                   deposit=deposit)  # fmt: skip
+    finally:
+        if old is None:
+            os.environ.pop(BANDLIMIT_ENV, None)
+        else:
+            os.environ[BANDLIMIT_ENV] = old
 
 
-def _abtem(atoms, threads: int = 1):
+def _abtem(atoms, threads: int = 1, sampling: float = 0.1):
     import abtem
 
     abtem.config.set({"fftw.threads": threads})
-    pot = abtem.Potential(atoms, sampling=0.1, slice_thickness=2, projection="infinite",
+    pot = abtem.Potential(atoms, sampling=sampling, slice_thickness=2, projection="infinite",
                           parametrization="lobato")  # fmt: skip
     wave = abtem.PlaneWave(energy=ENERGY * 1e3).multislice(pot).compute(progress_bar=False)
     return np.asarray(wave.array).T
@@ -342,6 +357,23 @@ def _header(args) -> None:
         pass
 
 
+def _phase_corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.angle(a).ravel(), np.angle(b).ravel())[0, 1])
+
+
+def _coarsen(w: np.ndarray, shape) -> np.ndarray:
+    """``w``'s Fourier components inside the 2/3 band of a ``shape`` grid of the same
+    cell, as a wave on that grid (``w`` on a grid at least as fine)."""
+    ny, nx = shape
+    fy = np.fft.fftfreq(ny, 1 / ny).astype(int) % w.shape[0]
+    fx = np.fft.fftfreq(nx, 1 / nx).astype(int) % w.shape[1]
+    spec = np.fft.fft2(w)[np.ix_(fy, fx)] * (ny * nx / w.size)
+    ky = np.fft.fftfreq(ny)[:, None] * 2
+    kx = np.fft.fftfreq(nx)[None, :] * 2
+    spec[ky**2 + kx**2 > (2 / 3) ** 2] = 0  # units of the Nyquist frequency
+    return np.fft.ifft2(spec)
+
+
 def _check_device(device: str) -> str | None:
     """One-line reason why ``device`` cannot run here, or None."""
     if device.startswith("cuda"):
@@ -362,6 +394,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (medians)")
     ap.add_argument("--no-abtem", action="store_true")
     ap.add_argument("--profile", action="store_true", help="stage-by-stage profile (old vs new)")
+    ap.add_argument("--converged", action="store_true",
+                    help="compare both band-limit schemes with a 0.05 Å exit wave")  # fmt: skip
     ap.add_argument("--db", type=int, default=0, metavar="N",
                     help="database throughput with N samples (rangel_dacosta_2024)")  # fmt: skip
     ap.add_argument("--db-spec", default="rangel_dacosta_2024")
@@ -395,6 +429,7 @@ def main(argv=None) -> int:
         )
 
     ew = _ours(atoms, devices[0])  # warm-up: imports, plans, numba, form factors
+    ew_p = _ours(atoms, devices[0], mode="propagator")
     for dev in devices[1:]:
         _ours(atoms, dev)  # OpenCL: kernel and VkFFT compilation
     shape = ew.shape
@@ -423,51 +458,93 @@ def main(argv=None) -> int:
     def record(key, fn):
         times.setdefault(key, []).append(_timed(fn, cpu.setdefault(key, [])))
 
+    def ours_key(dev, mode):
+        return f"ours: {dev}, band limit on {mode}"
+
     for _ in range(args.repeat):  # interleaved
         for name, f in floors.items():
             record(f"floor: {name}", f)
         for dev in devices:
-            record(f"ours: {dev}", lambda d=dev: _ours(atoms, d))
+            for mode in MODES:
+                record(ours_key(dev, mode), lambda d=dev, m=mode: _ours(atoms, d, mode=m))
         if has_abtem:
             for th in ab_threads:
                 record(f"abTEM {abtem.__version__}, FFTW threads {th}",
                        lambda t=th: _abtem(atoms, t))  # fmt: skip
-    med = {k: statistics.median(v) for k, v in times.items()}
-    floor_key = min((k for k in med if k.startswith("floor")), key=med.get)
-    ab_key = min((k for k in med if k.startswith("abTEM")), key=med.get, default=None)
-    print(f"## One exit wave (s; median of {args.repeat} interleaved runs)\n")
-    print("| what | median | min | max | / FFT floor | / abTEM | CPU s (median) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for k, v in times.items():
-        rf = med[k] / med[floor_key]
-        ra = f"{med[k] / med[ab_key]:.2f}" if ab_key else "-"
-        c = statistics.median(cpu[k])
-        print(f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} | {rf:.2f} | {ra} | {c:.3f} |")
-    print(f"\nFFT floor = fastest library ({floor_key[7:]}): "
-          f"{n_slices} x (fft2 + multiply + ifft2) of a {shape[1]}² complex64 wave.")  # fmt: skip
-    for dev in devices:
-        k = f"ours: {dev}"
-        line = f"- ours ({dev}): {med[k] / med[floor_key]:.2f} x the FFT floor (target <= 2)"
-        if ab_key:
-            line += f", {med[k] / med[ab_key]:.2f} x abTEM (target <= 0.33)"
-        print(line)
-    # same-run, per-repeat ratios (robust against drifting load)
-    if ab_key:
+    if times:  # --repeat 0: agreement only
+        med = {k: statistics.median(v) for k, v in times.items()}
+        floor_key = min((k for k in med if k.startswith("floor")), key=med.get)
+        ab_key = min((k for k in med if k.startswith("abTEM")), key=med.get, default=None)
+        print(f"## One exit wave (s; median of {args.repeat} interleaved runs)\n")
+        print("| what | median | min | max | / FFT floor | / abTEM | CPU s (median) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for k, v in times.items():
+            rf = med[k] / med[floor_key]
+            ra = f"{med[k] / med[ab_key]:.2f}" if ab_key else "-"
+            c = statistics.median(cpu[k])
+            print(
+                f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} | {rf:.2f} | {ra} | {c:.3f} |"
+            )
+        print(f"\nFFT floor = fastest library ({floor_key[7:]}): "
+              f"{n_slices} x (fft2 + multiply + ifft2) of a {shape[1]}² complex64 wave.")  # fmt: skip
         for dev in devices:
-            r = [a / b for a, b in zip(times[f"ours: {dev}"], times[ab_key])]
-            print(f"- ours ({dev}) / abTEM per repeat: " + ", ".join(f"{x:.2f}" for x in r))
-    print()
+            for mode in MODES:
+                k = ours_key(dev, mode)
+                line = f"- {k}: {med[k] / med[floor_key]:.2f} x the FFT floor (target <= 2)"
+                if ab_key:
+                    line += f", {med[k] / med[ab_key]:.2f} x abTEM (target <= 0.33)"
+                print(line)
+        # same-run, per-repeat ratios (robust against drifting load)
+        for dev in devices:
+            for mode in MODES:
+                k = ours_key(dev, mode)
+                rf = [a / b for a, b in zip(times[k], times[floor_key])]
+                line = f"- {k}, per repeat: / floor " + ", ".join(f"{x:.2f}" for x in rf)
+                if ab_key:
+                    ra = [a / b for a, b in zip(times[k], times[ab_key])]
+                    line += "; / abTEM " + ", ".join(f"{x:.2f}" for x in ra)
+                print(line)
+        try:
+            print(f"- load average at the end: {os.getloadavg()[0]:.1f}")
+        except OSError:
+            pass
+        print()
 
+    waves = {f"ours, band limit on {m}": w.waves[0] for m, w in zip(MODES, (ew, ew_p))}
     if has_abtem:
-        ours_w = ew.waves[0]
-        r_phase = np.corrcoef(np.angle(ours_w).ravel(), np.angle(ab_wave).ravel())[0, 1]
         compat = _ours(atoms, devices[0], deposit="abtem").waves[0]
-        r_compat = np.corrcoef(np.angle(compat).ravel(), np.angle(ab_wave).ravel())[0, 1]
         print("## Agreement with abTEM (exit waves)\n")
-        print("| comparison | phase correlation |")
+        print("| comparison | phase correlation with abTEM |")
         print("|---|---:|")
-        print(f"| ours (cubic B-spline potential, default) vs abTEM | {r_phase:.4f} |")
-        print(f"| ours with deposit='abtem' (abTEM's potential approximation) | {r_compat:.5f} |")
+        for name, w in waves.items():
+            print(
+                f"| {name} (cubic B-spline potential, default) | {_phase_corr(w, ab_wave):.4f} |"
+            )
+        print(f"| ours with deposit='abtem' (abTEM's potential approximation) "
+              f"| {_phase_corr(compat, ab_wave):.5f} |")  # fmt: skip
+        print()
+    if args.converged:
+        refs = {
+            "ours at 0.05 Å (band limit on transmission)": _ours(
+                atoms, devices[0], sampling=0.05
+            ).waves[0]
+        }
+        if has_abtem:
+            refs["abTEM at 0.05 Å"] = _abtem(atoms, os.cpu_count() or 1, sampling=0.05)
+            waves["abTEM at 0.1 Å"] = ab_wave
+        print("## Against converged references (0.05 Å)\n")
+        print("Each wave's frequencies inside this grid's 2/3 band, against the fine wave's.\n")
+        print(
+            "| wave at 0.1 Å | reference | rms difference | max difference | phase correlation |"
+        )
+        print("|---|---|---:|---:|---:|")
+        for rname, fine in refs.items():
+            ref = _coarsen(fine, shape)
+            for name, w in waves.items():
+                c = _coarsen(w, shape)
+                d = c - ref
+                print(f"| {name} | {rname} | {np.sqrt(np.mean(np.abs(d) ** 2)):.4f} "
+                      f"| {np.abs(d).max():.4f} | {_phase_corr(c, ref):.5f} |")  # fmt: skip
         print()
 
     if args.profile:

@@ -23,11 +23,21 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.geometry import Grid
 from .constants import interaction_parameter, wavelength
 from .potential import PeriodicGrid, ProjectedPotential, pixel_grid
 
-__all__ = ["ExitWaves", "bandlimit_mask", "fresnel_propagator", "multislice"]
+__all__ = [
+    "ExitWaves",
+    "bandlimit_mask",
+    "bandlimit_transmission_default",
+    "fresnel_propagator",
+    "multislice",
+]
+
+#: Environment variable choosing whether transmission functions are band-limited.
+BANDLIMIT_ENV = "NAPARI_INTERFACES_MULTISLICE_BANDLIMIT"
 
 
 @dataclass
@@ -92,12 +102,35 @@ def fresnel_propagator(grid: PeriodicGrid, dz: float, energy_kv: float, bandlimi
     return p.astype(np.complex64)
 
 
+def bandlimit_transmission_default() -> bool:
+    """Whether :func:`multislice` band-limits ``exp(i sigma v)`` by default.
+
+    ``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT``: ``transmission`` (default; the
+    textbook scheme of Kirkland and abTEM: ``t = BL[exp(i sigma v)]``, an FFT
+    pair per slice) or ``propagator`` (only the propagated wave is
+    band-limited: one FFT pair per slice for transmission and propagation
+    together). ``propagator`` keeps the scattering of ``t``'s components
+    beyond the band back into it, which the textbook scheme drops: on the
+    issue-27 scene (1024² at 0.1 Å) its exit wave lies *closer* to converged
+    0.05 Å waves (ours: rms 0.031 vs 0.049; abTEM's: phase correlation 0.991
+    vs 0.980), but further from abTEM at the same 0.1 Å, which band-limits
+    ``t`` (phase correlation 0.963 vs 0.986; docs/benchmarks.md). Any other
+    value is a one-line error.
+    """
+    value = os.environ.get(BANDLIMIT_ENV, "").strip().lower() or "transmission"
+    if value not in ("transmission", "propagator"):
+        raise InputError(
+            f"{BANDLIMIT_ENV}={value!r}: use 'transmission' (default) or 'propagator'"
+        )
+    return value == "transmission"
+
+
 def multislice(
     potential: ProjectedPotential,
     energy_kv: float,
     backend=None,
     positions: np.ndarray | None = None,
-    bandlimit_transmission: bool = True,
+    bandlimit_transmission: bool | None = None,
     progress=None,
     timings: dict | None = None,
     trailing_vacuum: bool = True,
@@ -122,9 +155,12 @@ def multislice(
     positions : (N, 3) array, optional
         Displaced positions (frozen phonons) replacing ``potential.positions``;
         atoms stay in the slices of their undisplaced centres.
-    bandlimit_transmission : bool
+    bandlimit_transmission : bool, optional
         Band-limit ``exp(i sigma v)`` too (two FFTs per slice; Kirkland's and
-        abTEM's default). Without it the propagator alone band-limits.
+        abTEM's default). Without it the propagator alone band-limits (one
+        FFT pair per slice for transmission and propagation together, about
+        0.7 of the work; see :func:`bandlimit_transmission_default`). ``None``:
+        :func:`bandlimit_transmission_default`.
     progress : Progress, optional
         Advanced once per slice.
     timings : dict, optional
@@ -144,6 +180,8 @@ def multislice(
     backend = backend or get_backend("numpy")
     grid = potential.grid
     sigma = interaction_parameter(energy_kv)
+    if bandlimit_transmission is None:
+        bandlimit_transmission = bandlimit_transmission_default()
     mask = bandlimit_mask(grid)  # float32
     mask = backend.asarray(mask if backend.real_masks else mask.astype(np.complex64))
     tmask = mask if bandlimit_transmission else None
@@ -189,13 +227,44 @@ def multislice(
     # Transmission functions are built in batches of slices (batched FFTs) by
     # helper threads while the wave propagates; see _Transmissions.
     maker = _Transmissions(potential, positions, backend, sigma, tmask, occupied)
+    threads = None if maker.parallel else threads_for_load(backend)
     try:
-        with maker:
+        with maker, backend.limit_threads(threads or backend.threads()):
             return _run(potential, backend, maker, step, prop, counts, absorbed, after,
                         branch, last_b, energy_kv, trailing_vacuum, progress,
                         timings)  # fmt: skip
     finally:
         maker.close()
+
+
+#: Environment variable: threads of the multislice on host backends (``auto``: see
+#: :func:`threads_for_load`).
+THREADS_ENV = "NAPARI_INTERFACES_MULTISLICE_THREADS"
+
+
+def threads_for_load(backend) -> int | None:
+    """Threads for one multislice on a host backend, or ``None`` for the backend's own.
+
+    ``NAPARI_INTERFACES_MULTISLICE_THREADS`` (a positive integer) forces a
+    count. Otherwise (``auto``) one thread when the machine is oversubscribed
+    (1-minute load average >= cores + 1): intra-op FFT threads then wait for
+    each other whenever one is descheduled (issue-27 full case, load ~7 on 2
+    cores: 2.2-3.5 s with one thread against 5.4-7.8 s with two), while on a
+    quiet machine two threads are faster. Only host backends with more than
+    one thread are affected.
+    """
+    from ..core.config import env_int
+
+    if not backend.concurrent or backend.threads() <= 1:
+        return None
+    raw = os.environ.get(THREADS_ENV, "").strip().lower()
+    if raw not in ("", "auto"):
+        return env_int(THREADS_ENV, 1)
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # no load average on this platform
+        return None
+    return 1 if load >= (os.cpu_count() or 1) + 1 else None
 
 
 class _Transmissions:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -364,26 +365,9 @@ class ProjectedPotential:
         (complex64 holding real values), cached per element."""
         f = self._factors.get((z, real))
         if f is None:
-            g = self.grid
-            ky, kx = g.frequencies(real=real)
-            dx, dy = g.sampling
-            if self.deposit == "abtem":
-                # abTEM 1.0 (ScatteringFactorProjectionIntegrals): radial sin(k)/k
-                # with k = |(kx dx, ky dy)| (cycles, no pi) -- a weak correction
-                k = np.sqrt((kx * dx) ** 2 + (ky * dy) ** 2)
-                k[0, 0] = 1.0
-                w = np.sin(k) / k
-                w[0, 0] = 1.0
-            else:
-                p = 4 if self.deposit == "bspline" else 2
-                w = np.sinc(kx * dx) ** p * np.sinc(ky * dy) ** p
-                # deconvolve exactly inside the 2/3 band; cap the gain beyond it so
-                # the amplified aliases near Nyquist do not ring (checkerboard)
-                w = np.maximum(w, np.sinc(1.0 / 3.0) ** p)
-            f = projected_potential_fourier(z, ky**2 + kx**2, self.parametrization)
-            f = f / (dx * dy) / w
-            self._factors[(z, real)] = f.astype(np.complex64)
-        return self._factors[(z, real)]
+            f = _form_factor(self.grid, int(z), bool(real), self.parametrization, self.deposit)
+            self._factors[(z, real)] = f
+        return f
 
     def atoms_in_slice(self, i: int) -> np.ndarray:
         """Indices of the atoms whose centres lie in slice ``i``."""
@@ -576,6 +560,29 @@ class ProjectedPotential:
             if v is not None:
                 out += v
         return out
+
+
+@lru_cache(maxsize=16)
+def _form_factor(grid: PeriodicGrid, z: int, real: bool, parametrization: str, deposit: str):
+    """:meth:`ProjectedPotential.form_factor`, cached across potentials (the same grid
+    serves every frozen-phonon configuration and every sample of a database); read-only."""
+    ky, kx = grid.frequencies(real=real)
+    dx, dy = grid.sampling
+    if deposit == "abtem":
+        # abTEM 1.0 (ScatteringFactorProjectionIntegrals): radial sin(k)/k
+        # with k = |(kx dx, ky dy)| (cycles, no pi) -- a weak correction
+        k = np.sqrt((kx * dx) ** 2 + (ky * dy) ** 2)
+        k[0, 0] = 1.0
+        w = np.sin(k) / k
+        w[0, 0] = 1.0
+    else:
+        p = 4 if deposit == "bspline" else 2
+        w = np.sinc(kx * dx) ** p * np.sinc(ky * dy) ** p
+        # deconvolve exactly inside the 2/3 band; cap the gain beyond it so
+        # the amplified aliases near Nyquist do not ring (checkerboard)
+        w = np.maximum(w, np.sinc(1.0 / 3.0) ** p)
+    f = projected_potential_fourier(z, ky**2 + kx**2, parametrization)
+    return (f / (dx * dy) / w).astype(np.complex64)
 
 
 def check_sampling(grid: PeriodicGrid, energy_kv: float, min_mrad: float = 25.0) -> None:
