@@ -37,7 +37,9 @@ def test_remote_scheduler_without_distributed_is_one_clear_line(monkeypatch):
         # inproc:// skips the TCP reachability check, so the missing package is what fails
         run_tasks(_square, [1], kwargs={"exp": 2}, on_result=print, scheduler="inproc://x")
     msg = str(err.value)
-    assert msg.startswith("--scheduler inproc://x: ") and "\n" not in msg
+    # the engine names the parameter; the CLI spells it --scheduler
+    assert msg.startswith("scheduler inproc://x: ") and "\n" not in msg
+    assert err.value.spelled(lambda f: "--" + f).startswith("--scheduler inproc://x: ")
     assert 'pip install "napari-interfaces[distributed]"' in msg
 
 
