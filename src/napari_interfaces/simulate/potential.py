@@ -420,23 +420,10 @@ class ProjectedPotential:
         hold it). Slices without atoms give zero spectra. Returns an array of
         ``backend`` (host when omitted).
         """
-        if backend is None:
-            from .backends import NumpyBackend
-
-            backend = NumpyBackend()
-        pos = self.positions if positions is None else positions
-        g = self.grid
-        dx, dy = g.sampling
-        ny, nx = g.shape
         indices = list(indices)
-        sels = []
-        for i in indices:
-            sel = self.atoms_in_slice(i)
-            if select is not None:
-                sel = sel[np.asarray(select, bool)[sel]]
-            sels.append(sel)
-        atoms = np.concatenate(sels) if sels else np.zeros(0, np.int64)
-        slot = np.repeat(np.arange(len(indices)), [len(s) for s in sels])
+        backend, pos, atoms, slot = self._stack_atoms(indices, positions, backend, select)
+        dx, dy = self.grid.sampling
+        ny, nx = self.grid.shape
         nums = self.numbers[atoms]
         order = 4 if self.deposit == "bspline" else 2
         total = None
@@ -456,6 +443,27 @@ class ProjectedPotential:
         if total is None:
             total = backend.zeros((len(indices), ny, nx // 2 + 1), "complex64")
         return total
+
+    def _stack_atoms(self, indices: list, positions, backend, select):
+        """``(backend, positions, atoms, slot)``: the atoms of ``indices`` and their slot 0..B-1.
+
+        ``backend`` defaults to NumPy, ``positions`` to the potential's own;
+        ``select`` (a boolean mask over all atoms) keeps a subset.
+        """
+        if backend is None:
+            from .backends import NumpyBackend
+
+            backend = NumpyBackend()
+        pos = self.positions if positions is None else positions
+        sels = []
+        for i in indices:
+            sel = self.atoms_in_slice(i)
+            if select is not None:
+                sel = sel[np.asarray(select, bool)[sel]]
+            sels.append(sel)
+        atoms = np.concatenate(sels) if sels else np.zeros(0, np.int64)
+        slot = np.repeat(np.arange(len(sels)), [len(s) for s in sels])
+        return backend, pos, atoms, slot
 
     def batch(self, indices, positions: np.ndarray | None = None, backend=None, select=None):
         """Potentials (V*Å, float32, ``(B, ny, nx)``) of slices ``indices`` at once.
@@ -496,22 +504,9 @@ class ProjectedPotential:
         inverse real FFT costs about as much as a complex one). Returns a
         ``(2, ny, nx)`` float32 view of ``backend`` (strided).
         """
-        if backend is None:
-            from .backends import NumpyBackend
-
-            backend = NumpyBackend()
-        pos = self.positions if positions is None else positions
-        g = self.grid
-        dx, dy = g.sampling
-        ny, nx = g.shape
-        sels = []
-        for i in indices:
-            sel = self.atoms_in_slice(i)
-            if select is not None:
-                sel = sel[np.asarray(select, bool)[sel]]
-            sels.append(sel)
-        atoms = np.concatenate(sels)
-        slot = np.repeat(np.arange(len(sels)), [len(s) for s in sels])
+        backend, pos, atoms, slot = self._stack_atoms(list(indices), positions, backend, select)
+        dx, dy = self.grid.sampling
+        ny, nx = self.grid.shape
         nums = self.numbers[atoms]
         order = 4 if self.deposit == "bspline" else 2
         total = None
