@@ -175,3 +175,24 @@ def test_simulated_label_margin_shrinks_the_particle():
     ra, rb = (np.sqrt(s.labels.sum() / np.pi) * 0.2 for s in (a, b))
     assert ra - rb == pytest.approx(1.0, abs=0.2)
     assert b.params["label_margin"] == 1.0
+
+
+def test_bench_scores_the_engines_particle_instances():
+    """Two particles merged by a thin neck in the prediction: one component, two instances."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_segment_real.py"
+    spec = importlib.util.spec_from_file_location("bench_segment_real", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    yy, xx = np.mgrid[:80, :120]
+    a = (yy - 40) ** 2 + (xx - 35) ** 2 < 20**2
+    b = (yy - 40) ** 2 + (xx - 83) ** 2 < 20**2
+    truth = a | b  # two discs 8 px apart
+    pred = truth | ((np.abs(yy - 40) <= 2) & (xx > 50) & (xx < 70))  # joined by a neck
+    inst = mod.particle_instances(pred, 0.4)  # Å/px: 16 Å discs, a 2 Å neck
+    assert inst.max() == 2
+    s = mod.score_frames([pred], [("x", None, truth)], [inst])
+    assert (s["found"], s["n_true"], s["n_pred"], s["inst_f1"]) == (2, 2, 2, 1.0)
+    assert (s["cc_found"], s["cc_n_pred"]) == (0, 1) and s["cc_inst_f1"] == 0.0
