@@ -118,6 +118,7 @@ REFINE_SETTINGS = dict(
 RECIPES = {
     "hrtem_transfer": (5001, 240, 6002, 64),
     "hrtem_realistic": (3001, 480, 4002, 64),
+    "hrtem_transfer_margin06": (7001, 240, 8002, 64),
 }
 REALISTIC_SPEC = "hrtem_transfer"
 REALISTIC_SETTINGS = dict(

@@ -148,8 +148,11 @@ def test_bench_instance_matching():
     assert s["inst_f1"] == pytest.approx(0.5) and s["found"] == 1
 
 
-@pytest.mark.parametrize("name", ["hrtem_realistic", "hrtem_transfer"])
-def test_realistic_recipes_draw_valid_parameters(name):
+@pytest.mark.parametrize(
+    ("name", "margin"),
+    [("hrtem_realistic", 1.2), ("hrtem_transfer", 1.2), ("hrtem_transfer_margin06", 0.6)],
+)
+def test_realistic_recipes_draw_valid_parameters(name, margin):
     from napari_interfaces.simulate.database import _flatten_groups
     from napari_interfaces.simulate.hrtem import sample_parameters
     from napari_interfaces.simulate.spec import load_spec
@@ -160,7 +163,7 @@ def test_realistic_recipes_draw_valid_parameters(name):
     for _ in range(20):
         flat = _flatten_groups(spec.draw(rng))
         assert set(flat) <= known
-        assert flat["label_margin"] == 1.2 and 0 <= flat["gradient"] <= 0.2
+        assert flat["label_margin"] == margin and 0 <= flat["gradient"] <= 0.2
         assert flat["aperture_mrad"] is None or 12 <= flat["aperture_mrad"] <= 40
 
 
