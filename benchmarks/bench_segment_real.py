@@ -17,9 +17,12 @@ For each model it prints, on the real frames:
   known pixel size, so "2× wrong" is taken relative to a reference of
   0.4 Å/px (the middle of the 0.3-0.6 Å/px their {111} fringes suggest):
   0.8 and 0.2 Å/px given; the table shows both and the worse;
-* instance F1: connected components (of at least 20 px; smaller ones are
-  specks) of the truth and of the prediction, a truth particle found when one predicted component overlaps it with
-  IoU > 0.5 (one-to-one), with the counts;
+* instance F1: a truth particle (a connected component of the hand mask of
+  at least 20 px) is found when one predicted instance overlaps it with
+  IoU > 0.5 (one-to-one). Predicted instances are the engine's particles,
+  as ``segment --particles`` reports them (:func:`particle_instances`:
+  touching particles split, pieces under 0.5 nm² dropped); the plain
+  connected components of the predicted mask (>= 20 px) are shown beside;
 * area ratio: predicted foreground / true foreground (pooled);
 * the simulated held-out pixel F1 (``--sim`` store, at its pixel size).
 
