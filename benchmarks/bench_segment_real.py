@@ -17,9 +17,12 @@ For each model it prints, on the real frames:
   known pixel size, so "2× wrong" is taken relative to a reference of
   0.4 Å/px (the middle of the 0.3-0.6 Å/px their {111} fringes suggest):
   0.8 and 0.2 Å/px given; the table shows both and the worse;
-* instance F1: connected components (of at least 20 px; smaller ones are
-  specks) of the truth and of the prediction, a truth particle found when one predicted component overlaps it with
-  IoU > 0.5 (one-to-one), with the counts;
+* instance F1: a truth particle (a connected component of the hand mask of
+  at least 20 px) is found when one predicted instance overlaps it with
+  IoU > 0.5 (one-to-one). Predicted instances are the engine's particles,
+  as ``segment --particles`` reports them (:func:`particle_instances`:
+  touching particles split, pieces under 0.5 nm² dropped); the plain
+  connected components of the predicted mask (>= 20 px) are shown beside;
 * area ratio: predicted foreground / true foreground (pooled);
 * the simulated held-out pixel F1 (``--sim`` store, at its pixel size).
 
@@ -87,7 +90,10 @@ def instance_match(pred: np.ndarray, truth: np.ndarray, iou: float = 0.5):
     Instances are connected components of at least :data:`MIN_COMPONENT` px.
     """
     lt, nt = _components(truth)
-    lp, npred = _components(pred)
+    if pred.dtype == bool:
+        lp, npred = _components(pred)
+    else:  # already instance labels (0 = background, 1..N)
+        lp, npred = pred.astype(np.int64), int(pred.max())
     if nt == 0 or npred == 0:
         return 0, nt, npred, set(), lt
     # overlap table via a joint histogram
@@ -110,16 +116,28 @@ def instance_match(pred: np.ndarray, truth: np.ndarray, iou: float = 0.5):
     return tp, nt, npred, matched, lt
 
 
-def score_frames(preds, frames):
-    """Pooled pixel F1, instance F1 and counts, area ratio over ``frames``."""
+def score_frames(preds, frames, instances=None):
+    """Pooled pixel F1, instance F1 and counts, area ratio over ``frames``.
+
+    ``instances`` (optional, one int label image per frame): the engine's
+    particle instances (:func:`particle_instances`); then ``inst_f1`` /
+    ``found`` / ``n_pred`` score them and ``cc_*`` the plain connected
+    components of the predicted mask; without it both are the components.
+    """
     tp = fp = fn = 0
     itp = int_ = inp = 0
+    ctp = cnp = 0
     per = []
-    for p, (_, _, m) in zip(preds, frames, strict=True):
+    if instances is None:
+        instances = [None] * len(preds)
+    for p, (_, _, m), pi in zip(preds, frames, instances, strict=True):
         a, b, c = int((p & m).sum()), int((p & ~m).sum()), int((~p & m).sum())
         tp, fp, fn = tp + a, fp + b, fn + c
         per.append(2 * a / max(1, 2 * a + b + c))
         t, nt, npred, _, _ = instance_match(p, m)
+        ctp, cnp = ctp + t, cnp + npred
+        if pi is not None:
+            t, nt, npred, _, _ = instance_match(pi, m)
         itp, int_, inp = itp + t, int_ + nt, inp + npred
     f1 = 2 * tp / max(1, 2 * tp + fp + fn)
     inst_f1 = 2 * itp / max(1, int_ + inp)
@@ -129,22 +147,49 @@ def score_frames(preds, frames):
         "found": itp,
         "n_true": int_,
         "n_pred": inp,
+        "cc_inst_f1": round(2 * ctp / max(1, int_ + cnp), 4),
+        "cc_found": ctp,
+        "cc_n_pred": cnp,
         "area_ratio": round((tp + fp) / max(1, tp + fn), 3),
         "per_frame": [round(x, 3) for x in per],
     }
 
 
+def particle_instances(mask, pixel_size):
+    """The engine's particle instances of a predicted mask (``segment --particles``).
+
+    :func:`~napari_interfaces.segment.particles.split_particles` with
+    :func:`segment_image`'s defaults (touching particles split at a neck
+    2 Å shallower than both, pieces under 0.5 nm² dropped; both defaults
+    predate the real frames), at the pixel size the segmentation used.
+    """
+    import inspect
+
+    from napari_interfaces.segment.inference import segment_image
+    from napari_interfaces.segment.particles import split_particles
+
+    d = inspect.signature(segment_image).parameters
+    return split_particles(
+        mask,
+        pixel_size,
+        split_depth=d["split_depth"].default,
+        min_area=d["min_particle_area"].default,
+    )
+
+
 def predict(model, frames, pixel_size=None, **kw):
+    """``(masks, used, instances)``: predicted masks, (pixel size, source, estimate), instances."""
     from napari_interfaces.segment.inference import segment_image
 
-    preds, used = [], []
+    preds, used, inst = [], [], []
     for _, img, _ in frames:
         r = segment_image(
             img, model, pixel_size=pixel_size, tile=512, **{"particles": False, **kw}
         )
         preds.append(r.labels > 0)
         used.append((r.pixel_size, r.pixel_size_source, r.estimate))
-    return preds, used
+        inst.append(particle_instances(preds[-1], r.pixel_size))
+    return preds, used, inst
 
 
 def sim_f1(model, store: Path | None, n: int | None = None):
@@ -165,15 +210,18 @@ def bench_model(model_name, frames, sim_store, errors=False, n_sim=None):
     model = load_model(model_name)
     t0 = time.perf_counter()
     row = {"model": str(model_name), "sha256": (model.metadata.get("sha256") or "")[:12]}
-    preds, used = predict(model, frames)
-    s = score_frames(preds, frames)
+    preds, used, inst = predict(model, frames)
+    s = score_frames(preds, frames, inst)
     row["none"] = s
     row["pixel_size_used"] = [round(u[0], 3) for u in used]
     row["source"] = [u[1] for u in used]
-    for tag, ps in (("x2", 2 * REF_PIXEL_SIZE), ("x0.5", 0.5 * REF_PIXEL_SIZE)):
-        p, _ = predict(model, frames, pixel_size=ps)
-        row[tag] = score_frames(p, frames)
-    row["ref"] = score_frames(predict(model, frames, pixel_size=REF_PIXEL_SIZE)[0], frames)
+    for tag, ps in (
+        ("x2", 2 * REF_PIXEL_SIZE),
+        ("x0.5", 0.5 * REF_PIXEL_SIZE),
+        ("ref", REF_PIXEL_SIZE),
+    ):
+        p, _, pi = predict(model, frames, pixel_size=ps)
+        row[tag] = score_frames(p, frames, pi)
     row["sim_f1"] = sim_f1(model, sim_store, n_sim)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     if errors:
@@ -182,8 +230,8 @@ def bench_model(model_name, frames, sim_store, errors=False, n_sim=None):
         print(f"\n#### errors of {model_name} (no pixel size)\n")
         print("| frame | F1 | area ratio | px used (source) | missed (eq. diameter px) |")
         print("|---|---|---|---|---|")
-        for (n, _img, m), p, u in zip(frames, preds, used, strict=True):
-            tp, nt, npred, matched, lt = instance_match(p, m)
+        for (n, _img, m), p, u, pi in zip(frames, preds, used, inst, strict=True):
+            tp, nt, npred, matched, lt = instance_match(pi, m)
             sizes = ndimage.sum(np.ones_like(lt), lt, index=np.arange(1, nt + 1))
             missed = [
                 round(2 * np.sqrt(sizes[i - 1] / np.pi))
@@ -202,9 +250,10 @@ def bench_model(model_name, frames, sim_store, errors=False, n_sim=None):
 def print_table(rows):
     print(
         "\n| model | sim F1 | real F1, no px | real F1, px 0.8 (×2) | real F1, px 0.2 (×0.5) "
-        "| real F1, px 0.4 | instance F1 (found/true, pred) | area ratio | s |"
+        "| real F1, px 0.4 | instance F1 (found/true, pred) | instance F1, plain components "
+        "| instance F1 px ×2 / ×0.5 | area ratio | s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["none"]
         sim = f"{r['sim_f1']:.3f}" if r["sim_f1"] is not None else "–"
@@ -212,6 +261,8 @@ def print_table(rows):
             f"| {Path(r['model']).stem} ({r['sha256']}) | {sim} | {s['f1']:.3f} "
             f"| {r['x2']['f1']:.3f} | {r['x0.5']['f1']:.3f} | {r['ref']['f1']:.3f} "
             f"| {s['inst_f1']:.3f} ({s['found']}/{s['n_true']}, {s['n_pred']}) "
+            f"| {s['cc_inst_f1']:.3f} ({s['cc_found']}/{s['n_true']}, {s['cc_n_pred']}) "
+            f"| {r['x2']['inst_f1']:.3f} / {r['x0.5']['inst_f1']:.3f} "
             f"| {s['area_ratio']:.2f} | {r['seconds']} |"
         )
 
@@ -247,7 +298,8 @@ def finetune_curve(model_name, frames, ks=(1, 2, 5, 10), epochs=None, tmp=None):
         secs = time.perf_counter() - t0
         rest = frames[k:]
         base_s = score_frames(base_preds[k:], rest)
-        s = score_frames(predict(ft, rest)[0], rest)
+        fp, _, fi = predict(ft, rest)
+        s = score_frames(fp, rest, fi)
         rows.append((k, len(rest), base_s, s, secs, info))
         print(f"k={k}: F1 {base_s['f1']:.3f} -> {s['f1']:.3f}, {secs:.0f} s", flush=True)
     print(

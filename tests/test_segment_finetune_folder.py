@@ -148,8 +148,11 @@ def test_bench_instance_matching():
     assert s["inst_f1"] == pytest.approx(0.5) and s["found"] == 1
 
 
-@pytest.mark.parametrize("name", ["hrtem_realistic", "hrtem_transfer"])
-def test_realistic_recipes_draw_valid_parameters(name):
+@pytest.mark.parametrize(
+    ("name", "margin"),
+    [("hrtem_realistic", 1.2), ("hrtem_transfer", 1.2), ("hrtem_transfer_margin06", 0.6)],
+)
+def test_realistic_recipes_draw_valid_parameters(name, margin):
     from napari_interfaces.simulate.database import _flatten_groups
     from napari_interfaces.simulate.spec import load_spec
     from napari_interfaces.simulate.workflow import sample_parameters
@@ -160,7 +163,7 @@ def test_realistic_recipes_draw_valid_parameters(name):
     for _ in range(20):
         flat = _flatten_groups(spec.draw(rng))
         assert set(flat) <= known
-        assert flat["label_margin"] == 1.2 and 0 <= flat["gradient"] <= 0.2
+        assert flat["label_margin"] == margin and 0 <= flat["gradient"] <= 0.2
         assert flat["aperture_mrad"] is None or 12 <= flat["aperture_mrad"] <= 40
 
 
@@ -175,3 +178,24 @@ def test_simulated_label_margin_shrinks_the_particle():
     ra, rb = (np.sqrt(s.labels.sum() / np.pi) * 0.2 for s in (a, b))
     assert ra - rb == pytest.approx(1.0, abs=0.2)
     assert b.params["label_margin"] == 1.0
+
+
+def test_bench_scores_the_engines_particle_instances():
+    """Two particles merged by a thin neck in the prediction: one component, two instances."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_segment_real.py"
+    spec = importlib.util.spec_from_file_location("bench_segment_real", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    yy, xx = np.mgrid[:80, :120]
+    a = (yy - 40) ** 2 + (xx - 35) ** 2 < 20**2
+    b = (yy - 40) ** 2 + (xx - 83) ** 2 < 20**2
+    truth = a | b  # two discs 8 px apart
+    pred = truth | ((np.abs(yy - 40) <= 2) & (xx > 50) & (xx < 70))  # joined by a neck
+    inst = mod.particle_instances(pred, 0.4)  # Å/px: 16 Å discs, a 2 Å neck
+    assert inst.max() == 2
+    s = mod.score_frames([pred], [("x", None, truth)], [inst])
+    assert (s["found"], s["n_true"], s["n_pred"], s["inst_f1"]) == (2, 2, 2, 1.0)
+    assert (s["cc_found"], s["cc_n_pred"]) == (0, 1) and s["cc_inst_f1"] == 0.0
