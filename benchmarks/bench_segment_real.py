@@ -163,17 +163,15 @@ def particle_instances(mask, pixel_size):
     2 Å shallower than both, pieces under 0.5 nm² dropped; both defaults
     predate the real frames), at the pixel size the segmentation used.
     """
-    import inspect
-
-    from napari_interfaces.segment.inference import segment_image
+    from napari_interfaces.segment.inference import SegmentParams
     from napari_interfaces.segment.particles import split_particles
 
-    d = inspect.signature(segment_image).parameters
+    defaults = SegmentParams()
     return split_particles(
         mask,
         pixel_size,
-        split_depth=d["split_depth"].default,
-        min_area=d["min_particle_area"].default,
+        split_depth=defaults.split_depth,
+        min_area=defaults.min_particle_area,
     )
 
 
