@@ -57,6 +57,10 @@ class SpecForm:
         the pixel size read from the layer).
     advanced_title : str
         Title of the collapsible group of advanced fields.
+    leave_open : bool
+        Leave the advanced group open (made even without advanced fields) so
+        the dock adds its own advanced widgets to it; the dock then calls
+        ``end_advanced()``. One group per dock, not two.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class SpecForm:
         only: Iterable[str] | None = None,
         skip: Iterable[str] = (),
         advanced_title: str = "Advanced",
+        leave_open: bool = False,
     ) -> None:
         self.dock = dock
         self.spec_type = spec
@@ -82,11 +87,13 @@ class SpecForm:
         for p in [q for q in shown if not q.advanced]:
             self._add(p)
         adv = [p for p in shown if p.advanced]
-        if adv:
+        self.group = None
+        if adv or leave_open:
             self.group = dock.advanced(advanced_title)
             for p in adv:
                 self._add(p)
-            dock.end_advanced()
+            if not leave_open:
+                dock.end_advanced()
 
     def _add(self, p: Param) -> None:
         dock = self.dock

@@ -105,7 +105,6 @@ class ChipCommunitiesWidget(Dock):
             "all_images", False, label="apply to all open images", tooltip=TIPS["all_images"]
         )
         self.chip_info = self.add_label("")
-        self.add_section("Run")
         self.run_button = self.add_button(
             "Run", self.run, tooltip="segment the chosen image (in the background)"
         )

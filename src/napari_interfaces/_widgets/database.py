@@ -128,14 +128,16 @@ class DatabaseWidget(Dock):
         p("out", config.cache_dir() / "databases" / "database.zarr", mode="w", label="store",
           tooltip="output zarr store (a folder); an existing store with the same spec and seed "
           "is resumed")  # fmt: skip
-        self.form = SpecForm(self, DatabaseParams, advanced_title="Advanced: seed, compute")
+        self.form = SpecForm(
+            self, DatabaseParams, advanced_title="Advanced: seed, compute", leave_open=True
+        )
         self.form.set(n=8, seed=0, workers=1)
-        with self.advanced("Compute on"):
-            p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
-              tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
-              "dask scheduler (can run code here: use only one you started)")  # fmt: skip
-            p("address", "", label="address",
-              tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
+        p("scheduler", SCHEDULERS[0], choices=list(SCHEDULERS), label="compute on",
+          tooltip="this process; a local dask cluster of 'local workers' processes; or a running "
+          "dask scheduler (can run code here: use only one you started)")  # fmt: skip
+        p("address", "", label="address",
+          tooltip="dask scheduler address, e.g. tcp://host:8786 (with 'dask scheduler address')")  # fmt: skip
+        self.end_advanced()
         self.generate_button = self.add_button(
             "Generate", self.run, tooltip="simulate the missing samples into the store"
         )

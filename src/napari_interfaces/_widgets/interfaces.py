@@ -172,24 +172,25 @@ class InterfacesWidget(Dock):
             self,
             SegmentParams,
             skip=("bin_nm",),  # the proxigram is computed by Recompute profiles
-            advanced_title="Advanced: HED axes",
+            advanced_title="Advanced: HED axes, file, ranges",
+            leave_open=True,  # the file choosers below join the same group
         )
         self.method = self.form["method"]
         self.voxel = self.form["voxel"]
         self.axes = self.form["axes"]
-        with self.advanced("Advanced: file, ranges"):
-            self.file = self.add_file(
-                "point_cloud_file",
-                "point_cloud",
-                label="or file",
-                tooltip="an APT point cloud file; when set, it is used instead of the layer",
-            )
-            self.ranges = self.add_file(
-                "range_file",
-                "ranges",
-                tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
-                "beside it",
-            )
+        self.file = self.add_file(
+            "point_cloud_file",
+            "point_cloud",
+            label="or file",
+            tooltip="an APT point cloud file; when set, it is used instead of the layer",
+        )
+        self.ranges = self.add_file(
+            "range_file",
+            "ranges",
+            tooltip="range file (.rrng .rng .env); default: the one with the dataset's stem "
+            "beside it",
+        )
+        self.end_advanced()
         self.run_btn = self.add_button(
             "Find interfaces", self.run, tooltip="voxelize, segment into phases (background)"
         )

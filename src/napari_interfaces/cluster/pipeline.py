@@ -109,7 +109,7 @@ class ClusterParams(Spec):
         None,
         "weights file for resnet50 (torchvision layout) or a custom learned encoder",
         metavar="FILE",
-        label="weights file",
+        label="weights",
     )
     merge_to: int | None = param(
         None,
