@@ -133,6 +133,18 @@ REALISTIC_SETTINGS = dict(
     degrade_range=(1.0, 10.0),
     val_scale=False,
 )
+#: stage 3 with stage 2a's full scale augmentation (``--realistic-scale full``):
+#: every crop magnified by a factor in 0.4-2.5 and 30 % degraded, as in
+#: ``SCALE_SETTINGS`` (``REALISTIC_SETTINGS`` rescales only half the crops, by
+#: 0.5-2, and C/E lost the ×2-wrong robustness of stage 2 as they ran longer);
+#: still validated at the database's pixel size, so the kept epoch is chosen on
+#: the simulated validation split only
+REALISTIC_FULL_SCALE_SETTINGS = dict(
+    REALISTIC_SETTINGS,
+    scale_range=SCALE_SETTINGS["scale_range"],
+    scale_prob=1.0,
+    degrade_prob=SCALE_SETTINGS["degrade_prob"],
+)
 #: held-out F1 at the database's pixel size a candidate needs to be installed
 MIN_HELDOUT_F1 = 0.95
 #: stage 3's install gates (issue 23's targets), on the real validation frames
@@ -173,6 +185,16 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--realistic-n", type=int, help="stage 3's training samples (default: the recipe's)"
+    )
+    ap.add_argument(
+        "--realistic-scale",
+        choices=("half", "full"),
+        default="half",
+        help="stage 3's scale augmentation: half the crops at 0.5-2x (candidates A-E) or "
+        "every crop at 0.4-2.5x and 30 %% degraded as in stage 2a",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=SETTINGS["threads"], help="torch threads (stage 3)"
     )
     ap.add_argument(
         "--out", type=Path, help="candidate model (default WORK/unet_hrtem_default.pt)"
@@ -453,8 +475,10 @@ def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> d
     from napari_interfaces.segment.train import TrainConfig, train
 
     train_seed = RECIPES[recipe][0]
+    base = REALISTIC_FULL_SCALE_SETTINGS if args.realistic_scale == "full" else REALISTIC_SETTINGS
     settings = dict(
-        REALISTIC_SETTINGS,
+        base,
+        threads=args.threads,
         epochs=args.realistic_epochs,
         patience=args.realistic_epochs,
         init=str(parent.path),
@@ -474,7 +498,8 @@ def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> d
     meta["training"]["database_seconds"] = round(t_db, 1)
     meta["training"]["command"] = (
         f"python scripts/train_default_unet.py --stage realistic --recipe {recipe} "
-        f"--realistic-epochs {args.realistic_epochs} --realistic-n {n_train} --install"
+        f"--realistic-epochs {args.realistic_epochs} --realistic-n {n_train} "
+        f"--realistic-scale {args.realistic_scale} --install"
     )
     pm = parent.metadata
     meta["training"]["stages"] = [
