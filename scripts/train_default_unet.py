@@ -36,7 +36,8 @@ One command (CPU, about 1 h on a quiet 2-core machine)::
    recipe and seed 2002 of ``hrtem_default``. ``--recipe hrtem_realistic``
    reruns candidate A (seeds 3001/4002).
    ``--realistic-epochs`` / ``--realistic-n`` lengthen it (candidate C:
-   12 epochs of 480 samples). It is installed (``--install``) only when it
+   12 epochs of 480 samples); ``--realistic-scale full`` gives every crop
+   stage 2a's scale augmentation (candidates F/G). It is installed (``--install``) only when it
    passes every gate of :func:`gate`: simulated held-out F1 >= 0.95 against
    its own label definition on *both* fresh simulated sets — the recipe's
    held-out seed and the ``hrtem_default`` held-out images (seed 2002)
