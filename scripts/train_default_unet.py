@@ -122,18 +122,8 @@ RECIPES = {
     "hrtem_transfer_margin06": (7001, 240, 8002, 64),
 }
 REALISTIC_SPEC = "hrtem_transfer"
-REALISTIC_SETTINGS = dict(
-    SETTINGS,
-    epochs=5,
-    lr=3e-4,
-    crop=160,
-    patience=5,
-    scale_range=(0.5, 2.0),
-    scale_prob=0.5,
-    degrade_prob=0.15,
-    degrade_range=(1.0, 10.0),
-    val_scale=False,
-)
+#: stage 2b's augmentation and validation, a shorter schedule at a higher rate
+REALISTIC_SETTINGS = dict(REFINE_SETTINGS, epochs=5, lr=3e-4, patience=5)
 #: stage 3 with stage 2a's full scale augmentation (``--realistic-scale full``):
 #: every crop magnified by a factor in 0.4-2.5 and 30 % degraded, as in
 #: ``SCALE_SETTINGS`` (``REALISTIC_SETTINGS`` rescales only half the crops, by
