@@ -36,7 +36,7 @@ SEED = 9000
 
 
 def ours(
-    spec_name: str, n: int, workers: int, work: Path, device: str, scheme: str = "transmission"
+    spec_name: str, n: int, workers: int, work: Path, device: str, scheme: str = "propagator"
 ) -> tuple[float, float]:
     """Samples/min (wall, cluster start included; and the run's own figure) of ours with
     the band-limit ``scheme`` (NAPARI_INTERFACES_MULTISLICE_BANDLIMIT, which the
@@ -205,8 +205,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-abtem", action="store_true")
     ap.add_argument("--no-numpy", action="store_true", help="skip the numpy-backend rows")
     ap.add_argument("--workers", default="1,2", help="worker counts for ours and abTEM (1,2)")
-    ap.add_argument("--schemes", default="transmission",
-                    help="band-limit schemes for ours: transmission,propagator")  # fmt: skip
+    ap.add_argument("--schemes", default="propagator",
+                    help="band-limit schemes for ours: propagator (default), transmission")  # fmt: skip
     ap.add_argument("--abtem-threaded", action="store_true",
                     help="also abTEM in one process with its default dask threads")  # fmt: skip
     ap.add_argument("--cpu-time", action="store_true",

@@ -57,7 +57,11 @@ model; ``--stage refine --init MODEL.pt`` runs 2b only from a stage-2a model
 (the shipped model was made in these two steps from the stage-1 model of
 this script, which is the previously shipped model).
 
-Everything it depends on (spec, seeds, settings) is in the repository.
+Everything it depends on (spec, seeds, settings) is in the repository. The
+databases are simulated with the ``transmission`` multislice band-limit scheme
+(Kirkland's and abTEM's, the simulator's default until 2026-12-07, on which the
+shipped model was trained), unless ``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT``
+says otherwise, so they stay reproducible bit for bit.
 """
 
 from __future__ import annotations
@@ -146,6 +150,12 @@ REAL_GATES = {"f1_no_pixel_size": 0.92, "f1_2x_wrong": 0.90, "instance_f1": 0.93
 
 
 def main(argv=None) -> int:
+    import os
+
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+
+    # the scheme the shipped model's databases were made with (issue 27 changed the default)
+    os.environ.setdefault(BANDLIMIT_ENV, "transmission")
     from napari_interfaces.core.progress import cli_progress
     from napari_interfaces.segment.models import DEFAULT_MODEL, load_model, save_model
     from napari_interfaces.segment.train import TrainConfig, train

@@ -247,6 +247,53 @@ def test_multislice_sampler_makes_labelled_sample(tmp_path):
         generate_database(bad, tmp_path / "bad.zarr", n=1, scheduler="inline")
 
 
+def test_resume_refuses_another_multislice_scheme(tmp_path, monkeypatch):
+    """A store records its multislice band-limit scheme (issue 27) and is resumed only
+    under it; a store from before the scheme was recorded counts as 'transmission'."""
+    import zarr
+
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+
+    spec = {
+        "sampler": "multislice",
+        "output": {"pixel_size": 0.4, "crop": 32},
+        "parameters": {
+            "structure": {
+                "element": "Au",
+                "shape": "sphere",
+                "particle_diameter": 8.0,
+                "substrate_thickness": 6.0,
+            },  # fmt: skip
+            "microscope": {"energy_kv": 300, "sampling": 0.2},
+            "detector": {"dose": 1000},
+        },
+    }
+    out = tmp_path / "ms.zarr"
+    monkeypatch.delenv(BANDLIMIT_ENV, raising=False)
+    generate_database(spec, out, n=1, scheduler="inline", device="numpy")
+    assert zarr.open_group(str(out), mode="r").attrs["multislice_bandlimit"] == "propagator"
+    # the 8 Å particle leaves no label pixel in this 12.8 Å field at 0.4 Å/px: an
+    # all-background sample is complete (its chunk is written), not a damaged store
+    image, labels, _ = read_sample(out, 0)
+    assert labels.max() == 0 and image.std() > 0
+    monkeypatch.setenv(BANDLIMIT_ENV, "transmission")
+    with pytest.raises(InputError, match=f"'propagator'.*{BANDLIMIT_ENV}=propagator"):
+        generate_database(spec, out, n=2, scheduler="inline", device="numpy")
+    assert len(completed_indices(out)) == 1  # nothing lost, nothing added
+    # an old store (no key) was made with the textbook scheme and resumes under it
+    g = zarr.open_group(str(out), mode="r+")
+    del g.attrs["multislice_bandlimit"]
+    r = generate_database(spec, out, n=2, scheduler="inline", device="numpy")
+    assert (r.computed, r.skipped) == (1, 1)
+    # a synthetic store does not depend on the scheme
+    syn = tmp_path / "syn.zarr"
+    generate_database(TINY, syn, n=1, scheduler="inline")
+    assert zarr.open_group(str(syn), mode="r").attrs["multislice_bandlimit"] is None
+    monkeypatch.setenv(BANDLIMIT_ENV, "propagator")
+    assert generate_database(TINY, syn, n=2, scheduler="inline").computed == 1
+
+
 def _refused_address() -> str:
     import socket
 

@@ -1,8 +1,8 @@
 """The two band-limit schemes of the multislice (issue 27).
 
-``transmission`` (default, Kirkland's and abTEM's): ``t = BL[exp(i sigma v)]``;
-``propagator``: only the propagated wave is band-limited (one FFT pair per
-slice fewer). Both are checked against a textbook slice-by-slice loop, and the
+``propagator`` (default): only the propagated wave is band-limited (one FFT
+pair per slice fewer); ``transmission`` (Kirkland's and abTEM's):
+``t = BL[exp(i sigma v)]``. Both are checked against a textbook slice-by-slice loop, and the
 propagator scheme against a converged (twice finer) exit wave.
 """
 
@@ -74,9 +74,9 @@ def test_propagator_scheme_conserves_or_loses_intensity(monkeypatch):
 
 def test_default_and_bad_value(monkeypatch):
     monkeypatch.delenv(BANDLIMIT_ENV, raising=False)
+    assert bandlimit_transmission_default() is False  # propagator scheme (issue 27)
+    monkeypatch.setenv(BANDLIMIT_ENV, "Transmission")
     assert bandlimit_transmission_default() is True
-    monkeypatch.setenv(BANDLIMIT_ENV, "Propagator")
-    assert bandlimit_transmission_default() is False
     monkeypatch.setenv(BANDLIMIT_ENV, "both")
     with pytest.raises(InputError, match=BANDLIMIT_ENV):
         bandlimit_transmission_default()

@@ -9,7 +9,12 @@ from napari_interfaces.simulate import backends
 from napari_interfaces.simulate.constants import interaction_parameter, wavelength
 from napari_interfaces.simulate.ctf import CTF
 from napari_interfaces.simulate.hrtem import HRTEMSimulator, simulate_exit_waves
-from napari_interfaces.simulate.multislice import bandlimit_mask, fresnel_propagator, multislice
+from napari_interfaces.simulate.multislice import (
+    BANDLIMIT_ENV,
+    bandlimit_mask,
+    fresnel_propagator,
+    multislice,
+)
 from napari_interfaces.simulate.parametrization import (
     KIRKLAND,
     LOBATO,
@@ -318,9 +323,10 @@ def test_auto_device_choice_is_measured_once_and_cached(monkeypatch, tmp_path):
     assert backends._auto_cache_file().is_file()
 
 
-def _reference_multislice(pot, energy_kv, branch=None):
+def _reference_multislice(pot, energy_kv, branch=None, bandlimit_t=True):
     """Kirkland's loop written out slice by slice (NumPy, complex128): every slice,
-    vacuum included, is its own Fresnel step, t = BL[exp(i sigma v)]."""
+    vacuum included, is its own Fresnel step, t = BL[exp(i sigma v)] (with
+    ``bandlimit_t=False``, the default "propagator" scheme: t = exp(i sigma v))."""
     grid = pot.grid
     mask = bandlimit_mask(grid)
     sigma = interaction_parameter(energy_kv)
@@ -329,20 +335,24 @@ def _reference_multislice(pot, energy_kv, branch=None):
     for i, dz in enumerate(pot.thicknesses):
         v = pot.slice(i, select=branch)
         if v is not None:
-            t = np.fft.ifft2(np.fft.fft2(np.exp(1j * sigma * v.astype(float))) * mask)
+            t = np.exp(1j * sigma * v.astype(float))
+            if bandlimit_t:
+                t = np.fft.ifft2(np.fft.fft2(t) * mask)
             psi = psi * t
         p = np.exp(-1j * np.pi * lam * dz * grid.k2()) * mask
         psi = np.fft.ifft2(np.fft.fft2(psi) * p)
     return psi
 
 
+@pytest.mark.parametrize("scheme", ["propagator", "transmission"])
 @pytest.mark.parametrize("helpers", ["", "1"])
 @pytest.mark.parametrize("device", ["numpy", "torch"])
-def test_multislice_matches_slice_by_slice_reference(device, helpers, monkeypatch):
+def test_multislice_matches_slice_by_slice_reference(device, helpers, scheme, monkeypatch):
     """The batched engine (vacuum merged into the preceding step; with
     NAPARI_INTERFACES_MULTISLICE_HELPERS=1 slices prepared ahead by helper threads)
-    gives the textbook slice-by-slice loop's exit wave."""
+    gives the textbook slice-by-slice loop's exit wave, in both band-limit schemes."""
     monkeypatch.setenv("NAPARI_INTERFACES_MULTISLICE_HELPERS", helpers)
+    monkeypatch.setenv(BANDLIMIT_ENV, scheme)
     rng = np.random.default_rng(3)
     # two atom layers separated by 6 Å of vacuum, vacuum on both sides
     pos = np.concatenate(
@@ -354,7 +364,7 @@ def test_multislice_matches_slice_by_slice_reference(device, helpers, monkeypatc
     numbers = np.r_[np.full(30, 79), np.full(30, 6)]
     pot = ProjectedPotential(pos, numbers, (12.8, 12.8, 18.0), 0.1, 2.0, energy_kv=200)
     assert sum(len(pot.atoms_in_slice(i)) == 0 for i in range(pot.num_slices)) >= 4
-    ref = _reference_multislice(pot, 200)
+    ref = _reference_multislice(pot, 200, bandlimit_t=scheme == "transmission")
     got = multislice(pot, 200, backends.get_backend(device)).waves[0]
     assert np.abs(ref).std() > 0.05  # the Au layer scatters strongly
     assert np.abs(got - ref).max() < 2e-5 * np.abs(ref).max()

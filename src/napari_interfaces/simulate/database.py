@@ -53,6 +53,8 @@ from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.runner import check_scheduler_address, run_tasks
 from ..core.spec import Spec, param
+from .multislice import BANDLIMIT_ENV
+from .multislice import bandlimit_scheme as _bandlimit_scheme
 from .spec import DatabaseSpec, load_spec, sample_rng
 
 __all__ = [
@@ -315,6 +317,9 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
         "pixel_unit": "Å",
         "classes": list(spec.classes),
         "sampler": spec.sampler,
+        # the multislice band-limit scheme (issue 27): a store is resumed only under the
+        # scheme that began it, so its samples stay one simulation
+        "multislice_bandlimit": _bandlimit_scheme() if spec.sampler == "multislice" else None,
     }
     if out.exists():
         try:
@@ -340,6 +345,15 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
                 f"{out}: exists with a different spec or seed (seed {old.get('seed')}); "
                 "resume only with the same spec and seed, or choose another store"
             )
+        scheme = attrs_new["multislice_bandlimit"]
+        # stores made before the scheme was recorded used the textbook scheme
+        old_scheme = old.get("multislice_bandlimit", "transmission")
+        if scheme is not None and old_scheme != scheme:
+            raise InputError(
+                f"{out}: was simulated with the {old_scheme!r} multislice band-limit scheme, "
+                f"this run uses {scheme!r}; resume with {BANDLIMIT_ENV}={old_scheme} "
+                "or choose another store"
+            )
         if n > int(old["n"]):
             for name in ("image", "labels", "meta", "done"):
                 arr = g[name]
@@ -359,8 +373,16 @@ def _open_or_create(out: Path, spec: DatabaseSpec, seed: int, n: int):
 
 
 def _arrays(g) -> dict[str, Any]:
-    """The store's arrays, opened once (each ``g[name]`` re-reads metadata from disk)."""
-    return {name: g[name] for name in ("image", "labels", "meta", "done")}
+    """The store's arrays, opened once (each ``g[name]`` re-reads metadata from disk).
+
+    Opened to write every chunk, including one equal to the fill value (a sample
+    with no particle in view has all-zero labels): a completed sample's chunks
+    must exist, since a missing chunk is how a damaged store shows.
+    """
+    import zarr
+
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        return {name: g[name] for name in ("image", "labels", "meta", "done")}
 
 
 def _write(arrays: dict[str, Any], index: int, image, labels, meta) -> None:

@@ -1,15 +1,21 @@
 """Plane-wave multislice (Kirkland 2010, ch. 6).
 
-For each slice ``n`` of thickness ``dz_n``::
+For each slice ``n`` of thickness ``dz_n`` (the default, "propagator" band-limit scheme)::
 
-    t_n      = BL[ exp(i sigma v_n) ]                      transmission (band-limited)
+    t_n      = exp(i sigma v_n)                            transmission
     psi_n+1  = IFFT[ P_dz(k) BL(k) FFT[ t_n psi_n ] ]      Fresnel propagation
 
 with the Fresnel propagator ``P_dz(k) = exp(-i pi lambda dz k^2)`` and the
 anti-aliasing band limit ``BL(k) = 1 for |k| <= 2/3 k_Nyquist`` (a hard
-circular aperture, Kirkland sect. 6.8) applied to both the transmission
-function and the propagated wave, so products of band-limited functions
-never alias into the kept disc. Empty (vacuum) slices are merged into one
+circular aperture, Kirkland sect. 6.8) applied to the propagated wave, so
+transmission and propagation share one FFT pair per slice. The textbook
+scheme of Kirkland and abTEM band-limits the transmission function too,
+``t_n = BL[exp(i sigma v_n)]`` (one more FFT pair per slice; set
+``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT=transmission``); it drops the
+scattering of ``t``'s components beyond the band back into it, so at a
+given sampling the default lies closer to a converged wave (issue 27,
+docs/benchmarks.md). Either way ``|t| = 1`` before the aperture, and
+intensity never grows. Empty (vacuum) slices are merged into one
 propagation. The incident wave is a plane wave of unit intensity; the exit
 wave therefore has mean intensity <= 1 (equality in vacuum).
 """
@@ -31,12 +37,14 @@ from .potential import PeriodicGrid, ProjectedPotential, pixel_grid
 __all__ = [
     "ExitWaves",
     "bandlimit_mask",
+    "bandlimit_scheme",
     "bandlimit_transmission_default",
     "fresnel_propagator",
     "multislice",
 ]
 
-#: Environment variable choosing whether transmission functions are band-limited.
+#: Environment variable choosing the band-limit scheme: ``propagator`` (default) or
+#: ``transmission`` (band-limit ``exp(i sigma v)`` too, as Kirkland and abTEM do).
 BANDLIMIT_ENV = "NAPARI_INTERFACES_MULTISLICE_BANDLIMIT"
 
 
@@ -105,24 +113,31 @@ def fresnel_propagator(grid: PeriodicGrid, dz: float, energy_kv: float, bandlimi
 def bandlimit_transmission_default() -> bool:
     """Whether :func:`multislice` band-limits ``exp(i sigma v)`` by default.
 
-    ``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT``: ``transmission`` (default; the
-    textbook scheme of Kirkland and abTEM: ``t = BL[exp(i sigma v)]``, an FFT
-    pair per slice) or ``propagator`` (only the propagated wave is
-    band-limited: one FFT pair per slice for transmission and propagation
-    together). ``propagator`` keeps the scattering of ``t``'s components
-    beyond the band back into it, which the textbook scheme drops: on the
-    issue-27 scene (1024² at 0.1 Å) its exit wave lies *closer* to converged
-    0.05 Å waves (ours: rms 0.031 vs 0.049; abTEM's: phase correlation 0.991
-    vs 0.980), but further from abTEM at the same 0.1 Å, which band-limits
-    ``t`` (phase correlation 0.963 vs 0.986; docs/benchmarks.md). Any other
-    value is a one-line error.
+    ``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT``: ``propagator`` (default: only
+    the propagated wave is band-limited, so transmission and propagation
+    share one FFT pair per slice) or ``transmission`` (the textbook scheme of
+    Kirkland and abTEM: ``t = BL[exp(i sigma v)]``, one more FFT pair per
+    slice). ``propagator`` keeps the scattering of ``t``'s components beyond
+    the band back into it, which the textbook scheme drops: on the issue-27
+    scene (1024² at 0.1 Å) its exit wave lies *closer* to converged 0.05 Å
+    waves (ours: rms 0.031 vs 0.049; abTEM's: phase correlation 0.991 vs
+    0.980) and takes about 0.65 of the time, but lies further from abTEM at
+    the same 0.1 Å, which band-limits ``t`` (phase correlation 0.963 vs
+    0.986; docs/benchmarks.md). ``transmission`` reproduces databases made
+    before the default changed (2026-12-07). Any other value is a one-line
+    error.
     """
-    value = os.environ.get(BANDLIMIT_ENV, "").strip().lower() or "transmission"
+    value = os.environ.get(BANDLIMIT_ENV, "").strip().lower() or "propagator"
     if value not in ("transmission", "propagator"):
         raise InputError(
-            f"{BANDLIMIT_ENV}={value!r}: use 'transmission' (default) or 'propagator'"
+            f"{BANDLIMIT_ENV}={value!r}: use 'propagator' (default) or 'transmission'"
         )
     return value == "transmission"
+
+
+def bandlimit_scheme() -> str:
+    """The band-limit scheme in force: ``"propagator"`` or ``"transmission"``."""
+    return "transmission" if bandlimit_transmission_default() else "propagator"
 
 
 def multislice(
@@ -156,10 +171,11 @@ def multislice(
         Displaced positions (frozen phonons) replacing ``potential.positions``;
         atoms stay in the slices of their undisplaced centres.
     bandlimit_transmission : bool, optional
-        Band-limit ``exp(i sigma v)`` too (two FFTs per slice; Kirkland's and
-        abTEM's default). Without it the propagator alone band-limits (one
-        FFT pair per slice for transmission and propagation together, about
-        0.7 of the work; see :func:`bandlimit_transmission_default`). ``None``:
+        Band-limit ``exp(i sigma v)`` too (one more FFT pair per slice;
+        Kirkland's and abTEM's scheme). Without it (the default) the
+        propagator alone band-limits: one FFT pair per slice for transmission
+        and propagation together, about 0.65 of the time and closer to a
+        converged wave (see :func:`bandlimit_transmission_default`). ``None``:
         :func:`bandlimit_transmission_default`.
     progress : Progress, optional
         Advanced once per slice.
