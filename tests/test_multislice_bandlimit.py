@@ -153,3 +153,47 @@ def test_one_thread_when_the_machine_is_oversubscribed(monkeypatch):
             ms.threads_for_load(b)
     finally:
         torch.set_num_threads(prev)
+
+
+def test_fused_transmission_matches_exp():
+    """psi * exp(i sigma v) in one compiled pass (simulate.transmit): the polynomial
+    phase factor agrees with exp in double precision to float32 rounding, also for
+    phases of many turns."""
+    from napari_interfaces.simulate import transmit
+
+    if transmit.phase_maps(np.zeros((1, 2, 2), np.float32), 1.0) is None:
+        pytest.skip("numba is disabled or missing: the NumPy path is used")
+    rng = np.random.default_rng(1)
+    sigma = interaction_parameter(200)
+    v = (rng.standard_normal((2, 96, 80)) * 4e4).astype(np.float32)  # phases to ~±100 rad
+    psi = np.exp(1j * rng.random((96, 80)) * 6).astype(np.complex64)
+    maps = transmit.phase_maps(v[:, ::-1], sigma)  # strided input is copied contiguous
+    for j in range(2):
+        got = psi.copy()
+        transmit.transmit(got, maps[j])
+        ref = psi * np.exp(1j * (np.float32(sigma) * v[j, ::-1]).astype(float))
+        assert np.abs(got - ref).max() < 2e-6 * 100  # float32 phase rounding at 100 rad
+        small = np.abs(np.float32(sigma) * v[j, ::-1]) < 3
+        assert np.abs(got - ref)[small].max() < 1e-6
+
+
+@pytest.mark.parametrize("device", ["numpy", "torch"])
+def test_fused_transmission_is_used_and_matches_the_array_path(device, monkeypatch):
+    """Propagator scheme on the host backends: the transmission functions are the
+    potentials (multiplied in one pass); the exit wave equals the one built from
+    exp(i sigma v) arrays (NAPARI_INTERFACES_NO_NUMBA=1) to float32 rounding."""
+    from napari_interfaces.simulate.transmit import PhaseMaps
+
+    monkeypatch.setenv(BANDLIMIT_ENV, "propagator")
+    b = backends.get_backend(device)
+    v = np.zeros((2, 8, 8), np.float32)
+    if not isinstance(b.transmissions(v, 1.0), PhaseMaps):
+        pytest.skip("numba is disabled or missing: the NumPy path is used")
+    assert not isinstance(b.transmissions(v, 1.0, b.asarray(np.ones((8, 8), np.float32))),
+                          PhaseMaps)  # fmt: skip
+    pot = _layers()
+    fused = multislice(pot, 200, b).waves[0]
+    monkeypatch.setenv("NAPARI_INTERFACES_NO_NUMBA", "1")
+    assert not isinstance(b.transmissions(v, 1.0), PhaseMaps)
+    ref = multislice(pot, 200, b).waves[0]
+    assert np.abs(fused - ref).max() < 1e-5 * np.abs(ref).max()

@@ -45,6 +45,7 @@ import numpy as np
 
 from ..core.config import env_int, file_size_limited
 from ..core.errors import InputError
+from .transmit import Phase, phase_maps, transmit
 
 __all__ = [
     "Backend",
@@ -192,6 +193,11 @@ class Backend:
         """``IFFT[mask FFT[t]]`` of each wave of a batch (as :meth:`phase_factors` gives)."""
         return [self.ifft2(self.multiply(self.fft2(t[j]), mask)) for j in range(len(t))]
 
+    def apply_transmission(self, psi, t):
+        """``psi * t`` for a transmission function ``t`` from :meth:`transmissions` (in
+        place where possible)."""
+        return self.multiply(psi, t)
+
     # fused elementwise steps
     def transmit(self, psi, v, sigma: float):
         """``psi * exp(i sigma v)`` (in place where possible)."""
@@ -276,6 +282,19 @@ class NumpyBackend(Backend):
 
     def phase_factors(self, v, sigma: float):
         return self.transmission(v, sigma)
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """Without a band limit, the potentials themselves (:mod:`.transmit`: the wave
+        is multiplied by ``exp(i sigma v)`` in one compiled pass)."""
+        maps = phase_maps(v, sigma) if mask is None else None
+        return maps if maps is not None else super().transmissions(v, sigma, mask)
+
+    def apply_transmission(self, psi, t):
+        if isinstance(t, Phase):
+            psi = np.ascontiguousarray(psi, np.complex64)
+            transmit(psi, t)
+            return psi
+        return self.multiply(psi, t)
 
     def bandlimit(self, t, mask):
         """One slice at a time (a batched FFT leaves the cache: slower per slice)."""
@@ -415,6 +434,21 @@ class TorchBackend(Backend):
         # contiguous cos and sin, then one interleaving pass: faster than writing
         # into the strided real/imaginary views (which defeats vectorization)
         return torch.complex(torch.cos(phase), torch.sin(phase))
+
+    def transmissions(self, v, sigma: float, mask=None):
+        """On the CPU without a band limit, the potentials themselves (:mod:`.transmit`:
+        the wave is multiplied by ``exp(i sigma v)`` in one compiled pass)."""
+        maps = None
+        if mask is None and self.device.type == "cpu":
+            maps = phase_maps(self.to_host(v), sigma)
+        return maps if maps is not None else super().transmissions(v, sigma, mask)
+
+    def apply_transmission(self, psi, t):
+        if isinstance(t, Phase):
+            psi = psi.contiguous()
+            transmit(psi.numpy(), t)  # the tensor's own memory
+            return psi
+        return self.multiply(psi, t)
 
     def bandlimit(self, t, mask):
         """FFT pair, mask applied in place: batched on a GPU, one slice at a time on

@@ -213,7 +213,7 @@ def multislice(
         """Vacuum propagation of ``pending`` Å, transmission ``t``, propagation by dz."""
         if pending > 0:
             psi = backend.ifft2(backend.multiply(backend.fft2(psi), prop(pending)))
-        psi = backend.multiply(psi, t)
+        psi = backend.apply_transmission(psi, t)
         return backend.ifft2(backend.multiply(backend.fft2(psi), prop(dz)))
 
     ns = potential.num_slices
