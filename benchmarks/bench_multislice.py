@@ -512,7 +512,7 @@ def main(argv=None) -> int:
 
     waves = {f"ours, band limit on {m}": w.waves[0] for m, w in zip(MODES, (ew_p, ew))}
     if has_abtem:
-        compat = _ours(atoms, devices[0], deposit="abtem").waves[0]
+        compat = _ours(atoms, devices[0], deposit="abtem", mode="transmission").waves[0]
         print("## Agreement with abTEM (exit waves)\n")
         print("| comparison | phase correlation with abTEM |")
         print("|---|---:|")
@@ -520,8 +520,8 @@ def main(argv=None) -> int:
             print(
                 f"| {name} (cubic B-spline potential, default) | {_phase_corr(w, ab_wave):.4f} |"
             )
-        print(f"| ours with deposit='abtem' (abTEM's potential approximation) "
-              f"| {_phase_corr(compat, ab_wave):.5f} |")  # fmt: skip
+        print(f"| ours with deposit='abtem' (abTEM's potential approximation), "
+              f"band limit on transmission | {_phase_corr(compat, ab_wave):.5f} |")  # fmt: skip
         print()
     if args.converged:
         refs = {
