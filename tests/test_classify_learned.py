@@ -63,7 +63,7 @@ def test_learned_features_shape_names_and_information():
     # learned features alone separate the two textures from two dotted strokes
     r = classify_image(img, _strokes(truth), features="vgg")
     acc = float((r.labels - 1 == truth).mean())
-    assert acc > 0.85, acc
+    assert acc > 0.8, acc  # measured 0.88-0.93 (image seeds 0-2); chance is 0.5
     assert r.model.settings.feature_set == "vgg"
 
 

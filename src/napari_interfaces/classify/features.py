@@ -68,6 +68,8 @@ FEATURE_SETS = ("basic", "vgg", "basic+vgg")
 VGG_LAYERS = ("conv1_2", "conv2_2", "conv3_3")
 #: Principal components per learned layer.
 LEARNED_COMPONENTS = 8
+#: The network sees the image at 1/2 resolution (larger context, 1/4 of the cost).
+LEARNED_DOWNSAMPLE = 2
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class FeatureSettings:
         VGG16 layers of the learned features (:mod:`.learned`), ``()`` = none.
     learned_components : int
         Principal components kept per learned layer.
+    learned_downsample : int
+        The network sees the image 2 x 2 mean-pooled to 1/this per side
+        (1, 2, 4; :data:`LEARNED_DOWNSAMPLE`).
     projection : LearnedProjection or None
         The learned layers' principal axes, fitted on the training image
         (None until features were computed for training).
@@ -106,6 +111,7 @@ class FeatureSettings:
     basic: bool = True
     learned: tuple[str, ...] = ()
     learned_components: int = LEARNED_COMPONENTS
+    learned_downsample: int = LEARNED_DOWNSAMPLE
     projection: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -128,6 +134,8 @@ class FeatureSettings:
                 raise InputError(f"learned layers: expected some of {list(LAYERS)}, got {bad}")
             if not 1 <= int(self.learned_components) <= 64:
                 raise InputError("learned_components: expected 1 to 64")
+            if int(self.learned_downsample) not in (1, 2, 4, 8):
+                raise InputError("learned_downsample: expected 1, 2, 4 or 8")
 
     @classmethod
     def of_feature_set(cls, name: str, **kw: Any) -> FeatureSettings:
@@ -193,6 +201,7 @@ class FeatureSettings:
             basic=bool(d.get("basic", True)),
             learned=learned,
             learned_components=int(d.get("learned_components", LEARNED_COMPONENTS)),
+            learned_downsample=int(d.get("learned_downsample", LEARNED_DOWNSAMPLE)),
             projection=projection,
         )
 
@@ -418,6 +427,7 @@ def compute_features(
             settings.learned_components,
             settings.projection,
             out=out[..., nb:],
+            downsample=settings.learned_downsample,
         )
         if settings.projection is None:
             settings = replace(settings, projection=proj)
@@ -507,6 +517,7 @@ class FeatureCache:
             settings.basic,
             settings.learned,
             settings.learned_components,
+            settings.learned_downsample,
             None if proj is None else proj.key(),
         )
         for key, item in self._items:

@@ -10,10 +10,13 @@ the blocks used here are HED's BSDS500 ones; see :mod:`..nets.hed_weights`).
 Nothing is downloaded.
 
 * the grey image (0.5/99.5 % percentiles to [0, 1], :func:`.features.normalize_image`)
-  is repeated to three channels and preprocessed as HED expects (x 255,
-  minus the Caffe BGR mean, :func:`..nets.hed.preprocess`);
+  is 2 x 2 mean-pooled to half its size by default (``downsample``: the
+  network then sees twice the context at a quarter of the cost), repeated
+  to three channels and preprocessed as HED expects (x 255, minus the Caffe
+  BGR mean, :func:`..nets.hed.preprocess`);
 * the outputs of the last ReLU of blocks 1..3 (``conv1_2``: 64 channels at
-  full resolution, ``conv2_2``: 128 at 1/2, ``conv3_3``: 256 at 1/4) are
+  the network's input resolution, ``conv2_2``: 128 at 1/2, ``conv3_3``: 256
+  at 1/4) are
   reduced to a few principal components per layer (fitted on the training
   image, then kept with the classifier, so another image is projected on the
   same axes) and upsampled bilinearly to every pixel;

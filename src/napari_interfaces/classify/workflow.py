@@ -354,6 +354,7 @@ def classify_image(
         basic=basic,
         learned=learned,
         learned_components=base.learned_components,
+        learned_downsample=base.learned_downsample,
     )  # no projection: learned features are projected on this image's own axes
     t0 = time.perf_counter()
     normalize_image(image)  # validate before the (cached) features
