@@ -67,7 +67,7 @@ FEATURE_SETS = ("basic", "vgg", "basic+vgg")
 #: The VGG16 layers of the ``vgg`` feature sets (:mod:`.learned`).
 VGG_LAYERS = ("conv1_2", "conv2_2", "conv3_3")
 #: Principal components per learned layer.
-LEARNED_COMPONENTS = 8
+LEARNED_COMPONENTS = 16
 #: The network sees the image at 1/2 resolution (larger context, 1/4 of the cost).
 LEARNED_DOWNSAMPLE = 2
 
