@@ -40,7 +40,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -161,10 +161,10 @@ class FeatureSettings:
         return self.n_basic + len(self.learned) * int(self.learned_components)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "projection"}
+        d["extra"] = dict(self.extra)
         d["sigmas"] = list(self.sigmas)
         d["learned"] = list(self.learned)
-        d.pop("projection", None)
         d["feature_set"] = self.feature_set
         if self.learned:
             from .learned import weights_id
