@@ -236,7 +236,7 @@ def learned_maps(
         times fewer pixels per side (larger context, a quarter of the cost
         per halving).
     """
-    from .features import _pool2, _upsample
+    from ._resample import _pool2, _upsample
 
     layers = _check_layers(layers)
     h, w = img.shape
