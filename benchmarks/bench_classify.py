@@ -38,6 +38,12 @@ machine as it is (both methods in the same process, one after the other).
 ``--superpixel-step 8`` runs ours with probabilities averaged in
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 
+``--features basic vgg basic+vgg`` runs ours once per feature set (the
+``features`` parameter: hand-made, learned VGG16 features of the shipped HED
+network, or both), each on the same round-1 strokes and its own round-2
+corrections; ``--seed N`` sets the forest's seed (default 0). The network
+is loaded once before the timings (as the dock keeps it loaded).
+
 ``--chips`` adds chip communities at their defaults (auto chip, merged to
 the true number of classes) and says where the chips are wider than the
 image's thin features.
@@ -45,6 +51,7 @@ image's thin features.
 Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
+        [--features basic vgg basic+vgg] [--seed 0]
 """
 
 from __future__ import annotations
@@ -119,14 +126,26 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 
 
-def run_ours(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.ndarray:
+def run_ours(
+    gray: np.ndarray, scribbles: np.ndarray, seed: int = 0, features: str | None = None
+) -> np.ndarray:
     from napari_interfaces.classify.model import PixelClassifier
 
-    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP)
-    return classify_image(gray, scribbles, model=model).labels
+    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP, seed=seed)
+    return classify_image(gray, scribbles, model=model, features=features).labels
 
 
 METHODS = {"skimage": run_skimage, "ours": run_ours}
+
+
+def methods_for(feature_sets: list[str] | None) -> dict:
+    """``{"skimage": ..., "ours": ...}`` or one "ours (SET)" per feature set."""
+    if not feature_sets:
+        return dict(METHODS)
+    out = {"skimage": run_skimage}
+    for fs in feature_sets:
+        out[f"ours ({fs})"] = lambda g, s, seed=0, fs=fs: run_ours(g, s, seed, features=fs)
+    return out
 
 
 def chip_report(gray: np.ndarray, truth: np.ndarray) -> tuple[float, int, float, str]:
@@ -158,6 +177,42 @@ def chip_report(gray: np.ndarray, truth: np.ndarray) -> tuple[float, int, float,
     return miou, chip, thin, verdict
 
 
+def _table(rows: list[dict], ours: str) -> None:
+    """The Markdown table of one of our variants against scikit-image."""
+    print(
+        f"\n| image | painted r1 / r2 | scikit-image r1 | {ours} r1 | scikit-image r2 "
+        f"| {ours} r2 | time skimage (s) | time {ours} (s) | {ours} / skimage |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    agg = {m: [[], [], [], []] for m in ("skimage", ours)}
+    for r in rows:
+        sk, us = r["skimage"], r[ours]
+        for m in agg:
+            agg[m][0].append(np.mean(r[m][0]))
+            agg[m][1].append(np.mean(r[m][1]))
+            agg[m][2].append(r[m][2])
+            agg[m][3].append(r[m][3])
+        print(
+            f"| {r['name']} ({r['size']}) | {100 * r['paint1']:.2f} % / {100 * us[4]:.2f} % "
+            f"| {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** "
+            f"| {np.mean(sk[1]):.3f} | **{np.mean(us[1]):.3f}** "
+            f"| {sk[2]:.1f} | {us[2]:.1f} | {us[2] / sk[2]:.2f} |"
+        )
+    sk, us = agg["skimage"], agg[ours]
+    print(
+        f"| **mean** | | {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** | {np.mean(sk[1]):.3f} "
+        f"| **{np.mean(us[1]):.3f}** | {np.mean(sk[2]):.1f} | {np.mean(us[2]):.1f} "
+        f"| {np.sum(us[2]) / np.sum(sk[2]):.2f} |"
+    )
+    print(f"\nPer-class IoU, round 1 / round 2 ({ours}):")
+    for r in rows:
+        a, b = r[ours][0], r[ours][1]
+        print(
+            f"- {r['name']}: "
+            + ", ".join(f"class {c}: {x:.2f} / {y:.2f}" for c, (x, y) in enumerate(zip(a, b)))
+        )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one EBC image only")
@@ -168,28 +223,42 @@ def main(argv=None) -> int:
         default=0.0,
         help="ours with PixelClassifier(superpixel_step=N) (0 = the default classifier)",
     )
+    ap.add_argument(
+        "--features",
+        nargs="+",
+        choices=("basic", "vgg", "basic+vgg"),
+        help="run ours once per feature set (default: the classifier's default)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="the forest's seed (ours and skimage)")
     args = ap.parse_args(argv)
     global SUPERPIXEL_STEP
     SUPERPIXEL_STEP = args.superpixel_step
+    methods = methods_for(args.features)
+    ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
         print(f"shared data not found at {SHARED}: nothing to benchmark")
         return 0
     print(
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
-        f"{time.strftime('%Y-%m-%d')})\n"
+        f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
+        f"seed {args.seed})\n"
     )
+    if any("vgg" in m for m in methods):  # load the network once, outside the timings
+        from napari_interfaces.nets.hed_weights import load_hed
+
+        load_hed("finetuned", device="cpu")
     rows, chips = [], []
     for i, (name, img, truth) in enumerate(benchmark_set(args.quick)):
         gray = normalize_image(img)
         s1 = initial_strokes(truth, seed=i)
         row = {"name": name, "size": f"{gray.shape[0]}²", "paint1": (s1 > 0).mean()}
-        for mname, fn in METHODS.items():
+        for mname, fn in methods.items():
             t = time.perf_counter()
-            p1 = fn(gray, s1)
+            p1 = fn(gray, s1, seed=args.seed)
             t1 = time.perf_counter() - t
             s2 = correction_strokes(truth, p1, s1, seed=100 + i)
             t = time.perf_counter()
-            p2 = fn(gray, s2)
+            p2 = fn(gray, s2, seed=args.seed)
             t2 = time.perf_counter() - t
             row[mname] = (
                 iou_per_class(p1 - 1, truth),
@@ -201,43 +270,14 @@ def main(argv=None) -> int:
         rows.append(row)
         line = f"{name}: " + ", ".join(
             f"{m} r1 {np.mean(row[m][0]):.3f} r2 {np.mean(row[m][1]):.3f} ({row[m][2]:.1f}s)"
-            for m in METHODS
+            for m in methods
         )
         print(line, flush=True)
         if args.chips:
             chips.append((name, *chip_report(gray, truth)))
-    print(
-        "\n| image | painted r1 / r2 | scikit-image r1 | ours r1 | scikit-image r2 | ours r2 "
-        "| time skimage (s) | time ours (s) | ours / skimage |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    agg = {m: [[], [], [], []] for m in METHODS}
-    for r in rows:
-        sk, us = r["skimage"], r["ours"]
-        for m in METHODS:
-            agg[m][0].append(np.mean(r[m][0]))
-            agg[m][1].append(np.mean(r[m][1]))
-            agg[m][2].append(r[m][2])
-            agg[m][3].append(r[m][3])
-        print(
-            f"| {r['name']} ({r['size']}) | {100 * r['paint1']:.2f} % / {100 * us[4]:.2f} % "
-            f"| {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** "
-            f"| {np.mean(sk[1]):.3f} | **{np.mean(us[1]):.3f}** "
-            f"| {sk[2]:.1f} | {us[2]:.1f} | {us[2] / sk[2]:.2f} |"
-        )
-    sk, us = agg["skimage"], agg["ours"]
-    print(
-        f"| **mean** | | {np.mean(sk[0]):.3f} | **{np.mean(us[0]):.3f}** | {np.mean(sk[1]):.3f} "
-        f"| **{np.mean(us[1]):.3f}** | {np.mean(sk[2]):.1f} | {np.mean(us[2]):.1f} "
-        f"| {np.sum(us[2]) / np.sum(sk[2]):.2f} |"
-    )
-    print("\nPer-class IoU, round 1 / round 2 (ours):")
-    for r in rows:
-        a, b = r["ours"][0], r["ours"][1]
-        print(
-            f"- {r['name']}: "
-            + ", ".join(f"class {c}: {x:.2f} / {y:.2f}" for c, (x, y) in enumerate(zip(a, b)))
-        )
+    for ours in ours_names:
+        _table(rows, ours)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     if chips:
         print(
             "\n| image | chip communities (defaults, merged to K) mean IoU | chip (px) "

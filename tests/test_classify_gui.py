@@ -143,3 +143,27 @@ def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
     job = w.run()
     assert job.state == "done", job.error
     assert w.model.settings.sigmas == (1.0, 4.0)
+
+
+def test_feature_set_choice_in_the_dock(make_napari_viewer, tmp_path):
+    """The dock's *features* is ClassifyParams.features: auto, basic, vgg, basic+vgg; saved."""
+    import json
+
+    pytest.importorskip("torch")
+    from napari_interfaces._widgets.classify import PaintToSegmentWidget
+
+    viewer = make_napari_viewer()
+    img, truth = _mosaic()
+    viewer.add_image(img, name="mosaic")
+    w = PaintToSegmentWidget(viewer, sync=True)
+    viewer.window.add_dock_widget(w, name="Paint to segment")
+    scrib = w.new_scribbles()
+    scrib.data = (np.where(truth < 2, truth + 1, 0) * (np.arange(192) % 16 == 0)).astype(np.uint8)
+    assert list(w.form["features"].choices) == [None, "basic", "vgg", "basic+vgg"]
+    assert w.form["features"].value is None  # auto: basic
+    w.form["features"].value = "basic+vgg"
+    job = w.run()
+    assert job.state == "done", job.error
+    assert w.model.settings.feature_set == "basic+vgg"
+    js = w.save(tmp_path / "clf.json")
+    assert json.loads(js.read_text())["features"]["feature_set"] == "basic+vgg"

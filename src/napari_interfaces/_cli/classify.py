@@ -33,7 +33,8 @@ def register(groups: dict) -> None:
         "classify",
         help="segment from a few brush strokes: a pixel classifier trained on scribbles",
         description="Train a pixel classifier (multi-scale intensity, gradient, Hessian, "
-        "structure-tensor and texture features; random forest) on the painted pixels of "
+        "structure-tensor and texture features, optionally learned VGG16 features; random "
+        "forest) on the painted pixels of "
         "SCRIBBLES and label every pixel of IMAGE with the painted class values. Writes the "
         "labels and a per-pixel confidence (probability of the chosen class).",
     )
@@ -84,6 +85,8 @@ def plan(args: argparse.Namespace) -> dict:
         raise ParameterError("save_model", "the classifier comes from --model already")
     if params.sigmas is not None and args.model:
         raise ParameterError("sigmas", "a saved --model keeps its own feature scales")
+    if params.features is not None and args.model:
+        raise ParameterError("features", "a saved --model keeps its own feature set")
     if args.image and not args.out:
         raise InputError("--out LABELS.tif is required with IMAGE")
     if not args.image and not args.apply_to:

@@ -40,15 +40,18 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import InputError
+from ._resample import _pool2, _upsample
 
 __all__ = [
+    "FEATURE_SETS",
     "FeatureSettings",
+    "compute_features",
     "FeatureCache",
     "feature_names",
     "normalize_image",
@@ -59,6 +62,15 @@ __all__ = [
 PER_SCALE = ("smooth", "gradient", "hessian_1", "hessian_2", "tensor_1", "tensor_2", "std")
 EXTRAS = ("dog_1_2", "dog_2_4", "dog_1_8", "relative_16", "smooth_half")
 EXTRAS += ("min_5", "max_5", "min_11", "max_11")
+
+#: Named feature sets (the ``features`` parameter): hand-made, learned (VGG16), or both.
+FEATURE_SETS = ("basic", "vgg", "basic+vgg")
+#: The VGG16 layers of the ``vgg`` feature sets (:mod:`.learned`).
+VGG_LAYERS = ("conv1_2", "conv2_2", "conv3_3")
+#: Principal components per learned layer.
+LEARNED_COMPONENTS = 16
+#: The network sees the image at 1/2 resolution (larger context, 1/4 of the cost).
+LEARNED_DOWNSAMPLE = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,18 @@ class FeatureSettings:
     extras : bool
         Add the nine fine-scale maps (:data:`EXTRAS`); classifiers saved
         before they existed load with ``extras=False``.
+    basic : bool
+        The hand-made multi-scale features above (False: learned ones only).
+    learned : tuple of str
+        VGG16 layers of the learned features (:mod:`.learned`), ``()`` = none.
+    learned_components : int
+        Principal components kept per learned layer.
+    learned_downsample : int
+        The network sees the image 2 x 2 mean-pooled to 1/this per side
+        (1, 2, 4; :data:`LEARNED_DOWNSAMPLE`).
+    projection : LearnedProjection or None
+        The learned layers' principal axes, fitted on the training image
+        (None until features were computed for training).
     """
 
     sigmas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -85,6 +109,11 @@ class FeatureSettings:
     unit: str = "pixel"
     extras: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    basic: bool = True
+    learned: tuple[str, ...] = ()
+    learned_components: int = LEARNED_COMPONENTS
+    learned_downsample: int = LEARNED_DOWNSAMPLE
+    projection: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         sig = tuple(float(s) for s in self.sigmas)
@@ -95,23 +124,86 @@ class FeatureSettings:
         ):
             raise InputError(f"pixel_size: expected a positive number, got {self.pixel_size!r}")
         object.__setattr__(self, "sigmas", sig)
+        object.__setattr__(self, "learned", tuple(str(n) for n in self.learned))
+        if not self.basic and not self.learned:
+            raise InputError("features: neither the basic nor learned features are on")
+        if self.learned:
+            from .learned import LAYERS
+
+            bad = [n for n in self.learned if n not in LAYERS]
+            if bad:
+                raise InputError(f"learned layers: expected some of {list(LAYERS)}, got {bad}")
+            if not 1 <= int(self.learned_components) <= 64:
+                raise InputError("learned_components: expected 1 to 64")
+            if int(self.learned_downsample) not in (1, 2, 4, 8):
+                raise InputError("learned_downsample: expected 1, 2, 4 or 8")
+
+    @classmethod
+    def of_feature_set(cls, name: str, **kw: Any) -> FeatureSettings:
+        """Settings of a named feature set (:data:`FEATURE_SETS`)."""
+        if name not in FEATURE_SETS:
+            raise InputError(f"features: expected one of {FEATURE_SETS}, got {name!r}")
+        return cls(basic="basic" in name, learned=VGG_LAYERS if "vgg" in name else (), **kw)
+
+    @property
+    def feature_set(self) -> str:
+        """``"basic"``, ``"vgg"`` or ``"basic+vgg"`` (:data:`FEATURE_SETS`)."""
+        names = (["basic"] if self.basic else []) + (["vgg"] if self.learned else [])
+        return "+".join(names)
+
+    @property
+    def n_basic(self) -> int:
+        if not self.basic:
+            return 0
+        return 1 + len(PER_SCALE) * len(self.sigmas) + (len(EXTRAS) if self.extras else 0)
 
     @property
     def n_features(self) -> int:
-        return 1 + len(PER_SCALE) * len(self.sigmas) + (len(EXTRAS) if self.extras else 0)
+        return self.n_basic + len(self.learned) * int(self.learned_components)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "projection"}
+        d["extra"] = dict(self.extra)
         d["sigmas"] = list(self.sigmas)
+        d["learned"] = list(self.learned)
+        d["feature_set"] = self.feature_set
+        if self.learned:
+            from .learned import weights_id
+
+            d["learned_weights"] = weights_id()
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FeatureSettings:
+    def from_dict(cls, d: dict[str, Any], arrays: dict[str, Any] | None = None) -> FeatureSettings:
+        """Settings saved by :meth:`to_dict` (with the projection's ``arrays``, if learned).
+
+        Raises
+        ------
+        InputError
+            Learned features from other weights than this installation's.
+        """
+        learned = tuple(d.get("learned", ()))
+        projection = None
+        if learned:
+            from .learned import LearnedProjection, weights_id
+
+            saved, here = d.get("learned_weights"), weights_id()
+            if saved != here:
+                raise InputError(
+                    f"this classifier uses learned features of the weights {saved!r}, this "
+                    f"installation has {here!r}: train it again here"
+                )
+            projection = LearnedProjection.from_arrays(learned, arrays or {})
         return cls(
             sigmas=tuple(d.get("sigmas", cls.sigmas)),
             pixel_size=d.get("pixel_size"),
             unit=str(d.get("unit", "pixel")),
             extras=bool(d.get("extras", False)),
+            basic=bool(d.get("basic", True)),
+            learned=learned,
+            learned_components=int(d.get("learned_components", LEARNED_COMPONENTS)),
+            learned_downsample=int(d.get("learned_downsample", LEARNED_DOWNSAMPLE)),
+            projection=projection,
         )
 
     def sigmas_for(self, pixel_size: float | None, unit: str = "pixel") -> tuple[float, ...]:
@@ -135,11 +227,17 @@ def _to_angstrom(value: float | None, unit: str) -> float | None:
 
 def feature_names(settings: FeatureSettings) -> list[str]:
     """Names of the feature columns, in order."""
-    names = ["intensity"]
-    for s in settings.sigmas:
-        names += [f"{n}@{s:g}" for n in PER_SCALE]
-    if settings.extras:
-        names += list(EXTRAS)
+    names = []
+    if settings.basic:
+        names = ["intensity"]
+        for s in settings.sigmas:
+            names += [f"{n}@{s:g}" for n in PER_SCALE]
+        if settings.extras:
+            names += list(EXTRAS)
+    if settings.learned:
+        from .learned import learned_feature_names
+
+        names += learned_feature_names(settings.learned, settings.learned_components)
     return names
 
 
@@ -224,50 +322,6 @@ def _extra_maps(img: np.ndarray, unit: float) -> list[np.ndarray]:
     ]
 
 
-def _pool2(x: np.ndarray) -> np.ndarray:
-    """2 x 2 mean pooling (an odd last row/column is repeated)."""
-    h, w = x.shape
-    if h % 2 or w % 2:
-        x = np.pad(x, ((0, h % 2), (0, w % 2)), mode="edge")
-    return x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3))
-
-
-def _lerp_axis(
-    x: np.ndarray, n_out: int, factor: int, axis: int, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Linear interpolation by ``factor`` along ``axis`` (pixel centres aligned), ``n_out`` long.
-
-    ``out`` (optional) receives the result (e.g. a slice of the feature stack).
-    """
-    n_in = x.shape[axis]
-    pos = (np.arange(n_out, dtype=np.float32) + 0.5) / factor - 0.5
-    pos = np.clip(pos, 0, n_in - 1)
-    i0 = np.floor(pos).astype(np.intp)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    t = (pos - i0).astype(np.float32)
-    shape = [1] * x.ndim
-    shape[axis] = n_out
-    t = t.reshape(shape)
-    # a * (1 - t) + b * t, in place (no full-size temporaries beyond a and b)
-    a = np.take(x, i0, axis=axis)
-    b = np.take(x, i1, axis=axis)
-    a *= 1 - t
-    b *= t
-    if out is None:
-        a += b
-        return a
-    return np.add(a, b, out=out)
-
-
-def _upsample(
-    maps: list[np.ndarray], shape: tuple[int, int], factor: int, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Bilinear upsampling of pooled maps to ``shape`` (pixel-centre aligned); ``(h, w, n)``."""
-    x = np.stack(maps, -1)  # (h2, w2, n)
-    x = _lerp_axis(x, shape[0], factor, 0)
-    return _lerp_axis(x, shape[1], factor, 1, out=out)
-
-
 def pixel_features(
     image: np.ndarray,
     settings: FeatureSettings | None = None,
@@ -293,15 +347,55 @@ def pixel_features(
     Returns
     -------
     ndarray
-        ``(H, W, n_features)`` float32, columns as :func:`feature_names`.
+        ``(H, W, n_features)`` float32, columns as :func:`feature_names`
+        (learned features, if any, last; see :func:`compute_features`).
+    """
+    return compute_features(image, settings, sigmas=sigmas, normalized=normalized)[0]
+
+
+def compute_features(
+    image: np.ndarray,
+    settings: FeatureSettings | None = None,
+    *,
+    sigmas: tuple[float, ...] | None = None,
+    normalized: bool = False,
+) -> tuple[np.ndarray, FeatureSettings]:
+    """:func:`pixel_features` and the settings with the learned features' projection.
+
+    With learned features and no ``settings.projection`` the principal axes
+    are fitted on this image (training); the returned settings carry them.
     """
     settings = settings or FeatureSettings()
     sig = tuple(sigmas) if sigmas is not None else settings.sigmas
     img = image if normalized else normalize_image(image)
     h, w = img.shape
+    out = np.empty((h, w, settings.n_features), np.float32)
+    nb = settings.n_basic
+    if settings.basic:
+        _basic_features(img, sig, settings.extras, out[..., :nb])
+    if settings.learned:
+        from dataclasses import replace
+
+        from .learned import learned_maps
+
+        _, proj = learned_maps(
+            img,
+            settings.learned,
+            settings.learned_components,
+            settings.projection,
+            out=out[..., nb:],
+            downsample=settings.learned_downsample,
+        )
+        if settings.projection is None:
+            settings = replace(settings, projection=proj)
+    return out, settings
+
+
+def _basic_features(img: np.ndarray, sig, extras: bool, out: np.ndarray) -> None:
+    """The hand-made features of a normalized image into ``out (H, W, n_basic)``."""
+    h, w = img.shape
     n = len(PER_SCALE)
-    n_extra = len(EXTRAS) if settings.extras else 0
-    out = np.empty((h, w, 1 + n * len(sig) + n_extra), np.float32)
+    n_extra = len(EXTRAS) if extras else 0
     out[..., 0] = img
     pyramid = [img]
     for i, s in enumerate(sig):
@@ -321,7 +415,6 @@ def pixel_features(
         # the extras follow the smallest scale (rescaled with it for other pixel sizes)
         for j, m in enumerate(_extra_maps(img, min(sig))):
             out[..., out.shape[-1] - n_extra + j] = m
-    return out
 
 
 def superpixels(image: np.ndarray, step: float = 8.0, *, normalized: bool = False) -> np.ndarray:
@@ -358,7 +451,7 @@ class FeatureCache:
 
     def __init__(self, max_items: int = 2):
         self.max_items = int(max_items)
-        self._items: list[tuple[tuple, np.ndarray]] = []
+        self._items: list[tuple[tuple, tuple[np.ndarray, FeatureSettings]]] = []
         self._segments: list[tuple[tuple, np.ndarray]] = []
 
     @staticmethod
@@ -369,15 +462,28 @@ class FeatureCache:
 
     def get(self, image: np.ndarray, settings: FeatureSettings, sigmas=None) -> np.ndarray:
         """The features of ``image`` (computed on first use)."""
+        return self.get_with_settings(image, settings, sigmas)[0]
+
+    def get_with_settings(
+        self, image: np.ndarray, settings: FeatureSettings, sigmas=None
+    ) -> tuple[np.ndarray, FeatureSettings]:
+        """:func:`compute_features` of ``image``, computed on first use."""
         sig = tuple(sigmas) if sigmas is not None else settings.sigmas
-        k = self.key(image, sig, settings.extras)
-        for key, feats in self._items:
+        proj = settings.projection
+        k = self.key(image, sig, settings.extras) + (
+            settings.basic,
+            settings.learned,
+            settings.learned_components,
+            settings.learned_downsample,
+            None if proj is None else proj.key(),
+        )
+        for key, item in self._items:
             if key == k:
-                return feats
-        feats = pixel_features(image, settings, sigmas=sig)
-        self._items.append((k, feats))
+                return item
+        item = compute_features(image, settings, sigmas=sig)
+        self._items.append((k, item))
         del self._items[: -self.max_items]
-        return feats
+        return item
 
     def segments(self, image: np.ndarray, step: float) -> np.ndarray:
         """The :func:`superpixels` of ``image`` (computed on first use, kept like features)."""

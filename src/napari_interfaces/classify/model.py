@@ -35,7 +35,7 @@ from .features import FeatureSettings
 __all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
 
 FORMAT = "napari-interfaces/pixel-classifier"
-VERSION = 2
+VERSION = 3  # 3: feature sets (learned VGG features and their projection)
 KINDS = ("extra_trees", "random_forest")
 MAX_TRAINING = 200_000
 
@@ -176,7 +176,12 @@ class PixelClassifier:
         """Write ``<stem>.json`` + ``<stem>.npz`` atomically; returns both paths."""
         if not self.fitted:
             raise InputError("the pixel classifier is not trained yet: nothing to save")
-        return save_pair(path, self.to_meta(), {"x": self.x, "y": self.y})
+        arrays = {"x": self.x, "y": self.y}
+        if self.settings.learned:
+            if self.settings.projection is None:
+                raise InputError("the learned features' projection is missing: train again")
+            arrays.update(self.settings.projection.to_arrays())
+        return save_pair(path, self.to_meta(), arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> PixelClassifier:
@@ -184,7 +189,7 @@ class PixelClassifier:
         meta, arrays = load_pair(path, FORMAT, "pixel classifier")
         js = pair_paths(path)[0]
         try:
-            settings = FeatureSettings.from_dict(meta["features"])
+            settings = FeatureSettings.from_dict(meta["features"], arrays)
             forest = meta["forest"]
             x, y = arrays["x"], arrays["y"]
             model = cls(
@@ -199,6 +204,8 @@ class PixelClassifier:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{js}: not a valid pixel classifier ({exc})") from None
+        except InputError as exc:
+            raise InputError(f"{js}: {exc}") from None
         if x.ndim != 2 or x.shape[1] != settings.n_features or len(x) != len(y):
             raise InputError(
                 f"{js}: training arrays {x.shape}/{y.shape} do not match "

@@ -34,7 +34,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
-from .features import FeatureCache, FeatureSettings, normalize_image
+from .features import FEATURE_SETS, FeatureCache, FeatureSettings, normalize_image
 from .model import PixelClassifier
 
 __all__ = [
@@ -51,8 +51,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ClassifyParams(Spec):
-    """Paint to segment: the pixel classifier's feature scales and the image's pixel size."""
+    """Paint to segment: the pixel classifier's features and the image's pixel size."""
 
+    features: str | None = param(
+        None,
+        "pixel features: basic (multi-scale intensity, gradient, Hessian, structure tensor, "
+        "texture), vgg (learned: the first VGG16 blocks of the shipped HED network, as "
+        "convpaint does; slower) or basic+vgg; auto: basic, or a given classifier's own",
+        choices=FEATURE_SETS,
+        none="auto",
+        advanced=True,
+        label="features",
+    )
     sigmas: tuple[float, ...] | None = param(
         None,
         "feature scales (Gaussian sigmas) of the pixel features, e.g. 1,2,4,8; auto: the "
@@ -309,7 +319,9 @@ def classify_image(
     scribbles : ndarray of int
         Same ``(H, W)``; 0 = unpainted, k > 0 = class k (at least two classes).
     params : ClassifyParams, optional
-        ``sigmas`` (feature scales; None: ``settings``', the model's or the
+        ``features`` (feature set, :data:`.features.FEATURE_SETS`; None:
+        ``settings``', the model's or the default ``"basic"``), ``sigmas``
+        (feature scales; None: ``settings``', the model's or the
         defaults) and ``pixel_size`` (in ``unit``; stored with the classifier
         so it can be applied to images with other pixel sizes).
     unit : str
@@ -329,20 +341,29 @@ def classify_image(
     progress = as_progress(progress)
     progress.start(3, "pixel classifier")
     base = settings or (model.settings if model is not None else FeatureSettings())
+    if p.features is not None:
+        chosen = FeatureSettings.of_feature_set(p.features)
+        basic, learned = chosen.basic, chosen.learned
+    else:
+        basic, learned = base.basic, base.learned
     settings = FeatureSettings(
         p.sigmas or base.sigmas,
         pixel_size or None,
         unit if pixel_size else "pixel",
         extras=base.extras,
-    )
+        basic=basic,
+        learned=learned,
+        learned_components=base.learned_components,
+        learned_downsample=base.learned_downsample,
+    )  # no projection: learned features are projected on this image's own axes
+    t0 = time.perf_counter()
+    normalize_image(image)  # validate before the (cached) features
+    cache = cache or FeatureCache(1)
+    feats, settings = cache.get_with_settings(image, settings)
     if model is None:
         model = PixelClassifier(settings)
     else:
         model.settings = settings
-    t0 = time.perf_counter()
-    normalize_image(image)  # validate before the (cached) features
-    cache = cache or FeatureCache(1)
-    feats = cache.get(image, settings)
     progress.advance()
     t1 = time.perf_counter()
     train_classifier(feats, scribbles, model)
@@ -383,8 +404,12 @@ def apply_classifier(
     if s.pixel_size and pixel_size and sig != s.sigmas:
         ratio = sig[0] / s.sigmas[0]
         notes.append(f"feature scales x{ratio:.3g} for the pixel size {pixel_size:g} {unit}")
+        if s.learned:
+            notes.append("learned (VGG) features are not rescaled: they see this image's pixels")
     elif bool(s.pixel_size) != bool(pixel_size):
         notes.append("pixel sizes not both known: assumed equal to the training image's")
+    if s.learned and s.projection is None:
+        raise InputError("the classifier's learned features have no projection: train it again")
     t0 = time.perf_counter()
     cache = cache or FeatureCache(1)
     feats = cache.get(image, s, sigmas=sig)
