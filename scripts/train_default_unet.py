@@ -37,13 +37,20 @@ One command (CPU, about 1 h on a quiet 2-core machine)::
    reruns candidate A (seeds 3001/4002).
    ``--realistic-epochs`` / ``--realistic-n`` lengthen it (candidate C:
    12 epochs of 480 samples); ``--realistic-scale full`` gives every crop
-   stage 2a's scale augmentation (candidates F/G). It is installed (``--install``) only when it
-   passes every gate of :func:`gate`: simulated held-out F1 >= 0.95 against
-   its own label definition on *both* fresh simulated sets — the recipe's
-   held-out seed and the ``hrtem_default`` held-out images (seed 2002)
-   relabelled with the recipe's ``label_margin`` (same images, labels moved
-   inwards; F1 against the unchanged, 1.2 Å wider ``hrtem_default`` labels
-   is reported, not required) — and, where the real validation frames are
+   stage 2a's scale augmentation (candidates F/G). ``--rehearsal N`` adds
+   N of ``hrtem_default``'s *training* images (seed 1001, the images the
+   parent was trained on) relabelled with the recipe's ``label_margin``
+   (:func:`relabelled_default_store`), so the fine-tuning learns the new
+   label boundary on the new physics without forgetting the old physics
+   (candidate H: ``--recipe hrtem_transfer_margin06 --rehearsal 240``).
+   It is installed (``--install``) only when it passes every gate of
+   :func:`gate`: simulated held-out F1 >= 0.95 on the ``hrtem_default``
+   held-out images (seed 2002, never trained on) relabelled with the
+   recipe's ``label_margin`` (same images, labels moved inwards: fresh
+   simulated images judged by the candidate's own label definition) — F1 on
+   a fresh seed of the recipe itself and against the unchanged, wider
+   ``hrtem_default`` labels is computed, stored and reported, not required
+   (see :func:`gate` for why) — and, where the real validation frames are
    present (``../shared/data/hrtem_real``, msa-em/microscopy-seg-track,
    CC-BY-4.0; used to *choose*, never trained on), issue 23's targets
    ``REAL_GATES`` (pooled pixel F1 >= 0.92 with no pixel size, >= 0.90 with
@@ -195,6 +202,14 @@ def main(argv=None) -> int:
         "every crop at 0.4-2.5x and 30 %% degraded as in stage 2a",
     )
     ap.add_argument(
+        "--rehearsal",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"stage 3: also train on N {SPEC} training images (seed {TRAIN_SEED}) relabelled "
+        "with the recipe's label_margin (rehearsal; 0: off)",
+    )
+    ap.add_argument(
         "--threads", type=int, default=SETTINGS["threads"], help="torch threads (stage 3)"
     )
     ap.add_argument(
@@ -206,6 +221,10 @@ def main(argv=None) -> int:
         help=f"copy into the package when held-out F1 >= {MIN_HELDOUT_F1} (stage 3: every gate)",
     )
     args = ap.parse_args(argv)
+    if args.rehearsal < 0:
+        ap.error("--rehearsal must be >= 0")
+    if args.rehearsal and args.stage != "realistic":
+        ap.error("--rehearsal is an option of --stage realistic")
     if args.stage == "gate" and not args.init:
         ap.error("--stage gate needs --init CANDIDATE.pt")
     if args.stage in ("realistic", "gate"):
@@ -311,14 +330,25 @@ def main(argv=None) -> int:
     return 0
 
 
-def relabelled_default_store(work: Path, label_margin: float, workers: int, device: str):
-    """``hrtem_default``'s held-out images (seed 2002) with a candidate's label definition.
+def relabelled_default_store(
+    work: Path,
+    label_margin: float,
+    workers: int,
+    device: str,
+    *,
+    seed: int = TEST_SEED,
+    n: int = N_TEST,
+    split: str = "test",
+):
+    """``hrtem_default``'s images with a candidate's label definition.
 
     The same spec with ``label_margin`` added (a constant: the random draws,
-    hence the images, are those of the ``hrtem_default`` held-out set; only
-    the labels move inwards), so a model trained on a recipe with
-    microscopist-like boundaries is judged on the old physics by its own
-    label definition.
+    hence the images, are those of ``hrtem_default`` with that seed; only
+    the labels move inwards). With the held-out seed (2002, ``split``
+    "test"), a model trained on a recipe with microscopist-like boundaries
+    is judged on the old physics by its own label definition; with the
+    training seed (1001, ``split`` "train"), it is stage 3's rehearsal data
+    (``--rehearsal N``: the parent's own training images, relabelled).
     """
     from napari_interfaces.core.progress import cli_progress
     from napari_interfaces.simulate.database import generate_database
@@ -327,30 +357,41 @@ def relabelled_default_store(work: Path, label_margin: float, workers: int, devi
     raw = dict(load_spec(SPEC).raw)
     raw["parameters"] = dict(raw["parameters"], label_margin=float(label_margin))
     raw["name"] = f"{SPEC}_margin{label_margin:g}"
-    db = work / f"test_{SPEC}_margin{label_margin:g}.zarr"
-    generate_database(
+    db = work / f"{split}_{SPEC}_margin{label_margin:g}.zarr"
+    r = generate_database(
         raw,
         db,
-        n=N_TEST,
-        seed=TEST_SEED,
+        n=n,
+        seed=seed,
         workers=workers,
         progress=cli_progress(),
         device=device,
     )
+    print(f"{db}: {r.computed} computed, {r.skipped} already done", flush=True)
     return db
 
 
 def gate(model, parent, recipe: str, own: Path, old: Path, workers=2, device="numpy"):
     """Every install gate of a stage-3 candidate: ``(passed, numbers, held-out scores)``.
 
-    Simulated (held-out F1 >= ``MIN_HELDOUT_F1`` at the database's pixel size,
-    each against the candidate's own label definition): ``own``, a fresh seed
-    of its recipe, and the ``hrtem_default`` held-out images ``old``
-    relabelled with the recipe's ``label_margin``
-    (:func:`relabelled_default_store`). Real (where the frames are present):
-    ``REAL_GATES`` and a pooled F1 above the parent's. F1 against the
-    ``hrtem_default`` labels as they are (wider by the margin) is reported,
-    not required.
+    Simulated (required): held-out F1 >= ``MIN_HELDOUT_F1`` at the database's
+    pixel size on the ``hrtem_default`` held-out images ``old`` (seed 2002,
+    fresh: never trained on, rehearsal included) relabelled with the
+    recipe's ``label_margin`` (:func:`relabelled_default_store`), i.e. fresh
+    simulated images judged against the candidate's own label definition
+    (``sim_f1_default_relabelled``). Real (where the frames are present):
+    ``REAL_GATES`` and a pooled F1 above the parent's.
+
+    Computed, stored and reported but not required: F1 on ``own``, a fresh
+    seed of the candidate's recipe (``sim_f1_own_recipe``), and against the
+    ``hrtem_default`` labels as they are, wider by the margin
+    (``sim_f1_default_labels``). Why: the 0.95 of issue 23 ("still reaches
+    >= 0.95 on fresh simulated images") is the level the shipped model
+    reached on ``hrtem_default``'s images. The margin-0.6 recipe is
+    deliberately harsher (objective aperture, thick support, dose down to
+    300 e/Å², drift and blur) and no candidate (A-G) has reached even 0.90
+    on it, so 0.95 there measures the recipe's difficulty, not a regression
+    (decided by the lead, 2026-12-07).
     """
     from napari_interfaces.segment.inference import evaluate_store
     from napari_interfaces.simulate.spec import load_spec
@@ -364,7 +405,7 @@ def gate(model, parent, recipe: str, own: Path, old: Path, workers=2, device="nu
         "sim_f1_default_labels": held["old"]["f1"],
         "label_margin": margin,
     }
-    ok = min(nums["sim_f1_own_recipe"], nums["sim_f1_default_relabelled"]) >= MIN_HELDOUT_F1
+    ok = nums["sim_f1_default_relabelled"] >= MIN_HELDOUT_F1
     real = _real_scores(model)
     if real is not None:
         parent_real = _real_scores(parent, full=False)
@@ -404,6 +445,7 @@ def realistic_stage(args) -> int:
     from napari_interfaces.core.progress import cli_progress
     from napari_interfaces.segment.models import DEFAULT_MODEL, load_model, save_model
     from napari_interfaces.simulate.database import generate_database
+    from napari_interfaces.simulate.spec import load_spec
 
     recipe = args.recipe
     train_seed, n_train, test_seed, n_test = RECIPES[recipe]
@@ -432,6 +474,18 @@ def realistic_stage(args) -> int:
             device=args.device,
         )
         print(f"{db}: {r.computed} computed, {r.skipped} already done", flush=True)
+    rehearsal_db = None
+    if args.rehearsal and args.stage != "gate":
+        margin = float(load_spec(recipe).parameters.get("label_margin", 0.0))
+        rehearsal_db = relabelled_default_store(
+            args.work,
+            margin,
+            args.workers,
+            args.device,
+            seed=TRAIN_SEED,
+            n=args.rehearsal,
+            split="train",
+        )
     t_db = time.time() - t0
     if args.stage == "gate":
         # judge (and with --install, install) an already trained candidate
@@ -442,7 +496,9 @@ def realistic_stage(args) -> int:
         init = args.init or "default"
         parent = load_model(init)
         out = args.out or work / f"{DEFAULT_MODEL}_stage3.pt"
-        meta = _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db)
+        meta = _train_stage3(
+            args, parent, init, recipe, train_db, out, n_train, t_db, rehearsal_db
+        )
         model = load_model(out)
     for k in ("format", "format_version", "architecture", "sha256"):
         meta.pop(k, None)
@@ -452,7 +508,8 @@ def realistic_stage(args) -> int:
     meta["metrics_heldout_default_spec"] = dict(held_old, store_seed=TEST_SEED, spec=SPEC)
     meta["gates"] = dict(
         nums,
-        thresholds=dict(REAL_GATES, sim_f1=MIN_HELDOUT_F1),
+        thresholds=dict(REAL_GATES, sim_f1_default_relabelled=MIN_HELDOUT_F1),
+        reported_not_required=["sim_f1_own_recipe", "sim_f1_default_labels"],
         real_data="20 real HRTEM frames, msa-em/microscopy-seg-track (CC-BY-4.0); "
         "validation only (model selection), never trained on",
         benchmark="benchmarks/bench_segment_real.py",
@@ -469,8 +526,15 @@ def realistic_stage(args) -> int:
     return 0
 
 
-def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> dict:
-    """Fine-tune ``parent`` on ``train_db``; the candidate's metadata (lineage, settings)."""
+def _train_stage3(
+    args, parent, init, recipe, train_db, out, n_train, t_db, rehearsal_db=None
+) -> dict:
+    """Fine-tune ``parent`` on ``train_db`` (+ ``rehearsal_db``); the candidate's metadata.
+
+    With rehearsal, the first ``n_train`` samples of the recipe's store and
+    the first ``args.rehearsal`` of the relabelled ``hrtem_default`` store
+    are shuffled together (the validation split is taken from each).
+    """
     from napari_interfaces.core.progress import cli_progress
     from napari_interfaces.segment.models import DEFAULT_MODEL, load_model
     from napari_interfaces.segment.train import TrainConfig, train
@@ -485,8 +549,12 @@ def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> d
         init=str(parent.path),
         max_samples=n_train,
     )
+    data = train_db
+    if rehearsal_db is not None:  # each store capped by its own count
+        settings["max_samples"] = None
+        data = [(train_db, n_train), (rehearsal_db, args.rehearsal)]
     result = train(
-        train_db,
+        data,
         out,
         TrainConfig(**settings),
         progress=cli_progress(),
@@ -497,10 +565,12 @@ def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> d
     print(f"stage 3: best validation {result.best}", flush=True)
     meta = dict(load_model(out).metadata)
     meta["training"]["database_seconds"] = round(t_db, 1)
+    rehearsal = f"--rehearsal {args.rehearsal} " if rehearsal_db is not None else ""
     meta["training"]["command"] = (
         f"python scripts/train_default_unet.py --stage realistic --recipe {recipe} "
         f"--realistic-epochs {args.realistic_epochs} --realistic-n {n_train} "
-        f"--realistic-scale {args.realistic_scale} --install"
+        f"--realistic-scale {args.realistic_scale} {rehearsal}--threads {args.threads} "
+        f"--workers {args.workers} --device {args.device} --install"
     )
     pm = parent.metadata
     meta["training"]["stages"] = [
@@ -513,10 +583,29 @@ def _train_stage3(args, parent, init, recipe, train_db, out, n_train, t_db) -> d
             "metrics_heldout": pm.get("metrics_heldout"),
         },
     ]
+    data = f"spec {recipe} seed {train_seed} n {n_train} device {args.device}"
+    if rehearsal_db is not None:
+        from napari_interfaces.simulate.spec import load_spec
+
+        margin = float(load_spec(recipe).parameters.get("label_margin", 0.0))
+        meta["training"]["rehearsal"] = {
+            "spec": SPEC,
+            "seed": TRAIN_SEED,
+            "n": args.rehearsal,
+            "label_margin": margin,
+            "store": str(rehearsal_db),
+            "why": f"the parent's own training images ({SPEC} seed {TRAIN_SEED}) with the "
+            "recipe's label boundary, so the old physics is not forgotten",
+        }
+        data = [
+            data,
+            f"spec {SPEC} seed {TRAIN_SEED} n {args.rehearsal} label_margin {margin:g} "
+            f"device {args.device} (rehearsal)",
+        ]
     meta["lineage"] = {
         "parent": DEFAULT_MODEL if init == "default" else Path(str(init)).stem,
         "parent_sha256": pm.get("sha256"),
-        "data": f"spec {recipe} seed {train_seed} n {n_train} device {args.device}",
+        "data": data,
     }
     return meta
 

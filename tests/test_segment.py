@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,6 +184,71 @@ def test_training_learns_and_stops_early(tiny_db, tmp_path):
     r = train(tiny_db, tmp_path / "learn.pt", cfg)
     assert r.best["f1"] > 0.7  # toy discs with fringes are easy
     assert r.stopped_early or len(r.history) == 30
+
+
+def test_train_on_several_stores(tiny_db, tmp_path, monkeypatch):
+    """Rehearsal: samples drawn from every store, validation split taken from each."""
+    import napari_interfaces.simulate.database as database
+
+    other = tmp_path / "other.zarr"
+    generate_database(dict(TINY, seed=8), other, n=8, scheduler="inline")
+    reads = []
+    real_read = database.read_arrays
+
+    def recording_read(group, store, idx):
+        reads.append((Path(store).name, int(idx)))
+        return real_read(group, store, idx)
+
+    monkeypatch.setattr(database, "read_arrays", recording_read)
+    cfg = TrainConfig(
+        epochs=2, batch_size=4, width=4, crop=None, val_fraction=0.25, threads=1, lr=5e-3
+    )
+    out = tmp_path / "mix.pt"
+    r = train([tiny_db, (other, 7)], out, cfg)  # all 12 of one store, the first 7 of the other
+    # per epoch: every training sample of both stores once, then each store's held-out tail
+    train_reads = {("db.zarr", i) for i in range(9)} | {("other.zarr", i) for i in range(5)}
+    val_reads = [("db.zarr", i) for i in (9, 10, 11)] + [("other.zarr", i) for i in (5, 6)]
+    assert len(reads) == 2 * (14 + 5)
+    for epoch in range(2):
+        block = reads[epoch * 19 : (epoch + 1) * 19]
+        assert set(block[:14]) == train_reads and len(set(block[:14])) == 14
+        assert block[14:] == val_reads
+    meta = json.loads(out.with_suffix(".json").read_text())
+    data = meta["training"]["data"]
+    assert [
+        (Path(d["store"]).name, d["n_train"], d["n_val"], d["seed"]) for d in data["stores"]
+    ] == [
+        ("db.zarr", 9, 3, 7),
+        ("other.zarr", 5, 2, 8),
+    ]
+    assert (data["n_train"], data["n_val"]) == (14, 5)
+    assert [Path(p).name for p in meta["lineage"]["data"]] == ["db.zarr", "other.zarr"]
+    assert meta["description"] == "U-Net trained on db.zarr + other.zarr"
+    # the reported validation F1 is that of the pooled held-out tails of both stores
+    from napari_interfaces.segment.train import ZarrDataset, _concat, _loader, evaluate
+
+    monkeypatch.setattr(database, "read_arrays", real_read)
+    val = _concat([ZarrDataset(tiny_db, [9, 10, 11]), ZarrDataset(other, [5, 6])])
+    net = load_model(out).net.float()
+    assert evaluate(net, _loader(val, 4, False, 0), 2)["f1"] == pytest.approx(r.best["f1"])
+
+    # a one-store list trains exactly as the bare path (the first store draws as alone)
+    # (torch's generator is seeded first: train() draws a new network's initial weights from it)
+    cfg1 = TrainConfig(epochs=1, batch_size=4, width=4, crop=32, val_fraction=0.25, threads=1)
+    torch.manual_seed(0)
+    train(tiny_db, tmp_path / "a.pt", cfg1)
+    torch.manual_seed(0)
+    train([tiny_db], tmp_path / "b.pt", cfg1)
+    a = torch.load(tmp_path / "a.pt", weights_only=True)
+    b = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # stores trained on together must share the pixel size
+    coarse = tmp_path / "coarse.zarr"
+    generate_database(
+        dict(TINY, output={"pixel_size": 1.0, "crop": 64}), coarse, n=4, scheduler="inline"
+    )
+    with pytest.raises(ValueError, match="pixel_size"):
+        train([tiny_db, coarse], tmp_path / "c.pt", cfg1)
 
 
 def test_checkpoint_resume(tiny_db, tmp_path):

@@ -10,6 +10,10 @@ model with the best validation F1 is checkpointed, training stops early after
 (``MODEL.pt.ckpt``: weights, optimizer, epoch, history) is written every
 epoch.
 
+Several stores can be trained on together (rehearsal: a new database plus
+an old one, so fine-tuning keeps what the old one taught): samples are drawn
+from all of them and the validation split is taken from each.
+
 Deterministic mode seeds every generator, uses deterministic torch
 algorithms and single-process data loading: two runs with the same settings
 give the same weights on the same machine.
@@ -21,6 +25,7 @@ Train a tiny model on a store made by ``napari-interfaces simulate database``::
     from napari_interfaces.segment.train import TrainConfig, train
     result = train("db.zarr", "model.pt", TrainConfig(epochs=5, width=8))
     result = train("db.zarr", "model.pt", epochs=5, width=8)  # the same
+    result = train(["new.zarr", ("old.zarr", 100)], "model.pt", epochs=5)  # two stores
     print(result.best["f1"])
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,7 +121,7 @@ class TrainConfig(Spec):
     patience: int = param(5, "early stopping: epochs without a better validation F1", lo=1)
     width: int = param(16, "channels of the first U-Net stage", lo=1, hi=512)
     max_samples: int | None = param(
-        None, "use only the first N completed samples", lo=1, none="all"
+        None, "use only the first N completed samples (of each store)", lo=1, none="all"
     )
     scale_range: tuple[float, ...] | None = param(
         None,
@@ -253,6 +259,7 @@ class _CropMixin:
     degrade_prob: float = 0.0
     degrade_range: tuple[float, float] = (1.0, 8.0)
     fixed: bool = False  # validation: the same draw for an index every epoch
+    stream: int = 0  # position of the store among several (independent draws per store)
 
     def _prepare(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
         from .augment import degrade_resolution, random_dihedral, random_scale_crop
@@ -287,11 +294,12 @@ class _CropMixin:
         )
 
     def _rng(self, index: int) -> np.random.Generator:
+        extra = [self.stream] if self.stream else []  # the first store draws as a single one
         if self.fixed:
-            return np.random.default_rng([self.seed, index])
+            return np.random.default_rng([self.seed, index, *extra])
         # a new draw per epoch and index, reproducible from the seed
         self._draws = getattr(self, "_draws", 0) + 1
-        return np.random.default_rng([self.seed, index, self._draws])
+        return np.random.default_rng([self.seed, index, self._draws, *extra])
 
 
 class ZarrDataset(_CropMixin):
@@ -307,6 +315,9 @@ class ZarrDataset(_CropMixin):
     crop : int or None
     augment : bool
     seed : int
+    stream : int
+        The store's position when several are trained on together: its random
+        draws are independent of the other stores' (0: as a single store).
     """
 
     def __init__(
@@ -322,6 +333,7 @@ class ZarrDataset(_CropMixin):
         degrade_range: tuple[float, float] = (1.0, 8.0),
         fixed: bool = False,
         scale_prob: float = 1.0,
+        stream: int = 0,
     ) -> None:
         self.store = str(store)
         self.indices = [int(i) for i in indices]
@@ -334,6 +346,7 @@ class ZarrDataset(_CropMixin):
         self.degrade_range = tuple(degrade_range)
         self.fixed = fixed
         self.scale_prob = float(scale_prob)
+        self.stream = int(stream)
         self._group = None
 
     def __len__(self) -> int:
@@ -628,6 +641,17 @@ def _resume(ckpt: Path, net, opt, sched, device) -> tuple[dict, list, dict, int]
     return best_state, history, best, start_epoch
 
 
+def _concat(datasets: list):
+    """One dataset of several (``None`` for none; the dataset itself for one)."""
+    if not datasets:
+        return None
+    if len(datasets) == 1:
+        return datasets[0]
+    from torch.utils.data import ConcatDataset
+
+    return ConcatDataset(datasets)
+
+
 def split_indices(indices, val_fraction: float) -> tuple[list[int], list[int]]:
     """Training and validation indices: the last ``val_fraction`` are held out."""
     indices = list(indices)
@@ -636,8 +660,27 @@ def split_indices(indices, val_fraction: float) -> tuple[list[int], list[int]]:
     return indices[: len(indices) - n_val], indices[len(indices) - n_val :]
 
 
+def _stores(data) -> list[tuple[Path, int | None]]:
+    """``data`` of :func:`train` as ``(store, n)`` pairs (``n``: None for every sample)."""
+    if isinstance(data, (str, Path)) or hasattr(data, "__fspath__"):
+        return [(Path(data), None)]
+    out: list[tuple[Path, int | None]] = []
+    for item in data:
+        path, n = item if isinstance(item, (tuple, list)) else (item, None)
+        if not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+            raise TypeError(
+                f"training data: expected a store path or a (path, n) pair, got {item!r}"
+            )
+        if n is not None and int(n) < 1:
+            raise ValueError(f"{path}: the number of samples must be >= 1, got {n}")
+        out.append((Path(path), None if n is None else int(n)))
+    if not out:
+        raise ValueError("training data: no store given")
+    return out
+
+
 def train(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path | tuple[str | Path, int | None]],
     out: str | Path,
     params: TrainConfig | None = None,
     *,
@@ -646,12 +689,19 @@ def train(
     description: str = "",
     **values: Any,
 ) -> TrainResult:
-    """Train a U-Net on a database store and save it as ``out`` (+ ``.json``).
+    """Train a U-Net on one or several database stores and save it as ``out`` (+ ``.json``).
 
     Parameters
     ----------
-    data : path
-        zarr store written by the database generator.
+    data : path or sequence
+        zarr store written by the database generator, or several (rehearsal:
+        a new database and an old one), each a path or a ``(path, n)`` pair
+        (its first ``n`` completed samples). The stores must share pixel
+        size, sample shape and classes; ``max_samples`` caps each store,
+        ``val_fraction`` holds out the last samples of each, and the training
+        samples of all stores are shuffled together (each store's random
+        draws are independent; the first store draws as it would alone, so a
+        one-store list trains exactly as the bare path).
     out : path
         ``MODEL.pt`` (+ ``MODEL.json``), written in one step when training
         ends (an existing model there is kept until then); the resumable
@@ -668,49 +718,69 @@ def train(
 
     cfg = TrainConfig.of(params, **values)
     progress = as_progress(progress)
-    data = Path(data)
+    stores = _stores(data)
     from ..core.outputs import check_writable
 
     check_writable(out, name="output")  # a read-only or full folder fails now, not after an epoch
-    attrs = read_attrs(data)
-    indices = completed_indices(data)
-    if cfg.max_samples:
-        indices = indices[: cfg.max_samples]
-    if len(indices) < 2:
-        raise ValueError(
-            f"{data}: needs at least 2 completed samples to train, found {len(indices)}"
-        )
-    classes = list(attrs.get("classes") or ["background", "particle"])
+    parts = []  # (store, attrs, training indices, validation indices)
+    for store, n in stores:
+        attrs = read_attrs(store)
+        indices = completed_indices(store)
+        caps = [c for c in (n, cfg.max_samples) if c]
+        if caps:
+            indices = indices[: min(caps)]
+        if len(indices) < 2:
+            raise ValueError(
+                f"{store}: needs at least 2 completed samples to train, found {len(indices)}"
+            )
+        parts.append((store, attrs, *split_indices(indices, cfg.val_fraction)))
+    first = parts[0][1]
+    classes = list(first.get("classes") or ["background", "particle"])
+    for store, attrs, _, _ in parts[1:]:
+        for key, default in (("pixel_size", None), ("shape", None), ("classes", None)):
+            a, b = first.get(key, default), attrs.get(key, default)
+            if (list(a) if isinstance(a, (list, tuple)) else a) != (
+                list(b) if isinstance(b, (list, tuple)) else b
+            ):
+                raise ValueError(
+                    f"{store}: {key} {b} differs from {parts[0][0]}'s {a}; "
+                    "stores trained on together must match"
+                )
     n_classes = int(cfg.n_classes or len(classes))
-    train_idx, val_idx = split_indices(indices, cfg.val_fraction)
     crop = cfg.crop_side
-    h, w = attrs.get("shape", (None, None))
+    h, w = first.get("shape", (None, None))
     if crop is not None and h is not None and crop > min(h, w):
         crop = None
-    train_set = ZarrDataset(
-        data,
-        train_idx,
-        crop=crop,
-        augment=cfg.augment,
-        seed=cfg.seed,
-        scale_range=cfg.scale_range,
-        scale_prob=cfg.scale_prob,
-        degrade_prob=cfg.degrade_prob,
-        degrade_range=cfg.degrade_range,
-    )
-    val_set = (
-        ZarrDataset(
-            data,
-            val_idx,
-            crop=None,
-            augment=False,
-            seed=cfg.seed + 1,
-            scale_range=cfg.scale_range if cfg.val_scale else None,
-            fixed=True,
+    train_sets, val_sets = [], []
+    for k, (store, _, train_idx, val_idx) in enumerate(parts):
+        train_sets.append(
+            ZarrDataset(
+                store,
+                train_idx,
+                crop=crop,
+                augment=cfg.augment,
+                seed=cfg.seed,
+                scale_range=cfg.scale_range,
+                scale_prob=cfg.scale_prob,
+                degrade_prob=cfg.degrade_prob,
+                degrade_range=cfg.degrade_range,
+                stream=k,
+            )
         )
-        if val_idx
-        else None
-    )
+        if val_idx:
+            val_sets.append(
+                ZarrDataset(
+                    store,
+                    val_idx,
+                    crop=None,
+                    augment=False,
+                    seed=cfg.seed + 1,
+                    scale_range=cfg.scale_range if cfg.val_scale else None,
+                    fixed=True,
+                    stream=k,
+                )
+            )
+    train_set, val_set = _concat(train_sets), _concat(val_sets)
     net = UNet(
         UNetConfig(in_channels=1, n_classes=n_classes, width=cfg.width, blocks=tuple(cfg.blocks))
     )
@@ -730,22 +800,35 @@ def train(
     out = Path(out)
     if out.suffix != ".pt":
         out = out.with_suffix(".pt")
+
+    def data_record(store, attrs, train_idx, val_idx) -> dict[str, Any]:
+        return {
+            "store": str(store.resolve()),
+            "n_train": len(train_idx),
+            "n_val": len(val_idx),
+            "seed": attrs.get("seed"),
+            "spec_name": (attrs.get("spec") or {}).get("name"),
+        }
+
+    if len(parts) == 1:
+        data_meta = data_record(*parts[0])
+        lineage_data: str | list[str] = data_meta["store"]
+    else:
+        records = [data_record(*p) for p in parts]
+        data_meta = {
+            "stores": records,
+            "n_train": sum(r["n_train"] for r in records),
+            "n_val": sum(r["n_val"] for r in records),
+        }
+        lineage_data = [r["store"] for r in records]
+    names = " + ".join(p[0].name for p in parts)
     metadata = {
-        "description": description or f"U-Net trained on {data.name}",
-        "pixel_size": attrs.get("pixel_size"),
+        "description": description or f"U-Net trained on {names}",
+        "pixel_size": first.get("pixel_size"),
         "classes": classes[:n_classes],
         "normalization": "zscore",
-        "training": {
-            "settings": cfg.to_dict(),
-            "data": {
-                "store": str(data.resolve()),
-                "n_train": len(train_idx),
-                "n_val": len(val_idx),
-                "seed": attrs.get("seed"),
-                "spec_name": (attrs.get("spec") or {}).get("name"),
-            },
-        },
-        "lineage": {"parent": parent, "data": str(data.resolve())},
+        "training": {"settings": cfg.to_dict(), "data": data_meta},
+        "lineage": {"parent": parent, "data": lineage_data},
     }
 
     # the previous model at ``out`` stays until training has finished: the
