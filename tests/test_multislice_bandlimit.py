@@ -177,6 +177,28 @@ def test_fused_transmission_matches_exp():
         assert np.abs(got - ref)[small].max() < 1e-6
 
 
+def test_fused_transmission_reads_slice_pairs_in_place():
+    """Two slices' potentials as the real and imaginary parts of one complex array
+    (ProjectedPotential.pair) are read without a copy."""
+    from napari_interfaces.simulate import transmit
+
+    if transmit.phase_maps(np.zeros((1, 2, 2), np.float32), 1.0) is None:
+        pytest.skip("numba is disabled or missing: the NumPy path is used")
+    rng = np.random.default_rng(2)
+    sigma = interaction_parameter(300)
+    pair = rng.standard_normal((300, 70)) * 3e3 + 1j * rng.standard_normal((300, 70)) * 3e3
+    pair = pair.astype(np.complex64)
+    parts = backends.NumpyBackend().real_parts(pair)  # (2, ny, nx) strided view
+    maps = transmit.phase_maps(parts, sigma)
+    assert len(maps) == 2 and maps.pair is not None and np.shares_memory(maps.pair, pair)
+    psi = np.exp(1j * rng.random((300, 70)) * 6).astype(np.complex64)
+    for j, v in enumerate((pair.real, pair.imag)):
+        ref = psi * np.exp(1j * (np.float32(sigma) * v).astype(float))
+        got = psi.copy()
+        transmit.transmit(got, maps[j])
+        assert np.abs(got - ref).max() < 1e-5
+
+
 @pytest.mark.parametrize("device", ["numpy", "torch"])
 def test_fused_transmission_is_used_and_matches_the_array_path(device, monkeypatch):
     """Propagator scheme on the host backends: the transmission functions are the
