@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -292,6 +293,37 @@ def test_resume_refuses_another_multislice_scheme(tmp_path, monkeypatch):
     assert zarr.open_group(str(syn), mode="r").attrs["multislice_bandlimit"] is None
     monkeypatch.setenv(BANDLIMIT_ENV, "propagator")
     assert generate_database(TINY, syn, n=2, scheduler="inline").computed == 1
+
+
+def test_scheme_travels_with_the_task(monkeypatch):
+    """A worker whose environment names another band-limit scheme (a remote machine)
+    simulates with the store's scheme, passed in the task; its environment is restored."""
+    from napari_interfaces.simulate.database import _sample_task, compute_sample
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+
+    spec = DatabaseSpec.from_dict(
+        {
+            "sampler": "multislice",
+            "output": {"pixel_size": 0.4, "crop": 32},
+            "parameters": {
+                "structure": {
+                    "element": "Au",
+                    "shape": "sphere",
+                    "particle_diameter": 8.0,
+                    "substrate_thickness": 6.0,
+                },  # fmt: skip
+                "microscope": {"energy_kv": 300, "sampling": 0.2},
+                "detector": {"dose": 1e6},
+            },
+        }
+    ).to_dict()
+    monkeypatch.setenv(BANDLIMIT_ENV, "transmission")
+    want = compute_sample(spec, 0, 0, "multislice", "numpy")[1]
+    monkeypatch.setenv(BANDLIMIT_ENV, "propagator")
+    other = compute_sample(spec, 0, 0, "multislice", "numpy")[1]
+    got = _sample_task(0, spec, 0, "multislice", "numpy", bandlimit="transmission")[1]
+    assert np.array_equal(got, want) and not np.array_equal(other, want)
+    assert os.environ[BANDLIMIT_ENV] == "propagator"
 
 
 def _refused_address() -> str:

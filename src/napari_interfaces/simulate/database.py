@@ -721,9 +721,26 @@ def _any_done(out: Path) -> bool:
         return False
 
 
-def _sample_task(index: int, spec_dict: dict, seed: int, sampler, device):
-    """:func:`compute_sample` with the index first (the runner's task signature)."""
-    return compute_sample(spec_dict, seed, index, sampler, device)
+def _sample_task(index: int, spec_dict: dict, seed: int, sampler, device, bandlimit=None):
+    """:func:`compute_sample` with the index first (the runner's task signature).
+
+    ``bandlimit``: the store's multislice band-limit scheme, which travels with the
+    task so that a worker on another machine (whose environment may differ from the
+    client's) simulates with the scheme the store records.
+    """
+    import os
+
+    if bandlimit is None or os.environ.get(BANDLIMIT_ENV) == bandlimit:
+        return compute_sample(spec_dict, seed, index, sampler, device)
+    old = os.environ.get(BANDLIMIT_ENV)
+    os.environ[BANDLIMIT_ENV] = bandlimit
+    try:
+        return compute_sample(spec_dict, seed, index, sampler, device)
+    finally:
+        if old is None:
+            os.environ.pop(BANDLIMIT_ENV, None)
+        else:
+            os.environ[BANDLIMIT_ENV] = old
 
 
 def _generate(
@@ -748,7 +765,13 @@ def _generate(
         _sample_task,
         todo,
         on_result=write,
-        kwargs={"spec_dict": spec.to_dict(), "seed": seed, "sampler": sampler, "device": device},
+        kwargs={
+            "spec_dict": spec.to_dict(),
+            "seed": seed,
+            "sampler": sampler,
+            "device": device,
+            "bandlimit": g.attrs.get("multislice_bandlimit"),
+        },
         scheduler=scheduler,
         workers=workers,
         threads_per_worker=threads_per_worker,
