@@ -781,6 +781,10 @@ def train(
                 )
             )
     train_set, val_set = _concat(train_sets), _concat(val_sets)
+    if cfg.deterministic and not cfg.init:
+        # the fresh network's initial weights come from the seed, not from whatever
+        # state torch's generator is in (two trainings in one process agree)
+        _seed_everything(cfg.seed, cfg.deterministic)
     net = UNet(
         UNetConfig(in_channels=1, n_classes=n_classes, width=cfg.width, blocks=tuple(cfg.blocks))
     )
