@@ -42,21 +42,14 @@ def ours(
     the band-limit ``scheme`` (NAPARI_INTERFACES_MULTISLICE_BANDLIMIT, which the
     worker processes inherit)."""
     from napari_interfaces.simulate.database import generate_database
-    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+    from napari_interfaces.simulate.multislice import using_bandlimit_scheme
 
     out = work / f"bench_db_{device}_w{workers}_{scheme}.zarr"
     shutil.rmtree(out, ignore_errors=True)
-    old = os.environ.get(BANDLIMIT_ENV)
-    os.environ[BANDLIMIT_ENV] = scheme
-    try:
+    with using_bandlimit_scheme(scheme):
         t0 = time.perf_counter()
         r = generate_database(spec_name, out, n=n, seed=SEED, workers=workers, device=device)
         wall = time.perf_counter() - t0
-    finally:
-        if old is None:
-            os.environ.pop(BANDLIMIT_ENV, None)
-        else:
-            os.environ[BANDLIMIT_ENV] = old
     shutil.rmtree(out, ignore_errors=True)
     return 60 * n / wall, r.samples_per_minute
 
@@ -161,7 +154,7 @@ def cpu_seconds_per_sample(spec_name: str, indices: list[int], schemes: list[str
     import torch
 
     from napari_interfaces.simulate.database import compute_sample
-    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+    from napari_interfaces.simulate.multislice import using_bandlimit_scheme
     from napari_interfaces.simulate.spec import load_spec
 
     torch.set_num_threads(1)
@@ -169,13 +162,12 @@ def cpu_seconds_per_sample(spec_name: str, indices: list[int], schemes: list[str
     out: dict[str, list[float]] = {}
     for i in indices:
         for scheme in schemes:
-            os.environ[BANDLIMIT_ENV] = scheme
-            c0 = time.process_time()
-            compute_sample(spec, SEED, i, device="cpu")
-            out.setdefault(f"ours (cpu, band limit on {scheme})", []).append(
-                time.process_time() - c0
-            )
-            os.environ.pop(BANDLIMIT_ENV, None)
+            with using_bandlimit_scheme(scheme):
+                c0 = time.process_time()
+                compute_sample(spec, SEED, i, device="cpu")
+                out.setdefault(f"ours (cpu, band limit on {scheme})", []).append(
+                    time.process_time() - c0
+                )
         try:
             import abtem
 

@@ -145,18 +145,11 @@ MODES = ("propagator", "transmission")
 def _ours(atoms, device: str, deposit: str = "bspline", mode: str = "propagator",
           sampling: float = 0.1):  # fmt: skip
     from napari_interfaces.simulate.hrtem import simulate_exit_waves
-    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+    from napari_interfaces.simulate.multislice import using_bandlimit_scheme
 
-    old = os.environ.get(BANDLIMIT_ENV)
-    os.environ[BANDLIMIT_ENV] = mode
-    try:
+    with using_bandlimit_scheme(mode):
         return simulate_exit_waves(atoms, ENERGY, sampling, 2.0, "lobato", device=device,
                                    deposit=deposit)  # fmt: skip
-    finally:
-        if old is None:
-            os.environ.pop(BANDLIMIT_ENV, None)
-        else:
-            os.environ[BANDLIMIT_ENV] = old
 
 
 def _abtem(atoms, threads: int = 1, sampling: float = 0.1):

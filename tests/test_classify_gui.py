@@ -123,8 +123,9 @@ def test_opens_as_a_tab_beside_chip_communities(make_napari_viewer, qtbot):
     ]
 
 
-def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
-    """The dock's feature scales are ClassifyParams.sigmas: the CLI's bound, marked on the field."""
+def _dock_with_column_strokes(make_napari_viewer):
+    """A Paint to segment dock (synchronous) on the mosaic, with strokes of classes 1
+    and 2 on every 16th column."""
     from napari_interfaces._widgets.classify import PaintToSegmentWidget
 
     viewer = make_napari_viewer()
@@ -134,6 +135,12 @@ def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
     viewer.window.add_dock_widget(w, name="Paint to segment")
     scrib = w.new_scribbles()
     scrib.data = (np.where(truth < 2, truth + 1, 0) * (np.arange(192) % 16 == 0)).astype(np.uint8)
+    return w
+
+
+def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
+    """The dock's feature scales are ClassifyParams.sigmas: the CLI's bound, marked on the field."""
+    w = _dock_with_column_strokes(make_napari_viewer)
     assert w.form["sigmas"].native.placeholderText() == "auto"
     w.form["sigmas"].value = "1, -2"
     with pytest.raises(ValueError, match="^sigmas: must be"):
@@ -150,15 +157,7 @@ def test_feature_set_choice_in_the_dock(make_napari_viewer, tmp_path):
     import json
 
     pytest.importorskip("torch")
-    from napari_interfaces._widgets.classify import PaintToSegmentWidget
-
-    viewer = make_napari_viewer()
-    img, truth = _mosaic()
-    viewer.add_image(img, name="mosaic")
-    w = PaintToSegmentWidget(viewer, sync=True)
-    viewer.window.add_dock_widget(w, name="Paint to segment")
-    scrib = w.new_scribbles()
-    scrib.data = (np.where(truth < 2, truth + 1, 0) * (np.arange(192) % 16 == 0)).astype(np.uint8)
+    w = _dock_with_column_strokes(make_napari_viewer)
     assert list(w.form["features"].choices) == [None, "basic", "vgg", "basic+vgg"]
     assert w.form["features"].value is None  # auto: basic
     w.form["features"].value = "basic+vgg"

@@ -248,15 +248,9 @@ def test_multislice_sampler_makes_labelled_sample(tmp_path):
         generate_database(bad, tmp_path / "bad.zarr", n=1, scheduler="inline")
 
 
-def test_resume_refuses_another_multislice_scheme(tmp_path, monkeypatch):
-    """A store records its multislice band-limit scheme (issue 27) and is resumed only
-    under it; a store from before the scheme was recorded counts as 'transmission'."""
-    import zarr
-
-    from napari_interfaces.core.errors import InputError
-    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
-
-    spec = {
+def tiny_multislice(dose: float) -> dict:
+    """A 12.8 Å multislice spec at 0.4 Å/px (32²): an 8 Å Au sphere on 6 Å of a-C."""
+    return {
         "sampler": "multislice",
         "output": {"pixel_size": 0.4, "crop": 32},
         "parameters": {
@@ -265,11 +259,22 @@ def test_resume_refuses_another_multislice_scheme(tmp_path, monkeypatch):
                 "shape": "sphere",
                 "particle_diameter": 8.0,
                 "substrate_thickness": 6.0,
-            },  # fmt: skip
+            },
             "microscope": {"energy_kv": 300, "sampling": 0.2},
-            "detector": {"dose": 1000},
+            "detector": {"dose": dose},
         },
     }
+
+
+def test_resume_refuses_another_multislice_scheme(tmp_path, monkeypatch):
+    """A store records its multislice band-limit scheme (issue 27) and is resumed only
+    under it; a store from before the scheme was recorded counts as 'transmission'."""
+    import zarr
+
+    from napari_interfaces.core.errors import InputError
+    from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
+
+    spec = tiny_multislice(dose=1000)
     out = tmp_path / "ms.zarr"
     monkeypatch.delenv(BANDLIMIT_ENV, raising=False)
     generate_database(spec, out, n=1, scheduler="inline", device="numpy")
@@ -301,22 +306,7 @@ def test_scheme_travels_with_the_task(monkeypatch):
     from napari_interfaces.simulate.database import _sample_task, compute_sample
     from napari_interfaces.simulate.multislice import BANDLIMIT_ENV
 
-    spec = DatabaseSpec.from_dict(
-        {
-            "sampler": "multislice",
-            "output": {"pixel_size": 0.4, "crop": 32},
-            "parameters": {
-                "structure": {
-                    "element": "Au",
-                    "shape": "sphere",
-                    "particle_diameter": 8.0,
-                    "substrate_thickness": 6.0,
-                },  # fmt: skip
-                "microscope": {"energy_kv": 300, "sampling": 0.2},
-                "detector": {"dose": 1e6},
-            },
-        }
-    ).to_dict()
+    spec = DatabaseSpec.from_dict(tiny_multislice(dose=1e6)).to_dict()
     monkeypatch.setenv(BANDLIMIT_ENV, "transmission")
     want = compute_sample(spec, 0, 0, "multislice", "numpy")[1]
     monkeypatch.setenv(BANDLIMIT_ENV, "propagator")

@@ -53,7 +53,7 @@ from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.runner import check_scheduler_address, run_tasks
 from ..core.spec import Spec, param
-from .multislice import BANDLIMIT_ENV
+from .multislice import BANDLIMIT_ENV, using_bandlimit_scheme
 from .multislice import bandlimit_scheme as _bandlimit_scheme
 from .spec import DatabaseSpec, load_spec, sample_rng
 
@@ -728,19 +728,8 @@ def _sample_task(index: int, spec_dict: dict, seed: int, sampler, device, bandli
     task so that a worker on another machine (whose environment may differ from the
     client's) simulates with the scheme the store records.
     """
-    import os
-
-    if bandlimit is None or os.environ.get(BANDLIMIT_ENV) == bandlimit:
+    with using_bandlimit_scheme(bandlimit):
         return compute_sample(spec_dict, seed, index, sampler, device)
-    old = os.environ.get(BANDLIMIT_ENV)
-    os.environ[BANDLIMIT_ENV] = bandlimit
-    try:
-        return compute_sample(spec_dict, seed, index, sampler, device)
-    finally:
-        if old is None:
-            os.environ.pop(BANDLIMIT_ENV, None)
-        else:
-            os.environ[BANDLIMIT_ENV] = old
 
 
 def _generate(

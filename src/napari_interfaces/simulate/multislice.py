@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -41,6 +42,7 @@ __all__ = [
     "bandlimit_transmission_default",
     "fresnel_propagator",
     "multislice",
+    "using_bandlimit_scheme",
 ]
 
 #: Environment variable choosing the band-limit scheme: ``propagator`` (default) or
@@ -138,6 +140,28 @@ def bandlimit_transmission_default() -> bool:
 def bandlimit_scheme() -> str:
     """The band-limit scheme in force: ``"propagator"`` or ``"transmission"``."""
     return "transmission" if bandlimit_transmission_default() else "propagator"
+
+
+@contextmanager
+def using_bandlimit_scheme(scheme: str | None):
+    """Run the body under band-limit ``scheme`` (``None``: as the environment says).
+
+    Sets ``NAPARI_INTERFACES_MULTISLICE_BANDLIMIT`` for the process and restores
+    it afterwards (a database task carries its store's scheme to workers whose
+    environment may differ).
+    """
+    old = os.environ.get(BANDLIMIT_ENV)
+    if scheme is None or old == scheme:
+        yield
+        return
+    os.environ[BANDLIMIT_ENV] = scheme
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(BANDLIMIT_ENV, None)
+        else:
+            os.environ[BANDLIMIT_ENV] = old
 
 
 def multislice(
