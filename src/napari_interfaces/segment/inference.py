@@ -154,6 +154,15 @@ class SegmentParams(Spec):
         label="estimate when unknown",
         advanced=True,
     )
+    pixel_size_cue: str = param(
+        "particle size",
+        "second cue of the estimate: which lattice planes the fringes are (particle size: the "
+        "one that gives the model's training particle sizes, one extra reduced pass; fringes: "
+        "always {111})",
+        choices=("particle size", "fringes"),
+        label="estimate cue",
+        advanced=True,
+    )
     lattice_spacing: float | None = param(
         None,
         "largest lattice spacing of the particles, for the estimate (auto: Au {111}, 2.355 Å)",
@@ -279,7 +288,8 @@ class SegmentationResult:
         The image's pixel size used, in Å/px.
     pixel_size_source : str
         ``"given"`` (by the caller: file metadata or the user),
-        ``"estimated"`` (lattice fringes, see :mod:`.scale`) or
+        ``"estimated"`` (lattice fringes, and the particle size where known;
+        see :attr:`estimate` and :mod:`.scale`) or
         ``"assumed"`` (none known: the model's own pixel size, not rescaled).
     model_pixel_size : float or None
         The model's training pixel size (Å/px).
@@ -338,11 +348,7 @@ class SegmentationResult:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
         if self.estimate is not None:
-            d["pixel_size_estimate"] = {
-                "pixel_size": self.estimate.pixel_size,
-                "confidence": round(float(self.estimate.confidence), 2),
-                "note": self.estimate.note,
-            }
+            d["pixel_size_estimate"] = self.estimate.to_dict()
         if self.particles is not None:
             d["n_particles"] = len(self.particles)
         if self.uncertainty is not None:
@@ -373,6 +379,29 @@ def resolve_pixel_size(
         if est.pixel_size is not None and PIXEL_SIZE_RANGE[0] <= est.pixel_size:
             return float(est.pixel_size), "estimated", est
     return float(model_pixel_size or 1.0), "assumed", est
+
+
+def particle_diameter_prior(model) -> tuple[float, float] | None:
+    """Expected equivalent particle diameters (Å) of a model's training data, if known.
+
+    The model's metadata ``particle_diameter_range`` wins; models trained on
+    (or fine-tuned from) the ``hrtem_default`` recipe get
+    :data:`.scale.DEFAULT_DIAMETER_RANGE`; otherwise ``None`` (no size cue).
+    """
+    meta = getattr(model, "metadata", None) or {}
+    r = meta.get("particle_diameter_range")
+    if r is not None and len(r) == 2 and 0 < float(r[0]) < float(r[1]):
+        return float(r[0]), float(r[1])
+    text = " ".join(
+        str(x)
+        for x in (meta.get("name"), meta.get("lineage"), meta.get("training"))
+        if x is not None
+    )
+    if "hrtem_default" in text:
+        from .scale import DEFAULT_DIAMETER_RANGE
+
+        return DEFAULT_DIAMETER_RANGE
+    return None
 
 
 def _resample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -415,7 +444,13 @@ def segment_image(
           model records its training pixel size, the image is resampled to
           it first. When ``None`` it is estimated from lattice fringes
           (``estimate_pixel_size``) or, failing that, taken to be the model's
-          (see :attr:`SegmentationResult.pixel_size_source`).
+          (see :attr:`SegmentationResult.pixel_size_source`). With
+          ``pixel_size_cue="particle size"`` (default) and a model whose
+          training particle sizes are known (:func:`particle_diameter_prior`),
+          one extra pass at the fringes-only pixel size segments the
+          particles and their size picks which lattice planes the fringes
+          are (:func:`.scale.choose_fringe_family`); the result's
+          ``estimate`` reports the cue, the candidates and how sure.
         - ``tile``, ``overlap``: tile side and overlap (px at the model's
           pixel size); ``tile`` is rounded up to the network's multiple.
           ``overlap`` defaults to ``min(64, tile // 4)``.
@@ -472,7 +507,6 @@ def segment_image(
     ps, source, est = resolve_pixel_size(
         img, p.pixel_size, model.pixel_size, p.estimate_pixel_size, p.lattice_spacing
     )
-    scale = rescale_factor(ps, model.pixel_size)
     n_classes = model.n_classes
     precision = p.precision
     if precision == "auto":
@@ -492,8 +526,9 @@ def segment_image(
     fg = slice(1, None) if n_classes > 1 else slice(0, 1)
     gray = img
 
-    def run_at(zoom: float):
+    def run_at(zoom: float, what: str = "segmenting"):
         """Class probabilities (and mean squared foreground) on the image grid."""
+        tta = uncertainty and what == "segmenting"
         img = gray
         if zoom != 1.0:
             shape = (max(1, round(h0 * zoom)), max(1, round(w0 * zoom)))
@@ -513,17 +548,17 @@ def segment_image(
         ys, xs = tile_starts(H, t, ov), tile_starts(W, t, ov)
         window = blend_window(t, ov)
         acc = np.zeros((n_classes, H, W), np.float32)
-        acc_sq = np.zeros((H, W), np.float32) if uncertainty else None
+        acc_sq = np.zeros((H, W), np.float32) if tta else None
         wsum = np.zeros((H, W), np.float32)
         coords = [(y, x) for y in ys for x in xs]
-        progress.start(len(coords), "segmenting" + (" (8 transforms)" if uncertainty else ""))
+        progress.start(len(coords), what + (" (8 transforms)" if tta else ""))
         wt = torch.from_numpy(window)
         with torch.inference_mode():
             for b in range(0, len(coords), batch_size):
                 chunk = coords[b : b + batch_size]
                 batch = np.stack([img[y : y + t, x : x + t] for y, x in chunk])[:, None]
                 xb = torch.from_numpy(batch).to(dev)
-                if uncertainty:
+                if tta:
                     from .uncertainty import dihedral_tta
 
                     prob, sq = dihedral_tta(forward, xb, fg)
@@ -546,10 +581,30 @@ def segment_image(
                 acc_sq = _resample(acc_sq, (h0, w0))
         return acc, acc_sq
 
+    done = {}  # zoom -> (probabilities, None) of the pre-pass, reused when it is the answer
+    prior = particle_diameter_prior(model) if p.pixel_size_cue == "particle size" else None
+    if source == "estimated" and est is not None and prior is not None:
+        # second cue: segment once at the fringes-only ({111}, largest) pixel
+        # size, where the image is smallest, and let the particles' size pick
+        # the lattice family (see .scale.choose_fringe_family)
+        from .scale import choose_fringe_family, typical_diameter
+
+        t1 = time.perf_counter()
+        z = rescale_factor(ps, model.pixel_size)
+        a, _ = run_at(z, "estimating the pixel size")
+        if not uncertainty:
+            done[z] = (a, None)
+        est = choose_fringe_family(est, typical_diameter(a.argmax(axis=0) > 0), prior)
+        ps = float(est.pixel_size)
+        t_scale = time.perf_counter() - t1
+    else:
+        t_scale = None
+    scale = rescale_factor(ps, model.pixel_size)
     acc = acc_sq = None
     factors = p.factors
     for f in factors:
-        a, a_sq = run_at(rescale_factor(ps * f, model.pixel_size))
+        z = rescale_factor(ps * f, model.pixel_size)
+        a, a_sq = done[z] if z in done else run_at(z)
         acc = a if acc is None else acc + a
         if a_sq is not None:
             acc_sq = a_sq if acc_sq is None else acc_sq + a_sq
@@ -560,6 +615,8 @@ def segment_image(
     t_net = time.perf_counter() - t0
     labels = acc.argmax(axis=0).astype(np.uint8)
     seconds = {"network": t_net}
+    if t_scale is not None:
+        seconds["pixel_size_estimate"] = t_scale
     unc = dis = None
     if uncertainty:
         from .uncertainty import disagreement_map, entropy_map
