@@ -331,8 +331,8 @@ def choose_fringe_family(
         From :func:`estimate_pixel_size` (the fringes read as {111}).
     diameter_px : float or None
         Typical equivalent particle diameter in pixels
-        (:func:`typical_diameter` of a segmentation); ``None``: the estimate
-        is returned unchanged.
+        (:func:`typical_diameter` of a segmentation); ``None``: the
+        fringes-only estimate is kept (and the note says so).
     diameter_range : (float, float)
         Expected equivalent diameters (Å).
     families : tuple
@@ -347,8 +347,10 @@ def choose_fringe_family(
     """
     from dataclasses import replace
 
-    if estimate.pixel_size is None or not diameter_px or diameter_px <= 0:
+    if estimate.pixel_size is None:
         return estimate
+    if not diameter_px or diameter_px <= 0:
+        return replace(estimate, note=estimate.note + "; no particles for the size cue")
     ps111 = estimate.fringe_pixel_size or estimate.pixel_size
     scores = []
     for name, ratio, prior in families:
