@@ -119,3 +119,29 @@ def test_segment_image_reports_cue_candidates_and_probability():
     assert r.estimate.cue == "fringes" and r.pixel_size == pytest.approx(est.fringe_pixel_size)
     r = segment_image(img, sized, pixel_size=0.3, **kw)
     assert r.pixel_size_source == "given" and r.estimate is None
+
+
+def test_no_fringes_rough_estimate_from_particle_size():
+    pytest.importorskip("torch")
+    from napari_interfaces.segment.inference import segment_image
+    from napari_interfaces.segment.models import LoadedModel
+    from napari_interfaces.segment.scale import estimate_from_particle_size
+
+    lo, hi = DEFAULT_DIAMETER_RANGE
+    est = estimate_from_particle_size(100.0)
+    assert est.pixel_size == pytest.approx(np.sqrt(lo * hi) / 100) and est.cue == "particle size"
+    assert 0 < est.probability < 0.5 and estimate_from_particle_size(None) is None
+    # an amorphous 150 px particle (no fringes): the size alone, not the model's own
+    yy, xx = np.mgrid[:256, :256]
+    disc = (xx - 128) ** 2 + (yy - 128) ** 2 < 75**2
+    img = np.random.default_rng(3).normal(0, 1, (256, 256)) + 2.0 * disc
+    meta = {"architecture": {"n_classes": 2}, "pixel_size": 0.2}
+    model = LoadedModel(_bright_net(), {**meta, "lineage": {"data": "spec hrtem_default"}})
+    kw = dict(tile=128, precision="float32", particles=False)
+    r = segment_image(img, model, **kw)
+    assert r.pixel_size_source == "estimated" and r.estimate.cue == "particle size"
+    assert r.pixel_size == pytest.approx(np.sqrt(lo * hi) / 150, rel=0.05)
+    assert "no fringes" in r.estimate.note or "too weak" in r.estimate.note
+    # fringes only: the model's own is assumed, as before
+    r = segment_image(img, model, pixel_size_cue="fringes", **kw)
+    assert r.pixel_size_source == "assumed" and r.pixel_size == 0.2

@@ -157,8 +157,8 @@ class SegmentParams(Spec):
     pixel_size_cue: str = param(
         "particle size",
         "second cue of the estimate: which lattice planes the fringes are (particle size: the "
-        "one that gives the model's training particle sizes, one extra reduced pass; fringes: "
-        "always {111})",
+        "one that gives the model's training particle sizes, one extra reduced pass; without "
+        "fringes a rough estimate from the size alone; fringes: always {111})",
         choices=("particle size", "fringes"),
         label="estimate cue",
         advanced=True,
@@ -449,7 +449,9 @@ def segment_image(
           training particle sizes are known (:func:`particle_diameter_prior`),
           one extra pass at the fringes-only pixel size segments the
           particles and their size picks which lattice planes the fringes
-          are (:func:`.scale.choose_fringe_family`); the result's
+          are (:func:`.scale.choose_fringe_family`); without usable fringes
+          the particle size alone gives a rough one
+          (:func:`.scale.estimate_from_particle_size`). The result's
           ``estimate`` reports the cue, the candidates and how sure.
         - ``tile``, ``overlap``: tile side and overlap (px at the model's
           pixel size); ``tile`` is rounded up to the network's multiple.
@@ -596,6 +598,19 @@ def segment_image(
             done[z] = (a, None)
         est = choose_fringe_family(est, typical_diameter(a.argmax(axis=0) > 0), prior)
         ps = float(est.pixel_size)
+        t_scale = time.perf_counter() - t1
+    elif source == "assumed" and p.estimate_pixel_size and prior is not None:
+        # no usable fringes: the particle size alone (rough), from a pass at
+        # the model's own pixel size, rather than assuming it
+        from .scale import estimate_from_particle_size, typical_diameter
+
+        t1 = time.perf_counter()
+        a, _ = run_at(1.0, "estimating the pixel size")
+        size_est = estimate_from_particle_size(typical_diameter(a.argmax(axis=0) > 0), prior, est)
+        if size_est is not None:
+            if not uncertainty:
+                done[1.0] = (a, None)
+            est, ps, source = size_est, float(size_est.pixel_size), "estimated"
         t_scale = time.perf_counter() - t1
     else:
         t_scale = None

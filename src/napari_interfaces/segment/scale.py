@@ -29,6 +29,9 @@ particle sizes the model was trained on (:data:`DEFAULT_DIAMETER_RANGE`), and
 the most probable hypothesis wins; :attr:`PixelSizeEstimate.probability`
 says how sure, :attr:`PixelSizeEstimate.cue` which cue decided and
 :attr:`PixelSizeEstimate.candidates` lists every hypothesis with its score.
+Without fringes, :func:`estimate_from_particle_size` puts the particles'
+typical diameter at the middle of that range (a rough estimate, within
+about ×1.6, and said so) instead of assuming the model's own pixel size.
 
 Examples
 --------
@@ -54,6 +57,7 @@ __all__ = [
     "PixelSizeEstimate",
     "ScaleCandidate",
     "choose_fringe_family",
+    "estimate_from_particle_size",
     "estimate_pixel_size",
     "typical_diameter",
 ]
@@ -395,3 +399,46 @@ def _refine(p: np.ndarray, r: np.ndarray, r0: float, k: int) -> float:
     w = p[y0:y1, x0:x1]
     rr = r[y0:y1, x0:x1]
     return float((w * rr).sum() / w.sum()) if w.sum() > 0 else float(r0)
+
+
+def estimate_from_particle_size(
+    diameter_px: float | None,
+    diameter_range: tuple[float, float] = DEFAULT_DIAMETER_RANGE,
+    fringes: PixelSizeEstimate | None = None,
+) -> PixelSizeEstimate | None:
+    """A rough pixel size from the particle size alone (no usable fringes).
+
+    The particles' typical diameter (px) is put at the geometric middle of
+    ``diameter_range`` (Å): ``pixel_size = sqrt(lo × hi) / diameter_px``,
+    right within a factor ``sqrt(hi / lo)`` (about 1.6 for the default
+    range) when the particles are of the expected sizes.
+    :attr:`PixelSizeEstimate.probability` is the chance of being within
+    15 % under a log-uniform size prior over the range.
+
+    Returns
+    -------
+    PixelSizeEstimate or None
+        ``None`` without particles.
+    """
+    if not diameter_px or diameter_px <= 0:
+        return None
+    lo, hi = diameter_range
+    ps = float(np.sqrt(lo * hi) / diameter_px)
+    width = float(np.log(hi / lo))
+    prob = float(min(1.0, 2 * np.log(1.15) / width))
+    why = fringes.note if fringes is not None and fringes.note else "no fringes"
+    note = (
+        f"{why}; particles {diameter_px:.0f} px across put at {np.sqrt(lo * hi):.0f} Å, the "
+        f"middle of {lo:g}-{hi:g} Å (rough: within ×{np.sqrt(hi / lo):.2f})"
+    )
+    return PixelSizeEstimate(
+        ps,
+        float("nan") if fringes is None else fringes.frequency,
+        0.0 if fringes is None else fringes.confidence,
+        float("nan") if fringes is None else fringes.spacing,
+        note,
+        cue="particle size",
+        probability=prob,
+        fringe_pixel_size=None,
+        particle_diameter_px=float(diameter_px),
+    )
