@@ -143,8 +143,8 @@ def main(argv=None) -> int:
     rows, t, n = simulated(model, args.sim, args.n)
     print(f"\nsimulated ({n} held-out images; load {os.getloadavg()[0]:.1f}):\n")
     print("| true Å/px | cue | within 15 % | within 25 % | misses (ratio est/true) "
-          "| p ≥ 0.7: n, right | pooled pixel F1 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "| mean p | p ≥ 0.7: n, right | pooled pixel F1 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for (ps, cue), r in rows.items():
         ratio = np.array(r["ratio"])
         ok = np.abs(np.log(ratio)) < np.log(1.15)
@@ -154,8 +154,9 @@ def main(argv=None) -> int:
         pr = np.array([np.nan if p is None else p for p in r["prob"]], float)
         sure = pr >= 0.7
         sure_s = f"{int(sure.sum())}, {int((sure & ok).sum())}" if np.isfinite(pr).any() else "–"
+        mean_p = f"{np.nanmean(pr):.2f}" if np.isfinite(pr).any() else "–"
         ok25 = int((np.abs(np.log(ratio)) < np.log(1.25)).sum())
-        print(f"| {ps} | {cue} | {int(ok.sum())}/{len(ok)} | {ok25}/{len(ok)} | {miss} | {sure_s} "
+        print(f"| {ps} | {cue} | {int(ok.sum())}/{len(ok)} | {ok25}/{len(ok)} | {miss} | {mean_p} | {sure_s} "
               f"| {_f1(r['tp'], r['fp'], r['fn']):.3f} |")  # fmt: skip
     print(f"\nseconds (all {n}×{len(PIXEL_SIZES)} images): "
           + ", ".join(f"{c}: {v:.1f}" for c, v in t.items()))  # fmt: skip

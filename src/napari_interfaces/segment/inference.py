@@ -128,7 +128,7 @@ class SegmentParams(Spec):
     pixel_size: float | None = param(
         None,
         "pixel size of the image (overrides the file's); unknown: estimated from lattice "
-        "fringes, else the model's own",
+        "fringes and the particle size, else the model's own",
         unit="Å",
         lo=PIXEL_SIZE_RANGE[0],
         hi=PIXEL_SIZE_RANGE[1],
@@ -148,8 +148,8 @@ class SegmentParams(Spec):
     )
     estimate_pixel_size: bool = param(
         True,
-        "estimate an unknown pixel size from the lattice fringes (off: the model's own is "
-        "assumed)",
+        "estimate an unknown pixel size from the lattice fringes and the particle size (off: "
+        "the model's own is assumed)",
         alias="estimate",
         label="estimate when unknown",
         advanced=True,
