@@ -8,7 +8,7 @@
   model's databases) resampled by Fourier cropping from 0.2 Å/px to 0.3,
   0.45 and 0.8 Å/px (where fringes are at the edge of resolution); for each, :func:`segment_image` without a pixel size with
   ``pixel_size_cue="fringes"`` (the old estimate: the lowest strong fringe
-  read as {111}) and ``"particle size"`` (the new default): fraction within
+  read as {111}) and ``"size"`` (fringes + particle size, the new default): fraction within
   15 % and 25 % of the true pixel size, the misses' ratios, the reported probability
   (how sure) vs how often it is right, and the pooled pixel F1;
 * real: the 20 frames of ``../shared/data/hrtem_real`` (validation only,
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 STORE = REPO / "benchmarks" / "_work" / "scale" / "test.zarr"
 PIXEL_SIZES = (0.2, 0.3, 0.45, 0.8)
-CUES = ("fringes", "particle size")
+CUES = ("fringes", "size")
 
 
 def make_store(path: Path, n: int, seed: int = 2002) -> None:
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
                   f"| {np.nanmax(u) / np.nanmin(u):.2f} | {np.nanstd(np.log(u)):.3f} "
                   f"| {o['f1']:.3f} | {o['area']:.2f} | {ps_} | {dm} | {o['s']:.0f} |")  # fmt: skip
         print("\nper frame (fringes → particle size): " + ", ".join(
-            f"{a:.3f}→{b:.3f}" for a, b in zip(out["fringes"]["used"], out["particle size"]["used"],
+            f"{a:.3f}→{b:.3f}" for a, b in zip(out["fringes"]["used"], out["size"]["used"],
                                                strict=True)))  # fmt: skip
     return 0
 

@@ -155,11 +155,12 @@ class SegmentParams(Spec):
         advanced=True,
     )
     pixel_size_cue: str = param(
-        "particle size",
-        "second cue of the estimate: which lattice planes the fringes are (particle size: the "
-        "one that gives the model's training particle sizes, one extra reduced pass; without "
-        "fringes a rough estimate from the size alone; fringes: always {111})",
-        choices=("particle size", "fringes"),
+        "size",
+        "how the estimate reads the fringes (size: as the lattice planes that give the model's "
+        "training particle sizes, one extra reduced pass, and without fringes a rough estimate "
+        "from the size alone; fringes: always as {111})",
+        choices=("size", "fringes"),
+        choice_labels={"size": "fringes + particle size", "fringes": "fringes only"},
         label="estimate cue",
         advanced=True,
     )
@@ -445,7 +446,7 @@ def segment_image(
           it first. When ``None`` it is estimated from lattice fringes
           (``estimate_pixel_size``) or, failing that, taken to be the model's
           (see :attr:`SegmentationResult.pixel_size_source`). With
-          ``pixel_size_cue="particle size"`` (default) and a model whose
+          ``pixel_size_cue="size"`` (default) and a model whose
           training particle sizes are known (:func:`particle_diameter_prior`),
           one extra pass at the fringes-only pixel size segments the
           particles and their size picks which lattice planes the fringes
@@ -584,7 +585,7 @@ def segment_image(
         return acc, acc_sq
 
     done = {}  # zoom -> (probabilities, None) of the pre-pass, reused when it is the answer
-    prior = particle_diameter_prior(model) if p.pixel_size_cue == "particle size" else None
+    prior = particle_diameter_prior(model) if p.pixel_size_cue == "size" else None
     if source == "estimated" and est is not None and prior is not None:
         # second cue: segment once at the fringes-only ({111}, largest) pixel
         # size, where the image is smallest, and let the particles' size pick
