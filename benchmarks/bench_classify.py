@@ -30,9 +30,10 @@ percentiles to [0, 1]):
 * ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
   pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
-  of 32 trees of depth 10; the strokes spread by a random walker with the
-  forest's probabilities as its prior, :mod:`napari_interfaces.classify.propagate`).
-  ``--no-propagate``: the forest alone (the default before 2026-12-07's fifth round).
+  of 32 trees of depth 10).
+  ``--propagate``: ours with the strokes also spread by a random walker with
+  the forest's probabilities as its prior (opt-in ``propagate`` parameter,
+  :mod:`napari_interfaces.classify.propagate`).
 
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).
@@ -53,7 +54,7 @@ image's thin features.
 Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
-        [--features basic vgg basic+vgg] [--seed 0] [--no-propagate]
+        [--features basic vgg basic+vgg] [--seed 0] [--propagate]
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
-PROPAGATE = True  # --no-propagate sets False
+PROPAGATE = False  # --propagate
 
 
 def run_ours(
@@ -234,12 +235,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--seed", type=int, default=0, help="the forest's seed (ours and skimage)")
     ap.add_argument(
-        "--no-propagate", action="store_true", help="ours without stroke propagation (forest only)"
+        "--propagate", action="store_true", help="ours with stroke propagation (random walker)"
     )
     args = ap.parse_args(argv)
     global SUPERPIXEL_STEP, PROPAGATE
     SUPERPIXEL_STEP = args.superpixel_step
-    PROPAGATE = not args.no_propagate
+    PROPAGATE = args.propagate
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
