@@ -23,7 +23,13 @@ keep the forest's exact boundaries.
 
 The feature term matters: with the intensity term alone, strokes of one
 class leak across texture boundaries that are no intensity edges (the
-corrections test's mosaic: a new label's IoU 0.62 -> 0.41).
+corrections test's mosaic: a new label's IoU 0.62 -> 0.41). Both terms are
+relative to their image mean, so the walk spreads in regions smoother than
+the image's average (a coating layer next to a porous one) and hardly at
+all in an image that is textured everywhere (there the forest's labels
+stay). Opt-in (``propagate``): on the micrographs of
+``benchmarks/bench_classify.py`` +0.02 mean IoU at 0.6-0.8 s more per
+1024 x 1024 image (docs/benchmarks.md, fifth round).
 
 Examples
 --------
