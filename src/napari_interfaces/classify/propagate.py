@@ -47,11 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PROPAGATE_DEFAULTS", "propagate_strokes"]
-
-#: The defaults (chosen on the six micrographs of ``benchmarks/bench_classify.py``
-#: together with the corrections test's mosaic; see docs/benchmarks.md).
-PROPAGATE_DEFAULTS = {"grid": 256, "beta": 4.0, "beta_f": 32.0, "gamma": 3e-4, "n_components": 8}
+__all__ = ["propagate_strokes"]
 
 
 def _pool(x: np.ndarray, d: int) -> np.ndarray:
@@ -111,7 +107,9 @@ def propagate_strokes(
         ``(H, W, F)`` the pixel features (their principal components weight
         the edges).
     grid, beta, beta_f, gamma, n_components, seed_weight
-        See the module docstring.
+        See the module docstring. The defaults were chosen on the six
+        micrographs of ``benchmarks/bench_classify.py`` together with the
+        corrections test's mosaic (docs/benchmarks.md, fifth round).
 
     Returns
     -------
