@@ -31,6 +31,9 @@ percentiles to [0, 1]):
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
   pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
   of 32 trees of depth 10).
+  ``--propagate``: ours with the strokes also spread by a random walker with
+  the forest's probabilities as its prior (opt-in ``propagate`` parameter,
+  :mod:`napari_interfaces.classify.propagate`).
 
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).
@@ -51,7 +54,7 @@ image's thin features.
 Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
-        [--features basic vgg basic+vgg] [--seed 0]
+        [--features basic vgg basic+vgg] [--seed 0] [--propagate]
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
+PROPAGATE = False  # --propagate
 
 
 def run_ours(
@@ -131,7 +135,7 @@ def run_ours(
 ) -> np.ndarray:
     from napari_interfaces.classify.model import PixelClassifier
 
-    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP, seed=seed)
+    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP, seed=seed, propagate=PROPAGATE)
     return classify_image(gray, scribbles, model=model, features=features).labels
 
 
@@ -230,9 +234,13 @@ def main(argv=None) -> int:
         help="run ours once per feature set (default: the classifier's default)",
     )
     ap.add_argument("--seed", type=int, default=0, help="the forest's seed (ours and skimage)")
+    ap.add_argument(
+        "--propagate", action="store_true", help="ours with stroke propagation (random walker)"
+    )
     args = ap.parse_args(argv)
-    global SUPERPIXEL_STEP
+    global SUPERPIXEL_STEP, PROPAGATE
     SUPERPIXEL_STEP = args.superpixel_step
+    PROPAGATE = args.propagate
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
@@ -241,7 +249,7 @@ def main(argv=None) -> int:
     print(
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
-        f"seed {args.seed})\n"
+        f"seed {args.seed}, propagate {PROPAGATE})\n"
     )
     if any("vgg" in m for m in methods):  # load the network once, outside the timings
         from napari_interfaces.nets.hed_weights import load_hed

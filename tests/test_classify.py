@@ -288,3 +288,40 @@ def test_superpixels_follow_edges_and_average_out_speckle(tmp_path):
     back = PixelClassifier.load(js)
     assert back.superpixel_step == 8
     assert np.array_equal(apply_classifier(back, img).labels, sp.labels)
+
+
+def test_propagate_fills_a_layer_bounded_by_a_thin_line(tmp_path):
+    """A smooth layer between a porous top and a substrate of the same grey (issue 24).
+
+    Like the EBC coating cross-sections: class 1 = a textured top layer and the
+    substrate below, class 2 = the layer between them, whose grey equals the
+    substrate's; only a thin bright line separates the two. The forest alone
+    labels the substrate like the layer; spreading the strokes inside the
+    regions that the edges bound labels each as its stroke.
+    """
+    rng = np.random.default_rng(0)
+    n = 128
+    img = 0.5 + rng.normal(0, 0.01, (n, n)).astype(np.float32)
+    img[:40] = rng.uniform(0, 1, (40, n))  # porous, textured top
+    img[80:82] = 0.9  # the thin line
+    truth = np.ones((n, n), int)
+    truth[40:80] = 2
+    s = np.zeros((n, n), np.int64)
+    s[15:19, 30:60] = 1
+    s[56:60, 20:50] = 2
+    s[56:60, 90:110] = 2
+    s[100:104, 60:90] = 1
+    alone = classify_image(img, s)
+    spread = classify_image(img, s, propagate=True)
+    acc_alone = (alone.labels == truth).mean()
+    acc_spread = (spread.labels == truth).mean()
+    assert acc_spread > 0.9 and acc_spread > acc_alone + 0.2, (acc_alone, acc_spread)
+    assert spread.model.propagate and not alone.model.propagate
+    assert spread.confidence.min() >= 0.5 - 1e-6 and spread.confidence.max() <= 1.0 + 1e-6
+    # the setting is saved; applying (no strokes) gives the forest's own labels
+    js, _ = spread.model.save(tmp_path / "p")
+    back = PixelClassifier.load(js)
+    assert back.propagate
+    assert np.array_equal(
+        apply_classifier(back, img).labels, apply_classifier(spread.model, img).labels
+    )
