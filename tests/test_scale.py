@@ -145,3 +145,48 @@ def test_no_fringes_rough_estimate_from_particle_size():
     # fringes only: the model's own is assumed, as before
     r = segment_image(img, model, pixel_size_cue="fringes", **kw)
     assert r.pixel_size_source == "assumed" and r.pixel_size == 0.2
+
+
+def test_image_pixel_size_is_the_rule_segment_image_uses():
+    """One engine rule: image_pixel_size (fine-tuning) gives what segment_image uses, and the
+    estimate describes itself in one line (the cue that decided, how sure)."""
+    pytest.importorskip("torch")
+    from napari_interfaces.segment.inference import image_pixel_size, segment_image
+    from napari_interfaces.segment.models import LoadedModel
+
+    meta = {"architecture": {"n_classes": 2}, "pixel_size": 0.2}
+    sized = LoadedModel(_bright_net(), {**meta, "lineage": {"data": "spec hrtem_default"}})
+    kw = dict(tile=128, precision="float32")
+    # {220} fringes: chosen by the particle size
+    img, disc = _particle_with_fringes(0.2, "220", 30.0)
+    img = img + 2.0 * disc
+    ps, source, est = image_pixel_size(img, sized, **kw)
+    r = segment_image(img, sized, particles=False, **kw)
+    assert (
+        (ps, source)
+        == (r.pixel_size, r.pixel_size_source)
+        == (pytest.approx(0.2, rel=0.03), "estimated")
+    )
+    assert est.cue == r.estimate.cue == "fringes + particle size" and est.family == "220"
+    assert (
+        est.describe() == f"fringes as {{220}}, chosen by particle size, p = {est.probability:.2f}"
+    )
+    assert est.to_dict()["family"] == "220"
+    # no fringes: the particle size alone (rough)
+    yy, xx = np.mgrid[:256, :256]
+    disc = (xx - 128) ** 2 + (yy - 128) ** 2 < 75**2
+    img = np.random.default_rng(3).normal(0, 1, (256, 256)) + 2.0 * disc
+    ps, source, est = image_pixel_size(img, sized, **kw)
+    r = segment_image(img, sized, particles=False, **kw)
+    assert (ps, source, est.cue) == (r.pixel_size, "estimated", "particle size")
+    assert est.family is None and est.describe().startswith("particle size alone")
+    # the fringes alone (the cue switched off, or a model without known particle sizes)
+    ps, source, est = image_pixel_size(img, sized, pixel_size_cue="fringes", **kw)
+    assert (ps, source) == (0.2, "assumed") and est.describe().startswith("no estimate")
+    img, disc = _particle_with_fringes(0.2, "111", 30.0, seed=1)
+    plain = LoadedModel(_bright_net(), dict(meta))
+    ps, source, est = image_pixel_size(img, plain, **kw)
+    assert source == "estimated" and est.cue == "fringes" and est.family == "111"
+    assert est.describe() == f"fringes as {{111}}, confidence {est.confidence:.0f}"
+    # a given pixel size is not estimated
+    assert image_pixel_size(img, sized, pixel_size=0.3, **kw) == (0.3, "given", None)

@@ -61,6 +61,20 @@ def test_cli_finetune_from_folder_end_to_end(tmp_path, capsys):
     assert "fine-tuned" in stdout and "3 frame(s)" in stdout and "held-out F1" in stdout
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["lineage"]["n_images"] == 3 and meta["lineage"]["parent_sha256"]
+    # PNG frames carry no pixel size and show no fringes: each frame's is estimated as
+    # segment_image estimates it, from the particle size alone (the shipped model's
+    # training sizes, 13.4-35.4 Å: the typical particle put at their middle), and the
+    # lineage records per frame which cue decided and how sure
+    from napari_interfaces.segment.scale import DEFAULT_DIAMETER_RANGE, typical_diameter
+
+    used = meta["lineage"]["pixel_sizes"]
+    assert [u["image"] for u in used] == ["f0.png", "f1.png", "f2.png"]
+    for u, (_, m) in zip(used, truth, strict=True):
+        assert u["source"] == "estimated" and u["cue"] == "particle size"
+        assert 0 < u["probability"] < 0.5 and u["estimate"].startswith("particle size alone")
+        truth_ps = np.sqrt(np.prod(DEFAULT_DIAMETER_RANGE)) / typical_diameter(m)
+        assert u["pixel_size"] == pytest.approx(truth_ps, rel=0.15)
+    assert "pixel size estimated from particle size" in stdout
     hist = meta["training"]["history"]
     assert 1 <= len(hist) <= 2 and meta["training"]["n_validation"] == 3
     # early stopping keeps the best validation epoch
@@ -75,6 +89,12 @@ def test_cli_finetune_from_folder_end_to_end(tmp_path, capsys):
     # never overwritten without --overwrite
     rc, _, err = _cli(argv, capsys)
     assert rc == 2 and "--overwrite" in err
+    # a given pixel size is used as it is: nothing estimated
+    rc, stdout, err = _cli([*argv, "--overwrite", "--pixel-size", 0.2, "--epochs", 1], capsys)
+    assert rc == 0, err
+    used = json.loads(out.with_suffix(".json").read_text())["lineage"]["pixel_sizes"]
+    assert all(u["source"] == "given" and u["pixel_size"] == 0.2 and "cue" not in u for u in used)
+    assert "(pixel size given)" in stdout
 
 
 def test_cli_finetune_folder_errors_are_one_line(tmp_path, capsys):

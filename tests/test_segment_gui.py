@@ -88,6 +88,77 @@ def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
     assert w.model.value == str(path) and w.model_name == name
 
 
+@pytest.fixture
+def whole_image_model():
+    """A tiny U-Net that calls every pixel particle (a zero head with a foreground bias), with
+    known training particle sizes: the size cue then sees one particle as large as the image."""
+    import torch
+
+    from napari_interfaces.segment.models import save_model, user_models_dir
+    from napari_interfaces.segment.unet import UNet, UNetConfig
+
+    net = UNet(UNetConfig(width=4))
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([0.0, 3.0]))
+    meta = {"pixel_size": 0.2, "classes": ["background", "particle"], "description": "whole"}
+    meta["particle_diameter_range"] = [13.4, 35.4]
+    return save_model(net, user_models_dir() / "unet_whole.pt", meta)
+
+
+def test_segment_dock_says_which_cue_estimated_the_pixel_size(
+    make_napari_viewer, whole_image_model
+):
+    """The dock's line names the cue that decided the estimate and how sure, as the result's
+    estimate says; the result layers carry the estimate."""
+    from napari_interfaces._widgets.segment import SegmentWidget
+    from napari_interfaces.segment.scale import AU_111, FCC_FAMILIES
+
+    n = 128
+    d_px = 2 * np.sqrt(n * n / np.pi)  # the whole image as one particle: 144 px across
+    yy, xx = np.mgrid[:n, :n]
+    rng = np.random.default_rng(0)
+    # {220} fringes at 0.218 Å/px: read as {111} (0.356 Å/px) the particle would be 51 Å,
+    # outside 13.4-35.4 Å; as {220} it is 31 Å
+    ps, r220 = 0.218, dict((f, r) for f, r, _ in FCC_FAMILIES)["220"]
+    fringes = rng.normal(0, 1, (n, n)) + np.cos(
+        2 * np.pi * (0.6 * xx + 0.8 * yy) * ps / (AU_111 * r220)
+    )
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(fringes.astype(np.float32), name="fringes")
+    viewer.add_image(rng.normal(0, 1, (n, n)).astype(np.float32), name="amorphous")
+    w = SegmentWidget(viewer, sync=True)
+    w.model.value = str(whole_image_model)
+    w.image.value = viewer.layers["fringes"]
+    assert w.pixel_size.value == 0  # unknown: estimated
+    assert w.run().state == "done", w.job.error
+    est = w.result.estimate
+    assert w.result.pixel_size_source == "estimated" and est.cue == "fringes + particle size"
+    assert est.family == "220" and w.result.pixel_size == pytest.approx(ps, rel=0.03)
+    text = w.used_label.value
+    assert f"pixel size used: {w.result.pixel_size:.4g} Å (estimated: fringes as {{220}}, " in text
+    assert f"chosen by particle size, p = {est.probability:.2f})" in text
+    assert "\n" not in text and "fringes as {220}" in w.status.value
+    md = viewer.layers["labels [fringes]"].metadata
+    assert md["pixel_size_estimate"]["cue"] == "fringes + particle size"
+    assert md["pixel_size_estimate"]["family"] == "220"
+    assert md["pixel_size_estimate"]["probability"] == round(est.probability, 3)
+    # no fringes: the particle size alone, rough, and said so
+    w.image.value = viewer.layers["amorphous"]
+    assert w.run().state == "done", w.job.error
+    est = w.result.estimate
+    assert est.cue == "particle size"
+    assert w.result.pixel_size == pytest.approx(np.sqrt(13.4 * 35.4) / d_px, rel=0.01)
+    text = w.used_label.value
+    assert "estimated: particle size alone, no usable fringes (rough), p = 0.29" in text
+    assert "lattice fringes" not in text
+    md = viewer.layers["particles [amorphous]"].metadata
+    assert md["pixel_size_estimate"]["cue"] == "particle size"
+    # applying it to the image keeps the estimate with it
+    w.apply_pixel_size()
+    assert viewer.layers["amorphous"].metadata["pixel_size_estimate"]["cue"] == "particle size"
+
+
 def test_database_dock_generates_and_browses(make_napari_viewer, tmp_path):
     from napari_interfaces._widgets.database import DatabaseWidget, read_sample_job
 

@@ -174,7 +174,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     )
     f1 = info.get("validation_f1")
     f0 = info.get("validation_f1_first_epoch")
-    srcs = sorted({f"{u['source']}" for u in info["pixel_sizes"]})
+    srcs = sorted(
+        {u["source"] + (f" from {u['cue']}" if u.get("cue") else "") for u in info["pixel_sizes"]}
+    )
     print(
         f"{path}: fine-tuned {model.name} from {args.init} on {info['n_images']} frame(s) "
         f"(pixel size {', '.join(srcs)}), best epoch {info.get('best_epoch')}"

@@ -2,8 +2,9 @@
 
 1. Pick an **image** layer; its **pixel size** (Å) is read from the layer
    (``scale`` + ``units``, or the file's metadata) and can be overridden;
-   0 = unknown: it is then estimated from the lattice fringes (or the
-   model's own is assumed), and the dock shows which was used.
+   0 = unknown: it is then estimated from the lattice fringes and the
+   particle size (or the model's own is assumed), and the dock shows which
+   was used, the cue that decided and how sure.
 2. Pick a **model** (the shipped default or any trained / fine-tuned one;
    its metadata is shown) and press **Segment**: tiled inference in the
    background adds the class labels, the particles (touching ones split; a
@@ -30,7 +31,7 @@ from ._dock import Dock, theme_colors
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SegmentWidget", "finetune_job", "segment_job"]
+__all__ = ["SegmentWidget", "finetune_job", "pixel_size_how", "segment_job"]
 
 
 def segment_job(image, model_name: str, params=None, progress=None, **values):
@@ -45,6 +46,22 @@ def segment_job(image, model_name: str, params=None, progress=None, **values):
     model = load_model(model_name)
     res = segment_image(image, model, params, progress=progress, **values)
     return res, model.metadata
+
+
+def pixel_size_how(res) -> str:
+    """Where the pixel size of a :class:`SegmentationResult` came from, in one line.
+
+    For an estimate: the cue that decided and how sure, read from
+    ``res.estimate`` (e.g. ``"estimated: fringes as {220}, chosen by particle
+    size, p = 0.62"``).
+    """
+    source = res.pixel_size_source
+    if source == "given":
+        return "from the layer / your entry"
+    if source == "estimated":
+        est = res.estimate
+        return "estimated" if est is None else f"estimated: {est.describe()}"
+    return "unknown: the model's own assumed, not rescaled"
 
 
 def finetune_job(
@@ -288,6 +305,8 @@ class SegmentWidget(Dock):
                 layer.metadata["pixel_size"] = ps
                 layer.metadata["pixel_size_unit"] = "Å"
                 layer.metadata["pixel_size_source"] = f"{res.pixel_size_source} (applied)"
+                if res.estimate is not None:
+                    layer.metadata["pixel_size_estimate"] = res.estimate.to_dict()
         self.apply_button.visible = False
         if self.viewer is not None:
             from ._layers import scale_bar_overlay
@@ -316,6 +335,9 @@ class SegmentWidget(Dock):
             "pixel_size_source": res.pixel_size_source,
             "source_image": src.name,
         }
+        if res.estimate is not None:
+            # which cue decided, the candidates and how sure (see segment/scale.py)
+            md["pixel_size_estimate"] = res.estimate.to_dict()
         if calibrated:
             md["pixel_size"] = res.pixel_size
             md["pixel_size_unit"] = "Å"
@@ -344,11 +366,7 @@ class SegmentWidget(Dock):
             self.labels.value = labels
         except (ValueError, KeyError):
             pass
-        how = {
-            "given": "from the layer / your entry",
-            "estimated": "estimated from lattice fringes",
-            "assumed": "unknown: the model's own assumed, not rescaled",
-        }[res.pixel_size_source]
+        how = pixel_size_how(res)
         text = f"pixel size used: {res.pixel_size:.4g} Å ({how}); {(res.labels > 0).mean():.1%} "
         text += "foreground"
         if not calibrated:

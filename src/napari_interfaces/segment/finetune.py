@@ -134,6 +134,7 @@ def finetune(
     val_pairs=None,
     pixel_sizes=None,
     info: dict | None = None,
+    lineage: dict | None = None,
     **values: Any,
 ):
     """Fine-tune ``model`` on corrected ``(image, labels)`` pairs; save a new version.
@@ -166,6 +167,9 @@ def finetune(
         validation pairs follow the training pairs in this list).
     info : dict, optional
         Filled with ``best_epoch``, ``best`` and ``history``.
+    lineage : dict, optional
+        Further entries of the new model's ``lineage`` metadata (e.g. the
+        pixel size each frame was trained at and where it came from).
 
     Returns
     -------
@@ -273,6 +277,7 @@ def finetune(
         "pixels": int(sum(img.size for img, _ in data)),
         "settings": cfg.to_dict(),
         "finetuned": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(lineage or {}),
     }
     meta["training"] = {
         "history": result.history,
@@ -360,8 +365,8 @@ class FinetuneFolderParams(FinetuneParams):
 
     pixel_size: float | None = param(
         None,
-        "pixel size of the frames (unknown: each file's, else estimated from lattice fringes, "
-        "else the model's)",
+        "pixel size of the frames (unknown: each file's, else estimated from lattice fringes "
+        "and the particle size, else the model's)",
         unit="Å",
         lo=PIXEL_SIZE_RANGE[0],
         hi=PIXEL_SIZE_RANGE[1],
@@ -437,9 +442,9 @@ def finetune_folder(
     params : FinetuneFolderParams, optional
         The settings (validated); ``values`` are applied on top of it (or of
         the defaults). ``pixel_size``: Å/px of all images; default: each
-        file's own, else estimated from lattice fringes, else the model's
-        (exactly what :func:`~.inference.segment_image` will use on the same
-        image). ``val_band``: share of every image's rows (the bottom band)
+        file's own, else estimated from the lattice fringes and the particle
+        size, else the model's (:func:`~.inference.image_pixel_size`: exactly
+        what :func:`~.inference.segment_image` will use on the same image). ``val_band``: share of every image's rows (the bottom band)
         held out for validation. The others as in :func:`finetune` (crops of
         ``crop`` px at the model's pixel size).
     progress : Progress, optional
@@ -448,19 +453,36 @@ def finetune_folder(
     -------
     (LoadedModel, Path, dict)
         The fine-tuned model, its path and a summary (images, pixel sizes
-        used, best epoch, validation F1 before/after).
+        used per frame with their source, ``"given"`` (``pixel_size`` or
+        the file's), ``"estimated"`` (with the ``cue`` that decided, its
+        ``probability`` and a one-line ``estimate``) or ``"assumed"``, also
+        in the new model's lineage; best epoch, validation F1 before/after).
     """
-    from .inference import resolve_pixel_size
+    from .inference import image_pixel_size
     from .models import LoadedModel, load_model
 
     p = FinetuneFolderParams.of(params, **values)
     pixel_size, val_band = p.pixel_size, p.val_band
     base = model if isinstance(model, LoadedModel) else load_model(model)
     rows = read_folder_pairs(images, labels)
+    if p.threads and next(base.net.parameters()).device.type == "cpu":
+        import torch
+
+        torch.set_num_threads(int(p.threads))  # the estimate's passes too, as fit() will
     train_pairs, val_pairs, train_ps, val_ps, used = [], [], [], [], []
     for name, img, lab, file_ps in rows:
-        ps, source, _ = resolve_pixel_size(img, pixel_size or file_ps, base.pixel_size)
-        used.append({"image": name, "pixel_size": round(ps, 4), "source": source})
+        # the rule segment_image applies to the same frame (fringes + particle size)
+        ps, source, est = image_pixel_size(
+            img, base, pixel_size=pixel_size or file_ps, progress=progress
+        )
+        row = {"image": name, "pixel_size": round(ps, 4), "source": source}
+        if source == "estimated" and est is not None:
+            row["cue"] = est.cue
+            row["estimate"] = est.describe()
+            row["probability"] = None if est.probability is None else round(est.probability, 3)
+        elif est is not None:
+            row["estimate"] = est.describe()  # why none was made
+        used.append(row)
         h = img.shape[0]
         cut = h - int(round(h * val_band)) if val_band > 0 else h
         train_pairs.append((img[:cut], lab[:cut]))
@@ -482,6 +504,7 @@ def finetune_folder(
         val_pairs=val_pairs,
         pixel_sizes=train_ps + val_ps,
         info=info,
+        lineage={"pixel_sizes": used},
     )
     hist = info.get("history") or []
     info["validation_f1"] = info.get("best", {}).get("f1")

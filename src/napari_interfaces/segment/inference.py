@@ -42,6 +42,7 @@ __all__ = [
     "SegmentationResult",
     "blend_window",
     "evaluate_store",
+    "image_pixel_size",
     "rescale_factor",
     "resolve_pixel_size",
     "segment_image",
@@ -369,6 +370,8 @@ def resolve_pixel_size(
     A given ``pixel_size`` wins; else, with ``estimate``, the lattice-fringe
     estimate (:func:`.scale.estimate_pixel_size`) when it is confident; else
     the model's own pixel size (``"assumed"``: the image is not rescaled).
+    The fringes alone: :func:`image_pixel_size` adds the particle-size cue
+    (what :func:`segment_image` uses).
     """
     if pixel_size:
         return float(pixel_size), "given", None
@@ -403,6 +406,95 @@ def particle_diameter_prior(model) -> tuple[float, float] | None:
 
         return DEFAULT_DIAMETER_RANGE
     return None
+
+
+def _resolve_for_model(image: np.ndarray, model, p: SegmentParams, segment):
+    """The one rule of :func:`image_pixel_size` (and :func:`segment_image`).
+
+    ``image`` is gray and finite; ``segment(pixel_size)`` returns the class
+    probabilities ``(C, H, W)`` on the image's grid with the image taken to
+    be at ``pixel_size``. Returns ``(pixel_size, source, estimate, passes)``,
+    ``passes`` the number of ``segment`` calls (0 or 1).
+    """
+    ps, source, est = resolve_pixel_size(
+        image, p.pixel_size, model.pixel_size, p.estimate_pixel_size, p.lattice_spacing
+    )
+    prior = particle_diameter_prior(model) if p.pixel_size_cue == "size" else None
+    if prior is None or source == "given" or not p.estimate_pixel_size:
+        return ps, source, est, 0
+    from .scale import choose_fringe_family, estimate_from_particle_size, typical_diameter
+
+    if source == "estimated":
+        # second cue: segment once at the fringes-only ({111}, largest) pixel
+        # size, where the image is smallest, and let the particles' size pick
+        # the lattice family (see .scale.choose_fringe_family)
+        a = segment(ps)
+        est = choose_fringe_family(est, typical_diameter(a.argmax(axis=0) > 0), prior)
+        return float(est.pixel_size), source, est, 1
+    # no usable fringes: the particle size alone (rough), from a pass at the
+    # model's own pixel size, rather than assuming it
+    a = segment(ps)
+    size_est = estimate_from_particle_size(typical_diameter(a.argmax(axis=0) > 0), prior, est)
+    if size_est is None:
+        return ps, source, est, 1
+    return float(size_est.pixel_size), "estimated", size_est, 1
+
+
+def image_pixel_size(
+    image: np.ndarray,
+    model,
+    params: SegmentParams | None = None,
+    *,
+    device: str | None = None,
+    progress: Progress | None = None,
+    **values: Any,
+):
+    """The pixel size of an image for a model, exactly as :func:`segment_image` resolves it.
+
+    A given ``pixel_size`` wins (``"given"``); else, with
+    ``estimate_pixel_size``, the lattice-fringe estimate, with
+    ``pixel_size_cue="size"`` and a model whose training particle sizes are
+    known (:func:`particle_diameter_prior`) checked by the particle size
+    (one reduced segmentation pass; without usable fringes the particle size
+    alone gives a rough one), ``"estimated"``; else the model's own
+    (``"assumed"``). Fine-tuning (:func:`.finetune.finetune_folder`) uses it
+    so that training and inference see a frame at the same pixel size.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) array
+    model : LoadedModel, model name or path
+    params : SegmentParams, optional
+        ``pixel_size``, ``estimate_pixel_size``, ``pixel_size_cue``,
+        ``lattice_spacing`` (and ``tile``, ``batch_size``, ``precision`` for
+        the segmentation pass); ``values`` are applied on top.
+    device : str, optional
+    progress : Progress, optional
+
+    Returns
+    -------
+    (float, str, PixelSizeEstimate or None)
+        Pixel size (Å/px), source (``"given"``, ``"estimated"``,
+        ``"assumed"``) and the estimate (:meth:`.scale.PixelSizeEstimate.describe`
+        says which cue decided and how sure).
+    """
+    from ..io.micrograph import fill_non_finite
+    from .models import LoadedModel, load_model
+
+    p = SegmentParams.of(params, **values)
+    if not isinstance(model, LoadedModel):
+        model = load_model(model, device=device or "auto")
+    img, _ = fill_non_finite(_to_gray(image), "image")
+
+    def segment(pixel_size: float) -> np.ndarray:
+        q = p.replace(
+            pixel_size=pixel_size, particles=False, uncertainty=False, multiscale=False,
+            scales=(1.0,),
+        )  # fmt: skip
+        return segment_image(img, model, q, device=device, progress=progress).probabilities
+
+    ps, source, est, _ = _resolve_for_model(img, model, p, segment)
+    return ps, source, est
 
 
 def _resample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -453,7 +545,8 @@ def segment_image(
           are (:func:`.scale.choose_fringe_family`); without usable fringes
           the particle size alone gives a rough one
           (:func:`.scale.estimate_from_particle_size`). The result's
-          ``estimate`` reports the cue, the candidates and how sure.
+          ``estimate`` reports the cue, the candidates and how sure
+          (:func:`image_pixel_size` is this rule on its own).
         - ``tile``, ``overlap``: tile side and overlap (px at the model's
           pixel size); ``tile`` is rounded up to the network's multiple.
           ``overlap`` defaults to ``min(64, tile // 4)``.
@@ -507,9 +600,6 @@ def segment_image(
 
     img, _ = fill_non_finite(_to_gray(image), "image")  # the one non-finite rule
     h0, w0 = img.shape
-    ps, source, est = resolve_pixel_size(
-        img, p.pixel_size, model.pixel_size, p.estimate_pixel_size, p.lattice_spacing
-    )
     n_classes = model.n_classes
     precision = p.precision
     if precision == "auto":
@@ -585,36 +675,17 @@ def segment_image(
         return acc, acc_sq
 
     done = {}  # zoom -> (probabilities, None) of the pre-pass, reused when it is the answer
-    prior = particle_diameter_prior(model) if p.pixel_size_cue == "size" else None
-    if source == "estimated" and est is not None and prior is not None:
-        # second cue: segment once at the fringes-only ({111}, largest) pixel
-        # size, where the image is smallest, and let the particles' size pick
-        # the lattice family (see .scale.choose_fringe_family)
-        from .scale import choose_fringe_family, typical_diameter
 
-        t1 = time.perf_counter()
-        z = rescale_factor(ps, model.pixel_size)
+    def segment_at(pixel_size: float) -> np.ndarray:
+        z = rescale_factor(pixel_size, model.pixel_size)
         a, _ = run_at(z, "estimating the pixel size")
         if not uncertainty:
             done[z] = (a, None)
-        est = choose_fringe_family(est, typical_diameter(a.argmax(axis=0) > 0), prior)
-        ps = float(est.pixel_size)
-        t_scale = time.perf_counter() - t1
-    elif source == "assumed" and p.estimate_pixel_size and prior is not None:
-        # no usable fringes: the particle size alone (rough), from a pass at
-        # the model's own pixel size, rather than assuming it
-        from .scale import estimate_from_particle_size, typical_diameter
+        return a
 
-        t1 = time.perf_counter()
-        a, _ = run_at(1.0, "estimating the pixel size")
-        size_est = estimate_from_particle_size(typical_diameter(a.argmax(axis=0) > 0), prior, est)
-        if size_est is not None:
-            if not uncertainty:
-                done[1.0] = (a, None)
-            est, ps, source = size_est, float(size_est.pixel_size), "estimated"
-        t_scale = time.perf_counter() - t1
-    else:
-        t_scale = None
+    t1 = time.perf_counter()
+    ps, source, est, passes = _resolve_for_model(img, model, p, segment_at)
+    t_scale = time.perf_counter() - t1 if passes else None
     scale = rescale_factor(ps, model.pixel_size)
     acc = acc_sq = None
     factors = p.factors

@@ -166,6 +166,35 @@ class PixelSizeEstimate:
     candidates: tuple = ()
     particle_diameter_px: float | None = None
 
+    @property
+    def family(self) -> str | None:
+        """The fcc family the fringes were read as (``"111"`` ...); ``None`` without fringes."""
+        if self.candidates:
+            return max(self.candidates, key=lambda c: c.probability).family
+        if self.cue == "particle size" or self.pixel_size is None:
+            return None
+        return "111"
+
+    def describe(self) -> str:
+        """One line for status bars and logs: the cue that decided and how sure.
+
+        E.g. ``"fringes as {220}, chosen by particle size, p = 0.62"``,
+        ``"fringes as {111}, confidence 35"`` (the fringes alone: the spot
+        strength) or ``"particle size alone, no usable fringes (rough), p =
+        0.29"`` (the chance of being within 15 %).
+        """
+        if self.pixel_size is None:
+            return f"no estimate: {self.note or 'no fringes'}"
+        if self.cue == "particle size":
+            p = "" if self.probability is None else f", p = {self.probability:.2f}"
+            return f"particle size alone, no usable fringes (rough){p}"
+        text = f"fringes as {{{self.family}}}"
+        if self.cue == "fringes + particle size":
+            text += ", chosen by particle size"
+        if self.probability is not None:
+            return text + f", p = {self.probability:.2f}"
+        return text + f", confidence {self.confidence:.0f}"
+
     def to_dict(self) -> dict:
         """JSON-ready description (for result summaries)."""
         d = {
@@ -173,6 +202,8 @@ class PixelSizeEstimate:
             "confidence": round(float(self.confidence), 2),
             "note": self.note,
             "cue": self.cue,
+            "family": self.family,
+            "description": self.describe(),
         }
         if self.probability is not None:
             d["probability"] = round(float(self.probability), 3)
