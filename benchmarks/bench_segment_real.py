@@ -325,6 +325,9 @@ def main(argv=None) -> int:
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--finetune-curve", action="store_true")
     ap.add_argument("--ft-epochs", type=int, default=None)
+    ap.add_argument(
+        "--ft-k", type=int, nargs="+", default=[1, 2, 5, 10], help="training frames per run"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = ap.parse_args(argv)
@@ -343,7 +346,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=str))
     if args.finetune_curve:
-        finetune_curve(models[0], frames, epochs=args.ft_epochs)
+        finetune_curve(models[0], frames, ks=tuple(args.ft_k), epochs=args.ft_epochs)
     return 0
 
 
