@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from ._resample import _pool2, _upsample
+from ._resample import _lerp_weights, _pool2
 
 __all__ = [
     "FEATURE_SETS",
@@ -298,28 +298,32 @@ def _scale_maps(x: np.ndarray, sigma: float) -> list[np.ndarray]:
     ]
 
 
-def _extra_maps(img: np.ndarray, unit: float) -> list[np.ndarray]:
-    """The nine fine-scale maps of :data:`EXTRAS` (``unit`` = the smallest sigma, pixels)."""
+def _extra_maps(img: np.ndarray, unit: float, part: int = 0) -> list[np.ndarray]:
+    """The nine fine-scale maps of :data:`EXTRAS` (``unit`` = the smallest sigma, pixels).
+
+    ``part`` 1: the first five (differences of Gaussians, relative intensity,
+    ``G_u/2``); 2: the last four (minima and maxima); 0: all nine.
+    """
     from scipy import ndimage as ndi
 
     b1 = _blur(img, unit)
-    b2 = _blur(b1, math.sqrt(3.0) * unit)  # G_u * G_sqrt(3)u = G_2u
-    b4 = _blur(b2, math.sqrt(12.0) * unit)
-    b8 = _blur(b4, math.sqrt(48.0) * unit)
-    b16 = _blur(b8, math.sqrt(192.0) * unit)
-    w5 = max(3, 2 * round(2.5 * unit) + 1)
-    w11 = max(5, 2 * round(5.5 * unit) + 1)
-    return [
-        b1 - b2,
-        b2 - b4,
-        b1 - b8,
-        img - b16,
-        _blur(img, 0.5 * unit),
-        ndi.minimum_filter(b1, w5),
-        ndi.maximum_filter(b1, w5),
-        ndi.minimum_filter(b1, w11),
-        ndi.maximum_filter(b1, w11),
-    ]
+    maps = []
+    if part != 2:
+        b2 = _blur(b1, math.sqrt(3.0) * unit)  # G_u * G_sqrt(3)u = G_2u
+        b4 = _blur(b2, math.sqrt(12.0) * unit)
+        b8 = _blur(b4, math.sqrt(48.0) * unit)
+        b16 = _blur(b8, math.sqrt(192.0) * unit)
+        maps += [b1 - b2, b2 - b4, b1 - b8, img - b16, _blur(img, 0.5 * unit)]
+    if part != 1:
+        w5 = max(3, 2 * round(2.5 * unit) + 1)
+        w11 = max(5, 2 * round(5.5 * unit) + 1)
+        maps += [
+            ndi.minimum_filter(b1, w5),
+            ndi.maximum_filter(b1, w5),
+            ndi.minimum_filter(b1, w11),
+            ndi.maximum_filter(b1, w11),
+        ]
+    return maps
 
 
 def pixel_features(
@@ -391,30 +395,120 @@ def compute_features(
     return out, settings
 
 
-def _basic_features(img: np.ndarray, sig, extras: bool, out: np.ndarray) -> None:
-    """The hand-made features of a normalized image into ``out (H, W, n_basic)``."""
+def feature_threads() -> int:
+    """Worker threads for the basic features (``NAPARI_INTERFACES_THREADS``, default: CPUs, max 2).
+
+    scipy.ndimage and numpy release the GIL, so the scales run side by side;
+    more than two workers gain nothing (the work is memory bound).
+    """
+    import os
+
+    from ..core.config import env_int
+
+    return min(2, env_int("NAPARI_INTERFACES_THREADS", min(2, os.cpu_count() or 1)))
+
+
+#: Rows per block when the maps are written into the ``(H, W, F)`` stack: the
+#: block's part of the stack stays in the cache while all its columns are written.
+_ROW_BLOCK = 16
+
+
+def _basic_features(
+    img: np.ndarray, sig, extras: bool, out: np.ndarray, threads: int | None = None
+) -> None:
+    """The hand-made features of a normalized image into ``out (H, W, n_basic)``.
+
+    The maps of each scale (and the extras) are computed as separate jobs,
+    in ``threads`` worker threads (default :func:`feature_threads`), then
+    written into the stack in blocks of rows (one pass over it instead of
+    one strided pass per column). The values do not depend on ``threads``.
+    """
     h, w = img.shape
     n = len(PER_SCALE)
     n_extra = len(EXTRAS) if extras else 0
-    out[..., 0] = img
+    levels = []
     pyramid = [img]
-    for i, s in enumerate(sig):
+    for s in sig:
         # sigma 2 at pyramid level L stands for sigma 2 * 2**L at full resolution
         level = int(math.floor(math.log2(s / 2.0))) if s > 2 else 0
         while len(pyramid) <= level and min(pyramid[-1].shape) >= 16:
             pyramid.append(_pool2(pyramid[-1]))
-        level = min(level, len(pyramid) - 1)
-        maps = _scale_maps(pyramid[level], s / 2.0**level)
+        levels.append(min(level, len(pyramid) - 1))
+
+    # jobs return (column, full-resolution map) pairs or (column, (h', w', n) maps, factor)
+    def scale_job(i: int):
+        level = levels[i]
+        maps = _scale_maps(pyramid[level], sig[i] / 2.0**level)
         col = 1 + n * i
         if level:
-            _upsample(maps, (h, w), 2**level, out=out[..., col : col + n])
-        else:  # straight into the stack (no (h, w, n) temporary)
-            for j, m in enumerate(maps):
-                out[..., col + j] = m
-    if n_extra:
+            return [], [(col, np.stack(maps, -1), 2**level)]
+        return [(col + j, m) for j, m in enumerate(maps)], []
+
+    def extras_job(part: int):
         # the extras follow the smallest scale (rescaled with it for other pixel sizes)
-        for j, m in enumerate(_extra_maps(img, min(sig))):
-            out[..., out.shape[-1] - n_extra + j] = m
+        col = out.shape[-1] - n_extra
+        maps = _extra_maps(img, min(sig), part)
+        first = len(EXTRAS) - len(maps) if part == 2 else 0
+        return [(col + first + j, m) for j, m in enumerate(maps)], []
+
+    jobs = [lambda: ([(0, img)], [])]
+    if n_extra:  # the costliest first, so two workers finish together
+        jobs += [lambda: extras_job(1), lambda: extras_job(2)]
+    jobs += [lambda i=i: scale_job(i) for i in sorted(range(len(sig)), key=levels.__getitem__)]
+    threads = feature_threads() if threads is None else max(1, int(threads))
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="pixel-features") as pool:
+            results = list(pool.map(lambda job: job(), jobs))
+            full = [m for r in results for m in r[0]]
+            coarse = [m for r in results for m in r[1]]
+            step = -(-h // threads)
+            list(
+                pool.map(
+                    lambda r0: _write_rows(out, full, coarse, r0, min(h, r0 + step)),
+                    range(0, h, step),
+                )
+            )
+    else:
+        results = [job() for job in jobs]
+        full = [m for r in results for m in r[0]]
+        coarse = [m for r in results for m in r[1]]
+        _write_rows(out, full, coarse, 0, h)
+
+
+def _write_rows(out: np.ndarray, full, coarse, start: int, stop: int) -> None:
+    """Rows ``start:stop`` of the stack: full-resolution maps copied, coarse ones upsampled.
+
+    The upsampling is :func:`._resample._upsample` (bilinear, pixel centres
+    aligned) done one block of rows at a time: the same arithmetic per pixel.
+    """
+    h, w = out.shape[:2]
+    axes = {}
+    for _, x, factor in coarse:
+        for axis, n_out in ((0, h), (1, w)):
+            key = (x.shape[axis], n_out, factor)
+            if key not in axes:
+                axes[key] = _lerp_weights(x.shape[axis], n_out, factor)
+    for r0 in range(start, stop, _ROW_BLOCK):
+        r1 = min(stop, r0 + _ROW_BLOCK)
+        for col, m in full:
+            out[r0:r1, :, col] = m[r0:r1]
+        for col, x, factor in coarse:
+            i0, i1, t = axes[(x.shape[0], h, factor)]
+            a = x[i0[r0:r1]]
+            b = x[i1[r0:r1]]
+            tr = t[r0:r1, None, None]
+            a *= 1 - tr
+            b *= tr
+            a += b
+            j0, j1, u = axes[(x.shape[1], w, factor)]
+            a0 = a[:, j0]
+            b0 = a[:, j1]
+            uc = u[None, :, None]
+            a0 *= 1 - uc
+            b0 *= uc
+            np.add(a0, b0, out=out[r0:r1, :, col : col + x.shape[-1]])
 
 
 def superpixels(image: np.ndarray, step: float = 8.0, *, normalized: bool = False) -> np.ndarray:
