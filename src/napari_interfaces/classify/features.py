@@ -276,9 +276,12 @@ def _eig2(a, b, c):
     return m + d, m - d
 
 
-def _scale_maps(x: np.ndarray, sigma: float) -> list[np.ndarray]:
-    """The seven maps at one scale, on the current pyramid level (sigma in level pixels)."""
-    g = _blur(x, sigma)
+def _scale_maps(x: np.ndarray, sigma: float, g: np.ndarray | None = None) -> list[np.ndarray]:
+    """The seven maps at one scale, on the current pyramid level (sigma in level pixels).
+
+    ``g`` is ``_blur(x, sigma)`` when already computed.
+    """
+    g = _blur(x, sigma) if g is None else g
     gy, gx = np.gradient(g)
     grad = sigma * np.sqrt(gx * gx + gy * gy)
     hxy, hxx = np.gradient(gx)
@@ -298,15 +301,18 @@ def _scale_maps(x: np.ndarray, sigma: float) -> list[np.ndarray]:
     ]
 
 
-def _extra_maps(img: np.ndarray, unit: float, part: int = 0) -> list[np.ndarray]:
+def _extra_maps(
+    img: np.ndarray, unit: float, part: int = 0, b1: np.ndarray | None = None
+) -> list[np.ndarray]:
     """The nine fine-scale maps of :data:`EXTRAS` (``unit`` = the smallest sigma, pixels).
 
     ``part`` 1: the first five (differences of Gaussians, relative intensity,
-    ``G_u/2``); 2: the last four (minima and maxima); 0: all nine.
+    ``G_u/2``); 2: the last four (minima and maxima); 0: all nine. ``b1`` is
+    ``_blur(img, unit)`` when already computed.
     """
     from scipy import ndimage as ndi
 
-    b1 = _blur(img, unit)
+    b1 = _blur(img, unit) if b1 is None else b1
     maps = []
     if part != 2:
         b2 = _blur(b1, math.sqrt(3.0) * unit)  # G_u * G_sqrt(3)u = G_2u
@@ -436,9 +442,18 @@ def _basic_features(
         levels.append(min(level, len(pyramid) - 1))
 
     # jobs return (column, full-resolution map) pairs or (column, (h', w', n) maps, factor)
+    # G_u * I of the smallest scale u is shared by that scale and the extras (same call)
+    unit = min(sig)
+    b1 = (
+        _blur(img, unit)
+        if n_extra or any(s == unit and not lv for s, lv in zip(sig, levels))
+        else None
+    )
+
     def scale_job(i: int):
         level = levels[i]
-        maps = _scale_maps(pyramid[level], sig[i] / 2.0**level)
+        s = sig[i] / 2.0**level
+        maps = _scale_maps(pyramid[level], s, b1 if level == 0 and s == unit else None)
         col = 1 + n * i
         if level:
             return [], [(col, np.stack(maps, -1), 2**level)]
@@ -447,7 +462,7 @@ def _basic_features(
     def extras_job(part: int):
         # the extras follow the smallest scale (rescaled with it for other pixel sizes)
         col = out.shape[-1] - n_extra
-        maps = _extra_maps(img, min(sig), part)
+        maps = _extra_maps(img, unit, part, b1)
         first = len(EXTRAS) - len(maps) if part == 2 else 0
         return [(col + first + j, m) for j, m in enumerate(maps)], []
 
@@ -477,38 +492,76 @@ def _basic_features(
         _write_rows(out, full, coarse, 0, h)
 
 
+def _lerp_plan(n_in: int, n_out: int, factor: int):
+    """:func:`._resample._lerp_weights` along the columns, as strided slices.
+
+    Output columns ``r, r + factor, ...`` (phase ``r``) inside the image read
+    consecutive source columns with one weight, so each phase is two slices
+    and two scalars; the few columns at the borders (clipped positions) keep
+    index arrays. Returns ``(phases, (columns, i0, i1, t))``.
+    """
+    i0, i1, t = _lerp_weights(n_in, n_out, factor)
+    phases = []
+    rest = np.ones(n_out, bool)
+    for r in range(min(factor, n_out)):
+        cols = np.arange(r, n_out, factor)
+        ok = (i1[cols] == i0[cols] + 1) & (t[cols] == t[cols[len(cols) // 2]])
+        run = np.flatnonzero(ok)
+        if len(run) < 2:
+            continue
+        a, b = run[0], run[-1]
+        if not ok[a : b + 1].all() or not (np.diff(i0[cols[a : b + 1]]) == 1).all():
+            continue
+        c0, c1 = cols[a], cols[b]
+        phases.append(
+            (
+                slice(c0, c1 + 1, factor),
+                slice(i0[c0], i0[c1] + 1),
+                slice(i1[c0], i1[c1] + 1),
+                np.float32(1) - t[c0],
+                t[c0],
+            )
+        )
+        rest[cols[a : b + 1]] = False
+    fb = np.flatnonzero(rest)
+    return phases, (fb, i0[fb], i1[fb], t[fb])
+
+
 def _write_rows(out: np.ndarray, full, coarse, start: int, stop: int) -> None:
     """Rows ``start:stop`` of the stack: full-resolution maps copied, coarse ones upsampled.
 
     The upsampling is :func:`._resample._upsample` (bilinear, pixel centres
-    aligned) done one block of rows at a time: the same arithmetic per pixel.
+    aligned, rows first) done one block of rows at a time, with the same
+    float32 operations per pixel (``a * (1 - t) + b * t``): the same values.
     """
     h, w = out.shape[:2]
-    axes = {}
+    rows, cols = {}, {}
     for _, x, factor in coarse:
-        for axis, n_out in ((0, h), (1, w)):
-            key = (x.shape[axis], n_out, factor)
-            if key not in axes:
-                axes[key] = _lerp_weights(x.shape[axis], n_out, factor)
+        key = (x.shape[0], factor)
+        if key not in rows:
+            rows[key] = _lerp_weights(x.shape[0], h, factor)
+        key = (x.shape[1], factor)
+        if key not in cols:
+            cols[key] = _lerp_plan(x.shape[1], w, factor)
     for r0 in range(start, stop, _ROW_BLOCK):
         r1 = min(stop, r0 + _ROW_BLOCK)
         for col, m in full:
             out[r0:r1, :, col] = m[r0:r1]
         for col, x, factor in coarse:
-            i0, i1, t = axes[(x.shape[0], h, factor)]
+            i0, i1, t = rows[(x.shape[0], factor)]
             a = x[i0[r0:r1]]
             b = x[i1[r0:r1]]
             tr = t[r0:r1, None, None]
             a *= 1 - tr
             b *= tr
             a += b
-            j0, j1, u = axes[(x.shape[1], w, factor)]
-            a0 = a[:, j0]
-            b0 = a[:, j1]
-            uc = u[None, :, None]
-            a0 *= 1 - uc
-            b0 *= uc
-            np.add(a0, b0, out=out[r0:r1, :, col : col + x.shape[-1]])
+            dst = out[r0:r1, :, col : col + x.shape[-1]]
+            phases, (fb, j0, j1, u) = cols[(x.shape[1], factor)]
+            for d, s0, s1, c0, c1 in phases:
+                np.add(a[:, s0] * c0, a[:, s1] * c1, out=dst[:, d])
+            if len(fb):
+                uc = u[None, :, None]
+                dst[:, fb] = a[:, j0] * (1 - uc) + a[:, j1] * uc
 
 
 def superpixels(image: np.ndarray, step: float = 8.0, *, normalized: bool = False) -> np.ndarray:
@@ -559,9 +612,18 @@ class FeatureCache:
         return self.get_with_settings(image, settings, sigmas)[0]
 
     def get_with_settings(
-        self, image: np.ndarray, settings: FeatureSettings, sigmas=None
+        self,
+        image: np.ndarray,
+        settings: FeatureSettings,
+        sigmas=None,
+        *,
+        normalized: np.ndarray | None = None,
     ) -> tuple[np.ndarray, FeatureSettings]:
-        """:func:`compute_features` of ``image``, computed on first use."""
+        """:func:`compute_features` of ``image``, computed on first use.
+
+        ``normalized`` is :func:`normalize_image` of ``image`` when the caller
+        has it (saves recomputing it).
+        """
         sig = tuple(sigmas) if sigmas is not None else settings.sigmas
         proj = settings.projection
         k = self.key(image, sig, settings.extras) + (
@@ -574,7 +636,10 @@ class FeatureCache:
         for key, item in self._items:
             if key == k:
                 return item
-        item = compute_features(image, settings, sigmas=sig)
+        if normalized is None:
+            item = compute_features(image, settings, sigmas=sig)
+        else:
+            item = compute_features(normalized, settings, sigmas=sig, normalized=True)
         self._items.append((k, item))
         del self._items[: -self.max_items]
         return item
