@@ -28,8 +28,8 @@ relative to their image mean, so the walk spreads in regions smoother than
 the image's average (a coating layer next to a porous one) and hardly at
 all in an image that is textured everywhere (there the forest's labels
 stay). Opt-in (``propagate``): on the micrographs of
-``benchmarks/bench_classify.py`` +0.02 mean IoU at 0.6-0.8 s more per
-1024 x 1024 image (docs/benchmarks.md, fifth round).
+``benchmarks/bench_classify.py`` +0.02 mean IoU at 0.3-0.4 s more per
+1024 x 1024 image (docs/benchmarks.md, fifth and sixth rounds).
 
 Examples
 --------
