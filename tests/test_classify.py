@@ -325,3 +325,50 @@ def test_propagate_fills_a_layer_bounded_by_a_thin_line(tmp_path):
     assert np.array_equal(
         apply_classifier(back, img).labels, apply_classifier(spread.model, img).labels
     )
+
+
+def _features_one_map_at_a_time(img, sig, extras=True):
+    """The basic features the plain way (every map written, then upsampled, on its own)."""
+    import math
+
+    from napari_interfaces.classify import features as F
+    from napari_interfaces.classify._resample import _pool2, _upsample
+
+    h, w = img.shape
+    n = len(F.PER_SCALE)
+    out = np.empty((h, w, 1 + n * len(sig) + (9 if extras else 0)), np.float32)
+    out[..., 0] = img
+    pyramid = [img]
+    for i, s in enumerate(sig):
+        level = int(math.floor(math.log2(s / 2.0))) if s > 2 else 0
+        while len(pyramid) <= level and min(pyramid[-1].shape) >= 16:
+            pyramid.append(_pool2(pyramid[-1]))
+        level = min(level, len(pyramid) - 1)
+        maps = F._scale_maps(pyramid[level], s / 2.0**level)
+        col = 1 + n * i
+        if level:
+            out[..., col : col + n] = _upsample(maps, (h, w), 2**level)
+        else:
+            for j, m in enumerate(maps):
+                out[..., col + j] = m
+    if extras:
+        for j, m in enumerate(F._extra_maps(img, min(sig))):
+            out[..., out.shape[-1] - 9 + j] = m
+    return out
+
+
+@pytest.mark.parametrize("sig", [(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0), (0.7, 3.0, 24.0)])
+def test_threaded_features_identical(sig, monkeypatch):
+    """Scales in threads, the stack written in row blocks: bit-identical to the plain way."""
+    from napari_interfaces.classify import features as F
+
+    img = F.normalize_image(_mosaic(160, seed=2)[0][:151, :157] + np.linspace(0, 1, 157))
+    ref = _features_one_map_at_a_time(img, sig)
+    for threads in (1, 2):
+        out = np.full(ref.shape, np.nan, np.float32)
+        F._basic_features(img, sig, True, out, threads=threads)
+        assert np.array_equal(out, ref), threads
+    monkeypatch.setenv("NAPARI_INTERFACES_THREADS", "1")
+    assert F.feature_threads() == 1
+    f = pixel_features(img, FeatureSettings(sigmas=sig), normalized=True)
+    assert np.array_equal(f, ref)

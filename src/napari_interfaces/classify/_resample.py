@@ -13,6 +13,16 @@ def _pool2(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0] // 2, 2, x.shape[1] // 2, 2).mean(axis=(1, 3))
 
 
+def _lerp_weights(n_in: int, n_out: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices ``i0, i1`` and weights ``t`` (float32) of a linear upsampling by ``factor``."""
+    pos = (np.arange(n_out, dtype=np.float32) + 0.5) / factor - 0.5
+    pos = np.clip(pos, 0, n_in - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    t = (pos - i0).astype(np.float32)
+    return i0, i1, t
+
+
 def _lerp_axis(
     x: np.ndarray, n_out: int, factor: int, axis: int, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -20,12 +30,7 @@ def _lerp_axis(
 
     ``out`` (optional) receives the result (e.g. a slice of the feature stack).
     """
-    n_in = x.shape[axis]
-    pos = (np.arange(n_out, dtype=np.float32) + 0.5) / factor - 0.5
-    pos = np.clip(pos, 0, n_in - 1)
-    i0 = np.floor(pos).astype(np.intp)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    t = (pos - i0).astype(np.float32)
+    i0, i1, t = _lerp_weights(x.shape[axis], n_out, factor)
     shape = [1] * x.ndim
     shape[axis] = n_out
     t = t.reshape(shape)

@@ -80,8 +80,10 @@ class PixelClassifier:
         probabilities as the prior (:func:`~.propagate.propagate_strokes`, a
         random walker). On the micrographs of ``benchmarks/bench_classify.py``
         it raises the mean IoU by about 0.02 (both rounds, three forest seeds)
-        at 0.6-0.8 s more per 1024 x 1024 image (over the benchmark's 1.5 x
-        time limit), so it is opt-in. Not used when applying a trained
+        at 0.3-0.4 s more per 1024 x 1024 image (1.2-1.35 x scikit-image's
+        time with it, within the benchmark's 1.5 x limit since the sixth
+        round; a re-train after a stroke takes about twice as long: 0.8 s
+        instead of 0.4 s), so it is opt-in. Not used when applying a trained
         classifier to another image (no strokes there).
     """
 

@@ -28,8 +28,8 @@ relative to their image mean, so the walk spreads in regions smoother than
 the image's average (a coating layer next to a porous one) and hardly at
 all in an image that is textured everywhere (there the forest's labels
 stay). Opt-in (``propagate``): on the micrographs of
-``benchmarks/bench_classify.py`` +0.02 mean IoU at 0.6-0.8 s more per
-1024 x 1024 image (docs/benchmarks.md, fifth round).
+``benchmarks/bench_classify.py`` +0.02 mean IoU at 0.3-0.4 s more per
+1024 x 1024 image (docs/benchmarks.md, fifth and sixth rounds).
 
 Examples
 --------
@@ -59,13 +59,45 @@ def _pool(x: np.ndarray, d: int) -> np.ndarray:
     return x.reshape(h // d, d, w // d, d, *x.shape[2:]).mean(axis=(1, 3))
 
 
+def _one_blas_thread():
+    """A context with BLAS on one thread (threadpoolctl, a scikit-learn dependency).
+
+    The products here are small: with a second core busy, OpenBLAS's threads
+    wait for it (a 59 x 59 ``eigh`` took 47 ms instead of 2 ms, same result).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _principal(f: np.ndarray, n: int) -> np.ndarray:
     """The first ``n`` principal components of standardized rows ``f (N, F)``."""
     f = f - f.mean(0)
     f /= f.std(0) + 1e-6
     sample = f[:: max(1, len(f) // 20000)]
-    _, vec = np.linalg.eigh(sample.T @ sample)  # ascending eigenvalues
-    return f @ vec[:, ::-1][:, : min(n, vec.shape[1])]
+    with _one_blas_thread():
+        _, vec = np.linalg.eigh(sample.T @ sample)  # ascending eigenvalues
+        return f @ vec[:, ::-1][:, : min(n, vec.shape[1])]
+
+
+def _painted_fractions(scribbles: np.ndarray, classes: np.ndarray, d: int) -> np.ndarray:
+    """``(hh, ww, K)`` painted fraction of each class in each ``d x d`` block.
+
+    The same float32 values as :func:`_pool` of the class masks (an exact
+    integer count divided by ``d * d``), without the ``(H, W, K)`` float stack.
+    """
+    s = np.asarray(scribbles)
+    h, w = s.shape[0] // d * d, s.shape[1] // d * d
+    s = s[:h, :w]
+    out = np.empty((h // d, w // d, len(classes)), np.float32)
+    for j, c in enumerate(classes):
+        count = (s == c).reshape(h // d, d, w // d, d).sum(axis=(1, 3), dtype=np.int32)
+        np.true_divide(count.astype(np.float32), d * d, out=out[..., j])
+    return out
 
 
 def _edge_energy(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +161,7 @@ def propagate_strokes(
         return proba
     g = _pool(ndi.gaussian_filter(np.asarray(image, np.float32), 1.0), d)
     pd = _pool(proba, d)
-    s = np.asarray(scribbles)
-    painted = _pool(np.stack([s == c for c in classes], -1), d)  # (hh, ww, k) fractions
+    painted = _painted_fractions(scribbles, classes, d)  # (hh, ww, k) fractions
     frac = painted.sum(-1)
     target = painted / np.maximum(frac, 1e-9)[..., None]
     ex, ey = _edge_energy(g)

@@ -374,9 +374,9 @@ def classify_image(
         learned_downsample=base.learned_downsample,
     )  # no projection: learned features are projected on this image's own axes
     t0 = time.perf_counter()
-    normalize_image(image)  # validate before the (cached) features
+    img = normalize_image(image)  # validates before the (cached) features
     cache = cache or FeatureCache(1)
-    feats, settings = cache.get_with_settings(image, settings)
+    feats, settings = cache.get_with_settings(image, settings, normalized=img)
     if model is None:
         model = PixelClassifier(settings)
     else:
@@ -392,7 +392,7 @@ def classify_image(
     segments = cache.segments(image, step) if step > 0 else None
     strokes = None
     if getattr(model, "propagate", False):
-        strokes = (normalize_image(image), check_scribbles(scribbles, feats.shape[:2]))
+        strokes = (img, check_scribbles(scribbles, feats.shape[:2]))
     labels, conf = _predict(model, feats, progress, segments=segments, strokes=strokes)
     t3 = time.perf_counter()
     return ClassifyResult(
