@@ -80,7 +80,7 @@ class ClassifyParams(Spec):
         False,
         "spread the strokes inside regions bounded by intensity and texture edges (a random "
         "walker with the forest's probabilities as its prior): fills a layer that differs from "
-        "its neighbours mainly by position; 0.6-0.8 s more per megapixel",
+        "its neighbours mainly by position; about 0.3-0.4 s more per megapixel",
         advanced=True,
         label="spread strokes",
     )
