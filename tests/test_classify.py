@@ -150,6 +150,24 @@ def _files(tmp_path, n=96):
     return ip, sp, truth
 
 
+def test_feature_stack_checked_before_allocating(tmp_path, monkeypatch, capsys):
+    """A feature stack over the memory limit is one clear line, not a MemoryError."""
+    from napari_interfaces.core.errors import SizeLimitError
+
+    img, truth = _mosaic(128)  # 128² x 59 features: about 3.9 MB + the held maps
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", "4e6")
+    with pytest.raises(SizeLimitError, match=r"pixel features of a 128 x 128 image.*MAX_BYTES"):
+        classify_image(img, truth + 1)
+    ip, sp, _ = _files(tmp_path, n=128)
+    out = tmp_path / "l.tif"
+    assert main(["classify", str(ip), "--scribbles", str(sp), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pixel features" in err[0], err
+    assert not out.exists()
+    monkeypatch.setenv("NAPARI_INTERFACES_MAX_BYTES", "2e7")  # 128²: 5.5 MB, fits
+    assert classify_image(img, truth + 1).labels.shape == img.shape
+
+
 def test_cli_classify_roundtrip(tmp_path, capsys):
     ip, sp, truth = _files(tmp_path)
     out = tmp_path / "lab.tif"

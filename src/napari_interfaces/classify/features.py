@@ -382,6 +382,14 @@ def compute_features(
     sig = tuple(sigmas) if sigmas is not None else settings.sigmas
     img = image if normalized else normalize_image(image)
     h, w = img.shape
+    from ..core.limits import check_bytes
+
+    # the (H, W, F) stack plus the full-resolution maps held until they are
+    # written into it (about 24 of them: the fine scales, the extras, the image)
+    check_bytes(
+        4.0 * h * w * (settings.n_features + _HELD_MAPS),
+        f"pixel features of a {h} x {w} image ({settings.n_features} per pixel)",
+    )
     out = np.empty((h, w, settings.n_features), np.float32)
     nb = settings.n_basic
     if settings.basic:
@@ -416,6 +424,10 @@ def feature_threads() -> int:
 
     return min(2, env_int("NAPARI_INTERFACES_THREADS", min(2, os.cpu_count() or 1)))
 
+
+#: Full-resolution float32 maps held at once by :func:`_basic_features` before
+#: they are written into the stack (measured: about 96 MB for 1024 x 1024).
+_HELD_MAPS = 24
 
 #: Rows per block when the maps are written into the ``(H, W, F)`` stack: the
 #: block's part of the stack stays in the cache while all its columns are written.
