@@ -119,6 +119,31 @@ def test_segment_image_reports_cue_candidates_and_probability():
     assert r.estimate.cue == "fringes" and r.pixel_size == pytest.approx(est.fringe_pixel_size)
     r = segment_image(img, sized, pixel_size=0.3, **kw)
     assert r.pixel_size_source == "given" and r.estimate is None
+    # the user's expected sizes give the cue to a model without known training sizes
+    r = segment_image(img, plain, particle_diameter=(20.0, 45.0), **kw)
+    assert r.estimate.cue == "fringes + particle size"
+    assert r.pixel_size == pytest.approx(0.2, rel=0.03)
+    # ... and override a model's: sizes three times larger read the fringes as {111}
+    r = segment_image(img, sized, particle_diameter=(60.0, 120.0), **kw)
+    assert r.pixel_size == pytest.approx(est.fringe_pixel_size)
+    assert r.estimate.cue == "fringes + particle size"
+
+
+@pytest.mark.parametrize("bad", [(40.0, 20.0), (30.0, 30.0), (-1.0, 5.0)])
+def test_particle_diameter_must_be_a_range(bad):
+    from napari_interfaces.core.errors import ParameterError
+    from napari_interfaces.segment.inference import SegmentParams
+
+    with pytest.raises(ParameterError, match="particle_diameter"):
+        SegmentParams.of(None, particle_diameter=bad)
+
+
+def test_cli_particle_diameter_flag(capsys):
+    from napari_interfaces.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    assert "--particle-diameter LO HI" in " ".join(capsys.readouterr().out.split())
 
 
 def test_no_fringes_rough_estimate_from_particle_size():

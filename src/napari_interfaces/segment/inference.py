@@ -165,6 +165,20 @@ class SegmentParams(Spec):
         label="estimate cue",
         advanced=True,
     )
+    particle_diameter: tuple[float, ...] | None = param(
+        None,
+        "expected equivalent diameters of the particles, for the estimate's size cue (auto: "
+        "the model's training particle sizes, where known)",
+        unit="Å",
+        lo=0,
+        lo_open=True,
+        hi=1e5,
+        none="auto",
+        nargs=2,
+        metavar=("LO", "HI"),
+        gui=False,
+        advanced=True,
+    )
     lattice_spacing: float | None = param(
         None,
         "largest lattice spacing of the particles, for the estimate (auto: Au {111}, 2.355 Å)",
@@ -236,6 +250,11 @@ class SegmentParams(Spec):
             )
         if self.multiscale and self.scales != (1.0,):
             raise ParameterError("scales", "give either multiscale or scales, not both")
+        d = self.particle_diameter
+        if d is not None and (len(d) != 2 or not d[0] < d[1]):
+            raise ParameterError(
+                "particle_diameter", f"expected two diameters LO < HI (Å), got {list(d)}"
+            )
 
     @property
     def factors(self) -> tuple[float, ...]:
@@ -388,6 +407,9 @@ def resolve_pixel_size(
 def particle_diameter_prior(model) -> tuple[float, float] | None:
     """Expected equivalent particle diameters (Å) of a model's training data, if known.
 
+    A user's ``particle_diameter`` (:class:`SegmentParams`) replaces it for
+    the estimate.
+
     The model's metadata ``particle_diameter_range`` wins; models trained on
     (or fine-tuned from) the ``hrtem_default`` recipe get
     :data:`.scale.DEFAULT_DIAMETER_RANGE`; otherwise ``None`` (no size cue).
@@ -419,7 +441,10 @@ def _resolve_for_model(image: np.ndarray, model, p: SegmentParams, segment):
     ps, source, est = resolve_pixel_size(
         image, p.pixel_size, model.pixel_size, p.estimate_pixel_size, p.lattice_spacing
     )
-    prior = particle_diameter_prior(model) if p.pixel_size_cue == "size" else None
+    prior = None
+    if p.pixel_size_cue == "size":
+        d = p.particle_diameter
+        prior = (float(d[0]), float(d[1])) if d is not None else particle_diameter_prior(model)
     if prior is None or source == "given" or not p.estimate_pixel_size:
         return ps, source, est, 0
     from .scale import choose_fringe_family, estimate_from_particle_size, typical_diameter
@@ -466,7 +491,7 @@ def image_pixel_size(
     model : LoadedModel, model name or path
     params : SegmentParams, optional
         ``pixel_size``, ``estimate_pixel_size``, ``pixel_size_cue``,
-        ``lattice_spacing`` (and ``tile``, ``batch_size``, ``precision`` for
+        ``particle_diameter``, ``lattice_spacing`` (and ``tile``, ``batch_size``, ``precision`` for
         the segmentation pass); ``values`` are applied on top.
     device : str, optional
     progress : Progress, optional
