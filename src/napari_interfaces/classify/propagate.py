@@ -60,7 +60,7 @@ def _pool(x: np.ndarray, d: int) -> np.ndarray:
 
 
 def _one_blas_thread():
-    """A context with BLAS on one thread (threadpoolctl: declared, and a scikit-learn dependency too).
+    """A context with BLAS on one thread (threadpoolctl; scikit-learn depends on it too).
 
     The products here are small: with a second core busy, OpenBLAS's threads
     wait for it (a 59 x 59 ``eigh`` took 47 ms instead of 2 ms, same result).

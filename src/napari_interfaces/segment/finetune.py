@@ -444,8 +444,9 @@ def finetune_folder(
         the defaults). ``pixel_size``: Å/px of all images; default: each
         file's own, else estimated from the lattice fringes and the particle
         size, else the model's (:func:`~.inference.image_pixel_size`: exactly
-        what :func:`~.inference.segment_image` will use on the same image). ``val_band``: share of every image's rows (the bottom band)
-        held out for validation. The others as in :func:`finetune` (crops of
+        what :func:`~.inference.segment_image` will use on the same image).
+        ``val_band``: share of every image's rows (the bottom band) held out
+        for validation. The others as in :func:`finetune` (crops of
         ``crop`` px at the model's pixel size).
     progress : Progress, optional
 

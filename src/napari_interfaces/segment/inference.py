@@ -449,17 +449,17 @@ def _resolve_for_model(image: np.ndarray, model, p: SegmentParams, segment):
         return ps, source, est, 0
     from .scale import choose_fringe_family, estimate_from_particle_size, typical_diameter
 
+    # one pass at the current pixel size: the fringes-only ({111}, largest)
+    # one, where the image is smallest, or without usable fringes the model's own
+    diameter = typical_diameter(segment(ps).argmax(axis=0) > 0)
     if source == "estimated":
-        # second cue: segment once at the fringes-only ({111}, largest) pixel
-        # size, where the image is smallest, and let the particles' size pick
-        # the lattice family (see .scale.choose_fringe_family)
-        a = segment(ps)
-        est = choose_fringe_family(est, typical_diameter(a.argmax(axis=0) > 0), prior)
+        # second cue: the particles' size picks the lattice family
+        # (see .scale.choose_fringe_family)
+        est = choose_fringe_family(est, diameter, prior)
         return float(est.pixel_size), source, est, 1
-    # no usable fringes: the particle size alone (rough), from a pass at the
-    # model's own pixel size, rather than assuming it
-    a = segment(ps)
-    size_est = estimate_from_particle_size(typical_diameter(a.argmax(axis=0) > 0), prior, est)
+    # no usable fringes: the particle size alone (rough), rather than assuming
+    # the model's own
+    size_est = estimate_from_particle_size(diameter, prior, est)
     if size_est is None:
         return ps, source, est, 1
     return float(size_est.pixel_size), "estimated", size_est, 1
@@ -491,8 +491,9 @@ def image_pixel_size(
     model : LoadedModel, model name or path
     params : SegmentParams, optional
         ``pixel_size``, ``estimate_pixel_size``, ``pixel_size_cue``,
-        ``particle_diameter``, ``lattice_spacing`` (and ``tile``, ``batch_size``, ``precision`` for
-        the segmentation pass); ``values`` are applied on top.
+        ``particle_diameter``, ``lattice_spacing`` (and ``tile``,
+        ``batch_size``, ``precision`` for the segmentation pass); ``values``
+        are applied on top.
     device : str, optional
     progress : Progress, optional
 
