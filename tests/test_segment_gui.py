@@ -276,3 +276,15 @@ def test_segment_dock_form_is_the_spec(make_napari_viewer):
     assert "split_depth: must be in (0, 1000], got 0" in w.status.value
     w.form["split_depth"].value = 2.0  # a change clears the mark
     assert not w.form["split_depth"].native.styleSheet()
+    # the particle sizes for the pixel-size estimate (CLI --particle-diameter LO HI): empty =
+    # auto; "LO, HI" reaches the spec; one value or LO >= HI is marked on the field
+    diam = w.form["particle_diameter"]
+    assert diam.native.placeholderText() == "auto" and "Å" in diam.label
+    assert w.form.spec(pixel_size=None).particle_diameter is None
+    diam.value = "20, 45"
+    assert w.form.spec(pixel_size=None).particle_diameter == (20.0, 45.0)
+    for bad in ("30", "45, 20"):
+        diam.value = bad
+        with pytest.raises(ParameterError, match="^particle_diameter: expected two diameters"):
+            w.form.spec(pixel_size=None)
+        assert "e05050" in diam.native.styleSheet()

@@ -176,7 +176,7 @@ class SegmentParams(Spec):
         none="auto",
         nargs=2,
         metavar=("LO", "HI"),
-        gui=False,
+        label="particle diameters",
         advanced=True,
     )
     lattice_spacing: float | None = param(
