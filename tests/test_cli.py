@@ -69,6 +69,25 @@ def test_info_without_opencl(capsys, monkeypatch):
     assert "OpenCL: no OpenCL platform found (test)" in capsys.readouterr().out
 
 
+def test_device_choices_name_every_opencl_device_and_survive_a_broken_runtime(monkeypatch):
+    """The HRTEM dock's device list comes from the engine: each entry is a device that
+    get_backend accepts; a broken OpenCL runtime lists the CPU choices, no exception."""
+    import napari_interfaces.core.opencl as ocl
+    from napari_interfaces.simulate.backends import device_choices, resolve_device
+
+    devices, _ = ocl.list_devices()
+    got = device_choices()
+    assert got[:3] == ["cpu", "numpy", "auto"]
+    assert [c for c in got if c.startswith("opencl:")] == [f"opencl:{d.index}" for d in devices]
+    assert all(resolve_device(c) for c in got)
+
+    def broken():
+        raise RuntimeError("clGetPlatformIDs failed (test)")
+
+    monkeypatch.setattr(ocl, "list_devices", broken)
+    assert [c for c in device_choices() if c.startswith("opencl")] == []
+
+
 def test_user_errors_are_one_line(capsys, tmp_path):
     assert cli.main(["demo", "--only", "nonsense", "--out", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err

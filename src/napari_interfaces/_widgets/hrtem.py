@@ -43,22 +43,9 @@ __all__ = ["HRTEMWidget", "build_structure", "simulate_hrtem"]
 
 
 def _device_choices() -> list[str]:
-    import sys
+    from ..simulate.backends import device_choices
 
-    out = ["cpu", "numpy", "auto"]
-    torch = sys.modules.get("torch")  # only if already imported: no multi-second import here
-    try:
-        if torch is not None and torch.cuda.is_available():
-            out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    except Exception:  # a broken CUDA setup: CPU choices only
-        pass
-    try:
-        from ..core.opencl import list_devices
-
-        out += [f"opencl:{d.index}" for d in list_devices()[0]]
-    except Exception:  # no OpenCL runtime
-        pass
-    return out
+    return device_choices()
 
 
 def _simulate_job(scene, structure, params, progress=None):

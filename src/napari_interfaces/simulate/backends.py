@@ -52,6 +52,7 @@ __all__ = [
     "NumpyBackend",
     "OpenCLBackend",
     "TorchBackend",
+    "device_choices",
     "get_backend",
     "resolve_device",
 ]
@@ -653,6 +654,39 @@ def resolve_device(device: str | None = None) -> str:
                 raise InputError(f"bad device {device!r}: {usage}")
             return f"{prefix}:{int(idx)}"
     raise InputError(f"bad device {device!r}: {usage}")
+
+
+def device_choices(*, import_torch: bool = False) -> list[str]:
+    """The device names a user can pick here (a dock's list), each one :func:`get_backend` takes.
+
+    ``cpu``, ``numpy`` and ``auto``, then each CUDA GPU (``cuda:N``) and each
+    OpenCL device (``opencl:N``). A broken CUDA or OpenCL setup lists no
+    devices of its kind instead of raising.
+
+    Parameters
+    ----------
+    import_torch : bool
+        False (default): CUDA GPUs are listed only if torch is already
+        imported, so that building a form costs no multi-second import.
+    """
+    import sys
+
+    out = ["cpu", "numpy", "auto"]
+    torch = sys.modules.get("torch")
+    if torch is None and import_torch and _torch_importable():
+        import torch
+    try:
+        if torch is not None and torch.cuda.is_available():
+            out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    except Exception as exc:  # a broken CUDA setup: CPU choices only
+        log.info("CUDA devices not listed: %s", exc)
+    try:
+        from ..core.opencl import list_devices
+
+        out += [f"opencl:{d.index}" for d in list_devices()[0]]
+    except Exception as exc:  # no OpenCL runtime
+        log.info("OpenCL devices not listed: %s", exc)
+    return out
 
 
 def _opencl_or_fallback(index: int) -> Backend:
