@@ -78,6 +78,14 @@ def test_sigmas_follow_pixel_size():
     assert FeatureSettings().sigmas_for(1.0, "Å") == FeatureSettings().sigmas
     with pytest.raises(InputError, match="sigmas"):
         FeatureSettings(sigmas=(1.0, -2.0))
+    # an override rescales the settings' scales, one for one: more or fewer is an error
+    # (more used to overwrite the fine-scale extras' columns)
+    img = np.random.default_rng(0).random((32, 32))
+    two = FeatureSettings(sigmas=(1.0, 4.0))
+    assert pixel_features(img, two, sigmas=(2.0, 8.0)).shape[-1] == two.n_features
+    for bad in ((1.0, 2.0, 4.0), (1.0,)):
+        with pytest.raises(InputError, match=f"^sigmas: expected 2 scales .*got {len(bad)}$"):
+            pixel_features(img, two, sigmas=bad)
 
 
 def test_classify_accuracy_values_and_cache():

@@ -380,6 +380,11 @@ def compute_features(
     """
     settings = settings or FeatureSettings()
     sig = tuple(sigmas) if sigmas is not None else settings.sigmas
+    if len(sig) != len(settings.sigmas):  # the override rescales the settings' own scales
+        raise InputError(
+            f"sigmas: expected {len(settings.sigmas)} scales (one per scale of the settings), "
+            f"got {len(sig)}"
+        )
     img = image if normalized else normalize_image(image)
     h, w = img.shape
     from ..core.limits import check_bytes
