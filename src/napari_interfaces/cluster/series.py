@@ -36,8 +36,7 @@ True
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.params import positive
 from ..core.progress import Progress, as_progress
+from ..io.folders import list_images, watch_folder
 from ..io.micrograph import MICROGRAPH_SUFFIXES
 from .graph import FeatureTransform, knn_graph
 from .pairfile import check_settings, load_pair, pair_paths, save_pair
@@ -377,18 +377,6 @@ def segment_series(
 
 
 # ------------------------------------------------------------ folders
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder`` (sorted; hidden and temporary files skipped)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
 def label_folder(
     reference: SeriesReference,
     files: list[Path],
@@ -408,85 +396,3 @@ def label_folder(
         done.append(f)
         progress.advance()
     return done
-
-
-def _stable_files(folder: Path, seen: dict, done: set) -> Iterator[Path]:
-    """Files whose (size, mtime) did not change since the previous poll."""
-    for p in list_images(folder):
-        if p in done:
-            continue
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            continue
-        sig = (st.st_size, st.st_mtime_ns)
-        if st.st_size > 0 and seen.get(p) == sig:
-            yield p
-        seen[p] = sig
-
-
-def watch_folder(
-    folder: str | Path,
-    on_image: Callable[[Path], None],
-    *,
-    poll: float = 0.5,
-    timeout: float | None = None,
-    stop: Callable[[], bool] | None = None,
-    retries: int = 3,
-    on_error: Callable[[Path, Exception], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[Path]:
-    """Call ``on_image(path)`` for every image in ``folder``, once it is completely written.
-
-    Images present at the start are handled first, then new ones as they
-    appear. A file counts as complete when its size and modification time
-    are the same at two polls ``poll`` seconds apart; a file that still
-    cannot be read is retried ``retries`` times, then reported with
-    ``on_error`` and skipped.
-
-    Parameters
-    ----------
-    timeout : float, optional
-        Stop after this many seconds without a new image (``None``: never;
-        stop with Ctrl-C or ``stop``).
-    stop : callable, optional
-        Polled; returning True stops the watch.
-
-    Returns
-    -------
-    list of Path
-        The images handled, in order.
-    """
-    folder = Path(folder)
-    poll = positive("poll", poll)
-    if timeout is not None:
-        timeout = positive("timeout", timeout)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    seen: dict = {}
-    done: set = set()
-    failures: dict = {}
-    handled: list[Path] = []
-    last = time.monotonic()
-    while True:
-        if stop is not None and stop():
-            break
-        for p in list(_stable_files(folder, seen, done)):
-            try:
-                on_image(p)
-            except (InputError, OSError) as exc:
-                failures[p] = failures.get(p, 0) + 1
-                if failures[p] <= retries:
-                    seen.pop(p, None)  # maybe still being written: look again
-                    continue
-                done.add(p)
-                if on_error is not None:
-                    on_error(p, exc)
-                continue
-            done.add(p)
-            handled.append(p)
-            last = time.monotonic()
-        if timeout is not None and time.monotonic() - last >= timeout:
-            break
-        sleep(poll)
-    return handled
