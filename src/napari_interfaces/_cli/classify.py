@@ -5,7 +5,9 @@ pixel classifier on the painted pixels of SCRIBBLES (0 = unpainted, k =
 class k) and labels every pixel of IMAGE with the same class values; a
 per-pixel confidence is written beside it. ``--save-model`` keeps the
 classifier (JSON + npz, no pickle), ``--model`` reuses one instead of
-scribbles, ``--apply-to`` labels more images (files or folders) with it.
+scribbles, ``--apply-to`` labels more images (files or folders; every frame
+of a multi-frame TIFF) with it, ``--watch FOLDER`` labels images as they are
+written into a folder.
 
 Every parameter and path is checked before anything is read or written;
 outputs are never an input, existing ones are replaced only with
@@ -70,7 +72,7 @@ def plan(args: argparse.Namespace) -> dict:
     """
     from ..classify.workflow import ClassifyFiles, ClassifyParams
     from ..core.errors import InputError, ParameterError
-    from ..core.outputs import check_output
+    from ..core.outputs import check_output, same_file
     from ._spec import spec_from_args
 
     params = spec_from_args(ClassifyParams, args)
@@ -89,8 +91,12 @@ def plan(args: argparse.Namespace) -> dict:
         raise ParameterError("features", "a saved --model keeps its own feature set")
     if args.image and not args.out:
         raise InputError("--out LABELS.tif is required with IMAGE")
-    if not args.image and not args.apply_to:
-        raise InputError("nothing to label: give IMAGE (with --out) or --apply-to")
+    if not args.image and not args.apply_to and not args.watch:
+        raise InputError("nothing to label: give IMAGE (with --out), --apply-to or --watch")
+    if args.watch is not None and not Path(args.watch).is_dir():
+        raise InputError(f"--watch {args.watch}: no such folder")
+    if args.watch is None and args.watch_timeout is not None:
+        raise ParameterError("watch_timeout", "only with --watch")
     inputs = [p for p in (args.image, args.scribbles) if p]
     for name, p in (("IMAGE", args.image), ("--scribbles", args.scribbles)):
         if p and not Path(p).is_file():
@@ -137,16 +143,22 @@ def plan(args: argparse.Namespace) -> dict:
         js, npz = pair_paths(args.save_model)
         out["model"] = claim(js, "--save-model")
         claim(npz, "--save-model")
-    if apply_files:
+    out["apply_out"] = None
+    if apply_files or args.watch:
         folder = (
             Path(args.apply_out)
             if args.apply_out
             else (Path(args.out).parent if args.out else None)
         )
         if folder is None:
-            raise InputError("--apply-out FOLDER is required with --apply-to and no --out")
+            raise InputError("--apply-out FOLDER is required with --apply-to/--watch and no --out")
         if folder.exists() and not folder.is_dir():
             raise ParameterError("--apply-out", f"{folder} is a file, not a folder")
+        if args.watch and (folder.exists() and same_file(folder, args.watch)):
+            raise ParameterError(
+                "--apply-out", f"{folder} is the watched folder: its labels would be read back"
+            )
+        out["apply_out"] = folder
         for f in apply_files:
             out["apply"].append(
                 (
@@ -155,8 +167,8 @@ def plan(args: argparse.Namespace) -> dict:
                     claim(folder / f"{f.stem}_confidence.tif", "--apply-out"),
                 )
             )
-    elif args.apply_out:
-        raise ParameterError("--apply-out", "only with --apply-to")
+    elif args.apply_out and not args.watch:
+        raise ParameterError("--apply-out", "only with --apply-to or --watch")
     return out
 
 
@@ -181,9 +193,76 @@ def _read_scribbles(path, shape):
 def _write(lab_path: Path, conf_path: Path, result) -> None:
     from ..io.tiff import write_tiff
 
-    kw = {"pixel_size": result.pixel_size, "unit": "Å"} if result.pixel_size else {}
+    kw: dict = {"pixel_size": result.pixel_size, "unit": "Å"} if result.pixel_size else {}
+    if result.labels.ndim == 3 and result.pixel_size:  # a series: frame index, then y, x
+        from ..core.geometry import Grid
+
+        ps = float(result.pixel_size)
+        kw = {"grid": Grid((0.0, 0.0, 0.0), (1.0, ps, ps), "Å", "tyx")}
+        kw["metadata"] = {"frames": int(result.labels.shape[0]), "frame_axis": "t (index)"}
     write_tiff(lab_path, result.labels, **kw)
     write_tiff(conf_path, result.confidence.astype("float32"), **kw)
+
+
+def _apply_file(model, src: Path, pixel_size=None):
+    """The classifier on every frame of ``src`` (one frame: as an image)."""
+    from ..classify.workflow import apply_classifier, apply_to_frames
+    from ..io.micrograph import read_frames
+
+    first, frames = read_frames(src)
+    ps = pixel_size if pixel_size is not None else first.pixel_size
+    ps = float(ps) if ps else None
+    if len(frames) == 1:
+        return apply_classifier(model, first.data, pixel_size=ps, unit="Å")
+    return apply_to_frames(model, frames, pixel_size=ps, unit="Å")
+
+
+def _watch(model, args, folder: Path, summaries: dict) -> None:
+    """Label images as they appear in ``args.watch``; each result written atomically."""
+    from ..core.outputs import check_output
+    from ..io.folders import watch_folder
+
+    claimed: set[str] = set()
+
+    def on_image(src: Path) -> None:
+        stem = src.stem
+        lab, conf = folder / f"{stem}_labels.tif", folder / f"{stem}_confidence.tif"
+        if stem in claimed:
+            print(f"napari-interfaces: skipped {src}: {lab.name} was written for another "
+                  "image of that name", file=sys.stderr, flush=True)  # fmt: skip
+            return
+        if not args.overwrite and (lab.exists() or conf.exists()):
+            claimed.add(stem)
+            print(f"{src.name}: already labelled ({lab.name}; --overwrite to redo)", flush=True)
+            return
+        for p in (lab, conf):
+            check_output(p, inputs=[src], overwrite=args.overwrite, name="--apply-out")
+        r = _apply_file(model, src)  # its own pixel size, as --apply-to
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(lab, conf, r)
+        claimed.add(stem)
+        summaries[str(lab)] = s = r.summary()
+        if args.json:
+            print(json.dumps({str(lab): s}, default=str), flush=True)
+        else:
+            _print_one(str(lab), s)
+
+    def on_error(src: Path, exc: Exception) -> None:
+        print(f"napari-interfaces: skipped {src}: {exc}", file=sys.stderr, flush=True)
+
+    print(f"watching {args.watch} (Ctrl-C to stop) -> {folder}", file=sys.stderr, flush=True)
+    try:
+        watch_folder(
+            args.watch, on_image, poll=args.poll, timeout=args.watch_timeout, on_error=on_error
+        )
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+
+
+def _print_one(path: str, s: dict) -> None:
+    fr = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in s["fractions"].items())
+    notes = f" ({'; '.join(s['notes'])})" if s["notes"] else ""
+    print(f"{path}: classes {fr}; mean confidence {s['mean_confidence']:.2f}{notes}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,21 +294,19 @@ def run(args: argparse.Namespace) -> int:
             model.extra["trained_on"] = str(Path(args.image).name)
             model.save(outs["model"])
     for src, lab, conf in outs["apply"]:
-        img, ps = _read(src)
-        r = apply_classifier(model, img, pixel_size=ps, unit="Å")
+        r = _apply_file(model, src)
         lab.parent.mkdir(parents=True, exist_ok=True)
         _write(lab, conf, r)
         summaries[str(lab)] = r.summary()
     if args.json:
-        print(json.dumps(summaries, indent=2, default=str))
+        print(json.dumps(summaries, indent=2, default=str), flush=True)
     else:
         for path, s in summaries.items():
-            fr = ", ".join(f"{k}: {100 * v:.1f} %" for k, v in s["fractions"].items())
-            notes = f" ({'; '.join(s['notes'])})" if s["notes"] else ""
-            print(
-                f"{path}: classes {fr}; mean confidence {s['mean_confidence']:.2f}{notes}",
-                file=sys.stdout,
-            )
+            _print_one(path, s)
         if outs["model"]:
-            print(f"classifier saved: {outs['model']} (+ .npz)")
+            print(f"classifier saved: {outs['model']} (+ .npz)", flush=True)
+    if args.watch:
+        watched: dict = {}
+        _watch(model, args, outs["apply_out"], watched)
+        print(f"{len(watched)} images labelled from {args.watch} -> {outs['apply_out']}")
     return 0

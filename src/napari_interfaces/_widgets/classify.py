@@ -38,9 +38,13 @@ def _train_and_predict(image, scribbles, params, unit, cache, progress=None):
     return classify_image(image, scribbles, params, unit=unit, cache=cache, progress=progress)
 
 
-def _apply(model, image, pixel_size, unit, progress=None):
-    from ..classify.workflow import apply_classifier
+def _apply(model, image, pixel_size, unit, series=False, progress=None):
+    """Engine call of Apply: one image, or every frame of a series (read frame by frame)."""
+    from ..classify.workflow import apply_classifier, apply_to_frames
 
+    if series:
+        return apply_to_frames(model, image, pixel_size=pixel_size, unit=unit, progress=progress)
+    image = np.asarray(image)
     return apply_classifier(model, image, pixel_size=pixel_size, unit=unit, progress=progress)
 
 
@@ -119,8 +123,9 @@ class PaintToSegmentWidget(Dock):
             napari.layers.Image,
             label="apply to",
             tooltip="another image to label with the trained classifier (its pixel size is "
-            "taken into account when both layers have one)",
-            filter=lambda layer: layer.ndim == 2 or (layer.rgb and layer.ndim == 3),
+            "taken into account when both layers have one); a stack (a time or focal series) "
+            "gets every frame labelled",
+            filter=lambda layer: layer.ndim in (2, 3),  # napari's ndim: no colour axis
         )
         self.add_button("Apply to layer", self.apply, tooltip="label the 'apply to' image")
         self.add_button(
@@ -266,7 +271,7 @@ class PaintToSegmentWidget(Dock):
 
     def _put(self, result, image, key_labels: str, key_conf: str) -> None:
         md = {"pixel_classifier": result.summary()}
-        kw = layer_kwargs(source_layer=image, ndim=2)
+        kw = layer_kwargs(source_layer=image, ndim=result.labels.ndim)
         self.put_layer(
             key_labels,
             result.labels,
@@ -295,12 +300,14 @@ class PaintToSegmentWidget(Dock):
             raise InputError("train first: paint strokes and press Train and predict")
         layer = self.require_layer(self.target, "an image to apply to")
         size, unit = _physical(layer)
+        series = layer.ndim == 3  # napari's ndim counts no colour axis
         return self.run_job(
             _apply,
             self.model,
-            np.asarray(layer.data),
+            layer.data,  # a series stays lazy (dask): read frame by frame in the job
             size,
             unit,
+            series,
             on_done=lambda r: self._put(r, layer, f"classes:{id(layer)}", f"conf:{id(layer)}"),
             description="apply classifier",
         )

@@ -8,7 +8,9 @@ One engine workflow for the CLI (``napari-interfaces classify``), the
 * :func:`apply_classifier` -- a trained (or loaded) classifier on another
   image; when both pixel sizes are known the feature sigmas are rescaled so
   they measure the same physical lengths, otherwise pixels are assumed equal
-  (and the result says so).
+  (and the result says so);
+* :func:`apply_to_frames` -- the same for every frame of a series (a stack
+  ``(n, H, W)``: time, focal or tilt series), one frame in memory at a time.
 
 Examples
 --------
@@ -42,6 +44,7 @@ __all__ = [
     "ClassifyParams",
     "ClassifyResult",
     "apply_classifier",
+    "apply_to_frames",
     "check_scribbles",
     "classify_image",
     "label_dtype",
@@ -128,17 +131,37 @@ class ClassifyFiles(Spec):
     )
     apply_to: Path | None = param(
         None,
-        "also label these images (every image of a folder); writes STEM_labels.tif and "
-        "STEM_confidence.tif into the apply-out folder",
+        "also label these images (every image of a folder; every frame of a multi-frame "
+        "TIFF); writes STEM_labels.tif and STEM_confidence.tif into the apply-out folder",
         nargs="+",
         metavar="IMAGE_OR_FOLDER",
         gui=False,
     )
     apply_out: Path | None = param(
         None,
-        "output folder of the applied images (default: the labels' folder)",
+        "output folder of the applied and watched images (default: the labels' folder)",
         metavar="FOLDER",
         gui=False,
+    )
+    watch: Path | None = param(
+        None,
+        "label images in FOLDER as they are written (complete files only; stop with Ctrl-C or "
+        "the watch timeout); writes into the apply-out folder, skipping images already "
+        "labelled there (a resumed watch) unless --overwrite",
+        metavar="FOLDER",
+        gui=False,
+    )
+    watch_timeout: float | None = param(
+        None,
+        "stop watching after this long without a new image",
+        unit="s",
+        lo=0,
+        lo_open=True,
+        none="off",
+        gui=False,
+    )
+    poll: float = param(
+        0.5, "watch poll interval", unit="s", lo=0, lo_open=True, hi=3600, gui=False
     )
     overwrite: bool = param(False, "replace existing outputs", gui=False)
     json: bool = param(False, "print the summary as JSON", gui=False)
@@ -448,4 +471,75 @@ def apply_classifier(
         unit if pixel_size else "pixel",
         notes,
         {"features": t1 - t0, "predict": time.perf_counter() - t1},
+    )
+
+
+def apply_to_frames(
+    model: PixelClassifier,
+    frames: Any,
+    *,
+    pixel_size: float | None = None,
+    unit: str = "pixel",
+    progress: Progress | None = None,
+) -> ClassifyResult:
+    """Label every frame of a series with a trained classifier (:func:`apply_classifier`).
+
+    Parameters
+    ----------
+    model : PixelClassifier
+    frames : array-like
+        ``(n, H, W)`` (or ``(n, H, W, 3|4)``) frames of one pixel size: an
+        array, a dask array or an :class:`~napari_interfaces.io.micrograph.FrameStack`
+        (read frame by frame); ``frames[i]`` is read only when labelled.
+    pixel_size, unit
+        Of every frame (see :func:`apply_classifier`).
+    progress : Progress, optional
+        One step per frame; cancelling stops between frames.
+
+    Returns
+    -------
+    ClassifyResult
+        ``labels`` and ``confidence`` of shape ``(n, H, W)``; ``notes`` those of
+        the first frame; ``timings`` summed over the frames.
+
+    Raises
+    ------
+    InputError
+        Not a stack of frames, or the output would not fit the memory limit
+        (checked before anything is labelled).
+    """
+    from ..core.limits import check_bytes
+
+    if not model.fitted:
+        raise InputError("the pixel classifier is not trained yet: paint strokes first")
+    shape = tuple(int(n) for n in np.shape(frames))
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (3, 4)):
+        raise InputError(f"a series: expected frames (n, H, W) or (n, H, W, 3|4), got {shape}")
+    n, hw = shape[0], shape[1:3]
+    dtype = label_dtype(int(model.classes.max()))
+    check_bytes(
+        n * hw[0] * hw[1] * (np.dtype(dtype).itemsize + 4),
+        f"labels and confidence of {n} frames of {hw[0]} x {hw[1]}",
+    )
+    progress = as_progress(progress)
+    progress.start(n, f"applying pixel classifier to {n} frames")
+    labels = np.empty((n, *hw), dtype)
+    conf = np.empty((n, *hw), np.float32)
+    notes: list[str] = []
+    timings: dict[str, float] = {}
+    for i in range(n):  # features of one frame at a time (no cache: frames differ)
+        r = apply_classifier(model, np.asarray(frames[i]), pixel_size=pixel_size, unit=unit)
+        labels[i], conf[i] = r.labels, r.confidence
+        notes = notes or r.notes
+        for k, v in r.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        progress.advance()
+    return ClassifyResult(
+        labels,
+        conf,
+        model,
+        pixel_size or None,
+        unit if pixel_size else "pixel",
+        [*notes, f"{n} frames"],
+        timings,
     )

@@ -6,7 +6,8 @@ TIFF (``.tif``, ``.tiff``)
     via tifffile; the pixel size is read from, in order, OME-XML
     (``PhysicalSizeX`` + unit), ImageJ metadata (``unit`` with the
     ``XResolution`` tag) and the TIFF resolution tags (inch / cm). A stack
-    gives its first frame (only that frame is read).
+    gives its first frame (only that frame is read); :func:`read_frames` gives
+    every frame of it, read one at a time.
 PNG, JPEG, BMP (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``)
     via Pillow; these carry no reliable physical pixel size.
 DM3, DM4, EMD, MRC (``.dm3``, ``.dm4``, ``.emd``, ``.mrc``)
@@ -74,11 +75,13 @@ __all__ = [
     "LOSSLESS_SUFFIXES",
     "MICROGRAPH_SUFFIXES",
     "PIXEL_SIZE_RANGE",
+    "FrameStack",
     "Micrograph",
     "MissingDependencyError",
     "NonFiniteWarning",
     "fill_non_finite",
     "plausible_pixel_size",
+    "read_frames",
     "read_micrograph",
     "to_angstrom",
     "write_labels_tiff",
@@ -330,6 +333,74 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
         mic.metadata["ignored_pixel_size"] = {"value_A": mic.pixel_size, "source": mic.source}
         mic.pixel_size, mic.source = None, ""
     return mic
+
+
+class FrameStack:
+    """The frames of a series (a multi-page TIFF, a time or focal series), read on demand.
+
+    ``len(stack)`` frames of :attr:`shape` ``(n, H, W)`` (or ``(n, H, W,
+    3|4)``); ``stack[i]`` reads frame ``i`` only, checks its declared bytes
+    and applies the non-finite rule of :func:`read_micrograph`, so a series
+    larger than memory is labelled frame by frame.
+    """
+
+    def __init__(self, frames: Any, what: str) -> None:
+        self._frames = frames
+        self.what = what
+        self.shape = tuple(int(n) for n in frames.shape)
+        self.dtype = np.dtype(frames.dtype)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not isinstance(i, int | np.integer) or not -len(self) <= i < len(self):
+            raise IndexError(f"{self.what}: frame {i} of {len(self)}")
+        i = int(i) % len(self)
+        check_image_bytes(self.shape[1:], self.dtype.itemsize, f"{self.what}, frame {i}")
+        frame = self._frames[i]
+        try:
+            frame = np.asarray(frame.compute() if hasattr(frame, "compute") else frame)
+        except MemoryError:
+            raise InputError(f"{self.what}: not enough memory to read frame {i}") from None
+        except Exception as exc:
+            raise InputError(f"{self.what}: frame {i} is not readable: {_one_line(exc)}") from None
+        return fill_non_finite(frame, f"{self.what}, frame {i}")[0]
+
+
+def read_frames(path: str | Path) -> tuple[Micrograph, FrameStack]:
+    """Every frame of a micrograph file: its first frame (a :class:`Micrograph`) and all.
+
+    A TIFF whose pages (or leading axes: time, focus, ...) hold several
+    frames gives a :class:`FrameStack` of all of them, flattened to ``(n, H,
+    W)``, read one at a time when indexed; any other file gives one frame.
+    The pixel size and the first frame's checks are those of
+    :func:`read_micrograph`.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_micrograph`; also when the frames differ in shape from
+        the first one.
+    """
+    path = Path(path)
+    first = read_micrograph(path)
+    shape = tuple(first.data.shape)
+    frames: Any = first.data[None]
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        try:
+            lazy = _lazy_tiff(path)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
+        while lazy.ndim > len(shape) and lazy.shape[-1] == 1 and shape[-1] != 1:
+            lazy = lazy[..., 0]
+        if tuple(lazy.shape[lazy.ndim - len(shape) :]) != shape:
+            raise InputError(
+                f"{path}: the frames ({tuple(lazy.shape)}) do not match the first one ({shape})"
+            )
+        frames = lazy.reshape((-1, *shape))
+    return first, FrameStack(frames, str(path))
 
 
 def _one_line(exc: BaseException) -> str:
