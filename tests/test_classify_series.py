@@ -150,15 +150,20 @@ def test_cli_watch_bad_setups_are_one_line(tmp_path, capsys, trained, extra, mes
     assert rc == 2 and "--watch " in capsys.readouterr().err
 
 
-def test_dock_applies_to_every_frame_of_a_stack(make_napari_viewer, trained):
+def test_dock_applies_to_every_frame_of_a_stack(make_napari_viewer, trained, tmp_path):
+    """A series file opened with the plugin's "Open as micrograph" (lazy, every frame) is
+    labelled frame by frame by the dock's Apply; the result has the series' scale."""
     from napari_interfaces._widgets.classify import PaintToSegmentWidget
+    from napari_interfaces._widgets.open_as import micrograph_layers
 
     img, truth = _mosaic(seed=1)
     frames, truths = zip(*(_mosaic(seed=s) for s in (2, 3)))
+    _write_series(tmp_path / "series.tif", frames, pixel_size_nm=2.0)
     viewer = make_napari_viewer(show=True)
-    src = viewer.add_image(img, name="train", scale=(2.0, 2.0), units=("nm", "nm"))
-    stack = viewer.add_image(np.stack(frames), name="series", scale=(1.0, 2.0, 2.0),
-                             units=("nm", "nm", "nm"))  # fmt: skip
+    src = viewer.add_image(img, name="train", scale=(20.0, 20.0), units=("Å", "Å"))
+    ((data, kw, kind),) = micrograph_layers(tmp_path / "series.tif")
+    stack = viewer.add_image(data, **kw)
+    assert stack.ndim == 3 and not isinstance(stack.data, np.ndarray)  # lazy, every frame
     w = PaintToSegmentWidget(viewer, sync=True)
     w.image.value = src
     scrib = w.new_scribbles()
@@ -169,7 +174,7 @@ def test_dock_applies_to_every_frame_of_a_stack(make_napari_viewer, trained):
     w.target.value = stack
     assert w.apply().state == "done", w.job.error
     out = viewer.layers["classes [series]"]
-    assert out.data.shape == (2, 96, 96) and tuple(out.scale) == (1.0, 2.0, 2.0)
+    assert out.data.shape == (2, 96, 96) and tuple(out.scale) == pytest.approx((1.0, 20, 20))
     for i in range(2):
         assert _accuracy(np.asarray(out.data[i]), truths[i]) > 0.6
     assert "2 frames" in out.metadata["pixel_classifier"]["notes"]

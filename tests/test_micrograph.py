@@ -389,3 +389,48 @@ def test_segment_image_applies_the_rule_to_arrays():
     assert abs((one.labels > 0).mean() - (clean.labels > 0).mean()) < 0.01
     with pytest.raises(InputError, match="no finite pixel"):
         segment_image(np.full((64, 64), np.nan), model, pixel_size=model.pixel_size)
+
+
+@pytest.mark.parametrize("writer", ["imagej", "shaped", "ome"])
+def test_a_series_is_never_cut_to_its_first_frame_silently(tmp_path, writer):
+    """A stack of frames: read_micrograph says it read only the first (FramesWarning, metadata);
+    read_frames and the napari reader give every frame, read on demand, with the pixel size."""
+    import tifffile
+
+    from napari_interfaces._hooks.micrograph import read_layers
+    from napari_interfaces.io.micrograph import FramesWarning, read_frames, read_micrograph
+
+    rng = np.random.default_rng(0)
+    stack = rng.random((4, 24, 20)).astype(np.float32)
+    stack[2, 3, 4] = np.nan
+    p = tmp_path / "series.tif"
+    kw = {"resolution": (1 / 0.5, 1 / 0.5)}  # 0.5 nm per pixel
+    if writer == "imagej":
+        tifffile.imwrite(p, stack, imagej=True, metadata={"axes": "TYX", "unit": "nm"}, **kw)
+    elif writer == "ome":
+        tifffile.imwrite(p, stack, ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.5,
+                         "PhysicalSizeXUnit": "nm"}, **kw)  # fmt: skip
+    else:
+        tifffile.imwrite(p, stack, photometric="minisblack", resolutionunit="CENTIMETER",
+                         resolution=(2e7, 2e7))  # fmt: skip
+    with pytest.warns(FramesWarning, match=r"series.tif: a series of 4 frames; only the first"):
+        mic = read_micrograph(p)
+    assert mic.metadata["frames"] == 4 and np.array_equal(mic.data, stack[0])
+    first, frames = read_frames(p)
+    assert len(frames) == 4 and frames.shape == (4, 24, 20)
+    assert np.array_equal(frames[1], stack[1]) and np.isfinite(frames[2]).all()
+    assert frames[2][3, 4] == np.median(stack[2][np.isfinite(stack[2])])  # the one NaN rule
+    with pytest.raises(IndexError, match="frame 4 of 4"):
+        frames[4]
+    ((data, lkw, kind),) = read_layers(str(p))
+    assert kind == "image" and data.shape == (4, 24, 20) and lkw["metadata"]["frames"] == 4
+    assert np.array_equal(np.asarray(data[3]), stack[3])
+    assert lkw["scale"] == pytest.approx((1.0, 5.0, 5.0)) and lkw["units"] == ("pixel", "Å", "Å")
+    # one frame: no warning, one frame
+    tifffile.imwrite(tmp_path / "one.tif", stack[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FramesWarning)
+        assert "frames" not in read_micrograph(tmp_path / "one.tif").metadata
+    assert len(read_frames(tmp_path / "one.tif")[1]) == 1

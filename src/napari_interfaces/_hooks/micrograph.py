@@ -8,7 +8,10 @@ automatically; otherwise the layer stays in pixels. Annotation masks
 micrograph, like the NASA ``*_mask.tif`` files) open as a Labels layer
 coloured like the file (:meth:`~napari_interfaces.io.micrograph.Micrograph.as_labels`).
 A TIFF larger than the memory limit (``NAPARI_INTERFACES_MAX_PIXELS``) opens
-lazily: a dask array over its tiles, read as napari shows them.
+lazily: a dask array over its tiles, read as napari shows them. A TIFF series
+(ImageJ, OME or tifffile stacks: time, focal or tilt series) opens as one
+``(frame, y, x)`` image over all its frames, read as napari shows them, with
+the pixel size on ``y, x``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from ..core.errors import SizeLimitError
 from ..io.micrograph import MICROGRAPH_SUFFIXES, read_micrograph
 
-__all__ = ["get_reader", "read_layers"]
+__all__ = ["get_reader", "read_layers", "series_layers"]
 
 
 def get_reader(path):
@@ -37,8 +40,14 @@ def read_layers(path):
     """LayerData tuples of one micrograph (an Image, or Labels for an annotation mask)."""
     if isinstance(path, (list, tuple)):
         path = path[0]
+    import warnings
+
+    from ..io.micrograph import FramesWarning
+
     try:
-        mic = read_micrograph(path)
+        with warnings.catch_warnings():  # a series opens with all its frames below
+            warnings.simplefilter("ignore", FramesWarning)
+            mic = read_micrograph(path)
     except SizeLimitError:
         if Path(str(path)).suffix.lower() not in (".tif", ".tiff"):
             raise
@@ -55,6 +64,8 @@ def read_layers(path):
     if mic.pixel_size:
         kwargs["scale"] = (mic.pixel_size, mic.pixel_size)
         kwargs["units"] = ("Å", "Å")
+    if mic.metadata.get("frames", 1) > 1:
+        return series_layers(path, mic, mic.pixel_size, kwargs)
     labels = mic.as_labels()
     if labels is not None:
         data, colors = labels
@@ -103,3 +114,30 @@ def _lazy_layers(path):
     else:
         kwargs["colormap"] = "gray"
     return [(data, kwargs, "image")]
+
+
+def series_layers(path, mic, pixel_size, kwargs) -> list[tuple]:
+    """One Image layer ``(frame, y, x)`` over every frame of a series, read on demand.
+
+    ``mic`` is the series' first frame (:func:`read_micrograph`), ``pixel_size``
+    (Å or ``None``) goes on ``y, x``; ``kwargs`` are the layer's name and metadata.
+    """
+    import numpy as np
+
+    from ..io.micrograph import read_frames
+
+    _, frames = read_frames(path)
+    kwargs["metadata"]["frames"] = len(frames)
+    kwargs.pop("scale", None)
+    kwargs.pop("units", None)
+    if pixel_size:
+        kwargs["scale"] = (1.0, pixel_size, pixel_size)
+        kwargs["units"] = ("pixel", "Å", "Å")
+    first = np.asarray(mic.data, np.float64)
+    if first.ndim == 3:
+        kwargs["rgb"] = True
+    else:
+        kwargs["colormap"] = "gray"
+        lo, hi = float(np.nanmin(first)), float(np.nanmax(first))  # from the first frame
+        kwargs["contrast_limits"] = (lo, hi if hi > lo else lo + 1.0)
+    return [(frames.lazy, kwargs, "image")]

@@ -47,7 +47,13 @@ def micrograph_layers(path: str | Path, pixel_size: float = 0.0, progress=None) 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    mic = read_micrograph(path)
+    import warnings
+
+    from ..io.micrograph import FramesWarning
+
+    with warnings.catch_warnings():  # a series opens with all its frames below
+        warnings.simplefilter("ignore", FramesWarning)
+        mic = read_micrograph(path)
     size = float(pixel_size) if pixel_size > 0 else mic.pixel_size
     source = "typed" if pixel_size > 0 else mic.source
     kwargs: dict[str, Any] = {
@@ -59,6 +65,13 @@ def micrograph_layers(path: str | Path, pixel_size: float = 0.0, progress=None) 
             "path": str(path),
         },
     }
+    if mic.metadata.get("frames", 1) > 1:  # a series: every frame, read as napari shows it
+        from .._hooks.micrograph import series_layers
+
+        layers = series_layers(path, mic, size, kwargs)
+        if progress is not None:
+            progress.advance()
+        return layers
     data = mic.data
     if size:
         kwargs["scale"] = (size, size)

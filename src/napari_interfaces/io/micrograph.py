@@ -76,6 +76,7 @@ __all__ = [
     "MICROGRAPH_SUFFIXES",
     "PIXEL_SIZE_RANGE",
     "FrameStack",
+    "FramesWarning",
     "Micrograph",
     "MissingDependencyError",
     "NonFiniteWarning",
@@ -100,6 +101,10 @@ class MissingDependencyError(InputError, ImportError):
 
 class NonFiniteWarning(UserWarning):
     """Non-finite pixels were replaced (the message says how many and by what)."""
+
+
+class FramesWarning(UserWarning):
+    """A file holds a series of frames and only the first was read."""
 
 
 def fill_non_finite(data: np.ndarray, what: str = "image") -> tuple[np.ndarray, int]:
@@ -323,6 +328,15 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
         data = data[0]  # first frame of a stack
     if data.ndim not in (2, 3):
         raise InputError(f"{path}: expected a 2D image, got shape {tuple(mic.data.shape)}")
+    if mic.metadata.get("frames", 1) > 1:
+        import warnings
+
+        warnings.warn(
+            f"{path}: a series of {mic.metadata['frames']} frames; only the first is read "
+            "(classify --apply-to and the napari reader take every frame)",
+            FramesWarning,
+            stacklevel=2,
+        )
     if lazy:
         mic.data = data
     else:
@@ -353,6 +367,11 @@ class FrameStack:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    @property
+    def lazy(self) -> Any:
+        """The frames as one lazy array (dask for a TIFF): for viewers that read on demand."""
+        return self._frames
 
     def __getitem__(self, i: int) -> np.ndarray:
         if not isinstance(i, int | np.integer) or not -len(self) <= i < len(self):
@@ -385,7 +404,11 @@ def read_frames(path: str | Path) -> tuple[Micrograph, FrameStack]:
         the first one.
     """
     path = Path(path)
-    first = read_micrograph(path)
+    import warnings
+
+    with warnings.catch_warnings():  # every frame is read here
+        warnings.simplefilter("ignore", FramesWarning)
+        first = read_micrograph(path)
     shape = tuple(first.data.shape)
     frames: Any = first.data[None]
     if path.suffix.lower() in TIFF_SUFFIXES:
@@ -426,6 +449,9 @@ def _read_tiff(path: Path, lazy: bool = False) -> Micrograph:
                 check_image_bytes(frame, np.dtype(page.dtype).itemsize, str(path))
                 data = page.asarray()
             meta = {"shape": list(frame), "dtype": str(page.dtype)}
+            n_frames = _frame_count(tf, page)
+            if n_frames > 1:
+                meta["frames"] = n_frames
     except tifffile.TiffFileError as exc:
         raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
     except MemoryError:
@@ -435,6 +461,31 @@ def _read_tiff(path: Path, lazy: bool = False) -> Micrograph:
             raise
         raise InputError(f"{path}: not a readable TIFF: {_one_line(exc)}") from None
     return Micrograph(data=data, pixel_size=ps, source=source, metadata=meta)
+
+
+def _frame_count(tf, page) -> int:
+    """Frames of a TIFF series from its metadata alone (ImageJ, tifffile's shape, OME).
+
+    Counting the pages would read every page's header (slow for 100 000
+    pages); a TIFF that says nothing is counted as one frame.
+    """
+    try:
+        if tf.is_imagej and tf.imagej_metadata:
+            return max(1, int(tf.imagej_metadata.get("images", 1)))
+        if tf.is_shaped and tf.shaped_metadata:
+            shape = tf.shaped_metadata[0].get("shape") or []
+            return max(1, int(np.prod(shape)) // max(1, int(np.prod(page.shape))))
+        if tf.is_ome and tf.ome_metadata:
+            sizes: dict[str, int] = {}
+            for k, v in re.findall(r'\bSize([TZC])="(\d+)"', tf.ome_metadata[:100_000]):
+                sizes.setdefault(k, int(v))  # the first image's
+            n = sizes.get("T", 1) * sizes.get("Z", 1)
+            if int(getattr(page, "samplesperpixel", 1)) == 1:
+                n *= sizes.get("C", 1)
+            return max(1, n)
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return 1
 
 
 def _lazy_tiff(path: Path):
