@@ -1,4 +1,4 @@
-"""The pixel classifier: a class-balanced random forest on per-pixel features.
+"""The pixel classifier: a class-balanced random forest (or a small torch head) on pixel features.
 
 Saving never pickles: a classifier is stored as its *training set* (the
 feature vectors of the painted pixels and their labels, ``.npz`` read with
@@ -6,7 +6,9 @@ feature vectors of the painted pixels and their labels, ``.npz`` read with
 size and unit, forest parameters, seed). Loading refits the forest with the
 same seed, which gives the identical forest (scikit-learn forests are
 deterministic for a fixed ``random_state``); a few thousand painted pixels
-refit in a fraction of a second.
+refit in a fraction of a second. ``kind="mlp"`` (:mod:`.mlp`) also stores the
+grid sample of unpainted pixels its entropy term was trained on, and its
+seeded single-thread refit gives the identical head.
 
 Examples
 --------
@@ -42,7 +44,7 @@ MAX_TRAINING = 200_000
 
 @dataclass
 class PixelClassifier:
-    """Tree ensemble over :func:`~.features.pixel_features`.
+    """Tree ensemble (or a small torch head, ``kind="mlp"``) over :func:`~.features.pixel_features`.
 
     Extremely randomized trees (``kind="extra_trees"``, random split
     thresholds) raise the round-1 mean IoU of ``benchmarks/bench_classify.py``

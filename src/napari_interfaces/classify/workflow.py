@@ -79,8 +79,9 @@ class ClassifyParams(Spec):
     classifier: str | None = param(
         None,
         "classifier on the pixel features: random_forest, extra_trees, or mlp (a small neural "
-        "network that also learns from the unpainted pixels; +0.05 mean IoU on the benchmark "
-        "micrographs); auto: random_forest, or a given classifier's own",
+        "network that also learns from the unpainted pixels: about +0.06 mean IoU on the "
+        "benchmark micrographs, a re-train takes about 0.5 s longer); auto: random_forest, or "
+        "a given classifier's own",
         choices=KINDS,
         none="auto",
         advanced=True,
@@ -351,7 +352,8 @@ def classify_image(
         ``features`` (feature set, :data:`.features.FEATURE_SETS`; None:
         ``settings``', the model's or the default ``"basic"``), ``sigmas``
         (feature scales; None: ``settings``', the model's or the
-        defaults), ``propagate`` (True: spread the strokes with a random
+        defaults), ``classifier`` (:data:`.model.KINDS`; None: the model's
+        own or ``"random_forest"``), ``propagate`` (True: spread the strokes with a random
         walker, :mod:`.propagate`; False: the model's own setting) and
         ``pixel_size`` (in ``unit``; stored with the classifier so it can be
         applied to images with other pixel sizes).
