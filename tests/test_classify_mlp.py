@@ -116,3 +116,12 @@ def test_cli_classifier_mlp_roundtrip(tmp_path, capsys):
                "--classifier", "random_forest"])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "--classifier" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unlabeled_sample_grid_and_cap():
+    f = np.arange(64 * 48 * 2, dtype=np.float32).reshape(64, 48, 2)
+    u = unlabeled_sample(f)
+    assert u.shape == (8 * 6, 2) and u[0].tolist() == f[2, 2].tolist()
+    assert u[1].tolist() == f[2, 10].tolist()
+    big = np.broadcast_to(np.zeros((1, 1, 3), np.float32), (4100, 4100, 3))
+    assert 50_000 < len(unlabeled_sample(big)) <= 65_536

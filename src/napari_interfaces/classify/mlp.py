@@ -43,8 +43,11 @@ import numpy as np
 __all__ = ["HeadSettings", "MLPHead", "fit_head", "unlabeled_sample"]
 
 #: the unpainted pixels of the entropy term: every ``UNLABELED_STEP``-th pixel of every
-#: ``UNLABELED_STEP``-th row (16 384 rows for a 1024 x 1024 image)
+#: ``UNLABELED_STEP``-th row (16 384 rows for a 1024 x 1024 image) ...
 UNLABELED_STEP = 8
+#: ... and a coarser grid on images larger than 2048 x 2048 (the rows are saved with
+#: the classifier: at most about 15 MB)
+MAX_UNLABELED = 65_536
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,15 @@ class HeadSettings:
 
 
 def unlabeled_sample(features: np.ndarray, step: int = UNLABELED_STEP) -> np.ndarray:
-    """Rows of a regular grid sample of a ``(H, W, F)`` feature stack: ``(n, F)`` float32."""
+    """Rows of a regular grid sample of a ``(H, W, F)`` feature stack: ``(n, F)`` float32.
+
+    Every ``step``-th pixel of every ``step``-th row (offset ``step // 4``), the
+    step widened so that at most :data:`MAX_UNLABELED` rows are taken.
+    """
     f = np.asarray(features)
+    h, w = f.shape[:2]
+    while -(-h // step) * -(-w // step) > MAX_UNLABELED:
+        step += 1
     o = step // 4
     return np.ascontiguousarray(f[o::step, o::step].reshape(-1, f.shape[-1]), np.float32)
 
