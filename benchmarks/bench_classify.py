@@ -41,6 +41,9 @@ machine as it is (both methods in the same process, one after the other).
 ``--superpixel-step 8`` runs ours with probabilities averaged in
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 
+``--classifier mlp`` runs ours with the torch head (``PixelClassifier(kind="mlp")``,
+:mod:`napari_interfaces.classify.mlp`; torch's import is timed in the first image).
+
 ``--features basic vgg basic+vgg`` runs ours once per feature set (the
 ``features`` parameter: hand-made, learned VGG16 features of the shipped HED
 network, or both), each on the same round-1 strokes and its own round-2
@@ -55,6 +58,7 @@ Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
         [--features basic vgg basic+vgg] [--seed 0] [--propagate]
+        [--classifier random_forest|extra_trees|mlp]
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
+CLASSIFIER = "random_forest"  # --classifier
 
 
 def run_ours(
@@ -135,7 +140,9 @@ def run_ours(
 ) -> np.ndarray:
     from napari_interfaces.classify.model import PixelClassifier
 
-    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP, seed=seed, propagate=PROPAGATE)
+    model = PixelClassifier(
+        superpixel_step=SUPERPIXEL_STEP, seed=seed, propagate=PROPAGATE, kind=CLASSIFIER
+    )
     return classify_image(gray, scribbles, model=model, features=features).labels
 
 
@@ -237,10 +244,18 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--propagate", action="store_true", help="ours with stroke propagation (random walker)"
     )
+    ap.add_argument(
+        "--classifier",
+        choices=("random_forest", "extra_trees", "mlp"),
+        default="random_forest",
+        help="ours with this classifier (PixelClassifier kind; mlp imports torch once, timed "
+        "in the first image)",
+    )
     args = ap.parse_args(argv)
-    global SUPERPIXEL_STEP, PROPAGATE
+    global SUPERPIXEL_STEP, PROPAGATE, CLASSIFIER
     SUPERPIXEL_STEP = args.superpixel_step
     PROPAGATE = args.propagate
+    CLASSIFIER = args.classifier
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
@@ -249,7 +264,7 @@ def main(argv=None) -> int:
     print(
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
-        f"seed {args.seed}, propagate {PROPAGATE})\n"
+        f"seed {args.seed}, propagate {PROPAGATE}, classifier {CLASSIFIER})\n"
     )
     if any("vgg" in m for m in methods):  # load the network once, outside the timings
         from napari_interfaces.nets.hed_weights import load_hed

@@ -89,6 +89,8 @@ def plan(args: argparse.Namespace) -> dict:
         raise ParameterError("sigmas", "a saved --model keeps its own feature scales")
     if params.features is not None and args.model:
         raise ParameterError("features", "a saved --model keeps its own feature set")
+    if params.classifier is not None and args.model:
+        raise ParameterError("classifier", "a saved --model keeps its own classifier")
     if args.image and not args.out:
         raise InputError("--out LABELS.tif is required with IMAGE")
     if not args.image and not args.apply_to and not args.watch:

@@ -1,4 +1,4 @@
-"""The pixel classifier: a class-balanced random forest on per-pixel features.
+"""The pixel classifier: a class-balanced random forest (or a small torch head) on pixel features.
 
 Saving never pickles: a classifier is stored as its *training set* (the
 feature vectors of the painted pixels and their labels, ``.npz`` read with
@@ -6,7 +6,9 @@ feature vectors of the painted pixels and their labels, ``.npz`` read with
 size and unit, forest parameters, seed). Loading refits the forest with the
 same seed, which gives the identical forest (scikit-learn forests are
 deterministic for a fixed ``random_state``); a few thousand painted pixels
-refit in a fraction of a second.
+refit in a fraction of a second. ``kind="mlp"`` (:mod:`.mlp`) also stores the
+grid sample of unpainted pixels its entropy term was trained on, and its
+seeded single-thread refit gives the identical head.
 
 Examples
 --------
@@ -36,13 +38,13 @@ __all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
 
 FORMAT = "napari-interfaces/pixel-classifier"
 VERSION = 3  # 3: feature sets (learned VGG features and their projection)
-KINDS = ("extra_trees", "random_forest")
+KINDS = ("extra_trees", "mlp", "random_forest")
 MAX_TRAINING = 200_000
 
 
 @dataclass
 class PixelClassifier:
-    """Tree ensemble over :func:`~.features.pixel_features`.
+    """Tree ensemble (or a small torch head, ``kind="mlp"``) over :func:`~.features.pixel_features`.
 
     Extremely randomized trees (``kind="extra_trees"``, random split
     thresholds) raise the round-1 mean IoU of ``benchmarks/bench_classify.py``
@@ -61,7 +63,10 @@ class PixelClassifier:
     seed : int
         ``random_state`` of the forest (and of the training subsample).
     kind : str
-        ``"random_forest"`` (default) or ``"extra_trees"``.
+        ``"random_forest"`` (default), ``"extra_trees"`` or ``"mlp"``: a small
+        torch head (:mod:`.mlp`) trained on the painted pixels with an entropy
+        term on a grid sample of the image's unpainted pixels (``unlabeled``,
+        saved with the classifier so the refit on load is identical).
     superpixel_step : float
         0 (default): the forest's probabilities of every pixel, exact at
         boundaries and doubtful pixels (:func:`~.workflow.predict_proba_fast`).
@@ -97,6 +102,7 @@ class PixelClassifier:
     propagate: bool = False
     x: np.ndarray | None = None
     y: np.ndarray | None = None
+    unlabeled: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     _forest: Any = None
 
@@ -110,8 +116,13 @@ class PixelClassifier:
     def fitted(self) -> bool:
         return self._forest is not None
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> PixelClassifier:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, unlabeled: np.ndarray | None = None
+    ) -> PixelClassifier:
         """Fit on feature rows ``x (n, F)`` with labels ``y (n,)`` (all > 0).
+
+        ``unlabeled`` (``(m, F)`` rows of unpainted pixels,
+        :func:`.mlp.unlabeled_sample`) is used by ``kind="mlp"`` only.
 
         Raises
         ------
@@ -136,6 +147,20 @@ class PixelClassifier:
             keep = np.sort(rng.choice(len(y), MAX_TRAINING, replace=False))
             x, y = x[keep], y[keep]
         self.x, self.y = x, y
+        if self.kind == "mlp":
+            from .mlp import fit_head
+
+            u = None
+            if unlabeled is not None:
+                u = np.asarray(unlabeled, np.float32)
+                if u.ndim != 2 or u.shape[1] != x.shape[1]:
+                    raise InputError(
+                        f"unlabeled rows {u.shape} do not match {x.shape[1]} features"
+                    )
+            self.unlabeled = u
+            self._forest = fit_head(x, y, u, seed=int(self.seed))
+            return self
+        self.unlabeled = None
         cls = ExtraTreesClassifier if self.kind == "extra_trees" else RandomForestClassifier
         forest = cls(
             n_estimators=int(self.n_estimators),
@@ -191,6 +216,8 @@ class PixelClassifier:
         if not self.fitted:
             raise InputError("the pixel classifier is not trained yet: nothing to save")
         arrays = {"x": self.x, "y": self.y}
+        if self.unlabeled is not None:
+            arrays["unlabeled"] = self.unlabeled
         if self.settings.learned:
             if self.settings.projection is None:
                 raise InputError("the learned features' projection is missing: train again")
@@ -226,4 +253,7 @@ class PixelClassifier:
                 f"{js}: training arrays {x.shape}/{y.shape} do not match "
                 f"{settings.n_features} features"
             )
-        return model.fit(x, y)
+        u = arrays.get("unlabeled")
+        if u is not None and (u.ndim != 2 or u.shape[1] != x.shape[1]):
+            raise InputError(f"{js}: unlabeled rows {u.shape} do not match {x.shape[1]} features")
+        return model.fit(x, y, u)
