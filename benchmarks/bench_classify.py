@@ -34,6 +34,10 @@ percentiles to [0, 1]):
   ``--propagate``: ours with the strokes also spread by a random walker with
   the forest's probabilities as its prior (opt-in ``propagate`` parameter,
   :mod:`napari_interfaces.classify.propagate`).
+  By default each pixel's probabilities are mixed with the mean of its
+  feature-space cluster (``cluster_smoothing`` parameter,
+  :mod:`napari_interfaces.classify.clusters`); ``--no-cluster-smoothing``
+  runs the forest's own probabilities (the classifier before round 7).
 
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).
@@ -55,6 +59,7 @@ Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
         [--features basic vgg basic+vgg] [--seed 0] [--propagate]
+        [--no-cluster-smoothing]
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
+CLUSTER_SMOOTHING = True  # --no-cluster-smoothing
 
 
 def run_ours(
@@ -135,7 +141,12 @@ def run_ours(
 ) -> np.ndarray:
     from napari_interfaces.classify.model import PixelClassifier
 
-    model = PixelClassifier(superpixel_step=SUPERPIXEL_STEP, seed=seed, propagate=PROPAGATE)
+    model = PixelClassifier(
+        superpixel_step=SUPERPIXEL_STEP,
+        seed=seed,
+        propagate=PROPAGATE,
+        cluster_smoothing=CLUSTER_SMOOTHING,
+    )
     return classify_image(gray, scribbles, model=model, features=features).labels
 
 
@@ -237,10 +248,16 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--propagate", action="store_true", help="ours with stroke propagation (random walker)"
     )
+    ap.add_argument(
+        "--no-cluster-smoothing",
+        action="store_true",
+        help="ours without mixing the probabilities with their feature-space cluster's mean",
+    )
     args = ap.parse_args(argv)
-    global SUPERPIXEL_STEP, PROPAGATE
+    global SUPERPIXEL_STEP, PROPAGATE, CLUSTER_SMOOTHING
     SUPERPIXEL_STEP = args.superpixel_step
     PROPAGATE = args.propagate
+    CLUSTER_SMOOTHING = not args.no_cluster_smoothing
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
@@ -249,7 +266,7 @@ def main(argv=None) -> int:
     print(
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
-        f"seed {args.seed}, propagate {PROPAGATE})\n"
+        f"seed {args.seed}, propagate {PROPAGATE}, cluster smoothing {CLUSTER_SMOOTHING})\n"
     )
     if any("vgg" in m for m in methods):  # load the network once, outside the timings
         from napari_interfaces.nets.hed_weights import load_hed
