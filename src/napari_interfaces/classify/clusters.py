@@ -127,13 +127,13 @@ def feature_clusters(
         sub = np.asarray(x[np.sort(rng.choice(len(x), n, replace=False))], np.float64)
         mu, sd = sub.mean(0), sub.std(0) + 1e-6
         zs = (sub - mu) / sd
-        _, _, vt = np.linalg.svd(zs, full_matrices=False)
-        nc = max(1, min(int(n_components), vt.shape[0]))
-        proj = (vt[:nc].T / sd[:, None]).astype(np.float32)
+        evals, evecs = np.linalg.eigh(zs.T @ zs)  # principal axes, largest last
+        nc = max(1, min(int(n_components), nf))
+        axes = evecs[:, ::-1][:, :nc]
+        proj = (axes / sd[:, None]).astype(np.float32)
         off = (mu @ proj).astype(np.float32)
-        z = (zs @ vt[:nc].T).astype(np.float32)
-        k = max(1, min(int(n_clusters), len(np.unique(z, axis=0))))
-        c = _kmeans(z, k, rng)
+        z = (zs @ axes).astype(np.float32)
+        c = _kmeans(z, max(1, min(int(n_clusters), n)), rng)
         c2 = (c * c).sum(1)
         lab = np.empty(len(x), np.int32)
         chunk = 65_536
@@ -193,11 +193,18 @@ def smooth_in_clusters(proba: np.ndarray, clusters: np.ndarray, weight: float = 
         raise ValueError(f"clusters {np.shape(clusters)} do not match probabilities {p.shape}")
     flat = p.reshape(-1, k)
     m = int(lab.max()) + 1
-    cnt = np.maximum(np.bincount(lab, minlength=m), 1)
-    mean = np.stack([np.bincount(lab, flat[:, j], minlength=m) for j in range(k)], -1)
-    mean = (mean / cnt[:, None]).astype(np.float32)
+    # the means from every 2nd pixel of every 2nd row (clusters hold thousands of pixels)
+    sub_l = np.asarray(clusters)[::2, ::2].ravel() if p.ndim == 3 else lab
+    sub_p = p[::2, ::2].reshape(-1, k) if p.ndim == 3 else flat
+    cnt = np.bincount(sub_l, minlength=m)
+    mean = np.stack([np.bincount(sub_l, sub_p[:, j], minlength=m) for j in range(k)], -1)
+    mean = mean / np.maximum(cnt, 1)[:, None]
+    if (cnt == 0).any():  # a cluster only off the subgrid: its own full mean
+        full = np.bincount(lab, minlength=m)
+        for c in np.nonzero((cnt == 0) & (full > 0))[0]:
+            mean[c] = flat[lab == c].mean(0)
     w = float(weight)
+    mean = ((1.0 - w) * mean).astype(np.float32)
     out = mean[lab]
-    out *= 1.0 - w
     out += w * flat
     return out.reshape(p.shape)
