@@ -19,8 +19,8 @@ regional context, superpixels) broke.
 
 On the six SEM micrographs of ``benchmarks/bench_classify.py`` (128
 clusters, ``w = 0.5``; settings chosen on those images) it raises the mean
-IoU over three forest seeds from 0.519 / 0.610 to 0.534 / 0.639 (rounds
-1 / 2), most on the superalloy images, at about 0.15 s per 1024 x 1024 image
+IoU over three forest seeds from 0.519 / 0.610 to 0.534 / 0.635 (rounds
+1 / 2), most on the superalloy images, at about 0.1 s per 1024 x 1024 image
 (docs/benchmarks.md, seventh round). On by default
 (:attr:`~.model.PixelClassifier.cluster_smoothing`).
 

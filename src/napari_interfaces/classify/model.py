@@ -91,8 +91,8 @@ class PixelClassifier:
         k-means clusters on the features' principal components), so a few
         strokes speak for the feature-space mode they sit in; also when
         applied to other images. On the micrographs of
-        ``benchmarks/bench_classify.py`` +0.015 / +0.03 mean IoU (rounds 1 /
-        2, three forest seeds) at about 0.15 s more per 1024 x 1024 image.
+        ``benchmarks/bench_classify.py`` +0.015 / +0.025 mean IoU (rounds 1 /
+        2, three forest seeds) at about 0.1 s more per 1024 x 1024 image.
         Classifiers saved before it existed load with False (their labels
         stay as they were).
     """

@@ -88,7 +88,7 @@ class ClassifyParams(Spec):
         True,
         "mix each pixel's class probabilities with the mean of its feature-space cluster "
         "(k-means on the features' principal components): a few strokes speak for every "
-        "pixel that looks like them; about 0.15 s per megapixel; off: the forest's own "
+        "pixel that looks like them; about 0.1 s per megapixel; off: the forest's own "
         "probabilities",
         advanced=True,
         label="cluster smoothing",
