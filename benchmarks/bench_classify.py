@@ -34,6 +34,10 @@ percentiles to [0, 1]):
   ``--propagate``: ours with the strokes also spread by a random walker with
   the forest's probabilities as its prior (opt-in ``propagate`` parameter,
   :mod:`napari_interfaces.classify.propagate`).
+  By default each pixel's probabilities are mixed with the mean of its
+  feature-space cluster (``cluster_smoothing`` parameter,
+  :mod:`napari_interfaces.classify.clusters`); ``--no-cluster-smoothing``
+  runs the forest's own probabilities (the classifier before round 7).
 
 Times are features + training + prediction of the whole image, on the
 machine as it is (both methods in the same process, one after the other).
@@ -58,7 +62,7 @@ Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
         [--features basic vgg basic+vgg] [--seed 0] [--propagate]
-        [--classifier random_forest|extra_trees|mlp]
+        [--classifier random_forest|extra_trees|mlp] [--no-cluster-smoothing]
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
 CLASSIFIER = "random_forest"  # --classifier
+CLUSTER_SMOOTHING = True  # --no-cluster-smoothing
 
 
 def run_ours(
@@ -141,7 +146,11 @@ def run_ours(
     from napari_interfaces.classify.model import PixelClassifier
 
     model = PixelClassifier(
-        superpixel_step=SUPERPIXEL_STEP, seed=seed, propagate=PROPAGATE, kind=CLASSIFIER
+        superpixel_step=SUPERPIXEL_STEP,
+        seed=seed,
+        propagate=PROPAGATE,
+        kind=CLASSIFIER,
+        cluster_smoothing=CLUSTER_SMOOTHING,
     )
     return classify_image(gray, scribbles, model=model, features=features).labels
 
@@ -251,11 +260,17 @@ def main(argv=None) -> int:
         help="ours with this classifier (PixelClassifier kind; mlp imports torch once, timed "
         "in the first image)",
     )
+    ap.add_argument(
+        "--no-cluster-smoothing",
+        action="store_true",
+        help="ours without mixing the probabilities with their feature-space cluster's mean",
+    )
     args = ap.parse_args(argv)
-    global SUPERPIXEL_STEP, PROPAGATE, CLASSIFIER
+    global SUPERPIXEL_STEP, PROPAGATE, CLASSIFIER, CLUSTER_SMOOTHING
     SUPERPIXEL_STEP = args.superpixel_step
     PROPAGATE = args.propagate
     CLASSIFIER = args.classifier
+    CLUSTER_SMOOTHING = not args.no_cluster_smoothing
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
@@ -264,7 +279,8 @@ def main(argv=None) -> int:
     print(
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
-        f"seed {args.seed}, propagate {PROPAGATE}, classifier {CLASSIFIER})\n"
+        f"seed {args.seed}, propagate {PROPAGATE}, classifier {CLASSIFIER}, "
+        f"cluster smoothing {CLUSTER_SMOOTHING})\n"
     )
     if any("vgg" in m for m in methods):  # load the network once, outside the timings
         from napari_interfaces.nets.hed_weights import load_hed
