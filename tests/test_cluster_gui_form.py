@@ -133,3 +133,12 @@ def test_learn_from_corrections_pixel_classifier_spreads(make_napari_viewer, tmp
     assert "edited pixels" in w.status.value
     js = w.save_model(str(tmp_path / "px.json"))
     assert new in PixelClassifier.load(js).classes.tolist()
+    # the neural head learns from the same strokes (and the unpainted pixels)
+    w.learn_with.value = "neural pixel classifier"
+    job = w.learn()
+    assert job.state == "done", job.error
+    assert w.model.kind == "mlp"
+    got = np.asarray(out.data) == new
+    iou_mlp = (got & (truth == 2)).sum() / (got | (truth == 2)).sum()
+    print(f"new-label IoU: forest {iou:.3f}, neural head {iou_mlp:.3f}")
+    assert iou_mlp > 0.5, iou_mlp

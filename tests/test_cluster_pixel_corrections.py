@@ -43,7 +43,13 @@ def _stroke_mask(region, seed, length=50, radius=2):
     return ndi.binary_dilation(m, iterations=radius) & region
 
 
-def test_new_label_on_a_few_pixels_spreads(merged):
+@pytest.mark.parametrize(
+    ("classifier", "spread", "keep0"), [(None, 0.6, 0.9), ("mlp", 0.75, 0.85)]
+)
+def test_new_label_on_a_few_pixels_spreads(merged, classifier, spread, keep0):
+    """The forest (default) and the neural head, which also learns from the unpainted pixels:
+    the new label spreads further (IoU 0.86 measured against the forest's 0.61), at the cost
+    of a little of texture 0 (0.89 of it keeps its label against the forest's 0.9+)."""
     from napari_interfaces.cluster.corrections import learn_pixels_from_corrections
 
     img, truth, res = merged
@@ -61,12 +67,15 @@ def test_new_label_on_a_few_pixels_spreads(merged):
     corrected = prop.copy()
     corrected[stroke] = new
     painted = stroke | keep
-    out = learn_pixels_from_corrections(res, corrected, painted=painted, include_confident=True)
+    out = learn_pixels_from_corrections(
+        res, corrected, painted=painted, include_confident=True, classifier=classifier
+    )
+    assert out.model.kind == (classifier or "random_forest")
     got = out.labels == new
     # it spreads: most of texture c, also its regions the stroke never touched
-    assert _iou(got, truth == c) > 0.6, _iou(got, truth == c)
+    assert _iou(got, truth == c) > spread, _iou(got, truth == c)
     # texture 1 keeps its community label; texture 0 is untouched
-    assert (out.labels[truth == 0] == 1).mean() > 0.9
+    assert (out.labels[truth == 0] == 1).mean() > keep0
     if n > 1:
         elsewhere = (truth == c) & (lab != biggest)
         assert got[elsewhere].mean() > 0.5

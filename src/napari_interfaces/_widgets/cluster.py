@@ -122,10 +122,12 @@ class ChipCommunitiesWidget(Dock):
         self.learn_with = self.add_param(
             "learn_with",
             "pixel classifier",
-            choices=["pixel classifier", "chip classifier"],
+            choices=["pixel classifier", "neural pixel classifier", "chip classifier"],
             label="learn with",
             tooltip="pixel classifier: trained on exactly the pixels you painted (a new label "
-            "on a few pixels spreads to every similar region; full resolution); chip "
+            "on a few pixels spreads to every similar region; full resolution); neural pixel "
+            "classifier: the same with a small network that also learns from the unpainted "
+            "pixels (a new label spreads further; about twice the training time); chip "
             "classifier: each chip takes its footprint's majority label (older, blocky)",
         )
         self.learn_confident = self.add_param(
@@ -396,10 +398,16 @@ class ChipCommunitiesWidget(Dock):
             changed if painted is None or painted.shape != changed.shape else painted | changed
         )
         confident = self.learn_confident.value
+        kind = "mlp" if self.learn_with.value == "neural pixel classifier" else None
 
         def _learn(progress=None):
             return learn_pixels_from_corrections(
-                result, corrected, painted=painted, include_confident=confident, progress=progress
+                result,
+                corrected,
+                painted=painted,
+                include_confident=confident,
+                classifier=kind,
+                progress=progress,
             )
 
         def _done(out):
