@@ -125,3 +125,24 @@ def test_unlabeled_sample_grid_and_cap():
     assert u[1].tolist() == f[2, 10].tolist()
     big = np.broadcast_to(np.zeros((1, 1, 3), np.float32), (4100, 4100, 3))
     assert 50_000 < len(unlabeled_sample(big)) <= 65_536
+
+
+def test_cluster_smoothing_is_for_the_forest_only(monkeypatch):
+    """The neural head learns from the unpainted pixels itself: its probabilities are not
+    mixed with the feature-space clusters' means (that lowered its round-2 IoU); a forest's
+    are (the default)."""
+    import napari_interfaces.classify.clusters as clusters
+    from napari_interfaces.cluster.synthetic import texture_mosaic
+
+    img, truth = texture_mosaic((64, 64), n_regions=4, n_classes=2, seed=2)
+    truth = np.unique(truth, return_inverse=True)[1].reshape(truth.shape)
+    scrib = initial_strokes(truth, seed=0)
+    calls = []
+    real = clusters.smooth_in_clusters
+    monkeypatch.setattr(
+        clusters, "smooth_in_clusters", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    r = classify_image(img.astype(np.float32), scrib, classifier="mlp")
+    assert r.model.cluster_smoothing and not calls  # the setting is kept, not applied
+    r = classify_image(img.astype(np.float32), scrib)
+    assert r.model.kind == "random_forest" and r.model.cluster_smoothing and calls

@@ -150,6 +150,7 @@ def test_cli_watch_bad_setups_are_one_line(tmp_path, capsys, trained, extra, mes
     assert rc == 2 and "--watch " in capsys.readouterr().err
 
 
+@pytest.mark.gui
 def test_dock_applies_to_every_frame_of_a_stack(make_napari_viewer, trained, tmp_path):
     """A series file opened with the plugin's "Open as micrograph" (lazy, every frame) is
     labelled frame by frame by the dock's Apply; the result has the series' scale."""

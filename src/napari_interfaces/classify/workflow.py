@@ -103,7 +103,8 @@ class ClassifyParams(Spec):
         "mix each pixel's class probabilities with the mean of its feature-space cluster "
         "(k-means on the features' principal components): a few strokes speak for every "
         "pixel that looks like them; about 0.1 s per megapixel; off: the forest's own "
-        "probabilities",
+        "probabilities (the neural head, classifier mlp, is never smoothed: it learns from the "
+        "unpainted pixels itself)",
         advanced=True,
         label="cluster smoothing",
     )
@@ -341,8 +342,9 @@ def _predict(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and confidence; ``strokes = (image, scribbles)`` spreads the strokes.
 
-    With ``model.cluster_smoothing`` the probabilities are first mixed with
-    their feature-space cluster's mean (:mod:`.clusters`).
+    With ``model.cluster_smoothing`` a forest's probabilities are first mixed
+    with their feature-space cluster's mean (:mod:`.clusters`; not the neural
+    head's, ``kind="mlp"``, which learns from the unpainted pixels itself).
     """
     if exact:
         proba = model.predict_proba(feats)
@@ -350,7 +352,9 @@ def _predict(
         proba = predict_proba_superpixels(model, feats, segments)
     else:
         proba = predict_proba_fast(model, feats)
-    if getattr(model, "cluster_smoothing", False):
+    if getattr(model, "cluster_smoothing", False) and model.kind != "mlp":
+        # the forests' probabilities only: the neural head learns from the unpainted pixels
+        # itself, and smoothing it too lost 0.03 mean IoU in round 2 (docs/benchmarks.md)
         from .clusters import cached_feature_clusters, smooth_in_clusters
 
         proba = smooth_in_clusters(proba, cached_feature_clusters(feats))
