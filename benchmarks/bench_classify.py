@@ -45,8 +45,8 @@ machine as it is (both methods in the same process, one after the other).
 ``--superpixel-step 8`` runs ours with probabilities averaged in
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 
-``--classifier mlp`` runs ours with the torch head (``PixelClassifier(kind="mlp")``,
-:mod:`napari_interfaces.classify.mlp`; torch's import is timed in the first image).
+``--classifier mlp`` runs ours with the neural head (``PixelClassifier(kind="mlp")``,
+:mod:`napari_interfaces.classify.mlp`, NumPy).
 
 ``--features basic vgg basic+vgg`` runs ours once per feature set (the
 ``features`` parameter: hand-made, learned VGG16 features of the shipped HED
@@ -257,8 +257,7 @@ def main(argv=None) -> int:
         "--classifier",
         choices=("random_forest", "extra_trees", "mlp"),
         default="random_forest",
-        help="ours with this classifier (PixelClassifier kind; mlp imports torch once, timed "
-        "in the first image)",
+        help="ours with this classifier (PixelClassifier kind; mlp: the neural head)",
     )
     ap.add_argument(
         "--no-cluster-smoothing",

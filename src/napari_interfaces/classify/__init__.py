@@ -5,7 +5,7 @@ on the painted pixels (:mod:`.model`, saved without pickle), one workflow
 for the CLI, the dock and the chip-communities corrections
 (:mod:`.workflow`), feature-space cluster smoothing of the forest's
 probabilities (:mod:`.clusters`), an opt-in random walker that spreads the strokes inside
-edge-bounded regions (:mod:`.propagate`), an opt-in small torch head that also
+edge-bounded regions (:mod:`.propagate`), an opt-in small neural head that also
 learns from the unpainted pixels (:mod:`.mlp`), and a seeded simulated user
 (:mod:`.strokes`) for the benchmark and tests. No Qt, no napari; torch and scikit-learn are imported
 lazily.

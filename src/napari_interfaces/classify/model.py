@@ -1,4 +1,4 @@
-"""The pixel classifier: a class-balanced random forest (or a small torch head) on pixel features.
+"""The pixel classifier: a class-balanced random forest (or a small neural head) on pixel features.
 
 Saving never pickles: a classifier is stored as its *training set* (the
 feature vectors of the painted pixels and their labels, ``.npz`` read with
@@ -44,7 +44,7 @@ MAX_TRAINING = 200_000
 
 @dataclass
 class PixelClassifier:
-    """Tree ensemble (or a small torch head, ``kind="mlp"``) over :func:`~.features.pixel_features`.
+    """Tree ensemble (or a small neural head, ``kind="mlp"``) over :func:`~.features.pixel_features`.
 
     Extremely randomized trees (``kind="extra_trees"``, random split
     thresholds) raise the round-1 mean IoU of ``benchmarks/bench_classify.py``
@@ -64,7 +64,7 @@ class PixelClassifier:
         ``random_state`` of the forest (and of the training subsample).
     kind : str
         ``"random_forest"`` (default), ``"extra_trees"`` or ``"mlp"``: a small
-        torch head (:mod:`.mlp`) trained on the painted pixels with an entropy
+        neural head (:mod:`.mlp`, NumPy) trained on the painted pixels with an entropy
         term on a grid sample of the image's unpainted pixels (``unlabeled``,
         saved with the classifier so the refit on load is identical).
     superpixel_step : float
