@@ -31,8 +31,8 @@ def test_unpainted_pixels_move_the_boundary_into_the_gap():
     Trained on the painted points alone, the head splits the plane between the
     two painted groups (a diagonal boundary: about 80 % right); with the entropy
     term on the unpainted points its boundary moves into the empty band
-    between the classes, where the truth has it (> 99 % right for seeds 0 and
-    2; seed 1 ends in a local optimum at 83 %, still better than without).
+    between the classes, where the truth has it (> 99 % right for seeds 0, 1
+    and 2; the first version, in torch, ended seed 1 in a local optimum at 83 %).
     """
     x, y, painted = _two_bands()
     acc = []
@@ -44,7 +44,7 @@ def test_unpainted_pixels_move_the_boundary_into_the_gap():
         b = (semi.classes_[semi.predict_proba(x).argmax(-1)] == y).mean()
         assert a < 0.9 and b > a + 0.03, (seed, a, b)
         acc.append(b)
-    assert np.mean(acc) > 0.92 and max(acc) > 0.98, acc
+    assert min(acc) > 0.98, acc
     p = semi.predict_proba(x)
     assert p.dtype == np.float32 and np.allclose(p.sum(-1), 1, atol=1e-5)
 
