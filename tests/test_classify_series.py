@@ -124,8 +124,9 @@ def test_cli_watch_labels_new_images_and_resumes(tmp_path, capsys, trained):
     # a resumed watch skips what is labelled, and never writes over it without --overwrite
     before = (out / "a_labels.tif").stat().st_mtime_ns
     assert main([*args[:-4], "--watch-timeout", "0.3", "--poll", "0.1", "--json"]) == 0
-    text = capsys.readouterr().out
-    assert "a.tif: already labelled" in text and "0 images labelled" in text
+    text = capsys.readouterr()
+    assert "a.tif: already labelled" in text.err and "0 images labelled" in text.err
+    assert text.out == ""  # --json: stdout holds only JSON lines (none: nothing new)
     assert (out / "a_labels.tif").stat().st_mtime_ns == before
     assert not [p for p in out.iterdir() if ".tmp" in p.name or p.name.startswith(".")]
 

@@ -235,7 +235,11 @@ def _watch(model, args, folder: Path, summaries: dict) -> None:
             return
         if not args.overwrite and (lab.exists() or conf.exists()):
             claimed.add(stem)
-            print(f"{src.name}: already labelled ({lab.name}; --overwrite to redo)", flush=True)
+            print(
+                f"{src.name}: already labelled ({lab.name}; --overwrite to redo)",
+                file=sys.stderr,
+                flush=True,
+            )
             return
         for p in (lab, conf):
             check_output(p, inputs=[src], overwrite=args.overwrite, name="--apply-out")
@@ -300,7 +304,10 @@ def run(args: argparse.Namespace) -> int:
         lab.parent.mkdir(parents=True, exist_ok=True)
         _write(lab, conf, r)
         summaries[str(lab)] = r.summary()
-    if args.json:
+    if args.json and args.watch:  # one JSON line per labelled image, as the watch prints them
+        for path, summary in summaries.items():
+            print(json.dumps({path: summary}, default=str), flush=True)
+    elif args.json:
         print(json.dumps(summaries, indent=2, default=str), flush=True)
     else:
         for path, s in summaries.items():
@@ -310,5 +317,8 @@ def run(args: argparse.Namespace) -> int:
     if args.watch:
         watched: dict = {}
         _watch(model, args, outs["apply_out"], watched)
-        print(f"{len(watched)} images labelled from {args.watch} -> {outs['apply_out']}")
+        print(  # with --json, stdout holds only the JSON lines
+            f"{len(watched)} images labelled from {args.watch} -> {outs['apply_out']}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
     return 0
