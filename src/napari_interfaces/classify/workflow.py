@@ -36,6 +36,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
+from ..io.folders import poll_param, watch_timeout_param
 from .features import FEATURE_SETS, FeatureCache, FeatureSettings, normalize_image
 from .model import KINDS, PixelClassifier
 
@@ -173,18 +174,8 @@ class ClassifyFiles(Spec):
         metavar="FOLDER",
         gui=False,
     )
-    watch_timeout: float | None = param(
-        None,
-        "stop watching after this long without a new image",
-        unit="s",
-        lo=0,
-        lo_open=True,
-        none="off",
-        gui=False,
-    )
-    poll: float = param(
-        0.5, "watch poll interval", unit="s", lo=0, lo_open=True, hi=3600, gui=False
-    )
+    watch_timeout: float | None = watch_timeout_param()
+    poll: float = poll_param()
     overwrite: bool = param(False, "replace existing outputs", gui=False)
     json: bool = param(False, "print the summary as JSON", gui=False)
 

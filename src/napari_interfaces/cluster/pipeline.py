@@ -45,6 +45,7 @@ import numpy as np
 from ..core.errors import InputError, ParameterError
 from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
+from ..io.folders import poll_param, watch_timeout_param
 from .chips import ChipGrid, apply_clahe, make_grid
 from .communities import METHODS, detect_communities, match_mapping, order_labels
 from .communities import merge_to as merge_to_fn
@@ -307,26 +308,8 @@ class ClusterFiles(Spec):
         gui=False,
         group="series",
     )
-    watch_timeout: float | None = param(
-        None,
-        "stop watching after this long without a new image",
-        unit="s",
-        lo=0,
-        lo_open=True,
-        none="off",
-        gui=False,
-        group="series",
-    )
-    poll: float = param(
-        0.5,
-        "watch poll interval",
-        unit="s",
-        lo=0,
-        lo_open=True,
-        hi=3600,
-        gui=False,
-        group="series",
-    )
+    watch_timeout: float | None = watch_timeout_param(group="series")
+    poll: float = poll_param(group="series")
     reference: Path | None = param(
         None,
         "a series reference (reference.json) written by an earlier series run, instead of IMAGE",

@@ -15,14 +15,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import InputError
 from ..core.params import positive
+from ..core.spec import param
 from .micrograph import MICROGRAPH_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "watch_folder"]
+__all__ = ["IMAGE_SUFFIXES", "list_images", "poll_param", "watch_folder", "watch_timeout_param"]
 
 IMAGE_SUFFIXES = MICROGRAPH_SUFFIXES  # the one list (io/micrograph.py)
+
+
+def watch_timeout_param(**kw: Any) -> Any:
+    """The spec field of a watch's timeout, declared once for every command that watches."""
+    return param(
+        None,
+        "stop watching after this long without a new image",
+        unit="s",
+        lo=0,
+        lo_open=True,
+        none="off",
+        gui=False,
+        **kw,
+    )
+
+
+def poll_param(**kw: Any) -> Any:
+    """The spec field of a watch's poll interval, declared once for every command that watches."""
+    return param(
+        0.5, "watch poll interval", unit="s", lo=0, lo_open=True, hi=3600, gui=False, **kw
+    )
 
 
 def list_images(folder: str | Path) -> list[Path]:
