@@ -206,14 +206,13 @@ def _write(lab_path: Path, conf_path: Path, result) -> None:
     write_tiff(conf_path, result.confidence.astype("float32"), **kw)
 
 
-def _apply_file(model, src: Path, pixel_size=None):
-    """The classifier on every frame of ``src`` (one frame: as an image)."""
+def _apply_file(model, src: Path):
+    """The classifier on every frame of ``src`` (one frame: as an image), at its pixel size."""
     from ..classify.workflow import apply_classifier, apply_to_frames
     from ..io.micrograph import read_frames
 
     first, frames = read_frames(src)
-    ps = pixel_size if pixel_size is not None else first.pixel_size
-    ps = float(ps) if ps else None
+    ps = float(first.pixel_size) if first.pixel_size else None
     if len(frames) == 1:
         return apply_classifier(model, first.data, pixel_size=ps, unit="Å")
     return apply_to_frames(model, frames, pixel_size=ps, unit="Å")
@@ -243,7 +242,7 @@ def _watch(model, args, folder: Path, summaries: dict) -> None:
             return
         for p in (lab, conf):
             check_output(p, inputs=[src], overwrite=args.overwrite, name="--apply-out")
-        r = _apply_file(model, src)  # its own pixel size, as --apply-to
+        r = _apply_file(model, src)
         folder.mkdir(parents=True, exist_ok=True)
         _write(lab, conf, r)
         claimed.add(stem)

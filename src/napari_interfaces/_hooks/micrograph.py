@@ -40,14 +40,8 @@ def read_layers(path):
     """LayerData tuples of one micrograph (an Image, or Labels for an annotation mask)."""
     if isinstance(path, (list, tuple)):
         path = path[0]
-    import warnings
-
-    from ..io.micrograph import FramesWarning
-
     try:
-        with warnings.catch_warnings():  # a series opens with all its frames below
-            warnings.simplefilter("ignore", FramesWarning)
-            mic = read_micrograph(path)
+        mic = read_micrograph(path, warn_frames=False)  # a series opens whole below
     except SizeLimitError:
         if Path(str(path)).suffix.lower() not in (".tif", ".tiff"):
             raise

@@ -47,13 +47,7 @@ def micrograph_layers(path: str | Path, pixel_size: float = 0.0, progress=None) 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    import warnings
-
-    from ..io.micrograph import FramesWarning
-
-    with warnings.catch_warnings():  # a series opens with all its frames below
-        warnings.simplefilter("ignore", FramesWarning)
-        mic = read_micrograph(path)
+    mic = read_micrograph(path, warn_frames=False)  # a series opens whole below
     size = float(pixel_size) if pixel_size > 0 else mic.pixel_size
     source = "typed" if pixel_size > 0 else mic.source
     kwargs: dict[str, Any] = {

@@ -236,14 +236,11 @@ def fit_head(
                 xb = xb + pool[rng.integers(0, len(pool), len(xb))]
             wb = class_w[yb]
             # class-balanced cross-entropy: d loss / d logits = w (p - onehot) / sum(w)
-            ins, grads_z = [xb], []
-            hb = xb @ w1 + b1
-            ab = np.maximum(hb, 0.0)
-            pb = _softmax(ab @ w2 + b2)
-            g = pb
+            ab = np.maximum(xb @ w1 + b1, 0.0)
+            g = _softmax(ab @ w2 + b2)
             g[np.arange(len(yb)), yb] -= 1.0
             g *= (wb / wb.sum())[:, None]
-            acts, grads_z = [ab], [g]
+            ins, acts, grads_z = [xb], [ab], [g]
             if us is not None and step >= s.warmup * s.steps:
                 ub = us[rng.integers(0, len(us), s.unlabeled_batch)]
                 ins.append(ub)

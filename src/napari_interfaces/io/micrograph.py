@@ -283,7 +283,9 @@ class Micrograph:
         return labels, colors
 
 
-def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
+def read_micrograph(
+    path: str | Path, *, lazy: bool = False, warn_frames: bool = True
+) -> Micrograph:
     """Read a micrograph and its pixel size.
 
     Parameters
@@ -292,6 +294,10 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
     lazy : bool
         TIFF only: return a dask array read tile by tile (no size limit;
         for operations that stream). Other formats ignore it.
+    warn_frames : bool
+        Warn (:class:`FramesWarning`) when the file is a series of which only
+        the first frame is read; False for callers that read every frame
+        themselves (:func:`read_frames`).
 
     Raises
     ------
@@ -328,7 +334,7 @@ def read_micrograph(path: str | Path, *, lazy: bool = False) -> Micrograph:
         data = data[0]  # first frame of a stack
     if data.ndim not in (2, 3):
         raise InputError(f"{path}: expected a 2D image, got shape {tuple(mic.data.shape)}")
-    if mic.metadata.get("frames", 1) > 1:
+    if warn_frames and mic.metadata.get("frames", 1) > 1:
         import warnings
 
         warnings.warn(
@@ -404,11 +410,7 @@ def read_frames(path: str | Path) -> tuple[Micrograph, FrameStack]:
         the first one.
     """
     path = Path(path)
-    import warnings
-
-    with warnings.catch_warnings():  # every frame is read here
-        warnings.simplefilter("ignore", FramesWarning)
-        first = read_micrograph(path)
+    first = read_micrograph(path, warn_frames=False)  # every frame is read here
     shape = tuple(first.data.shape)
     frames: Any = first.data[None]
     if path.suffix.lower() in TIFF_SUFFIXES:
