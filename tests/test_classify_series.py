@@ -93,6 +93,12 @@ def test_cli_apply_to_a_multi_frame_tiff_labels_every_frame(tmp_path, capsys, tr
     assert read_micrograph(tmp_path / "o" / "series_labels.tif").pixel_size == pytest.approx(20)
     grid = read_tiff_grid(tmp_path / "o" / "series_labels.tif")
     assert grid.axes == "tyx" and grid.spacing[1:] == pytest.approx((20.0, 20.0))
+    # Fiji sees frames, not z slices 1 Å apart
+    from tifffile import TiffFile
+
+    with TiffFile(tmp_path / "o" / "series_labels.tif") as tf:
+        ij, axes = tf.imagej_metadata, tf.series[0].axes
+    assert axes == "TYX" and ij["frames"] == 2 and "spacing" not in ij
 
 
 def test_cli_watch_labels_new_images_and_resumes(tmp_path, capsys, trained):

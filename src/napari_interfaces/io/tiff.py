@@ -106,7 +106,8 @@ def write_tiff(
     data : array
         ``(ny, nx)``, ``(ny, nx, 3|4)`` (RGB) or ``(nz, ny, nx)``.
     grid : Grid, optional
-        The array's geometry (axes ``yx`` or ``zyx``).
+        The array's geometry (axes ``yx``, ``zyx``, or ``tyx`` for a series of
+        frames: ImageJ axes ``TYX``, no z spacing).
     pixel_size : float or tuple, optional
         Instead of ``grid``: one size for all axes, or one per axis, in ``unit``.
     unit : str
@@ -129,12 +130,18 @@ def write_tiff(
     info = json.dumps({"grid": g.to_dict() if g else None, "metadata": metadata or {}})
     imagej = data.dtype in (np.uint8, np.uint16, np.float32) and not rgb
     kwargs: dict[str, Any] = {}
-    ij_meta: dict[str, Any] = {"axes": "ZYX" if data.ndim == 3 else "YX", "Info": info}
+    # a series' first axis (time, frames: grid axes "tyx") is not a length: ImageJ must
+    # not read its step as a z spacing in the image's unit
+    series = data.ndim == 3 and g is not None and g.axes[0] == "t"
+    ij_meta: dict[str, Any] = {
+        "axes": ("TYX" if series else "ZYX") if data.ndim == 3 else "YX",
+        "Info": info,
+    }
     if g is not None:
         sy, sx = g.spacing[-2:]
         kwargs["resolution"] = (1.0 / sx, 1.0 / sy)
         ij_meta["unit"] = IMAGEJ_UNITS.get(g.unit, g.unit)
-        if g.ndim == 3:
+        if g.ndim == 3 and not series:
             ij_meta["spacing"] = float(g.spacing[0])
     with atomic_file(path) as tmp:
         if imagej:
