@@ -261,7 +261,7 @@ def run_segment(args: argparse.Namespace) -> int:
     }
     with atomic_dir(files.out) as tmp:
         for path, stem in zip(files.images, _output_stems(list(files.images))):
-            mic = read_micrograph(path)
+            mic = read_micrograph(path, warn_frames=False)
             from_file = mic.pixel_size
             if from_file and not PIXEL_SIZE_RANGE[0] <= from_file <= PIXEL_SIZE_RANGE[1]:
                 print(
@@ -271,12 +271,24 @@ def run_segment(args: argparse.Namespace) -> int:
                 )
                 from_file = None
             given = p.pixel_size or from_file
-            res = segment_image(mic.data, model, p.replace(pixel_size=given), progress=progress)
+            if mic.metadata.get("frames", 1) > 1:  # a series: every frame, one pixel size
+                from ..io.micrograph import read_frames
+                from ..segment.series import segment_frames
+
+                res = segment_frames(
+                    read_frames(path)[1], model, p.replace(pixel_size=given), progress=progress
+                )
+            else:
+                res = segment_image(
+                    mic.data, model, p.replace(pixel_size=given), progress=progress
+                )
             source = res.pixel_size_source
             if source == "given":
                 source = "--pixel-size" if p.pixel_size else "file"
             names = {"labels": f"{stem}_labels.tif"}
             meta = {"source": str(path), "pixel_size_source": source}
+            if res.labels.ndim == 3:  # a series: frame index, then y, x
+                meta.update(frames=int(res.labels.shape[0]), frame_axis="t (index)")
             write_tiff(tmp / names["labels"], res.labels, res.grid, metadata=meta)
             if res.instances is not None:
                 names["particles"] = f"{stem}_particles.tif"
