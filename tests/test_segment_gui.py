@@ -88,6 +88,45 @@ def test_segment_and_finetune_dock(make_napari_viewer, tiny_model):
     assert w.model.value == str(path) and w.model_name == name
 
 
+def test_segment_dock_segments_every_frame_of_a_series(make_napari_viewer, tiny_model):
+    """A stack of frames (as Open as micrograph gives it) is listed; every frame is segmented
+    with one pixel size into stacks with the stack's scale; fine-tuning takes the frame shown."""
+    from napari_interfaces._widgets.segment import SegmentWidget
+    from napari_interfaces.segment.models import load_model
+    from napari_interfaces.segment.series import segment_frames
+
+    viewer = make_napari_viewer(show=True)
+    rng = np.random.default_rng(1)
+    stack = rng.random((3, 64, 56)).astype(np.float32)
+    viewer.add_image(stack, name="series", scale=(1.0, 0.5, 0.5),
+                     units=("pixel", "angstrom", "angstrom"), metadata={"frames": 3})  # fmt: skip
+    w = SegmentWidget(viewer, sync=True)
+    assert w.image.value is viewer.layers["series"] and w.pixel_size.value == pytest.approx(0.5)
+    w.model.value = str(tiny_model)
+    job = w.run()
+    assert job.state == "done", job.error
+    labels = viewer.layers["labels [series]"]
+    ref = segment_frames(stack, load_model(tiny_model), pixel_size=0.5)
+    assert np.array_equal(labels.data, ref.labels)
+    for name in ("labels [series]", "particles [series]"):
+        layer = viewer.layers[name]
+        assert tuple(layer.scale) == (1.0, 0.5, 0.5) and str(layer.units[-1]) == "angstrom"
+    assert "pixel size used: 0.5 Å" in w.used_label.value
+    # correct frame 3 (the one shown), fine-tune on it
+    viewer.dims.set_current_step(0, 2)
+    yy, xx = np.mgrid[:64, :56]
+    data = np.array(labels.data)
+    data[2] = ((yy - 32) ** 2 + (xx - 28) ** 2 < 15**2).astype(np.uint8)
+    labels.data = data
+    w.labels.value = labels
+    w.epochs.value = 1
+    job = w.fine_tune()
+    assert job.state == "done", job.error
+    lineage = json.loads(job.result[1].with_suffix(".json").read_text())["lineage"]
+    assert lineage["data"].endswith("frame 3 of 3") and lineage["n_images"] == 1
+    assert lineage["pixels"] == 64 * 56  # one frame, not the stack
+
+
 @pytest.fixture
 def whole_image_model():
     """A tiny U-Net that calls every pixel particle (a zero head with a foreground bias), with

@@ -23,6 +23,18 @@ def tiny_model(tmp_path_factory):
     return load_model(path)
 
 
+@pytest.fixture(scope="module")
+def whole_model(tmp_path_factory):
+    """Calls every pixel particle (a zero head with a foreground bias): one particle per frame."""
+    net = UNet(UNetConfig(width=4))
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([0.0, 3.0]))
+    path = tmp_path_factory.mktemp("w") / "whole.pt"
+    save_model(net, path, {"pixel_size": 0.5})
+    return load_model(path)
+
+
 def _frames(n=3, shape=(40, 48)):
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
@@ -33,17 +45,26 @@ def _frames(n=3, shape=(40, 48)):
     return np.stack(out)
 
 
-def test_every_frame_is_what_the_single_image_path_gives(tiny_model):
+@pytest.mark.parametrize("which", ["tiny_model", "whole_model"])
+def test_every_frame_is_what_the_single_image_path_gives(which, request):
+    model = request.getfixturevalue(which)
     frames = _frames()
-    res = segment_frames(frames, tiny_model, pixel_size=0.5, particles=True)
+    res = segment_frames(frames, model, pixel_size=0.5, particles=True)
     assert res.labels.shape == frames.shape and res.pixel_size == 0.5
+    offset = 0
     for i, frame in enumerate(frames):
-        one = segment_image(frame, tiny_model, pixel_size=0.5, particles=True)
+        one = segment_image(frame, model, pixel_size=0.5, particles=True)
         assert np.array_equal(res.labels[i], one.labels)
-        assert np.array_equal(res.instances[i], one.instances)
+        # ids run on through the series: one id, one particle of one frame
+        assert np.array_equal(
+            res.instances[i], np.where(one.instances > 0, one.instances + offset, 0)
+        )
         rows = res.particles["frame"] == i
-        assert rows.sum() == len(one.particles)
+        assert rows.sum() == len(one.particles) == (which == "whole_model")
         assert np.allclose(res.particles["area_nm2"][rows], one.particles["area_nm2"])
+        assert np.array_equal(res.particles["id"][rows], one.particles["id"] + offset)
+        offset += len(one.particles)
+    assert np.array_equal(res.particles["id"], np.arange(1, offset + 1))
     assert res.summary()["n_particles_per_frame"] == [f.get("n_particles") for f in res.frames]
     assert res.grid.axes == "tyx" and res.grid.spacing == (1.0, 0.5, 0.5)
 

@@ -34,16 +34,25 @@ if TYPE_CHECKING:
 __all__ = ["SegmentWidget", "finetune_job", "pixel_size_how", "segment_job"]
 
 
-def segment_job(image, model_name: str, params=None, progress=None, **values):
+def segment_job(
+    image, model_name: str, params=None, progress=None, *, series: bool = False, **values
+):
     """Engine work of **Segment**: ``(SegmentationResult, model metadata)``.
 
     ``params`` is a :class:`~napari_interfaces.segment.inference.SegmentParams`
-    (or its fields as ``values``).
+    (or its fields as ``values``). ``series``: ``image`` is a stack of frames
+    ``(n, H, W)`` (also a lazy one), segmented frame by frame
+    (:func:`~napari_interfaces.segment.series.segment_frames`; a
+    :class:`~napari_interfaces.segment.series.SeriesSegmentation`).
     """
     from ..segment.inference import segment_image
     from ..segment.models import load_model
 
     model = load_model(model_name)
+    if series:  # every frame, read one at a time, with one pixel size
+        from ..segment.series import segment_frames
+
+        return segment_frames(image, model, params, progress=progress, **values), model.metadata
     res = segment_image(image, model, params, progress=progress, **values)
     return res, model.metadata
 
@@ -92,8 +101,23 @@ def finetune_job(
 
 
 def _is_micrograph(layer: Any) -> bool:
-    """A 2D image (gray or RGB): not a 3D volume such as an APT composition."""
-    return int(layer.ndim) == 2
+    """A 2D image (gray or RGB) or a series of them: not a 3D volume (an APT composition)."""
+    return int(layer.ndim) == 2 or _is_series(layer)
+
+
+def _is_series(layer: Any) -> bool:
+    """A stack of 2D frames (time, focus, tilt): its first axis is not a length.
+
+    *Open as micrograph* records ``metadata["frames"]``; any other 3D gray image
+    whose first axis has no length unit (napari's ``pixel``) counts too. A
+    volume with a length on every axis (an APT composition) does not.
+    """
+    if int(layer.ndim) != 3 or getattr(layer, "rgb", False):
+        return False
+    if (getattr(layer, "metadata", None) or {}).get("frames"):
+        return True
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    return bool(units) and units[0] in ("pixel", "")
 
 
 def _model_choices(*_: Any) -> list[tuple[str, str]]:
@@ -123,8 +147,9 @@ class SegmentWidget(Dock):
         self.image = self.add_layer_choice(
             "image",
             napari.layers.Image,
-            tooltip="the micrograph to segment (2D, gray or RGB); 3D volumes (e.g. APT "
-            "composition) are not listed",
+            tooltip="the micrograph to segment (2D, gray or RGB), or a series of frames "
+            "(each frame segmented, one pixel size); 3D volumes (e.g. APT composition) are not "
+            "listed",
             filter=_is_micrograph,
         )
         # the pixel size is filled from the layer (any value lands; implausible ones are
@@ -258,11 +283,12 @@ class SegmentWidget(Dock):
     def run(self):
         """Segment the chosen image (returns the job)."""
         layer = self.require_layer(self.image)
-        if layer.rgb:
-            data = np.asarray(layer.data)
+        series = _is_series(layer)
+        if series:
+            data = layer.data  # read one frame at a time in the job (also a lazy stack)
         else:
             data = np.asarray(layer.data)
-            if data.ndim != 2:
+            if data.ndim != 2 and not layer.rgb:
                 from ..core.errors import InputError
 
                 raise InputError(f"{layer.name}: expected a 2D image, got shape {data.shape}")
@@ -274,8 +300,9 @@ class SegmentWidget(Dock):
             data,
             self.model.value or "default",
             params,
+            series=series,
             on_done=self._segmented,
-            description="segmenting micrograph",
+            description=f"segmenting {len(data)} frames" if series else "segmenting micrograph",
         )
 
     def _layer_kw(self, res) -> dict:
@@ -288,7 +315,7 @@ class SegmentWidget(Dock):
         """
         from ._layers import layer_kwargs
 
-        return layer_kwargs(source_layer=self._source, ndim=2)
+        return layer_kwargs(source_layer=self._source, ndim=res.labels.ndim)
 
     def apply_pixel_size(self) -> None:
         """Give the source image (and its results) the pixel size the engine used, in Å."""
@@ -417,7 +444,10 @@ class SegmentWidget(Dock):
                 f"#{pid}: uncertain area {table['uncertain_area_nm2'][i]:.3f} nm², "
                 f"{table['equivalent_diameter_nm'][i]:.2f} nm"
             )
-            item.setData(256, (float(table["centroid_y_px"][i]), float(table["centroid_x_px"][i])))
+            frame = int(table["frame"][i]) if "frame" in table.columns else None
+            item.setData(
+                256, (float(table["centroid_y_px"][i]), float(table["centroid_x_px"][i]), frame)
+            )
             self._certain_list.addItem(item)
 
     def least_certain_ids(self) -> list[int]:
@@ -430,9 +460,13 @@ class SegmentWidget(Dock):
     def _go_to(self, item) -> None:
         if self.viewer is None or self._source is None:
             return
-        y, x = item.data(256)
+        y, x, frame = item.data(256)
         scale = self._source.scale[-2:]
         trans = self._source.translate[-2:]
+        if frame is not None:  # a series: show the particle's frame
+            step = list(self.viewer.dims.current_step)
+            step[-3] = frame
+            self.viewer.dims.current_step = tuple(step)
         self.viewer.camera.center = (trans[0] + y * scale[0], trans[1] + x * scale[1])
 
     # -- fine-tune -------------------------------------------------------------
@@ -458,16 +492,31 @@ class SegmentWidget(Dock):
             or (float(self.pixel_size.value) or None)
         )
         params = self.tune_form.spec(pixel_size=ps)
+        image, labels = image_layer.data, labels_layer.data
+        what = f"napari layers {image_layer.name!r} / {labels_layer.name!r}"
+        if np.ndim(labels) == 3 and not image_layer.rgb:  # a series: the frame on screen
+            frame = self._current_frame(labels_layer)
+            image, labels = image[frame], labels[frame]
+            what += f", frame {frame + 1} of {len(labels_layer.data)}"
+            self.set_status(f"fine-tuning on frame {frame + 1}, the one shown")
         return self.run_job(
             finetune_job,
             self.model.value or "default",
-            np.asarray(image_layer.data),
-            np.asarray(labels_layer.data),
+            np.asarray(image),
+            np.asarray(labels),
             params,
-            f"napari layers {image_layer.name!r} / {labels_layer.name!r}",
+            what,
             on_done=self._tuned,
             description="fine-tuning U-Net",
         )
+
+    def _current_frame(self, layer) -> int:
+        """Index of the frame of a stack layer that the viewer shows."""
+        n = int(np.shape(layer.data)[0])
+        if self.viewer is None:
+            return 0
+        point = layer.world_to_data(self.viewer.dims.point[-layer.ndim :])
+        return int(min(max(round(float(point[0])), 0), n - 1))
 
     def _tuned(self, result) -> None:
         name, path = result

@@ -6,7 +6,9 @@ the one given, or the one estimated on the first frame (frames of one
 acquisition share their magnification, and particles measured at different
 scales could not be compared frame to frame). The labels, particle
 instances and uncertainty become stacks ``(frame, y, x)``; the particle
-table gets a ``frame`` column (0-based).
+table gets a ``frame`` column (0-based). Particle ids run on through the
+series (frame 2's first particle follows frame 1's last), so an id names one
+particle of one frame in the stack, the table and a napari Labels layer.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class SeriesSegmentation:
     ----------
     labels : (n, H, W) uint8
     instances : (n, H, W) int32 or None
-        Particle instances of each frame (numbered per frame).
+        Particle instances of each frame, numbered on through the series.
     uncertainty : (n, H, W) float32 or None
     particles : ParticleTable or None
         Every frame's particles, with a ``frame`` column.
@@ -41,6 +43,8 @@ class SeriesSegmentation:
         first frame (the others were given its pixel size).
     frames : list of dict
         Each frame's :meth:`~.inference.SegmentationResult.summary`.
+    estimate : PixelSizeEstimate or None
+        The first frame's pixel-size estimate, when one was made.
     """
 
     labels: np.ndarray
@@ -50,6 +54,7 @@ class SeriesSegmentation:
     pixel_size: float
     pixel_size_source: str
     frames: list[dict] = field(default_factory=list)
+    estimate: Any = None
 
     @property
     def scale(self) -> float:
@@ -139,19 +144,22 @@ def segment_frames(
     unc = np.zeros((n, *hw), np.float32) if p.uncertainty else None
     tables: list[dict[str, np.ndarray]] = []
     summaries: list[dict] = []
-    ps, source = p.pixel_size, ""
+    ps, source, estimate, offset = p.pixel_size, "", None, 0
     for i in range(n):
         res = segment_image(np.asarray(frames[i]), model, p.replace(pixel_size=ps), progress=inner)
         if i == 0:
-            ps, source = res.pixel_size, res.pixel_size_source
+            ps, source, estimate = res.pixel_size, res.pixel_size_source, res.estimate
         labels[i] = res.labels
         if inst is not None and res.instances is not None:
-            inst[i] = res.instances
+            inst[i] = np.where(res.instances > 0, res.instances + offset, 0)
         if unc is not None and res.uncertainty is not None:
             unc[i] = res.uncertainty
         if res.particles is not None:
             cols = {"frame": np.full(len(res.particles), i, np.int64)}
             cols.update(res.particles.columns)
+            if "id" in cols:
+                cols["id"] = np.asarray(cols["id"]) + offset
+            offset += len(res.particles)
             tables.append(cols)
         summaries.append(res.summary())
         progress.advance()
@@ -164,4 +172,4 @@ def segment_frames(
             else {"frame": np.zeros(0, np.int64)},
             pixel_size=float(ps),
         )
-    return SeriesSegmentation(labels, inst, unc, table, float(ps), source, summaries)
+    return SeriesSegmentation(labels, inst, unc, table, float(ps), source, summaries, estimate)
