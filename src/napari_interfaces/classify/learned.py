@@ -46,6 +46,7 @@ __all__ = [
     "LearnedProjection",
     "learned_feature_names",
     "learned_maps",
+    "upsample_into",
     "weights_id",
 ]
 
