@@ -53,6 +53,9 @@ edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 network, or both), each on the same round-1 strokes and its own round-2
 corrections; ``--seed N`` sets the forest's seed (default 0). The network
 is loaded once before the timings (as the dock keeps it loaded).
+``--learned-downsample N`` runs the learned features on the image pooled N
+times smaller per side (``FeatureSettings.learned_downsample``; default:
+the package's).
 
 ``--chips`` adds chip communities at their defaults (auto chip, merged to
 the true number of classes) and says where the chips are wider than the
@@ -61,7 +64,7 @@ image's thin features.
 Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
-        [--features basic vgg basic+vgg] [--seed 0] [--propagate]
+        [--features basic vgg basic+vgg] [--learned-downsample 2|4] [--seed 0] [--propagate]
         [--classifier random_forest|extra_trees|mlp] [--no-cluster-smoothing]
 """
 
@@ -138,14 +141,18 @@ SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
 CLASSIFIER = "random_forest"  # --classifier
 CLUSTER_SMOOTHING = True  # --no-cluster-smoothing
+LEARNED_DOWNSAMPLE = 0  # --learned-downsample (0: the package's default)
 
 
 def run_ours(
     gray: np.ndarray, scribbles: np.ndarray, seed: int = 0, features: str | None = None
 ) -> np.ndarray:
+    from napari_interfaces.classify.features import FeatureSettings
     from napari_interfaces.classify.model import PixelClassifier
 
+    kw = {"learned_downsample": LEARNED_DOWNSAMPLE} if LEARNED_DOWNSAMPLE else {}
     model = PixelClassifier(
+        FeatureSettings(**kw),
         superpixel_step=SUPERPIXEL_STEP,
         seed=seed,
         propagate=PROPAGATE,
@@ -249,6 +256,13 @@ def main(argv=None) -> int:
         choices=("basic", "vgg", "basic+vgg"),
         help="run ours once per feature set (default: the classifier's default)",
     )
+    ap.add_argument(
+        "--learned-downsample",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=0,
+        help="the learned features' image pooled this many times smaller per side",
+    )
     ap.add_argument("--seed", type=int, default=0, help="the forest's seed (ours and skimage)")
     ap.add_argument(
         "--propagate", action="store_true", help="ours with stroke propagation (random walker)"
@@ -265,11 +279,12 @@ def main(argv=None) -> int:
         help="ours without mixing the probabilities with their feature-space cluster's mean",
     )
     args = ap.parse_args(argv)
-    global SUPERPIXEL_STEP, PROPAGATE, CLASSIFIER, CLUSTER_SMOOTHING
+    global SUPERPIXEL_STEP, PROPAGATE, CLASSIFIER, CLUSTER_SMOOTHING, LEARNED_DOWNSAMPLE
     SUPERPIXEL_STEP = args.superpixel_step
     PROPAGATE = args.propagate
     CLASSIFIER = args.classifier
     CLUSTER_SMOOTHING = not args.no_cluster_smoothing
+    LEARNED_DOWNSAMPLE = args.learned_downsample
     methods = methods_for(args.features)
     ours_names = [m for m in methods if m != "skimage"]
     if not SHARED.is_dir():
@@ -279,7 +294,8 @@ def main(argv=None) -> int:
         f"# bench_classify ({platform.node()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}, "
         f"seed {args.seed}, propagate {PROPAGATE}, classifier {CLASSIFIER}, "
-        f"cluster smoothing {CLUSTER_SMOOTHING})\n"
+        f"cluster smoothing {CLUSTER_SMOOTHING}, learned downsample "
+        f"{LEARNED_DOWNSAMPLE or 'default'})\n"
     )
     if any("vgg" in m for m in methods):  # load the network once, outside the timings
         from napari_interfaces.nets.hed_weights import load_hed

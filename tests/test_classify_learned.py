@@ -159,3 +159,32 @@ def test_cli_model_keeps_its_feature_set(tmp_path, capsys):
                str(tmp_path / "b.tif"), "--features", "basic"])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "--features" in err and "own feature set" in err
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (61, 37), (5, 3), (1, 1), (17, 130)])
+@pytest.mark.parametrize("factor", [2, 4, 16, 3])
+def test_upsample_into_is_bit_identical_to_the_pyramid_upsampling(shape, factor):
+    """The phase-by-phase, row-block upsampling of the learned maps (eighth round)
+    gives exactly the bits of the shared bilinear upsampling (saved classifiers
+    project and upsample a new image as before)."""
+    from napari_interfaces.classify._resample import _upsample
+    from napari_interfaces.classify.learned import upsample_into
+
+    h, w = shape
+    p = (
+        np.random.default_rng(h * w + factor)
+        .normal(size=(-(-h // factor), -(-w // factor), 3))
+        .astype(np.float32)
+    )
+    want = _upsample([p[..., j] for j in range(3)], shape, factor)
+    stack = np.full((h, w, 5), np.nan, np.float32)  # a strided slice of a feature stack
+    upsample_into(p, shape, factor, stack[..., 1:4])
+    np.testing.assert_array_equal(stack[..., 1:4], want)
+    assert np.isnan(stack[..., 0]).all() and np.isnan(stack[..., 4]).all()
+    # and it is bilinear: a ramp stays a ramp inside (pixel centres aligned)
+    if h >= 4 * factor:
+        ramp = np.arange(p.shape[0], dtype=np.float32)[:, None, None] * np.ones_like(p)
+        out = np.empty((h, w, 3), np.float32)
+        upsample_into(ramp, shape, factor, out)
+        y = np.arange(factor, h - factor)
+        np.testing.assert_allclose(out[y, 0, 0], (y + 0.5) / factor - 0.5, atol=1e-5)
