@@ -255,9 +255,10 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--classifier",
-        choices=("random_forest", "extra_trees", "mlp"),
+        choices=("random_forest", "extra_trees", "mlp", "forest+mlp"),
         default="random_forest",
-        help="ours with this classifier (PixelClassifier kind; mlp: the neural head)",
+        help="ours with this classifier (PixelClassifier kind; mlp: the neural head; "
+        "forest+mlp: the forest and the head mixed)",
     )
     ap.add_argument(
         "--no-cluster-smoothing",

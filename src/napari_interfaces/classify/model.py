@@ -38,7 +38,9 @@ __all__ = ["PixelClassifier", "FORMAT", "load_pair", "pair_paths", "save_pair"]
 
 FORMAT = "napari-interfaces/pixel-classifier"
 VERSION = 3  # 3: feature sets (learned VGG features and their projection)
-KINDS = ("extra_trees", "mlp", "random_forest")
+KINDS = ("extra_trees", "forest+mlp", "mlp", "random_forest")
+#: the kinds that also learn from unpainted pixels (``unlabeled``, saved with them)
+SEMI_SUPERVISED = ("forest+mlp", "mlp")
 MAX_TRAINING = 200_000
 
 
@@ -113,11 +115,15 @@ class PixelClassifier:
     superpixel_step: float = 0.0
     propagate: bool = False
     cluster_smoothing: bool = True
+    head_weight: float = 0.3
+    head_entropy: float = 2.0
+    head_steps: int = 150
     x: np.ndarray | None = None
     y: np.ndarray | None = None
     unlabeled: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     _forest: Any = None
+    _head: Any = None
 
     @property
     def classes(self) -> np.ndarray:
@@ -160,8 +166,9 @@ class PixelClassifier:
             keep = np.sort(rng.choice(len(y), MAX_TRAINING, replace=False))
             x, y = x[keep], y[keep]
         self.x, self.y = x, y
-        if self.kind == "mlp":
-            from .mlp import fit_head
+        self._head = None
+        if self.kind in SEMI_SUPERVISED:
+            from .mlp import HeadSettings, fit_head
 
             u = None
             if unlabeled is not None:
@@ -171,9 +178,13 @@ class PixelClassifier:
                         f"unlabeled rows {u.shape} do not match {x.shape[1]} features"
                     )
             self.unlabeled = u
-            self._forest = fit_head(x, y, u, seed=int(self.seed))
-            return self
-        self.unlabeled = None
+            if self.kind == "mlp":
+                self._forest = fit_head(x, y, u, seed=int(self.seed))
+                return self
+            head = HeadSettings(steps=int(self.head_steps), entropy=float(self.head_entropy))
+            self._head = fit_head(x, y, u, seed=int(self.seed), settings=head)
+        else:
+            self.unlabeled = None
         cls = ExtraTreesClassifier if self.kind == "extra_trees" else RandomForestClassifier
         forest = cls(
             n_estimators=int(self.n_estimators),
@@ -189,7 +200,32 @@ class PixelClassifier:
         return self
 
     def predict_proba(self, features: np.ndarray, chunk: int = 262_144) -> np.ndarray:
-        """Class probabilities ``(..., n_classes)`` for features ``(..., F)``."""
+        """Class probabilities ``(..., n_classes)`` for features ``(..., F)``.
+
+        ``kind="forest+mlp"``: the forest's and the head's mixed
+        (:meth:`parts`; without the cluster smoothing, which the workflow
+        applies to the forest's part of a whole image).
+        """
+        if self._head is None:
+            return self._proba(self._forest, features, chunk)
+        w = float(self.head_weight)
+        forest, head = self.parts()
+        out = forest(features, chunk)
+        out *= 1.0 - w
+        out += w * head(features, chunk)
+        return out
+
+    def parts(self):
+        """The forest's and the head's ``predict_proba`` of a ``kind="forest+mlp"`` ensemble
+        (their mixture's weights: ``1 - head_weight`` and ``head_weight``)."""
+        if self._head is None:
+            raise InputError(f"a {self.kind!r} classifier has no forest and head parts")
+        return (
+            lambda f, chunk=262_144: self._proba(self._forest, f, chunk),
+            lambda f, chunk=262_144: self._proba(self._head, f, chunk),
+        )
+
+    def _proba(self, est, features: np.ndarray, chunk: int) -> np.ndarray:
         f = np.asarray(features, np.float32)
         n = int(self._forest.n_features_in_) if self.fitted else self.settings.n_features
         if f.shape[-1] != n:
@@ -197,7 +233,7 @@ class PixelClassifier:
         flat = f.reshape(-1, f.shape[-1])
         out = np.empty((len(flat), len(self.classes)), np.float32)
         for i in range(0, len(flat), chunk):
-            out[i : i + chunk] = self._forest.predict_proba(flat[i : i + chunk])
+            out[i : i + chunk] = est.predict_proba(flat[i : i + chunk])
         return out.reshape(*f.shape[:-1], len(self.classes))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -219,6 +255,15 @@ class PixelClassifier:
                 "superpixel_step": float(self.superpixel_step),
                 "propagate": bool(self.propagate),
                 "cluster_smoothing": bool(self.cluster_smoothing),
+                **(
+                    {
+                        "head_weight": float(self.head_weight),
+                        "head_entropy": float(self.head_entropy),
+                        "head_steps": int(self.head_steps),
+                    }
+                    if self.kind == "forest+mlp"
+                    else {}
+                ),
             },
             "classes": [int(c) for c in self.classes],
             "n_training_pixels": int(len(self.y)),
@@ -257,6 +302,9 @@ class PixelClassifier:
                 superpixel_step=float(forest.get("superpixel_step", 0.0)),
                 propagate=bool(forest.get("propagate", False)),
                 cluster_smoothing=bool(forest.get("cluster_smoothing", False)),
+                head_weight=float(forest.get("head_weight", 0.3)),
+                head_entropy=float(forest.get("head_entropy", 2.0)),
+                head_steps=int(forest.get("head_steps", 150)),
                 extra=dict(meta.get("extra", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
