@@ -30,8 +30,7 @@ percentiles to [0, 1]):
 * ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
   pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
-  of 32 trees of depth 10, cluster-smoothed, mixed 0.7 / 0.3 with a small
-  neural head).
+  of 32 trees of depth 10, cluster-smoothed).
   ``--propagate``: ours with the strokes also spread by a random walker with
   the forest's probabilities as its prior (opt-in ``propagate`` parameter,
   :mod:`napari_interfaces.classify.propagate`).
@@ -46,10 +45,9 @@ machine as it is (both methods in the same process, one after the other).
 ``--superpixel-step 8`` runs ours with probabilities averaged in
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 
-By default ours is the forest mixed with a small neural head
-(``PixelClassifier(kind="forest+mlp")``, since the eighth round);
-``--classifier random_forest`` runs the forest alone (the default before),
-``--classifier mlp`` the neural head alone (:mod:`napari_interfaces.classify.mlp`, NumPy).
+``--classifier mlp`` runs ours with the neural head (``PixelClassifier(kind="mlp")``,
+:mod:`napari_interfaces.classify.mlp`, NumPy); ``--classifier forest+mlp`` with the
+forest and the head mixed (``PixelClassifier(kind="forest+mlp")``, eighth round).
 
 ``--features basic vgg basic+vgg`` runs ours once per feature set (the
 ``features`` parameter: hand-made, learned VGG16 features of the shipped HED
@@ -65,7 +63,7 @@ Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
         [--features basic vgg basic+vgg] [--seed 0] [--propagate]
-        [--classifier forest+mlp|random_forest|extra_trees|mlp] [--no-cluster-smoothing]
+        [--classifier random_forest|extra_trees|mlp|forest+mlp] [--no-cluster-smoothing]
 """
 
 from __future__ import annotations
@@ -139,7 +137,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
-CLASSIFIER = "forest+mlp"  # --classifier
+CLASSIFIER = "random_forest"  # --classifier
 CLUSTER_SMOOTHING = True  # --no-cluster-smoothing
 
 
@@ -259,10 +257,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--classifier",
         choices=("random_forest", "extra_trees", "mlp", "forest+mlp"),
-        default="forest+mlp",
-        help="ours with this classifier (PixelClassifier kind; default forest+mlp: the forest "
-        "and the neural head mixed; random_forest: the default before the eighth round; mlp: "
-        "the neural head alone)",
+        default="random_forest",
+        help="ours with this classifier (PixelClassifier kind; forest+mlp: the forest and the "
+        "neural head mixed; mlp: the neural head alone)",
     )
     ap.add_argument(
         "--no-cluster-smoothing",

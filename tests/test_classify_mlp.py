@@ -1,4 +1,4 @@
-"""The pixel classifier's neural head (``kind="mlp"``, and mixed with the forest, the default
+"""The pixel classifier's neural head (``kind="mlp"``, and mixed with the forest,
 ``kind="forest+mlp"``; issue 24): learns from unpainted pixels."""
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ def test_cluster_smoothing_is_for_the_forest_only(monkeypatch):
     assert r.model.cluster_smoothing and not calls  # the setting is kept, not applied
     r = classify_image(img.astype(np.float32), scrib, classifier="random_forest")
     assert r.model.kind == "random_forest" and r.model.cluster_smoothing and calls == [1]
-    r = classify_image(img.astype(np.float32), scrib)  # the default: the forest's part
-    assert r.model.kind == "forest+mlp" and calls == [1, 1]
+    r = classify_image(img.astype(np.float32), scrib, classifier="forest+mlp")
+    assert r.model.kind == "forest+mlp" and calls == [1, 1]  # the forest's part only
 
 
 def _mosaic_miou(pred, truth, k=3):

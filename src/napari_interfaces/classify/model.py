@@ -1,4 +1,4 @@
-"""The pixel classifier: a class-balanced random forest mixed with a small neural head on pixel features.
+"""The pixel classifier: a class-balanced random forest (or a small neural head) on pixel features.
 
 Saving never pickles: a classifier is stored as its *training set* (the
 feature vectors of the painted pixels and their labels, ``.npz`` read with
@@ -6,11 +6,10 @@ feature vectors of the painted pixels and their labels, ``.npz`` read with
 size and unit, forest parameters, seed). Loading refits the forest with the
 same seed, which gives the identical forest (scikit-learn forests are
 deterministic for a fixed ``random_state``); a few thousand painted pixels
-refit in a fraction of a second. The default ``kind="forest+mlp"`` and
-``kind="mlp"`` (:mod:`.mlp`) also store the grid sample of unpainted pixels
-the head's entropy term was trained on, and its seeded single-thread refit
-gives the identical head. Classifiers saved before the mixture became the
-default keep their own kind (``"random_forest"`` or ``"mlp"``) and answers.
+refit in a fraction of a second. ``kind="mlp"`` and ``kind="forest+mlp"``
+(:mod:`.mlp`) also store the grid sample of unpainted pixels the head's
+entropy term was trained on, and its seeded single-thread refit gives the
+identical head.
 
 Examples
 --------
@@ -48,19 +47,21 @@ MAX_TRAINING = 200_000
 
 @dataclass
 class PixelClassifier:
-    """A forest mixed with a small neural head (default) over :func:`~.features.pixel_features`.
+    """Tree ensemble (or a small neural head, alone or mixed in) over :func:`~.features.pixel_features`.
 
-    The default, ``kind="forest+mlp"`` (eighth round of docs/benchmarks.md):
-    the random forest's probabilities, cluster-smoothed, weigh 0.7 and those
-    of a neural head (:mod:`.mlp`: entropy term 2 on the unpainted pixels,
-    150 steps) 0.3. On the six micrographs of ``benchmarks/bench_classify.py``
-    it gives 0.572 / 0.674 mean IoU (rounds 1 / 2, three seeds) against the
-    forest's 0.534 / 0.635, no image's round 2 below the forest's, and a new
-    label spreads further on the corrections test's mosaic (0.61 -> 0.93)
-    while the other textures keep theirs (0.95); about 0.1-0.2 s more per
-    1024 x 1024 image (the head's fit). Extremely randomized trees
-    (``kind="extra_trees"``, random split thresholds) raise the round-1 mean
-    IoU by about 0.02 but lose 0.1 IoU on the corrections test's mosaic.
+    Opt-in ``kind="forest+mlp"`` (eighth round of docs/benchmarks.md): the
+    random forest's probabilities, cluster-smoothed, weigh 0.7 and those of a
+    neural head (:mod:`.mlp`: entropy term 2 on the unpainted pixels, 150
+    steps) 0.3. On the six micrographs of ``benchmarks/bench_classify.py`` it
+    gives 0.572 / 0.674 mean IoU (rounds 1 / 2, three seeds) against the
+    default's 0.534 / 0.635, no image's round 2 below the default's, and a
+    new label spreads further on the corrections test's mosaic (0.61 -> 0.93)
+    while the other textures keep theirs (0.95); but the head's fit adds
+    about 0.25 s per 1024 x 1024 image, 1.47-1.62x scikit-image's time on a
+    quiet machine (the limit is 1.5x), so it is not the default. Extremely
+    randomized trees (``kind="extra_trees"``, random split thresholds) raise
+    the round-1 mean IoU by about 0.02 but lose 0.1 IoU on the corrections
+    test's mosaic, so the random forest stays the default.
 
     Attributes
     ----------
@@ -74,9 +75,8 @@ class PixelClassifier:
     seed : int
         ``random_state`` of the forest (and of the training subsample).
     kind : str
-        ``"forest+mlp"`` (default: the forest and the head mixed),
-        ``"random_forest"`` (the default before the eighth round),
-        ``"extra_trees"`` or ``"mlp"``: the small neural head alone (:mod:`.mlp`,
+        ``"random_forest"`` (default), ``"forest+mlp"`` (the forest and the
+        head mixed), ``"extra_trees"`` or ``"mlp"``: the small neural head alone (:mod:`.mlp`,
         NumPy) trained on the painted pixels with an entropy term on a grid
         sample of the image's unpainted pixels (``unlabeled``, saved with the
         classifier so the refit on load is identical).
@@ -128,7 +128,7 @@ class PixelClassifier:
     max_depth: int = 10
     max_samples: float = 0.25
     seed: int = 0
-    kind: str = "forest+mlp"
+    kind: str = "random_forest"
     superpixel_step: float = 0.0
     propagate: bool = False
     cluster_smoothing: bool = True

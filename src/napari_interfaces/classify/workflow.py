@@ -82,12 +82,12 @@ class ClassifyParams(Spec):
     )
     classifier: str | None = param(
         None,
-        "classifier on the pixel features: forest+mlp (a random forest mixed 0.7 / 0.3 with "
-        "a small neural network that also learns from the unpainted pixels: on the benchmark "
-        "micrographs +0.04 mean IoU over the forest after the first and the second round of "
-        "strokes, about 0.1-0.2 s more per megapixel), random_forest, extra_trees, or mlp "
-        "(the network alone: more in the first round, but correction strokes teach it less "
-        "and thin cracks are lost more often); auto: forest+mlp, or a given classifier's own",
+        "classifier on the pixel features: random_forest, extra_trees, forest+mlp (the forest "
+        "mixed 0.7 / 0.3 with a small neural network that also learns from the unpainted "
+        "pixels: on the benchmark micrographs +0.04 mean IoU after the first and the second "
+        "round of strokes, about 0.25 s more per megapixel), or mlp (the network alone: more "
+        "in the first round, but correction strokes teach it less and thin cracks are lost "
+        "more often); auto: random_forest, or a given classifier's own",
         choices=KINDS,
         none="auto",
         advanced=True,
@@ -415,7 +415,7 @@ def classify_image(
         ``settings``', the model's or the default ``"basic"``), ``sigmas``
         (feature scales; None: ``settings``', the model's or the
         defaults), ``classifier`` (:data:`.model.KINDS`; None: the model's
-        own or ``"forest+mlp"``), ``propagate`` (True: spread the strokes with a random
+        own or ``"random_forest"``), ``propagate`` (True: spread the strokes with a random
         walker, :mod:`.propagate`; False: the model's own setting),
         ``cluster_smoothing`` (True, the default: the model's own setting,
         on for a new classifier: the probabilities are mixed with their
