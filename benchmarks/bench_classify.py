@@ -30,7 +30,7 @@ percentiles to [0, 1]):
 * ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
   pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
-  of 32 trees of depth 10).
+  of 32 trees of depth 10, cluster-smoothed).
   ``--propagate``: ours with the strokes also spread by a random walker with
   the forest's probabilities as its prior (opt-in ``propagate`` parameter,
   :mod:`napari_interfaces.classify.propagate`).
@@ -46,7 +46,8 @@ machine as it is (both methods in the same process, one after the other).
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
 
 ``--classifier mlp`` runs ours with the neural head (``PixelClassifier(kind="mlp")``,
-:mod:`napari_interfaces.classify.mlp`, NumPy).
+:mod:`napari_interfaces.classify.mlp`, NumPy); ``--classifier forest+mlp`` with the
+forest and the head mixed (``PixelClassifier(kind="forest+mlp")``, eighth round).
 
 ``--features basic vgg basic+vgg`` runs ours once per feature set (the
 ``features`` parameter: hand-made, learned VGG16 features of the shipped HED
@@ -65,7 +66,7 @@ Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
         [--features basic vgg basic+vgg] [--learned-downsample 2|4] [--seed 0] [--propagate]
-        [--classifier random_forest|extra_trees|mlp] [--no-cluster-smoothing]
+        [--classifier random_forest|extra_trees|mlp|forest+mlp] [--no-cluster-smoothing]
 """
 
 from __future__ import annotations
@@ -269,9 +270,10 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--classifier",
-        choices=("random_forest", "extra_trees", "mlp"),
+        choices=("random_forest", "extra_trees", "mlp", "forest+mlp"),
         default="random_forest",
-        help="ours with this classifier (PixelClassifier kind; mlp: the neural head)",
+        help="ours with this classifier (PixelClassifier kind; forest+mlp: the forest and the "
+        "neural head mixed; mlp: the neural head alone)",
     )
     ap.add_argument(
         "--no-cluster-smoothing",

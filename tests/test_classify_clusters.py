@@ -97,7 +97,8 @@ def test_setting_on_by_default_saved_and_old_classifiers_load_without(tmp_path):
 
 
 def test_real_superalloy_gains(shared_data):
-    """NASA Super1 spot1, round-1 strokes: measured 0.675 -> 0.699 mean IoU (forest seed 0)."""
+    """NASA Super1 spot1, round-1 strokes: measured 0.675 -> 0.699 mean IoU (forest seed 0;
+    forest + neural head, 0.709)."""
     from napari_interfaces.cluster.images import read_mask_rgba
 
     d = shared_data / "micrographs"
@@ -114,6 +115,9 @@ def test_real_superalloy_gains(shared_data):
             ]
         )
 
-    forest = miou(classify_image(img, s, cluster_smoothing=False))
-    smoothed = miou(classify_image(img, s))
+    forest = miou(classify_image(img, s, cluster_smoothing=False, classifier="random_forest"))
+    smoothed = miou(classify_image(img, s, classifier="random_forest"))
     assert smoothed > forest + 0.01 and smoothed > 0.68, (forest, smoothed)
+    # the forest + neural head mixture (opt-in): measured 0.709
+    mixed = miou(classify_image(img, s, classifier="forest+mlp"))
+    assert mixed > smoothed and mixed > 0.70, (smoothed, mixed)

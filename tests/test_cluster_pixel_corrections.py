@@ -44,12 +44,14 @@ def _stroke_mask(region, seed, length=50, radius=2):
 
 
 @pytest.mark.parametrize(
-    ("classifier", "spread", "keep0"), [(None, 0.6, 0.9), ("mlp", 0.75, 0.85)]
+    ("classifier", "spread", "keep0"),
+    [(None, 0.6, 0.9), ("forest+mlp", 0.85, 0.93), ("mlp", 0.75, 0.85)],
 )
 def test_new_label_on_a_few_pixels_spreads(merged, classifier, spread, keep0):
-    """The forest (default) and the neural head, which also learns from the unpainted pixels:
-    the new label spreads further (IoU 0.86 measured against the forest's 0.61), at the cost
-    of a little of texture 0 (0.89 of it keeps its label against the forest's 0.9+)."""
+    """The forest (default), the forest mixed with the neural head, and the head alone, which
+    also learns from the unpainted pixels: the new label spreads furthest with the mixture
+    (IoU 0.94 measured, the head alone 0.88, the forest 0.61), and texture 0 keeps its label
+    (0.97 measured; the head alone 0.88, the forest 0.99)."""
     from napari_interfaces.cluster.corrections import learn_pixels_from_corrections
 
     img, truth, res = merged

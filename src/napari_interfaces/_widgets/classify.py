@@ -4,7 +4,7 @@ Pick an image, press *New scribbles layer* (or pick a Labels layer), paint a
 few strokes per class (label 1, 2, ...). While painting, the classifier is
 re-trained and the whole image re-labelled off the GUI thread (debounced,
 newest request wins); the features of the image are computed once and
-cached, so a re-train costs only the forest. The *classes* layer holds the
+cached, so a re-train costs only the classifier. The *classes* layer holds the
 painted class values, the *confidence* layer the probability of the chosen
 class: paint next where it is low. *Save classifier…* writes JSON + npz (no
 pickle); *Apply to layer* labels another image with it (feature scales

@@ -38,7 +38,7 @@ from ..core.progress import Progress, as_progress
 from ..core.spec import Spec, param
 from ..io.folders import poll_param, watch_timeout_param
 from .features import FEATURE_SETS, FeatureCache, FeatureSettings, normalize_image
-from .model import KINDS, PixelClassifier
+from .model import KINDS, SEMI_SUPERVISED, PixelClassifier
 
 __all__ = [
     "ClassifyFiles",
@@ -82,11 +82,12 @@ class ClassifyParams(Spec):
     )
     classifier: str | None = param(
         None,
-        "classifier on the pixel features: random_forest, extra_trees, or mlp (a small neural "
-        "network that also learns from the unpainted pixels: on the benchmark micrographs "
-        "about +0.05 / +0.02 mean IoU after the first / second round of strokes in the same "
-        "time, and a new label spreads further, but thin cracks are lost more often); auto: "
-        "random_forest, or a given classifier's own",
+        "classifier on the pixel features: random_forest, extra_trees, forest+mlp (the forest "
+        "mixed 0.7 / 0.3 with a small neural network that also learns from the unpainted "
+        "pixels: on the benchmark micrographs +0.04 mean IoU after the first and the second "
+        "round of strokes, about 0.25 s more per megapixel), or mlp (the network alone: more "
+        "in the first round, but correction strokes teach it less and thin cracks are lost "
+        "more often); auto: random_forest, or a given classifier's own",
         choices=KINDS,
         none="auto",
         advanced=True,
@@ -269,7 +270,7 @@ def train_classifier(
         x = np.concatenate([x, extra[0]])
         y = np.concatenate([y, extra[1]])
     model = model or PixelClassifier()
-    if model.kind == "mlp":  # the head's entropy term sees the whole image
+    if model.kind in SEMI_SUPERVISED:  # the head's entropy term sees the whole image
         from .mlp import unlabeled_sample
 
         return model.fit(x, y, unlabeled_sample(features))
@@ -286,12 +287,21 @@ def predict_proba_fast(model: PixelClassifier, feats: np.ndarray, margin: float 
     confident, uniform areas keep their block's (exact, neighbouring)
     probabilities; every boundary and every doubtful pixel is exact.
     """
+    return predict_parts_fast((model.predict_proba,), (1.0,), feats, margin)[0]
+
+
+def predict_parts_fast(fns, weights, feats: np.ndarray, margin: float = 0.6) -> list:
+    """:func:`predict_proba_fast` of a mixture ``sum(w * fn(feats))``: each part's
+    probabilities, every pixel the mixture needs exact predicted exactly by every part."""
     from scipy import ndimage as ndi
 
     h, w, nf = feats.shape
     if h < 16 or w < 16:
-        return model.predict_proba(feats)
-    coarse = model.predict_proba(feats[::2, ::2])
+        return [fn(feats) for fn in fns]
+    coarse_parts = [fn(feats[::2, ::2]) for fn in fns]
+    coarse = (
+        coarse_parts[0] if len(fns) == 1 else sum(c * q for c, q in zip(coarse_parts, weights))
+    )
     k = coarse.shape[-1]
     lab = coarse.argmax(-1)
     edge = np.zeros(lab.shape, bool)
@@ -300,12 +310,16 @@ def predict_proba_fast(model: PixelClassifier, feats: np.ndarray, margin: float 
     edge[1:, :] |= lab[1:, :] != lab[:-1, :]
     edge[:-1, :] |= lab[1:, :] != lab[:-1, :]
     redo_c = ndi.binary_dilation(edge) | (coarse.max(-1) < margin)
-    proba = np.repeat(np.repeat(coarse, 2, 0), 2, 1)[:h, :w]
     redo = np.repeat(np.repeat(redo_c, 2, 0), 2, 1)[:h, :w]
     redo[::2, ::2] = False  # those were predicted exactly
-    if redo.any():
-        proba[redo] = model.predict_proba(feats[redo].reshape(-1, nf)).reshape(-1, k)
-    return proba
+    rows = feats[redo].reshape(-1, nf) if redo.any() else None
+    out = []
+    for fn, c in zip(fns, coarse_parts):
+        proba = np.repeat(np.repeat(c, 2, 0), 2, 1)[:h, :w]
+        if rows is not None:
+            proba[redo] = fn(rows).reshape(-1, k)
+        out.append(proba)
+    return out
 
 
 def predict_proba_superpixels(model: PixelClassifier, feats: np.ndarray, segments: np.ndarray):
@@ -338,7 +352,16 @@ def _predict(
     with their feature-space cluster's mean (:mod:`.clusters`; not the neural
     head's, ``kind="mlp"``, which learns from the unpainted pixels itself).
     """
-    if exact:
+    head = None
+    if model.kind == "forest+mlp" and segments is None:
+        # forest + neural head: the forest's part is cluster-smoothed, the head's is not
+        wh = float(model.head_weight)
+        parts = model.parts()
+        if exact:
+            proba, head = (fn(feats) for fn in parts)
+        else:
+            proba, head = predict_parts_fast(parts, (1.0 - wh, wh), feats)
+    elif exact:
         proba = model.predict_proba(feats)
     elif segments is not None:
         proba = predict_proba_superpixels(model, feats, segments)
@@ -350,6 +373,9 @@ def _predict(
         from .clusters import cached_feature_clusters, smooth_in_clusters
 
         proba = smooth_in_clusters(proba, cached_feature_clusters(feats))
+    if head is not None:
+        proba *= 1.0 - wh
+        proba += wh * head
     if strokes is not None:
         from .propagate import propagate_strokes
 
