@@ -142,3 +142,11 @@ def test_learn_from_corrections_pixel_classifier_spreads(make_napari_viewer, tmp
     iou_mlp = (got & (truth == 2)).sum() / (got | (truth == 2)).sum()
     print(f"new-label IoU: forest {iou:.3f}, neural head {iou_mlp:.3f}")
     assert iou_mlp > 0.5, iou_mlp
+    # the forest mixed with the head
+    w.learn_with.value = "forest + neural pixel classifier"
+    job = w.learn()
+    assert job.state == "done", job.error
+    assert w.model.kind == "forest+mlp"
+    got = np.asarray(out.data) == new
+    iou_mix = (got & (truth == 2)).sum() / (got | (truth == 2)).sum()
+    assert iou_mix > 0.5, iou_mix
