@@ -298,7 +298,10 @@ def predict_parts_fast(fns, weights, feats: np.ndarray, margin: float = 0.6) -> 
     h, w, nf = feats.shape
     if h < 16 or w < 16:
         return [fn(feats) for fn in fns]
-    coarse_parts = [fn(feats[::2, ::2]) for fn in fns]
+    # one contiguous copy of the coarse grid for every part (each copied it for itself)
+    sub = np.ascontiguousarray(feats[::2, ::2], np.float32)
+    coarse_parts = [fn(sub) for fn in fns]
+    del sub
     coarse = (
         coarse_parts[0] if len(fns) == 1 else sum(c * q for c, q in zip(coarse_parts, weights))
     )
