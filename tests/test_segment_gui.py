@@ -112,12 +112,8 @@ def test_segment_dock_segments_every_frame_of_a_series(make_napari_viewer, tiny_
         layer = viewer.layers[name]
         assert tuple(layer.scale) == (1.0, 0.5, 0.5) and str(layer.units[-1]) == "angstrom"
     assert "pixel size used: 0.5 Å" in w.used_label.value
-    # correct frame 3 (the one shown), fine-tune on it
+    # nothing corrected yet: fine-tuning takes the frame shown (frame 3)
     viewer.dims.set_current_step(0, 2)
-    yy, xx = np.mgrid[:64, :56]
-    data = np.array(labels.data)
-    data[2] = ((yy - 32) ** 2 + (xx - 28) ** 2 < 15**2).astype(np.uint8)
-    labels.data = data
     w.labels.value = labels
     w.epochs.value = 1
     job = w.fine_tune()
@@ -125,6 +121,17 @@ def test_segment_dock_segments_every_frame_of_a_series(make_napari_viewer, tiny_
     lineage = json.loads(job.result[1].with_suffix(".json").read_text())["lineage"]
     assert lineage["data"].endswith("frame 3 of 3") and lineage["n_images"] == 1
     assert lineage["pixels"] == 64 * 56  # one frame, not the stack
+    # correct frames 1 and 2 (frame 3 is shown): fine-tuning learns from exactly those
+    w.model.value = str(tiny_model)
+    yy, xx = np.mgrid[:64, :56]
+    data = np.array(labels.data)
+    for i in (0, 1):
+        data[i] = ((yy - 32) ** 2 + (xx - 20 - 10 * i) ** 2 < 15**2).astype(np.uint8)
+    labels.data = data
+    job = w.fine_tune()
+    assert job.state == "done", job.error
+    lineage = json.loads(job.result[1].with_suffix(".json").read_text())["lineage"]
+    assert lineage["data"].endswith("frames 1, 2 of 3") and lineage["n_images"] == 2
 
 
 @pytest.fixture

@@ -85,13 +85,15 @@ def finetune_job(
     """Engine work of **Fine-tune**: ``(new model name, path)``.
 
     ``params`` is a :class:`~napari_interfaces.segment.finetune.FinetuneParams`
-    (or its fields as ``values``).
+    (or its fields as ``values``). ``image`` and ``labels`` are one 2D pair,
+    or two lists of them (the corrected frames of a series).
     """
     from ..segment.finetune import finetune
 
+    pairs = list(zip(image, labels)) if isinstance(image, list) else [(image, labels)]
     model, path = finetune(
         model_name,
-        [(image, labels)],
+        pairs,
         params,
         data_description=data_description,
         progress=progress,
@@ -494,21 +496,37 @@ class SegmentWidget(Dock):
         params = self.tune_form.spec(pixel_size=ps)
         image, labels = image_layer.data, labels_layer.data
         what = f"napari layers {image_layer.name!r} / {labels_layer.name!r}"
-        if np.ndim(labels) == 3 and not image_layer.rgb:  # a series: the frame on screen
-            frame = self._current_frame(labels_layer)
-            image, labels = image[frame], labels[frame]
-            what += f", frame {frame + 1} of {len(labels_layer.data)}"
-            self.set_status(f"fine-tuning on frame {frame + 1}, the one shown")
+        if np.ndim(labels) == 3 and not image_layer.rgb:  # a series: the corrected frames
+            frames = self._corrected_frames(labels_layer)
+            how = "corrected"
+            if not frames:
+                frames, how = [self._current_frame(labels_layer)], "shown"
+            image = [np.asarray(image[i]) for i in frames]
+            labels = [np.asarray(labels[i]) for i in frames]
+            names = ", ".join(str(i + 1) for i in frames)
+            what += f", frame{'s' if len(frames) > 1 else ''} {names} of {len(labels_layer.data)}"
+            self.set_status(f"fine-tuning on frame(s) {names} ({how})")
+        else:
+            image, labels = np.asarray(image), np.asarray(labels)
         return self.run_job(
             finetune_job,
             self.model.value or "default",
-            np.asarray(image),
-            np.asarray(labels),
+            image,
+            labels,
             params,
             what,
             on_done=self._tuned,
             description="fine-tuning U-Net",
         )
+
+    def _corrected_frames(self, layer) -> list[int]:
+        """Frames of a series' labels that differ from this dock's segmentation of it."""
+        res = self.result
+        ref = None if res is None else np.asarray(res.labels)
+        data = layer.data
+        if ref is None or ref.shape != tuple(np.shape(data)):
+            return []
+        return [i for i in range(len(ref)) if not np.array_equal(np.asarray(data[i]), ref[i])]
 
     def _current_frame(self, layer) -> int:
         """Index of the frame of a stack layer that the viewer shows."""
