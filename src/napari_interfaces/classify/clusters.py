@@ -47,6 +47,8 @@ import weakref
 
 import numpy as np
 
+from ..core.threads import one_blas_thread
+
 __all__ = ["feature_clusters", "smooth_in_clusters", "cached_feature_clusters"]
 
 #: Defaults (chosen on the benchmark's six micrographs, docs/benchmarks.md, seventh round).
@@ -55,17 +57,6 @@ N_COMPONENTS = 16
 N_SAMPLE = 10_000
 STEP = 4
 WEIGHT = 0.5
-
-
-def _one_blas_thread():
-    """BLAS on one thread (the products are small; a busy second core stalls OpenBLAS)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, iters: int = 10) -> np.ndarray:
@@ -123,7 +114,7 @@ def feature_clusters(
     x = g.reshape(-1, nf)
     rng = np.random.default_rng(seed)
     n = min(int(n_sample), len(x))
-    with _one_blas_thread():
+    with one_blas_thread():
         sub = np.asarray(x[np.sort(rng.choice(len(x), n, replace=False))], np.float64)
         mu, sd = sub.mean(0), sub.std(0) + 1e-6
         zs = (sub - mu) / sd

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.threads import one_blas_thread
 
 __all__ = [
     "LAYERS",
@@ -129,13 +130,6 @@ def _check_layers(layers) -> tuple[str, ...]:
     return layers
 
 
-def _one_blas_thread():
-    """NumPy's BLAS on one thread (deterministic sums; no waiting on a busy second core)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
-
-
 def _torch_threads():
     """Context: torch with at most two threads (restored afterwards)."""
     import contextlib
@@ -204,7 +198,7 @@ def fit_projection(
     acts: list[np.ndarray], layers, n_components: int, seed: int = 0, n_samples: int = 20000
 ) -> LearnedProjection:
     """Principal axes of each layer's activations (a seeded subsample of positions)."""
-    with _one_blas_thread():
+    with one_blas_thread():
         return _fit_projection(acts, layers, n_components, seed, n_samples)
 
 
@@ -277,7 +271,7 @@ def learned_maps(
         out = np.empty((h, w, k * len(layers)), np.float32)
     for i, (n, a, m, c) in enumerate(zip(layers, acts, projection.mean, projection.components)):
         flat = a.reshape(-1, a.shape[-1])
-        with _one_blas_thread():
+        with one_blas_thread():
             p = (flat @ c - m @ c).reshape(a.shape[0], a.shape[1], k).astype(np.float32)
         f = LAYERS[n][2] * d
         dst = out[..., i * k : (i + 1) * k]

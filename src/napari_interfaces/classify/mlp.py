@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.threads import one_blas_thread
+
 __all__ = ["HeadSettings", "MLPHead", "fit_head", "unlabeled_sample"]
 
 #: the unpainted pixels of the entropy term: every ``UNLABELED_STEP``-th pixel of every
@@ -109,14 +111,6 @@ def unlabeled_sample(features: np.ndarray, step: int = UNLABELED_STEP) -> np.nda
     return np.ascontiguousarray(f[o::step, o::step].reshape(-1, f.shape[-1]), np.float32)
 
 
-def _one_blas_thread():
-    """BLAS on one thread: identical sums on every run (a refit gives the identical head)
-    and no waiting on a busy second core (the products are small)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
-
-
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(-1, keepdims=True)
     np.exp(z, out=z)
@@ -148,7 +142,7 @@ class MLPHead:
         """Class probabilities ``(n, n_classes)`` of feature rows ``(n, F)``."""
         x = np.asarray(x, np.float32).reshape(-1, self.n_features_in_)
         out = np.empty((len(x), len(self.classes_)), np.float32)
-        with _one_blas_thread():
+        with one_blas_thread():
             for i in range(0, len(x), chunk):
                 h = x[i : i + chunk] @ self._w1
                 h += self._b1
@@ -229,7 +223,7 @@ def fit_head(
     # the features' noise: rows of one pool drawn once (drawing 60 000 normals per step
     # cost more than the step's arithmetic)
     pool = s.noise * rng.standard_normal((8 * s.batch, nf), dtype=np.float32)
-    with _one_blas_thread():
+    with one_blas_thread():
         for step in range(s.steps):
             w1, b1, w2, b2 = params
             if n > s.batch:

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.threads import one_blas_thread
+
 __all__ = ["propagate_strokes"]
 
 
@@ -59,27 +61,12 @@ def _pool(x: np.ndarray, d: int) -> np.ndarray:
     return x.reshape(h // d, d, w // d, d, *x.shape[2:]).mean(axis=(1, 3))
 
 
-def _one_blas_thread():
-    """A context with BLAS on one thread (threadpoolctl; scikit-learn depends on it too).
-
-    The products here are small: with a second core busy, OpenBLAS's threads
-    wait for it (a 59 x 59 ``eigh`` took 47 ms instead of 2 ms, same result).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def _principal(f: np.ndarray, n: int) -> np.ndarray:
     """The first ``n`` principal components of standardized rows ``f (N, F)``."""
     f = f - f.mean(0)
     f /= f.std(0) + 1e-6
     sample = f[:: max(1, len(f) // 20000)]
-    with _one_blas_thread():
+    with one_blas_thread():
         _, vec = np.linalg.eigh(sample.T @ sample)  # ascending eigenvalues
         return f @ vec[:, ::-1][:, : min(n, vec.shape[1])]
 
