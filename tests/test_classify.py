@@ -380,6 +380,10 @@ def _features_one_map_at_a_time(img, sig, extras=True):
     if extras:
         for j, m in enumerate(F._extra_maps(img, min(sig))):
             out[..., out.shape[-1] - 9 + j] = m
+        u, col = min(sig), {s: 1 + n * i for i, s in enumerate(sig)}
+        if all(f * u in col for f in (1, 2, 4, 8, 16)):  # G_8u, G_16u: the scales' own maps
+            out[..., -7] = out[..., col[u]] - out[..., col[8 * u]]
+            out[..., -6] = out[..., 0] - out[..., col[16 * u]]
     return out
 
 
@@ -398,3 +402,24 @@ def test_threaded_features_identical(sig, monkeypatch):
     assert F.feature_threads() == 1
     f = pixel_features(img, FeatureSettings(sigmas=sig), normalized=True)
     assert np.array_equal(f, ref)
+
+
+@pytest.mark.parametrize("shape", [(151, 157), (20, 16), (7, 9)])
+def test_rank_filters_match_scipy(shape):
+    """The min/max extras by doubling: scipy's minimum/maximum_filter values, bit for bit."""
+    from scipy import ndimage as ndi
+
+    from napari_interfaces.classify import features as F
+
+    x = F._blur(np.random.default_rng(3).random(shape).astype(np.float32), 1.0)
+    for w in (3, 5, 7, 13):
+        if w // 2 < min(shape):
+            lo, hi = (F._rank_filters(x, (w, 5), op)[0] for op in (np.minimum, np.maximum))
+            assert np.array_equal(lo, ndi.minimum_filter(x, w))
+            assert np.array_equal(hi, ndi.maximum_filter(x, w))
+    for unit in (0.5, 1.0, 2.3):  # the extras' own windows, also wider than the image
+        w5, w11 = max(3, 2 * round(2.5 * unit) + 1), max(5, 2 * round(5.5 * unit) + 1)
+        ref = [ndi.minimum_filter(x, w5), ndi.maximum_filter(x, w5)]
+        ref += [ndi.minimum_filter(x, w11), ndi.maximum_filter(x, w11)]
+        got = F._extra_maps(x, unit, 2, x)
+        assert all(np.array_equal(a, b) for a, b in zip(got, ref))
