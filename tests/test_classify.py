@@ -423,3 +423,16 @@ def test_rank_filters_match_scipy(shape):
         ref += [ndi.minimum_filter(x, w11), ndi.maximum_filter(x, w11)]
         got = F._extra_maps(x, unit, 2, x)
         assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
+@pytest.mark.parametrize("shape", [(130, 70), (64, 200), (40, 90)])
+def test_transposed_blur_is_scipys(shape):
+    """The features' Gaussian (two row passes over transposed copies): scipy's values."""
+    from scipy import ndimage as ndi
+
+    from napari_interfaces.classify import features as F
+
+    x = np.random.default_rng(4).random(shape).astype(np.float32)
+    for sigma in (0.5, 1.0, 3.0**0.5, 13.0):
+        ref = ndi.gaussian_filter(x, sigma, mode="reflect", truncate=3.0)
+        assert np.array_equal(F._blur(x, sigma), ref)

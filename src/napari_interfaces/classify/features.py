@@ -269,10 +269,33 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian of a 2-D array with reflecting borders (truncated at 3 sigma)."""
+    """Gaussian of a 2-D array with reflecting borders (truncated at 3 sigma).
+
+    ``scipy.ndimage.gaussian_filter``'s values, bit for bit: its two passes
+    (columns, then rows) each along the rows of a transposed copy, where
+    they read contiguous memory (scipy's column pass over a C-ordered image
+    takes about 4 x the row pass's time; the transposes cost less than that).
+    """
     from scipy import ndimage as ndi
 
-    return ndi.gaussian_filter(x, sigma, mode="reflect", truncate=3.0)
+    if x.ndim != 2 or min(x.shape) < _TRANSPOSED_BLUR or x.dtype != np.float32:
+        return ndi.gaussian_filter(x, sigma, mode="reflect", truncate=3.0)
+    t = ndi.gaussian_filter1d(_transpose(x), sigma, axis=1, mode="reflect", truncate=3.0)
+    return ndi.gaussian_filter1d(_transpose(t), sigma, axis=1, mode="reflect", truncate=3.0)
+
+
+#: Images at least this high and wide are blurred by :func:`_blur` as transposed copies.
+_TRANSPOSED_BLUR = 64
+
+
+def _transpose(x: np.ndarray, rows: int = 16) -> np.ndarray:
+    """A C-ordered copy of ``x.T``, a strip of ``rows`` rows at a time (stays in the cache:
+    about 5 x faster than ``np.ascontiguousarray(x.T)`` for 1024 x 1024)."""
+    h, w = x.shape
+    out = np.empty((w, h), x.dtype)
+    for i in range(0, h, rows):
+        out[:, i : i + rows] = x[i : i + rows].T
+    return out
 
 
 def _eig2(a, b, c):
