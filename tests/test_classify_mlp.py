@@ -190,8 +190,10 @@ def test_forest_and_head_mixed_saves_and_refits_identically(tmp_path, monkeypatc
     meta = json.loads(js.read_text())["forest"]
     assert meta["kind"] == "forest+mlp" and meta["head_weight"] == 0.3
     assert meta["head_entropy"] == 2.0 and meta["head_steps"] == 150
+    assert meta["head_hidden"] == 32 and m._head.w1.shape[1] == 32
     back = PixelClassifier.load(js)
     assert (back.kind, back.head_weight, back.head_steps) == ("forest+mlp", 0.3, 150)
+    assert back.head_hidden == 32
     assert np.array_equal(
         apply_classifier(back, img).confidence, apply_classifier(m, img).confidence
     )
@@ -219,3 +221,38 @@ def test_saved_head_and_forest_load_as_they_were(tmp_path):
     head = fit_head(x, y, u, seed=0, settings=HeadSettings())
     old = PixelClassifier.load(tmp_path / "mlp.json")
     assert np.array_equal(old.predict_proba(u), head.predict_proba(u))
+
+
+def test_mixture_saved_before_the_head_width_loads_with_64_hidden_units(tmp_path):
+    """A forest+mlp classifier saved without ``head_hidden`` (64 units then) refits the
+    identical head, not the new default's 32 units."""
+    rng = np.random.default_rng(2)
+    nf = PixelClassifier().settings.n_features
+    x = np.r_[rng.normal(0, 1, (60, nf)), rng.normal(0.5, 1, (60, nf))].astype(np.float32)
+    y = np.r_[np.full(60, 1), np.full(60, 2)]
+    u = rng.normal(0.25, 1.5, (300, nf)).astype(np.float32)
+    m = PixelClassifier(kind="forest+mlp", head_hidden=64).fit(x, y, u)
+    js, _ = m.save(tmp_path / "old")
+    meta = json.loads(js.read_text())
+    del meta["forest"]["head_hidden"]
+    js.write_text(json.dumps(meta))
+    back = PixelClassifier.load(js)
+    assert back.head_hidden == 64 and back._head.w1.shape[1] == 64
+    assert np.array_equal(back.predict_proba(u), m.predict_proba(u))
+    assert PixelClassifier(kind="forest+mlp").fit(x, y, u)._head.w1.shape[1] == 32
+
+
+def test_softmax_column_by_column_is_numpys():
+    """The head's softmax (row max and sum column by column for 2-7 classes): the values of
+    ``max(-1)`` / ``sum(-1)``, bit for bit, so a refit head stays identical."""
+    from napari_interfaces.classify.mlp import _softmax
+
+    rng = np.random.default_rng(5)
+    for k in (2, 3, 5, 7, 9):
+        z = (rng.normal(size=(4096, k)) * 10.0 ** rng.integers(-2, 3, (4096, k))).astype(
+            np.float32
+        )
+        ref = z - z.max(-1, keepdims=True)
+        np.exp(ref, out=ref)
+        ref /= ref.sum(-1, keepdims=True)
+        assert np.array_equal(_softmax(z.copy()), ref), k
