@@ -31,8 +31,8 @@ sigma 2 at that level) and upsampled bilinearly, so the cost of the 32 px
 scale is that of a 64 x smaller image. The scales run as jobs in up to two
 threads (:func:`feature_threads`; scipy.ndimage and numpy release the GIL) and
 their maps are written into the stack a block of rows at a time: the
-features of a 1024 x 1024 image take about 0.6 s on two idle cores, 1 s on
-one (scipy and numpy only).
+features of a 1024 x 1024 image take about 0.3 s on one core (scipy and
+numpy only; docs/benchmarks.md, ninth round (a)).
 
 Examples
 --------

@@ -56,9 +56,10 @@ class PixelClassifier:
     gives 0.572 / 0.674 mean IoU (rounds 1 / 2, three seeds) against the
     default's 0.534 / 0.635, no image's round 2 below the default's, and a
     new label spreads further on the corrections test's mosaic (0.61 -> 0.93)
-    while the other textures keep theirs (0.95); but the head's fit adds
-    about 0.25 s per 1024 x 1024 image, 1.47-1.62x scikit-image's time on a
-    quiet machine (the limit is 1.5x), so it is not the default. Extremely
+    while the other textures keep theirs (0.95); the head (32 hidden units
+    since the ninth round: 0.573 / 0.670) adds about 0.15 s per 1024 x 1024
+    image (1.15-1.27x scikit-image's time, median per 1024² image, on the
+    ninth round's loaded machine; 1.47-1.62x quiet before it). Extremely
     randomized trees (``kind="extra_trees"``, random split thresholds) raise
     the round-1 mean IoU by about 0.02 but lose 0.1 IoU on the corrections
     test's mosaic, so the random forest stays the default.

@@ -85,7 +85,7 @@ class ClassifyParams(Spec):
         "classifier on the pixel features: random_forest, extra_trees, forest+mlp (the forest "
         "mixed 0.7 / 0.3 with a small neural network that also learns from the unpainted "
         "pixels: on the benchmark micrographs +0.04 mean IoU after the first and the second "
-        "round of strokes, about 0.25 s more per megapixel), or mlp (the network alone: more "
+        "round of strokes, about 0.15 s more per megapixel), or mlp (the network alone: more "
         "in the first round, but correction strokes teach it less and thin cracks are lost "
         "more often); auto: random_forest, or a given classifier's own",
         choices=KINDS,
