@@ -92,3 +92,37 @@ def test_preset_trains_saves_and_applies(tmp_path):
     back = PixelClassifier.load(js)
     assert back.settings.feature_set == FAST
     assert np.array_equal(apply_classifier(back, img).labels, r.labels)
+
+
+def test_corrections_with_the_preset_spread_a_new_label(monkeypatch):
+    """The corrections test (tests/test_cluster_pixel_corrections.py: a new label painted on
+    < 3 % of a texture mosaic) with the preset and the forest + head mixture: the label
+    spreads (IoU 0.876 measured; 0.938 on the basic features) and texture 0 keeps its label
+    (0.897 measured; 0.969 on the basic features: on this mosaic the learned features let the
+    new label leak further, over mosaic seeds 3-7 0.944 against 0.967, while it spreads
+    further there, 0.842 against 0.774)."""
+    from napari_interfaces.classify import workflow
+    from napari_interfaces.cluster.corrections import learn_pixels_from_corrections
+    from napari_interfaces.cluster.pipeline import segment_by_communities
+    from napari_interfaces.cluster.synthetic import texture_mosaic
+    from test_cluster_pixel_corrections import _iou, _stroke_mask
+
+    img, truth = texture_mosaic((192, 192), n_regions=10, n_classes=3, seed=3)
+    truth = np.unique(truth, return_inverse=True)[1].reshape(truth.shape)
+    res = segment_by_communities(img, chip=24, stride=12, merge_to=2)
+    res.labels = np.where(truth == 0, 1, 2).astype(np.int32)
+    fast = FeatureSettings.of_feature_set(FAST)
+    plain = workflow.classify_image
+    monkeypatch.setattr(workflow, "classify_image", lambda *a, **k: plain(*a, settings=fast, **k))
+    lab, _ = ndi.label(truth == 2)
+    stroke = _stroke_mask(lab == np.bincount(lab.ravel())[1:].argmax() + 1, seed=0)
+    keep = _stroke_mask(truth == 1, seed=5)
+    corrected = np.asarray(res.labels).copy()
+    corrected[stroke] = 3
+    out = learn_pixels_from_corrections(
+        res, corrected, painted=stroke | keep, include_confident=True, classifier="forest+mlp"
+    )
+    assert out.model.settings.feature_set == FAST
+    assert _iou(out.labels == 3, truth == 2) > 0.8
+    assert (out.labels[truth == 0] == 1).mean() > 0.85
+    assert (out.labels[truth == 1] == 2).mean() > 0.8
