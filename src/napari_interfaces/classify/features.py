@@ -82,9 +82,9 @@ LEARNED_DOWNSAMPLE = 2
 #: VGG16 layers on the image at 1/4 resolution, 12 principal components each (86 features
 #: instead of 107). With ``kind="forest+mlp"`` on the six benchmark micrographs (mean of
 #: seeds 0-2, rounds 1 / 2): 0.608 / 0.702, against 0.611 / 0.704 with all basic features
-#: and 16 components at 1/4 resolution and 0.572 / 0.674 with the basic features alone; about
-#: 0.1-0.15 s more per 1024 x 1024 image than the mixture on the basic features, 0.6 s less
-#: than with all basic features and 16 components.
+#: and 16 components at 1/4 resolution and 0.572 / 0.674 with the basic features alone; per
+#: 1024 x 1024 image 2.3-2.4 x scikit-image's time, 0.35-0.4 s more than the mixture on the
+#: basic features (1.6-1.7 x) and as much less than with all basic features and 16 components.
 FEATURE_PRESETS: dict[str, dict[str, Any]] = {
     "basic+vgg-fast": {
         "basic": True,
