@@ -54,7 +54,9 @@ forest and the head mixed (``PixelClassifier(kind="forest+mlp")``, eighth round)
 network, or both), each on the same round-1 strokes and its own round-2
 corrections; ``--seed N`` sets the forest's seed (default 0). The network
 is loaded once before the timings (as the dock keeps it loaded).
-``--learned-downsample N`` runs the learned features on the image pooled N
+``basic+vgg-fast`` is the preset of ``FEATURE_PRESETS`` (basic features without
+the fine-scale extras, VGG16 at 1/4 resolution, 12 components per layer; ninth
+round). ``--learned-downsample N`` runs the learned features on the image pooled N
 times smaller per side (``FeatureSettings.learned_downsample``; default:
 the package's).
 
@@ -65,7 +67,7 @@ image's thin features.
 Usage::
 
     python benchmarks/bench_classify.py [--quick] [--chips] [--superpixel-step 8]
-        [--features basic vgg basic+vgg] [--learned-downsample 2|4] [--seed 0] [--propagate]
+        [--features basic vgg basic+vgg basic+vgg-fast] [--learned-downsample 2|4] [--seed 0] [--propagate]
         [--classifier random_forest|extra_trees|mlp|forest+mlp] [--no-cluster-smoothing]
 """
 
@@ -83,7 +85,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_interfaces.classify.features import normalize_image  # noqa: E402
+from napari_interfaces.classify.features import (  # noqa: E402
+    FEATURE_PRESETS,
+    FEATURE_SETS,
+    normalize_image,
+)
 from napari_interfaces.classify.strokes import correction_strokes, initial_strokes  # noqa: E402
 from napari_interfaces.classify.workflow import classify_image  # noqa: E402
 from napari_interfaces.cluster.images import read_mask_rgba  # noqa: E402
@@ -148,19 +154,27 @@ LEARNED_DOWNSAMPLE = 0  # --learned-downsample (0: the package's default)
 def run_ours(
     gray: np.ndarray, scribbles: np.ndarray, seed: int = 0, features: str | None = None
 ) -> np.ndarray:
+    from dataclasses import replace
+
     from napari_interfaces.classify.features import FeatureSettings
     from napari_interfaces.classify.model import PixelClassifier
 
-    kw = {"learned_downsample": LEARNED_DOWNSAMPLE} if LEARNED_DOWNSAMPLE else {}
+    # the feature set's settings (a preset such as basic+vgg-fast fixes more than which
+    # features are on), then --learned-downsample
+    settings = FeatureSettings()
+    if features is not None:
+        settings = settings.with_feature_set(features)
+    if LEARNED_DOWNSAMPLE:
+        settings = replace(settings, learned_downsample=LEARNED_DOWNSAMPLE)
     model = PixelClassifier(
-        FeatureSettings(**kw),
+        settings,
         superpixel_step=SUPERPIXEL_STEP,
         seed=seed,
         propagate=PROPAGATE,
         kind=CLASSIFIER,
         cluster_smoothing=CLUSTER_SMOOTHING,
     )
-    return classify_image(gray, scribbles, model=model, features=features).labels
+    return classify_image(gray, scribbles, model=model).labels
 
 
 METHODS = {"skimage": run_skimage, "ours": run_ours}
@@ -254,7 +268,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--features",
         nargs="+",
-        choices=("basic", "vgg", "basic+vgg"),
+        choices=(*FEATURE_SETS, *FEATURE_PRESETS),
         help="run ours once per feature set (default: the classifier's default)",
     )
     ap.add_argument(

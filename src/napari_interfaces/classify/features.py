@@ -55,6 +55,7 @@ from ..core.errors import InputError
 from ._resample import _lerp_weights, _pool2
 
 __all__ = [
+    "FEATURE_PRESETS",
     "FEATURE_SETS",
     "FeatureSettings",
     "compute_features",
@@ -77,6 +78,25 @@ VGG_LAYERS = ("conv1_2", "conv2_2", "conv3_3")
 LEARNED_COMPONENTS = 16
 #: The network sees the image at 1/2 resolution (larger context, 1/4 of the cost).
 LEARNED_DOWNSAMPLE = 2
+#: Named feature sets that also fix other settings than which features are on
+#: (:meth:`FeatureSettings.of_feature_set`, :meth:`FeatureSettings.with_feature_set`; not
+#: offered by the ``features`` parameter, see docs/benchmarks.md, ninth round (b)).
+#: ``basic+vgg-fast``: the basic features without the nine fine-scale extras, and the three
+#: VGG16 layers on the image at 1/4 resolution, 12 principal components each (86 features
+#: instead of 107). With ``kind="forest+mlp"`` on the six benchmark micrographs (mean of
+#: seeds 0-2, rounds 1 / 2): 0.608 / 0.702, against 0.611 / 0.704 with all basic features
+#: and 16 components at 1/4 resolution and 0.572 / 0.674 with the basic features alone; per
+#: 1024 x 1024 image 2.3-2.4 x scikit-image's time, 0.35-0.4 s more than the mixture on the
+#: basic features (1.6-1.7 x) and as much less than with all basic features and 16 components.
+FEATURE_PRESETS: dict[str, dict[str, Any]] = {
+    "basic+vgg-fast": {
+        "basic": True,
+        "extras": False,
+        "learned": VGG_LAYERS,
+        "learned_components": 12,
+        "learned_downsample": 4,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -144,16 +164,51 @@ class FeatureSettings:
             if int(self.learned_downsample) not in (1, 2, 4, 8):
                 raise InputError("learned_downsample: expected 1, 2, 4 or 8")
 
+    @staticmethod
+    def _feature_set_fields(name: str) -> dict[str, Any]:
+        if name in FEATURE_PRESETS:
+            return dict(FEATURE_PRESETS[name])
+        if name not in FEATURE_SETS:
+            known = (*FEATURE_SETS, *FEATURE_PRESETS)
+            raise InputError(f"features: expected one of {known}, got {name!r}")
+        return {"basic": "basic" in name, "learned": VGG_LAYERS if "vgg" in name else ()}
+
     @classmethod
     def of_feature_set(cls, name: str, **kw: Any) -> FeatureSettings:
-        """Settings of a named feature set (:data:`FEATURE_SETS`)."""
-        if name not in FEATURE_SETS:
-            raise InputError(f"features: expected one of {FEATURE_SETS}, got {name!r}")
-        return cls(basic="basic" in name, learned=VGG_LAYERS if "vgg" in name else (), **kw)
+        """Settings of a named feature set (:data:`FEATURE_SETS` or :data:`FEATURE_PRESETS`;
+        ``kw``: other fields)."""
+        return cls(**{**cls._feature_set_fields(name), **kw})
+
+    def with_feature_set(self, name: str) -> FeatureSettings:
+        """These settings with the named feature set's features (:data:`FEATURE_SETS`,
+        :data:`FEATURE_PRESETS`).
+
+        ``basic``, ``vgg`` and ``basic+vgg`` set which features are on and keep
+        the other fields (scales, extras, learned components and resolution);
+        a preset (:data:`FEATURE_PRESETS`) also sets its own extras and learned
+        settings. The scales, pixel size and unit are always kept; the learned
+        projection is dropped (it belongs to other features).
+        """
+        from dataclasses import MISSING, replace
+
+        kw = self._feature_set_fields(name)
+        current = self.feature_set
+        if name not in FEATURE_PRESETS and current in FEATURE_PRESETS:
+            # leaving a preset: its other fields go back to their defaults
+            defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+            kw = {**{k: defaults[k] for k in FEATURE_PRESETS[current]}, **kw}
+        return replace(self, projection=None, **kw)
 
     @property
     def feature_set(self) -> str:
-        """``"basic"``, ``"vgg"`` or ``"basic+vgg"`` (:data:`FEATURE_SETS`)."""
+        """The name of these features (:data:`FEATURE_SETS`, :data:`FEATURE_PRESETS`).
+
+        A preset's name (``"basic+vgg-fast"``) when the settings are the
+        preset's, else ``"basic"``, ``"vgg"`` or ``"basic+vgg"``.
+        """
+        for name, preset in FEATURE_PRESETS.items():
+            if all(getattr(self, k) == v for k, v in preset.items()):
+                return name
         names = (["basic"] if self.basic else []) + (["vgg"] if self.learned else [])
         return "+".join(names)
 

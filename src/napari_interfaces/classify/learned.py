@@ -21,7 +21,9 @@ Nothing is downloaded.
   image, then kept with the classifier, so another image is projected on the
   same axes) and upsampled bilinearly to every pixel;
 * big images are processed in overlapping tiles (the blocks see 40 px
-  around a pixel), torch with at most two threads; the principal axes and
+  around a pixel), torch with at most two threads (one for a network input
+  of at most :data:`ONE_THREAD_PIXELS`: on a busy two-core machine the
+  second thread cost 0.2 s there, bits unchanged); the principal axes and
   the projection run with NumPy's BLAS on one thread (on a busy two-core
   machine a multi-threaded BLAS took 3 s instead of 0.2 s for the three
   256-channel-or-less covariances and eigendecompositions), and the
@@ -130,8 +132,15 @@ def _check_layers(layers) -> tuple[str, ...]:
     return layers
 
 
-def _torch_threads():
-    """Context: torch with at most two threads (restored afterwards)."""
+#: Network inputs of at most this many pixels run torch on one thread (1024 x 1024 at 1/4
+#: resolution is 65,536): on the shared two-core machine (load 2.4-2.8) the three blocks of a
+#: 256 x 256 input took 0.11 s on one thread and 0.31 s on two (medians of 15, alternating;
+#: 0.06 s on two idle cores); the activations are the same bits on one or two threads.
+ONE_THREAD_PIXELS = 1 << 17
+
+
+def _torch_threads(n: int = 2):
+    """Context: torch with at most ``n`` (and two) threads (restored afterwards)."""
     import contextlib
 
     import torch
@@ -139,7 +148,7 @@ def _torch_threads():
     @contextlib.contextmanager
     def ctx():
         prev = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(2, prev)))
+        torch.set_num_threads(max(1, min(2, int(n), prev)))
         try:
             yield torch
         finally:
@@ -169,7 +178,7 @@ def vgg_activations(img: np.ndarray, layers) -> list[np.ndarray]:
     }
     by_block = {LAYERS[n][0]: n for n in layers}
     ov = int(math.ceil(OVERLAP / step) * step)
-    with _torch_threads() as torch:
+    with _torch_threads(1 if h * w <= ONE_THREAD_PIXELS else 2) as torch:
         model = load_hed(WEIGHTS, device="cpu")
         blocks = model.blocks[:n_blocks]
         with torch.inference_mode():
