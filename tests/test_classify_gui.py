@@ -153,12 +153,19 @@ def test_feature_scales_form_marks_a_bad_value(make_napari_viewer):
 
 
 def test_feature_set_choice_in_the_dock(make_napari_viewer, tmp_path):
-    """The dock's *features* is ClassifyParams.features: auto, basic, vgg, basic+vgg; saved."""
+    """The dock's *features* is ClassifyParams.features: auto, basic, vgg, basic+vgg,
+    basic+vgg-fast; saved."""
     import json
 
     pytest.importorskip("torch")
     w = _dock_with_column_strokes(make_napari_viewer)
-    assert list(w.form["features"].choices) == [None, "basic", "vgg", "basic+vgg"]
+    assert list(w.form["features"].choices) == [
+        None,
+        "basic",
+        "vgg",
+        "basic+vgg",
+        "basic+vgg-fast",
+    ]
     assert w.form["features"].value is None  # auto: basic
     w.form["features"].value = "basic+vgg"
     job = w.run()

@@ -37,10 +37,8 @@ def _two_textures(n=64, seed=0):
 
 
 def test_the_preset_is_a_named_feature_set():
-    assert FAST in FEATURE_PRESETS
-    # not (yet) offered by the features parameter of the CLI and the dock
-    assert FAST not in FEATURE_SETS
-    assert tuple(ClassifyParams.param_of("features").choices) == FEATURE_SETS
+    assert FAST in FEATURE_PRESETS and FAST in FEATURE_SETS
+    assert FAST in ClassifyParams.param_of("features").choices  # the CLI and the dock
     s = FeatureSettings.of_feature_set(FAST)
     assert s.feature_set == FAST
     assert s.basic and not s.extras
@@ -126,3 +124,15 @@ def test_corrections_with_the_preset_spread_a_new_label(monkeypatch):
     assert _iou(out.labels == 3, truth == 2) > 0.8
     assert (out.labels[truth == 0] == 1).mean() > 0.85
     assert (out.labels[truth == 1] == 2).mean() > 0.8
+
+
+def test_the_features_parameter_selects_the_whole_preset():
+    """``features="basic+vgg-fast"`` (CLI, dock) trains with the preset's extras and learned
+    settings, not only with both feature kinds on."""
+    img, _, s = _two_textures()
+    r = classify_image(img, s, features=FAST, classifier="forest+mlp")
+    assert r.model.settings.feature_set == FAST
+    assert not r.model.settings.extras and r.model.settings.learned_downsample == 4
+    # and back to basic+vgg on the same model: the preset's fields return to the defaults
+    r2 = classify_image(img, s, features="basic+vgg", model=r.model)
+    assert r2.model.settings.extras and r2.model.settings.learned_downsample == 2

@@ -70,8 +70,9 @@ PER_SCALE = ("smooth", "gradient", "hessian_1", "hessian_2", "tensor_1", "tensor
 EXTRAS = ("dog_1_2", "dog_2_4", "dog_1_8", "relative_16", "smooth_half")
 EXTRAS += ("min_5", "max_5", "min_11", "max_11")
 
-#: Named feature sets (the ``features`` parameter): hand-made, learned (VGG16), or both.
-FEATURE_SETS = ("basic", "vgg", "basic+vgg")
+#: Named feature sets (the ``features`` parameter): hand-made, learned (VGG16), both, or
+#: both in the faster mix of :data:`FEATURE_PRESETS`.
+FEATURE_SETS = ("basic", "vgg", "basic+vgg", "basic+vgg-fast")
 #: The VGG16 layers of the ``vgg`` feature sets (:mod:`.learned`).
 VGG_LAYERS = ("conv1_2", "conv2_2", "conv3_3")
 #: Principal components per learned layer.
@@ -79,8 +80,8 @@ LEARNED_COMPONENTS = 16
 #: The network sees the image at 1/2 resolution (larger context, 1/4 of the cost).
 LEARNED_DOWNSAMPLE = 2
 #: Named feature sets that also fix other settings than which features are on
-#: (:meth:`FeatureSettings.of_feature_set`, :meth:`FeatureSettings.with_feature_set`; not
-#: offered by the ``features`` parameter, see docs/benchmarks.md, ninth round (b)).
+#: (:meth:`FeatureSettings.of_feature_set`, :meth:`FeatureSettings.with_feature_set`; see
+#: docs/benchmarks.md, ninth round (b)).
 #: ``basic+vgg-fast``: the basic features without the nine fine-scale extras, and the three
 #: VGG16 layers on the image at 1/4 resolution, 12 principal components each (86 features
 #: instead of 107). With ``kind="forest+mlp"`` on the six benchmark micrographs (mean of
