@@ -256,3 +256,38 @@ def test_softmax_column_by_column_is_numpys():
         np.exp(ref, out=ref)
         ref /= ref.sum(-1, keepdims=True)
         assert np.array_equal(_softmax(z.copy()), ref), k
+
+
+def test_mixture_overlapped_gives_the_same_labels_as_one_after_the_other(monkeypatch):
+    """The mixture's fits side by side, its two parts' predictions side by side and the
+    clusters beside the prediction (``model.OVERLAP``) give the very same probabilities,
+    head and forest as one after the other; an error in the worker thread reaches the
+    caller."""
+    import napari_interfaces.classify.clusters as clusters
+    import napari_interfaces.classify.model as model
+    from napari_interfaces.cluster.synthetic import texture_mosaic
+
+    img, truth = texture_mosaic((96, 96), n_regions=5, n_classes=3, seed=4)
+    truth = np.unique(truth, return_inverse=True)[1].reshape(truth.shape)
+    scrib = initial_strokes(truth, seed=1) + 1
+    img = img.astype(np.float32)
+    out = {}
+    for flag in (False, True):
+        monkeypatch.setattr(model, "OVERLAP", flag)
+        clusters._CACHE.clear()
+        for kind in ("forest+mlp", "random_forest"):
+            r = classify_image(img, scrib, classifier=kind)
+            out[flag, kind] = r
+    for kind in ("forest+mlp", "random_forest"):
+        a, b = out[False, kind], out[True, kind]
+        assert np.array_equal(a.labels, b.labels) and np.array_equal(a.confidence, b.confidence)
+    ha, hb = out[False, "forest+mlp"].model._head, out[True, "forest+mlp"].model._head
+    assert all(np.array_equal(p, q) for p, q in zip((ha.w1, ha.w2), (hb.w1, hb.w2)))
+
+    def boom():
+        raise InputError("from the worker")
+
+    monkeypatch.setattr(model, "OVERLAP", True)
+    with pytest.raises(InputError, match="from the worker"):
+        model._beside(boom, lambda: None)
+    assert model._beside(lambda: 7, lambda: None) == 7

@@ -45,6 +45,45 @@ SEMI_SUPERVISED = ("forest+mlp", "mlp")
 MAX_TRAINING = 200_000
 
 
+#: run the mixture's two fits side by side (False: one after the other; the same result)
+OVERLAP = True
+
+
+def _beside(side, main):
+    """``side()`` in a worker thread while ``main()`` runs here; returns ``side()``'s result.
+
+    Both run under one BLAS thread (:func:`~..core.threads.one_blas_thread`, entered
+    here so that the worker's own limits start and end inside it: ``threadpoolctl``'s
+    limits are the process's). With :data:`OVERLAP` False: ``main()`` then ``side()``.
+    """
+    import threading
+
+    from ..core.threads import one_blas_thread
+
+    if not OVERLAP:
+        main()
+        return side()
+    box: list = []
+
+    def run():
+        try:
+            box.append((True, side()))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box.append((False, exc))
+
+    with one_blas_thread():
+        worker = threading.Thread(target=run, name="napari-interfaces-side", daemon=True)
+        worker.start()
+        try:
+            main()
+        finally:
+            worker.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
 @dataclass
 class PixelClassifier:
     """Tree ensemble (or a small neural head, alone or mixed in) over :func:`~.features.pixel_features`.
@@ -208,7 +247,6 @@ class PixelClassifier:
                 entropy=float(self.head_entropy),
                 hidden=int(self.head_hidden),
             )
-            self._head = fit_head(x, y, u, seed=int(self.seed), settings=head)
         else:
             self.unlabeled = None
         cls = ExtraTreesClassifier if self.kind == "extra_trees" else RandomForestClassifier
@@ -221,7 +259,15 @@ class PixelClassifier:
             n_jobs=-1,
             random_state=int(self.seed),
         )
-        forest.fit(x, y)
+        if self.kind == "forest+mlp":
+            # the head's fit (one thread, NumPy) beside the forest's (its own threads): the
+            # same head and forest as one after the other
+            self._head = _beside(
+                lambda: fit_head(x, y, u, seed=int(self.seed), settings=head),
+                lambda: forest.fit(x, y),
+            )
+        else:
+            forest.fit(x, y)
         self._forest = forest
         return self
 

@@ -303,7 +303,7 @@ def predict_parts_fast(fns, weights, feats: np.ndarray, margin: float = 0.6) -> 
         return [fn(feats) for fn in fns]
     # one contiguous copy of the coarse grid for every part (each copied it for itself)
     sub = np.ascontiguousarray(feats[::2, ::2], np.float32)
-    coarse_parts = [fn(sub) for fn in fns]
+    coarse_parts = _each(fns, sub)
     del sub
     coarse = (
         coarse_parts[0] if len(fns) == 1 else sum(c * q for c, q in zip(coarse_parts, weights))
@@ -319,13 +319,26 @@ def predict_parts_fast(fns, weights, feats: np.ndarray, margin: float = 0.6) -> 
     redo = np.repeat(np.repeat(redo_c, 2, 0), 2, 1)[:h, :w]
     redo[::2, ::2] = False  # those were predicted exactly
     rows = feats[redo].reshape(-1, nf) if redo.any() else None
+    exact = _each(fns, rows) if rows is not None else [None] * len(fns)
     out = []
-    for fn, c in zip(fns, coarse_parts):
+    for c, e in zip(coarse_parts, exact):
         proba = np.repeat(np.repeat(c, 2, 0), 2, 1)[:h, :w]
-        if rows is not None:
-            proba[redo] = fn(rows).reshape(-1, k)
+        if e is not None:
+            proba[redo] = e.reshape(-1, k)
         out.append(proba)
     return out
+
+
+def _each(fns, x) -> list:
+    """``[fn(x) for fn in fns]``; with two or more parts (the forest and the neural head)
+    the later ones run in a worker thread beside the first (the same values)."""
+    if len(fns) == 1:
+        return [fns[0](x)]
+    from .model import _beside
+
+    box = []
+    rest = _beside(lambda: [fn(x) for fn in fns[1:]], lambda: box.append(fns[0](x)))
+    return [box[0], *rest]
 
 
 def predict_proba_superpixels(model: PixelClassifier, feats: np.ndarray, segments: np.ndarray):
@@ -359,26 +372,37 @@ def _predict(
     head's, ``kind="mlp"``, which learns from the unpainted pixels itself).
     """
     head = None
-    if model.kind == "forest+mlp" and segments is None:
-        # forest + neural head: the forest's part is cluster-smoothed, the head's is not
-        wh = float(model.head_weight)
-        parts = model.parts()
+    wh = float(getattr(model, "head_weight", 0.0))
+
+    def probabilities():
+        if model.kind == "forest+mlp" and segments is None:
+            # forest + neural head: the forest's part is cluster-smoothed, the head's is not
+            parts = model.parts()
+            if exact:
+                return tuple(fn(feats) for fn in parts)
+            return tuple(predict_parts_fast(parts, (1.0 - wh, wh), feats))
         if exact:
-            proba, head = (fn(feats) for fn in parts)
-        else:
-            proba, head = predict_parts_fast(parts, (1.0 - wh, wh), feats)
-    elif exact:
-        proba = model.predict_proba(feats)
-    elif segments is not None:
-        proba = predict_proba_superpixels(model, feats, segments)
-    else:
-        proba = predict_proba_fast(model, feats)
+            return model.predict_proba(feats), None
+        if segments is not None:
+            return predict_proba_superpixels(model, feats, segments), None
+        return predict_proba_fast(model, feats), None
+
     if getattr(model, "cluster_smoothing", False) and model.kind != "mlp":
         # the forests' probabilities only: the neural head learns from the unpainted pixels
-        # itself, and smoothing it too lost 0.03 mean IoU in round 2 (docs/benchmarks.md)
+        # itself, and smoothing it too lost 0.03 mean IoU in round 2 (docs/benchmarks.md).
+        # The clusters (one thread, cached per feature array) are computed beside the
+        # prediction.
         from .clusters import cached_feature_clusters, smooth_in_clusters
+        from .model import _beside
 
-        proba = smooth_in_clusters(proba, cached_feature_clusters(feats))
+        box = []
+        clusters = _beside(
+            lambda: cached_feature_clusters(feats), lambda: box.append(probabilities())
+        )
+        proba, head = box[0]
+        proba = smooth_in_clusters(proba, clusters)
+    else:
+        proba, head = probabilities()
     if head is not None:
         proba *= 1.0 - wh
         proba += wh * head
