@@ -259,10 +259,9 @@ def test_softmax_column_by_column_is_numpys():
 
 
 def test_mixture_overlapped_gives_the_same_labels_as_one_after_the_other(monkeypatch):
-    """The mixture's fits side by side, its two parts' predictions side by side and the
-    clusters beside the prediction (``model.OVERLAP``) give the very same probabilities,
-    head and forest as one after the other; an error in the worker thread reaches the
-    caller."""
+    """The mixture's two parts' predictions side by side and the clusters beside the
+    prediction (``model.OVERLAP``) give the very same labels and confidence as one after
+    the other; an error in the worker thread reaches the caller."""
     import napari_interfaces.classify.clusters as clusters
     import napari_interfaces.classify.model as model
     from napari_interfaces.cluster.synthetic import texture_mosaic

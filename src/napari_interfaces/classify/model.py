@@ -45,7 +45,8 @@ SEMI_SUPERVISED = ("forest+mlp", "mlp")
 MAX_TRAINING = 200_000
 
 
-#: run the mixture's two fits side by side (False: one after the other; the same result)
+#: run the mixture's two parts' predictions side by side, and the feature clusters beside
+#: the prediction (:mod:`.workflow`; False: one after the other; the same values)
 OVERLAP = True
 
 
@@ -260,14 +261,11 @@ class PixelClassifier:
             random_state=int(self.seed),
         )
         if self.kind == "forest+mlp":
-            # the head's fit (one thread, NumPy) beside the forest's (its own threads): the
-            # same head and forest as one after the other
-            self._head = _beside(
-                lambda: fit_head(x, y, u, seed=int(self.seed), settings=head),
-                lambda: forest.fit(x, y),
-            )
-        else:
-            forest.fit(x, y)
+            # one after the other: beside the forest's fit (its own threads) the head's
+            # (~150 small NumPy steps, holding the GIL between them) made both slower
+            # (docs/benchmarks.md, ninth round (c))
+            self._head = fit_head(x, y, u, seed=int(self.seed), settings=head)
+        forest.fit(x, y)
         self._forest = forest
         return self
 
