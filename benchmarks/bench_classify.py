@@ -30,7 +30,9 @@ percentiles to [0, 1]):
 * ``ours``: :func:`napari_interfaces.classify.workflow.classify_image`
   with its defaults (7 scales 1..64 px, 7 features per scale on an image
   pyramid, plus 9 fine-scale full-resolution maps; a class-balanced forest
-  of 32 trees of depth 10, cluster-smoothed).
+  of 32 trees of depth 10, cluster-smoothed, mixed 0.7 / 0.3 with a small
+  neural head: ``kind="forest+mlp"``, the default since the ninth round;
+  ``--classifier random_forest`` for the forest alone, the default before).
   ``--propagate``: ours with the strokes also spread by a random walker with
   the forest's probabilities as its prior (opt-in ``propagate`` parameter,
   :mod:`napari_interfaces.classify.propagate`).
@@ -146,7 +148,7 @@ def run_skimage(gray: np.ndarray, scribbles: np.ndarray, seed: int = 0) -> np.nd
 
 SUPERPIXEL_STEP = 0.0  # --superpixel-step
 PROPAGATE = False  # --propagate
-CLASSIFIER = "random_forest"  # --classifier
+CLASSIFIER = "forest+mlp"  # --classifier (the package default)
 CLUSTER_SMOOTHING = True  # --no-cluster-smoothing
 LEARNED_DOWNSAMPLE = 0  # --learned-downsample (0: the package's default)
 
@@ -285,7 +287,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--classifier",
         choices=("random_forest", "extra_trees", "mlp", "forest+mlp"),
-        default="random_forest",
+        default="forest+mlp",
         help="ours with this classifier (PixelClassifier kind; forest+mlp: the forest and the "
         "neural head mixed; mlp: the neural head alone)",
     )

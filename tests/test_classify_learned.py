@@ -61,9 +61,12 @@ def test_learned_features_shape_names_and_information():
     again, _ = compute_features(img, fitted)
     assert np.allclose(again, f, atol=1e-4)
     # learned features alone separate the two textures from two dotted strokes
-    r = classify_image(img, _strokes(truth), features="vgg")
+    r = classify_image(img, _strokes(truth), features="vgg", classifier="random_forest")
     acc = float((r.labels - 1 == truth).mean())
-    assert acc > 0.8, acc  # measured 0.88-0.93 (image seeds 0-2); chance is 0.5
+    # measured 0.88-0.93 with the forest (image seeds 0-2; the default forest + head mixture
+    # 0.73 on seed 0: on this 96 px mosaic its head follows the unpainted pixels' own modes);
+    # chance is 0.5
+    assert acc > 0.8, acc
     assert r.model.settings.feature_set == "vgg"
 
 

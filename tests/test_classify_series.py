@@ -29,6 +29,13 @@ def _accuracy(labels, truth):
     return float(np.mean(labels == truth + 1))
 
 
+#: pixel accuracy of a classifier trained on mosaic 1 and applied to mosaics 1-3 (chance 1/3):
+#: the default forest + head mixture measured 0.60 / 0.81 on mosaics 2 / 3, the forest alone
+#: 0.77 / 0.89 (the head adapts to its training image's unpainted pixels; on real micrographs
+#: the mixture transfers better, 0.394 against 0.367 mean IoU: docs/benchmarks.md, ninth round)
+TRANSFER = 0.55
+
+
 @pytest.fixture(scope="module")
 def trained():
     img, truth = _mosaic(seed=1)
@@ -45,7 +52,7 @@ def test_every_frame_of_a_series_is_labelled_as_on_its_own(trained):
         assert np.array_equal(r.labels[i], one.labels)
         assert np.allclose(r.confidence[i], one.confidence)
         # the textures of other mosaics are recognised, not only the training one's
-        assert _accuracy(r.labels[i], t) > 0.6, i
+        assert _accuracy(r.labels[i], t) > TRANSFER, i
     assert r.pixel_size == 2.0 and r.unit == "nm"
 
 
@@ -124,7 +131,7 @@ def test_cli_watch_labels_new_images_and_resumes(tmp_path, capsys, trained):
     writer.join()
     for stem, t in (("a", t1), ("b", t2)):
         lab = tifffile.imread(out / f"{stem}_labels.tif")
-        assert _accuracy(lab, t) > 0.6 and (out / f"{stem}_confidence.tif").is_file()
+        assert _accuracy(lab, t) > TRANSFER and (out / f"{stem}_confidence.tif").is_file()
     text = capsys.readouterr()
     assert "2 images labelled" in text.out and "watching" in text.err
     # a resumed watch skips what is labelled, and never writes over it without --overwrite
@@ -184,5 +191,5 @@ def test_dock_applies_to_every_frame_of_a_stack(make_napari_viewer, trained, tmp
     out = viewer.layers["classes [series]"]
     assert out.data.shape == (2, 96, 96) and tuple(out.scale) == pytest.approx((1.0, 20, 20))
     for i in range(2):
-        assert _accuracy(np.asarray(out.data[i]), truths[i]) > 0.6
+        assert _accuracy(np.asarray(out.data[i]), truths[i]) > TRANSFER
     assert "2 frames" in out.metadata["pixel_classifier"]["notes"]

@@ -133,11 +133,11 @@ def test_learn_from_corrections_pixel_classifier_spreads(make_napari_viewer, tmp
     assert "edited pixels" in w.status.value
     js = w.save_model(str(tmp_path / "px.json"))
     assert new in PixelClassifier.load(js).classes.tolist()
-    # the neural head, alone and mixed with the forest, learns from the same strokes (and
-    # the unpainted pixels)
+    assert PixelClassifier.load(js).kind == "forest+mlp"  # the default: forest + head
+    # the neural head alone and the forest alone learn from the same strokes
     for choice, kind in (
         ("neural pixel classifier", "mlp"),
-        ("forest + neural pixel classifier", "forest+mlp"),
+        ("forest pixel classifier", "random_forest"),
     ):
         w.learn_with.value = choice
         job = w.learn()
@@ -145,5 +145,5 @@ def test_learn_from_corrections_pixel_classifier_spreads(make_napari_viewer, tmp
         assert w.model.kind == kind
         got = np.asarray(out.data) == new
         iou_head = (got & (truth == 2)).sum() / (got | (truth == 2)).sum()
-        print(f"new-label IoU: forest {iou:.3f}, {choice} {iou_head:.3f}")
+        print(f"new-label IoU: forest + head {iou:.3f}, {choice} {iou_head:.3f}")
         assert iou_head > 0.5, (kind, iou_head)

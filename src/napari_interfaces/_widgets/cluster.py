@@ -46,7 +46,7 @@ TIPS = {
 #: *learn with* choices: the pixel classifier's kind (None: the default; chips: not pixels)
 _LEARN_WITH = {
     "pixel classifier": None,
-    "forest + neural pixel classifier": "forest+mlp",
+    "forest pixel classifier": "random_forest",
     "neural pixel classifier": "mlp",
     "chip classifier": None,
 }
@@ -133,11 +133,11 @@ class ChipCommunitiesWidget(Dock):
             "pixel classifier",
             choices=list(_LEARN_WITH),
             label="learn with",
-            tooltip="pixel classifier: trained on exactly the pixels you painted (a new label "
-            "on a few pixels spreads to every similar region; full resolution); forest + "
-            "neural: the forest mixed with a small network that also learns from the "
-            "unpainted pixels (a new label spreads further, other textures keep theirs; "
-            "about 0.3 s more per megapixel); neural pixel classifier: the network alone "
+            tooltip="pixel classifier: trained on exactly the pixels you painted, a random "
+            "forest mixed with a small network that also learns from the unpainted pixels (a "
+            "new label on a few pixels spreads to every similar region; full resolution); "
+            "forest pixel classifier: the forest alone (a new label spreads less far; about "
+            "0.15 s less per megapixel); neural pixel classifier: the network alone "
             "(spreads as far, leaks more); chip classifier: each chip takes its footprint's "
             "majority label (older, blocky)",
         )

@@ -89,20 +89,25 @@ def _beside(side, main):
 class PixelClassifier:
     """Tree ensemble (or a small neural head, alone or mixed in) over :func:`~.features.pixel_features`.
 
-    Opt-in ``kind="forest+mlp"`` (eighth round of docs/benchmarks.md): the
-    random forest's probabilities, cluster-smoothed, weigh 0.7 and those of a
-    neural head (:mod:`.mlp`: entropy term 2 on the unpainted pixels, 150
+    The default ``kind="forest+mlp"`` (since the ninth round of
+    docs/benchmarks.md; the random forest alone before): the random forest's
+    probabilities, cluster-smoothed, weigh 0.7 and those of a neural head
+    (:mod:`.mlp`: 32 hidden units, entropy term 2 on the unpainted pixels, 150
     steps) 0.3. On the six micrographs of ``benchmarks/bench_classify.py`` it
-    gives 0.572 / 0.674 mean IoU (rounds 1 / 2, three seeds) against the
-    default's 0.534 / 0.635, no image's round 2 below the default's, and a
-    new label spreads further on the corrections test's mosaic (0.61 -> 0.93)
-    while the other textures keep theirs (0.95); the head (32 hidden units
-    since the ninth round: 0.573 / 0.670) adds about 0.15 s per 1024 x 1024
-    image (1.15-1.27x scikit-image's time, median per 1024² image, on the
-    ninth round's loaded machine; 1.47-1.62x quiet before it). Extremely
-    randomized trees (``kind="extra_trees"``, random split thresholds) raise
-    the round-1 mean IoU by about 0.02 but lose 0.1 IoU on the corrections
-    test's mosaic, so the random forest stays the default.
+    gives 0.573 / 0.670 mean IoU (rounds 1 / 2, three seeds) against the
+    forest's 0.535 / 0.640, no image's round 2 below the forest's; a new label
+    spreads further on the corrections test's mosaic (0.61 -> 0.94) while the
+    other textures keep theirs (0.97); trained on one micrograph and applied
+    to another of the same kind it labels it better (mean IoU 0.394 against
+    0.367 over 14 pairs), though on synthetic texture mosaics worse (0.79
+    against 0.87 right). It costs 1.20-1.26x scikit-image's time per 1024 x
+    1024 image on a quiet machine (the forest 0.94-1.02x; the issue's limit is
+    1.5x), a re-train after a stroke about 0.5 s (the forest 0.4 s), and its
+    sample of unpainted rows (at most about 15 MB) is saved with it.
+    ``kind="random_forest"`` is the forest alone (cluster-smoothed).
+    Extremely randomized trees (``kind="extra_trees"``, random split
+    thresholds) raise the round-1 mean IoU by about 0.02 but lose 0.1 IoU on
+    the corrections test's mosaic.
 
     Attributes
     ----------
@@ -116,8 +121,8 @@ class PixelClassifier:
     seed : int
         ``random_state`` of the forest (and of the training subsample).
     kind : str
-        ``"random_forest"`` (default), ``"forest+mlp"`` (the forest and the
-        head mixed), ``"extra_trees"`` or ``"mlp"``: the small neural head alone (:mod:`.mlp`,
+        ``"forest+mlp"`` (default: the forest and the head mixed),
+        ``"random_forest"`` (the forest alone), ``"extra_trees"`` or ``"mlp"``: the small neural head alone (:mod:`.mlp`,
         NumPy) trained on the painted pixels with an entropy term on a grid
         sample of the image's unpainted pixels (``unlabeled``, saved with the
         classifier so the refit on load is identical).
@@ -172,7 +177,7 @@ class PixelClassifier:
     max_depth: int = 10
     max_samples: float = 0.25
     seed: int = 0
-    kind: str = "random_forest"
+    kind: str = "forest+mlp"
     superpixel_step: float = 0.0
     propagate: bool = False
     cluster_smoothing: bool = True

@@ -85,12 +85,13 @@ class ClassifyParams(Spec):
     )
     classifier: str | None = param(
         None,
-        "classifier on the pixel features: random_forest, extra_trees, forest+mlp (the forest "
-        "mixed 0.7 / 0.3 with a small neural network that also learns from the unpainted "
-        "pixels: on the benchmark micrographs +0.04 mean IoU after the first and the second "
-        "round of strokes, about 0.15 s more per megapixel), or mlp (the network alone: more "
-        "in the first round, but correction strokes teach it less and thin cracks are lost "
-        "more often); auto: random_forest, or a given classifier's own",
+        "classifier on the pixel features: forest+mlp (the random forest mixed 0.7 / 0.3 with "
+        "a small neural network that also learns from the unpainted pixels: a new label "
+        "spreads further; on the benchmark micrographs +0.04 mean IoU after the first and "
+        "the second round of strokes over the forest alone), random_forest (the forest alone: "
+        "about 0.15 s less per megapixel), extra_trees, or mlp (the network alone: more in "
+        "the first round, but correction strokes teach it less and thin cracks are lost more "
+        "often); auto: forest+mlp, or a given classifier's own",
         choices=KINDS,
         none="auto",
         advanced=True,
@@ -445,7 +446,7 @@ def classify_image(
         ``settings``', the model's or the default ``"basic"``), ``sigmas``
         (feature scales; None: ``settings``', the model's or the
         defaults), ``classifier`` (:data:`.model.KINDS`; None: the model's
-        own or ``"random_forest"``), ``propagate`` (True: spread the strokes with a random
+        own or ``"forest+mlp"``), ``propagate`` (True: spread the strokes with a random
         walker, :mod:`.propagate`; False: the model's own setting),
         ``cluster_smoothing`` (True, the default: the model's own setting,
         on for a new classifier: the probabilities are mixed with their

@@ -311,12 +311,12 @@ def learn_pixels_from_corrections(
         community label.
     classifier : str, optional
         The pixel classifier's kind (:data:`napari_interfaces.classify.model.KINDS`;
-        default: the random forest). ``"forest+mlp"``, the forest mixed with the
-        neural head that also learns from the unpainted pixels, spreads a new
-        label further (on the texture mosaic of the corrections test: new-label
-        IoU 0.94 against 0.61) and keeps the other textures' labels (0.97);
-        ``"mlp"``, the head alone, spreads it about as far (0.88) but more of it
-        leaks into other textures.
+        default ``"forest+mlp"``, the forest mixed with the neural head that also
+        learns from the unpainted pixels: it spreads a new label further than
+        the forest alone (``"random_forest"``; on the texture mosaic of the
+        corrections test: new-label IoU 0.94 against 0.61) and keeps the other
+        textures' labels (0.97 against 0.99); ``"mlp"``, the head alone,
+        spreads it about as far (0.88) but more of it leaks into other textures.
     cache : FeatureCache, optional
         Features of ``result.image`` kept between calls.
 
