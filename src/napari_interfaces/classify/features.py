@@ -645,12 +645,14 @@ def _basic_features(
 def _derived_extras(sig, first: int) -> list[tuple[int, int, int]]:
     """``(column, a, b)``: the extras that are ``out[..., a] - out[..., b]`` (empty: none).
 
-    ``dog_1_2``, ``dog_2_4``, ``dog_1_8`` and ``relative_16`` are the smooth maps
-    of the scales ``u, 2u, 4u, 8u, 16u`` (``u`` = the smallest sigma) minus each
-    other (the intensity minus ``G_16u``), when the sigmas have all five: the
-    scales above 2 px come from the pyramid (upsampled), which saves four
-    full-resolution Gaussians of up to 85 taps (about 0.1 s per 1024 x 1024
-    image). Other sigmas: the extras' own Gaussians.
+    ``dog_1_8`` (``G_u - G_8u``) and ``relative_16`` (the intensity minus
+    ``G_16u``) from the smooth maps of the scales (``u`` = the smallest sigma),
+    when the sigmas have ``u, 2u, 4u, 8u, 16u``: the scales above 2 px come from
+    the pyramid (upsampled), which saves two full-resolution Gaussians of 43
+    and 85 taps. ``dog_1_2`` and ``dog_2_4`` keep their own full-resolution
+    Gaussians (derived from the pyramid they lost round-2 IoU on the benchmark
+    micrographs, docs/benchmarks.md ninth round (a)). Other sigmas: the
+    extras' own Gaussians.
     """
     unit = min(sig)
     smooth = {}
