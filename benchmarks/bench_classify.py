@@ -41,8 +41,13 @@ percentiles to [0, 1]):
   :mod:`napari_interfaces.classify.clusters`); ``--no-cluster-smoothing``
   runs the forest's own probabilities (the classifier before round 7).
 
-Times are features + training + prediction of the whole image, on the
-machine as it is (both methods in the same process, one after the other).
+Times are features + training + prediction of the whole image, round 1, on
+the machine as it is (all methods in the same process, one after the other).
+Every method first runs once on the first image outside the timings (thread
+pools, imports, first large allocations: scikit-image's first run used to
+include 0.5-1 s of them), and the order of the methods rotates from image to
+image (whatever ran right after scikit-image, whose forest uses every core,
+was measured 0.05-0.4 s slower).
 
 ``--superpixel-step 8`` runs ours with probabilities averaged in
 edge-following superpixels (``PixelClassifier(superpixel_step=8)``, opt-in).
@@ -248,6 +253,14 @@ def _table(rows: list[dict], ours: str) -> None:
         f"| **{np.mean(us[1]):.3f}** | {np.mean(sk[2]):.1f} | {np.mean(us[2]):.1f} "
         f"| {np.sum(us[2]) / np.sum(sk[2]):.2f} |"
     )
+    big = [r for r in rows if r["size"] == "1024²"]
+    if big:
+        ratio = [r[ours][2] / r["skimage"][2] for r in big]
+        print(
+            f"\n1024² images, {ours} / scikit-image time (round 1): "
+            f"{sum(r[ours][2] for r in big) / sum(r['skimage'][2] for r in big):.2f} "
+            f"(per image {min(ratio):.2f}-{max(ratio):.2f})"
+        )
     print(f"\nPer-class IoU, round 1 / round 2 ({ours}):")
     for r in rows:
         a, b = r[ours][0], r[ours][1]
@@ -320,11 +333,19 @@ def main(argv=None) -> int:
 
         load_hed("finetuned", device="cpu")
     rows, chips = [], []
-    for i, (name, img, truth) in enumerate(benchmark_set(args.quick)):
+    images = benchmark_set(args.quick)
+    # every method once outside the timings (thread pools, imports, first allocations)
+    warm = normalize_image(images[0][1])
+    for fn in methods.values():
+        fn(warm, initial_strokes(images[0][2], seed=0), seed=args.seed)
+    names = list(methods)
+    for i, (name, img, truth) in enumerate(images):
         gray = normalize_image(img)
         s1 = initial_strokes(truth, seed=i)
         row = {"name": name, "size": f"{gray.shape[0]}²", "paint1": (s1 > 0).mean()}
-        for mname, fn in methods.items():
+        k = i % len(names)  # the methods' order rotates from image to image
+        for mname in names[k:] + names[:k]:
+            fn = methods[mname]
             t = time.perf_counter()
             p1 = fn(gray, s1, seed=args.seed)
             t1 = time.perf_counter() - t

@@ -100,8 +100,8 @@ class PixelClassifier:
     other textures keep theirs (0.97); trained on one micrograph and applied
     to another of the same kind it labels it better (mean IoU 0.394 against
     0.367 over 14 pairs), though on synthetic texture mosaics worse (0.79
-    against 0.87 right). It costs 1.20-1.32x scikit-image's time per 1024 x
-    1024 image on a quiet machine (the forest 0.94-1.04x; the issue's limit is
+    against 0.87 right). It costs 1.2-1.5x scikit-image's time per 1024 x
+    1024 image on a quiet machine (the forest 0.9-1.2x; the issue's limit is
     1.5x), a re-train after a stroke about 0.5 s (the forest 0.4 s), and its
     sample of unpainted rows (at most about 15 MB) is saved with it.
     ``kind="random_forest"`` is the forest alone (cluster-smoothed).
