@@ -35,8 +35,9 @@ def register(groups: dict) -> None:
         "classify",
         help="segment from a few brush strokes: a pixel classifier trained on scribbles",
         description="Train a pixel classifier (multi-scale intensity, gradient, Hessian, "
-        "structure-tensor and texture features, optionally learned VGG16 features; random "
-        "forest) on the painted pixels of "
+        "structure-tensor and texture features, optionally learned VGG16 features; a random "
+        "forest mixed with a small neural network that also learns from the unpainted "
+        "pixels) on the painted pixels of "
         "SCRIBBLES and label every pixel of IMAGE with the painted class values. Writes the "
         "labels and a per-pixel confidence (probability of the chosen class).",
     )
