@@ -137,6 +137,19 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def _forward(x: np.ndarray, w1, b1, w2, b2) -> tuple[np.ndarray, np.ndarray]:
+    """The head on rows ``x``: ``(hidden ReLU activations, class probabilities)``.
+
+    In place after the two products (no temporaries of the batch's size).
+    """
+    h = x @ w1
+    h += b1
+    np.maximum(h, 0.0, out=h)
+    z = h @ w2
+    z += b2
+    return h, _softmax(z)
+
+
 class MLPHead:
     """A fitted head: ``predict_proba`` like a scikit-learn classifier.
 
@@ -163,12 +176,9 @@ class MLPHead:
         out = np.empty((len(x), len(self.classes_)), np.float32)
         with one_blas_thread():
             for i in range(0, len(x), chunk):
-                h = x[i : i + chunk] @ self._w1
-                h += self._b1
-                np.maximum(h, 0.0, out=h)
-                z = h @ self.w2
-                z += self.b2
-                out[i : i + chunk] = _softmax(z)
+                _, out[i : i + chunk] = _forward(
+                    x[i : i + chunk], self._w1, self._b1, self.w2, self.b2
+                )
         return out
 
 
@@ -254,24 +264,14 @@ def fit_head(
                 xb = xb + pool[rng.integers(0, len(pool), len(xb))]
             wb = class_w[yb]
             # class-balanced cross-entropy: d loss / d logits = w (p - onehot) / sum(w)
-            ab = xb @ w1
-            ab += b1
-            np.maximum(ab, 0.0, out=ab)
-            g = ab @ w2
-            g += b2
-            g = _softmax(g)
+            ab, g = _forward(xb, w1, b1, w2, b2)
             g[np.arange(len(yb)), yb] -= 1.0
             g *= (wb / wb.sum())[:, None]
             ins, acts, grads_z = [xb], [ab], [g]
             if us is not None and step >= s.warmup * s.steps:
                 ub = us[rng.integers(0, len(us), s.unlabeled_batch)]
                 ins.append(ub)
-                au = ub @ w1
-                au += b1
-                np.maximum(au, 0.0, out=au)
-                pu = au @ w2
-                pu += b2
-                pu = _softmax(pu)
+                au, pu = _forward(ub, w1, b1, w2, b2)
                 logp = np.log(np.maximum(pu, 1e-8))
                 ent = -(pu * logp).sum(-1, keepdims=True)
                 # + entropy * mean H: d H / d z = -p (log p + H)
