@@ -11,10 +11,13 @@ Two measurements the simulated-user benchmark (``bench_classify.py``) does not m
   applied to every other micrograph of the same kind (Super1: 2 pairs, EBC1:
   12 pairs); prints the mean IoU per classifier.
 
+``--without-edge-smoothing`` adds every classifier also without its edge
+smoothing (``edge_smoothing=0``, the guided filter of the tenth round).
+
 Usage::
 
     python benchmarks/bench_classify_reuse.py [--time] [--reuse] [--repeats 4]
-        [--classifiers random_forest forest+mlp]
+        [--classifiers random_forest forest+mlp] [--without-edge-smoothing]
 """
 
 from __future__ import annotations
@@ -46,12 +49,21 @@ def _images():
     return out
 
 
-def time_table(images, kinds: list[str], repeats: int) -> None:
+def _variants(kinds: list[str], without_edge: bool) -> dict[str, dict]:
+    """``{name: PixelClassifier keywords}``: each kind, and each without edge smoothing."""
+    out = {k: {"kind": k} for k in kinds}
+    if without_edge:
+        for k in kinds:
+            out[f"{k} (no edge smoothing)"] = {"kind": k, "edge_smoothing": 0.0}
+    return out
+
+
+def time_table(images, kinds: list[str], repeats: int, without_edge: bool = False) -> None:
     """Median time of scikit-image and of each classifier on the 1024² images."""
     big = [x for x in images if x[1].shape[0] >= 1024]
     runs = {"scikit-image": lambda g, s: bench.run_skimage(g, s)}
-    for k in kinds:
-        runs[k] = lambda g, s, k=k: classify_image(g, s, model=PixelClassifier(kind=k))
+    for name, kw in _variants(kinds, without_edge).items():
+        runs[name] = lambda g, s, kw=kw: classify_image(g, s, model=PixelClassifier(**kw))
     for fn in runs.values():  # warm up (thread pools, imports)
         fn(big[0][1], big[0][3])
     names = list(runs)
@@ -74,16 +86,16 @@ def time_table(images, kinds: list[str], repeats: int) -> None:
         print(f"| {n} | {med:.3f} | {med / ref:.2f} |")
 
 
-def reuse_table(images, kinds: list[str]) -> None:
+def reuse_table(images, kinds: list[str], without_edge: bool = False) -> None:
     """Mean IoU of a classifier trained on one micrograph and applied to the others."""
     print("\n| classifier | mean IoU on the other images | pairs |")
     print("|---|---|---|")
-    for k in kinds:
+    for k, kw in _variants(kinds, without_edge).items():
         res = []
         for group in ("Super1", "EBC1"):
             items = [x for x in images if x[0].startswith(group)]
             for a in items:
-                model = classify_image(a[1], a[3], model=PixelClassifier(kind=k)).model
+                model = classify_image(a[1], a[3], model=PixelClassifier(**kw)).model
                 for c in items:
                     if c is not a:
                         pred = apply_classifier(model, c[1]).labels - 1
@@ -99,15 +111,20 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--classifiers", nargs="+", choices=KINDS, default=["random_forest", "forest+mlp"]
     )
+    ap.add_argument(
+        "--without-edge-smoothing",
+        action="store_true",
+        help="also every classifier without its edge smoothing (guided filter)",
+    )
     args = ap.parse_args(argv)
     if not bench.SHARED.is_dir():
         print(f"shared data not found at {bench.SHARED}: nothing to benchmark")
         return 0
     images = _images()
     if args.time or not args.reuse:
-        time_table(images, args.classifiers, args.repeats)
+        time_table(images, args.classifiers, args.repeats, args.without_edge_smoothing)
     if args.reuse or not args.time:
-        reuse_table(images, args.classifiers)
+        reuse_table(images, args.classifiers, args.without_edge_smoothing)
     return 0
 
 

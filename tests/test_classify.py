@@ -303,8 +303,10 @@ def test_superpixels_follow_edges_and_average_out_speckle(tmp_path):
     assert purity > 0.93, purity
     s = np.zeros(truth.shape, np.int64)
     s[::16, ::16] = truth[::16, ::16] + 1  # sparse dots of both phases
-    plain = classify_image(img, s)
-    model = PixelClassifier(superpixel_step=8)
+    # both without the default edge smoothing (tests/test_classify_guided.py), which also
+    # averages out speckle
+    plain = classify_image(img, s, edge_smoothing=False)
+    model = PixelClassifier(superpixel_step=8, edge_smoothing=0.0)
     sp = classify_image(img, s, model=model)
     acc_plain = ((plain.labels - 1) == truth).mean()
     acc_sp = ((sp.labels - 1) == truth).mean()

@@ -45,13 +45,15 @@ def _stroke_mask(region, seed, length=50, radius=2):
 
 @pytest.mark.parametrize(
     ("classifier", "spread", "keep0"),
-    [(None, 0.85, 0.93), ("random_forest", 0.6, 0.9), ("mlp", 0.75, 0.85)],
+    [(None, 0.85, 0.93), ("random_forest", 0.5, 0.9), ("mlp", 0.75, 0.85)],
 )
 def test_new_label_on_a_few_pixels_spreads(merged, classifier, spread, keep0):
     """The forest mixed with the neural head (the default), the forest alone, and the head
     alone, which also learns from the unpainted pixels: the new label spreads furthest with the
-    mixture (IoU 0.94 measured, the head alone 0.88, the forest 0.61), and texture 0 keeps its
-    label (0.97 measured; the head alone 0.88, the forest 0.99)."""
+    mixture (IoU 0.89 measured, the forest 0.57), and texture 0 keeps its label (0.99 measured;
+    the forest 0.997). The default edge smoothing (a guided filter, tenth round of
+    docs/benchmarks.md) costs the new label some of its spread on this mosaic, whose textures
+    differ by texture more than by intensity: without it 0.94 and 0.61."""
     from napari_interfaces.cluster.corrections import learn_pixels_from_corrections
 
     img, truth, res = merged
