@@ -30,9 +30,11 @@ def _accuracy(labels, truth):
 
 
 #: pixel accuracy of a classifier trained on mosaic 1 and applied to mosaics 1-3 (chance 1/3):
-#: the default forest + head mixture measured 0.60 / 0.81 on mosaics 2 / 3, the forest alone
-#: 0.77 / 0.89 (the head adapts to its training image's unpainted pixels; on real micrographs
-#: the mixture transfers better, 0.394 against 0.367 mean IoU: docs/benchmarks.md, ninth round)
+#: the default forest + head mixture measured 0.60 / 0.81 on mosaics 2 / 3 (0.61 / 0.82 with the
+#: edge smoothing of the tenth round), the forest alone 0.77 / 0.89 (the head adapts to its
+#: training image's unpainted pixels; on real micrographs the mixture transfers better, 0.394
+#: against 0.367 mean IoU, 0.405 with the edge smoothing: docs/benchmarks.md, ninth and tenth
+#: rounds)
 TRANSFER = 0.55
 
 
