@@ -94,9 +94,11 @@ class PixelClassifier:
     docs/benchmarks.md; the random forest alone before): the random forest's
     probabilities, cluster-smoothed, weigh 0.7 and those of a neural head
     (:mod:`.mlp`: 32 hidden units, entropy term 2 on the unpainted pixels, 150
-    steps) 0.3. On the six micrographs of ``benchmarks/bench_classify.py`` it
-    gives 0.573 / 0.670 mean IoU (rounds 1 / 2, three seeds) against the
-    forest's 0.535 / 0.640, no image's round 2 below the forest's; a new label
+    steps) 0.3, and the mixture is edge-smoothed (``edge_smoothing``, tenth
+    round). On the six micrographs of ``benchmarks/bench_classify.py`` the
+    mixture gave 0.573 / 0.670 mean IoU (rounds 1 / 2, three seeds; 0.592 /
+    0.690 with the edge smoothing) against the forest's 0.535 / 0.640 (0.557
+    / 0.656), no image's round 2 below the forest's; a new label
     spreads further on the corrections test's mosaic (0.61 -> 0.94) while the
     other textures keep theirs (0.97); trained on one micrograph and applied
     to another of the same kind it labels it better (mean IoU 0.394 against
