@@ -425,12 +425,15 @@ def _predict(
         # the guide: the smoothed intensity of the finest scale (G_u * I; the raw intensity
         # carries its noise into the probabilities)
         from .features import feature_names
-        from .guided import guided_smooth
+        from .guided import guided_smooth, texture_channel
 
-        col = next(
-            i for i, n in enumerate(feature_names(model.settings)) if n.startswith("smooth@")
-        )
-        proba = guided_smooth(proba, feats[..., col], radius)
+        names = feature_names(model.settings)
+        col = next(i for i, n in enumerate(names) if n.startswith("smooth@"))
+        # and with edge_guide "intensity+texture" (the default) the local standard deviation
+        # at 16 px as a second channel: boundaries between textures of equal mean grey
+        tcol = texture_channel(names, getattr(model, "edge_guide", "intensity"))
+        texture = None if tcol is None else feats[..., tcol]
+        proba = guided_smooth(proba, feats[..., col], radius, texture=texture)
     if strokes is not None:
         from .propagate import propagate_strokes
 
