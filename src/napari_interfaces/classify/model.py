@@ -131,18 +131,29 @@ class PixelClassifier:
         classifier so the refit on load is identical).
     edge_smoothing : float
         Radius (pixels of the training image; 0: off) of the guided filter that
-        smooths the class probabilities along the image's intensity edges
-        before the labels are taken (:mod:`.guided`, tenth round of
-        docs/benchmarks.md; default 6 px, ``eps = 1e-3``). Applied to other
-        images, the radius follows their pixel size as the feature scales do.
-        Needs the ``intensity`` feature (the basic features). On the six
-        micrographs of ``benchmarks/bench_classify.py`` it raises the
-        default's mean IoU from 0.573 / 0.670 to 0.592 / 0.690 (three seeds;
-        the forest alone's from 0.535 / 0.639 to 0.557 / 0.656) at about
-        0.03 s per 1024 x 1024 image; on the corrections test's mosaic (whose
-        textures differ by texture more than by intensity) the new label's
-        IoU goes from 0.94 to 0.89 (the forest alone's from 0.61 to 0.57). Classifiers saved
-        before it existed load with 0 (their labels stay as they were).
+        smooths the class probabilities along the image's edges (of the guide,
+        ``edge_guide``) before the labels are taken (:mod:`.guided`, tenth
+        round (b) and (c) of docs/benchmarks.md; default 6 px, ``eps = 1e-3``).
+        Applied to other images, the radius follows their pixel size as the
+        feature scales do. Needs the basic features (the guide's columns). On
+        the six micrographs of ``benchmarks/bench_classify.py`` it raises the
+        default's mean IoU from 0.573 / 0.670 to 0.591 / 0.692 (three seeds;
+        the forest alone's from 0.535 / 0.639 to 0.557 / 0.673) at about
+        0.03-0.04 s per 1024 x 1024 image; on the corrections test's mosaic the
+        new label's IoU goes from 0.94 to 0.92 (the forest alone's from 0.61 to
+        0.60). Classifiers saved before it existed load with 0 (their labels
+        stay as they were).
+    edge_guide : str
+        The guided filter's guide: ``"intensity+texture"`` (default) the
+        smoothed intensity and, as a second channel, the local standard
+        deviation at 16 px (the ``std`` feature; :mod:`.guided`), so that a
+        boundary between textures of equal mean grey is kept too: on the
+        corrections test's mosaic the new label's IoU is 0.92 (the forest
+        alone's 0.60) instead of 0.89 (0.57) with ``"intensity"`` (the smoothed
+        intensity alone), at the same mean IoU on the micrographs of
+        ``benchmarks/bench_classify.py`` (tenth round (c) of
+        docs/benchmarks.md) and about 0.008 s more per 1024 x 1024 image.
+        Classifiers saved before it existed load with ``"intensity"``.
     head_weight, head_entropy, head_steps, head_hidden : float, float, int, int
         ``kind="forest+mlp"`` only: the head's share of the mixture (0.3),
         the weight of its entropy term (2; the head alone uses 4, which let
@@ -199,6 +210,7 @@ class PixelClassifier:
     propagate: bool = False
     cluster_smoothing: bool = True
     edge_smoothing: float = GUIDED_RADIUS
+    edge_guide: str = "intensity+texture"
     head_weight: float = 0.3
     head_entropy: float = 2.0
     head_steps: int = 150
@@ -349,6 +361,7 @@ class PixelClassifier:
                 "propagate": bool(self.propagate),
                 "cluster_smoothing": bool(self.cluster_smoothing),
                 "edge_smoothing": float(self.edge_smoothing),
+                "edge_guide": str(self.edge_guide),
                 **(
                     {
                         "head_weight": float(self.head_weight),
@@ -399,6 +412,8 @@ class PixelClassifier:
                 cluster_smoothing=bool(forest.get("cluster_smoothing", False)),
                 # classifiers saved before the guided filter existed label as they did
                 edge_smoothing=float(forest.get("edge_smoothing", 0.0)),
+                # ... and those saved before the texture channel with the intensity alone
+                edge_guide=str(forest.get("edge_guide", "intensity")),
                 head_weight=float(forest.get("head_weight", 0.3)),
                 head_entropy=float(forest.get("head_entropy", 2.0)),
                 head_steps=int(forest.get("head_steps", 150)),
