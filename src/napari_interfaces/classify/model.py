@@ -96,9 +96,9 @@ class PixelClassifier:
     (:mod:`.mlp`: 32 hidden units, entropy term 2 on the unpainted pixels, 150
     steps) 0.3, and the mixture is edge-smoothed (``edge_smoothing``, tenth
     round). On the six micrographs of ``benchmarks/bench_classify.py`` the
-    mixture gave 0.573 / 0.670 mean IoU (rounds 1 / 2, three seeds; 0.592 /
-    0.690 with the edge smoothing) against the forest's 0.535 / 0.640 (0.557
-    / 0.656), no image's round 2 below the forest's; a new label
+    mixture gave 0.573 / 0.670 mean IoU (rounds 1 / 2, three seeds; 0.591 /
+    0.692 with the edge smoothing) against the forest's 0.535 / 0.640 (0.557
+    / 0.673), no image's round 2 below the forest's; a new label
     spreads further on the corrections test's mosaic (0.61 -> 0.94) while the
     other textures keep theirs (0.97); trained on one micrograph and applied
     to another of the same kind it labels it better (mean IoU 0.394 against

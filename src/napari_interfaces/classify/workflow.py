@@ -381,7 +381,7 @@ def _predict(
     with their feature-space cluster's mean (:mod:`.clusters`; not the neural
     head's, ``kind="mlp"``, which learns from the unpainted pixels itself).
     With ``model.edge_smoothing`` the (mixed) probabilities are then smoothed
-    along the intensity edges (:mod:`.guided`; the radius times ``scale``,
+    along the edges of the guide, ``model.edge_guide`` (:mod:`.guided`; the radius times ``scale``,
     the ratio of this image's feature scales to the training image's).
     """
     head = None
