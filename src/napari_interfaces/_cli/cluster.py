@@ -187,7 +187,7 @@ def _segment(files, images, params):
     from ..cluster.pipeline import segment_by_communities
     from ..core.progress import cli_progress
 
-    progress = cli_progress(enabled=not files.json and sys.stderr.isatty())
+    progress = cli_progress(enabled=not files.json)  # (no bar without a terminal)
     return segment_by_communities(images, params, progress=progress)
 
 

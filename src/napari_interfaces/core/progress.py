@@ -119,14 +119,24 @@ def as_progress(progress: Progress | None) -> Progress:
 
 
 def cli_progress(enabled: bool = True, **tqdm_kwargs) -> Progress:
-    """A :class:`Progress` that draws a ``tqdm`` bar on stderr.
+    """A :class:`Progress` that draws a ``tqdm`` bar on stderr when stderr is a terminal.
 
     Parameters
     ----------
     enabled : bool
         ``False`` gives a silent progress (e.g. for JSON output).
+
+    Notes
+    -----
+    Without a terminal (a log file, a pipe, a batch job, a test capturing
+    stderr) no bar is drawn: bars there are noise between the lines a script
+    reads, and a bar left open by a failed run shifted the next run's bars
+    onto new lines (tqdm's nesting), so an error no longer stood alone on one
+    line of stderr.
     """
-    if not enabled:
+    import sys
+
+    if not enabled or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
         return Progress()
     from tqdm.auto import tqdm
 
