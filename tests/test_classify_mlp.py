@@ -260,11 +260,12 @@ def test_softmax_column_by_column_is_numpys():
 
 def test_mixture_overlapped_gives_the_same_labels_as_one_after_the_other(monkeypatch):
     """The mixture's two parts' predictions side by side and the clusters beside the
-    prediction (``model.OVERLAP``) give the very same labels and confidence as one after
+    prediction (``workflow.OVERLAP``) give the very same labels and confidence as one after
     the other; an error in the worker thread reaches the caller."""
     import napari_interfaces.classify.clusters as clusters
-    import napari_interfaces.classify.model as model
+    import napari_interfaces.classify.workflow as workflow
     from napari_interfaces.cluster.synthetic import texture_mosaic
+    from napari_interfaces.core.threads import beside
 
     img, truth = texture_mosaic((96, 96), n_regions=5, n_classes=3, seed=4)
     truth = np.unique(truth, return_inverse=True)[1].reshape(truth.shape)
@@ -272,7 +273,7 @@ def test_mixture_overlapped_gives_the_same_labels_as_one_after_the_other(monkeyp
     img = img.astype(np.float32)
     out = {}
     for flag in (False, True):
-        monkeypatch.setattr(model, "OVERLAP", flag)
+        monkeypatch.setattr(workflow, "OVERLAP", flag)
         clusters._CACHE.clear()
         for kind in ("forest+mlp", "random_forest"):
             r = classify_image(img, scrib, classifier=kind)
@@ -286,7 +287,6 @@ def test_mixture_overlapped_gives_the_same_labels_as_one_after_the_other(monkeyp
     def boom():
         raise InputError("from the worker")
 
-    monkeypatch.setattr(model, "OVERLAP", True)
     with pytest.raises(InputError, match="from the worker"):
-        model._beside(boom, lambda: None)
-    assert model._beside(lambda: 7, lambda: None) == 7
+        beside(boom, lambda: None)
+    assert beside(lambda: 7, lambda: None) == 7

@@ -89,36 +89,24 @@ TEXTURE_SIGMA = 16.0
 
 
 def _box(x: np.ndarray, size: int) -> np.ndarray:
-    """Mean over a ``size x size`` window of the first two axes (reflected at the borders).
+    """Mean over a ``size x size`` window of the first two axes (reflected at the borders,
+    as scipy's ``"reflect"``), float32.
 
-    Along the rows as a sum of ``size`` shifted row blocks (contiguous adds: 4-10x faster
-    than ``scipy.ndimage.uniform_filter1d`` along the first axis), along the columns with it.
+    Both axes as sums of ``size`` shifted blocks: contiguous adds, 4-10x faster than
+    ``scipy.ndimage.uniform_filter1d`` along the first axis.
     """
-    from scipy import ndimage as ndi
-
     r = size // 2
-    n = x.shape[0]
-    padded = np.pad(x, ((r, r),) + ((0, 0),) * (x.ndim - 1), mode="symmetric")
-    out = padded[:n].copy()
-    for d in range(1, size):
-        out += padded[d : d + n]
-    out *= np.float32(1.0 / size)
-    return ndi.uniform_filter1d(out, size, axis=1, mode="reflect")
-
-
-def _box2(x: np.ndarray, size: int) -> np.ndarray:
-    """:func:`_box` of a 2-D float32 image, both axes as sums of shifted blocks (about 0.7x
-    its time; equal within float32 rounding). For windows wider than the image: :func:`_box`."""
-    r = size // 2
-    n, m = x.shape
-    if r >= min(n, m):
-        return _box(x, size)
-    q = np.empty((n + 2 * r, m + 2 * r), np.float32)  # borders reflected ("symmetric")
-    q[r : n + r, r : m + r] = x
-    q[:r, r : m + r] = x[r - 1 :: -1]
-    q[n + r :, r : m + r] = x[: n - r - 1 : -1]
-    q[:, :r] = q[:, 2 * r - 1 : r - 1 : -1]
-    q[:, m + r :] = q[:, m + r - 1 : m - 1 : -1]
+    n, m = x.shape[:2]
+    if r < min(n, m):  # the borders reflected by hand (a copy less than np.pad)
+        q = np.empty((n + 2 * r, m + 2 * r, *x.shape[2:]), np.float32)
+        q[r : n + r, r : m + r] = x
+        q[:r, r : m + r] = x[r - 1 :: -1]
+        q[n + r :, r : m + r] = x[: n - r - 1 : -1]
+        q[:, :r] = q[:, 2 * r - 1 : r - 1 : -1]
+        q[:, m + r :] = q[:, m + r - 1 : m - 1 : -1]
+    else:  # windows wider than the image: several reflections
+        pad = ((r, r), (r, r)) + ((0, 0),) * (x.ndim - 2)
+        q = np.pad(np.asarray(x, np.float32), pad, mode="symmetric")
     rows = q[:n].copy()
     for d in range(1, size):
         rows += q[d : d + n]
@@ -168,7 +156,7 @@ def _coefficients2(g, texture, p, size, s, eps):
     map. One 2-D image at a time (each stays in the cache: 1.5x faster than boxes of
     stacked channels).
     """
-    box = _box2
+    box = _box
     lo, hi = np.percentile(texture[::8, ::8], (0.5, 99.5))
     # (a range below 1e-3 of the [0, 1] intensities is no texture: not blown up to [0, 1])
     lo, scale = np.float32(lo), np.float32(1.0 / max(float(hi - lo), 1e-3))

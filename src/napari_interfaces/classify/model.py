@@ -46,46 +46,6 @@ SEMI_SUPERVISED = ("forest+mlp", "mlp")
 MAX_TRAINING = 200_000
 
 
-#: run the mixture's two parts' predictions side by side, and the feature clusters beside
-#: the prediction (:mod:`.workflow`; False: one after the other; the same values)
-OVERLAP = True
-
-
-def _beside(side, main):
-    """``side()`` in a worker thread while ``main()`` runs here; returns ``side()``'s result.
-
-    Both run under one BLAS thread (:func:`~..core.threads.one_blas_thread`, entered
-    here so that the worker's own limits start and end inside it: ``threadpoolctl``'s
-    limits are the process's). With :data:`OVERLAP` False: ``main()`` then ``side()``.
-    """
-    import threading
-
-    from ..core.threads import one_blas_thread
-
-    if not OVERLAP:
-        main()
-        return side()
-    box: list = []
-
-    def run():
-        try:
-            box.append((True, side()))
-        except BaseException as exc:  # re-raised in the caller's thread
-            box.append((False, exc))
-
-    with one_blas_thread():
-        worker = threading.Thread(target=run, name="napari-interfaces-side", daemon=True)
-        worker.start()
-        try:
-            main()
-        finally:
-            worker.join()
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
-
-
 @dataclass
 class PixelClassifier:
     """Tree ensemble (or a small neural head, alone or mixed in) over :func:`~.features.pixel_features`.

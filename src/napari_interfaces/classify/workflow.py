@@ -53,6 +53,11 @@ __all__ = [
 ]
 
 
+#: run the mixture's two parts' predictions side by side, and the feature clusters beside
+#: the prediction (:func:`~..core.threads.beside`; False: one after the other; the same values)
+OVERLAP = True
+
+
 @dataclass(frozen=True)
 class ClassifyParams(Spec):
     """Paint to segment: the pixel classifier's features and the image's pixel size."""
@@ -344,10 +349,12 @@ def _each(fns, x) -> list:
     the later ones run in a worker thread beside the first (the same values)."""
     if len(fns) == 1:
         return [fns[0](x)]
-    from .model import _beside
+    from ..core.threads import beside
 
     box = []
-    rest = _beside(lambda: [fn(x) for fn in fns[1:]], lambda: box.append(fns[0](x)))
+    rest = beside(
+        lambda: [fn(x) for fn in fns[1:]], lambda: box.append(fns[0](x)), overlap=OVERLAP
+    )
     return [box[0], *rest]
 
 
@@ -405,12 +412,14 @@ def _predict(
         # itself, and smoothing it too lost 0.03 mean IoU in round 2 (docs/benchmarks.md).
         # The clusters (one thread, cached per feature array) are computed beside the
         # prediction.
+        from ..core.threads import beside
         from .clusters import cached_feature_clusters, smooth_in_clusters
-        from .model import _beside
 
         box = []
-        clusters = _beside(
-            lambda: cached_feature_clusters(feats), lambda: box.append(probabilities())
+        clusters = beside(
+            lambda: cached_feature_clusters(feats),
+            lambda: box.append(probabilities()),
+            overlap=OVERLAP,
         )
         proba, head = box[0]
         proba = smooth_in_clusters(proba, clusters)
